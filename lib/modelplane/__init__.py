@@ -1,0 +1,1 @@
+"""Modelplane shared library: API types, CEL, quantities, versions, conditions, naming, gRPC plumbing."""
