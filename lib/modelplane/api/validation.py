@@ -1,0 +1,132 @@
+"""Offline validation of modelplane.ai/v1alpha1 objects, as the API server would do it.
+
+``validate(obj)`` applies schema defaults, checks the structural schema strictly
+(unknown fields are errors) and evaluates every ``x-kubernetes-validations`` rule,
+all read from the generated CRDs in ``crds/``.
+
+Guarantees: the input is never mutated; the returned dict is the defaulted
+object (meaningful when there are no errors); every error names the object's
+kind and name and the offending field; rules are compiled once per process.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from modelplane.api.crds import DEFAULT_CRD_DIR, CrdInfo, crd_info, load_crds
+from modelplane.api.rules import compile_all, evaluate
+from modelplane.api.structural import Issue, apply_defaults, check
+from modelplane.api.types import API_VERSION
+
+_NAME_MAX = 253
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason an object is invalid.
+
+    ``path`` is the field, for example ``spec.engines[0].members[1].worker``;
+    ``kind`` and ``name`` (``namespace/name`` for namespaced objects) say which
+    object it belongs to.
+    """
+
+    path: str
+    message: str
+    kind: str = ""
+    name: str = ""
+
+    def __str__(self) -> str:
+        what = " ".join(p for p in (self.kind, self.name) if p) or "object"
+        return f"{what}: {self.path}: {self.message}" if self.path else f"{what}: {self.message}"
+
+
+def _display_name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return ""
+    name = meta.get("name") or meta.get("generateName") or ""
+    ns = meta.get("namespace")
+    return f"{ns}/{name}" if ns and name else str(name)
+
+
+def _metadata_issues(meta: Any) -> list[Issue]:
+    if not isinstance(meta, dict):
+        return [("metadata", "Required value: an object with a name")]
+    issues: list[Issue] = []
+    name = meta.get("name")
+    if name is None and not meta.get("generateName"):
+        issues.append(("metadata.name", "Required value: name or generateName is required"))
+    elif name is not None and (not isinstance(name, str) or not name or len(name) > _NAME_MAX):
+        issues.append(("metadata.name", f"Invalid value: {name!r}: must be 1-253 characters"))
+    for key in ("labels", "annotations"):
+        entries = meta.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in entries.items()
+        ):
+            issues.append((f"metadata.{key}", "Invalid value: must map strings to strings"))
+    return issues
+
+
+class Validator:
+    """Validates objects against a fixed set of CRDs; its rules are compiled up front."""
+
+    def __init__(self, crds: Iterable[CrdInfo | Mapping[str, Any]]) -> None:
+        self._crds: dict[str, CrdInfo] = {}
+        for crd in crds:
+            info = crd if isinstance(crd, CrdInfo) else crd_info(crd)
+            self._crds[info.kind] = info
+        self.rule_count = sum(compile_all(info.schema) for info in self._crds.values())
+
+    @classmethod
+    def from_directory(cls, directory: Path = DEFAULT_CRD_DIR) -> Validator:
+        return cls(load_crds(directory).values())
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._crds)
+
+    def crd(self, kind: str) -> CrdInfo:
+        return self._crds[kind]
+
+    def validate(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+        """The defaulted object and every error in it (empty when valid)."""
+        if not isinstance(obj, Mapping):
+            return {}, [FieldError("", "Invalid value: an object must be a mapping")]
+        kind = obj.get("kind")
+        name = _display_name(obj)
+        label = kind if isinstance(kind, str) else ""
+        out = copy.deepcopy(dict(obj))
+        if obj.get("apiVersion") != API_VERSION:
+            msg = f"Unsupported value: {obj.get('apiVersion')!r}: supported values: {API_VERSION}"
+            return out, [FieldError("apiVersion", msg, label, name)]
+        if not isinstance(kind, str) or kind not in self._crds:
+            known = ", ".join(sorted(self._crds))
+            msg = f"Unsupported value: {kind!r}: supported values: {known}"
+            return out, [FieldError("kind", msg, label, name)]
+        schema = self._crds[kind].schema
+        issues = _metadata_issues(out.get("metadata"))
+        out = apply_defaults(schema, out)
+        issues += check(schema, out, "", evaluate, skip=frozenset({"metadata"}))
+        return out, [FieldError(path, message, kind, name) for path, message in issues]
+
+
+@cache
+def default_validator() -> Validator:
+    """The validator of the repository's generated CRDs (``crds/``), built once."""
+    return Validator.from_directory(DEFAULT_CRD_DIR)
+
+
+def validate(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Defaults and validates one object of a modelplane.ai kind.
+
+    Returns the defaulted object and the list of errors; the list is empty when
+    the API server would accept the object.
+    """
+    return default_validator().validate(obj)

@@ -1,0 +1,733 @@
+"""Type-check a parsed CEL expression and turn it into a Python closure.
+
+Input is cel-python's parse tree (``celpy.celparser``); output is a ``Node``:
+the expression's static type plus a function from a variable frame to the
+value.  Checking rejects what cel-go's checker rejects in the common cases
+(undeclared variables, fields and functions, calls with no matching overload,
+mistyped operators, non-homogeneous literals, invalid regex literals) and
+raises ``SelectorError``.  Evaluation raises ``EvalError`` for runtime errors
+and follows CEL's commutative error semantics for ``&&``, ``||`` and the
+``all``/``exists`` macros.  No I/O; safe to share compiled nodes across threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Token, Tree
+
+from modelplane.cel.functions import FUNCTIONS, Function, compile_regex
+from modelplane.cel.literals import decode_bytes, decode_string
+from modelplane.cel.model import SelectorError
+from modelplane.cel.types import (
+    ANY,
+    BOOL,
+    BYTES,
+    DEVICE,
+    DOUBLE,
+    DYN,
+    INT,
+    NULL,
+    QUANTITY,
+    STRING,
+    UINT,
+    Type,
+    assignable,
+    list_of,
+    map_of,
+)
+from modelplane.cel.values import (
+    INT64_MAX,
+    INT64_MIN,
+    UINT64_MAX,
+    DomainMap,
+    EvalError,
+    UInt,
+    equal,
+    is_number,
+    kind_name,
+    no_overload,
+    number_value,
+)
+
+__all__ = ["Frame", "Node", "compile_tree"]
+
+Frame = dict[str, Any]
+Eval = Callable[[Frame], Any]
+
+ATTRIBUTES = map_of(STRING, map_of(STRING, ANY))
+CAPACITY = map_of(STRING, map_of(STRING, QUANTITY))
+DEVICE_FIELDS: dict[str, Type] = {
+    "driver": STRING,
+    "attributes": ATTRIBUTES,
+    "capacity": CAPACITY,
+    "allowMultipleAllocations": BOOL,
+}
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_OPERATORS = {
+    "relation_lt": "_<_",
+    "relation_le": "_<=_",
+    "relation_gt": "_>_",
+    "relation_ge": "_>=_",
+    "addition_add": "_+_",
+    "addition_sub": "_-_",
+    "multiplication_mul": "_*_",
+    "multiplication_div": "_/_",
+    "multiplication_mod": "_%_",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    type: Type
+    run: Eval
+
+
+def _trees(children: Sequence[Any]) -> list[Tree[Token]]:
+    return [c for c in children if isinstance(c, Tree)]
+
+
+def _data(tree: Tree[Token]) -> str:
+    return str(tree.data)
+
+
+def _key_text(key: object) -> str:
+    return key if isinstance(key, str) else repr(key)
+
+
+_MISSING = object()
+
+
+def _key_matches(candidate: object, key: object) -> bool:
+    if is_number(candidate) and is_number(key):
+        return number_value(candidate) == number_value(key)
+    return type(candidate) is type(key) and candidate == key
+
+
+def _find(container: dict[Any, Any], key: Any) -> Any:
+    if type(key) is str:
+        return container.get(key, _MISSING)
+    for candidate, value in container.items():
+        if _key_matches(candidate, key):
+            return value
+    return _MISSING
+
+
+def _lookup(container: Any, key: Any) -> Any:
+    """Index a map or list at runtime, with cel-go's errors."""
+    if isinstance(container, dict):
+        found = _find(container, key)
+        if found is not _MISSING:
+            return found
+        if isinstance(container, DomainMap):
+            return {}
+        raise EvalError(f"no such key: {_key_text(key)}")
+    if isinstance(container, tuple):
+        if not is_number(key):
+            raise no_overload("_[_]", container, key)
+        index = number_value(key)
+        if isinstance(index, float) and not index.is_integer():
+            raise EvalError(f"unsupported index value {index}")
+        position = int(index)
+        if not 0 <= position < len(container):
+            raise EvalError(f"index out of bounds: {position}")
+        return container[position]
+    raise no_overload("_[_]", container, key)
+
+
+def _contains(container: Any, key: Any) -> bool:
+    if isinstance(container, tuple):
+        return any(equal(key, item) for item in container)
+    if isinstance(container, dict):
+        return _find(container, key) is not _MISSING
+    raise no_overload("@in", key, container)
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.scope: dict[str, Type] = {"device": DEVICE}
+
+    # ----- dispatch -------------------------------------------------------
+    def node(self, tree: Tree[Token]) -> Node:
+        kind = _data(tree)
+        kids = tree.children
+        trees = _trees(kids)
+        if kind in ("expr", "conditionalor", "conditionaland", "relation") and len(trees) == 1:
+            return self.node(trees[0])
+        wrappers = ("addition", "multiplication", "unary", "member", "primary", "paren_expr")
+        if kind in wrappers and len(trees) == 1 and _data(trees[0]) not in _OPERATORS:
+            return self.node(trees[0])
+        handler = getattr(self, "_" + kind, None)
+        if handler is None:
+            raise SelectorError(f"unsupported syntax: {kind}")
+        result: Node = handler(tree)
+        return result
+
+    # ----- logic ------------------------------------------------------------
+    def _expr(self, tree: Tree[Token]) -> Node:
+        cond, then, other = (self.node(t) for t in _trees(tree.children))
+        self._expect_bool(cond.type, "_?_:_")
+        if then.type == other.type or other.type.unknown:
+            result = then.type
+        elif then.type.unknown:
+            result = other.type
+        elif NULL in (then.type, other.type):
+            result = DYN
+        else:
+            raise SelectorError(
+                "found no matching overload for '_?_:_' applied to "
+                f"'(bool, {then.type}, {other.type})'"
+            )
+        test, left, right = cond.run, then.run, other.run
+
+        def run(frame: Frame) -> Any:
+            value = test(frame)
+            if value is True:
+                return left(frame)
+            if value is False:
+                return right(frame)
+            raise no_overload("_?_:_", value)
+
+        return Node(result, run)
+
+    def _expect_bool(self, found: Type, operator: str) -> None:
+        if found != BOOL and not found.unknown:
+            raise SelectorError(f"found no matching overload for '{operator}' applied to '{found}'")
+
+    def _conditionalor(self, tree: Tree[Token]) -> Node:
+        return self._logic(tree, "_||_", True)
+
+    def _conditionaland(self, tree: Tree[Token]) -> Node:
+        return self._logic(tree, "_&&_", False)
+
+    def _logic(self, tree: Tree[Token], name: str, short: bool) -> Node:
+        left, right = (self.node(t) for t in _trees(tree.children))
+        for side in (left, right):
+            if side.type != BOOL and not side.type.unknown:
+                raise SelectorError(
+                    f"found no matching overload for '{name}' applied to "
+                    f"'({left.type}, {right.type})'"
+                )
+        lhs, rhs = left.run, right.run
+
+        def run(frame: Frame) -> Any:
+            error: EvalError | None = None
+            try:
+                first = lhs(frame)
+                if first is short:
+                    return short
+                if type(first) is not bool:
+                    error = no_overload(name, first)
+            except EvalError as e:
+                error = e
+            second = rhs(frame)
+            if second is short:
+                return short
+            if type(second) is not bool:
+                raise no_overload(name, second)
+            if error is not None:
+                raise error
+            return not short
+
+        return Node(BOOL, run)
+
+    # ----- relations and arithmetic --------------------------------------
+    def _relation(self, tree: Tree[Token]) -> Node:
+        op_tree, right_tree = _trees(tree.children)
+        op = _data(op_tree)
+        left = self.node(_trees(op_tree.children)[0])
+        right = self.node(right_tree)
+        if op in ("relation_eq", "relation_ne"):
+            return self._equality(left, right, op == "relation_ne")
+        if op == "relation_in":
+            return self._in(left, right)
+        return self._call(FUNCTIONS[_OPERATORS[op]], [left, right], member=False)
+
+    def _equality(self, left: Node, right: Node, negate: bool) -> Node:
+        if not self._comparable(left.type, right.type):
+            name = "_!=_" if negate else "_==_"
+            raise SelectorError(
+                f"found no matching overload for '{name}' applied to '({left.type}, {right.type})'"
+            )
+        lhs, rhs = left.run, right.run
+        if negate:
+            return Node(BOOL, lambda frame: not equal(lhs(frame), rhs(frame)))
+        return Node(BOOL, lambda frame: equal(lhs(frame), rhs(frame)))
+
+    def _comparable(self, a: Type, b: Type) -> bool:
+        if a.unknown or b.unknown or NULL in (a, b):
+            return True
+        if a.name != b.name or len(a.params) != len(b.params):
+            return False
+        return all(self._comparable(x, y) for x, y in zip(a.params, b.params, strict=True))
+
+    def _in(self, left: Node, right: Node) -> Node:
+        container = right.type
+        if container.name in ("list", "map"):
+            if not self._comparable(container.params[0], left.type):
+                raise SelectorError(
+                    f"found no matching overload for '@in' applied to '({left.type}, {container})'"
+                )
+        elif not container.unknown:
+            raise SelectorError(
+                f"found no matching overload for '@in' applied to '({left.type}, {container})'"
+            )
+        lhs, rhs = left.run, right.run
+        return Node(BOOL, lambda frame: _contains(rhs(frame), lhs(frame)))
+
+    def _addition(self, tree: Tree[Token]) -> Node:
+        return self._binary(tree)
+
+    def _multiplication(self, tree: Tree[Token]) -> Node:
+        return self._binary(tree)
+
+    def _binary(self, tree: Tree[Token]) -> Node:
+        op_tree, right_tree = _trees(tree.children)
+        left = self.node(_trees(op_tree.children)[0])
+        right = self.node(right_tree)
+        node = self._call(FUNCTIONS[_OPERATORS[_data(op_tree)]], [left, right], member=False)
+        if node.type.name == "list":
+            known = left.type if left.type.params[0:1] != (DYN,) else right.type
+            return Node(known if known.name == "list" else node.type, node.run)
+        return node
+
+    def _unary(self, tree: Tree[Token]) -> Node:
+        op_tree, operand_tree = _trees(tree.children)
+        operand = self.node(operand_tree)
+        name = "!_" if _data(op_tree) == "unary_not" else "-_"
+        return self._call(FUNCTIONS[name], [operand], member=False)
+
+    # ----- calls ------------------------------------------------------------
+    def _call(self, function: Function, args: list[Node], member: bool) -> Node:
+        types = [a.type for a in args]
+        results = [
+            o.result
+            for o in function.overloads
+            if o.member == member
+            and len(o.params) == len(types)
+            and all(assignable(p, t) for p, t in zip(o.params, types, strict=True))
+        ]
+        if not results:
+            if not any(o.member == member for o in function.overloads):
+                raise SelectorError(f"undeclared reference to '{function.name}'")
+            shown = ", ".join(str(t) for t in types)
+            raise SelectorError(
+                f"found no matching overload for '{function.name}' applied to '({shown})'"
+            )
+        result = results[0] if all(r == results[0] for r in results) else DYN
+        impl = function.impl
+        runs = [a.run for a in args]
+        if len(runs) == 1:
+            (one,) = runs
+            return Node(result, lambda frame: impl(one(frame)))
+        if len(runs) == 2:
+            first, second = runs
+            return Node(result, lambda frame: impl(first(frame), second(frame)))
+        return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
+
+    def _args(self, tree: Tree[Token] | None) -> list[Tree[Token]]:
+        return [] if tree is None else _trees(tree.children)
+
+    def _ident_arg(self, tree: Tree[Token]) -> Node:
+        name = str(tree.children[0])
+        arg_trees = self._args(next(iter(_trees(tree.children)), None))
+        if name == "has":
+            return self._has(arg_trees)
+        function = FUNCTIONS.get(name)
+        if function is None:
+            raise SelectorError(f"undeclared reference to '{name}'")
+        args = [self.node(t) for t in arg_trees]
+        if name == "matches":
+            self._check_regex(arg_trees[1:2])
+        return self._call(function, args, member=False)
+
+    def _check_regex(self, pattern: list[Tree[Token]]) -> None:
+        if not pattern:
+            return
+        literal = self._string_literal(pattern[0])
+        if literal is not None:
+            try:
+                compile_regex(literal)
+            except ValueError as e:
+                raise SelectorError(str(e)) from None
+
+    def _string_literal(self, tree: Tree[Token]) -> str | None:
+        while isinstance(tree, Tree) and len(tree.children) == 1:
+            child = tree.children[0]
+            if isinstance(child, Token):
+                return decode_string(str(child)) if child.type == "STRING_LIT" else None
+            tree = child
+        return None
+
+    def _member_dot_arg(self, tree: Tree[Token]) -> Node:
+        target_tree = tree.children[0]
+        assert isinstance(target_tree, Tree)
+        name = str(tree.children[1])
+        extra = tree.children[2] if len(tree.children) > 2 else None
+        arg_trees = self._args(extra if isinstance(extra, Tree) else None)
+        if name == "bind" and self._is_ident(target_tree, "cel"):
+            return self._bind(arg_trees)
+        target = self.node(target_tree)
+        if name in _MACROS and arg_trees and self._ident_name(arg_trees[0]) is not None:
+            return self._macro(name, target, arg_trees)
+        function = FUNCTIONS.get(name)
+        if function is None:
+            raise SelectorError(f"undeclared reference to '{name}'")
+        args = [target, *(self.node(t) for t in arg_trees)]
+        if name == "matches":
+            self._check_regex(arg_trees[:1])
+        return self._call(function, args, member=True)
+
+    def _ident_name(self, tree: Tree[Token]) -> str | None:
+        while isinstance(tree, Tree):
+            if _data(tree) == "ident":
+                return str(tree.children[0])
+            trees = _trees(tree.children)
+            if len(trees) != 1 or len(tree.children) != 1:
+                return None
+            tree = trees[0]
+        return None
+
+    def _is_ident(self, tree: Tree[Token], name: str) -> bool:
+        return self._ident_name(tree) == name and name not in self.scope
+
+    # ----- macros -----------------------------------------------------------
+    def _has(self, args: list[Tree[Token]]) -> Node:
+        select = self._unwrap(args[0]) if len(args) == 1 else None
+        if select is None or _data(select) != "member_dot":
+            raise SelectorError("invalid argument to has() macro")
+        operand_tree = select.children[0]
+        assert isinstance(operand_tree, Tree)
+        operand = self.node(operand_tree)
+        field = str(select.children[1])
+        self._select_type(operand.type, field)
+        run = operand.run
+
+        def has(frame: Frame) -> bool:
+            value = run(frame)
+            if isinstance(value, DomainMap):
+                return True
+            if isinstance(value, dict):
+                return field in value
+            if isinstance(value, _DeviceMarker):
+                return True
+            raise EvalError(f"invalid type for field selection: {kind_name(value)}")
+
+        return Node(BOOL, has)
+
+    def _unwrap(self, tree: Tree[Token]) -> Tree[Token] | None:
+        while isinstance(tree, Tree):
+            if _data(tree) in ("member_dot", "member_dot_arg", "member_index", "ident"):
+                return tree
+            trees = _trees(tree.children)
+            if len(trees) != 1 or len(tree.children) != 1:
+                return None
+            tree = trees[0]
+        return None
+
+    def _bind(self, args: list[Tree[Token]]) -> Node:
+        name = self._ident_name(args[0]) if len(args) == 3 else None
+        if name is None:
+            raise SelectorError("cel.bind() variable name must be a simple identifier")
+        init = self.node(args[1])
+        saved = self.scope.get(name)
+        self.scope[name] = init.type
+        try:
+            body = self.node(args[2])
+        finally:
+            self._restore(name, saved)
+        init_run, body_run = init.run, body.run
+
+        def run(frame: Frame) -> Any:
+            inner = dict(frame)
+            inner[name] = init_run(frame)
+            return body_run(inner)
+
+        return Node(body.type, run)
+
+    def _restore(self, name: str, saved: Type | None) -> None:
+        if saved is None:
+            del self.scope[name]
+        else:
+            self.scope[name] = saved
+
+    def _macro(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
+        var = self._ident_name(args[0])
+        assert var is not None
+        expected = 3 if name == "map" else 2
+        if len(args) not in (expected, 2 if name == "map" else expected):
+            raise SelectorError(f"wrong number of arguments to {name}() macro")
+        if target.type.name in ("list", "map"):
+            elem = target.type.params[0]
+        elif target.type.unknown:
+            elem = DYN
+        else:
+            raise SelectorError(
+                f"expression of type '{target.type}' cannot be the range of a comprehension"
+            )
+        saved = self.scope.get(var)
+        self.scope[var] = elem
+        try:
+            bodies = [self.node(t) for t in args[1:]]
+        finally:
+            self._restore(var, saved)
+        source = target.run
+
+        def items(frame: Frame) -> list[Any]:
+            value = source(frame)
+            if isinstance(value, tuple | dict):
+                return list(value)
+            raise EvalError(f"expression of type '{kind_name(value)}' cannot be iterated")
+
+        if name in ("all", "exists", "exists_one") or (name == "filter"):
+            self._expect_bool(bodies[0].type, name)
+        if name == "map" and len(bodies) == 2:
+            self._expect_bool(bodies[0].type, name)
+        runs = [b.run for b in bodies]
+        if name == "all":
+            return Node(BOOL, _quantifier(items, var, runs[0], False))
+        if name == "exists":
+            return Node(BOOL, _quantifier(items, var, runs[0], True))
+        if name == "exists_one":
+            return Node(BOOL, _exists_one(items, var, runs[0]))
+        if name == "filter":
+            return Node(list_of(elem), _filter_map(items, var, runs[0], None))
+        if len(runs) == 1:
+            return Node(list_of(bodies[0].type), _filter_map(items, var, None, runs[0]))
+        return Node(list_of(bodies[1].type), _filter_map(items, var, runs[0], runs[1]))
+
+    # ----- selection and indexing -------------------------------------------
+    def _select_type(self, operand: Type, field: str) -> Type:
+        if operand == DEVICE:
+            found = DEVICE_FIELDS.get(field)
+            if found is None:
+                raise SelectorError(f"undefined field '{field}'")
+            return found
+        if operand.name == "map":
+            if not assignable(operand.params[0], STRING):
+                raise SelectorError(f"type '{operand}' does not support field selection")
+            return operand.params[1]
+        if operand.unknown:
+            return DYN
+        raise SelectorError(f"type '{operand}' does not support field selection")
+
+    def _member_dot(self, tree: Tree[Token]) -> Node:
+        operand_tree = tree.children[0]
+        assert isinstance(operand_tree, Tree)
+        field = str(tree.children[1])
+        operand = self.node(operand_tree)
+        result = self._select_type(operand.type, field)
+        run = operand.run
+        if operand.type == DEVICE:
+            return Node(result, lambda frame: run(frame)[field])
+
+        def select(frame: Frame) -> Any:
+            value = run(frame)
+            if isinstance(value, dict):
+                if field in value:
+                    return value[field]
+                if isinstance(value, DomainMap):
+                    return {}
+                raise EvalError(f"no such key: {field}")
+            raise EvalError(f"type '{kind_name(value)}' does not support field selection")
+
+        return Node(result, select)
+
+    def _member_index(self, tree: Tree[Token]) -> Node:
+        operand_tree, index_tree = _trees(tree.children)
+        operand = self.node(operand_tree)
+        index = self.node(index_tree)
+        container = operand.type
+        if container.name == "list":
+            if not assignable(INT, index.type) and index.type not in (UINT, DOUBLE):
+                raise _index_error(container, index.type)
+            result = container.params[0]
+        elif container.name == "map":
+            if not self._comparable(container.params[0], index.type):
+                raise _index_error(container, index.type)
+            result = container.params[1]
+        elif container.unknown:
+            result = DYN
+        else:
+            raise _index_error(container, index.type)
+        run, key = operand.run, index.run
+        return Node(result, lambda frame: _lookup(run(frame), key(frame)))
+
+    def _member_object(self, tree: Tree[Token]) -> Node:
+        raise SelectorError("message construction is not supported in device selectors")
+
+    # ----- primaries -------------------------------------------------------
+    def _ident(self, tree: Tree[Token]) -> Node:
+        name = str(tree.children[0])
+        found = self.scope.get(name)
+        if found is None:
+            raise SelectorError(f"undeclared reference to '{name}'")
+        return Node(found, lambda frame: frame[name])
+
+    def _dot_ident(self, tree: Tree[Token]) -> Node:
+        return self._ident(tree)
+
+    def _dot_ident_arg(self, tree: Tree[Token]) -> Node:
+        return self._ident_arg(tree)
+
+    def _paren_expr(self, tree: Tree[Token]) -> Node:
+        return self.node(_trees(tree.children)[0])
+
+    def _list_lit(self, tree: Tree[Token]) -> Node:
+        elems = [self.node(t) for t in self._args(next(iter(_trees(tree.children)), None))]
+        elem_type = self._homogeneous([e.type for e in elems])
+        runs = [e.run for e in elems]
+        return Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
+
+    def _homogeneous(self, types: list[Type]) -> Type:
+        if not types:
+            return DYN
+        first = types[0]
+        for other in types[1:]:
+            if other != first:
+                raise SelectorError(f"expected type '{first}' but found '{other}'")
+        return first
+
+    def _map_lit(self, tree: Tree[Token]) -> Node:
+        inits = self._args(next(iter(_trees(tree.children)), None))
+        nodes = [self.node(t) for t in inits]
+        keys, values = nodes[0::2], nodes[1::2]
+        key_type = self._homogeneous([k.type for k in keys])
+        value_type = self._homogeneous([v.type for v in values])
+        if key_type not in (STRING, INT, UINT, BOOL) and not key_type.unknown:
+            raise SelectorError(f"unsupported map key type '{key_type}'")
+        pairs = [(k.run, v.run) for k, v in zip(keys, values, strict=True)]
+
+        def build(frame: Frame) -> dict[Any, Any]:
+            result: dict[Any, Any] = {}
+            for k, v in pairs:
+                key = k(frame)
+                if isinstance(key, UInt):
+                    key = key.value
+                if key in result:
+                    raise EvalError(f"insert failed: key {_key_text(key)} already exists")
+                result[key] = v(frame)
+            return result
+
+        return Node(map_of(key_type, value_type), build)
+
+    def _literal(self, tree: Tree[Token]) -> Node:
+        token = tree.children[0]
+        assert isinstance(token, Token)
+        text = str(token)
+        value: Any
+        try:
+            if token.type == "INT_LIT":
+                value = int(text, 0) if "x" in text.lower() else int(text)
+                if not INT64_MIN <= value <= INT64_MAX:
+                    raise SelectorError(f"integer literal {text} is out of range")
+                kind = INT
+            elif token.type == "UINT_LIT":
+                digits = text[:-1]
+                number = int(digits, 0) if "x" in digits.lower() else int(digits)
+                if not 0 <= number <= UINT64_MAX:
+                    raise SelectorError(f"unsigned integer literal {text} is out of range")
+                value, kind = UInt(number), UINT
+            elif token.type == "FLOAT_LIT":
+                value, kind = float(text), DOUBLE
+            elif token.type in ("STRING_LIT", "MLSTRING_LIT"):
+                value, kind = decode_string(text), STRING
+            elif token.type == "BYTES_LIT":
+                value, kind = decode_bytes(text), BYTES
+            elif token.type == "BOOL_LIT":
+                value, kind = text == "true", BOOL
+            else:
+                value, kind = None, NULL
+        except ValueError as e:
+            raise SelectorError(str(e)) from None
+        return Node(kind, lambda frame: value)
+
+
+def _index_error(container: Type, index: Type) -> SelectorError:
+    return SelectorError(
+        f"found no matching overload for '_[_]' applied to '({container}, {index})'"
+    )
+
+
+class _DeviceMarker(dict[str, Any]):
+    """The runtime value of ``device``: a dict of its four fields."""
+
+
+def _quantifier(items: Callable[[Frame], list[Any]], var: str, body: Eval, want: bool) -> Eval:
+    def run(frame: Frame) -> bool:
+        inner = dict(frame)
+        error: EvalError | None = None
+        for item in items(frame):
+            inner[var] = item
+            try:
+                value = body(inner)
+            except EvalError as e:
+                error = error or e
+                continue
+            if value is want:
+                return want
+            if type(value) is not bool:
+                error = error or no_overload("all" if not want else "exists", value)
+        if error is not None:
+            raise error
+        return not want
+
+    return run
+
+
+def _exists_one(items: Callable[[Frame], list[Any]], var: str, body: Eval) -> Eval:
+    def run(frame: Frame) -> bool:
+        inner = dict(frame)
+        count = 0
+        for item in items(frame):
+            inner[var] = item
+            value = body(inner)
+            if type(value) is not bool:
+                raise no_overload("exists_one", value)
+            count += value
+        return count == 1
+
+    return run
+
+
+def _filter_map(
+    items: Callable[[Frame], list[Any]], var: str, keep: Eval | None, transform: Eval | None
+) -> Eval:
+    def run(frame: Frame) -> tuple[Any, ...]:
+        inner = dict(frame)
+        out: list[Any] = []
+        for item in items(frame):
+            inner[var] = item
+            if keep is not None:
+                verdict = keep(inner)
+                if type(verdict) is not bool:
+                    raise no_overload("filter", verdict)
+                if not verdict:
+                    continue
+            out.append(transform(inner) if transform is not None else item)
+        return tuple(out)
+
+    return run
+
+
+def device_frame(
+    driver: str, attributes: DomainMap, capacity: DomainMap, multi: bool = False
+) -> Frame:
+    """The variable frame for one device."""
+    device = _DeviceMarker(
+        driver=driver,
+        attributes=attributes,
+        capacity=capacity,
+        allowMultipleAllocations=multi,
+    )
+    return {"device": device}
+
+
+def compile_tree(tree: Tree[Token]) -> Node:
+    """Check and compile a parse tree; the result type must be bool or unknown."""
+    node = _Compiler().node(tree)
+    if node.type not in (BOOL, ANY):
+        raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
+    return node

@@ -1,0 +1,104 @@
+"""`modelplane`: the command line for people.
+
+Subcommands:
+- `schedule -f PATH [-f PATH ...] [-o json|yaml|table]`: place every ModelDeployment
+  in the manifests exactly as the running fleet-scheduler would, without a cluster.
+- `explain md/NAME -n NS [-f PATH ...]`: why each replica is where it is; offline
+  with `-f`, else asked of the running fleet-scheduler over gRPC.
+
+Exit status: 0 when everything was placed or is merely unschedulable; 2 when a
+manifest is malformed or invalid or a deployment has an error (the whole
+report is still printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from modelplane.api.manifests import load_paths
+from modelplane.cli import output
+from modelplane.scheduling.offline import plan
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    loaded = load_paths(args.filename)
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    result = plan(loaded.objects)
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    render = {"json": output.as_json, "yaml": output.as_yaml, "table": output.as_table}[args.output]
+    sys.stdout.write(render(result.deployments))
+    return EXIT_INVALID if loaded.errors or result.failed else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    kind, _, name = args.target.partition("/")
+    if not name or kind.lower() not in {"md", "modeldeployment", "modeldeployments"}:
+        print(f"error: expected md/NAME, got {args.target!r}", file=sys.stderr)
+        return EXIT_INVALID
+    if not args.filename:
+        from modelplane.cli.remote import explain_remote
+
+        return explain_remote(args.scheduler, args.namespace, name)
+    loaded = load_paths(args.filename)
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    result = plan(loaded.objects)
+    for report in result.deployments:
+        if report.namespace == args.namespace and report.name == name:
+            sys.stdout.write(output.explain(report))
+            return EXIT_INVALID if report.error else EXIT_OK
+    print(
+        f"error: ModelDeployment {args.namespace}/{name} is not in the given manifests",
+        file=sys.stderr,
+    )
+    return EXIT_INVALID
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="modelplane", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    schedule = sub.add_parser(
+        "schedule", help="place ModelDeployments offline, as the fleet-scheduler would"
+    )
+    schedule.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        help="a manifest file or directory (repeatable; '-' reads stdin)",
+    )
+    schedule.add_argument("-o", "--output", choices=["json", "yaml", "table"], default="table")
+    schedule.set_defaults(run=_schedule)
+
+    explain = sub.add_parser("explain", help="why a deployment's replicas are where they are")
+    explain.add_argument("target", help="md/NAME")
+    explain.add_argument("-n", "--namespace", default="default")
+    explain.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        help="compute offline from these manifests instead of asking the service",
+    )
+    explain.add_argument(
+        "--scheduler",
+        default=None,
+        help="fleet-scheduler gRPC address (default $MODELPLANE_FLEET_SCHEDULER "
+        "or 127.0.0.1:50061)",
+    )
+    explain.set_defaults(run=_explain)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code

@@ -1,0 +1,86 @@
+"""Renders scheduling reports as JSON, YAML (ModelReplica manifests) or a table for people.
+
+Every renderer is deterministic: the same reports give byte-identical text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import yaml
+
+from modelplane.scheduling.offline import DeploymentReport
+
+
+def as_json(reports: Sequence[DeploymentReport]) -> str:
+    return json.dumps({"deployments": [r.to_json() for r in reports]}, indent=2) + "\n"
+
+
+def as_yaml(reports: Sequence[DeploymentReport]) -> str:
+    """The ModelReplica manifests the fleet-scheduler would create, as one multi-document YAML."""
+    documents = [manifest for report in reports for manifest in report.manifests]
+    if not documents:
+        return ""
+    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=100)
+
+
+def as_table(reports: Sequence[DeploymentReport]) -> str:
+    rows = [("DEPLOYMENT", "REPLICA", "CLUSTER", "ENGINES (engine=pool)", "STATUS")]
+    notes: list[str] = []
+    for report in reports:
+        key = f"{report.namespace}/{report.name}"
+        for replica in report.replicas:
+            engines = ",".join(f"{e}={p}" for e, p in replica.engines.items())
+            rows.append(
+                (
+                    key,
+                    str(replica.index),
+                    replica.cluster,
+                    engines,
+                    "kept" if replica.retained else "new",
+                )
+            )
+        for removed in report.removed:
+            rows.append((key, str(removed.index), removed.cluster, "-", f"removed: {removed.why}"))
+        if report.error:
+            notes.append(f"{key}: error: {report.error}")
+        if report.unscheduled:
+            notes.append(
+                f"{key}: {report.unscheduled} of {report.desired_replicas} replicas fit nowhere:"
+            )
+            notes.extend(f"  {reason}" for reason in report.reasons)
+        if (
+            not report.replicas
+            and not report.removed
+            and not report.unscheduled
+            and not report.error
+        ):
+            rows.append((key, "-", "-", "-", "scaled to zero"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join([*lines, *([""] if notes else []), *notes]) + "\n"
+
+
+def explain(report: DeploymentReport) -> str:
+    """Why each replica of one deployment is where it is, and why missing ones fit nowhere."""
+    lines = [
+        f"ModelDeployment {report.namespace}/{report.name}: "
+        f"{len(report.replicas)} of {report.desired_replicas} replicas placed"
+    ]
+    if report.error:
+        lines.append(f"error: {report.error}")
+    for replica in report.replicas:
+        lines.append(
+            f"replica {replica.index} ({replica.name}) on {replica.cluster}: {replica.why}"
+        )
+    for removed in report.removed:
+        where = f"replica {removed.index} ({removed.name}) on {removed.cluster}"
+        lines.append(f"{where} is removed: {removed.why}")
+    if report.unscheduled:
+        lines.append(f"{report.unscheduled} replicas fit nowhere:")
+        lines.extend(f"  {reason}" for reason in report.reasons)
+    return "\n".join(lines) + "\n"

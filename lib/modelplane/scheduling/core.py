@@ -1,0 +1,337 @@
+"""The fleet scheduler: a pure function from observed state to a placement.
+
+Rules (the documentation's "How it schedules" page):
+- clusters are filtered by the deployment's `clusterSelector` (and the cache's,
+  both must match), pools by CEL device requests against their class;
+- every member of one engine sits on one pool; a replica's engines share a cluster;
+- capacity is counted in nodes (`pods x copies` per member that claims a DRA
+  device) on a ledger shared by every deployment, so no pool is overcommitted;
+- retain, then fill: an existing replica stays while its cluster exists and its
+  pinned pools still match; the shortfall is placed one replica at a time on the
+  eligible Ready cluster hosting the fewest replicas of this deployment (ties by
+  name); scale-down drops the highest index first; a replica never moves.
+
+Same input, same output: no clock, no randomness, no I/O. Deployments are placed
+in the order given, each consuming capacity the next one sees.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from modelplane.naming import replica_name
+from modelplane.scheduling.ledger import Ledger
+from modelplane.scheduling.matching import EngineFit, Matcher, compile_deployment
+from modelplane.scheduling.model import (
+    Cluster,
+    Deployment,
+    Engine,
+    Fleet,
+    PlacedEngine,
+    PlacedReplica,
+    Placement,
+    RemovedReplica,
+    Replica,
+    format_labels,
+)
+
+
+def schedule_all(deployments: Sequence[Deployment], fleet: Fleet) -> tuple[Placement, ...]:
+    """Place each deployment in order against one shared ledger."""
+    session = Session(fleet)
+    return tuple(session.place(deployment) for deployment in deployments)
+
+
+def schedule(deployment: Deployment, fleet: Fleet) -> Placement:
+    """Place one deployment against the fleet as observed."""
+    return Session(fleet).place(deployment)
+
+
+class Session:
+    """One reconcile's worth of scheduling: a shared matcher cache and ledger."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.clusters = {cluster.name: cluster for cluster in fleet.clusters}
+        self.cluster_order = sorted(self.clusters)
+        self.cluster_labels = {c.name: dict(c.labels) for c in fleet.clusters}
+        self.pools_by_name = {c.name: sorted(c.pools, key=lambda p: p.name) for c in fleet.clusters}
+        self.class_names = sorted({p.class_name for c in fleet.clusters for p in c.pools})
+        self.matcher = Matcher(fleet.classes)
+        self.ledger = Ledger(fleet.clusters, fleet.replicas)
+        self._replicas: dict[tuple[str, str], list[Replica]] = {}
+        for replica in fleet.replicas:
+            self._replicas.setdefault((replica.namespace, replica.deployment), []).append(replica)
+
+    def replicas_of(self, deployment: Deployment) -> list[Replica]:
+        existing = self._replicas.get((deployment.namespace, deployment.name), [])
+        return sorted(existing, key=lambda r: (r.index, r.name, r.cluster))
+
+    def place(self, deployment: Deployment) -> Placement:
+        existing = self.replicas_of(deployment)
+        error = compile_deployment(deployment)
+        cache_selector: tuple[tuple[str, str], ...] = ()
+        if error is None and deployment.cache_name is not None:
+            cache = self.fleet.caches.get((deployment.namespace, deployment.cache_name))
+            if cache is None:
+                error = (
+                    f'spec.modelCacheRef.name: ModelCache "{deployment.cache_name}" does not '
+                    f'exist in namespace "{deployment.namespace}"'
+                )
+            else:
+                cache_selector = cache.cluster_selector
+        if error is not None:
+            return self.hold(deployment.namespace, deployment.name, deployment.replicas, error)
+        plan = _Plan(self, deployment, cache_selector)
+        return plan.run(existing)
+
+    def hold(self, namespace: str, name: str, desired: int, error: str) -> Placement:
+        """A deployment with a user error: every placed replica stays as it is, nothing is added."""
+        existing = self._replicas.get((namespace, name), [])
+        existing = sorted(existing, key=lambda r: (r.index, r.name, r.cluster))
+        kept = tuple(
+            PlacedReplica(
+                replica.index,
+                replica.cluster,
+                tuple(PlacedEngine(p.engine, p.pool, p.node_cost) for p in replica.engines),
+                retained=True,
+                why="kept as it was: the deployment has an error, so nothing is changed",
+                name=replica.name or replica_name(name, replica.cluster, replica.index),
+            )
+            for replica in existing
+        )
+        return Placement(
+            namespace, name, desired, kept, unscheduled=max(0, desired - len(kept)), error=error
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    engines: tuple[PlacedEngine, ...]
+    detail: str
+
+
+class _Plan:
+    """Retain-then-fill for one deployment inside a session."""
+
+    def __init__(
+        self, session: Session, deployment: Deployment, cache_selector: tuple[tuple[str, str], ...]
+    ) -> None:
+        self.session = session
+        self.deployment = deployment
+        self.cache_selector = cache_selector
+        # Each (engine, class) pair is judged once; lookups below are by class name.
+        self.fits: list[dict[str, EngineFit]] = [
+            {name: session.matcher.engine_fit(engine, name) for name in session.class_names}
+            for engine in deployment.engines
+        ]
+
+    # ------------------------------------------------------------------ retain
+
+    def _retained_engines(self, replica: Replica) -> tuple[PlacedEngine, ...] | str:
+        """The replica's engines re-resolved on their pinned pools, or why it cannot stay."""
+        cluster = self.session.clusters.get(replica.cluster)
+        if cluster is None:
+            return f"cluster {replica.cluster} no longer exists"
+        pins = {pin.engine: pin for pin in replica.engines}
+        pools = {pool.name: pool for pool in cluster.pools}
+        engines: list[PlacedEngine] = []
+        for engine, fits in zip(self.deployment.engines, self.fits, strict=True):
+            pin = pins.get(engine.name)
+            if pin is None:
+                return f'engine "{engine.name}" is new and has no pool on this replica'
+            pool = pools.get(pin.pool)
+            if pool is None:
+                return f"pool {pin.pool} no longer exists on cluster {cluster.name}"
+            fit = fits[pool.class_name]
+            if not fit.ok:
+                return f'engine "{engine.name}" no longer fits pool {pool.name}: {fit.reason}'
+            engines.append(PlacedEngine(engine.name, pool.name, pin.node_cost, fit.members))
+        return tuple(engines)
+
+    def run(self, existing: list[Replica]) -> Placement:
+        deployment = self.deployment
+        ledger = self.session.ledger
+        kept: list[tuple[Replica, tuple[PlacedEngine, ...]]] = []
+        removed: list[RemovedReplica] = []
+        seen_indices: set[int] = set()
+        for replica in existing:
+            outcome = self._retained_engines(replica)
+            if replica.index in seen_indices:
+                outcome = f"index {replica.index} is already taken by another replica"
+            if isinstance(outcome, str):
+                removed.append(RemovedReplica(replica, outcome))
+            else:
+                seen_indices.add(replica.index)
+                kept.append((replica, outcome))
+        # Scale down: drop the highest indices first.
+        kept.sort(key=lambda item: item[0].index)
+        while len(kept) > deployment.replicas:
+            replica, _ = kept.pop()
+            removed.append(RemovedReplica(replica, f"scaled down to {deployment.replicas}"))
+        for gone in removed:
+            ledger.release_replica(gone.replica)
+
+        placed = [
+            PlacedReplica(
+                replica.index,
+                replica.cluster,
+                engines,
+                retained=True,
+                why=f"kept on {replica.cluster}: the cluster exists and every engine's "
+                "pinned pool still matches",
+                name=replica.name or replica_name(deployment.name, replica.cluster, replica.index),
+            )
+            for replica, engines in kept
+        ]
+        per_cluster = Counter(p.cluster for p in placed)
+        taken = {p.index for p in placed}
+        removed_slots = {(r.replica.cluster, r.replica.index) for r in removed}
+
+        shortfall = deployment.replicas - len(placed)
+        reasons: tuple[str, ...] = ()
+        candidates = self._candidates() if shortfall > 0 else []
+        while shortfall > 0:
+            choice = self._fill_one(candidates, per_cluster)
+            if choice is None:
+                reasons = self._reasons()
+                break
+            cluster, engines_choice = choice
+            index = 0
+            while index in taken or (cluster, index) in removed_slots:
+                index += 1
+            taken.add(index)
+            per_cluster[cluster] += 1
+            for engine in engines_choice.engines:
+                ledger.charge(cluster, engine.pool, engine.node_cost)
+            placed.append(
+                PlacedReplica(
+                    index,
+                    cluster,
+                    engines_choice.engines,
+                    retained=False,
+                    why=engines_choice.detail,
+                    name=replica_name(deployment.name, cluster, index),
+                )
+            )
+            shortfall -= 1
+
+        placed.sort(key=lambda p: p.index)
+        return Placement(
+            deployment.namespace,
+            deployment.name,
+            deployment.replicas,
+            tuple(placed),
+            removed=tuple(sorted(removed, key=lambda r: (r.replica.index, r.replica.cluster))),
+            unscheduled=max(0, shortfall),
+            reasons=reasons,
+        )
+
+    # -------------------------------------------------------------------- fill
+
+    def _static_reason(self, cluster: Cluster) -> str | None:
+        """Why a cluster can never take a new replica of this deployment, capacity aside."""
+        deployment = self.deployment
+        labels = self.session.cluster_labels[cluster.name]
+        if any(labels.get(k) != v for k, v in deployment.cluster_selector):
+            return (
+                f"labels do not match clusterSelector {format_labels(deployment.cluster_selector)}"
+            )
+        if any(labels.get(k) != v for k, v in self.cache_selector):
+            return (
+                f'outside the footprint of ModelCache "{deployment.cache_name}" '
+                f"(clusterSelector {format_labels(self.cache_selector)})"
+            )
+        if not cluster.ready:
+            return (
+                f"not Ready ({cluster.not_ready_reason})"
+                if cluster.not_ready_reason
+                else "not Ready"
+            )
+        if not cluster.pools:
+            return "has no node pools"
+        for engine, fits in zip(deployment.engines, self.fits, strict=True):
+            if not any(fits[pool.class_name].ok for pool in cluster.pools):
+                return self._no_pool_reason(engine, cluster)
+        return None
+
+    def _no_pool_reason(self, engine: Engine, cluster: Cluster) -> str:
+        why = {
+            pool.name: self.session.matcher.engine_fit(engine, pool.class_name).reason
+            for pool in sorted(cluster.pools, key=lambda p: p.name)
+        }
+        distinct = set(why.values())
+        if len(distinct) == 1:
+            detail = distinct.pop()
+        else:
+            detail = "; ".join(f"pool {name}: {reason}" for name, reason in why.items())
+        return f'no pool satisfies engine "{engine.name}": {detail}'
+
+    def _candidates(self) -> list[Cluster]:
+        return [
+            self.session.clusters[name]
+            for name in self.session.cluster_order
+            if self._static_reason(self.session.clusters[name]) is None
+        ]
+
+    def _fit_capacity(self, cluster: Cluster) -> _Choice | str:
+        """Pools for each engine in order (no backtracking), or why capacity is short."""
+        ledger = self.session.ledger
+        pending: Counter[str] = Counter()
+        engines: list[PlacedEngine] = []
+        details: list[str] = []
+        for engine, fits in zip(self.deployment.engines, self.fits, strict=True):
+            shortages: list[str] = []
+            chosen: PlacedEngine | None = None
+            for pool in self.session.pools_by_name[cluster.name]:
+                fit = fits[pool.class_name]
+                if not fit.ok:
+                    continue
+                free = ledger.free(cluster.name, pool.name) - pending[pool.name]
+                if free >= fit.node_cost:
+                    chosen = PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members)
+                    pending[pool.name] += fit.node_cost
+                    details.append(
+                        f'engine "{engine.name}" on pool {pool.name} ({fit.node_cost} of {free} '
+                        "free nodes)"
+                    )
+                    break
+                shortages.append(
+                    f"pool {pool.name} has {max(free, 0)} of {fit.node_cost} needed nodes free"
+                )
+            if chosen is None:
+                return "; ".join(shortages)
+            engines.append(chosen)
+        return _Choice(tuple(engines), "; ".join(details))
+
+    def _fill_one(
+        self, candidates: list[Cluster], per_cluster: Counter[str]
+    ) -> tuple[str, _Choice] | None:
+        ordered = sorted(candidates, key=lambda c: (per_cluster[c.name], c.name))
+        for cluster in ordered:
+            choice = self._fit_capacity(cluster)
+            if isinstance(choice, _Choice):
+                detail = (
+                    f"placed on {cluster.name}: it hosted the fewest replicas of this deployment "
+                    f"({per_cluster[cluster.name]}) among {len(candidates)} eligible clusters; "
+                    f"{choice.detail}"
+                )
+                return cluster.name, _Choice(choice.engines, detail)
+        return None
+
+    def _reasons(self) -> tuple[str, ...]:
+        reasons: list[str] = []
+        if not self.session.cluster_order:
+            return ("no InferenceCluster exists",)
+        for name in self.session.cluster_order:
+            cluster = self.session.clusters[name]
+            static = self._static_reason(cluster)
+            if static is not None:
+                reasons.append(f"{name}: {static}")
+                continue
+            capacity = self._fit_capacity(cluster)
+            if isinstance(capacity, str):
+                reasons.append(f"{name}: {capacity}")
+        return tuple(reasons)

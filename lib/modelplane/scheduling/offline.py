@@ -1,0 +1,170 @@
+"""Placement from manifests, without a cluster: what `modelplane schedule` and
+`FleetScheduler.Schedule` compute.
+
+Objects are validated against the CRDs' own schemas and rules first. A
+ModelDeployment that fails validation, or whose CEL does not compile, gets an
+`error` and keeps the replicas it has; other invalid objects are reported
+separately and left out. Deployments are placed in input order, each consuming
+capacity the next one sees. An InferenceCluster without status counts as Ready
+here, because offline input has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelplane.api.validation import validate
+from modelplane.scheduling import snapshot
+from modelplane.scheduling.core import Session
+from modelplane.scheduling.model import Fleet, Placement
+from modelplane.scheduling.render import model_replica
+
+SCHEDULING_KINDS = (
+    "InferenceClass",
+    "InferenceCluster",
+    "ModelCache",
+    "ModelReplica",
+    "ModelDeployment",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReport:
+    index: int
+    cluster: str
+    engines: Mapping[str, str]
+    retained: bool
+    why: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedReport:
+    name: str
+    index: int
+    cluster: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentReport:
+    namespace: str
+    name: str
+    desired_replicas: int
+    replicas: tuple[ReplicaReport, ...]
+    unscheduled: int
+    reasons: tuple[str, ...]
+    error: str | None
+    removed: tuple[RemovedReport, ...] = ()
+    manifests: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape of one deployment."""
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "desiredReplicas": self.desired_replicas,
+            "replicas": [
+                {"index": r.index, "cluster": r.cluster, "engines": dict(r.engines)}
+                for r in self.replicas
+            ],
+            "unscheduled": self.unscheduled,
+            "reasons": list(self.reasons),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Reports per deployment (input order) and errors about other objects."""
+
+    deployments: tuple[DeploymentReport, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.problems) or any(d.error for d in self.deployments)
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    assert isinstance(meta, Mapping)
+    name = meta.get("name", "<unnamed>")
+    namespace = meta.get("namespace")
+    return f"{obj.get('kind', '<no kind>')} {namespace + '/' if namespace else ''}{name}"
+
+
+def _report(placement: Placement, source: Mapping[str, Any] | None) -> DeploymentReport:
+    return DeploymentReport(
+        namespace=placement.namespace,
+        name=placement.name,
+        desired_replicas=placement.desired,
+        replicas=tuple(
+            ReplicaReport(
+                r.index,
+                r.cluster,
+                {e.engine: e.pool for e in r.engines},
+                r.retained,
+                r.why,
+                r.name,
+            )
+            for r in placement.replicas
+        ),
+        unscheduled=placement.unscheduled,
+        reasons=placement.reasons,
+        error=placement.error,
+        removed=tuple(
+            RemovedReport(r.replica.name, r.replica.index, r.replica.cluster, r.why)
+            for r in placement.removed
+        ),
+        manifests=tuple(model_replica(source, r) for r in placement.replicas)
+        if source is not None and placement.error is None
+        else (),
+    )
+
+
+def plan(objects: Sequence[Mapping[str, Any]], *, offline: bool = True) -> Plan:
+    """Validate `objects` and place every ModelDeployment among them, in order."""
+    valid: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in SCHEDULING_KINDS}
+    order: list[tuple[Mapping[str, Any], str | None]] = []
+    problems: list[str] = []
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind not in SCHEDULING_KINDS:
+            continue
+        defaulted, errors = validate(obj)
+        message = "; ".join(str(e) for e in errors) if errors else None
+        if kind == "ModelDeployment":
+            order.append((defaulted if message is None else obj, message))
+        elif message is not None:
+            problems.append(message)
+        if message is None:
+            valid[str(kind)].append(defaulted)
+
+    fleet = Fleet(
+        clusters=tuple(snapshot.cluster(o, offline=offline) for o in valid["InferenceCluster"]),
+        classes={c.name: c for c in map(snapshot.hardware_class, valid["InferenceClass"])},
+        replicas=tuple(snapshot.replica(o) for o in valid["ModelReplica"]),
+        caches={(c.namespace, c.name): c for c in map(snapshot.cache, valid["ModelCache"])},
+    )
+    session = Session(fleet)
+    reports = []
+    for obj, error in order:
+        if error is None:
+            reports.append(_report(session.place(snapshot.deployment(obj)), obj))
+            continue
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+        assert isinstance(meta, Mapping)
+        spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+        assert isinstance(spec, Mapping)
+        desired = spec.get("replicas", 1)
+        held = session.hold(
+            str(meta.get("namespace", "default")),
+            str(meta.get("name", "")),
+            desired if isinstance(desired, int) and desired >= 0 else 0,
+            error,
+        )
+        reports.append(_report(held, None))
+    return Plan(tuple(reports), tuple(problems))

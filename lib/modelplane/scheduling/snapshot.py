@@ -1,0 +1,199 @@
+"""Builds the scheduler's plain values from modelplane.ai API objects.
+
+The input objects are already validated and defaulted (`modelplane.api`), so
+this module only reshapes. It is the one place that knows both the API's field
+names and the core's values; the running service and the offline command share it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from modelplane.cel import Attribute, AttributeKind, Device
+from modelplane.naming import DEPLOYMENT_LABEL
+from modelplane.scheduling.model import (
+    Cache,
+    ClassDevice,
+    Cluster,
+    Deployment,
+    DeviceRequest,
+    Engine,
+    EnginePin,
+    HardwareClass,
+    Labels,
+    Member,
+    Pool,
+    Replica,
+    Role,
+)
+
+Obj = Mapping[str, Any]
+ATTRIBUTE_KINDS: tuple[AttributeKind, ...] = ("string", "bool", "int", "version")
+
+
+def _labels(mapping: Mapping[str, str] | None) -> Labels:
+    return tuple(sorted((mapping or {}).items()))
+
+
+def _match_labels(spec: Obj, key: str = "clusterSelector") -> Labels:
+    selector = spec.get(key) or {}
+    return _labels(selector.get("matchLabels"))
+
+
+def hardware_class(obj: Obj) -> HardwareClass:
+    devices = []
+    for device in obj["spec"].get("devices", ()):
+        attributes = []
+        for key, value in (device.get("attributes") or {}).items():
+            kind = next(k for k in ATTRIBUTE_KINDS if k in value)
+            attributes.append((key, Attribute(kind, value[kind])))
+        capacity = [
+            (key, str(value["value"])) for key, value in (device.get("capacity") or {}).items()
+        ]
+        devices.append(
+            ClassDevice(
+                name=device["name"],
+                claim=device.get("claim", "DRA"),
+                count=int(device.get("count", 1)),
+                device=Device(device["driver"], tuple(sorted(attributes)), tuple(sorted(capacity))),
+                device_class_name=device.get("deviceClassName"),
+            )
+        )
+    return HardwareClass(obj["metadata"]["name"], tuple(devices))
+
+
+def _condition(obj: Obj, type_: str) -> Obj | None:
+    for condition in (obj.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == type_:
+            return cast(Obj, condition)
+    return None
+
+
+def cluster(obj: Obj, *, offline: bool) -> Cluster:
+    """An InferenceCluster. Ready means a Ready=True condition and a gateway address.
+
+    Offline input carries no status; with `offline`, a cluster without any status
+    counts as Ready, and one whose status says otherwise does not.
+    """
+    status = obj.get("status") or {}
+    ready_condition = _condition(obj, "Ready")
+    if offline and not status:
+        ready, why = True, ""
+    elif ready_condition is None or ready_condition.get("status") != "True":
+        ready = False
+        why = (ready_condition or {}).get("message") or "no Ready condition yet"
+    elif not status.get("gatewayAddress") and not offline:
+        ready, why = False, "no gateway address yet"
+    else:
+        ready, why = True, ""
+    pools = tuple(
+        Pool(
+            pool["name"],
+            pool["className"],
+            int(
+                pool["maxNodeCount"]
+                if pool.get("maxNodeCount") is not None
+                else pool.get("nodeCount", 0)
+            ),
+        )
+        for pool in obj["spec"].get("nodePools", ())
+    )
+    return Cluster(
+        obj["metadata"]["name"],
+        pools,
+        labels=_labels(obj["metadata"].get("labels")),
+        ready=ready,
+        not_ready_reason=why,
+    )
+
+
+def _member(member: Obj) -> Member:
+    role = cast(Role, member.get("role", "Standalone"))
+    requests = tuple(
+        DeviceRequest(
+            request["name"],
+            int(request.get("count", 1)),
+            tuple(selector["cel"] for selector in request.get("selectors") or ()),
+        )
+        for request in ((member.get("nodeSelector") or {}).get("devices") or ())
+    )
+    nodes = int((member.get("worker") or {}).get("nodes", 0)) if role == "Worker" else 0
+    return Member(role, requests, worker_nodes=nodes)
+
+
+def deployment(obj: Obj) -> Deployment:
+    spec = obj["spec"]
+    engines = tuple(
+        Engine(
+            engine["name"],
+            tuple(_member(m) for m in engine.get("members", ())),
+            copies=int(engine.get("copies", 1)),
+        )
+        for engine in spec.get("engines", ())
+    )
+    cache_ref = spec.get("modelCacheRef") or {}
+    return Deployment(
+        obj["metadata"].get("namespace", "default"),
+        obj["metadata"]["name"],
+        int(spec.get("replicas", 1)),
+        engines,
+        cluster_selector=_match_labels(spec),
+        cache_name=cache_ref.get("name"),
+    )
+
+
+def cache(obj: Obj) -> Cache:
+    return Cache(
+        obj["metadata"].get("namespace", "default"),
+        obj["metadata"]["name"],
+        _match_labels(obj["spec"]),
+    )
+
+
+_INDEX_SUFFIX = re.compile(r"-(\d+)$")
+
+
+def replica(obj: Obj) -> Replica:
+    """An existing ModelReplica. Older or hand-written ones may lack the index, owner or costs:
+    the index then comes from the name's `-N` suffix, the deployment from the label or the name,
+    and an engine's cost from its own members (never from the deployment's current template)."""
+    meta = obj["metadata"]
+    spec = obj["spec"]
+    name = meta["name"]
+    cluster_name = spec["clusterName"]
+    index = spec.get("index")
+    if index is None:
+        found = _INDEX_SUFFIX.search(name)
+        index = int(found.group(1)) if found else 0
+    owner = (meta.get("labels") or {}).get(DEPLOYMENT_LABEL) or spec.get("deploymentName")
+    if not owner:
+        suffix = f"-{cluster_name}-{index}"
+        owner = name[: -len(suffix)] if name.endswith(suffix) else name
+    pins = []
+    for engine in spec.get("engines", ()):
+        members = engine.get("members", ())
+        pool = engine.get("nodePoolName") or next(
+            (m["nodePoolName"] for m in members if m.get("nodePoolName")), ""
+        )
+        cost = engine.get("nodeCost")
+        if cost is None:
+            copies = int(engine.get("copies", 1))
+            cost = copies * sum(
+                (int((m.get("worker") or {}).get("nodes", 1)) if m.get("role") == "Worker" else 1)
+                for m in members
+                if m.get("deviceRequests")
+            )
+        pins.append(EnginePin(engine["name"], pool, int(cost)))
+    return Replica(
+        meta.get("namespace", "default"), owner, int(index), cluster_name, tuple(pins), name
+    )
+
+
+def by_kind(objects: Iterable[Obj]) -> dict[str, list[Obj]]:
+    """Group objects by kind, keeping input order within a kind."""
+    grouped: dict[str, list[Obj]] = {}
+    for obj in objects:
+        grouped.setdefault(str(obj.get("kind")), []).append(obj)
+    return grouped

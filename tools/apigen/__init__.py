@@ -1,0 +1,5 @@
+"""Generator of the modelplane.ai API: CRD YAML under crds/ and lib/modelplane/api/types.py.
+
+Guarantees: both outputs are pure functions of ``tools.apigen.api``; running the
+generator twice writes identical bytes.
+"""
