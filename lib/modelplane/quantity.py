@@ -7,8 +7,8 @@ compares them exactly, with the same results as the Go ``resource.Quantity``:
 * the same grammar, including its oddities (``"."``, ``"-"`` and ``"Gi"``
   parse as zero, ``"1."`` is accepted);
 * the same value: numbers that fit Go's int64 fast path are exact, the others
-  are rounded up (away from zero) to a multiple of 1e-9 and capped at
-  ``2**63 - 1`` in magnitude, exactly as ``ParseQuantity`` does;
+  are rounded up (away from zero) to a multiple of 1e-9, exactly as
+  ``ParseQuantity`` does (there is no upper cap in v0.36);
 * the same answer to "is this an integer" (``is_integer``), which in Go
   depends on the internal representation (``1000m`` is not an integer there).
 
@@ -123,13 +123,12 @@ def _parse(text: str) -> tuple[Fraction, bool]:
         product = digits << exponent
         if precision >= 0 and product <= _INT64_MAX:
             return Fraction(sign * product), True
-    # Go's slow path: arbitrary precision, rounded up to nano, capped.
+    # Go's slow path: arbitrary precision, rounded up to nano.
     magnitude = Fraction(digits, 10 ** len(denom)) * Fraction(base) ** exponent
     if magnitude:
         units = magnitude / _NANO
         rounded = -((-units.numerator) // units.denominator)
         magnitude = rounded * _NANO
-    magnitude = min(magnitude, Fraction(_INT64_MAX))
     return sign * magnitude, False
 
 

@@ -15,14 +15,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GoUnavailable", "binary_path", "build", "run_cases"]
+__all__ = ["GoUnavailableError", "binary_path", "build", "run_cases"]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "celdiff"
 SOURCES = ("go.mod", "go.sum", "main.go")
 
 
-class GoUnavailable(RuntimeError):
+class GoUnavailableError(RuntimeError):
     """The Go toolchain is not installed."""
 
 
@@ -42,7 +42,7 @@ def build() -> Path:
         return target
     go = shutil.which("go")
     if go is None:
-        raise GoUnavailable("the Go toolchain ('go') is not on PATH")
+        raise GoUnavailableError("the Go toolchain ('go') is not on PATH")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + f".tmp{os.getpid()}")
     subprocess.run(

@@ -58,6 +58,8 @@ def schema_of(t: Type, description: str | None = None) -> dict[str, Any]:
             s["minLength"] = t.min_length
         if t.max_length is not None:
             s["maxLength"] = t.max_length
+        elif t.enum is not None:  # bounds the CEL cost estimate of rules reading it
+            s["maxLength"] = max(len(v) for v in t.enum)
         if t.pattern is not None:
             s["pattern"] = t.pattern
     elif isinstance(t, Int):
@@ -129,16 +131,10 @@ def _root_schema(k: Kind) -> dict[str, Any]:
                 "type": "string",
             },
             "kind": {"description": f"The object's kind, {k.kind}.", "type": "string"},
+            # The API server allows nothing on metadata but bounds on name and generateName.
             "metadata": {
-                "description": "Standard object metadata.",
                 "type": "object",
-                "properties": {
-                    "name": {
-                        "description": "The object's name.",
-                        "type": "string",
-                        "maxLength": 253,
-                    }
-                },
+                "properties": {"name": {"type": "string", "maxLength": 253}},
             },
             "spec": spec,
             "status": status,

@@ -167,8 +167,11 @@ def class_source(o: Obj) -> str:
         elif f.default is not None:
             clause, fallback = _default_expr(f)
             out.append(f"    {name}: {typ} = {clause}")
-            conv = conv_in(f.type, f"d[{key!r}]")
-            ins.append(f"{name}={conv} if d.get({key!r}) is not None else {fallback},")
+            if _is_plain(f.type):
+                ins.append(f"{name}=d.get({key!r}, {fallback}),")
+            else:
+                conv = conv_in(f.type, f"d[{key!r}]")
+                ins.append(f"{name}={conv} if d.get({key!r}) is not None else {fallback},")
             outs.append(f"out[{key!r}] = {conv_out(f.type, f'self.{name}')}")
         else:
             out.append(f"    {name}: {typ} | None = None")

@@ -11,7 +11,7 @@ committed crds/ and types module, which CI checks are fresh.
 
 from __future__ import annotations
 
-from modelplane.api.manifests import Document, Source, load_manifests
+from modelplane.api.manifests import Document, Loaded, Source, load_manifests, load_paths
 from modelplane.api.types import (
     API_VERSION,
     GROUP,
@@ -40,6 +40,7 @@ __all__ = [
     "InferenceClass",
     "InferenceCluster",
     "InferenceGateway",
+    "Loaded",
     "ModelCache",
     "ModelDeployment",
     "ModelEndpoint",
@@ -48,5 +49,6 @@ __all__ = [
     "Source",
     "Validator",
     "load_manifests",
+    "load_paths",
     "validate",
 ]

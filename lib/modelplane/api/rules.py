@@ -16,6 +16,8 @@ from functools import cache
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from modelplane.api.structural import Issue, child
 
@@ -66,7 +68,7 @@ def evaluate(schema: Mapping[str, Any], value: Any, path: str) -> list[Issue]:
     rules = schema.get(RULES_KEY)
     if not rules:
         return []
-    activation = {"self": celpy.json_to_cel(value)}
+    activation = {"self": json_to_cel(value)}
     issues: list[Issue] = []
     for rule in rules:
         target = _target(path, rule.get("fieldPath"))
@@ -75,7 +77,7 @@ def evaluate(schema: Mapping[str, Any], value: Any, path: str) -> list[Issue]:
         except Exception as exc:  # evaluation errors are the object's problem
             issues.append((target, f"rule could not be evaluated: {rule['rule']}: {exc}"))
             continue
-        if isinstance(result, celpy.CELEvalError):
+        if isinstance(result, CELEvalError):
             issues.append((target, f"rule could not be evaluated: {rule['rule']}: {result}"))
         elif not bool(result):
             issues.append((target, str(rule.get("message") or f"failed rule: {rule['rule']}")))

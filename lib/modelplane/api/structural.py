@@ -25,9 +25,7 @@ Issue = tuple[str, str]
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 INT_OR_STRING = "x-kubernetes-int-or-string"
 
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def child(path: str, name: str) -> str:
@@ -98,14 +96,18 @@ def _scalar_issues(schema: Mapping[str, Any], value: Any) -> list[str]:
         out.append(f"Unsupported value: {_show(value)}: supported values: {allowed}")
     if isinstance(value, int) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            out.append(f"Invalid value: {value}: must be greater than or equal to {schema['minimum']}")
+            out.append(
+                f"Invalid value: {value}: must be greater than or equal to {schema['minimum']}"
+            )
         if "maximum" in schema and value > schema["maximum"]:
             out.append(f"Invalid value: {value}: must be less than or equal to {schema['maximum']}")
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             out.append(f"Too long: may not be more than {schema['maxLength']} characters")
         if "minLength" in schema and len(value) < schema["minLength"]:
-            out.append(f"Invalid value: {_show(value)}: must be at least {schema['minLength']} characters")
+            out.append(
+                f"Invalid value: {_show(value)}: must be at least {schema['minLength']} characters"
+            )
         if "pattern" in schema and not _regex(schema["pattern"]).search(value):
             out.append(f"Invalid value: {_show(value)}: should match '{schema['pattern']}'")
         if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
@@ -118,7 +120,9 @@ def _list_issues(schema: Mapping[str, Any], value: list[Any], path: str) -> list
     if "maxItems" in schema and len(value) > schema["maxItems"]:
         out.append((path, f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
     if "minItems" in schema and len(value) < schema["minItems"]:
-        out.append((path, f"Invalid value: {len(value)}: must have at least {schema['minItems']} items"))
+        out.append(
+            (path, f"Invalid value: {len(value)}: must have at least {schema['minItems']} items")
+        )
     list_type = schema.get("x-kubernetes-list-type")
     keys: list[str] = list(schema.get("x-kubernetes-list-map-keys", ()))
     seen: set[str] = set()
@@ -178,9 +182,17 @@ def _object_issues(
     props: Mapping[str, Any] | None = schema.get("properties")
     extra = schema.get("additionalProperties")
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        out.append((path, f"Too many: {len(value)}: must have at most {schema['maxProperties']} entries"))
+        out.append(
+            (path, f"Too many: {len(value)}: must have at most {schema['maxProperties']} entries")
+        )
     if "minProperties" in schema and len(value) < schema["minProperties"]:
-        out.append((path, f"Invalid value: {len(value)}: must have at least {schema['minProperties']} entries"))
+        out.append(
+            (
+                path,
+                f"Invalid value: {len(value)}: must have at least "
+                f"{schema['minProperties']} entries",
+            )
+        )
     for req in schema.get("required", ()):
         if req not in value:
             out.append((child(path, req), "Required value"))

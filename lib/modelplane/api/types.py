@@ -391,10 +391,10 @@ class ClassDevice:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             name=d["name"],
-            claim=d["claim"] if d.get("claim") is not None else "DRA",
+            claim=d.get("claim", "DRA"),
             driver=d["driver"],
             device_class_name=d.get("deviceClassName"),
-            count=d["count"] if d.get("count") is not None else 1,
+            count=d.get("count", 1),
             attributes=MappingProxyType(
                 {k0: AttributeValue.from_dict(x0) for k0, x0 in d["attributes"].items()}
             )
@@ -563,10 +563,8 @@ class InferenceClass:
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceClass:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "InferenceClass",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "InferenceClass"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=InferenceClassSpec.from_dict(d["spec"]),
             status=InferenceClassStatus.from_dict(d["status"])
@@ -655,7 +653,7 @@ class SecretKeyReference:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             name=d["name"],
-            key=d["key"] if d.get("key") is not None else "kubeconfig",
+            key=d.get("key", "kubeconfig"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -687,7 +685,7 @@ class IdentitySecretReference:
         return cls(
             name=d["name"],
             key=d["key"],
-            type=d["type"] if d.get("type") is not None else "GoogleApplicationCredentials",
+            type=d.get("type", "GoogleApplicationCredentials"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -1034,10 +1032,8 @@ class InferenceCluster:
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceCluster:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "InferenceCluster",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "InferenceCluster"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=InferenceClusterSpec.from_dict(d["spec"]),
             status=InferenceClusterStatus.from_dict(d["status"])
@@ -1134,7 +1130,7 @@ class InferenceGatewaySpec:
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceGatewaySpec:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            backend=d["backend"] if d.get("backend") is not None else "Traefik",
+            backend=d.get("backend", "Traefik"),
             traefik=TraefikConfig.from_dict(d["traefik"]) if d.get("traefik") is not None else None,
         )
 
@@ -1208,10 +1204,8 @@ class InferenceGateway:
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceGateway:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "InferenceGateway",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "InferenceGateway"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=InferenceGatewaySpec.from_dict(d["spec"]),
             status=InferenceGatewayStatus.from_dict(d["status"])
@@ -1297,7 +1291,7 @@ class Serving:
     def from_dict(cls, d: Mapping[str, Any]) -> Serving:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            mode=d["mode"] if d.get("mode") is not None else "Unified",
+            mode=d.get("mode", "Unified"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -1375,7 +1369,7 @@ class DeviceRequest:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             name=d["name"],
-            count=d["count"] if d.get("count") is not None else 1,
+            count=d.get("count", 1),
             selectors=tuple(DeviceSelector.from_dict(x0) for x0 in d["selectors"])
             if d.get("selectors") is not None
             else None,
@@ -1440,7 +1434,7 @@ class Member:
     def from_dict(cls, d: Mapping[str, Any]) -> Member:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            role=d["role"] if d.get("role") is not None else "Standalone",
+            role=d.get("role", "Standalone"),
             worker=WorkerSpec.from_dict(d["worker"]) if d.get("worker") is not None else None,
             node_selector=NodeSelector.from_dict(d["nodeSelector"])
             if d.get("nodeSelector") is not None
@@ -1484,7 +1478,7 @@ class Engine:
         return cls(
             name=d["name"],
             phase=d.get("phase"),
-            copies=d["copies"] if d.get("copies") is not None else 1,
+            copies=d.get("copies", 1),
             members=tuple(Member.from_dict(x0) for x0 in d["members"]),
         )
 
@@ -1524,7 +1518,7 @@ class ModelDeploymentSpec:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelDeploymentSpec:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            replicas=d["replicas"] if d.get("replicas") is not None else 1,
+            replicas=d.get("replicas", 1),
             cluster_selector=ClusterSelector.from_dict(d["clusterSelector"])
             if d.get("clusterSelector") is not None
             else None,
@@ -1626,10 +1620,8 @@ class ModelDeployment:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelDeployment:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "ModelDeployment",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "ModelDeployment"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=ModelDeploymentSpec.from_dict(d["spec"]),
             status=ModelDeploymentStatus.from_dict(d["status"])
@@ -1670,7 +1662,7 @@ class ReplicaDeviceRequest:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             name=d["name"],
-            count=d["count"] if d.get("count") is not None else 1,
+            count=d.get("count", 1),
             device_class_name=d.get("deviceClassName"),
             selectors=tuple(DeviceSelector.from_dict(x0) for x0 in d["selectors"])
             if d.get("selectors") is not None
@@ -1712,7 +1704,7 @@ class ReplicaMember:
     def from_dict(cls, d: Mapping[str, Any]) -> ReplicaMember:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            role=d["role"] if d.get("role") is not None else "Standalone",
+            role=d.get("role", "Standalone"),
             worker=WorkerSpec.from_dict(d["worker"]) if d.get("worker") is not None else None,
             node_pool_name=d.get("nodePoolName"),
             device_requests=tuple(ReplicaDeviceRequest.from_dict(x0) for x0 in d["deviceRequests"])
@@ -1763,7 +1755,7 @@ class ReplicaEngine:
         return cls(
             name=d["name"],
             phase=d.get("phase"),
-            copies=d["copies"] if d.get("copies") is not None else 1,
+            copies=d.get("copies", 1),
             node_pool_name=d.get("nodePoolName"),
             node_cost=d.get("nodeCost"),
             members=tuple(ReplicaMember.from_dict(x0) for x0 in d["members"]),
@@ -1895,10 +1887,8 @@ class ModelReplica:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelReplica:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "ModelReplica",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "ModelReplica"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=ModelReplicaSpec.from_dict(d["spec"]),
             status=ModelReplicaStatus.from_dict(d["status"])
@@ -2053,10 +2043,8 @@ class ModelService:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelService:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "ModelService",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "ModelService"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=ModelServiceSpec.from_dict(d["spec"]),
             status=ModelServiceStatus.from_dict(d["status"])
@@ -2094,7 +2082,7 @@ class ModelEndpointSpec:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             url=d["url"],
-            rewrite_path=d["rewritePath"] if d.get("rewritePath") is not None else "/",
+            rewrite_path=d.get("rewritePath", "/"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -2161,10 +2149,8 @@ class ModelEndpoint:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelEndpoint:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "ModelEndpoint",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "ModelEndpoint"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=ModelEndpointSpec.from_dict(d["spec"]),
             status=ModelEndpointStatus.from_dict(d["status"])
@@ -2201,7 +2187,7 @@ class HuggingFaceAuthSecret:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
             name=d["name"],
-            key=d["key"] if d.get("key") is not None else "HF_TOKEN",
+            key=d.get("key", "HF_TOKEN"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -2392,10 +2378,8 @@ class ModelCache:
     def from_dict(cls, d: Mapping[str, Any]) -> ModelCache:
         """Builds the object from its validated, defaulted dict form."""
         return cls(
-            api_version=d["apiVersion"]
-            if d.get("apiVersion") is not None
-            else "modelplane.ai/v1alpha1",
-            kind=d["kind"] if d.get("kind") is not None else "ModelCache",
+            api_version=d.get("apiVersion", "modelplane.ai/v1alpha1"),
+            kind=d.get("kind", "ModelCache"),
             metadata=ObjectMeta.from_dict(d["metadata"]),
             spec=ModelCacheSpec.from_dict(d["spec"]),
             status=ModelCacheStatus.from_dict(d["status"]) if d.get("status") is not None else None,

@@ -83,6 +83,11 @@ _OPERATORS = {
 class Node:
     type: Type
     run: Eval
+    constant: bool = False  # a literal, or folded from literals
+
+
+# Type conversions of constants are evaluated when the program is planned.
+_FOLDED = frozenset({"int", "uint", "double", "string"})
 
 
 def _trees(children: Sequence[Any]) -> list[Tree[Token]]:
@@ -318,6 +323,8 @@ class _Compiler:
             )
         result = results[0] if all(r == results[0] for r in results) else DYN
         impl = function.impl
+        if function.name in _FOLDED and all(a.constant for a in args):
+            return self._fold(result, impl, args)
         runs = [a.run for a in args]
         if len(runs) == 1:
             (one,) = runs
@@ -326,6 +333,14 @@ class _Compiler:
             first, second = runs
             return Node(result, lambda frame: impl(first(frame), second(frame)))
         return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
+
+    def _fold(self, result: Type, impl: Callable[..., Any], args: list[Node]) -> Node:
+        """Evaluate a conversion of constants now, as cel-go's planner does."""
+        try:
+            value = impl(*(a.run({}) for a in args))
+        except EvalError as e:
+            raise SelectorError(f"program instantiation failed: {e}") from None
+        return Node(result, lambda frame: value, constant=True)
 
     def _args(self, tree: Tree[Token] | None) -> list[Tree[Token]]:
         return [] if tree is None else _trees(tree.children)
@@ -411,9 +426,8 @@ class _Compiler:
                 return True
             if isinstance(value, dict):
                 return field in value
-            if isinstance(value, _DeviceMarker):
-                return True
-            raise EvalError(f"invalid type for field selection: {kind_name(value)}")
+            # cel-go answers false (not an error) for a presence test on a scalar.
+            return isinstance(value, _DeviceMarker)
 
         return Node(BOOL, has)
 
@@ -642,7 +656,7 @@ class _Compiler:
                 value, kind = None, NULL
         except ValueError as e:
             raise SelectorError(str(e)) from None
-        return Node(kind, lambda frame: value)
+        return Node(kind, lambda frame: value, constant=True)
 
 
 def _index_error(container: Type, index: Type) -> SelectorError:

@@ -29,7 +29,7 @@ def _schedule(args: argparse.Namespace) -> int:
     loaded = load_paths(args.filename)
     for problem in loaded.errors:
         print(f"error: {problem}", file=sys.stderr)
-    result = plan(loaded.objects)
+    result = plan(loaded.objects, sources=loaded.sources)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     render = {"json": output.as_json, "yaml": output.as_yaml, "table": output.as_table}[args.output]
@@ -49,7 +49,7 @@ def _explain(args: argparse.Namespace) -> int:
     loaded = load_paths(args.filename)
     for problem in loaded.errors:
         print(f"error: {problem}", file=sys.stderr)
-    result = plan(loaded.objects)
+    result = plan(loaded.objects, sources=loaded.sources)
     for report in result.deployments:
         if report.namespace == args.namespace and report.name == name:
             sys.stdout.write(output.explain(report))

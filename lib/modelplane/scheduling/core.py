@@ -56,11 +56,9 @@ class Session:
         self.fleet = fleet
         self.clusters = {cluster.name: cluster for cluster in fleet.clusters}
         self.cluster_order = sorted(self.clusters)
-        self.cluster_labels = {c.name: dict(c.labels) for c in fleet.clusters}
-        self.pools_by_name = {c.name: sorted(c.pools, key=lambda p: p.name) for c in fleet.clusters}
-        self.class_names = sorted({p.class_name for c in fleet.clusters for p in c.pools})
+        self.class_names = sorted({name for c in fleet.clusters for name in c.class_names})
         self.matcher = Matcher(fleet.classes)
-        self.ledger = Ledger(fleet.clusters, fleet.replicas)
+        self.ledger = Ledger(fleet.replicas)
         self._replicas: dict[tuple[str, str], list[Replica]] = {}
         for replica in fleet.replicas:
             self._replicas.setdefault((replica.namespace, replica.deployment), []).append(replica)
@@ -127,6 +125,11 @@ class _Plan:
             {name: session.matcher.engine_fit(engine, name) for name in session.class_names}
             for engine in deployment.engines
         ]
+        self.fitting_classes = [
+            frozenset(name for name, fit in fits.items() if fit.ok) for fits in self.fits
+        ]
+        self.selector = frozenset(deployment.cluster_selector)
+        self.cache_set = frozenset(cache_selector)
 
     # ------------------------------------------------------------------ retain
 
@@ -234,12 +237,11 @@ class _Plan:
     def _static_reason(self, cluster: Cluster) -> str | None:
         """Why a cluster can never take a new replica of this deployment, capacity aside."""
         deployment = self.deployment
-        labels = self.session.cluster_labels[cluster.name]
-        if any(labels.get(k) != v for k, v in deployment.cluster_selector):
+        if not self.selector <= cluster.label_set:
             return (
                 f"labels do not match clusterSelector {format_labels(deployment.cluster_selector)}"
             )
-        if any(labels.get(k) != v for k, v in self.cache_selector):
+        if not self.cache_set <= cluster.label_set:
             return (
                 f'outside the footprint of ModelCache "{deployment.cache_name}" '
                 f"(clusterSelector {format_labels(self.cache_selector)})"
@@ -252,15 +254,15 @@ class _Plan:
             )
         if not cluster.pools:
             return "has no node pools"
-        for engine, fits in zip(deployment.engines, self.fits, strict=True):
-            if not any(fits[pool.class_name].ok for pool in cluster.pools):
+        for engine, fitting in zip(deployment.engines, self.fitting_classes, strict=True):
+            if fitting.isdisjoint(cluster.class_names):
                 return self._no_pool_reason(engine, cluster)
         return None
 
     def _no_pool_reason(self, engine: Engine, cluster: Cluster) -> str:
         why = {
             pool.name: self.session.matcher.engine_fit(engine, pool.class_name).reason
-            for pool in sorted(cluster.pools, key=lambda p: p.name)
+            for pool in cluster.pools
         }
         distinct = set(why.values())
         if len(distinct) == 1:
@@ -285,11 +287,11 @@ class _Plan:
         for engine, fits in zip(self.deployment.engines, self.fits, strict=True):
             shortages: list[str] = []
             chosen: PlacedEngine | None = None
-            for pool in self.session.pools_by_name[cluster.name]:
+            for pool in cluster.pools:
                 fit = fits[pool.class_name]
                 if not fit.ok:
                     continue
-                free = ledger.free(cluster.name, pool.name) - pending[pool.name]
+                free = ledger.free(cluster.name, pool) - pending[pool.name]
                 if free >= fit.node_cost:
                     chosen = PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members)
                     pending[pool.name] += fit.node_cost
@@ -309,8 +311,19 @@ class _Plan:
     def _fill_one(
         self, candidates: list[Cluster], per_cluster: Counter[str]
     ) -> tuple[str, _Choice] | None:
-        ordered = sorted(candidates, key=lambda c: (per_cluster[c.name], c.name))
-        for cluster in ordered:
+        # Candidates are in name order: try the least-loaded level first, then the next.
+        for level in sorted({per_cluster[c.name] for c in candidates}):
+            found = self._first_fit(candidates, per_cluster, level)
+            if found is not None:
+                return found
+        return None
+
+    def _first_fit(
+        self, candidates: list[Cluster], per_cluster: Counter[str], level: int
+    ) -> tuple[str, _Choice] | None:
+        for cluster in candidates:
+            if per_cluster[cluster.name] != level:
+                continue
             choice = self._fit_capacity(cluster)
             if isinstance(choice, _Choice):
                 detail = (

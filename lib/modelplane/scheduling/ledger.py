@@ -2,37 +2,32 @@
 
 The ledger only ever reads the node cost recorded on a replica when it was
 placed, so later template edits never double-charge. A replica pinned to a
-cluster or pool that no longer exists charges nothing.
+cluster or pool that no longer exists charges nothing: only pools that exist
+are ever asked for their free nodes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from modelplane.scheduling.model import Cluster, Replica
+from modelplane.scheduling.model import Pool, Replica
 
 
 class Ledger:
-    """Nodes in use and nodes available, per (cluster, pool)."""
+    """Nodes charged per (cluster, pool); free nodes are a pool's capacity minus its charge."""
 
-    def __init__(self, clusters: Iterable[Cluster], replicas: Iterable[Replica]) -> None:
-        self._capacity: dict[tuple[str, str], int] = {
-            (cluster.name, pool.name): pool.nodes for cluster in clusters for pool in cluster.pools
-        }
+    def __init__(self, replicas: Iterable[Replica]) -> None:
         self._used: dict[tuple[str, str], int] = {}
         for replica in replicas:
             self.charge_replica(replica)
 
-    def free(self, cluster: str, pool: str) -> int:
-        key = (cluster, pool)
-        return self._capacity.get(key, 0) - self._used.get(key, 0)
-
-    def capacity(self, cluster: str, pool: str) -> int:
-        return self._capacity.get((cluster, pool), 0)
+    def free(self, cluster: str, pool: Pool) -> int:
+        """Nodes of `pool` on `cluster` not charged to any replica (negative if overcommitted)."""
+        return pool.nodes - self._used.get((cluster, pool.name), 0)
 
     def charge(self, cluster: str, pool: str, nodes: int) -> None:
-        key = (cluster, pool)
-        if key in self._capacity and nodes:
+        if nodes:
+            key = (cluster, pool)
             self._used[key] = self._used.get(key, 0) + nodes
 
     def release(self, cluster: str, pool: str, nodes: int) -> None:
@@ -48,4 +43,4 @@ class Ledger:
 
     def used(self) -> dict[tuple[str, str], int]:
         """A copy of the nodes charged per (cluster, pool)."""
-        return dict(self._used)
+        return {key: nodes for key, nodes in self._used.items() if nodes}

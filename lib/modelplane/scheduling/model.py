@@ -105,13 +105,26 @@ class Pool:
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """An InferenceCluster; `ready` means Ready=True with a gateway address."""
+    """An InferenceCluster; `ready` means Ready=True with a gateway address.
+
+    Pools are kept in name order whatever order they were given in, so placement
+    never depends on how a manifest lists them. `label_set` and `class_names`
+    are derived once here, when the snapshot is built, not on every placement.
+    """
 
     name: str
     pools: tuple[Pool, ...]
     labels: Labels = ()
     ready: bool = True
     not_ready_reason: str = ""
+    label_set: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
+    class_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pools", tuple(sorted(self.pools, key=lambda p: p.name)))
+        object.__setattr__(self, "labels", tuple(sorted(self.labels)))
+        object.__setattr__(self, "label_set", frozenset(self.labels))
+        object.__setattr__(self, "class_names", frozenset(p.class_name for p in self.pools))
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,12 +125,21 @@ def _report(placement: Placement, source: Mapping[str, Any] | None) -> Deploymen
     )
 
 
-def plan(objects: Sequence[Mapping[str, Any]], *, offline: bool = True) -> Plan:
-    """Validate `objects` and place every ModelDeployment among them, in order."""
+def plan(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    offline: bool = True,
+    sources: Sequence[str] = (),
+) -> Plan:
+    """Validate `objects` and place every ModelDeployment among them, in order.
+
+    `sources`, when given, names where each object came from ("FILE (document N)")
+    so problems with objects other than deployments point at the document.
+    """
     valid: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in SCHEDULING_KINDS}
     order: list[tuple[Mapping[str, Any], str | None]] = []
     problems: list[str] = []
-    for obj in objects:
+    for position, obj in enumerate(objects):
         kind = obj.get("kind")
         if kind not in SCHEDULING_KINDS:
             continue
@@ -139,7 +148,8 @@ def plan(objects: Sequence[Mapping[str, Any]], *, offline: bool = True) -> Plan:
         if kind == "ModelDeployment":
             order.append((defaulted if message is None else obj, message))
         elif message is not None:
-            problems.append(message)
+            where = f"{sources[position]}: " if position < len(sources) else ""
+            problems.append(where + message)
         if message is None:
             valid[str(kind)].append(defaulted)
 

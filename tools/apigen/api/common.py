@@ -25,8 +25,9 @@ ADDRESS = Str(max_length=2048)
 CEL_EXPRESSION = Str(max_length=10240, min_length=1)
 
 # A DRA qualified name: a C identifier, optionally prefixed by a DNS subdomain and "/".
+# No backslashes: the pattern sits inside a CEL string literal, where \. is not an escape.
 QUALIFIED_NAME = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z_][A-Za-z0-9_]*$"
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z_][A-Za-z0-9_]*$"
 )
 
 

@@ -1,0 +1,169 @@
+"""`modelplane schedule` as a user runs it: output shapes, exit codes, feeding YAML back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelplane.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "fleet"
+SEED = ROOT.parent / "shared" / "seed" / "manifests"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_output_has_exactly_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-o", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert list(document) == ["deployments"]
+    assert [d["name"] for d in document["deployments"]] == ["chat-small", "coder-gang", "chat-large"]
+    for entry in document["deployments"]:
+        assert list(entry) == [
+            "namespace", "name", "desiredReplicas", "replicas", "unscheduled", "reasons", "error",
+        ]
+        for replica in entry["replicas"]:
+            assert list(replica) == ["index", "cluster", "engines"]
+    small, gang, large = document["deployments"]
+    assert small["replicas"] == [
+        {"index": 0, "cluster": "eu-central", "engines": {"chat": "h100"}},
+        {"index": 1, "cluster": "us-east", "engines": {"chat": "l4"}},
+        {"index": 2, "cluster": "us-west", "engines": {"chat": "a100"}},
+    ]
+    assert gang["replicas"] == [{"index": 0, "cluster": "eu-central", "engines": {"coder": "h100"}}]
+    assert large["unscheduled"] == 1
+    assert large["error"] is None
+    assert large["reasons"][0] == "eu-central: pool h100 has 0 of 1 needed nodes free"
+
+
+def test_yaml_output_fed_back_reemits_the_same_replicas_byte_for_byte(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, first, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-o", "yaml")
+    assert code == 0
+    replicas = list(yaml.safe_load_all(first))
+    assert [r["metadata"]["name"] for r in replicas] == [
+        "chat-small-eu-central-0", "chat-small-us-east-1", "chat-small-us-west-2", "coder-gang-eu-central-0",
+    ]
+    (tmp_path / "replicas.yaml").write_text(first)
+    code, second, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path), "-o", "yaml")
+    assert code == 0
+    assert second == first
+
+
+def test_a_synthetic_device_is_matched_but_never_claimed(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-o", "yaml")
+    gang = next(r for r in yaml.safe_load_all(out) if r["spec"]["deploymentName"] == "coder-gang")
+    (engine,) = gang["spec"]["engines"]
+    assert engine["nodeCost"] == 2
+    leader, worker = engine["members"]
+    assert [r["name"] for r in leader["deviceRequests"]] == ["gpu"]
+    assert [r["name"] for r in worker["deviceRequests"]] == ["gpu"]
+
+
+BAD_SELECTOR = """
+apiVersion: modelplane.ai/v1alpha1
+kind: ModelDeployment
+metadata: {name: broken, namespace: ml-team}
+spec:
+  engines:
+  - name: e
+    members:
+    - role: Standalone
+      nodeSelector:
+        devices:
+        - name: gpu
+          selectors: [{cel: 'device.capacity["gpu.nvidia.com"].memory >= '}]
+      template: {spec: {containers: [{name: engine, image: x}]}}
+"""
+
+BAD_SCHEMA = """
+apiVersion: modelplane.ai/v1alpha1
+kind: ModelDeployment
+metadata: {name: wrong, namespace: ml-team}
+spec:
+  replicas: -1
+  engines: []
+"""
+
+
+def test_invalid_deployments_get_an_error_and_exit_2_with_the_whole_document(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD_SELECTOR + "\n---\n" + BAD_SCHEMA)
+    code, out, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path), "-o", "json")
+    assert code == 2
+    entries = {d["name"]: d for d in json.loads(out)["deployments"]}
+    assert set(entries) == {"chat-small", "coder-gang", "chat-large", "broken", "wrong"}
+    assert entries["chat-small"]["error"] is None
+    assert entries["broken"]["error"].startswith(
+        'engine "e" member 0 (Standalone) device "gpu" selector 1: '
+    )
+    assert entries["broken"]["replicas"] == []
+    assert "spec.replicas" in entries["wrong"]["error"]
+    assert "ModelDeployment ml-team/wrong" in entries["wrong"]["error"]
+
+
+def test_a_malformed_file_is_named_with_its_document_index_on_stderr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("kind: InferenceClass\n---\nkind: [unclosed\n")
+    code, out, err = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(broken), "-o", "json")
+    assert code == 2
+    assert str(broken) in err
+    assert "document 1" in err or "#1" in err or "[1]" in err
+    assert len(json.loads(out)["deployments"]) == 3
+
+
+def test_an_unschedulable_deployment_is_not_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-o", "table")
+    assert code == 0
+    assert "ml-team/chat-large: 1 of 1 replicas fit nowhere:" in out
+
+
+def test_python_dash_m_modelplane_is_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelplane", "schedule", "-f", str(EXAMPLES), "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["deployments"]) == 3
+
+
+def test_explain_offline_says_why_each_replica_is_where_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", "md/chat-large", "-n", "ml-team", "-f", str(EXAMPLES))
+    assert code == 0
+    assert out.splitlines()[0] == "ModelDeployment ml-team/chat-large: 0 of 1 replicas placed"
+    assert "  eu-central: pool h100 has 0 of 1 needed nodes free" in out
+    code, out, _ = run(capsys, "explain", "md/chat-small", "-n", "ml-team", "-f", str(EXAMPLES))
+    assert "replica 0 (chat-small-eu-central-0) on eu-central: placed on eu-central" in out
+
+
+def _seed_dirs() -> list[Path]:
+    if not SEED.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{SEED} is missing; CI must provide ../shared")
+        return []
+    return sorted(p for p in (SEED / "examples").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("folder", _seed_dirs(), ids=lambda p: p.name)
+def test_every_documentation_example_schedules_without_error(
+    capsys: pytest.CaptureFixture[str], folder: Path
+) -> None:
+    code, out, err = run(capsys, "schedule", "-f", str(folder), "-o", "json")
+    assert code == 0, err
+    assert all(d["error"] is None for d in json.loads(out)["deployments"])

@@ -1,0 +1,1 @@
+"""The gRPC stub generator (see ``generate.py``)."""
