@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from modelplane.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +28,20 @@ def test_json_output_has_exactly_the_documented_shape(capsys: pytest.CaptureFixt
     assert code == 0
     document = json.loads(out)
     assert list(document) == ["deployments"]
-    assert [d["name"] for d in document["deployments"]] == ["chat-small", "coder-gang", "chat-large"]
+    assert [d["name"] for d in document["deployments"]] == [
+        "chat-small",
+        "coder-gang",
+        "chat-large",
+    ]
     for entry in document["deployments"]:
         assert list(entry) == [
-            "namespace", "name", "desiredReplicas", "replicas", "unscheduled", "reasons", "error",
+            "namespace",
+            "name",
+            "desiredReplicas",
+            "replicas",
+            "unscheduled",
+            "reasons",
+            "error",
         ]
         for replica in entry["replicas"]:
             assert list(replica) == ["index", "cluster", "engines"]
@@ -55,15 +64,22 @@ def test_yaml_output_fed_back_reemits_the_same_replicas_byte_for_byte(
     assert code == 0
     replicas = list(yaml.safe_load_all(first))
     assert [r["metadata"]["name"] for r in replicas] == [
-        "chat-small-eu-central-0", "chat-small-us-east-1", "chat-small-us-west-2", "coder-gang-eu-central-0",
+        "chat-small-eu-central-0",
+        "chat-small-us-east-1",
+        "chat-small-us-west-2",
+        "coder-gang-eu-central-0",
     ]
     (tmp_path / "replicas.yaml").write_text(first)
-    code, second, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path), "-o", "yaml")
+    code, second, _ = run(
+        capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path), "-o", "yaml"
+    )
     assert code == 0
     assert second == first
 
 
-def test_a_synthetic_device_is_matched_but_never_claimed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_synthetic_device_is_matched_but_never_claimed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _, out, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-o", "yaml")
     gang = next(r for r in yaml.safe_load_all(out) if r["spec"]["deploymentName"] == "coder-gang")
     (engine,) = gang["spec"]["engines"]
@@ -137,13 +153,17 @@ def test_an_unschedulable_deployment_is_not_an_error(capsys: pytest.CaptureFixtu
 def test_python_dash_m_modelplane_is_the_same_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "modelplane", "schedule", "-f", str(EXAMPLES), "-o", "json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["deployments"]) == 3
 
 
-def test_explain_offline_says_why_each_replica_is_where_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_offline_says_why_each_replica_is_where_it_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run(capsys, "explain", "md/chat-large", "-n", "ml-team", "-f", str(EXAMPLES))
     assert code == 0
     assert out.splitlines()[0] == "ModelDeployment ml-team/chat-large: 0 of 1 replicas placed"

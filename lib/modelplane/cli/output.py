@@ -81,6 +81,6 @@ def explain(report: DeploymentReport) -> str:
         where = f"replica {removed.index} ({removed.name}) on {removed.cluster}"
         lines.append(f"{where} is removed: {removed.why}")
     if report.unscheduled:
-        lines.append(f"{report.unscheduled} replicas fit nowhere:")
+        lines.append(f"{report.unscheduled} of {report.desired_replicas} replicas fit nowhere:")
         lines.extend(f"  {reason}" for reason in report.reasons)
     return "\n".join(lines) + "\n"

@@ -70,7 +70,8 @@ class GrpcServer:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Blocks until the server stops (or ``timeout``); True when it has stopped."""
-        return bool(self.server.wait_for_termination(timeout))
+        timed_out = self.server.wait_for_termination(timeout)
+        return not timed_out
 
 
 def start_server(
