@@ -24,7 +24,9 @@ EXIT_FAILED = 2
 def explain_remote(address: str | None, namespace: str, name: str) -> int:
     """Ask the fleet-scheduler at `address` to explain md/`name`; print it like offline output."""
     target = address or os.environ.get("MODELPLANE_FLEET_SCHEDULER") or DEFAULT_ADDRESS
-    with dial(target, services=[SERVICE_NAME], retry=RetryPolicy(codes=READ_RETRY_CODES)) as channel:
+    with dial(
+        target, services=[SERVICE_NAME], retry=RetryPolicy(codes=READ_RETRY_CODES)
+    ) as channel:
         stub = pb_grpc.FleetSchedulerStub(channel)
         try:
             response = stub.Explain(pb.ExplainRequest(namespace=namespace, name=name))
