@@ -1,17 +1,27 @@
-"""Evaluates a CRD's ``x-kubernetes-validations`` rules with cel-python.
+"""Evaluates a CRD's ``x-kubernetes-validations`` rules.
 
 Each rule sees ``self`` bound to the node it is declared on, with the standard
-CEL macros (``has``, ``all``, ``exists``, ``exists_one``, ``filter``), ``size``,
-``in`` and the string functions ``startsWith``, ``endsWith``, ``contains`` and
-``matches``. Transition rules (``oldSelf``) are not supported offline.
+CEL macros (``has``, ``all``, ``exists``, ``exists_one``, ``map``, ``filter``),
+``size``, ``in`` and the string functions ``startsWith``, ``endsWith``,
+``contains`` and ``matches``. Transition rules (``oldSelf``) are not supported
+offline.
 
-Guarantees: each rule text is compiled once per process and reused; a rule that
-fails to compile or evaluate is reported as an issue at its node, never raised.
+Each rule is compiled twice, once per process: by ``modelplane.cel`` (closures,
+``self`` declared ``dyn``, evaluated on the JSON value directly) and by
+cel-python, the reference. A boolean from the fast program is the verdict;
+anything else (a rule the fast checker rejects, a runtime error, a non-boolean
+result) is decided by cel-python, so errors and their messages are exactly
+cel-python's. Values reach a rule only once their subtree passed the
+structural check, so they carry their schema's types.
+
+Guarantees: a rule that fails to compile with cel-python raises
+``RuleCompileError``; one that fails to evaluate is reported as an issue at
+its node, never raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -20,10 +30,15 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
 from modelplane.api.structural import Issue, child
+from modelplane.cel.compiler import Frame
+from modelplane.cel.expression import compile_expression
+from modelplane.cel.model import SelectorError
+from modelplane.cel.types import DYN
 
 RULES_KEY = "x-kubernetes-validations"
 
 _ENV = celpy.Environment()
+_VARIABLES = {"self": DYN}
 
 
 class RuleCompileError(ValueError):
@@ -32,11 +47,20 @@ class RuleCompileError(ValueError):
 
 @cache
 def program(rule: str) -> Any:
-    """The compiled, cached program of one rule."""
+    """The compiled, cached cel-python program of one rule (the reference)."""
     try:
         return _ENV.program(_ENV.compile(rule))
     except Exception as exc:  # celpy raises several parser error types
         raise RuleCompileError(f"rule {rule!r} does not compile: {exc}") from exc
+
+
+@cache
+def fast_program(rule: str) -> Callable[[Frame], Any] | None:
+    """The rule compiled to closures over a ``{"self": value}`` frame, or None if unsupported."""
+    try:
+        return compile_expression(rule, _VARIABLES).run
+    except SelectorError:
+        return None
 
 
 def compile_all(schema: Mapping[str, Any]) -> int:
@@ -44,6 +68,7 @@ def compile_all(schema: Mapping[str, Any]) -> int:
     count = 0
     for rule in schema.get(RULES_KEY, ()):
         program(rule["rule"])
+        fast_program(rule["rule"])
         count += 1
     for key in ("items", "additionalProperties"):
         sub = schema.get(key)
@@ -63,22 +88,47 @@ def _target(path: str, field_path: str | None) -> str:
     return target
 
 
+def _fast_verdict(rule: str, frame: Frame) -> bool | None:
+    """True/False from the fast program; None when cel-python must decide."""
+    run = fast_program(rule)
+    if run is None:
+        return None
+    try:
+        result = run(frame)
+    except Exception:  # EvalError, or anything unexpected: defer to the reference
+        return None
+    return result if type(result) is bool else None
+
+
+def _reference_issue(rule: Mapping[str, Any], value: Any, target: str) -> Issue | None:
+    """The issue cel-python reports for one rule, or None when the rule holds."""
+    try:
+        result = program(rule["rule"]).evaluate({"self": json_to_cel(value)})
+    except Exception as exc:  # evaluation errors are the object's problem
+        return (target, f"rule could not be evaluated: {rule['rule']}: {exc}")
+    if isinstance(result, CELEvalError):
+        return (target, f"rule could not be evaluated: {rule['rule']}: {result}")
+    if not bool(result):
+        return (target, str(rule.get("message") or f"failed rule: {rule['rule']}"))
+    return None
+
+
 def evaluate(schema: Mapping[str, Any], value: Any, path: str) -> list[Issue]:
     """The issues of the rules declared on this schema node, for ``value``."""
     rules = schema.get(RULES_KEY)
     if not rules:
         return []
-    activation = {"self": json_to_cel(value)}
+    frame = {"self": value}
     issues: list[Issue] = []
     for rule in rules:
-        target = _target(path, rule.get("fieldPath"))
-        try:
-            result = program(rule["rule"]).evaluate(activation)
-        except Exception as exc:  # evaluation errors are the object's problem
-            issues.append((target, f"rule could not be evaluated: {rule['rule']}: {exc}"))
+        verdict = _fast_verdict(rule["rule"], frame)
+        if verdict is True:
             continue
-        if isinstance(result, CELEvalError):
-            issues.append((target, f"rule could not be evaluated: {rule['rule']}: {result}"))
-        elif not bool(result):
+        target = _target(path, rule.get("fieldPath"))
+        if verdict is False:
             issues.append((target, str(rule.get("message") or f"failed rule: {rule['rule']}")))
+            continue
+        issue = _reference_issue(rule, value, target)
+        if issue is not None:
+            issues.append(issue)
     return issues

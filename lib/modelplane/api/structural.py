@@ -44,6 +44,21 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy, fast for JSON data (dict, list, scalars); other values use ``deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)
+
+
 def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     """Drops nulls of typed fields and fills schema defaults, as the API server does."""
     if schema.get(PRESERVE) and "properties" not in schema:
@@ -56,7 +71,7 @@ def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
                     del value[key]
             for key, sub in props.items():
                 if key not in value and "default" in sub:
-                    value[key] = copy.deepcopy(sub["default"])
+                    value[key] = copy_json(sub["default"])
             for key, sub in props.items():
                 if key in value:
                     value[key] = apply_defaults(sub, value[key])
@@ -71,20 +86,23 @@ def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+}
+
+
 def _type_issue(schema: Mapping[str, Any], value: Any) -> str | None:
     if schema.get(INT_OR_STRING):
         ok = isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
         return None if ok else f"Invalid value: {_show(value)}: must be an integer or a string"
     want = schema.get("type")
-    checks: dict[str, Callable[[Any], bool]] = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-    }
-    if want is None or want not in checks or checks[want](value):
+    test = _TYPE_CHECKS.get(want) if isinstance(want, str) else None
+    if test is None or test(value):
         return None
     return f"Invalid value: {_show(value)}: must be of type {want}"
 

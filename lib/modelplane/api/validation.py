@@ -11,7 +11,6 @@ kind and name and the offending field; rules are compiled once per process.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +19,7 @@ from typing import Any
 
 from modelplane.api.crds import DEFAULT_CRD_DIR, CrdInfo, crd_info, load_crds
 from modelplane.api.rules import compile_all, evaluate
-from modelplane.api.structural import Issue, apply_defaults, check
+from modelplane.api.structural import Issue, apply_defaults, check, copy_json
 from modelplane.api.types import API_VERSION
 
 _NAME_MAX = 253
@@ -102,7 +101,7 @@ class Validator:
         kind = obj.get("kind")
         name = _display_name(obj)
         label = kind if isinstance(kind, str) else ""
-        out = copy.deepcopy(dict(obj))
+        out = {k: copy_json(v) for k, v in obj.items()}
         if obj.get("apiVersion") != API_VERSION:
             msg = f"Unsupported value: {obj.get('apiVersion')!r}: supported values: {API_VERSION}"
             return out, [FieldError("apiVersion", msg, label, name)]

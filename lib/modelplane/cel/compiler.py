@@ -1,8 +1,10 @@
 """Type-check a parsed CEL expression and turn it into a Python closure.
 
-Input is cel-python's parse tree (``celpy.celparser``); output is a ``Node``:
-the expression's static type plus a function from a variable frame to the
-value.  Checking rejects what cel-go's checker rejects in the common cases
+Input is cel-python's parse tree (``celpy.celparser``) and the declared
+variables with their static types (by default the DRA environment's
+``device``; a CRD validation rule declares ``self`` as ``dyn``); output is a
+``Node``: the expression's static type plus a function from a variable frame
+to the value.  Checking rejects what cel-go's checker rejects in the common cases
 (undeclared variables, fields and functions, calls with no matching overload,
 mistyped operators, non-homogeneous literals, invalid regex literals) and
 raises ``SelectorError``.  Evaluation raises ``EvalError`` for runtime errors
@@ -12,7 +14,7 @@ and follows CEL's commutative error semantics for ``&&``, ``||`` and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ from modelplane.cel.types import (
 from modelplane.cel.values import (
     INT64_MAX,
     INT64_MIN,
+    LISTS,
     UINT64_MAX,
     DomainMap,
     EvalError,
@@ -52,7 +55,7 @@ from modelplane.cel.values import (
     number_value,
 )
 
-__all__ = ["Frame", "Node", "compile_tree"]
+__all__ = ["DRA_VARIABLES", "Frame", "Node", "compile_tree"]
 
 Frame = dict[str, Any]
 Eval = Callable[[Frame], Any]
@@ -65,6 +68,8 @@ DEVICE_FIELDS: dict[str, Type] = {
     "capacity": CAPACITY,
     "allowMultipleAllocations": BOOL,
 }
+DRA_VARIABLES: Mapping[str, Type] = {"device": DEVICE}
+"""The variables of the DRA device-selector environment."""
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _OPERATORS = {
     "relation_lt": "_<_",
@@ -129,7 +134,7 @@ def _lookup(container: Any, key: Any) -> Any:
         if isinstance(container, DomainMap):
             return {}
         raise EvalError(f"no such key: {_key_text(key)}")
-    if isinstance(container, tuple):
+    if isinstance(container, LISTS):
         if not is_number(key):
             raise no_overload("_[_]", container, key)
         index = number_value(key)
@@ -143,7 +148,7 @@ def _lookup(container: Any, key: Any) -> Any:
 
 
 def _contains(container: Any, key: Any) -> bool:
-    if isinstance(container, tuple):
+    if isinstance(container, LISTS):
         return any(equal(key, item) for item in container)
     if isinstance(container, dict):
         return _find(container, key) is not _MISSING
@@ -151,8 +156,8 @@ def _contains(container: Any, key: Any) -> bool:
 
 
 class _Compiler:
-    def __init__(self) -> None:
-        self.scope: dict[str, Type] = {"device": DEVICE}
+    def __init__(self, variables: Mapping[str, Type]) -> None:
+        self.scope: dict[str, Type] = dict(variables)
 
     # ----- dispatch -------------------------------------------------------
     def node(self, tree: Tree[Token]) -> Node:
@@ -491,7 +496,7 @@ class _Compiler:
 
         def items(frame: Frame) -> list[Any]:
             value = source(frame)
-            if isinstance(value, tuple | dict):
+            if isinstance(value, tuple | list | dict):
                 return list(value)
             raise EvalError(f"expression of type '{kind_name(value)}' cannot be iterated")
 
@@ -739,9 +744,13 @@ def device_frame(
     return {"device": device}
 
 
-def compile_tree(tree: Tree[Token]) -> Node:
-    """Check and compile a parse tree; the result type must be bool or unknown."""
-    node = _Compiler().node(tree)
+def compile_tree(tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLES) -> Node:
+    """Check and compile a parse tree; the result type must be bool or unknown.
+
+    ``variables`` declares the identifiers the expression may reference; the
+    frame given to ``Node.run`` must bind each of them.
+    """
+    node = _Compiler(variables).node(tree)
     if node.type not in (BOOL, ANY):
         raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
     return node

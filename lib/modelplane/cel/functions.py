@@ -38,6 +38,7 @@ from modelplane.cel.types import (
 from modelplane.cel.values import (
     INT64_MAX,
     INT64_MIN,
+    LISTS,
     UINT64_MAX,
     EvalError,
     UInt,
@@ -88,8 +89,8 @@ def _add(a: Any, b: Any) -> Any:
         return a + b
     if isinstance(a, bytes) and isinstance(b, bytes):
         return a + b
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return a + b
+    if isinstance(a, LISTS) and isinstance(b, LISTS):
+        return (*a, *b)
     raise no_overload("_+_", a, b)
 
 
@@ -184,7 +185,7 @@ def _comparison(name: str, test: Callable[[int], bool]) -> Impl:
 
 
 def _size(a: Any) -> int:
-    if isinstance(a, str | bytes | tuple | dict):
+    if isinstance(a, str | bytes | tuple | list | dict):
         return len(a)
     raise no_overload("size", a)
 

@@ -13,17 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from celpy.celparser import CELParseError, CELParser
-
-from modelplane.cel.compiler import Frame, Node, compile_tree, device_frame
-from modelplane.cel.model import Device, SelectorError, Verdict
+from modelplane.cel.compiler import Frame, Node, device_frame
+from modelplane.cel.expression import compile_expression
+from modelplane.cel.model import Device, Verdict
 from modelplane.cel.values import DomainMap, EvalError, kind_name
 from modelplane.quantity import Quantity
 from modelplane.semver import SemVer
 
 __all__ = ["Selector", "compile_selector", "matches"]
-
-_PARSER = CELParser()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,27 +31,10 @@ class Selector:
     _node: Node = field(compare=False, hash=False, repr=False)
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
-
-
 @lru_cache(maxsize=4096)
 def compile_selector(expression: str) -> Selector:
     """Parse and check ``expression``; raise ``SelectorError`` if it is not a valid selector."""
-    try:
-        tree = _PARSER.parse(expression)
-    except CELParseError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "syntax error"
-        raise SelectorError(_one_line(f"syntax error: {first}")) from None
-    except RecursionError:
-        raise SelectorError("expression is nested too deeply") from None
-    try:
-        node = compile_tree(tree)
-    except SelectorError as e:
-        raise SelectorError(_one_line(str(e))) from None
-    except RecursionError:
-        raise SelectorError("expression is nested too deeply") from None
-    return Selector(expression, node)
+    return Selector(expression, compile_expression(expression))
 
 
 def _split_key(key: str, driver: str) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Runtime values and their CEL semantics for the selector evaluator.
 
 CEL values are plain Python values: bool, int (CEL int, 64-bit checked), UInt,
-float, str, bytes, None (null), tuple (list), dict (map), plus the Kubernetes
+float, str, bytes, None (null), tuple or list (CEL list; a list comes from JSON
+data), dict (map), plus the Kubernetes
 library types ``Quantity`` and ``SemVer`` and the selector's ``DomainMap``.
 A failed evaluation step raises ``EvalError``; the evaluator turns it into a
 non-matching verdict.  Equality is CEL's heterogeneous equality as cel-go
@@ -20,6 +21,7 @@ from modelplane.semver import SemVer
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "LISTS",
     "UINT64_MAX",
     "DomainMap",
     "EvalError",
@@ -36,6 +38,8 @@ __all__ = [
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 UINT64_MAX = 2**64 - 1
+LISTS = (tuple, list)
+"""The Python types of a CEL list value (``isinstance(v, LISTS)``)."""
 
 
 class EvalError(Exception):
@@ -71,7 +75,7 @@ def kind_name(value: object) -> str:
         return "string"
     if isinstance(value, bytes):
         return "bytes"
-    if isinstance(value, tuple):
+    if isinstance(value, LISTS):
         return "list"
     if isinstance(value, dict):
         return "map"
@@ -124,8 +128,8 @@ def equal(left: object, right: object) -> bool:
         return isinstance(right, bool) and left == right
     if isinstance(left, str | bytes):
         return type(left) is type(right) and left == right
-    if isinstance(left, tuple):
-        if not isinstance(right, tuple) or len(left) != len(right):
+    if isinstance(left, LISTS):
+        if not isinstance(right, LISTS) or len(left) != len(right):
             return False
         return all(equal(a, b) for a, b in zip(left, right, strict=True))
     if isinstance(left, dict):
