@@ -33,6 +33,9 @@ FOREIGN = f"not a {API_VERSION} object"
 
 _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _END = re.compile(r"^\.\.\.\s*$")
+# libyaml's loader when PyYAML was built with it (it is, in the pinned wheels): same safe
+# construction rules, about 30x faster on large fleets.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONTENT = re.compile(r"^\s*[^\s#]")
 
 
@@ -101,7 +104,7 @@ def parse_text(text: str, file: Path) -> list[Parsed]:
     out: list[Parsed] = []
     for i, chunk in enumerate(split_documents(text)):
         try:
-            raw = yaml.safe_load(chunk)
+            raw = yaml.load(chunk, Loader=_SAFE_LOADER)
         except yaml.YAMLError as exc:
             out.append(
                 Parsed(Source(file, i), None, "malformed YAML: " + " ".join(str(exc).split()))
