@@ -187,3 +187,17 @@ def test_every_documentation_example_schedules_without_error(
     code, out, err = run(capsys, "schedule", "-f", str(folder), "-o", "json")
     assert code == 0, err
     assert all(d["error"] is None for d in json.loads(out)["deployments"])
+
+
+def test_an_object_given_twice_is_replaced_by_the_later_one_with_a_warning(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bigger = (EXAMPLES / "30-deployments.yaml").read_text().replace("replicas: 3", "replicas: 4", 1)
+    (tmp_path / "bigger.yaml").write_text(bigger)
+    code, out, err = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path), "-o", "json")
+    assert code == 0
+    assert "warning: " in err
+    assert "ModelDeployment ml-team/chat-small was already given in" in err
+    deployments = json.loads(out)["deployments"]
+    assert [d["name"] for d in deployments] == ["chat-small", "coder-gang", "chat-large"]
+    assert deployments[0]["desiredReplicas"] == 4

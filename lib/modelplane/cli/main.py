@@ -30,6 +30,8 @@ def _schedule(args: argparse.Namespace) -> int:
     for problem in loaded.errors:
         print(f"error: {problem}", file=sys.stderr)
     result = plan(loaded.objects, sources=loaded.sources)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     render = {"json": output.as_json, "yaml": output.as_yaml, "table": output.as_table}[args.output]

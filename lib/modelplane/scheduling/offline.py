@@ -82,6 +82,7 @@ class Plan:
 
     deployments: tuple[DeploymentReport, ...]
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -94,6 +95,17 @@ def describe(obj: Mapping[str, Any]) -> str:
     name = meta.get("name", "<unnamed>")
     namespace = meta.get("namespace")
     return f"{obj.get('kind', '<no kind>')} {namespace + '/' if namespace else ''}{name}"
+
+
+def _identity(obj: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(kind, namespace, name) of an object the scheduler reads; None for any other object."""
+    kind = obj.get("kind")
+    if kind not in SCHEDULING_KINDS:
+        return None
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return (str(kind), "", f"<unnamed {id(obj)}>")
+    return (str(kind), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 def _report(placement: Placement, source: Mapping[str, Any] | None) -> DeploymentReport:
@@ -134,22 +146,44 @@ def plan(
     """Validate `objects` and place every ModelDeployment among them, in order.
 
     `sources`, when given, names where each object came from ("FILE (document N)")
-    so problems with objects other than deployments point at the document.
+    so problems with objects other than deployments point at the document. An
+    object given twice (same kind, namespace and name) is replaced by the later one,
+    as `kubectl apply` would, keeping its place in the order; that is a warning.
     """
     valid: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in SCHEDULING_KINDS}
     order: list[tuple[Mapping[str, Any], str | None]] = []
     problems: list[str] = []
+    warnings: list[str] = []
+    first_seen: dict[tuple[str, str, str], int] = {}
+
+    def where(position: int) -> str:
+        return sources[position] if position < len(sources) else f"object {position}"
+
+    latest: dict[tuple[str, str, str], int] = {}
     for position, obj in enumerate(objects):
-        kind = obj.get("kind")
-        if kind not in SCHEDULING_KINDS:
+        identity = _identity(obj)
+        if identity is None:
             continue
+        if identity in first_seen:
+            warnings.append(
+                f"{where(position)}: {describe(obj)} was already given in "
+                f"{where(first_seen[identity])}; the later one is used"
+            )
+        else:
+            first_seen[identity] = position
+        latest[identity] = position
+
+    # Each object in the place it was first given, in the version given last.
+    for identity in sorted(first_seen, key=first_seen.__getitem__):
+        position = latest[identity]
+        obj = objects[position]
+        kind = identity[0]
         defaulted, errors = validate(obj)
         message = "; ".join(str(e) for e in errors) if errors else None
         if kind == "ModelDeployment":
             order.append((defaulted if message is None else obj, message))
         elif message is not None:
-            where = f"{sources[position]}: " if position < len(sources) else ""
-            problems.append(where + message)
+            problems.append(f"{where(position)}: {message}")
         if message is None:
             valid[str(kind)].append(defaulted)
 
@@ -177,4 +211,4 @@ def plan(
             error,
         )
         reports.append(_report(held, None))
-    return Plan(tuple(reports), tuple(problems))
+    return Plan(tuple(reports), tuple(problems), tuple(warnings))
