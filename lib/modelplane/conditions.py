@@ -7,6 +7,7 @@ shape, with the time passed in, so pure code stays clock-free.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 Status = Literal["True", "False", "Unknown"]
@@ -23,6 +24,23 @@ INVALID_SPEC = "InvalidSpec"
 INVALID_SELECTOR = "InvalidSelector"
 CACHE_NOT_FOUND = "CacheNotFound"
 CLASS_NOT_FOUND = "ClassNotFound"
+
+
+def merge(
+    previous: Sequence[Mapping[str, object]], wanted: Sequence[dict[str, object]]
+) -> list[dict[str, object]]:
+    """`wanted` conditions, keeping each one's previous `lastTransitionTime` when its status
+    did not change, and any previous condition of another type untouched (another writer's)."""
+    before = {str(c.get("type")): c for c in previous}
+    merged: list[dict[str, object]] = []
+    for new in wanted:
+        old = before.pop(str(new["type"]), None)
+        if old is not None and old.get("status") == new["status"]:
+            merged.append({**new, "lastTransitionTime": old.get("lastTransitionTime")})
+        else:
+            merged.append(new)
+    merged.extend(dict(c) for c in before.values())
+    return sorted(merged, key=lambda c: str(c["type"]))
 
 
 def condition(
