@@ -1,0 +1,79 @@
+"""The fleet namespace on this machine: pod addresses bind and answer inside it, and nothing is left after delete."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from modelplane_localfleet.netns import NetworkNamespace, PrivilegeError, require_root
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root to create namespaces"
+)
+
+ECHO = """
+import socket, sys
+server = socket.create_server((sys.argv[1], 8000))
+client = socket.create_connection((sys.argv[2], 8000))
+conn, _ = server.accept()
+client.sendall(b"pod")
+print(conn.recv(3).decode())
+"""
+
+
+@pytest.fixture
+def namespace() -> Iterator[NetworkNamespace]:
+    ns = NetworkNamespace(f"mp-test-{uuid.uuid4().hex[:8]}", "10.244.0.0/16")
+    ns.create()
+    yield ns
+    ns.delete(grace_s=1)
+
+
+@ROOT_ONLY
+def test_a_pod_address_binds_and_answers_inside_the_namespace(namespace: NetworkNamespace) -> None:
+    result = namespace.run([sys.executable, "-c", ECHO, "10.244.7.9", "10.244.7.9"])
+    assert result.stdout.strip() == "pod"
+
+
+@ROOT_ONLY
+def test_names_written_to_the_namespace_hosts_file_resolve_inside_it(
+    namespace: NetworkNamespace,
+) -> None:
+    namespace.set_hosts({"leader.lws.ml-team": "10.244.1.2"})
+    result = namespace.run(["getent", "hosts", "leader.lws.ml-team"])
+    assert result.stdout.split()[0] == "10.244.1.2"
+
+
+@ROOT_ONLY
+def test_create_is_idempotent_and_delete_kills_what_runs_inside(
+    namespace: NetworkNamespace,
+) -> None:
+    namespace.create()
+    sleeper = subprocess.Popen(namespace.exec_args(["sleep", "300"]))
+    try:
+        assert namespace.pids(), "the sleeper runs inside"
+        namespace.delete(grace_s=1)
+        assert sleeper.wait(timeout=5) != 0
+        assert not namespace.exists()
+        assert not namespace.is_current()
+    finally:
+        sleeper.kill()
+
+
+@ROOT_ONLY
+def test_this_test_process_is_not_inside_the_fleet_namespace(namespace: NetworkNamespace) -> None:
+    assert not namespace.is_current()
+    code = (
+        "import os,sys; print(os.stat('/proc/self/ns/net').st_ino == os.stat(sys.argv[1]).st_ino)"
+    )
+    assert namespace.run([sys.executable, "-c", code, str(namespace.path)]).stdout.strip() == "True"
+
+
+def test_without_root_the_error_says_what_is_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(PrivilegeError, match="needs root"):
+        require_root("starting the fleet")
