@@ -1,11 +1,14 @@
-"""One Kubernetes control plane (etcd and kube-apiserver) inside the fleet's network namespace.
+"""One Kubernetes control plane inside the fleet's network namespace: etcd,
+kube-apiserver, kube-controller-manager and kube-scheduler.
 
-The apiserver uses client-certificate auth (the admin user is in `system:masters`),
-RBAC, and binds an address inside the namespace, so only clients started inside it
-can reach it. `start` waits until `/readyz` answers; `stop` terminates both
-processes. Each component logs to `STATE/logs/<cluster>/<component>.log`.
-This is the first piece of the harness: the scheduler, controller-manager, the
-node agent and the inference clusters come with it.
+The apiserver uses client-certificate auth and RBAC: the admin user is in
+`system:masters`, the controller-manager and scheduler authenticate as the
+users Kubernetes' bootstrap RBAC already grants (`system:kube-controller-manager`,
+`system:kube-scheduler`). It binds an address inside the namespace, so only
+clients started inside it can reach it. `start` waits until `/readyz` answers;
+`stop` terminates every process. Each component logs to
+`STATE/logs/<cluster>/<component>.log`. The node agent and the inference
+clusters come with the harness.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ class ControlPlane:
         )
         admin = ca.issue("admin", now, organizations=["system:masters"], client=True)
         signing = service_account_key()
+        for user in ("system:kube-controller-manager", "system:kube-scheduler"):
+            component = user.removeprefix("system:")
+            identity = ca.issue(user, now, client=True)
+            (pki / f"{component}.kubeconfig").write_text(
+                dump(kubeconfig(self.name, self.server, ca.pair().cert_pem, user, identity))
+            )
         files = {
             "ca.crt": ca.pair().cert_pem,
             "ca.key": ca.pair().key_pem,
@@ -140,6 +149,37 @@ class ControlPlane:
             ],
         )
         self.wait_ready()
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.kubernetes_bin / "kube-controller-manager"),
+                f"--kubeconfig={pki / 'kube-controller-manager.kubeconfig'}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--controllers=*",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                # Each controller acts as its own service account, as bootstrap RBAC expects.
+                "--use-service-account-credentials=true",
+            ],
+        )
+        scheduler_config = pki / "kube-scheduler.yaml"
+        scheduler_config.write_text(
+            "apiVersion: kubescheduler.config.k8s.io/v1\n"
+            "kind: KubeSchedulerConfiguration\n"
+            "clientConnection:\n"
+            f"  kubeconfig: {pki / 'kube-scheduler.kubeconfig'}\n"
+            "leaderElection:\n"
+            "  leaderElect: false\n"
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.kubernetes_bin / "kube-scheduler"),
+                f"--config={scheduler_config}",
+                "--secure-port=0",
+            ],
+        )
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
