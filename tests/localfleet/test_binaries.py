@@ -1,7 +1,9 @@
-"""Building the fleet's binaries: cache entries, version stamps, the disk check, and a real etcd build."""
+"""Building the fleet's components: cache entries and keys, version checks, the disk check, a real etcd build."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -10,43 +12,198 @@ from pathlib import Path
 
 import pytest
 from modelplane_localfleet import binaries
+from modelplane_localfleet.components import (
+    COMPONENTS,
+    ETCD,
+    GIB,
+    KUBERNETES,
+    LWS,
+    Check,
+    Component,
+    DiskNeeds,
+)
 
 Usage = namedtuple("Usage", "total used free")
 
 
-def test_kubernetes_binaries_report_the_pinned_release() -> None:
-    flags = binaries.KUBERNETES.ldflags.split()
-    assert "-X" in flags
-    assert "k8s.io/component-base/version.gitVersion=v1.36.3" in flags
-    assert "k8s.io/client-go/pkg/version.gitVersion=v1.36.3" in flags
-    assert "k8s.io/component-base/version.gitMinor=36" in flags
+def _component(go_dir: Path) -> Component:
+    """A small component whose wrapper module lives under `go_dir`."""
+    (go_dir / "etcd").mkdir(parents=True)
+    (go_dir / "etcd" / "go.mod").write_text("module example.local/etcd\n")
+    (go_dir / "etcd" / "go.sum").write_text("")
+    return dataclasses.replace(ETCD, go_dir=go_dir)
 
 
-def test_each_family_has_its_own_wrapper_module_with_a_go_sum() -> None:
-    for family in binaries.FAMILIES:
-        assert (family.module_dir / "go.mod").is_file(), family.name
-        assert (family.module_dir / "go.sum").is_file(), family.name
-    assert len({f.module_dir for f in binaries.FAMILIES}) == len(binaries.FAMILIES)
+def test_kubernetes_binaries_are_stamped_with_the_pinned_release() -> None:
+    flags = KUBERNETES.ldflags.split()
+    for stamp in (
+        "k8s.io/component-base/version.gitVersion=v1.36.3",
+        "k8s.io/component-base/version.gitMajor=1",
+        "k8s.io/component-base/version.gitMinor=36",
+        "k8s.io/client-go/pkg/version.gitVersion=v1.36.3",
+    ):
+        assert stamp in flags
+    assert flags[:2] == ["-s", "-w"]
 
 
-def test_a_short_disk_fails_with_how_much_is_needed_and_where(
+def test_every_binary_is_checked_against_its_pinned_version() -> None:
+    checks = {b.name: b.checks for c in COMPONENTS for b in c.binaries}
+    assert checks == {
+        "kube-apiserver": (Check(("--version",), "Kubernetes v1.36.3"),),
+        "kube-scheduler": (Check(("--version",), "Kubernetes v1.36.3"),),
+        "kube-controller-manager": (Check(("--version",), "Kubernetes v1.36.3"),),
+        "kubectl": (Check(("version", "--client"), "Client Version: v1.36.3"),),
+        "etcd": (Check(("--version",), "etcd Version: 3.6.16"),),
+        "lws-manager": (
+            Check(("--version",), "Version: v0.9.0"),
+            Check(("--help",), "-config"),
+        ),
+    }
+
+
+def test_each_component_has_its_own_wrapper_module_with_a_go_sum() -> None:
+    for component in COMPONENTS:
+        assert (component.module_dir / "go.mod").is_file(), component.name
+        assert (component.module_dir / "go.sum").is_file(), component.name
+    assert len({c.module_dir for c in COMPONENTS}) == len(COMPONENTS)
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        pytest.param({"MODELPLANE_CACHE": "/c/mp"}, "/c/mp", id="MODELPLANE_CACHE wins"),
+        pytest.param({"XDG_CACHE_HOME": "/c/xdg"}, "/c/xdg/modelplane", id="then XDG_CACHE_HOME"),
+        pytest.param({"HOME": "/home/u"}, "/home/u/.cache/modelplane", id="then the home folder"),
+    ],
+)
+def test_the_cache_folder_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: str
+) -> None:
+    for name in ("MODELPLANE_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert binaries.default_cache() == Path(expected)
+
+
+def test_an_entry_is_named_by_component_and_version(tmp_path: Path) -> None:
+    assert [c.entry(tmp_path).name for c in COMPONENTS] == [
+        "kubernetes-v1.36.3",
+        "etcd-v3.6.16",
+        "lws-v0.9.0",
+        "gateway-api-v1.6.3",
+    ]
+    assert ETCD.entry(tmp_path).parent == tmp_path / "localfleet"
+
+
+def test_the_cache_key_changes_with_the_wrapper_and_the_recipe(tmp_path: Path) -> None:
+    component = _component(tmp_path / "go")
+    key = binaries.fingerprint(component)
+    assert binaries.fingerprint(component) == key
+    assert binaries.fingerprint(dataclasses.replace(component, disk=DiskNeeds(1, 2, 3))) == key
+    assert binaries.fingerprint(dataclasses.replace(component, ldflags="-s")) != key
+    (component.module_dir / "go.sum").write_text("example.com/m v1.0.0 h1:x=\n")
+    assert binaries.fingerprint(component) != key
+
+
+def test_an_entry_is_complete_only_with_a_marker_of_the_current_key(tmp_path: Path) -> None:
+    component = _component(tmp_path / "go")
+    cache = tmp_path / "cache"
+    entry = component.entry(cache)
+    entry.mkdir(parents=True)
+    (entry / "etcd").write_text("half written")
+    assert not binaries.complete(component, cache), "no marker: an interrupted build"
+    (entry / binaries.MARKER).write_text(json.dumps({"fingerprint": "0" * 16}))
+    assert not binaries.complete(component, cache), "a marker of another recipe"
+    (entry / binaries.MARKER).write_text(
+        json.dumps({"fingerprint": binaries.fingerprint(component)})
+    )
+    assert binaries.complete(component, cache)
+
+
+def test_a_complete_entry_is_returned_without_running_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(100, 99, 1 << 30))
-    with pytest.raises(binaries.DiskSpaceError) as failure:
-        binaries.check_disk(tmp_path / "not" / "yet", 6 << 30)
-    message = str(failure.value)
-    assert "needs about 6.0 GiB free" in message
-    assert "only 1.0 GiB is free" in message
-    assert str(tmp_path) in message
+    component = _component(tmp_path / "go")
+    entry = component.entry(tmp_path)
+    entry.mkdir(parents=True)
+    (entry / binaries.MARKER).write_text(
+        json.dumps({"fingerprint": binaries.fingerprint(component)})
+    )
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ran a command for a complete entry")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    said: list[str] = []
+    assert binaries.build(component, tmp_path, say=said.append) == entry
+    assert said == []
 
 
-def test_the_cache_folder_follows_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_a_short_disk_fails_with_how_much_is_needed_how_much_is_free_and_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MODELPLANE_CACHE", str(tmp_path))
-    assert binaries.default_cache() == tmp_path
-    assert binaries.ETCD.entry(tmp_path) == tmp_path / "localfleet" / "etcd-v3.6.16"
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(100, 99, GIB))
+    needs = [
+        binaries.Need("cache entry", tmp_path / "cache" / "localfleet", GIB // 2),
+        binaries.Need("Go build cache", tmp_path / "go-build", 5 * GIB),
+    ]
+    with pytest.raises(binaries.DiskSpaceError) as failure:
+        binaries.check_disk(needs, "kubernetes v1.36.3")
+    assert str(failure.value) == (
+        f"not enough free disk for a cold build of kubernetes v1.36.3: the file system of "
+        f"{tmp_path} needs about 5.5 GiB (cache entry 0.5 GiB in {tmp_path}/cache/localfleet, "
+        f"Go build cache 5.0 GiB in {tmp_path}/go-build) and only 1.0 GiB is free. Free some "
+        "space, or point MODELPLANE_CACHE, GOMODCACHE and GOCACHE at a larger disk."
+    )
+
+
+def test_enough_disk_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(100, 0, 8 * GIB))
+    binaries.check_disk([binaries.Need("Go build cache", tmp_path / "x", 7 * GIB)], "etcd")
+
+
+def test_several_binaries_are_built_by_one_go_build_into_the_folder(tmp_path: Path) -> None:
+    command = binaries.build_command(KUBERNETES, tmp_path)
+    assert command[:5] == ["go", "build", "-trimpath", "-tags", "selinux,notest"]
+    assert command[command.index("-o") :] == [
+        "-o",
+        f"{tmp_path}/",
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kubectl",
+    ]
+
+
+def test_a_single_binary_is_built_under_its_own_name(tmp_path: Path) -> None:
+    command = binaries.build_command(LWS, tmp_path)
+    assert command[-3:] == ["-o", str(tmp_path / "lws-manager"), "sigs.k8s.io/lws/cmd"]
+    assert "sigs.k8s.io/lws/pkg/version.GitVersion=v0.9.0" in command[command.index("-ldflags") + 1]
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        pytest.param("echo 'Kubernetes v1.36.3'", None, id="the expected version passes"),
+        pytest.param(
+            "echo 'Kubernetes v0.0.0-master'", "without printing", id="another version fails"
+        ),
+        pytest.param(
+            "echo 'Kubernetes v1.36.3' >&2; exit 1", "exited 1", id="a failing exit fails"
+        ),
+    ],
+)
+def test_a_binary_must_print_its_version(tmp_path: Path, script: str, error: str | None) -> None:
+    path = tmp_path / "kube-apiserver"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    check = Check(("--version",), "Kubernetes v1.36.3")
+    if error is None:
+        binaries.run_check(path, check)
+    else:
+        with pytest.raises(binaries.BuildError, match=error):
+            binaries.run_check(path, check)
 
 
 @pytest.mark.slow
@@ -55,14 +212,13 @@ def test_etcd_is_built_once_and_reports_its_version() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("Go is required in CI to build the local fleet's binaries")
         pytest.skip("Go is not installed")
-    cache = Path(os.environ.get("MODELPLANE_CACHE") or binaries.default_cache())
-    lines: list[str] = []
-    entry = binaries.build(binaries.ETCD, cache, say=lines.append)
-    assert binaries.ETCD.complete(cache)
+    cache = binaries.default_cache()
+    entry = binaries.build(ETCD, cache, say=lambda _: None)
+    assert binaries.complete(ETCD, cache)
     version = subprocess.run(
         [str(entry / "etcd"), "--version"], capture_output=True, text=True, check=True
     )
     assert "etcd Version: 3.6.16" in version.stdout
     again: list[str] = []
-    assert binaries.build(binaries.ETCD, cache, say=again.append) == entry
+    assert binaries.build(ETCD, cache, say=again.append) == entry
     assert again == [], "a complete entry is not rebuilt"

@@ -1,91 +1,67 @@
-"""Builds the local fleet's binaries from the Go module proxy, once per version, into a cache.
+"""Builds the local fleet's components from the Go module proxy, once per version, into a cache.
 
-Each binary family has its own wrapper Go module under `tools/localfleet/go/`
-(so version selection in one never drags another): Kubernetes (kube-apiserver,
-kube-scheduler, kube-controller-manager, kubectl, with the version stamped so
-`/version` reports the release) and etcd. Binaries go to
-`$MODELPLANE_CACHE/localfleet/<family>-<version>/` (default
-`${XDG_CACHE_HOME:-~/.cache}/modelplane`); an entry counts only once its
-`.complete` marker is written, so an interrupted build is redone. Go's own module
-and build caches stay where Go keeps them. Free disk is checked before a cold
-build, with a message that says how much is needed and where.
+A component (see `components`) lands in `$MODELPLANE_CACHE/localfleet/<name>-<version>/`
+(default `${XDG_CACHE_HOME:-~/.cache}/modelplane`). Guarantees:
+
+- Only what is missing is built. An entry is complete once its `.complete` marker
+  exists and records the entry's fingerprint (the recipe plus the wrapper's go.mod
+  and go.sum), so a changed wrapper rebuilds and an interrupted build is redone.
+- A build happens in a `.partial` folder renamed into place after every binary
+  ran its version check and every manifest was copied, so a reader never sees a
+  half-built entry; a lock file keeps two builds of one component apart.
+- Free disk is checked before a cold build, for the cache and Go's module and
+  build caches (which stay where `go env` puts them), with a message that says
+  how much is needed, how much is free, and where.
+- Each stage's time goes to `say`.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-KUBERNETES_VERSION = "v1.36.3"
-ETCD_VERSION = "v3.6.16"
-GO_DIR = Path(__file__).resolve().parents[1] / "go"
-GIB = 1 << 30
+from modelplane_localfleet.components import (
+    COMPONENTS,
+    ETCD,
+    GATEWAY_API,
+    GIB,
+    KUBERNETES,
+    LWS,
+    Check,
+    Component,
+    Manifests,
+)
+
+__all__ = ["COMPONENTS", "ETCD", "GATEWAY_API", "KUBERNETES", "LWS", "build", "default_cache"]
+
+MARKER = ".complete"
+Say = Callable[[str], None]
 
 
-def _k8s_ldflags(version: str) -> str:
-    major, minor = version.removeprefix("v").split(".")[:2]
-    stamps = []
-    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        stamps += [
-            f"-X {package}.gitVersion={version}",
-            f"-X {package}.gitMajor={major}",
-            f"-X {package}.gitMinor={minor}",
-            f"-X {package}.gitTreeState=clean",
-        ]
-    return " ".join(["-s", "-w", *stamps])
+class BuildError(RuntimeError):
+    """A build step failed; the message names the step and ends with Go's output."""
+
+
+class DiskSpaceError(BuildError):
+    """Not enough free disk for a cold build."""
 
 
 @dataclass(frozen=True, slots=True)
-class Family:
-    """Binaries built from one wrapper module: `binaries` maps a file name to its Go package."""
+class Need:
+    """`size` bytes a cold build will write under `path`, described as `what`."""
 
-    name: str
-    version: str
-    module: str
-    binaries: tuple[tuple[str, str], ...]
-    ldflags: str = "-s -w"
-    tags: str = ""
-    cold_build_bytes: int = 4 * GIB
-
-    @property
-    def module_dir(self) -> Path:
-        return GO_DIR / self.module
-
-    def entry(self, cache: Path) -> Path:
-        return cache / "localfleet" / f"{self.name}-{self.version}"
-
-    def complete(self, cache: Path) -> bool:
-        return (self.entry(cache) / ".complete").exists()
-
-
-KUBERNETES = Family(
-    name="kubernetes",
-    version=KUBERNETES_VERSION,
-    module="k8s",
-    binaries=tuple(
-        (name, f"k8s.io/kubernetes/cmd/{name}")
-        for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl")
-    ),
-    ldflags=_k8s_ldflags(KUBERNETES_VERSION),
-    tags="selinux,notest",
-    cold_build_bytes=6 * GIB,
-)
-ETCD = Family(
-    name="etcd",
-    version=ETCD_VERSION,
-    module="etcd",
-    binaries=(("etcd", "go.etcd.io/etcd/server/v3"),),
-)
-FAMILIES = (KUBERNETES, ETCD)
-
-
-class DiskSpaceError(RuntimeError):
-    """Not enough free disk for a cold build."""
+    what: str
+    path: Path
+    size: int
 
 
 def default_cache() -> Path:
@@ -95,43 +71,173 @@ def default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelplane"
 
 
-def check_disk(path: Path, needed: int) -> None:
-    """Raise `DiskSpaceError`, naming the numbers, when `path`'s file system is short."""
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < needed:
-        raise DiskSpaceError(
-            f"a cold build needs about {needed / GIB:.1f} GiB free on the file system of {probe} "
-            f"(the cache and Go's module and build caches); only {free / GIB:.1f} GiB is free. "
-            "Free some space or point MODELPLANE_CACHE, GOMODCACHE and GOCACHE elsewhere."
+def fingerprint(component: Component) -> str:
+    """A key that changes when anything that shapes the entry changes."""
+    recipe = {k: v for k, v in asdict(component).items() if k not in ("go_dir", "disk")}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for name in ("go.mod", "go.sum"):
+        path = component.module_dir / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:16]
+
+
+def complete(component: Component, cache: Path) -> bool:
+    marker = component.entry(cache) / MARKER
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and recorded.get("fingerprint") == fingerprint(component)
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_disk(needs: Sequence[Need], what: str) -> None:
+    """Raise `DiskSpaceError` when a file system holds less free space than `needs` add up to."""
+    by_device: dict[int, list[Need]] = {}
+    for need in needs:
+        by_device.setdefault(os.stat(_existing(need.path)).st_dev, []).append(need)
+    for group in by_device.values():
+        probe = _existing(group[0].path)
+        free = shutil.disk_usage(probe).free
+        needed = sum(need.size for need in group)
+        if free < needed:
+            parts = ", ".join(f"{n.what} {n.size / GIB:.1f} GiB in {n.path}" for n in group)
+            raise DiskSpaceError(
+                f"not enough free disk for a cold build of {what}: the file system of {probe} "
+                f"needs about {needed / GIB:.1f} GiB ({parts}) and only {free / GIB:.1f} GiB "
+                "is free. Free some space, or point MODELPLANE_CACHE, GOMODCACHE and GOCACHE "
+                "at a larger disk."
+            )
+
+
+def go_env() -> dict[str, str]:
+    """`go env` values the build reports and checks (module and build cache, Go version)."""
+    if shutil.which("go") is None:
+        raise BuildError("the local fleet is built from source with Go 1.26: `go` is not on PATH")
+    result = _run(["go", "env", "-json", "GOMODCACHE", "GOCACHE", "GOVERSION"], Path.cwd(), "")
+    values: dict[str, str] = json.loads(result)
+    return values
+
+
+def disk_needs(component: Component, cache: Path, env: dict[str, str]) -> list[Need]:
+    return [
+        Need("cache entry", cache / "localfleet", component.disk.entry),
+        Need("Go module cache", Path(env["GOMODCACHE"]), component.disk.modules),
+        Need("Go build cache", Path(env["GOCACHE"]), component.disk.build_cache),
+    ]
+
+
+def _run(command: list[str], cwd: Path, step: str) -> str:
+    env = {**os.environ, "CGO_ENABLED": "0", "GOWORK": "off"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(
+            f"{step or command[0]} failed ({' '.join(command)}):\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+@contextmanager
+def _stage(say: Say, prefix: str, label: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    say(f"{prefix}: {label} {time.monotonic() - started:.1f}s")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_command(component: Component, out: Path) -> list[str]:
+    """One `go build` for all binaries: packages compile once, links run side by side."""
+    command = ["go", "build", "-trimpath"]
+    if component.tags:
+        command += ["-tags", component.tags]
+    command += ["-ldflags", component.ldflags]
+    if len(component.binaries) == 1:
+        return [
+            *command,
+            "-o",
+            str(out / component.binaries[0].name),
+            component.binaries[0].package,
+        ]
+    for binary in component.binaries:
+        if binary.package.rsplit("/", 1)[-1] != binary.name:
+            raise ValueError(f"{binary.package} does not build a file named {binary.name}")
+    return [*command, "-o", f"{out}/", *(binary.package for binary in component.binaries)]
+
+
+def run_check(path: Path, check: Check) -> None:
+    """Run the binary as `check` says; raise `BuildError` unless it exits 0 printing `expect`."""
+    result = subprocess.run(
+        [str(path), *check.args], capture_output=True, text=True, timeout=60, check=False
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0 or check.expect not in output:
+        raise BuildError(
+            f"{path.name} {' '.join(check.args)} exited {result.returncode} without printing "
+            f"{check.expect!r}:\n{output[-2000:]}"
         )
 
 
-def build(family: Family, cache: Path, say: Callable[[str], None] = print) -> Path:
-    """The cache entry of `family`, building whatever is missing. Prints each stage's time."""
-    entry = family.entry(cache)
-    if family.complete(cache):
+def copy_manifests(component: Component, manifests: Manifests, out: Path) -> list[Path]:
+    """Copy YAML from the module as the wrapper pins it (verified against its go.sum)."""
+    listed = _run(["go", "list", "-m", "-json", component.upstream], component.module_dir, "")
+    source = Path(json.loads(listed)["Dir"]) / manifests.source
+    files = sorted(source.glob("*.yaml")) if source.is_dir() else [source]
+    if not files or not all(path.is_file() for path in files):
+        raise BuildError(f"{component.upstream}: no YAML at {manifests.source}")
+    target = out / manifests.target
+    target.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+    return [target / path.name for path in files]
+
+
+def build(component: Component, cache: Path, say: Say = print) -> Path:
+    """The cache entry of `component`, building it first when it is missing or stale."""
+    entry = component.entry(cache)
+    if complete(component, cache):
         return entry
-    check_disk(cache, family.cold_build_bytes)
-    entry.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CGO_ENABLED": "0"}
-    for name, package in family.binaries:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(entry.parent / f".{entry.name}.lock"):
+        if complete(component, cache):
+            return entry
+        env = go_env()
+        label = f"{component.name} {component.version}"
+        check_disk(disk_needs(component, cache, env), label)
         started = time.monotonic()
-        command = ["go", "build", "-trimpath", "-ldflags", family.ldflags, "-o", str(entry / name)]
-        if family.tags:
-            command[2:2] = ["-tags", family.tags]
-        result = subprocess.run(
-            [*command, package],
-            cwd=family.module_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"building {name} ({package}) failed:\n{result.stderr[-4000:]}")
-        say(f"built {name} {family.version} in {time.monotonic() - started:.0f}s")
-    (entry / ".complete").write_text(family.version + "\n")
+        partial = entry.parent / f".{entry.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        with _stage(say, label, "download modules"):
+            _run(["go", "mod", "download"], component.module_dir, "go mod download")
+        if component.binaries:
+            names = " ".join(binary.name for binary in component.binaries)
+            with _stage(say, label, f"build {names}"):
+                _run(build_command(component, partial), component.module_dir, f"building {names}")
+            with _stage(say, label, "check versions"):
+                for binary in component.binaries:
+                    for check in binary.checks:
+                        run_check(partial / binary.name, check)
+        for manifests in component.manifests:
+            with _stage(say, label, f"copy {manifests.source}"):
+                copy_manifests(component, manifests, partial)
+        seconds = round(time.monotonic() - started, 1)
+        marker = {"fingerprint": fingerprint(component), "seconds": seconds, "go": env["GOVERSION"]}
+        (partial / MARKER).write_text(json.dumps(marker) + "\n")
+        shutil.rmtree(entry, ignore_errors=True)
+        partial.rename(entry)
+        say(f"{label}: built in {seconds:.0f}s")
     return entry

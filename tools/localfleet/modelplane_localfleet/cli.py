@@ -1,73 +1,101 @@
 """`modelplane-localfleet`: the local fleet's command line.
 
-Today: `build` (the binaries, into the cache, whatever is missing) and `gomod`
-(regenerate the Kubernetes wrapper module's go.mod from the pinned release).
-`up`, `down`, `status`, `exec` and cluster lifecycle come with the harness.
+Today: `build` (the components, into the cache, whatever is missing; prints each
+stage's time, where each binary is and its size) and `gomod` (regenerate the
+wrapper modules' go.mod and go.sum from the pins in `versions`). `up`, `down`,
+`status`, `exec` and cluster lifecycle come with the harness.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from modelplane_localfleet import binaries, gomod
+from modelplane_localfleet import binaries, versions, wrappers
+from modelplane_localfleet.components import COMPONENTS
 
-WRAPPER_MODULE = "modelplane.local/localfleet/k8s"
+MIB = 1 << 20
+
+
+def _du(path: Path) -> int:
+    """Bytes under `path` (0 when it does not exist)."""
+    if not path.exists():
+        return 0
+    result = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, check=False)
+    return int(result.stdout.split()[0]) if result.stdout else 0
 
 
 def _build(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else binaries.default_cache()
-    chosen = [f for f in binaries.FAMILIES if not args.family or f.name in args.family]
+    chosen = [c for c in COMPONENTS if not args.component or c.name in args.component]
     started = time.monotonic()
+    built = False
     try:
-        for family in chosen:
-            entry = binaries.build(family, cache)
-            print(f"{family.name} {family.version}: {entry}")
-    except binaries.DiskSpaceError as error:
+        for component in chosen:
+            was_complete = binaries.complete(component, cache)
+            entry = binaries.build(component, cache)
+            built = built or not was_complete
+            state = "cached" if was_complete else "built"
+            print(f"{component.name} {component.version}: {state} at {entry}")
+            for binary in component.binaries:
+                size = (entry / binary.name).stat().st_size
+                print(f"  {binary.name:<26}{size / MIB:7.1f} MiB")
+            for manifests in component.manifests:
+                count = len(list((entry / manifests.target).glob("*.yaml")))
+                print(f"  {manifests.target + '/':<26}{count:3d} files from {component.upstream}")
+    except binaries.BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"done in {time.monotonic() - started:.0f}s")
+    except KeyboardInterrupt:
+        print("interrupted: the unfinished entry is rebuilt next time", file=sys.stderr)
+        return 130
+    print(f"done in {time.monotonic() - started:.1f}s")
+    if built or args.disk_usage:
+        env = binaries.go_env()
+        for what, path in (
+            ("local fleet cache", cache / "localfleet"),
+            ("Go module cache", Path(env["GOMODCACHE"])),
+            ("Go build cache", Path(env["GOCACHE"])),
+        ):
+            print(f"disk: {what} {_du(path) / MIB:,.0f} MiB at {path}")
     return 0
 
 
 def _gomod(args: argparse.Namespace) -> int:
-    version = binaries.KUBERNETES_VERSION
-    info = subprocess.run(
-        ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    go_mod = Path(json.loads(info.stdout)["GoMod"]).read_text()
-    release = gomod.parse_release(version, go_mod)
-    target = binaries.KUBERNETES.module_dir / "go.mod"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(gomod.wrapper_go_mod(WRAPPER_MODULE, release))
-    # Let Go add the commands' own requirements (and go.sum) on top of the generated lines.
-    packages = [f"{pkg}@{version}" for _, pkg in binaries.KUBERNETES.binaries]
-    subprocess.run(["go", "get", *packages], cwd=target.parent, check=True)
-    print(f"wrote {target} and its go.sum")
+    chosen = [c for c in COMPONENTS if not args.component or c.name in args.component]
+    for component in chosen:
+        path = wrappers.regenerate(component)
+        print(f"wrote {path} and its go.sum")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="modelplane-localfleet", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
+    names = [c.name for c in COMPONENTS]
     build = sub.add_parser(
-        "build", help="build the fleet's binaries into the cache (only what is missing)"
+        "build",
+        help="build the fleet's binaries and manifests into the cache (only what is missing)",
     )
-    build.add_argument("--family", action="append", choices=[f.name for f in binaries.FAMILIES])
+    build.add_argument(
+        "--component", action="append", choices=names, help="repeatable; default all"
+    )
     build.add_argument(
         "--cache", help="cache folder (default $MODELPLANE_CACHE or ~/.cache/modelplane)"
     )
+    build.add_argument(
+        "--disk-usage", action="store_true", help="also print the disk the caches use"
+    )
     build.set_defaults(run=_build)
     regen = sub.add_parser(
-        "gomod", help="regenerate the Kubernetes wrapper go.mod from the release"
+        "gomod",
+        help=f"regenerate the wrapper modules' go.mod/go.sum (Kubernetes {versions.KUBERNETES}: "
+        "replace lines from the release's own go.mod)",
     )
+    regen.add_argument("--component", action="append", choices=names)
     regen.set_defaults(run=_gomod)
     return top
 

