@@ -144,7 +144,7 @@ LWS = Component(
     ),
     manifests=(
         Manifests("config/crd/bases", "crds"),
-        Manifests("config/webhook/manifests.yaml", "webhook"),
+        Manifests("config/webhook", "webhook"),
     ),
     ldflags=f"-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion={versions.LWS}",
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
