@@ -1,39 +1,111 @@
-"""Session fixtures for end-to-end tests on the local fleet.
+"""Session fixtures for end-to-end tests: one fleet per test session, a namespace per test.
 
-One control plane (etcd and a real kube-apiserver, built from the pinned
-Kubernetes release) comes up once per test session inside a network namespace
-this session creates, and is torn down with it. A failed start fails the
-session; it never skips it.
+`--backend local` (default) brings up the local fleet of `e2e/fleet.yaml` with
+`modelplane-localfleet up` and moves this test process into the fleet's network
+namespace, so every client the tests start runs there; `--backend kind` makes
+kind clusters instead (needs Docker; see `backends`). A failed `up` fails the
+session; it never skips it. At the end the fleet goes `down`, and the session
+checks nothing is left behind: no process, no network namespace, no mount.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from modelplane_localfleet import binaries
-from modelplane_localfleet.controlplane import ControlPlane
-from modelplane_localfleet.netns import NetworkNamespace
+from modelplane_localfleet.fleet import Fleet
+
+from e2e.backends import FLEET_FILE, ClusterHandle, fleet_cluster_names, harness, kind_clusters
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("local", "kind"),
+        default="local",
+        help="where e2e clusters run: the local fleet (default) or kind (needs Docker)",
+    )
+
+
 @pytest.fixture(scope="session")
-def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def backend(request: pytest.FixtureRequest) -> str:
+    value: str = request.config.getoption("--backend")
+    return value
+
+
+@pytest.fixture(scope="session")
+def local_fleet(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The running local fleet (local backend only)."""
+    if backend != "local":
+        pytest.skip("needs the local fleet's harness (--backend local)")
     if os.geteuid() != 0:
         pytest.fail("the local fleet needs root to create its network namespace")
-    cache = binaries.default_cache()
-    kubernetes = binaries.build(binaries.KUBERNETES, cache)
-    etcd = binaries.build(binaries.ETCD, cache) / "etcd"
-    namespace = NetworkNamespace(f"mp-e2e-{uuid.uuid4().hex[:8]}")
-    namespace.create()
-    plane = ControlPlane("control", tmp_path_factory.mktemp("fleet"), namespace, kubernetes, etcd)
+    state = tmp_path_factory.mktemp("fleet")
+    up = harness("up", "-f", str(FLEET_FILE), "--state", str(state))
+    if up.returncode != 0:
+        harness("down", "--state", str(state))
+        pytest.fail(f"modelplane-localfleet up failed:\n{up.stdout}\n{up.stderr}")
+    print(up.stdout)
+    fleet = Fleet(state)
+    fleet.namespace.enter()
     try:
-        plane.start()
-        yield plane
+        yield fleet
     finally:
-        plane.stop()
-        namespace.delete(grace_s=2)
+        fleet.namespace.leave()
+        down = harness("down", "--state", str(state))
+        assert down.returncode == 0, down.stderr
+        leftovers = _leftovers(fleet)
+        assert not leftovers, f"down left behind: {leftovers}"
+
+
+def _leftovers(fleet: Fleet) -> list[str]:
+    name = fleet.namespace.name
+    found = []
+    if fleet.namespace.exists():
+        found.append(f"network namespace {name}")
+    mounts = Path("/proc/mounts").read_text()
+    found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if name in line]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(fleet.state) in cmdline and int(pid) != os.getpid():
+                found.append(f"process {pid}: {cmdline[:80]}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def clusters(backend: str, request: pytest.FixtureRequest) -> Iterator[dict[str, ClusterHandle]]:
+    """Every cluster of the e2e fleet by name, on the chosen backend."""
+    if backend == "kind":
+        handles = kind_clusters(fleet_cluster_names())
+        try:
+            yield {h.name: h for h in handles}
+        finally:
+            for handle in handles:
+                handle.cluster.delete()  # type: ignore[attr-defined]
+        return
+    fleet: Fleet = request.getfixturevalue("local_fleet")
+    yield {c.name: c for c in fleet.clusters()}
+
+
+@pytest.fixture(scope="session")
+def control(clusters: dict[str, ClusterHandle]) -> ClusterHandle:
+    return clusters["control"]
+
+
+@pytest.fixture
+def namespace(control: ClusterHandle, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Kubernetes namespace of the control cluster for this test alone."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]
+    name = f"e2e-{digest}"
+    control.kubectl("create", "namespace", name)
+    yield name
+    control.kubectl("delete", "namespace", name, "--wait=false", check=False)

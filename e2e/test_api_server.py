@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modelplane_localfleet.controlplane import ControlPlane
 
+from e2e.backends import ClusterHandle
 from tests.api.builders import edited, valid
 from tests.api.test_rules import REJECTED, Rejected
 
@@ -37,19 +37,20 @@ for _path in CRDS:
 
 
 @pytest.fixture(scope="module")
-def api(control: ControlPlane) -> ControlPlane:
+def api(control: ClusterHandle) -> ClusterHandle:
     control.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     control.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     control.kubectl("create", "namespace", "ml-team")
     return control
 
 
-def test_every_crd_is_established(api: ControlPlane) -> None:
+def test_every_crd_is_established(api: ClusterHandle) -> None:
     crds = json.loads(api.kubectl("get", "crd", "-o", "json").stdout)["items"]
     established = {
         c["spec"]["names"]["kind"]
         for c in crds
-        if any(
+        if c["spec"]["group"] == "modelplane.ai"
+        and any(
             x["type"] == "Established" and x["status"] == "True" for x in c["status"]["conditions"]
         )
     }
@@ -74,7 +75,7 @@ SEED_DOCS = _seed_documents()
 
 @pytest.mark.parametrize(("where", "text"), SEED_DOCS, ids=[w for w, _ in SEED_DOCS])
 def test_every_documentation_manifest_is_accepted_by_the_api_server(
-    api: ControlPlane, where: str, text: str
+    api: ClusterHandle, where: str, text: str
 ) -> None:
     result = api.kubectl(
         "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=text, check=False
@@ -86,7 +87,7 @@ EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[str(p.relative_to(ROOT)) for p in EXAMPLES])
-def test_every_repository_example_is_accepted(api: ControlPlane, path: Path) -> None:
+def test_every_repository_example_is_accepted(api: ClusterHandle, path: Path) -> None:
     result = api.kubectl(
         "apply", "--dry-run=server", "--validate=strict", "-f", str(path), check=False
     )
@@ -95,7 +96,7 @@ def test_every_repository_example_is_accepted(api: ControlPlane, path: Path) -> 
 
 @pytest.mark.parametrize("case", REJECTED, ids=[c.name for c in REJECTED])
 def test_each_invalid_manifest_is_rejected_by_the_api_server_with_the_rules_message(
-    api: ControlPlane, case: Rejected
+    api: ClusterHandle, case: Rejected
 ) -> None:
     obj = edited(valid(case.kind), *case.edits)
     if case.path.startswith("status"):
@@ -129,7 +130,7 @@ def test_each_invalid_manifest_is_rejected_by_the_api_server_with_the_rules_mess
         assert case.path.rsplit(".", 1)[-1].split("[")[0] in result.stderr
 
 
-def test_an_unknown_field_is_rejected_under_strict_validation(api: ControlPlane) -> None:
+def test_an_unknown_field_is_rejected_under_strict_validation(api: ClusterHandle) -> None:
     obj = valid("ModelDeployment")
     obj["spec"]["replica"] = 2
     result = api.kubectl(
@@ -146,7 +147,7 @@ def test_an_unknown_field_is_rejected_under_strict_validation(api: ControlPlane)
 
 
 def test_kubectl_scale_uses_the_scale_subresource_and_it_shows_the_selector(
-    api: ControlPlane,
+    api: ClusterHandle,
 ) -> None:
     obj = valid("ModelDeployment")
     obj["metadata"]["name"] = "scaled"
@@ -190,7 +191,7 @@ def test_kubectl_scale_uses_the_scale_subresource_and_it_shows_the_selector(
 
 
 def test_kubectl_get_modelplane_lists_every_kind_and_explain_describes_fields(
-    api: ControlPlane,
+    api: ClusterHandle,
 ) -> None:
     resources = api.kubectl("api-resources", "--categories=modelplane", "-o", "name").stdout.split()
     assert len(resources) == len(KINDS)
@@ -200,7 +201,7 @@ def test_kubectl_get_modelplane_lists_every_kind_and_explain_describes_fields(
 
 
 def test_printer_columns_answer_the_first_question_for_replicas_clusters_and_services(
-    api: ControlPlane,
+    api: ClusterHandle,
 ) -> None:
     headers = {
         "mr": ["NAME", "CLUSTER", "SYNCED", "READY", "AGE"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from modelplane_localfleet.controlplane import ControlPlane
+from e2e.backends import ClusterHandle
 
 NODE = {
     "apiVersion": "v1",
@@ -36,14 +36,14 @@ DEPLOYMENT = {
 }
 
 
-def _pods(control: ControlPlane) -> list[dict]:  # type: ignore[type-arg]
+def _pods(control: ClusterHandle) -> list[dict]:  # type: ignore[type-arg]
     out = control.kubectl("get", "pods", "-n", "default", "-l", "app=probe", "-o", "json").stdout
     items: list[dict] = json.loads(out)["items"]  # type: ignore[type-arg]
     return items
 
 
 def test_the_controller_manager_creates_pods_and_the_scheduler_binds_them(
-    control: ControlPlane,
+    control: ClusterHandle,
 ) -> None:
     control.kubectl("apply", "-f", "-", stdin=json.dumps(NODE))
     control.kubectl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))

@@ -5,6 +5,8 @@ Subcommands:
   in the manifests exactly as the running fleet-scheduler would, without a cluster.
 - `explain md/NAME -n NS [-f PATH ...]`: why each replica is where it is; offline
   with `-f`, else asked of the running fleet-scheduler over gRPC.
+- `localfleet ...`: the local fleet's harness (`modelplane-localfleet`), for a
+  development checkout where it is installed.
 
 Exit status: 0 when everything was placed or is merely unschedulable; 2 when a
 manifest is malformed or invalid or a deployment has an error (the whole
@@ -97,7 +99,28 @@ def parser() -> argparse.ArgumentParser:
         "or 127.0.0.1:50061)",
     )
     explain.set_defaults(run=_explain)
+
+    localfleet = sub.add_parser(
+        "localfleet",
+        add_help=False,
+        help="the local fleet: up, down, status, exec, add/stop/start/remove (see --help)",
+    )
+    localfleet.add_argument("arguments", nargs=argparse.REMAINDER)
+    localfleet.set_defaults(run=_localfleet)
     return top
+
+
+def _localfleet(args: argparse.Namespace) -> int:
+    try:
+        from modelplane_localfleet.cli import run
+    except ImportError:
+        print(
+            "error: the local fleet ships with a development checkout (tools/install)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    code: int = run(list(args.arguments))
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

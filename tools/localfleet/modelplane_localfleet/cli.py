@@ -1,21 +1,30 @@
-"""`modelplane-localfleet`: the local fleet's command line.
+"""`modelplane-localfleet`: the local fleet's command line (also `modelplane localfleet`).
 
-Today: `build` (the components, into the cache, whatever is missing; prints each
-stage's time, where each binary is and its size) and `gomod` (regenerate the
-wrapper modules' go.mod and go.sum from the pins in `versions`). `up`, `down`,
-`status`, `exec` and cluster lifecycle come with the harness.
+- `up -f FLEET.yaml --state DIR`, `down`, `status`, `exec -- CMD...`: the whole fleet.
+- `add NAME [-f FLEET.yaml]`, `stop NAME`, `start NAME`, `remove NAME`: one
+  inference cluster while the fleet runs.
+- `build` (the components, into the cache, whatever is missing; prints each
+  stage's time, where each binary is and its size) and `gomod` (regenerate the
+  wrapper modules' go.mod and go.sum from the pins in `versions`).
+
+`--state` defaults to `$MODELPLANE_FLEET_STATE`, which `exec` sets for the
+commands it runs. Errors go to stderr with exit status 2; `status` exits 1 when
+a component is unhealthy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from modelplane_localfleet import binaries, versions, wrappers
+from modelplane_localfleet import binaries, fleetfile, versions, wrappers
 from modelplane_localfleet.components import COMPONENTS
+from modelplane_localfleet.fleet import Fleet, FleetError
+from modelplane_localfleet.netns import PrivilegeError
 
 MIB = 1 << 20
 
@@ -72,6 +81,91 @@ def _gomod(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fleet(args: argparse.Namespace) -> Fleet:
+    state = args.state or os.environ.get("MODELPLANE_FLEET_STATE")
+    if not state:
+        raise FleetError("say where the fleet's state lives: --state DIR")
+    return Fleet(Path(state), cache=Path(args.cache) if args.cache else None)
+
+
+def _up(args: argparse.Namespace) -> int:
+    entries = fleetfile.read(args.file)
+    fleet = _fleet(args)
+    took = fleet.up(entries)
+    print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
+    print("\n".join(fleet.summary()))
+    print(
+        f"run clients inside it: modelplane-localfleet exec --state {fleet.state} -- kubectl get ns"
+    )
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    entry = fleetfile.ClusterEntry(args.name, "Existing", None)
+    if args.file:
+        found = [e for e in fleetfile.read(args.file) if e.name == args.name]
+        if not found:
+            raise FleetError(f"no InferenceCluster named {args.name!r} in {', '.join(args.file)}")
+        entry = found[0]
+    fleet = _fleet(args)
+    took = fleet.add(entry)
+    print(f"{args.name}: added in {took:.1f}s")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    stopped = _fleet(args).stop(args.name)
+    print(f"{args.name}: killed {', '.join(stopped) or 'nothing (not running)'}")
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    took = _fleet(args).start(args.name)
+    print(f"{args.name}: started in {took:.1f}s")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    _fleet(args).remove(args.name)
+    print(f"{args.name}: removed")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    fleet.down(purge=args.purge)
+    print(
+        f"fleet down: namespace {fleet.namespace.name} deleted"
+        + (", state removed" if args.purge else "")
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = _fleet(args).status()
+    print(f"{'CLUSTER':<14}{'COMPONENT':<26}{'PID':<9}{'HEALTH':<10}DETAIL")
+    for row in rows:
+        health = "healthy" if row.healthy else "down"
+        print(f"{row.cluster:<14}{row.component:<26}{row.pid or '-'!s:<9}{health:<10}{row.detail}")
+    return 0 if rows and all(r.healthy for r in rows) else 1
+
+
+def _exec(args: argparse.Namespace) -> int:
+    command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise FleetError("exec needs a command: exec --state DIR -- kubectl get nodes")
+    return _fleet(args).exec(command)
+
+
+def _fleet_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--state", help="the fleet's state directory (default $MODELPLANE_FLEET_STATE)"
+    )
+    command.add_argument(
+        "--cache", help="binary cache (default $MODELPLANE_CACHE or ~/.cache/modelplane)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="modelplane-localfleet", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
@@ -97,10 +191,46 @@ def parser() -> argparse.ArgumentParser:
     )
     regen.add_argument("--component", action="append", choices=names)
     regen.set_defaults(run=_gomod)
+
+    up = sub.add_parser("up", help="start the control cluster and one cluster per InferenceCluster")
+    up.add_argument("-f", "--file", action="append", required=True, help="FLEET.yaml (repeatable)")
+    _fleet_arguments(up)
+    up.set_defaults(run=_up)
+    add = sub.add_parser("add", help="add and start one inference cluster while the fleet runs")
+    add.add_argument("name")
+    add.add_argument("-f", "--file", action="append", help="read its InferenceCluster from here")
+    _fleet_arguments(add)
+    add.set_defaults(run=_add)
+    for name, handler, text in (
+        ("stop", _stop, "kill one inference cluster's processes at once (simulates losing it)"),
+        ("start", _start, "start a stopped inference cluster again, with its data"),
+        ("remove", _remove, "stop one inference cluster and delete its data"),
+    ):
+        one = sub.add_parser(name, help=text)
+        one.add_argument("name")
+        _fleet_arguments(one)
+        one.set_defaults(run=handler)
+    down = sub.add_parser("down", help="stop everything and delete the network namespace")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory")
+    _fleet_arguments(down)
+    down.set_defaults(run=_down)
+    status = sub.add_parser("status", help="each component's process and health")
+    _fleet_arguments(status)
+    status.set_defaults(run=_status)
+    execute = sub.add_parser(
+        "exec", help="run a command inside the fleet (KUBECONFIG: control; kubectl on PATH)"
+    )
+    _fleet_arguments(execute)
+    execute.add_argument("command", nargs=argparse.REMAINDER)
+    execute.set_defaults(run=_exec)
     return top
 
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except (FleetError, PrivilegeError, fleetfile.FleetFileError, binaries.BuildError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return code

@@ -145,6 +145,7 @@ LWS = Component(
     manifests=(
         Manifests("config/crd/bases", "crds"),
         Manifests("config/webhook", "webhook"),
+        Manifests("config/rbac/role.yaml", "rbac"),
     ),
     ldflags=f"-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion={versions.LWS}",
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),

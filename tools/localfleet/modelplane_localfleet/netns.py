@@ -1,19 +1,25 @@
 """The local fleet's network namespace: where every apiserver, gateway, pod and client lives.
 
-Inside it, loopback is up and a pod range is routed locally (`ip route add local
-CIDR dev lo`), so any address in the range can be bound by a process there and
-traffic to it never leaves the namespace. Names that processes must resolve (an
+Inside it, loopback is up and each of its ranges (the pod range, the clusters'
+own addresses) is routed locally (`ip route add local CIDR dev lo`), so any
+address in a range can be bound by a process there and traffic to it never
+leaves the namespace. Names that processes must resolve (an
 LWS leader address, say) go into `/etc/netns/NAME/hosts`, which `ip netns exec`
 mounts over `/etc/hosts`.
 
 Creating and deleting namespaces needs root; every entry point says so plainly.
 Both operations are idempotent, and `delete` also cleans up after a harness that
 crashed: it kills what still runs inside before removing the namespace.
+
+`enter` moves the calling thread (and every thread and child process it starts
+afterwards) into the namespace, so a harness or a test session can be a client
+there without wrapping each command; `require_inside` is the guard clients use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import os
 import signal
@@ -26,8 +32,15 @@ RUN_DIR = Path("/run/netns")
 ETC_DIR = Path("/etc/netns")
 
 
+CLONE_NEWNET = 0x40000000
+
+
 class PrivilegeError(RuntimeError):
     """The harness lacks the privilege to manage network namespaces."""
+
+
+class OutsideNamespaceError(RuntimeError):
+    """A client was about to run outside the fleet's network namespace."""
 
 
 def require_root(action: str) -> None:
@@ -45,12 +58,39 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-class NetworkNamespace:
-    """One named namespace with a locally routed pod range."""
+def _setns(path: Path, what: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns into {what}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
 
-    def __init__(self, name: str, pod_cidr: str = "10.244.0.0/16") -> None:
+
+def _ancestry(pid: int) -> set[int]:
+    """`pid` and every ancestor up to init."""
+    out = set()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return out
+
+
+class NetworkNamespace:
+    """One named namespace with locally routed ranges (default: the pod range)."""
+
+    def __init__(self, name: str, *local_ranges: str) -> None:
         self.name = name
-        self.pod_cidr = str(ipaddress.ip_network(pod_cidr))
+        self._origin: int | None = None
+        self.local_ranges = tuple(
+            str(ipaddress.ip_network(cidr)) for cidr in (local_ranges or ("10.244.0.0/16",))
+        )
 
     @property
     def path(self) -> Path:
@@ -60,15 +100,17 @@ class NetworkNamespace:
         return self.path.exists()
 
     def create(self) -> None:
-        """Create the namespace (if missing), bring loopback up and route the pod range."""
+        """Create the namespace (if missing), bring loopback up and route its ranges locally."""
         require_root("creating the fleet's network namespace")
         if not self.exists():
             _ip("netns", "add", self.name)
         self.run(["ip", "link", "set", "lo", "up"])
-        routes = self.run(["ip", "route", "show", "table", "local"]).stdout
-        if self.pod_cidr not in routes:
-            self.run(["ip", "route", "add", "local", self.pod_cidr, "dev", "lo"])
-        self.set_hosts({})
+        routes = self.run(["ip", "route", "show", "table", "local"]).stdout.split()
+        for cidr in self.local_ranges:
+            if cidr not in routes:
+                self.run(["ip", "route", "add", "local", cidr, "dev", "lo"])
+        if not (ETC_DIR / self.name / "hosts").exists():
+            self.set_hosts({})
 
     def delete(self, grace_s: float = 5.0) -> None:
         """Stop every process inside (TERM, then KILL) and remove the namespace and its files."""
@@ -89,15 +131,17 @@ class NetworkNamespace:
         return [int(p) for p in out.split()]
 
     def kill_all(self, grace_s: float) -> None:
+        """Kill every process inside except this one and its ancestors (a client run inside)."""
+        spared = _ancestry(os.getpid())
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
-            pids = self.pids()
+            pids = [pid for pid in self.pids() if pid not in spared]
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + wait
-            while self.pids() and time.monotonic() < deadline:
+            while set(self.pids()) - spared and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if not self.pids():
+            if not set(self.pids()) - spared:
                 return
 
     def exec_args(self, command: Sequence[str]) -> list[str]:
@@ -121,7 +165,37 @@ class NetworkNamespace:
         """True when this process already runs inside the namespace."""
         if not self.exists():
             return False
-        return os.stat("/proc/self/ns/net").st_ino == os.stat(self.path).st_ino
+        here = os.stat("/proc/thread-self/ns/net")
+        there = os.stat(self.path)
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+    def enter(self) -> None:
+        """Move the calling thread into the namespace (threads and children it starts follow)."""
+        require_root("entering the fleet's network namespace")
+        if self.is_current():
+            return
+        if self._origin is None:
+            self._origin = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        _setns(self.path, self.name)
+
+    def origin(self) -> Path | None:
+        """A path to the namespace this thread was in before `enter` (None before it)."""
+        return None if self._origin is None else Path(f"/proc/{os.getpid()}/fd/{self._origin}")
+
+    def leave(self) -> None:
+        """Move the calling thread back to the namespace it was in before `enter`."""
+        if self._origin is not None:
+            _setns(Path(f"/proc/self/fd/{self._origin}"), "the original network namespace")
+            os.close(self._origin)
+            self._origin = None
+
+    def require_inside(self, client: str) -> None:
+        """Refuse to start `client` unless this thread runs inside the namespace."""
+        if not self.is_current():
+            raise OutsideNamespaceError(
+                f"{client} must run inside the fleet's network namespace {self.name}; "
+                "use `modelplane-localfleet exec --state DIR -- ...`"
+            )
 
     def set_hosts(self, names: Mapping[str, str]) -> None:
         """Write the namespace's /etc/hosts: localhost plus `names` (hostname -> IP)."""

@@ -1,0 +1,56 @@
+"""FLEET.yaml: one entry per valid InferenceCluster; errors name the file, document, object and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from modelplane_localfleet.fleetfile import ClusterEntry, FleetFileError, read
+from modelplane_localfleet.layout import Secret
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT.parent / "shared" / "seed" / "manifests"
+
+
+def test_the_example_fleet_gives_its_three_existing_clusters_with_their_secrets() -> None:
+    assert read([ROOT / "examples" / "fleet"]) == [
+        ClusterEntry("us-east", "Existing", Secret("us-east-kubeconfig", "kubeconfig")),
+        ClusterEntry("us-west", "Existing", Secret("us-west-kubeconfig", "kubeconfig")),
+        ClusterEntry("eu-central", "Existing", Secret("eu-central-kubeconfig", "kubeconfig")),
+    ]
+
+
+def test_the_documentations_existing_cluster_names_its_secret_and_key() -> None:
+    entries = read([SEED / "concepts" / "inference-cluster-existing.yaml"])
+    assert entries == [
+        ClusterEntry("byo-us-east", "Existing", Secret("byo-cluster-kubeconfig", "kubeconfig"))
+    ]
+
+
+def test_a_provisioned_cluster_runs_without_a_secret() -> None:
+    entries = read([SEED / "concepts" / "inference-cluster-gke.yaml"])
+    assert [(e.source, e.secret) for e in entries] == [("GKE", None)]
+
+
+def test_invalid_clusters_are_reported_with_file_document_object_and_field(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "apiVersion: modelplane.ai/v1alpha1\nkind: InferenceCluster\nmetadata: {name: broken}\n"
+        "spec: {cluster: {source: Existing}, nodePools: [{name: a, className: c, nodeCount: 1}]}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored}\n"
+    )
+    with pytest.raises(FleetFileError) as raised:
+        read([fleet])
+    message = str(raised.value)
+    assert f"{fleet} (document 0)" in message
+    assert "InferenceCluster broken" in message
+    assert "spec.cluster" in message
+    assert "ConfigMap" not in message
+
+
+def test_a_cluster_defined_twice_is_an_error(tmp_path: Path) -> None:
+    cluster = (ROOT / "examples" / "fleet" / "20-clusters.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(cluster)
+    (tmp_path / "b.yaml").write_text(cluster)
+    with pytest.raises(FleetFileError, match="us-east is defined twice"):
+        read([tmp_path])

@@ -1,0 +1,60 @@
+"""Traefik as a Gateway API implementation: its command line and its RBAC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelplane_localfleet import gateway
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    return dict(a.removeprefix("--").split("=", 1) for a in argv[1:])
+
+
+def test_listeners_ping_and_status_address_are_on_the_clusters_address() -> None:
+    flags = _flags(
+        gateway.traefik_command(
+            Path("/bin/traefik"), address="10.240.0.1", web_port=80, admin_port=8082
+        )
+    )
+    assert flags["entryPoints.web.address"] == "10.240.0.1:80"
+    assert flags["entryPoints.admin.address"] == "10.240.0.1:8082"
+    assert flags["ping.entryPoint"] == "admin"
+    assert flags["providers.kubernetesGateway"] == "true"
+    assert flags["providers.kubernetesGateway.statusAddress.ip"] == "10.240.0.1"
+    assert gateway.ping_url("10.240.0.1", 8082) == "http://10.240.0.1:8082/ping"
+
+
+def test_no_timeout_cuts_a_long_stream_and_traefik_never_phones_home() -> None:
+    flags = _flags(gateway.traefik_command(Path("traefik"), address="a", web_port=1, admin_port=2))
+    assert flags["entryPoints.web.transport.respondingTimeouts.readTimeout"] == "0s"
+    assert flags["entryPoints.web.transport.respondingTimeouts.writeTimeout"] == "0s"
+    assert flags["global.checkNewVersion"] == "false"
+    assert flags["global.sendAnonymousUsage"] == "false"
+
+
+def test_the_admission_policy_is_applied_after_the_crds_it_checks(tmp_path: Path) -> None:
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    for name in (
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml",
+        "gateway.networking.k8s.io_gateways.yaml",
+        "gateway.networking.k8s.io_httproutes.yaml",
+    ):
+        (crds / name).write_text("{}")
+    assert [p.name for p in gateway.crd_files(tmp_path)] == [
+        "gateway.networking.k8s.io_gateways.yaml",
+        "gateway.networking.k8s.io_httproutes.yaml",
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml",
+    ]
+
+
+def test_traefik_may_read_routes_and_backends_and_write_only_status() -> None:
+    role, binding = gateway.rbac_objects("modelplane:traefik")
+    writes = [r for r in role["rules"] if set(r["verbs"]) - {"get", "list", "watch"}]
+    assert {tuple(r["resources"]) for r in writes} == {("*/status",), ("events",)}
+    reads = {(g, res) for r in role["rules"] for g in r["apiGroups"] for res in r["resources"]}
+    assert ("discovery.k8s.io", "endpointslices") in reads
+    assert ("gateway.networking.k8s.io", "*") in reads
+    assert binding["subjects"][0]["name"] == "modelplane:traefik"
+    assert gateway.gateway_class()["spec"]["controllerName"] == gateway.CONTROLLER_NAME

@@ -1,0 +1,125 @@
+"""What a cluster runs besides its Kubernetes control plane.
+
+Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
+Traefik process (on the control cluster it stands in for the gateway the
+InferenceGateway installs in production). Inference clusters also get the
+LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
+the cluster CA's bundle. Each process acts as its own client-certificate user
+bound by RBAC to what it needs.
+
+The functions here are the hooks `cluster.Cluster` calls in order:
+`users` and `write_files` (once per start), `install` (after the apiserver is
+ready; server-side apply, so repeating it is harmless), `components` (the
+processes) and `after_ready` (waits that need those processes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from modelplane_localfleet import gateway, lws
+from modelplane_localfleet.layout import PORTS, ClusterPlan
+
+if TYPE_CHECKING:
+    from modelplane_localfleet.cluster import Cluster, ComponentSpec
+
+TRAEFIK_USER = "modelplane:traefik"
+LWS_USER = "modelplane:lws-controller-manager"
+
+
+def users(plan: ClusterPlan) -> dict[str, str]:
+    """Client-certificate users by component, for the kubeconfigs `Cluster` writes."""
+    out = {"traefik": TRAEFIK_USER}
+    if plan.role == "inference":
+        out["lws-manager"] = LWS_USER
+    return out
+
+
+def write_files(cluster: Cluster, now: datetime.datetime) -> None:
+    if cluster.plan.role != "inference":
+        return
+    cert_dir = cluster.config_dir / "lws-certs"
+    if not (cert_dir / "tls.key").exists():
+        lws.write_serving_cert(cluster.ca(), cert_dir, cluster.plan.address, now)
+    config = lws.manager_config(
+        address=cluster.plan.address,
+        webhook_port=PORTS.lws_webhook,
+        health_port=PORTS.lws_health,
+        metrics_port=PORTS.lws_metrics,
+        cert_dir=cert_dir,
+    )
+    (cluster.config_dir / "lws-manager.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _apply(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
+    stream = "\n".join(json.dumps(o) for o in objects)
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=modelplane-localfleet",
+        "-f", "-", stdin=stream,
+    )  # fmt: skip
+
+
+def install(cluster: Cluster) -> None:
+    """CRDs, RBAC, the GatewayClass and (inference clusters) the LWS webhooks."""
+    files = gateway.crd_files(cluster.binaries.gateway_api)
+    if cluster.plan.role == "inference":
+        files += sorted((cluster.binaries.lws / "crds").glob("*.yaml"))
+    args = ["apply", "--server-side", "--force-conflicts", "--field-manager=modelplane-localfleet"]
+    for path in files:
+        args += ["-f", str(path)]
+    cluster.kubectl(*args)
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    objects = [*gateway.rbac_objects(TRAEFIK_USER), gateway.gateway_class()]
+    if cluster.plan.role == "inference":
+        objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
+        objects += lws.webhook_configurations(
+            cluster.binaries.lws / "webhook",
+            base_url=f"https://{cluster.plan.address}:{PORTS.lws_webhook}",
+            ca_pem=(cluster.pki_dir / "ca.crt").read_bytes(),
+        )
+    _apply(cluster, objects)
+
+
+def components(cluster: Cluster) -> list[ComponentSpec]:
+    from modelplane_localfleet.cluster import ComponentSpec
+    from modelplane_localfleet.probe import Probe
+
+    address = cluster.plan.address
+    out = []
+    if cluster.plan.role == "inference":
+        out.append(
+            ComponentSpec(
+                "lws-manager",
+                lws.manager_command(
+                    cluster.binaries.lws / "lws-manager",
+                    cluster.config_dir / "lws-manager.yaml",
+                    cluster.kubeconfig_for("lws-manager"),
+                ),
+                Probe(lws.readiness_url(address, PORTS.lws_health), "ok"),
+            )
+        )
+    out.append(
+        ComponentSpec(
+            "traefik",
+            gateway.traefik_command(
+                cluster.binaries.traefik,
+                address=address,
+                web_port=PORTS.gateway_web,
+                admin_port=PORTS.gateway_admin,
+            ),
+            Probe(gateway.ping_url(address, PORTS.gateway_admin), "OK"),
+            env=gateway.traefik_env(cluster.kubeconfig_for("traefik")),
+        )
+    )
+    return out
+
+
+def after_ready(cluster: Cluster) -> None:
+    """Wait until Traefik has accepted the GatewayClass."""
+    cluster.kubectl(
+        "wait", "--for=condition=Accepted", "--timeout=60s", f"gatewayclass/{gateway.GATEWAY_CLASS}"
+    )

@@ -1,0 +1,112 @@
+"""Traefik as a cluster's Gateway API implementation, run as a process outside any pod.
+
+Guarantees of the command line `traefik_command` builds:
+- Traefik's Kubernetes Gateway provider is on, reads the cluster through the
+  kubeconfig in `KUBECONFIG` (`traefik_env`; it uses that when not in a pod) and
+  writes the cluster's address into every Gateway's `status.addresses`.
+- One entrypoint `web` on `address:web_port` carries Gateway listeners (a
+  listener's port must equal an entrypoint's port); the ping endpoint lives on a
+  separate admin entrypoint, so health checks never mix with routed traffic.
+- No request is cut by a timeout: Traefik v3 reads request bodies for at most
+  60 s by default, which is lifted; responses (SSE streams) have no write timeout.
+- Traefik never phones home (no version check, no anonymous usage report).
+
+`rbac_objects` grants its client-certificate user what the Gateway provider
+reads and the status it writes; `gateway_class` is the `traefik` GatewayClass a
+Traefik install publishes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+GATEWAY_CLASS = "traefik"
+CONTROLLER_NAME = "traefik.io/gateway-controller"
+ROLE_NAME = "modelplane-localfleet:traefik"
+WEB_ENTRYPOINT = "web"
+ADMIN_ENTRYPOINT = "admin"
+
+
+def crd_files(entry: Path) -> list[Path]:
+    """The standard channel CRDs, then the safe-upgrades admission policy that checks them."""
+    files = sorted((entry / "crds").glob("*.yaml"))
+    return sorted(files, key=lambda path: "_vap_" in path.name)
+
+
+def gateway_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": GATEWAY_CLASS},
+        "spec": {"controllerName": CONTROLLER_NAME},
+    }
+
+
+def traefik_command(
+    traefik: Path, *, address: str, web_port: int, admin_port: int, log_level: str = "INFO"
+) -> list[str]:
+    return [
+        str(traefik),
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        f"--log.level={log_level}",
+        f"--entryPoints.{WEB_ENTRYPOINT}.address={address}:{web_port}",
+        f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.readTimeout=0s",
+        f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.writeTimeout=0s",
+        f"--entryPoints.{ADMIN_ENTRYPOINT}.address={address}:{admin_port}",
+        "--ping=true",
+        f"--ping.entryPoint={ADMIN_ENTRYPOINT}",
+        "--providers.kubernetesGateway=true",
+        f"--providers.kubernetesGateway.statusAddress.ip={address}",
+    ]
+
+
+def traefik_env(kubeconfig: Path) -> dict[str, str]:
+    """Out of a pod, Traefik's Kubernetes client reads the cluster from KUBECONFIG."""
+    return {"KUBECONFIG": str(kubeconfig)}
+
+
+def ping_url(address: str, admin_port: int) -> str:
+    return f"http://{address}:{admin_port}/ping"
+
+
+def rbac_objects(user: str) -> list[dict[str, Any]]:
+    """A ClusterRole for Traefik's Gateway provider, bound to client-certificate `user`."""
+    read = ["get", "list", "watch"]
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": ROLE_NAME},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["namespaces", "services", "secrets", "configmaps"],
+                "verbs": read,
+            },
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+            {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*"], "verbs": read},
+            {
+                "apiGroups": ["gateway.networking.k8s.io"],
+                "resources": ["*/status"],
+                "verbs": ["update", "patch"],
+            },
+            {
+                "apiGroups": ["", "events.k8s.io"],
+                "resources": ["events"],
+                "verbs": ["create", "patch"],
+            },
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": ROLE_NAME},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": ROLE_NAME,
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    return [role, binding]
