@@ -40,7 +40,7 @@ def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
     entries: dict[str, ClusterEntry] = {}
     for document in load_manifests(list(paths)):
         kind = document.raw.get("kind") if document.raw else None
-        if document.foreign or (document.ok and kind not in FLEET_KINDS):
+        if document.foreign or kind not in FLEET_KINDS:
             continue
         if not document.ok:
             problems += [f"{document.source}: {error}" for error in document.errors]
