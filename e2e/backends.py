@@ -14,6 +14,7 @@ Both give tests the same handle per cluster: `name`, `kubeconfig_path` and
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from modelplane_localfleet import fleetfile
+from modelplane_localfleet.cluster import run_kubectl
+from modelplane_localfleet.fleet import Fleet
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEET_FILE = ROOT / "e2e" / "fleet.yaml"
@@ -66,17 +69,8 @@ class KindHandle:
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         kubectl_path = self.cluster.kubectl_path  # type: ignore[attr-defined]
-        result = subprocess.run(
-            [str(kubectl_path), f"--kubeconfig={self.kubeconfig_path}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"{self.name}: kubectl {' '.join(args)}: {result.stderr.strip()}")
-        return result
+        command = [str(kubectl_path), f"--kubeconfig={self.kubeconfig_path}", *args]
+        return run_kubectl(command, self.name, stdin, check, timeout)
 
 
 def kind_clusters(names: Sequence[str]) -> list[KindHandle]:
@@ -93,3 +87,22 @@ def kind_clusters(names: Sequence[str]) -> list[KindHandle]:
 
 def fleet_cluster_names() -> list[str]:
     return ["control", *(e.name for e in fleetfile.read([FLEET_FILE]))]
+
+
+def leftovers(fleet: Fleet) -> list[str]:
+    """What of `fleet` still exists: its namespace, mounts naming it, processes naming its state."""
+    name = fleet.namespace.name
+    found = []
+    if fleet.namespace.exists():
+        found.append(f"network namespace {name}")
+    mounts = Path("/proc/mounts").read_text()
+    found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if name in line]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(fleet.state) in cmdline and int(pid) != os.getpid():
+                found.append(f"process {pid}: {cmdline[:80]}")
+    return found

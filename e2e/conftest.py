@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 from modelplane_localfleet.fleet import Fleet
 
-from e2e.backends import FLEET_FILE, ClusterHandle, fleet_cluster_names, harness, kind_clusters
+from e2e.backends import (
+    FLEET_FILE,
+    ClusterHandle,
+    fleet_cluster_names,
+    harness,
+    kind_clusters,
+    leftovers,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,26 +66,8 @@ def local_fleet(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         fleet.namespace.leave()
         down = harness("down", "--state", str(state))
         assert down.returncode == 0, down.stderr
-        leftovers = _leftovers(fleet)
-        assert not leftovers, f"down left behind: {leftovers}"
-
-
-def _leftovers(fleet: Fleet) -> list[str]:
-    name = fleet.namespace.name
-    found = []
-    if fleet.namespace.exists():
-        found.append(f"network namespace {name}")
-    mounts = Path("/proc/mounts").read_text()
-    found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if name in line]
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(fleet.state) in cmdline and int(pid) != os.getpid():
-                found.append(f"process {pid}: {cmdline[:80]}")
-    return found
+        left = leftovers(fleet)
+        assert not left, f"down left behind: {left}"
 
 
 @pytest.fixture(scope="session")

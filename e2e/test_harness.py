@@ -11,6 +11,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import yaml
 from modelplane_localfleet import process
 from modelplane_localfleet.fleet import Fleet
 
-from e2e.backends import FLEET_FILE, harness
+from e2e.backends import FLEET_FILE, harness, leftovers
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 
@@ -160,3 +161,38 @@ def test_a_probe_outside_the_fleets_namespace_is_refused(local_fleet: Fleet) -> 
     )  # fmt: skip
     assert result.returncode != 0
     assert "must run inside the fleet's network namespace" in result.stderr
+
+
+def test_down_cleans_up_after_a_harness_killed_in_the_middle_of_up(tmp_path: Path) -> None:
+    one = tmp_path / "one.yaml"
+    documents = [
+        d for d in yaml.safe_load_all(FLEET_FILE.read_text()) if d["metadata"]["name"] != "west"
+    ]
+    one.write_text(yaml.safe_dump_all(documents))
+    state = tmp_path / "crashed"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelplane_localfleet",
+            "up",
+            "-f",
+            str(one),
+            "--state",
+            str(state),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not (state / "run" / "east" / "kube-apiserver.json").exists():
+        assert time.monotonic() < deadline, "up never started east's apiserver"
+        assert up.poll() is None, "up ended before it could be killed"
+        time.sleep(0.1)
+    up.kill()
+    up.wait()
+    crashed = Fleet(state)
+    assert crashed.namespace.exists() and crashed.namespace.pids(), "processes outlived the harness"
+    down = harness("down", "--state", str(state))
+    assert down.returncode == 0, down.stderr
+    assert leftovers(crashed) == []

@@ -402,19 +402,20 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         """Run the pinned kubectl as this cluster's admin, inside the namespace."""
         command = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig_path}", *args]
-        result = subprocess.run(
-            self.client_args(command),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"{self.name}: kubectl {' '.join(args)} failed: {result.stderr.strip()}"
-            )
-        return result
+        return run_kubectl(self.client_args(command), self.name, stdin, check, timeout)
+
+
+def run_kubectl(
+    command: Sequence[str], cluster: str, stdin: str | None, check: bool, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a kubectl command line; on failure with `check`, raise with the cluster and stderr."""
+    result = subprocess.run(
+        list(command), input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        shown = " ".join(a for a in command if not a.startswith("--kubeconfig="))
+        raise RuntimeError(f"{cluster}: {shown} failed: {result.stderr.strip()}")
+    return result
 
 
 def _tail(path: Path, lines: int = 15) -> str:

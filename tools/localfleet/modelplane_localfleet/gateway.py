@@ -21,6 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelplane_localfleet.rbac import bind_to_user
+
 GATEWAY_CLASS = "traefik"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 ROLE_NAME = "modelplane-localfleet:traefik"
@@ -98,15 +100,4 @@ def rbac_objects(user: str) -> list[dict[str, Any]]:
             },
         ],
     }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": ROLE_NAME},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": ROLE_NAME,
-        },
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
-    return [role, binding]
+    return bind_to_user(role, user)

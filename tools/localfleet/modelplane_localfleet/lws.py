@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from modelplane_localfleet.pki import CertificateAuthority
+from modelplane_localfleet.rbac import bind_to_user
 
 ROLE_NAME = "modelplane-localfleet:lws-manager"
 CONFIG_API = "config.lws.x-k8s.io/v1alpha1"
@@ -106,15 +107,4 @@ def rbac_objects(role_file: Path, user: str) -> list[dict[str, Any]]:
     """Upstream's manager ClusterRole under our name, bound to client-certificate `user`."""
     role = next(d for d in yaml.safe_load_all(role_file.read_text()) if d)
     role = {**role, "metadata": {"name": ROLE_NAME}}
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": ROLE_NAME},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": ROLE_NAME,
-        },
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
-    return [role, binding]
+    return bind_to_user(role, user)
