@@ -7,8 +7,10 @@ Guarantees of the command line `traefik_command` builds:
 - One entrypoint `web` on `address:web_port` carries Gateway listeners (a
   listener's port must equal an entrypoint's port); the ping endpoint lives on a
   separate admin entrypoint, so health checks never mix with routed traffic.
-- No request is cut by a timeout: Traefik v3 reads request bodies for at most
-  60 s by default, which is lifted; responses (SSE streams) have no write timeout.
+- No request is cut by a timeout. A write timeout would end a long SSE stream
+  silently (the client sees 200 and a truncated stream), so it is pinned to 0;
+  Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
+  not the response, and is lifted too.
 - Traefik never phones home (no version check, no anonymous usage report).
 
 `rbac_objects` grants its client-certificate user what the Gateway provider
@@ -53,6 +55,7 @@ def traefik_command(
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         f"--log.level={log_level}",
+        "--log.noColor=true",
         f"--entryPoints.{WEB_ENTRYPOINT}.address={address}:{web_port}",
         f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.readTimeout=0s",
         f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.writeTimeout=0s",
