@@ -147,10 +147,11 @@ def test_an_unknown_field_is_rejected_under_strict_validation(api: ClusterHandle
 
 
 def test_kubectl_scale_uses_the_scale_subresource_and_it_shows_the_selector(
-    api: ClusterHandle,
+    api: ClusterHandle, namespace: str
 ) -> None:
     obj = valid("ModelDeployment")
     obj["metadata"]["name"] = "scaled"
+    obj["metadata"]["namespace"] = namespace
     api.kubectl("apply", "-f", "-", stdin=json.dumps(obj))
     api.kubectl("scale", "md/scaled", "-n", obj["metadata"]["namespace"], "--replicas=5")
     spec = json.loads(
@@ -201,7 +202,7 @@ def test_kubectl_get_modelplane_lists_every_kind_and_explain_describes_fields(
 
 
 def test_printer_columns_answer_the_first_question_for_replicas_clusters_and_services(
-    api: ClusterHandle,
+    api: ClusterHandle, namespace: str
 ) -> None:
     headers = {
         "mr": ["NAME", "CLUSTER", "SYNCED", "READY", "AGE"],
@@ -211,6 +212,8 @@ def test_printer_columns_answer_the_first_question_for_replicas_clusters_and_ser
     for short, header in headers.items():
         kind = {"mr": "ModelReplica", "ic": "InferenceCluster", "ms": "ModelService"}[short]
         obj = valid(kind)
+        if "namespace" in obj["metadata"]:
+            obj["metadata"]["namespace"] = namespace
         api.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(obj))
         where = ["-n", obj["metadata"]["namespace"]] if "namespace" in obj["metadata"] else []
         table = api.kubectl("get", short, obj["metadata"]["name"], *where).stdout.splitlines()

@@ -111,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _localfleet(args: argparse.Namespace) -> int:
+    return _run_localfleet(list(args.arguments))
+
+
+def _run_localfleet(arguments: list[str]) -> int:
     try:
         from modelplane_localfleet.cli import run
     except ImportError:
@@ -119,11 +123,15 @@ def _localfleet(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    code: int = run(list(args.arguments))
+    code: int = run(arguments)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["localfleet"]:
+        # Everything after `localfleet` (its --help included) belongs to the harness.
+        return _run_localfleet(arguments[1:])
+    args = parser().parse_args(arguments)
     code: int = args.run(args)
     return code
