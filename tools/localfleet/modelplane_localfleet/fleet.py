@@ -14,8 +14,10 @@
 - `exec` runs a command inside the namespace with KUBECONFIG at the control
   cluster and the pinned kubectl first on PATH.
 
-Commands that talk to the clusters first move the calling thread into the
-namespace, so their probes and kubectl calls never leave it; a file lock keeps
+Missing binaries are built first, outside the namespace (the Go module proxy
+is not reachable from inside it). Commands that talk to the clusters then move
+the calling thread into the namespace, so their probes and kubectl calls never
+leave it; a file lock keeps
 two harness commands on one state directory apart.
 """
 
@@ -99,18 +101,18 @@ class Fleet:
             self._binaries = ensure_binaries(self.cache, self.say)
         return self._binaries or locate_binaries(self.cache)
 
-    def cluster(self, name: str, *, build: bool = False) -> Cluster:
+    def cluster(self, name: str) -> Cluster:
         plan = self.layout.clusters.get(name)
         if plan is None:
             known = ", ".join(sorted(self.layout.clusters)) or "none"
             raise FleetError(
                 f"no cluster {name!r} in the fleet at {self.state} (clusters: {known})"
             )
-        return Cluster(plan, self.state, self.namespace, self.binaries(build=build), self.say)
+        return Cluster(plan, self.state, self.namespace, self.binaries(), self.say)
 
-    def clusters(self, *, build: bool = False) -> list[Cluster]:
+    def clusters(self) -> list[Cluster]:
         plans = sorted(self.layout.clusters.values(), key=lambda p: p.index)
-        return [self.cluster(p.name, build=build) for p in plans]
+        return [self.cluster(p.name) for p in plans]
 
     def _enter(self) -> None:
         require_root("the local fleet")
@@ -175,32 +177,37 @@ class Fleet:
     def up(self, entries: Sequence[ClusterEntry]) -> float:
         """Bring the whole fleet up; the seconds it took."""
         began = time.monotonic()
+        require_root("the local fleet")
+        # Builds reach the Go module proxy, so they happen before entering the namespace.
+        self.binaries(build=True)
         with self._locked():
             for entry in entries:
                 self.layout.add(entry.name, entry.secret)
             layout.save(self.state, self.layout)
             self._enter()
-            clusters = self.clusters(build=True)
+            clusters = self.clusters()
             self._start_all(clusters)
             self._store_secrets(clusters)
         return time.monotonic() - began
 
     def add(self, entry: ClusterEntry) -> float:
         began = time.monotonic()
+        self.binaries(build=True)
         with self._locked():
             self._require_running_namespace()
             self.layout.add(entry.name, entry.secret)
             layout.save(self.state, self.layout)
-            cluster = self.cluster(entry.name, build=True)
+            cluster = self.cluster(entry.name)
             self._start_all([cluster])
             self._store_secrets([cluster])
         return time.monotonic() - began
 
     def start(self, name: str) -> float:
         began = time.monotonic()
+        self.binaries(build=True)
         with self._locked():
             self._require_running_namespace()
-            self._start_all([self.cluster(name, build=True)])
+            self._start_all([self.cluster(name)])
         return time.monotonic() - began
 
     def stop(self, name: str) -> list[str]:
