@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import (
@@ -98,3 +99,20 @@ def namespace(control: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     control.kubectl("create", "namespace", name)
     yield name
     control.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def east(local_fleet: Fleet) -> Cluster:
+    """The inference cluster `east` (local backend: its nodes are the node agent's)."""
+    return local_fleet.cluster("east")
+
+
+@pytest.fixture
+def east_namespace(east: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace on `east` for this test alone; deleted, and waited for, afterwards,
+    so the devices its pods claimed are free again for the next test."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]
+    name = f"e2e-{digest}"
+    east.kubectl("create", "namespace", name)
+    yield name
+    east.kubectl("delete", "namespace", name, "--wait=true", "--timeout=90s", check=False)

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT.parent / "shared" / "seed" / "manifests"
 
 
+def _without_pools(entries: list[ClusterEntry]) -> list[ClusterEntry]:
+    return [ClusterEntry(e.name, e.source, e.secret) for e in entries]
+
+
 def test_the_example_fleet_gives_its_three_existing_clusters_with_their_secrets() -> None:
-    assert read([ROOT / "examples" / "fleet"]) == [
+    assert _without_pools(read([ROOT / "examples" / "fleet"])) == [
         ClusterEntry("us-east", "Existing", Secret("us-east-kubeconfig", "kubeconfig")),
         ClusterEntry("us-west", "Existing", Secret("us-west-kubeconfig", "kubeconfig")),
         ClusterEntry("eu-central", "Existing", Secret("eu-central-kubeconfig", "kubeconfig")),
@@ -21,15 +25,48 @@ def test_the_example_fleet_gives_its_three_existing_clusters_with_their_secrets(
 
 
 def test_the_documentations_existing_cluster_names_its_secret_and_key() -> None:
-    entries = read([SEED / "concepts" / "inference-cluster-existing.yaml"])
-    assert entries == [
+    entries = read(
+        [
+            SEED / "concepts" / "inference-cluster-existing.yaml",
+            SEED / "concepts" / "inference-class-h100-byo.yaml",
+        ]
+    )
+    assert _without_pools(entries) == [
         ClusterEntry("byo-us-east", "Existing", Secret("byo-cluster-kubeconfig", "kubeconfig"))
     ]
 
 
+def test_each_pool_carries_its_node_count_and_its_class_devices() -> None:
+    entries = read(
+        [
+            SEED / "concepts" / "inference-cluster-existing.yaml",
+            SEED / "concepts" / "inference-class-h100-byo.yaml",
+        ]
+    )
+    pools = entries[0].pools
+    assert [(p.class_name, [(d.name, d.claim, d.count) for d in p.devices]) for p in pools] == [
+        ("h100-8x-byo", [("gpu", "DRA", 8), ("nic", "Synthetic", 8)])
+    ]
+
+
 def test_a_provisioned_cluster_runs_without_a_secret() -> None:
-    entries = read([SEED / "concepts" / "inference-cluster-gke.yaml"])
+    entries = read(
+        [
+            SEED / "concepts" / "inference-cluster-gke.yaml",
+            SEED / "concepts" / "inference-class-gke-l4.yaml",
+        ]
+    )
     assert [(e.source, e.secret) for e in entries] == [("GKE", None)]
+
+
+def test_a_pool_whose_class_is_not_in_the_files_is_an_error_naming_the_field() -> None:
+    with pytest.raises(FleetFileError) as raised:
+        read([SEED / "concepts" / "inference-cluster-gke.yaml"])
+    assert str(raised.value) == (
+        f"{SEED / 'concepts' / 'inference-cluster-gke.yaml'} (document 0): "
+        "InferenceCluster/gke-us-central spec.nodePools[0].className: "
+        "InferenceClass 'gke-l4-1x-g2' is not in the fleet files"
+    )
 
 
 def test_invalid_clusters_are_reported_with_file_document_object_and_field(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
 InferenceGateway installs in production). Inference clusters also get the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
-the cluster CA's bundle. Each process acts as its own client-certificate user
-bound by RBAC to what it needs.
+the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
+stand-in) for the pools `write_node_agent_config` describes. Each process acts
+as its own client-certificate user bound by RBAC to what it needs.
 
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
@@ -17,12 +18,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from modelplane_localfleet import gateway, lws
 from modelplane_localfleet.layout import PORTS, ClusterPlan
+from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
+from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
 
 if TYPE_CHECKING:
     from modelplane_localfleet.cluster import Cluster, ComponentSpec
@@ -36,7 +42,27 @@ def users(plan: ClusterPlan) -> dict[str, str]:
     out = {"traefik": TRAEFIK_USER}
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
+        out["node-agent"] = node_agent_rbac.USER
     return out
+
+
+def node_agent_config_path(cluster: Cluster) -> Path:
+    return cluster.config_dir / "node-agent.json"
+
+
+def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
+    """What the cluster's node agent simulates; read when the agent starts."""
+    config = AgentConfig(
+        cluster.name,
+        cluster.plan.pod_cidr,
+        cluster.plan.address,
+        PORTS.node_agent_health,
+        tuple(pools),
+    )
+    config.nodes()  # refuses more nodes than the pod range holds
+    path = node_agent_config_path(cluster)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config.to_json() + "\n")
 
 
 def write_files(cluster: Cluster, now: datetime.datetime) -> None:
@@ -76,6 +102,7 @@ def install(cluster: Cluster) -> None:
     objects = [*gateway.rbac_objects(TRAEFIK_USER), gateway.gateway_class()]
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
+        objects += node_agent_rbac.rbac_objects()
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
             base_url=f"https://{cluster.plan.address}:{PORTS.lws_webhook}",
@@ -102,6 +129,21 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 Probe(lws.readiness_url(address, PORTS.lws_health), "ok"),
             )
         )
+        if node_agent_config_path(cluster).exists():
+            out.append(
+                ComponentSpec(
+                    "node-agent",
+                    [
+                        sys.executable,
+                        "-m",
+                        "modelplane_localfleet.nodeagent",
+                        f"--config={node_agent_config_path(cluster)}",
+                        f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
+                        f"--state={cluster.run_dir / 'node-agent'}",
+                    ],
+                    Probe(f"http://{address}:{PORTS.node_agent_health}/healthz", "ok"),
+                )
+            )
     out.append(
         ComponentSpec(
             "traefik",

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from modelplane_localfleet import binaries, layout, process
+from modelplane_localfleet import addons, binaries, layout, process
 from modelplane_localfleet.cluster import Binaries, Cluster, ComponentStatus
 from modelplane_localfleet.fleetfile import ClusterEntry
 from modelplane_localfleet.layout import CLUSTER_RANGE, CONTROL, POD_SUPERNET, PORTS, FleetLayout
@@ -184,6 +184,8 @@ class Fleet:
             for entry in entries:
                 self.layout.add(entry.name, entry.secret)
             layout.save(self.state, self.layout)
+            for entry in entries:
+                addons.write_node_agent_config(self.cluster(entry.name), entry.pools)
             self._enter()
             clusters = self.clusters()
             self._start_all(clusters)
@@ -198,6 +200,7 @@ class Fleet:
             self.layout.add(entry.name, entry.secret)
             layout.save(self.state, self.layout)
             cluster = self.cluster(entry.name)
+            addons.write_node_agent_config(cluster, entry.pools)
             self._start_all([cluster])
             self._store_secrets([cluster])
         return time.monotonic() - began

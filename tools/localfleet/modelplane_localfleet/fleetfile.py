@@ -2,8 +2,10 @@
 
 The file (or folder) holds InferenceClass and InferenceCluster manifests, as a
 platform team would apply them. Each valid InferenceCluster becomes one local
-cluster of the same name; one whose source is `Existing` also names the Secret
-(and key) where `up` stores its kubeconfig. Invalid InferenceClusters and
+cluster of the same name, whose node agent simulates its pools with the devices
+of their classes (a pool whose class is not in the files is an error); one whose
+source is `Existing` also names the Secret (and key) where `up` stores its
+kubeconfig. Invalid InferenceClusters and
 InferenceClasses are errors that name the file, the document, the object and the
 field; objects of other kinds are ignored, so a whole fleet folder can be passed.
 """
@@ -14,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelplane.api.manifests import load_manifests
-from modelplane.api.types import InferenceCluster
+from modelplane.api.manifests import Source, load_manifests
+from modelplane.api.types import InferenceClass, InferenceCluster
 
 from modelplane_localfleet.layout import Secret
+from modelplane_localfleet.nodeagent.config import PoolHardware
 
 FLEET_KINDS = ("InferenceClass", "InferenceCluster")
 
@@ -33,11 +36,14 @@ class ClusterEntry:
     name: str
     source: str
     secret: Secret | None
+    pools: tuple[PoolHardware, ...] = ()
 
 
 def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
     problems: list[str] = []
     entries: dict[str, ClusterEntry] = {}
+    classes: dict[str, InferenceClass] = {}
+    clusters: list[tuple[Source, InferenceCluster]] = []
     for document in load_manifests(list(paths)):
         kind = document.raw.get("kind") if document.raw else None
         if document.foreign or kind not in FLEET_KINDS:
@@ -46,15 +52,30 @@ def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
             problems += [f"{document.source}: {error}" for error in document.errors]
             continue
         obj = document.obj
-        if not isinstance(obj, InferenceCluster):
-            continue
+        if isinstance(obj, InferenceClass):
+            classes[obj.metadata.name or ""] = obj
+        elif isinstance(obj, InferenceCluster):
+            clusters.append((document.source, obj))
+    for source, obj in clusters:
         name = obj.metadata.name or ""
         if name in entries:
-            problems.append(f"{document.source}: InferenceCluster/{name} is defined twice")
+            problems.append(f"{source}: InferenceCluster/{name} is defined twice")
             continue
+        pools = []
+        for i, pool in enumerate(obj.spec.node_pools or ()):
+            found = classes.get(pool.class_name)
+            if found is None:
+                problems.append(
+                    f"{source}: InferenceCluster/{name} spec.nodePools[{i}].className: "
+                    f"InferenceClass {pool.class_name!r} is not in the fleet files"
+                )
+                continue
+            pools.append(
+                PoolHardware(pool.name, pool.class_name, pool.node_count, found.spec.devices)
+            )
         existing = obj.spec.cluster.existing
         secret = Secret(existing.secret_ref.name, existing.secret_ref.key) if existing else None
-        entries[name] = ClusterEntry(name, obj.spec.cluster.source, secret)
+        entries[name] = ClusterEntry(name, obj.spec.cluster.source, secret, tuple(pools))
     if problems:
         raise FleetFileError("\n".join(problems))
     return list(entries.values())

@@ -48,6 +48,7 @@ class Ports:
     lws_metrics: int = 8443
     gateway_web: int = 80
     gateway_admin: int = 8082
+    node_agent_health: int = 10248
 
 
 PORTS = Ports()

@@ -1,0 +1,55 @@
+"""Small helpers e2e tests share: apply objects, read them back, wait for a condition."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from e2e.backends import ClusterHandle
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+def apply(cluster: ClusterHandle, *objects: Json) -> None:
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager=e2e", "-f", "-",
+        stdin="\n".join(json.dumps(o) for o in objects),
+    )  # fmt: skip
+
+
+def get(cluster: ClusterHandle, *args: str) -> Json:
+    """`kubectl get ARGS -o json`, parsed."""
+    data: Json = json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+    return data
+
+
+def items(cluster: ClusterHandle, *args: str) -> list[Json]:
+    found: list[Json] = get(cluster, *args)["items"]
+    return found
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout_s: float = 60) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def condition(obj: Json, kind: str) -> Json:
+    for entry in (obj.get("status") or {}).get("conditions") or []:
+        if entry["type"] == kind:
+            return dict(entry)
+    return {}
+
+
+def is_ready(pod: Json) -> bool:
+    return condition(pod, "Ready").get("status") == "True"

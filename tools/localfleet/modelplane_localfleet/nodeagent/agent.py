@@ -1,0 +1,357 @@
+"""The node agent process: registers nodes and devices, keeps them alive, runs their pods.
+
+`main` reads the agent's config, moves the process into a mount namespace of its
+own where the cluster's hosts file covers `/etc/hosts` (so the processes it
+starts resolve pod names such as the LeaderWorkerSet leader address), connects
+with its client certificate and then:
+
+- publishes DeviceClasses, Nodes (with Ready status), Leases and ResourceSlices,
+  and deletes nodes of its cluster that the config no longer has;
+- renews every Lease every few seconds and re-posts node status every minute;
+- lists and watches bound pods, hands each pod on its nodes an IP from the node's
+  range (keeping the one its status already shows) and a `PodWorker`;
+- answers `GET /healthz` with `ok` once its nodes are registered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import datetime
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelplane_localfleet.nodeagent import config as agent_config
+from modelplane_localfleet.nodeagent import objects
+from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
+from modelplane_localfleet.nodeagent.kube import TRANSIENT, GoneError, Json, Kube
+from modelplane_localfleet.nodeagent.podworker import PodWorker
+
+log = logging.getLogger("nodeagent")
+LEASE_RENEW_S = 5.0
+STATUS_REPOST_S = 60.0
+RETRY_S = 1.0
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 0x40000, 0x1000
+TERMINAL = ("Succeeded", "Failed")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def cover_hosts(hosts_file: Path) -> str:
+    """Enter a private mount namespace where `hosts_file` is `/etc/hosts`; the old content."""
+    base = Path("/etc/hosts").read_text()
+    hosts_file.write_text(base)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "making / private failed")
+    if libc.mount(str(hosts_file).encode(), b"/etc/hosts", None, _MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), f"bind-mounting {hosts_file} over /etc/hosts failed")
+    return base
+
+
+class Addresses:
+    """Pod IPs per node: each pod keeps its address until it is gone."""
+
+    def __init__(self, nodes: Mapping[str, NodePlan]) -> None:
+        self.free = {name: plan.pod_addresses() for name, plan in nodes.items()}
+        self.owner: dict[str, tuple[str, str]] = {}
+
+    def take(self, node: str, uid: str, wanted: str | None) -> str:
+        pool = self.free[node]
+        address = wanted if wanted in pool else (pool[0] if pool else None)
+        if address is None:
+            raise RuntimeError(f"node {node} has no free pod address left")
+        pool.remove(address)
+        self.owner[uid] = (node, address)
+        return address
+
+    def release(self, uid: str) -> None:
+        node, address = self.owner.pop(uid, ("", ""))
+        if node:
+            self.free[node].insert(0, address)
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, kube: Kube, state: Path, hosts_base: str) -> None:
+        self.cfg = cfg
+        self.kube = kube
+        self.state = state
+        self.nodes = {plan.name: plan for plan in cfg.nodes()}
+        self.addresses = Addresses(self.nodes)
+        self.workers: dict[str, PodWorker] = {}
+        self.finished: set[str] = set()
+        self.hostnames: dict[str, list[str]] = {}
+        self.hosts_file = state / "hosts"
+        self.hosts_base = hosts_base
+        self.registered = False
+        self.started = _now()
+
+    # -- nodes and devices ---------------------------------------------------------
+
+    async def register(self) -> None:
+        devices = [d for plan in self.nodes.values() for d in plan.pool.devices]
+        for device_class in objects.device_classes(devices):
+            await self.kube.apply(
+                f"/apis/{objects.RESOURCE_API}/deviceclasses/{device_class['metadata']['name']}",
+                device_class,
+            )
+        for plan in self.nodes.values():
+            node = await self.kube.apply(
+                f"/api/v1/nodes/{plan.name}", objects.node(plan, self.cfg.cluster)
+            )
+            await self._post_status(plan)
+            await self._renew(plan)
+            for item in objects.resource_slices(plan, node["metadata"]["uid"]):
+                path = f"/apis/{objects.RESOURCE_API}/resourceslices/{item['metadata']['name']}"
+                await self.kube.apply(path, item)
+        listing = await self.kube.get(
+            "/api/v1/nodes", {"labelSelector": f"{AGENT_LABEL}={self.cfg.cluster}"}
+        )
+        for stale in (listing or {}).get("items", []):
+            if stale["metadata"]["name"] not in self.nodes:
+                log.info("deleting node %s: no longer in the config", stale["metadata"]["name"])
+                await self.kube.delete(f"/api/v1/nodes/{stale['metadata']['name']}")
+        self.registered = True
+        log.info("registered %d nodes of cluster %s", len(self.nodes), self.cfg.cluster)
+
+    async def _post_status(self, plan: NodePlan) -> None:
+        await self.kube.apply(
+            f"/api/v1/nodes/{plan.name}/status", objects.node_status(plan, _now(), self.started)
+        )
+
+    async def _renew(self, plan: NodePlan) -> None:
+        path = (
+            f"/apis/coordination.k8s.io/v1/namespaces/{objects.LEASE_NAMESPACE}/leases/{plan.name}"
+        )
+        await self.kube.apply(path, objects.lease(plan, _now()))
+
+    async def heartbeat(self) -> None:
+        last_status = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(LEASE_RENEW_S)
+            repost = asyncio.get_running_loop().time() - last_status > STATUS_REPOST_S
+            try:
+                for plan in self.nodes.values():
+                    await self._renew(plan)
+                    if repost:
+                        await self._post_status(plan)
+                if repost:
+                    last_status = asyncio.get_running_loop().time()
+            except TRANSIENT as error:
+                log.warning("heartbeat failed: %s", error)
+
+    # -- pods ----------------------------------------------------------------------
+
+    async def pods(self) -> None:
+        selector = {"fieldSelector": "spec.nodeName!="}
+        while True:
+            try:
+                listing = await self.kube.get("/api/v1/pods", selector)
+                assert listing is not None
+                items = listing.get("items", [])
+                seen = {p["metadata"]["uid"] for p in items}
+                for uid in list(self.workers):
+                    if uid not in seen:
+                        self._gone(uid)
+                for pod in items:
+                    self._observe(pod)
+                version = listing["metadata"]["resourceVersion"]
+                async for event in self.kube.watch(
+                    "/api/v1/pods", {**selector, "resourceVersion": version}
+                ):
+                    pod = event["object"]
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    if event["type"] == "DELETED":
+                        self._gone(pod["metadata"]["uid"])
+                    else:
+                        self._observe(pod)
+            except TRANSIENT as error:
+                if not isinstance(error, GoneError):
+                    log.warning("pod watch interrupted: %s", error)
+                await asyncio.sleep(RETRY_S)
+
+    def _observe(self, pod: Json) -> None:
+        uid = pod["metadata"]["uid"]
+        node = pod["spec"].get("nodeName")
+        if node not in self.nodes or uid in self.finished:
+            return
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(pod)
+            return
+        if (pod.get("status") or {}).get("phase") in TERMINAL and not pod["metadata"].get(
+            "deletionTimestamp"
+        ):
+            self.finished.add(uid)
+            return
+        plan = self.nodes[node]
+        if pod["spec"].get("hostNetwork"):
+            address = plan.address
+        else:
+            address = self.addresses.take(node, uid, (pod.get("status") or {}).get("podIP"))
+        worker = PodWorker(self, pod, address, plan.address, node)
+        self.workers[uid] = worker
+        self._name_pod(pod, address)
+        worker.update(pod)
+        worker.start()
+        assert worker.task is not None
+        worker.task.add_done_callback(lambda _: self._finished(uid))
+
+    def _gone(self, uid: str) -> None:
+        """The pod object is gone (deleted with no grace): stop its processes now."""
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.pod["metadata"]["deletionGracePeriodSeconds"] = 0
+            worker.deleting.set()
+
+    def _finished(self, uid: str) -> None:
+        worker = self.workers.pop(uid, None)
+        self.finished.add(uid)
+        if worker is not None and worker.task is not None and not worker.task.cancelled():
+            error = worker.task.exception()
+            if error is not None:
+                log.error("pod %s: worker failed: %r", worker.name, error)
+        if not (worker and worker.pod["spec"].get("hostNetwork")):
+            self.addresses.release(uid)
+        if self.hostnames.pop(uid, None) is not None:
+            self._write_hosts()
+
+    # -- names ---------------------------------------------------------------------
+
+    def _name_pod(self, pod: Json, address: str) -> None:
+        spec, meta = pod["spec"], pod["metadata"]
+        if not spec.get("subdomain"):
+            return
+        short = f"{spec.get('hostname') or meta['name']}.{spec['subdomain']}.{meta['namespace']}"
+        self.hostnames[meta["uid"]] = [address, short, f"{short}.svc", f"{short}.svc.cluster.local"]
+        self._write_hosts()
+
+    def _write_hosts(self) -> None:
+        lines = [self.hosts_base.rstrip("\n"), "# pods of this cluster (modelplane node agent)"]
+        lines += [" ".join(names) for names in self.hostnames.values()]
+        text = "\n".join(lines) + "\n"
+        # Rewrite in place: the bind mount over /etc/hosts follows the inode, not the name.
+        with self.hosts_file.open("r+") as handle:
+            handle.truncate(0)
+            handle.write(text)
+
+    # -- the worker's host ---------------------------------------------------------
+
+    async def read_objects(
+        self, kind: str, namespace: str, names: set[str]
+    ) -> Mapping[tuple[str, str], Mapping[str, str]]:
+        import base64
+
+        out: dict[tuple[str, str], Mapping[str, str]] = {}
+        for name in sorted(names):
+            found = await self.kube.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+            if found is None:
+                continue
+            data: dict[str, str] = dict(found.get("data") or {})
+            if kind == "secrets":
+                data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+                data.update(found.get("stringData") or {})
+            out[(namespace, name)] = data
+        return out
+
+    async def patch_status(self, pod: Json, status: Json) -> None:
+        meta = pod["metadata"]
+        await self.kube.merge_patch(
+            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+            {"metadata": {"uid": meta["uid"]}, "status": status},
+        )
+
+    async def event(self, pod: Json, kind: str, reason: str, message: str) -> None:
+        meta = pod["metadata"]
+        now = objects.micro_timestamp(_now())
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta["uid"],
+            },
+            "type": kind, "reason": reason, "message": message[:1024],
+            "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")},
+            "firstTimestamp": now[:19] + "Z", "lastTimestamp": now[:19] + "Z", "count": 1,
+            "reportingComponent": "kubelet", "reportingInstance": pod["spec"].get("nodeName", ""),
+        }  # fmt: skip
+        log.info("pod %s/%s: %s %s: %s", meta["namespace"], meta["name"], kind, reason, message)
+        with contextlib.suppress(*TRANSIENT):
+            await self.kube.create(f"/api/v1/namespaces/{meta['namespace']}/events", body)
+
+    async def remove(self, pod: Json) -> None:
+        meta = pod["metadata"]
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        for _ in range(10):
+            try:
+                await self.kube.delete(path, body)
+                return
+            except TRANSIENT as error:
+                log.warning("pod %s/%s: delete failed: %s", meta["namespace"], meta["name"], error)
+                await asyncio.sleep(RETRY_S)
+
+    def pod_dir(self, pod: Json) -> Path:
+        meta = pod["metadata"]
+        return self.state / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
+
+    # -- health --------------------------------------------------------------------
+
+    async def serve_health(self) -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                await reader.readline()
+                body = b"ok" if self.registered else b"registering"
+                code = b"200 OK" if self.registered else b"503 Service Unavailable"
+                writer.write(
+                    b"HTTP/1.1 " + code + b"\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+                )  # fmt: skip
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, self.cfg.health_address, self.cfg.health_port)
+        async with server:
+            await server.serve_forever()
+
+
+async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -> None:
+    kube = await Kube.connect(kubeconfig)
+    agent = Agent(cfg, kube, state, hosts_base)
+    health = asyncio.create_task(agent.serve_health())
+    while True:
+        try:
+            await agent.register()
+            break
+        except TRANSIENT as error:
+            log.warning("registering nodes failed, retrying: %s", error)
+            await asyncio.sleep(RETRY_S)
+    await asyncio.gather(health, agent.heartbeat(), agent.pods())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="modelplane-node-agent", description=__doc__)
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--state", required=True, type=Path, help="directory for pods and hosts")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    cfg = agent_config.load(args.config)
+    args.state.mkdir(parents=True, exist_ok=True)
+    hosts_base = cover_hosts(args.state / "hosts")
+    os.environ.pop("KUBERNETES_SERVICE_HOST", None)
+    asyncio.run(run(cfg, args.kubeconfig, args.state, hosts_base))
