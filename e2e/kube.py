@@ -53,3 +53,36 @@ def condition(obj: Json, kind: str) -> Json:
 
 def is_ready(pod: Json) -> bool:
     return condition(pod, "Ready").get("status") == "True"
+
+
+def gateway(name: str, namespace: str, port: int) -> Json:
+    """A Gateway of the `traefik` class with one HTTP listener on `port`."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "gatewayClassName": "traefik",
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": port}],
+        },
+    }
+
+
+def prefix_route(name: str, namespace: str, parent: str, prefix: str, service: str) -> Json:
+    """An HTTPRoute sending `prefix`... to `service`:8000 with the prefix rewritten to `/`."""
+    rewrite = {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": parent}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                    "filters": [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}],
+                    "backendRefs": [{"name": service, "port": 8000}],
+                }
+            ],
+        },
+    }

@@ -76,3 +76,67 @@ def test_the_qwen3_8b_engine_template_serves_a_chat_completion(
     assert (reply.pod, reply.pod_ip) == (f"{east_namespace}/{pod['metadata']['name']}", address)
     models = call(f"http://{address}:8000/v1/models")
     assert [m["id"] for m in models.body["data"]] == ["qwen"]
+
+
+def kimi_pods(namespace: str) -> dict[str, Json]:
+    """The kimi-k2 example's prefill and decode engine templates as plain pods."""
+    manifest = yaml.safe_load((SEED / "examples" / "kimi-k2" / "model-deployment.yaml").read_text())
+    pods = {}
+    for engine in manifest["spec"]["engines"]:
+        spec = copy.deepcopy(engine["members"][0]["template"]["spec"])
+        spec["nodeSelector"] = {"modelplane.ai/pool": "h100"}
+        spec["terminationGracePeriodSeconds"] = 2
+        port = next(
+            int(a.split("=")[1]) for a in spec["containers"][0]["args"] if a.startswith("--port=")
+        )
+        spec["containers"][0]["readinessProbe"] = {
+            "httpGet": {"path": "/health", "port": port},
+            "periodSeconds": 1,
+        }
+        pods[engine["phase"]] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": engine["name"], "namespace": namespace},
+            "spec": spec,
+        }
+    return pods
+
+
+def test_the_kimi_k2_prefill_and_decode_engines_hand_over_kv_between_pods(
+    east: Cluster, east_namespace: str
+) -> None:
+    pods = kimi_pods(east_namespace)
+    token = {"apiVersion": "v1", "kind": "Secret", "stringData": {"HF_TOKEN": "hf_test"},
+             "metadata": {"name": "hf-token", "namespace": east_namespace}}  # fmt: skip
+    apply(east, token, *pods.values())
+
+    def both_ready() -> dict[str, Json] | None:
+        found = {p["metadata"]["name"]: p for p in items(east, "pods", "-n", east_namespace)}
+        ready = {n: p for n, p in found.items() if is_ready(p)}
+        return ready if len(ready) == 2 else None
+
+    ready = wait_for("prefill and decode Ready", both_ready, timeout_s=60)
+    prefill_ip = ready["kimi-prefill"]["status"]["podIP"]
+    decode_ip = ready["kimi-decode"]["status"]["podIP"]
+    assert prefill_ip != decode_ip
+    request = {"model": "kimi-k2", "messages": [{"role": "user", "content": "long prompt here"}]}
+    prefill = call(
+        f"http://{prefill_ip}:8000/v1/chat/completions",
+        {**request, "max_tokens": 1, "kv_transfer_params": {"do_remote_decode": True}},
+    )
+    assert prefill.status == 200, prefill
+    params = prefill.body["kv_transfer_params"]
+    assert (params["remote_host"], params["do_remote_prefill"]) == (prefill_ip, True)
+    decode = call(
+        f"http://{decode_ip}:8001/v1/chat/completions",
+        {**request, "max_tokens": 8, "kv_transfer_params": params},
+    )
+    assert decode.status == 200, decode
+    assert (decode.pod, decode.pod_ip) == (f"{east_namespace}/kimi-decode", decode_ip)
+    assert decode.headers["x-modelplane-prefill-pod"] == f"{east_namespace}/kimi-prefill"
+    again = call(
+        f"http://{decode_ip}:8001/v1/chat/completions",
+        {**request, "max_tokens": 8, "kv_transfer_params": params},
+    )
+    assert again.status == 400, "blocks are handed over once"
+    assert f"{prefill_ip}:" in again.body["error"]["message"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.layout import PORTS
+
+from e2e.kube import Json, gateway, prefix_route, wait_for
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 
@@ -41,17 +42,6 @@ def _lws(name: str, namespace: str, size: int) -> dict:  # type: ignore[type-arg
     }
 
 
-def _wait_for(what: str, check, timeout_s: float = 60):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 def test_a_leaderworkerset_gets_its_gang_with_the_webhooks_labels_and_env(
     local_fleet: Fleet,
 ) -> None:
@@ -64,7 +54,7 @@ def test_a_leaderworkerset_gets_its_gang_with_the_webhooks_labels_and_env(
         items = json.loads(out)["items"]
         return items if len(items) == 3 else None
 
-    by_name = {p["metadata"]["name"]: p for p in _wait_for("the gang's 3 pods", pods)}
+    by_name = {p["metadata"]["name"]: p for p in wait_for("the gang's 3 pods", pods)}
     assert set(by_name) == {"gang-0", "gang-0-1", "gang-0-2"}
     statefulsets = east.kubectl(
         "get", "statefulsets", "-n", "gang-test", "-o", "name"
@@ -122,17 +112,9 @@ def backend_server(tmp_path: Path) -> Iterator[str]:
         server.wait(10)
 
 
-def _gateway_objects(namespace: str, backend: str) -> list[dict]:  # type: ignore[type-arg]
+def _gateway_objects(namespace: str, backend: str) -> list[Json]:
     return [
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {"name": "edge", "namespace": namespace},
-            "spec": {
-                "gatewayClassName": "traefik",
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": PORTS.gateway_web}],
-            },
-        },
+        gateway("edge", namespace, PORTS.gateway_web),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -151,31 +133,7 @@ def _gateway_objects(namespace: str, backend: str) -> list[dict]:  # type: ignor
             "ports": [{"name": "http", "port": 8000, "protocol": "TCP"}],
             "endpoints": [{"addresses": [backend], "conditions": {"ready": True}}],
         },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": "files", "namespace": namespace},
-            "spec": {
-                "parentRefs": [{"name": "edge"}],
-                "rules": [
-                    {
-                        "matches": [{"path": {"type": "PathPrefix", "value": "/files"}}],
-                        "filters": [
-                            {
-                                "type": "URLRewrite",
-                                "urlRewrite": {
-                                    "path": {
-                                        "type": "ReplacePrefixMatch",
-                                        "replacePrefixMatch": "/",
-                                    }
-                                },
-                            }
-                        ],
-                        "backendRefs": [{"name": "backend", "port": 8000}],
-                    }
-                ],
-            },
-        },
+        prefix_route("files", namespace, "edge", "/files", "backend"),
     ]
 
 
@@ -205,4 +163,4 @@ def test_traefik_programs_a_gateway_and_routes_to_a_backend_inside_the_fleet(
         except OSError:
             return None
 
-    assert _wait_for("the route to serve", fetch, timeout_s=30) == "hello through the gateway\n"
+    assert wait_for("the route to serve", fetch, timeout_s=30) == "hello through the gateway\n"

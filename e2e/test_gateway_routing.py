@@ -12,7 +12,7 @@ import pytest
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.layout import PORTS
 
-from e2e.kube import Json, apply, is_ready, items, wait_for
+from e2e.kube import Json, apply, gateway, is_ready, items, prefix_route, wait_for
 from e2e.simulator import call, engine_container
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
@@ -44,40 +44,8 @@ def objects(namespace: str) -> list[Json]:
             "metadata": {"name": "sim", "namespace": namespace},
             "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000}]},
         },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {"name": "inference", "namespace": namespace},
-            "spec": {
-                "gatewayClassName": "traefik",
-                "listeners": [{"name": "http", "protocol": "HTTP", "port": PORTS.gateway_web}],
-            },
-        },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": "sim", "namespace": namespace},
-            "spec": {
-                "parentRefs": [{"name": "inference"}],
-                "rules": [
-                    {
-                        "matches": [{"path": {"type": "PathPrefix", "value": f"/{namespace}/sim"}}],
-                        "filters": [
-                            {
-                                "type": "URLRewrite",
-                                "urlRewrite": {
-                                    "path": {
-                                        "type": "ReplacePrefixMatch",
-                                        "replacePrefixMatch": "/",
-                                    }
-                                },
-                            }
-                        ],
-                        "backendRefs": [{"name": "sim", "port": 8000}],
-                    }
-                ],
-            },
-        },
+        gateway("inference", namespace, PORTS.gateway_web),
+        prefix_route("sim", namespace, "inference", f"/{namespace}/sim", "sim"),
     ]
 
 

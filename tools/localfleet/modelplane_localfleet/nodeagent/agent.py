@@ -60,7 +60,8 @@ def cover_hosts(hosts_file: Path) -> str:
 
 
 class Addresses:
-    """Pod IPs per node: each pod keeps its address until it is gone."""
+    """Pod IPs per node: each pod keeps its address until it is gone; a freed address
+    goes to the back of the line, so a new pod does not take one that just left."""
 
     def __init__(self, nodes: Mapping[str, NodePlan]) -> None:
         self.free = {name: plan.pod_addresses() for name, plan in nodes.items()}
@@ -78,7 +79,7 @@ class Addresses:
     def release(self, uid: str) -> None:
         node, address = self.owner.pop(uid, ("", ""))
         if node:
-            self.free[node].insert(0, address)
+            self.free[node].append(address)
 
 
 class Agent:

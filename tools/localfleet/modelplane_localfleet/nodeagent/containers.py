@@ -5,6 +5,11 @@ appended to a per-container log, in a new session (so the whole process group
 can be signalled) and with a parent-death signal, so processes never outlive
 the agent: a cluster stopped abruptly loses its pods, as a lost node would.
 `stop` sends SIGTERM, waits for the grace period, then SIGKILL.
+
+Volumes: each `(source, target)` mount is bind-mounted in a mount namespace of
+the process's own, so the process sees its pod's directory at the mount path
+while the machine's view of that path is untouched (a missing mount point is
+created empty first).
 """
 
 from __future__ import annotations
@@ -14,22 +19,46 @@ import contextlib
 import ctypes
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 0x40000, 0x1000
+Mount = tuple[Path, Path]
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _prepare(mounts: Sequence[Mount]) -> Callable[[], None]:
+    """What the child runs between fork and exec (only async-signal-tolerant calls)."""
+    sources = [(str(s).encode(), str(t).encode()) for s, t in mounts]
+
+    def prepare() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if not sources:
+            return
+        if libc.unshare(_CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+        libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+        for source, target in sources:
+            if libc.mount(source, target, None, _MS_BIND, None) != 0:
+                raise OSError(ctypes.get_errno(), f"bind-mounting {source!r} on {target!r}")
+
+    return prepare
 
 
 async def spawn(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    mounts: Sequence[Mount] = (),
 ) -> asyncio.subprocess.Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
+    for source, target in mounts:
+        source.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
             *argv,
@@ -39,7 +68,7 @@ async def spawn(
             stdout=output,
             stderr=output,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_prepare(mounts),
         )
 
 

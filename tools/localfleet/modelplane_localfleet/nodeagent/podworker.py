@@ -5,7 +5,8 @@ nodes until the pod is terminal or deleted. Each container runs in its own
 task: resolve the environment (retrying while a referenced ConfigMap or Secret
 is missing), plan the command from the image, start the process, run startup,
 readiness and liveness probes, and on exit restart it per `restartPolicy`
-with a capped back-off. A container whose image has no local command runs
+with a capped back-off; its emptyDir volumes are directories of the pod's own,
+mounted at their paths for its process alone. A container whose image has no local command runs
 without a process: with a readiness probe it never turns Ready, and an event
 says why. Deletion stops every process (SIGTERM, the grace period, SIGKILL),
 reports the containers terminated and removes the pod object, so DRA claims
@@ -51,6 +52,17 @@ class Host(Protocol):
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def volume_mounts(pod: Json, container: Json, pod_dir: Path) -> list[containers.Mount]:
+    """The container's emptyDir mounts: a directory of the pod's own at each mount path."""
+    empty = {v["name"] for v in pod["spec"].get("volumes") or [] if "emptyDir" in v}
+    out = []
+    for mount in container.get("volumeMounts") or []:
+        if mount["name"] in empty:
+            source = pod_dir / "volumes" / mount["name"] / mount.get("subPath", "")
+            out.append((source, Path(mount["mountPath"])))
+    return out
 
 
 class PodWorker:
@@ -197,8 +209,9 @@ class PodWorker:
             directory = self.host.pod_dir(self.pod)
             try:
                 process = await containers.spawn(
-                    argv, variables, directory, directory / "logs" / f"{name}.log"
-                )
+                    argv, variables, directory, directory / "logs" / f"{name}.log",
+                    volume_mounts(self.pod, container, directory),
+                )  # fmt: skip
             except OSError as error:
                 self._set(self.records[name].waiting("RunContainerError", str(error)))
                 await self.host.event(self.pod, "Warning", "Failed", f"{name}: {error}")
