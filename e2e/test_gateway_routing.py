@@ -97,6 +97,8 @@ def test_a_prefix_route_reaches_every_ready_pod_and_drops_one_that_turns_unready
     base = f"http://{east.plan.address}:{PORTS.gateway_web}/{east_namespace}/sim"
     wait_for("the route to serve", lambda: call(f"{base}/v1/models").status == 200, timeout_s=30)
 
+    # Traefik applies EndpointSlice changes after a short throttle: wait for all of them.
+    wait_for("every Ready pod to be served", lambda: served_by(f"{base}/v1/models", 15) == pods, 30)
     assert served_by(f"{base}/v1/models", 30) == pods
 
     chat = call(

@@ -22,6 +22,12 @@ PURE = [
     LIB / "semver.py",
     LIB / "naming.py",
     LIB / "conditions.py",
+    ROOT / "services" / "cluster-provisioner" / "cluster_provisioner" / "status.py",
+    ROOT / "services" / "fleet-scheduler" / "fleet_scheduler" / "reconcile.py",
+    *(
+        ROOT / "tools" / "localfleet" / "modelplane_localfleet" / "nodeagent" / f"{name}.py"
+        for name in ("config", "objects", "env", "runtime", "podstatus")
+    ),
 ]
 FORBIDDEN_IN_PURE = {
     "kubernetes",

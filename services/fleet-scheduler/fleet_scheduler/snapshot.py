@@ -5,8 +5,8 @@ service observes (InferenceClasses, InferenceClusters, ModelCaches, ModelReplica
 ModelDeployments) as plain mappings, in a stable order; ``offline`` says whether they
 lack status (then a cluster without status counts as Ready, as in ``modelplane schedule``).
 
-``StaticSnapshot`` is the only adapter so far: manifests read once from files and
-directories at startup. A Kubernetes-watch source comes with the control-plane work.
+``StaticSnapshot``: manifests read once from files and directories at startup.
+``LiveSnapshot``: what the reconcile loop last listed from the control cluster.
 
 Guarantees: ``StaticSnapshot.load`` either loads every document or raises
 ``SnapshotLoadError`` listing each bad one ("FILE (document N): why"); the objects
@@ -71,3 +71,25 @@ class StaticSnapshot:
         if loaded.errors:
             raise SnapshotLoadError(loaded.errors)
         return cls(tuple(loaded.objects), tuple(loaded.sources))
+
+
+class LiveSnapshot:
+    """The objects of the last reconcile pass's listing, served to gRPC calls.
+
+    Every copy of the service keeps one up to date (the leader and the standbys),
+    so read-only calls answer from any copy. Replaced whole, never mutated, so
+    gRPC threads read a consistent set.
+    """
+
+    def __init__(self) -> None:
+        self.items: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def offline(self) -> bool:
+        return False
+
+    def objects(self) -> Sequence[Mapping[str, Any]]:
+        return self.items
+
+    def update(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        self.items = tuple(objects)

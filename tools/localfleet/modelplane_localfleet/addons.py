@@ -2,7 +2,9 @@
 
 Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
-InferenceGateway installs in production). Inference clusters also get the
+InferenceGateway installs in production). The control cluster also gets
+Modelplane's CRDs and each service's identity and RBAC (`services`).
+Inference clusters also get the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
 the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
 stand-in) for the pools `write_node_agent_config` describes. Each process acts
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws
+from modelplane_localfleet import gateway, lws, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
@@ -40,6 +42,8 @@ LWS_USER = "modelplane:lws-controller-manager"
 def users(plan: ClusterPlan) -> dict[str, str]:
     """Client-certificate users by component, for the kubeconfigs `Cluster` writes."""
     out = {"traefik": TRAEFIK_USER}
+    if plan.role == "control":
+        out.update(services.users())
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
         out["node-agent"] = node_agent_rbac.USER
@@ -90,10 +94,13 @@ def _apply(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
 
 
 def install(cluster: Cluster) -> None:
-    """CRDs, RBAC, the GatewayClass and (inference clusters) the LWS webhooks."""
+    """CRDs, RBAC and the GatewayClass; inference clusters: the LWS webhooks and the
+    serving stack's Gateway; control: Modelplane's CRDs and the services' RBAC."""
     files = gateway.crd_files(cluster.binaries.gateway_api)
     if cluster.plan.role == "inference":
         files += sorted((cluster.binaries.lws / "crds").glob("*.yaml"))
+    else:
+        files += sorted(services.CRD_DIR.glob("*.yaml"))
     args = ["apply", "--server-side", "--force-conflicts", "--field-manager=modelplane-localfleet"]
     for path in files:
         args += ["-f", str(path)]
@@ -103,11 +110,14 @@ def install(cluster: Cluster) -> None:
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
         objects += node_agent_rbac.rbac_objects()
+        objects += services.inference_gateway(PORTS.gateway_web)
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
             base_url=f"https://{cluster.plan.address}:{PORTS.lws_webhook}",
             ca_pem=(cluster.pki_dir / "ca.crt").read_bytes(),
         )
+    else:
+        objects += services.rbac_objects()
     _apply(cluster, objects)
 
 

@@ -6,5 +6,5 @@ ResourceSlices, and acts as kubelet for every pod bound to those nodes: it gives
 the pod an IP from its node's range, starts known engine images as local
 processes bound to that IP, runs the pod's probes, reports status and finishes
 deletions. Pure decisions live in `config`, `objects`, `env`, `runtime` and
-`podstatus`; `kube`, `probes`, `containers`, `podworker` and `agent` do the I/O.
+`podstatus`; `probes`, `containers`, `podworker` and `agent` do the I/O.
 """

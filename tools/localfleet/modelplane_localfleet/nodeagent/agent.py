@@ -26,13 +26,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelplane.kube import TRANSIENT, GoneError, Json, Kube
+
 from modelplane_localfleet.nodeagent import config as agent_config
 from modelplane_localfleet.nodeagent import objects
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
-from modelplane_localfleet.nodeagent.kube import TRANSIENT, GoneError, Json, Kube
 from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
+FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
 RETRY_S = 1.0
@@ -330,7 +332,7 @@ class Agent:
 
 
 async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -> None:
-    kube = await Kube.connect(kubeconfig)
+    kube = await Kube.connect(kubeconfig, FIELD_MANAGER)
     agent = Agent(cfg, kube, state, hosts_base)
     health = asyncio.create_task(agent.serve_health())
     while True:

@@ -24,8 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from modelplane.kube import TRANSIENT, Json
+
 from modelplane_localfleet.nodeagent import containers, env, probes, runtime
-from modelplane_localfleet.nodeagent.kube import TRANSIENT, Json
 from modelplane_localfleet.nodeagent.podstatus import ContainerRecord, pod_status, will_restart
 
 log = logging.getLogger("nodeagent.pod")

@@ -1,15 +1,19 @@
-"""A thin JSON client over kr8s for the node agent: paths in, dicts out.
+"""A thin JSON client over kr8s: API paths in, plain dicts out.
 
-The agent speaks to a single apiserver with its own client certificate. Every
-call takes an API path (`/api/v1/namespaces/ns/pods/name`) and returns plain
-dicts; `apply` is server-side apply with the agent's field manager; `watch`
-yields events from a resourceVersion until the server ends the stream, and
-raises `GoneError` when that version is too old, so the caller lists again.
+Every service (and the local fleet's node agent) talks to an apiserver through
+one `Kube` per cluster, authenticated as its own identity (a kubeconfig, or the
+in-cluster service account when none is given). Every call takes an API path
+(`/api/v1/namespaces/ns/pods/name`) and returns plain dicts; `apply` is
+server-side apply with the client's own field manager; `watch` yields events
+from a resourceVersion until the server ends the stream, and raises `GoneError`
+when that version is too old, so the caller lists again. `TRANSIENT` names the
+errors worth retrying.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -17,8 +21,10 @@ import httpx
 import kr8s
 import kr8s.asyncio
 
-FIELD_MANAGER = "modelplane-node-agent"
 Json = dict[str, Any]
+
+# kr8s warns on servers newer than the versions it lists; the API it uses is stable.
+warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", module="kr8s")
 
 
 class GoneError(Exception):
@@ -31,12 +37,17 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class Kube:
-    def __init__(self, api: kr8s.asyncio.Api) -> None:
+    def __init__(self, api: kr8s.asyncio.Api, field_manager: str) -> None:
         self.api = api
+        self.field_manager = field_manager
 
     @classmethod
-    async def connect(cls, kubeconfig: str) -> Kube:
-        return cls(await kr8s.asyncio.api(kubeconfig=kubeconfig))
+    async def connect(cls, kubeconfig: str | dict[str, Any] | None, field_manager: str) -> Kube:
+        """A client for the cluster of `kubeconfig` (a path or the parsed file); one
+        connection per distinct kubeconfig is reused."""
+        # kr8s loads a parsed kubeconfig (dict) too; its annotation only names paths.
+        api = await kr8s.asyncio.api(kubeconfig=kubeconfig)  # type: ignore[arg-type]
+        return cls(api, field_manager)
 
     async def _call(
         self,
@@ -80,9 +91,18 @@ class Kube:
             "PATCH",
             path,
             body=body,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": self.field_manager, "force": "true"},
             content_type="application/apply-patch+yaml",
         )
+
+    async def replace(self, path: str, body: Json) -> Json | None:
+        """PUT `body` (carrying its resourceVersion); None on a conflict."""
+        try:
+            return await self._call("PUT", path, body=body)
+        except kr8s.ServerError as error:
+            if _status(error) == 409:
+                return None
+            raise
 
     async def merge_patch(self, path: str, body: Json) -> Json | None:
         try:

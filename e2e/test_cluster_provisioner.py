@@ -1,0 +1,203 @@
+"""cluster-provisioner on the local fleet: Existing clusters' status follows the clusters.
+
+The service runs as its own process with its own client certificate (user
+`modelplane:cluster-provisioner`, bound to the chart's RBAC files), reading the
+kubeconfig Secrets `up` stored in `modelplane-system`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from modelplane_localfleet.cluster import Cluster
+from modelplane_localfleet.fleet import Fleet
+
+from e2e.backends import FLEET_FILE, harness
+from e2e.kube import Json, apply, condition, get, wait_for
+from e2e.services import Service, cluster_provisioner
+
+pytestmark = pytest.mark.usefixtures("local_fleet")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
+NOT_READY_WITHIN_S = 15
+
+
+@pytest.fixture(scope="module")
+def provisioner(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    log = tmp_path_factory.mktemp("cluster-provisioner") / "service.log"
+    service = cluster_provisioner(local_fleet, 9101, log)
+    control = local_fleet.cluster("control")
+    control.kubectl("apply", "-f", str(FLEET_FILE))
+    try:
+        yield service
+    finally:
+        service.stop()
+        print(log.read_text()[-4000:])
+
+
+def ready(control: Cluster, name: str) -> Json:
+    return condition(get(control, "inferencecluster", name), "Ready")
+
+
+def is_ready(control: Cluster, name: str) -> bool:
+    return ready(control, name).get("status") == "True"
+
+
+def test_existing_clusters_turn_ready_with_their_gateway_and_pools(
+    local_fleet: Fleet, provisioner: Service
+) -> None:
+    control = local_fleet.cluster("control")
+    for name in ("east", "west"):
+        wait_for(f"{name} Ready", functools.partial(is_ready, control, name))
+    east = get(control, "inferencecluster", "east")
+    assert east["status"]["gatewayAddress"] == local_fleet.cluster("east").plan.address
+    assert [(p["name"], p["className"], p["nodes"]) for p in east["status"]["pools"]] == [
+        ("l4", "l4-single", 3),
+        ("h100", "h100-2x", 2),
+    ]
+    assert east["status"]["pools"][1]["devices"][0]["count"] == 2
+    assert east["status"]["observedGeneration"] == east["metadata"]["generation"]
+    table = control.kubectl("get", "ic").stdout
+    assert any(
+        line.split()[:4] == ["east", "Existing", "True", "10.240.0.2"]
+        for line in table.splitlines()
+    ), table
+    code, body = provisioner.get("/metrics")
+    assert code == 200
+    assert (
+        'modelplane_reconcile_total{kind="InferenceCluster",result="ok",service="cluster-provisioner"}'
+        in body
+    )
+    assert 'modelplane_leader{service="cluster-provisioner"} 1.0' in body
+    assert provisioner.get("/readyz")[0] == 200
+
+
+def _cluster(
+    name: str, secret: str, class_name: str = "l4-single", source: str = "Existing"
+) -> Json:
+    cluster: Json = {"source": source}
+    if source == "Existing":
+        cluster["existing"] = {"secretRef": {"name": secret, "key": "kubeconfig"}}
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "InferenceCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "cluster": cluster,
+            "nodePools": [{"name": "p", "className": class_name, "nodeCount": 1}],
+        },
+    }
+
+
+def test_bad_input_is_a_condition_on_the_right_object_and_nothing_else_moves(
+    local_fleet: Fleet, provisioner: Service
+) -> None:
+    control = local_fleet.cluster("control")
+    for doc in ("inference-class-gke-l4.yaml", "inference-cluster-gke.yaml"):
+        apply(control, yaml.safe_load((SEED / "concepts" / doc).read_text()))
+    apply(
+        control,
+        _cluster("nosecret", "nosecret-kubeconfig"),
+        _cluster("noclass", "east-kubeconfig", "absent"),
+    )
+
+    def reason(name: str, kind: str = "Ready") -> str | None:
+        return condition(get(control, "inferencecluster", name), kind).get("reason")
+
+    wait_for("gke refused", lambda: reason("gke-us-central") == "ProvisioningNotSupported")
+    wait_for("secret named", lambda: reason("nosecret") == "SecretNotFound")
+    assert ready(control, "nosecret")["message"] == (
+        "InferenceCluster/nosecret spec.cluster.existing.secretRef.name: "
+        "Secret modelplane-system/nosecret-kubeconfig not found"
+    )
+    wait_for("class named", lambda: reason("noclass", "PoolsAvailable") == "ClassNotFound")
+    assert get(control, "inferencecluster", "noclass")["status"]["pools"] == []
+    assert ready(control, "east")["status"] == "True"
+    assert provisioner.process.poll() is None
+
+    east_config = local_fleet.cluster("east").kubeconfig_path.read_bytes()
+    secret = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "nosecret-kubeconfig", "namespace": "modelplane-system"},
+        "data": {"kubeconfig": base64.b64encode(east_config).decode()},
+    }  # fmt: skip
+    apply(control, secret)
+    wait_for(
+        "the cluster Ready once its Secret exists", lambda: reason("nosecret") == "ClusterReady"
+    )
+    control.kubectl("delete", "ic", "nosecret", "noclass", "gke-us-central")
+
+
+def test_a_stopped_cluster_turns_not_ready_in_bounded_time_and_ready_again(
+    local_fleet: Fleet, provisioner: Service, tmp_path: Path
+) -> None:
+    control = local_fleet.cluster("control")
+    fleet_file = tmp_path / "lossy.yaml"
+    fleet_file.write_text(
+        FLEET_FILE.read_text() + "\n---\n" + json.dumps(_cluster("lossy", "lossy-kubeconfig"))
+    )
+    added = harness("add", "lossy", "-f", str(fleet_file), "--state", str(local_fleet.state))
+    assert added.returncode == 0, added.stderr
+    try:
+        apply(control, _cluster("lossy", "lossy-kubeconfig"))
+        wait_for("lossy Ready", lambda: ready(control, "lossy").get("status") == "True")
+        assert harness("stop", "lossy", "--state", str(local_fleet.state)).returncode == 0
+        began = time.monotonic()
+        wait_for("lossy not Ready", lambda: ready(control, "lossy").get("status") == "False", 60)
+        lost_after = time.monotonic() - began
+        print(f"lossy turned not Ready {lost_after:.1f}s after stop")
+        assert lost_after < NOT_READY_WITHIN_S
+        assert ready(control, "lossy")["reason"] == "ClusterUnreachable"
+        assert get(control, "inferencecluster", "lossy")["status"]["gatewayAddress"]
+        assert harness("start", "lossy", "--state", str(local_fleet.state)).returncode == 0
+        wait_for("lossy Ready again", lambda: ready(control, "lossy").get("status") == "True", 60)
+    finally:
+        control.kubectl("delete", "ic", "lossy", "--ignore-not-found")
+        harness("remove", "lossy", "--state", str(local_fleet.state))
+
+
+def test_only_cluster_provisioner_may_read_kubeconfig_secrets(local_fleet: Fleet) -> None:
+    control = local_fleet.cluster("control")
+    for service, allowed in (("cluster-provisioner", "yes"), ("fleet-scheduler", "no")):
+        answer = control.kubectl(
+            f"--kubeconfig={control.kubeconfig_for(service)}", "auth", "can-i", "get", "secrets",
+            "-n", "modelplane-system", check=False,
+        )  # fmt: skip
+        assert answer.stdout.strip() == allowed, (service, answer.stdout, answer.stderr)
+    denied = control.kubectl(
+        f"--kubeconfig={control.kubeconfig_for('fleet-scheduler')}",
+        "get", "secret", "east-kubeconfig", "-n", "modelplane-system", check=False,
+    )  # fmt: skip
+    assert "Forbidden" in denied.stderr
+
+
+def test_a_second_copy_takes_over_when_the_leader_dies(
+    local_fleet: Fleet, provisioner: Service, tmp_path: Path
+) -> None:
+    control = local_fleet.cluster("control")
+    standby = cluster_provisioner(local_fleet, 9102, tmp_path / "standby.log")
+    try:
+        wait_for("the standby serving", lambda: standby.get("/healthz")[0] == 200)
+        lease = get(control, "lease", "-n", "modelplane-system", "cluster-provisioner")
+        assert lease["spec"]["holderIdentity"].endswith(f"-{provisioner.process.pid}")
+        assert 'modelplane_leader{service="cluster-provisioner"} 0.0' in standby.get("/metrics")[1]
+        provisioner.stop()
+        began = time.monotonic()
+        wait_for(
+            "the standby to hold the lease",
+            lambda: get(control, "lease", "-n", "modelplane-system", "cluster-provisioner")["spec"][
+                "holderIdentity"
+            ].endswith(f"-{standby.process.pid}"),
+            timeout_s=30,
+        )
+        took = time.monotonic() - began
+        print(f"standby took over {took:.1f}s after the leader was killed")
+        assert took <= lease["spec"]["leaseDurationSeconds"] + 5
+    finally:
+        standby.stop()

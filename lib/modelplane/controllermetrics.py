@@ -1,0 +1,48 @@
+"""The metrics every reconciling service exports, with the same names everywhere.
+
+- `modelplane_reconcile_total{service,kind,result}`: reconciles by result
+  (`ok`, `error`);
+- `modelplane_reconcile_errors_total{service,kind}`;
+- `modelplane_reconcile_duration_seconds{service,kind}`: a histogram;
+- `modelplane_queue_depth{service,kind}`: objects waiting for their reconcile;
+- `modelplane_leader{service}`: 1 while this copy holds the lease.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter(
+    "modelplane_reconcile_total", "Reconciles by result.", ["service", "kind", "result"]
+)
+ERRORS = Counter("modelplane_reconcile_errors_total", "Failed reconciles.", ["service", "kind"])
+DURATION = Histogram(
+    "modelplane_reconcile_duration_seconds",
+    "Time one reconcile takes.",
+    ["service", "kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+QUEUE_DEPTH = Gauge(
+    "modelplane_queue_depth", "Objects waiting to be reconciled.", ["service", "kind"]
+)
+LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.", ["service"])
+
+
+@contextmanager
+def reconciling(service: str, kind: str) -> Iterator[None]:
+    """Count and time one reconcile; an exception counts as an error and propagates."""
+    began = time.monotonic()
+    try:
+        yield
+    except Exception:
+        RECONCILES.labels(service, kind, "error").inc()
+        ERRORS.labels(service, kind).inc()
+        raise
+    else:
+        RECONCILES.labels(service, kind, "ok").inc()
+    finally:
+        DURATION.labels(service, kind).observe(time.monotonic() - began)

@@ -1,0 +1,123 @@
+"""Leader election on a coordination.k8s.io Lease, so two copies of a service can run.
+
+`LeaderElector.run` keeps trying to hold the Lease `namespace/name` for
+`identity`: it creates it when absent, renews it while it holds it, and takes it
+over only once the holder has not renewed for the lease duration. Every write
+carries the Lease's resourceVersion, so two copies never both win. `is_leader`
+says whether this copy may reconcile now; it turns False as soon as a renewal
+fails or is refused, and on `release` (a graceful stop hands over at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from typing import Any
+
+from modelplane.kube import TRANSIENT, Kube
+
+log = logging.getLogger("modelplane.leader")
+LEASE_DURATION_S = 15
+RENEW_S = 3.0
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _format(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def expired(spec: dict[str, Any], now: datetime.datetime) -> bool:
+    """Whether a Lease's holder has let it lapse (or there is none)."""
+    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+    if not spec.get("holderIdentity") or renewed is None:
+        return True
+    duration = int(spec.get("leaseDurationSeconds") or LEASE_DURATION_S)
+    return now - renewed > datetime.timedelta(seconds=duration)
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        lease_duration_s: int = LEASE_DURATION_S,
+        renew_s: float = RENEW_S,
+    ) -> None:
+        self.kube = kube
+        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+        self.collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self.name = name
+        self.namespace = namespace
+        self.identity = identity
+        self.lease_duration_s = lease_duration_s
+        self.renew_s = renew_s
+        self.is_leader = False
+        self.changed = asyncio.Event()
+
+    def _set(self, leader: bool) -> None:
+        if leader != self.is_leader:
+            self.is_leader = leader
+            self.changed.set()
+            log.info(
+                "leadership changed",
+                extra={"fields": {"lease": self.name, "identity": self.identity, "leader": leader}},
+            )
+
+    def _spec(self, acquired: str, transitions: int) -> dict[str, Any]:
+        now = _format(_now())
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.lease_duration_s,
+            "acquireTime": acquired or now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+
+    async def try_once(self) -> bool:
+        lease = await self.kube.get(self.path)
+        if lease is None:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self._spec("", 0),
+            }
+            return await self.kube.create(self.collection, body) is not None
+        spec = lease.get("spec") or {}
+        mine = spec.get("holderIdentity") == self.identity
+        if not mine and not expired(spec, _now()):
+            return False
+        transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
+        lease["spec"] = self._spec(spec.get("acquireTime", "") if mine else "", transitions)
+        return await self.kube.replace(self.path, lease) is not None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self._set(await self.try_once())
+            except TRANSIENT as error:
+                log.warning("lease renewal failed", extra={"fields": {"error": str(error)}})
+                self._set(False)
+            await asyncio.sleep(self.renew_s if self.is_leader else self.renew_s / 2)
+
+    async def release(self) -> None:
+        """Give the Lease up now, so another copy takes over without waiting it out."""
+        if not self.is_leader:
+            return
+        self._set(False)
+        lease = await self.kube.get(self.path)
+        if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+            lease["spec"]["holderIdentity"] = ""
+            await self.kube.replace(self.path, lease)

@@ -1,0 +1,91 @@
+"""One fleet-scheduler pass: list the fleet, decide with `reconcile.decide`, apply.
+
+Every copy lists the five kinds it reads and refreshes its `LiveSnapshot` (the
+gRPC API answers from it); only the leader writes: ModelReplicas by
+server-side apply (field manager `modelplane-fleet-scheduler`), deletions of
+dropped replicas, and ModelDeployment status through the status subresource.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from modelplane import controllermetrics
+from modelplane.kube import Json, Kube
+from modelplane.leader import LeaderElector
+
+from fleet_scheduler.reconcile import decide
+from fleet_scheduler.snapshot import LiveSnapshot
+
+SERVICE = "fleet-scheduler"
+RESYNC_S = 10.0
+API = "/apis/modelplane.ai/v1alpha1"
+KINDS = {
+    "InferenceClass": "inferenceclasses",
+    "InferenceCluster": "inferenceclusters",
+    "ModelCache": "modelcaches",
+    "ModelReplica": "modelreplicas",
+    "ModelDeployment": "modeldeployments",
+}
+log = logging.getLogger("fleet_scheduler")
+
+
+def watched_paths() -> list[str]:
+    return [f"{API}/{plural}" for plural in KINDS.values()]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _path(namespace: str, plural: str, name: str) -> str:
+    return f"{API}/namespaces/{namespace}/{plural}/{name}"
+
+
+class Scheduler:
+    def __init__(self, kube: Kube, elector: LeaderElector, live: LiveSnapshot) -> None:
+        self.kube = kube
+        self.elector = elector
+        self.live = live
+
+    async def observe(self) -> list[Json]:
+        objects: list[Json] = []
+        for kind, plural in KINDS.items():
+            listing = await self.kube.get(f"{API}/{plural}") or {}
+            for item in listing.get("items", []):
+                item.setdefault("apiVersion", "modelplane.ai/v1alpha1")
+                item.setdefault("kind", kind)
+                objects.append(item)
+        return objects
+
+    async def reconcile_all(self) -> None:
+        objects = await self.observe()
+        self.live.update(objects)
+        if not self.elector.is_leader:
+            return
+        with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
+            decision = decide(objects, _now())
+            depth = controllermetrics.QUEUE_DEPTH.labels(SERVICE, "ModelDeployment")
+            depth.set(len(decision.apply) + len(decision.delete) + len(decision.status))
+            for replica in decision.apply:
+                meta = replica["metadata"]
+                await self.kube.apply(
+                    _path(meta["namespace"], "modelreplicas", meta["name"]), replica
+                )
+                log.info(
+                    "replica applied",
+                    extra={"fields": {"object": f"ModelReplica {meta['namespace']}/{meta['name']}",
+                                      "cluster": replica["spec"]["clusterName"]}},
+                )  # fmt: skip
+            for namespace, name in decision.delete:
+                await self.kube.delete(_path(namespace, "modelreplicas", name))
+                log.info(
+                    "replica deleted",
+                    extra={"fields": {"object": f"ModelReplica {namespace}/{name}"}},
+                )
+            for namespace, name, status in decision.status:
+                await self.kube.merge_patch(
+                    _path(namespace, "modeldeployments", name) + "/status", {"status": status}
+                )
+            depth.set(0)

@@ -1,0 +1,122 @@
+"""One fleet-scheduler pass decided from live objects: replicas to apply and delete, status."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fleet_scheduler.reconcile import decide
+
+NOW = "2026-11-29T04:00:00Z"
+GPU = {"name": "gpu", "driver": "gpu.nvidia.com", "deviceClassName": "gpu.nvidia.com",
+       "count": 1, "capacity": {"memory": {"value": "23034Mi"}}}  # fmt: skip
+L4 = {"apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceClass",
+      "metadata": {"name": "l4"}, "spec": {"devices": [GPU]}}  # fmt: skip
+SELECTOR = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("20Gi")) >= 0'
+
+
+def cluster(name: str, nodes: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "InferenceCluster",
+        "metadata": {"name": name, "labels": {"modelplane.ai/region": name}},
+        "spec": {
+            "cluster": {"source": "Existing", "existing": {"secretRef": {"name": f"{name}-kc"}}},
+            "nodePools": [{"name": "l4", "className": "l4", "nodeCount": nodes}],
+        },
+        "status": {
+            "gatewayAddress": "10.240.0.2",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ClusterReady"}],
+        },
+    }
+
+
+def deployment(replicas: int, selector: str = SELECTOR) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 2},
+        "spec": {
+            "replicas": replicas,
+            "engines": [{"name": "chat", "members": [{
+                "role": "Standalone",
+                "nodeSelector": {"devices": [{"name": "gpu", "count": 1, "selectors": [{"cel": selector}]}]},
+                "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
+            }]}],
+        },
+    }  # fmt: skip
+
+
+def as_existing(replica: dict[str, Any], ready: bool = False) -> dict[str, Any]:
+    out = copy.deepcopy(replica)
+    out["metadata"]["uid"] = "r-" + out["metadata"]["name"]
+    if ready:
+        out["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    return out
+
+
+FLEET = [L4, cluster("east", 2), cluster("west", 1)]
+
+
+def test_a_new_deployment_gets_its_replicas_spread_and_a_status() -> None:
+    decision = decide([*FLEET, deployment(3)], NOW)
+    assert sorted(r["metadata"]["name"] for r in decision.apply) == [
+        "chat-east-0", "chat-east-2", "chat-west-1",
+    ]  # fmt: skip
+    assert decision.delete == ()
+    [(namespace, name, status)] = decision.status
+    assert (namespace, name) == ("ml", "chat")
+    assert {k: status[k] for k in ("desiredReplicas", "replicas", "readyReplicas", "selector")} == {
+        "desiredReplicas": 3, "replicas": 3, "readyReplicas": 0,
+        "selector": "modelplane.ai/deployment=chat",
+    }  # fmt: skip
+    assert status["observedGeneration"] == 2
+    owner = decision.apply[0]["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("ModelDeployment", "u-1", True)
+
+
+def test_a_second_pass_over_its_own_result_changes_nothing() -> None:
+    first = decide([*FLEET, deployment(2)], NOW)
+    md = deployment(2)
+    md["status"] = first.status[0][2]
+    again = decide([*FLEET, md, *(as_existing(r) for r in first.apply)], NOW)
+    assert (again.apply, again.delete, again.status) == ((), (), ())
+
+
+def test_scaling_down_deletes_the_highest_indices_first_and_moves_nothing() -> None:
+    first = decide([*FLEET, deployment(3)], NOW)
+    existing = [as_existing(r, ready=True) for r in first.apply]
+    down = decide([*FLEET, deployment(1), *existing], NOW)
+    assert sorted(name for _, name in down.delete) == ["chat-east-2", "chat-west-1"]
+    assert down.apply == ()
+    assert down.status[0][2]["readyReplicas"] == 1
+
+
+def test_an_invalid_selector_holds_the_placed_replicas_and_says_why() -> None:
+    first = decide([*FLEET, deployment(1)], NOW)
+    existing = [as_existing(r) for r in first.apply]
+    held = decide([*FLEET, deployment(3, selector="device.capacity["), *existing], NOW)
+    assert (held.apply, held.delete) == ((), ())
+    scheduled = next(c for c in held.status[0][2]["conditions"] if c["type"] == "Scheduled")
+    assert scheduled["status"] == "False"
+    assert scheduled["reason"] == "InvalidSelector"
+    assert "the 1 placed replicas are kept" in scheduled["message"]
+
+
+def test_an_edited_template_updates_retained_replicas_in_place() -> None:
+    first = decide([*FLEET, deployment(1)], NOW)
+    existing = [as_existing(r) for r in first.apply]
+    edited = deployment(1)
+    edited["spec"]["engines"][0]["members"][0]["template"]["spec"]["containers"][0]["image"] = (
+        "vllm/vllm-openai:v0.24.0"
+    )
+    decision = decide([*FLEET, edited, *existing], NOW)
+    assert [r["metadata"]["name"] for r in decision.apply] == [first.apply[0]["metadata"]["name"]]
+    assert decision.apply[0]["spec"]["clusterName"] == first.apply[0]["spec"]["clusterName"]
+    assert decision.delete == ()
+
+
+def test_a_deployment_being_deleted_is_left_to_garbage_collection() -> None:
+    md = deployment(2)
+    md["metadata"]["deletionTimestamp"] = NOW
+    assert decide([*FLEET, md], NOW).apply == ()

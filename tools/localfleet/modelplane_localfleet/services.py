@@ -1,0 +1,85 @@
+"""The control plane's services on the local fleet: their identities, RBAC and CRDs.
+
+In production each service runs under its own ServiceAccount, bound by the
+Helm chart to the rules in `charts/modelplane/files/rbac/<service>.yaml`. On
+the local fleet each service gets a client-certificate user
+`modelplane:<service>` on the control cluster (its kubeconfig is
+`config/control/<service>.kubeconfig`), bound to the same files' ClusterRole
+(cluster-wide) and Role (in `modelplane-system`). `install` also applies the
+repository's CRDs and the namespace, as the chart would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+RBAC_DIR = ROOT / "charts" / "modelplane" / "files" / "rbac"
+CRD_DIR = ROOT / "crds"
+NAMESPACE = "modelplane-system"
+SERVICES = ("cluster-provisioner", "fleet-scheduler")
+API = "rbac.authorization.k8s.io"
+
+
+def user(service: str) -> str:
+    return f"modelplane:{service}"
+
+
+def users() -> dict[str, str]:
+    return {service: user(service) for service in SERVICES}
+
+
+def _binding(kind: str, role: dict[str, Any], service: str) -> dict[str, Any]:
+    name = role["metadata"]["name"]
+    metadata: dict[str, Any] = {"name": name}
+    if kind == "RoleBinding":
+        metadata["namespace"] = NAMESPACE
+    return {
+        "apiVersion": f"{API}/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": API, "kind": role["kind"], "name": name},
+        "subjects": [{"apiGroup": API, "kind": "User", "name": user(service)}],
+    }
+
+
+def rbac_objects() -> list[dict[str, Any]]:
+    """Every service's roles from the chart's files, each bound to the service's user."""
+    out: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    ]
+    for service in SERVICES:
+        for role in yaml.safe_load_all((RBAC_DIR / f"{service}.yaml").read_text()):
+            if role["kind"] == "Role":
+                role["metadata"]["namespace"] = NAMESPACE
+                out += [role, _binding("RoleBinding", role, service)]
+            else:
+                out += [role, _binding("ClusterRoleBinding", role, service)]
+    return out
+
+
+def inference_gateway(port: int) -> list[dict[str, Any]]:
+    """The serving stack's Gateway on an inference cluster (cluster-provisioner reads its
+    address; endpoint-manager attaches replicas' HTTPRoutes to it)."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "modelplane-inference", "namespace": NAMESPACE},
+            "spec": {
+                "gatewayClassName": "traefik",
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "port": port,
+                        "allowedRoutes": {"namespaces": {"from": "All"}},
+                    }
+                ],
+            },
+        },
+    ]
