@@ -12,6 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from modelplane_localfleet import services
 from modelplane_localfleet.fleet import Fleet
 
 
@@ -48,9 +49,17 @@ def cluster_provisioner(fleet: Fleet, port: int, log: Path) -> Service:
     return Service(fleet, "cluster-provisioner", "cluster_provisioner", port, log)
 
 
+def tls_dir(fleet: Fleet, name: str) -> Path:
+    """The harness-issued mutual-TLS files of a service (or `modelplane-cli`)."""
+    return services.tls_dir(fleet.cluster("control").config_dir, name)
+
+
 def fleet_scheduler(fleet: Fleet, port: int, grpc_port: int, log: Path) -> Service:
+    """fleet-scheduler in live mode, serving gRPC with mutual TLS on the control address."""
     address = fleet.cluster("control").plan.address
+    tls = tls_dir(fleet, "fleet-scheduler")
     return Service(
         fleet, "fleet-scheduler", "fleet_scheduler", port, log,
-        f"--listen={address}:{grpc_port}", "--insecure",
+        f"--listen={address}:{grpc_port}", f"--tls-cert={tls / 'tls.crt'}",
+        f"--tls-key={tls / 'tls.key'}", f"--tls-ca={tls / 'ca.crt'}",
     )  # fmt: skip

@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from modelplane.grpcutil.client import dial
+from modelplane.grpcutil.tls import TlsFiles
+from modelplane.proto.gen.modelplane.fleetscheduler.v1 import fleet_scheduler_pb2 as pb
+from modelplane.proto.gen.modelplane.fleetscheduler.v1 import fleet_scheduler_pb2_grpc as pb_grpc
+from modelplane.proto.placement import SERVICE_NAME
 from modelplane.scheduling.offline import plan
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
-from e2e.backends import FLEET_FILE
+from e2e.backends import FLEET_FILE, harness
 from e2e.kube import Json, apply, condition, get, items, wait_for
-from e2e.services import Service, cluster_provisioner, fleet_scheduler
+from e2e.services import Service, cluster_provisioner, fleet_scheduler, tls_dir
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SELECTOR = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("20Gi")) >= 0'
 API = "modelplane.ai/v1alpha1"
+GRPC_PORT = 50161
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +47,7 @@ def services(
     control.kubectl("apply", "-f", str(FLEET_FILE))
     running = {
         "cluster-provisioner": cluster_provisioner(local_fleet, 9111, logs / "cp.log"),
-        "fleet-scheduler": fleet_scheduler(local_fleet, 9112, 50161, logs / "fs.log"),
+        "fleet-scheduler": fleet_scheduler(local_fleet, 9112, GRPC_PORT, logs / "fs.log"),
     }
     try:
         for name in ("east", "west"):
@@ -174,7 +183,79 @@ def test_a_restarted_scheduler_makes_no_duplicate_and_exports_metrics(
         in body
     )
     services["fleet-scheduler"].stop()
-    services["fleet-scheduler"] = fleet_scheduler(local_fleet, 9112, 50161, tmp_path / "fs2.log")
+    services["fleet-scheduler"] = fleet_scheduler(
+        local_fleet, 9112, GRPC_PORT, tmp_path / "fs2.log"
+    )
     wait_for("the new copy ready", lambda: services["fleet-scheduler"].get("/readyz")[0] == 200, 40)
     time.sleep(3)
     assert replicas(control, namespace) == before
+
+
+def test_explain_asks_the_live_scheduler_over_mutual_tls_and_plain_callers_are_refused(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    control = local_fleet.cluster("control")
+    apply(control, model_deployment(namespace, 2))
+    placed = wait_for("two replicas", lambda: count(control, namespace, 2), 30)
+    target = f"{control.plan.address}:{GRPC_PORT}"
+    explained = subprocess.run(
+        [sys.executable, "-m", "modelplane", "explain", "md/chat", "-n", namespace,
+         f"--scheduler={target}", f"--tls-dir={tls_dir(local_fleet, 'modelplane-cli')}"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    for cluster in placed.values():
+        assert cluster in explained.stdout, explained.stdout
+    ca_only = TlsFiles(ca=tls_dir(local_fleet, "modelplane-cli") / "ca.crt")
+    for tls in (ca_only, None):
+        with dial(target, services=[SERVICE_NAME], tls=tls, allow_insecure=True, retry=None,
+                  deadline_s=5) as channel:  # fmt: skip
+            stub = pb_grpc.FleetSchedulerStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Explain(pb.ExplainRequest(namespace=namespace, name="chat"))
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_lost_cluster_keeps_its_replica_until_deleted_then_it_is_replaced(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str, tmp_path: Path
+) -> None:
+    """On a disposable cluster `doomed`: the deployment selects it and east (label
+    e2e-loss), spreads one replica on each, and loses `doomed`."""
+    control = local_fleet.cluster("control")
+    doomed: Json = {
+        "apiVersion": API, "kind": "InferenceCluster",
+        "metadata": {"name": "doomed", "labels": {"e2e-loss": "yes"}},
+        "spec": {"cluster": {"source": "Existing",
+                             "existing": {"secretRef": {"name": "doomed-kubeconfig"}}},
+                 "nodePools": [{"name": "l4", "className": "l4-single", "nodeCount": 1}]},
+    }  # fmt: skip
+    fleet_file = tmp_path / "doomed.yaml"
+    fleet_file.write_text(FLEET_FILE.read_text() + "\n---\n" + json.dumps(doomed))
+    state = str(local_fleet.state)
+    assert harness("add", "doomed", "-f", str(fleet_file), "--state", state).returncode == 0
+    try:
+        control.kubectl("label", "ic", "east", "e2e-loss=yes", "--overwrite")
+        apply(control, doomed)
+        wait_for("doomed Ready", functools.partial(_ready, control, "doomed"), 60)
+        deployment = model_deployment(namespace, 2)
+        deployment["spec"]["clusterSelector"] = {"matchLabels": {"e2e-loss": "yes"}}
+        apply(control, deployment)
+        placed = wait_for("two replicas", lambda: count(control, namespace, 2), 30)
+        assert sorted(placed.values()) == ["doomed", "east"], placed
+        assert harness("stop", "doomed", "--state", state).returncode == 0
+        wait_for("doomed not Ready", lambda: not _ready(control, "doomed"), 30)
+        time.sleep(3)
+        assert replicas(control, namespace) == placed, "a degraded cluster keeps its replicas"
+        control.kubectl("delete", "ic", "doomed")
+
+        def replaced() -> dict[str, str] | None:
+            now = replicas(control, namespace)
+            return now if sorted(now.values()) == ["east", "east"] else None
+
+        now = wait_for("the lost replica re-placed on east", replaced, 60)
+        kept = {n: c for n, c in placed.items() if c == "east"}
+        assert kept.items() <= now.items(), "the east replica never moved"
+    finally:
+        control.kubectl("label", "ic", "east", "e2e-loss-", check=False)
+        control.kubectl("delete", "ic", "doomed", "--ignore-not-found")
+        harness("remove", "doomed", "--state", state)

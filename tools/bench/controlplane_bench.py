@@ -3,9 +3,9 @@
 Brings up the fleet of `e2e/fleet.yaml` (control, east, west), applies its
 classes and clusters, starts both services as their own identities, then:
 
-1. apply-to-replicas: `--samples` times, applies a one-replica ModelDeployment
-   and times from `kubectl apply` returning to its ModelReplica existing
-   (polled at 50 ms);
+1. apply-to-replicas (once both services answer `/readyz`): `--samples` times,
+   applies a one-replica ModelDeployment and times from `kubectl apply`
+   returning to its ModelReplica existing (polled at 50 ms);
 2. not-Ready after stop: `--losses` times, adds a spare cluster, waits for it to
    be Ready, `stop`s it and times until its Ready condition is False;
 3. memory: applies `--deployments` ModelDeployments (one replica each), waits
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from modelplane_localfleet.fleet import Fleet
@@ -69,6 +70,14 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 def ready_status(fleet: Fleet, name: str) -> str:
@@ -130,7 +139,9 @@ def main() -> int:
                 "get", "modelreplica", "-n", "bench", "-l", f"modelplane.ai/deployment=lat-{i}",
                 "-o", "name").stdout.strip())  # fmt: skip
             latencies.append(time.monotonic() - began)
-            control.kubectl("delete", "md", "-n", "bench", f"lat-{i}", "--wait=true")
+            control.kubectl(
+                "delete", "md", "-n", "bench", f"lat-{i}", "--cascade=foreground", "--wait=true"
+            )
         print(f"kubectl apply -> ModelReplica exists: {summary(latencies)}")
 
         losses = []

@@ -49,7 +49,7 @@ def _explain(args: argparse.Namespace) -> int:
     if not args.filename:
         from modelplane.cli.remote import explain_remote
 
-        return explain_remote(args.scheduler, args.namespace, name)
+        return explain_remote(args.scheduler, args.namespace, name, args.tls_dir)
     loaded = load_paths(args.filename)
     for problem in loaded.errors:
         print(f"error: {problem}", file=sys.stderr)
@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="fleet-scheduler gRPC address (default $MODELPLANE_FLEET_SCHEDULER "
         "or 127.0.0.1:50061)",
+    )
+    explain.add_argument(
+        "--tls-dir",
+        default=None,
+        help="directory with tls.crt, tls.key and ca.crt for mutual TLS "
+        "(default $MODELPLANE_TLS_DIR; the local fleet's is config/control/tls/modelplane-cli)",
     )
     explain.set_defaults(run=_explain)
 

@@ -71,6 +71,8 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
 
 def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
+        ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
+        services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
         return
     cert_dir = cluster.config_dir / "lws-certs"
     if not (cert_dir / "tls.key").exists():

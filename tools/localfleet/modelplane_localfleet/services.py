@@ -7,14 +7,24 @@ the local fleet each service gets a client-certificate user
 `config/control/<service>.kubeconfig`), bound to the same files' ClusterRole
 (cluster-wide) and Role (in `modelplane-system`). `install` also applies the
 repository's CRDs and the namespace, as the chart would.
+
+For gRPC between services (and from the `modelplane` CLI), `write_tls` issues
+from the control cluster's CA one certificate per service (server and client,
+SAN the control address) and one for the CLI (client only), each in
+`config/control/tls/<name>/` as `tls.crt`, `tls.key` and `ca.crt`: servers
+require client certificates from that CA (mutual TLS).
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from modelplane_localfleet.pki import CertificateAuthority
 
 ROOT = Path(__file__).resolve().parents[3]
 RBAC_DIR = ROOT / "charts" / "modelplane" / "files" / "rbac"
@@ -22,6 +32,33 @@ CRD_DIR = ROOT / "crds"
 NAMESPACE = "modelplane-system"
 SERVICES = ("cluster-provisioner", "fleet-scheduler")
 API = "rbac.authorization.k8s.io"
+
+
+CLI_IDENTITY = "modelplane-cli"
+
+
+def tls_dir(config_dir: Path, name: str) -> Path:
+    return config_dir / "tls" / name
+
+
+def write_tls(
+    ca: CertificateAuthority, ca_pem: bytes, config_dir: Path, address: str, now: datetime.datetime
+) -> None:
+    """Certificates for every service (server and client) and the CLI (client), once."""
+    for name in (*SERVICES, CLI_IDENTITY):
+        directory = tls_dir(config_dir, name)
+        if (directory / "tls.key").exists():
+            continue
+        service = name != CLI_IDENTITY
+        pair = ca.issue(
+            user(name), now, ips=[address] if service else [], server=service, client=True
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "ca.crt").write_bytes(ca_pem)
+        (directory / "tls.crt").write_bytes(pair.cert_pem)
+        key = directory / "tls.key"
+        key.touch(mode=0o600)
+        key.write_bytes(pair.key_pem)
 
 
 def user(service: str) -> str:
