@@ -7,10 +7,12 @@ of its own client-certificate user on the control cluster, its status endpoint
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from modelplane_localfleet import services
 from modelplane_localfleet.fleet import Fleet
@@ -45,8 +47,33 @@ class Service:
         self.process.wait(10)
 
 
-def cluster_provisioner(fleet: Fleet, port: int, log: Path) -> Service:
-    return Service(fleet, "cluster-provisioner", "cluster_provisioner", port, log)
+def _tls_flags(fleet: Fleet, service: str) -> list[str]:
+    tls = tls_dir(fleet, service)
+    return [
+        f"--tls-cert={tls / 'tls.crt'}",
+        f"--tls-key={tls / 'tls.key'}",
+        f"--tls-ca={tls / 'ca.crt'}",
+    ]
+
+
+def cluster_provisioner(fleet: Fleet, port: int, grpc_port: int, log: Path) -> Service:
+    """cluster-provisioner, serving the Fleet API with mutual TLS on the control address."""
+    address = fleet.cluster("control").plan.address
+    return Service(
+        fleet, "cluster-provisioner", "cluster_provisioner", port, log,
+        f"--listen={address}:{grpc_port}", *_tls_flags(fleet, "cluster-provisioner"),
+    )  # fmt: skip
+
+
+def grpc_client(*args: str) -> dict[str, Any]:
+    """Run `python -m e2e.grpc_client ARGS` (inside the namespace) and parse its answer."""
+    done = subprocess.run(
+        [sys.executable, "-m", "e2e.grpc_client", *args],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
 
 
 def tls_dir(fleet: Fleet, name: str) -> Path:
@@ -57,9 +84,7 @@ def tls_dir(fleet: Fleet, name: str) -> Path:
 def fleet_scheduler(fleet: Fleet, port: int, grpc_port: int, log: Path) -> Service:
     """fleet-scheduler in live mode, serving gRPC with mutual TLS on the control address."""
     address = fleet.cluster("control").plan.address
-    tls = tls_dir(fleet, "fleet-scheduler")
     return Service(
         fleet, "fleet-scheduler", "fleet_scheduler", port, log,
-        f"--listen={address}:{grpc_port}", f"--tls-cert={tls / 'tls.crt'}",
-        f"--tls-key={tls / 'tls.key'}", f"--tls-ca={tls / 'ca.crt'}",
+        f"--listen={address}:{grpc_port}", *_tls_flags(fleet, "fleet-scheduler"),
     )  # fmt: skip

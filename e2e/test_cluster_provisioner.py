@@ -21,17 +21,18 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE, harness
 from e2e.kube import Json, apply, condition, get, wait_for
-from e2e.services import Service, cluster_provisioner
+from e2e.services import Service, cluster_provisioner, grpc_client, tls_dir
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
 NOT_READY_WITHIN_S = 15
+FLEET_API_PORT = 50171
 
 
 @pytest.fixture(scope="module")
 def provisioner(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log = tmp_path_factory.mktemp("cluster-provisioner") / "service.log"
-    service = cluster_provisioner(local_fleet, 9101, log)
+    service = cluster_provisioner(local_fleet, 9101, FLEET_API_PORT, log)
     control = local_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
     try:
@@ -177,11 +178,38 @@ def test_only_cluster_provisioner_may_read_kubeconfig_secrets(local_fleet: Fleet
     assert "Forbidden" in denied.stderr
 
 
+def test_the_fleet_api_acts_on_a_named_cluster_over_mutual_tls(
+    local_fleet: Fleet, provisioner: Service
+) -> None:
+    control = local_fleet.cluster("control")
+    east = local_fleet.cluster("east")
+    target = f"{control.plan.address}:{FLEET_API_PORT}"
+    wait_for("the Fleet API serving", lambda: provisioner.get("/readyz")[0] == 200)
+    client_tls = str(tls_dir(local_fleet, "fleet-scheduler"))
+    seen = grpc_client("fleet-roundtrip", target, client_tls)
+    assert seen == {
+        "applied": "via-fleet",
+        "got": {"hello": "east"},
+        "listed": ["via-fleet"],
+        "first_event": ["ADDED", "via-fleet"],
+        "deleted": True,
+        "next_event": seen["next_event"],
+        "deleted_again": False,
+        "get_missing": ["NOT_FOUND", "cluster east: configmaps default/via-fleet not found"],
+        "unknown_cluster": ["NOT_FOUND", "no InferenceCluster 'nowhere'"],
+    }
+    assert seen["next_event"] in ("MODIFIED", "DELETED")
+    assert not east.kubectl("get", "configmap", "via-fleet", check=False).stdout
+    codes = grpc_client("refused", "fleet", target, client_tls)
+    assert codes["with_cert"] == ["OK", ""], codes
+    assert codes["ca_only"][0] == codes["plain"][0] == "UNAVAILABLE", codes
+
+
 def test_a_second_copy_takes_over_when_the_leader_dies(
     local_fleet: Fleet, provisioner: Service, tmp_path: Path
 ) -> None:
     control = local_fleet.cluster("control")
-    standby = cluster_provisioner(local_fleet, 9102, tmp_path / "standby.log")
+    standby = cluster_provisioner(local_fleet, 9102, FLEET_API_PORT + 1, tmp_path / "standby.log")
     try:
         wait_for("the standby serving", lambda: standby.get("/healthz")[0] == 200)
         lease = get(control, "lease", "-n", "modelplane-system", "cluster-provisioner")

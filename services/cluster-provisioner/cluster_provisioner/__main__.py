@@ -1,18 +1,34 @@
-"""`modelplane-cluster-provisioner`: run the service."""
+"""`modelplane-cluster-provisioner`: run the service.
+
+It reconciles InferenceClusters while it holds the leader Lease, and every copy
+serves the `Fleet` gRPC API (plus gRPC health) on `--listen`, with mutual TLS
+when given `--tls-cert/--tls-key/--tls-ca`. Exit status 2 when the gRPC server
+cannot start (bad TLS files, an address it cannot bind or may not serve plainly).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
+from typing import Any
 
 from modelplane import logs
+from modelplane.grpcutil import start_server
+from modelplane.grpcutil.flags import add_server_flags, server_tls
+from modelplane.grpcutil.server import InsecureAddressError
+from modelplane.grpcutil.tls import TlsConfigError
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import run_controller
 
 from cluster_provisioner.controller import RESYNC_S, SERVICE, Provisioner, watched_paths
+from cluster_provisioner.fleetapi import SERVICE_NAME, Connections, FleetServicer, register
+
+DEFAULT_LISTEN = "127.0.0.1:50071"
+log = logging.getLogger("cluster_provisioner")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,18 +43,37 @@ def main(argv: list[str] | None = None) -> None:
         "--status-address", default="127.0.0.1:9090", help="/metrics, /healthz and /readyz"
     )
     parser.add_argument("--log-level", default="INFO")
+    add_server_flags(parser, DEFAULT_LISTEN)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    servers: list[Any] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
+        servicer = FleetServicer(Connections(kube, args.namespace), asyncio.get_running_loop())
+        servers.append(
+            start_server(
+                args.listen,
+                register(servicer),
+                [SERVICE_NAME],
+                tls=server_tls(args),
+                allow_insecure=args.insecure,
+            )
+        )
         provisioner = Provisioner(kube, args.namespace, elector)
         paths = watched_paths(args.namespace)
         return ReconcileLoop(SERVICE, kube, paths, provisioner.reconcile_all, elector, RESYNC_S)
 
-    asyncio.run(
-        run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
-    )
+    try:
+        asyncio.run(
+            run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
+        )
+    except (TlsConfigError, InsecureAddressError, OSError) as error:
+        log.error("cannot serve", extra={"fields": {"address": args.listen, "why": str(error)}})
+        sys.exit(2)
+    finally:
+        for server in servers:
+            server.stop(args.grace)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from modelplane.grpcutil import TlsFiles, start_server
+from modelplane.grpcutil import start_server
+from modelplane.grpcutil.flags import add_server_flags, server_tls
 from modelplane.grpcutil.server import InsecureAddressError
 from modelplane.grpcutil.tls import TlsConfigError
 from modelplane.logs import configure
@@ -46,30 +47,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelplane-fleet-scheduler", description=__doc__.split("\n")[0]
     )
-    p.add_argument(
-        "--listen",
-        default=DEFAULT_LISTEN,
-        help=f"host:port (default {DEFAULT_LISTEN}; port 0 picks one)",
-    )
+    add_server_flags(p, DEFAULT_LISTEN)
     p.add_argument(
         "--fleet",
         action="append",
         default=[],
         metavar="PATH",
         help="manifest file or directory making up the observed fleet (repeatable)",
-    )
-    p.add_argument("--tls-cert", help="PEM server certificate (with --tls-key)")
-    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    p.add_argument(
-        "--tls-ca", help="PEM CA bundle; when set, clients must present a certificate it signed"
-    )
-    p.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow plain (unencrypted) gRPC on a non-loopback address",
-    )
-    p.add_argument(
-        "--grace", type=float, default=5.0, help="seconds in-flight calls get at shutdown"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     live = p.add_argument_group("live mode (reconcile the control cluster)")
@@ -130,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra={"fields": {"paths": args.fleet, "objects": len(source.objects())}},
         )
     try:
-        tls = TlsFiles.from_paths(args.tls_cert, args.tls_key, args.tls_ca)
+        tls = server_tls(args)
         server = start_server(
             args.listen,
             register(source),
