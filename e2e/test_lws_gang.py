@@ -2,11 +2,14 @@
 node with its own IP, joined at the address the LWS webhook injected.
 
 Each pod claims the single L4 of an `l4` node, so the gang of three needs all
-three nodes. Workers take a few seconds to "load" before joining, so the leader
-is seen Running but not Ready first.
+three nodes. The workers select a node label no node has at first, so the
+leader is seen Running but not Ready, with no worker joined, until the test
+labels the nodes and the workers start.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from modelplane_localfleet.cluster import Cluster
@@ -20,16 +23,20 @@ ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
 SIZE = 3
 
 
-def pod_template(*, startup_delay_ms: int) -> Json:
-    container = engine_container(ENGINESIM_STARTUP_DELAY_MS=str(startup_delay_ms))
+GATE = "e2e-gang"
+
+
+def pod_template(*, gated: bool) -> Json:
+    container = engine_container()
     container["resources"] = {"claims": [{"name": "gpu"}]}
-    return {
-        "spec": {
-            "terminationGracePeriodSeconds": 2,
-            "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "l4"}],
-            "containers": [container],
-        }
+    spec: Json = {
+        "terminationGracePeriodSeconds": 2,
+        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "l4"}],
+        "containers": [container],
     }
+    if gated:
+        spec["nodeSelector"] = {GATE: "open"}
+    return {"spec": spec}
 
 
 def leaderworkerset(namespace: str) -> Json:
@@ -41,8 +48,8 @@ def leaderworkerset(namespace: str) -> Json:
             "replicas": 1,
             "leaderWorkerTemplate": {
                 "size": SIZE,
-                "leaderTemplate": pod_template(startup_delay_ms=0),
-                "workerTemplate": pod_template(startup_delay_ms=4000),
+                "leaderTemplate": pod_template(gated=False),
+                "workerTemplate": pod_template(gated=True),
             },
         },
     }
@@ -87,6 +94,12 @@ def check_joined(pods: dict[str, Json], namespace: str) -> None:
         assert joined["leader_ip"] == leader_ip
 
 
+def pending_workers(east: Cluster, namespace: str) -> list[Json] | None:
+    workers = [p for n, p in gang(east, namespace).items() if n != "gang-0"]
+    pending = [p for p in workers if p["status"].get("phase") == "Pending"]
+    return pending if len(pending) == SIZE - 1 else None
+
+
 def test_a_gang_of_three_joins_its_leader_and_restarts_as_a_group(
     east: Cluster, east_namespace: str
 ) -> None:
@@ -99,24 +112,30 @@ def test_a_gang_of_three_joins_its_leader_and_restarts_as_a_group(
         seen = group_if_serving(leader["status"]["podIP"])
         return (leader, seen) if seen else None
 
+    wait_for("both workers waiting for the gate", lambda: pending_workers(east, east_namespace))
     leader, early = wait_for("the leader serving", leader_serving)
-    assert len(early["workers"]) < SIZE - 1, "workers joined before they finished loading"
+    assert early["workers"] == []
+    time.sleep(2)  # several readiness probes of the leader
+    leader = gang(east, east_namespace)["gang-0"]
     assert condition(leader, "Ready")["status"] == "False"
+    east.kubectl("label", "nodes", "-l", "modelplane.ai/pool=l4", f"{GATE}=open", "--overwrite")
+    try:
+        pods = wait_for("the whole gang Ready", lambda: complete(east, east_namespace), 90)
+        nodes = {p["spec"]["nodeName"] for p in pods.values()}
+        assert len(nodes) == SIZE and all(n.startswith("east-l4-") for n in nodes), nodes
+        assert len({p["status"]["podIP"] for p in pods.values()}) == SIZE
+        check_joined(pods, east_namespace)
 
-    pods = wait_for("the whole gang Ready", lambda: complete(east, east_namespace), timeout_s=90)
-    nodes = {p["spec"]["nodeName"] for p in pods.values()}
-    assert len(nodes) == SIZE and all(n.startswith("east-l4-") for n in nodes), nodes
-    assert len({p["status"]["podIP"] for p in pods.values()}) == SIZE
-    check_joined(pods, east_namespace)
+        before = {p["metadata"]["uid"] for p in pods.values()}
+        east.kubectl("delete", "pod", "-n", east_namespace, "gang-0", "--wait=false")
 
-    before = {p["metadata"]["uid"] for p in pods.values()}
-    east.kubectl("delete", "pod", "-n", east_namespace, "gang-0", "--wait=false")
+        def restarted() -> dict[str, Json] | None:
+            now = complete(east, east_namespace)
+            if now and not before & {p["metadata"]["uid"] for p in now.values()}:
+                return now
+            return None
 
-    def restarted() -> dict[str, Json] | None:
-        now = complete(east, east_namespace)
-        if now and not before & {p["metadata"]["uid"] for p in now.values()}:
-            return now
-        return None
-
-    again = wait_for("the gang restarted as a whole and Ready", restarted, timeout_s=120)
-    check_joined(again, east_namespace)
+        again = wait_for("the gang restarted as a whole and Ready", restarted, timeout_s=120)
+        check_joined(again, east_namespace)
+    finally:
+        east.kubectl("label", "nodes", "-l", "modelplane.ai/pool=l4", f"{GATE}-")

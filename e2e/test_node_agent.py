@@ -166,3 +166,20 @@ def test_graceful_deletion_stops_the_process_and_removes_the_pod(
     east.kubectl("delete", "pod", "-n", east_namespace, "gone", "--wait=true", "--timeout=30s")
     assert not items(east, "pods", "-n", east_namespace, "--field-selector=metadata.name=gone")
     assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_a_failed_pod_that_never_restarts_is_failed_and_its_deletion_finishes(
+    east: Cluster, east_namespace: str
+) -> None:
+    engine = engine_container("--max-concurrency=0")
+    apply(east, pod("once", east_namespace, engine, restartPolicy="Never"))
+
+    def failed() -> Json | None:
+        found = get(east, "pod", "-n", east_namespace, "once")
+        return found if found["status"].get("phase") == "Failed" else None
+
+    found = wait_for("phase Failed", failed)
+    terminated = found["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (2, "Error")
+    east.kubectl("delete", "pod", "-n", east_namespace, "once", "--wait=true", "--timeout=30s")
+    assert not items(east, "pods", "-n", east_namespace, "--field-selector=metadata.name=once")

@@ -145,3 +145,10 @@ def test_plan(
     name: str, container: dict[str, Any], env: dict[str, str], expected: Launch | Unknown
 ) -> None:
     assert plan(container, env, "10.244.16.2") == expected
+
+
+def test_a_port_that_is_not_a_number_is_reported_not_raised() -> None:
+    container = {"image": "vllm/vllm-openai:v0.23.0", "args": ["--port=$(UNSET)"]}
+    assert plan(container, {}, "10.244.16.2") == Unknown(
+        "image 'vllm/vllm-openai:v0.23.0': --port '$(UNSET)' is not a port number"
+    )

@@ -93,6 +93,8 @@ class Agent:
         self.addresses = Addresses(self.nodes)
         self.workers: dict[str, PodWorker] = {}
         self.finished: set[str] = set()
+        self.removing: set[str] = set()
+        self.background: set[asyncio.Task[None]] = set()
         self.hostnames: dict[str, list[str]] = {}
         self.hosts_file = state / "hosts"
         self.hosts_base = hosts_base
@@ -187,16 +189,20 @@ class Agent:
     def _observe(self, pod: Json) -> None:
         uid = pod["metadata"]["uid"]
         node = pod["spec"].get("nodeName")
-        if node not in self.nodes or uid in self.finished:
+        if node not in self.nodes:
             return
         worker = self.workers.get(uid)
         if worker is not None:
             worker.update(pod)
             return
-        if (pod.get("status") or {}).get("phase") in TERMINAL and not pod["metadata"].get(
-            "deletionTimestamp"
-        ):
+        if uid in self.finished or (pod.get("status") or {}).get("phase") in TERMINAL:
+            # Nothing runs for it any more; a deletion still needs kubelet to finish it.
             self.finished.add(uid)
+            if pod["metadata"].get("deletionTimestamp") and uid not in self.removing:
+                self.removing.add(uid)
+                task = asyncio.create_task(self.remove(pod))
+                self.background.add(task)
+                task.add_done_callback(self.background.discard)
             return
         plan = self.nodes[node]
         if pod["spec"].get("hostNetwork"):

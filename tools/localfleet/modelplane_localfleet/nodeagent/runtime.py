@@ -160,7 +160,10 @@ def plan(container: Mapping[str, object], env: Mapping[str, str], pod_ip: str) -
     positionals, flags = parse_flags(words[start:])
     default_port = SGLANG_PORT if engine == "sglang" else VLLM_PORT
     model = _last(flags, "model") or _last(flags, "model-path") or next(iter(positionals), None)
-    port = int(_last(flags, "port") or default_port)
+    port_text = _last(flags, "port") or str(default_port)
+    if not port_text.isdigit():
+        return Unknown(f"image {image!r}: --port {port_text!r} is not a port number")
+    port = int(port_text)
     argv = [sys.executable, "-m", "modelplane_enginesim", "--host", pod_ip, "--port", str(port)]
     if model:
         argv += ["--model", model]
