@@ -31,16 +31,13 @@ from pathlib import Path
 
 from modelplane_localfleet.fleet import Fleet
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.bench.benchfleet import fleet_in, harness
+
 ROOT = Path(__file__).resolve().parents[2]
 FLEET_FILE = ROOT / "e2e" / "fleet.yaml"
 SELECTOR = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("20Gi")) >= 0'
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelplane_localfleet", *args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
 
 
 def deployment(name: str, namespace: str) -> dict[str, object]:
@@ -103,101 +100,98 @@ def main() -> int:
     parser.add_argument("--deployments", type=int, default=200)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="controlplane-bench-"))
-    state = work / "state"
-    up = harness("up", "-f", str(FLEET_FILE), "--state", str(state))
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
-        harness("down", "--state", str(state), "--purge")
-        return 1
-    fleet = Fleet(state)
-    fleet.namespace.enter()
-    control = fleet.cluster("control")
-    address = control.plan.address
-    services = {}
-    try:
-        control.kubectl("apply", "-f", str(FLEET_FILE))
-        for service, module, extra in (
-            ("cluster-provisioner", "cluster_provisioner", []),
-            ("fleet-scheduler", "fleet_scheduler", [f"--listen={address}:50261", "--insecure"]),
-        ):
-            port = 9201 if service == "cluster-provisioner" else 9202
-            services[service] = subprocess.Popen(
-                [sys.executable, "-m", module, f"--kubeconfig={control.kubeconfig_for(service)}",
-                 f"--status-address={address}:{port}", *extra],
-                stdout=(work / f"{service}.log").open("w"), stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait(
-            lambda: ready_status(fleet, "east") == "True" and ready_status(fleet, "west") == "True"
-        )
-        control.kubectl("create", "namespace", "bench")
-
-        latencies = []
-        for i in range(args.samples):
-            began = time.monotonic()
-            control.kubectl("apply", "-f", "-", stdin=json.dumps(deployment(f"lat-{i}", "bench")))
-            wait(lambda i=i: control.kubectl(
-                "get", "modelreplica", "-n", "bench", "-l", f"modelplane.ai/deployment=lat-{i}",
-                "-o", "name").stdout.strip())  # fmt: skip
-            latencies.append(time.monotonic() - began)
-            control.kubectl(
-                "delete", "md", "-n", "bench", f"lat-{i}", "--cascade=foreground", "--wait=true"
+    services: dict[str, subprocess.Popen[bytes]] = {}
+    with fleet_in(work, FLEET_FILE) as fleet:
+        control = fleet.cluster("control")
+        address = control.plan.address
+        state = fleet.state
+        try:
+            control.kubectl("apply", "-f", str(FLEET_FILE))
+            for service, module, extra in (
+                ("cluster-provisioner", "cluster_provisioner", []),
+                ("fleet-scheduler", "fleet_scheduler", [f"--listen={address}:50261", "--insecure"]),
+            ):
+                port = 9201 if service == "cluster-provisioner" else 9202
+                kubeconfig = control.kubeconfig_for(service)
+                services[service] = subprocess.Popen(
+                    [sys.executable, "-m", module, f"--kubeconfig={kubeconfig}",
+                     f"--status-address={address}:{port}", *extra],
+                    stdout=(work / f"{service}.log").open("w"), stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            wait(
+                lambda: ready_status(fleet, "east") == "True"
+                and ready_status(fleet, "west") == "True"
             )
-        print(f"kubectl apply -> ModelReplica exists: {summary(latencies)}")
+            control.kubectl("create", "namespace", "bench")
 
-        losses = []
-        spare = work / "spare.yaml"
-        cluster = {
-            "apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceCluster",
-            "metadata": {"name": "spare"},
-            "spec": {"cluster": {"source": "Existing",
-                                 "existing": {"secretRef": {"name": "spare-kubeconfig"}}},
-                     "nodePools": [{"name": "l4", "className": "l4-single", "nodeCount": 1}]},
-        }  # fmt: skip
-        spare.write_text(FLEET_FILE.read_text() + "\n---\n" + json.dumps(cluster))
-        harness("add", "spare", "-f", str(spare), "--state", str(state))
-        control.kubectl("apply", "-f", "-", stdin=json.dumps(cluster))
-        for _ in range(args.losses):
-            wait(lambda: ready_status(fleet, "spare") == "True")
-            harness("stop", "spare", "--state", str(state))
+            latencies = []
+            for i in range(args.samples):
+                began = time.monotonic()
+                control.kubectl(
+                    "apply", "-f", "-", stdin=json.dumps(deployment(f"lat-{i}", "bench"))
+                )
+                wait(lambda i=i: control.kubectl(
+                    "get", "modelreplica", "-n", "bench", "-l", f"modelplane.ai/deployment=lat-{i}",
+                    "-o", "name").stdout.strip())  # fmt: skip
+                latencies.append(time.monotonic() - began)
+                control.kubectl(
+                    "delete", "md", "-n", "bench", f"lat-{i}", "--cascade=foreground", "--wait=true"
+                )
+            print(f"kubectl apply -> ModelReplica exists: {summary(latencies)}")
+
+            losses = []
+            spare = work / "spare.yaml"
+            cluster = {
+                "apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceCluster",
+                "metadata": {"name": "spare"},
+                "spec": {"cluster": {"source": "Existing",
+                                     "existing": {"secretRef": {"name": "spare-kubeconfig"}}},
+                         "nodePools": [{"name": "l4", "className": "l4-single", "nodeCount": 1}]},
+            }  # fmt: skip
+            spare.write_text(FLEET_FILE.read_text() + "\n---\n" + json.dumps(cluster))
+            harness("add", "spare", "-f", str(spare), "--state", str(state))
+            control.kubectl("apply", "-f", "-", stdin=json.dumps(cluster))
+            for _ in range(args.losses):
+                wait(lambda: ready_status(fleet, "spare") == "True")
+                harness("stop", "spare", "--state", str(state))
+                began = time.monotonic()
+                wait(lambda: ready_status(fleet, "spare") == "False")
+                losses.append(time.monotonic() - began)
+                harness("start", "spare", "--state", str(state))
+            print(f"stop -> InferenceCluster not Ready: {summary(losses)}")
+            control.kubectl("delete", "ic", "spare")
+            harness("remove", "spare", "--state", str(state))
+
+            stream = "\n".join(
+                json.dumps(deployment(f"md-{i}", "bench")) for i in range(args.deployments)
+            )
+            control.kubectl("apply", "-f", "-", stdin=stream, timeout=600)
+
+            wanted = int(args.deployments)
+
+            def settled() -> bool:
+                out = control.kubectl(
+                    "get", "md", "-n", "bench", "-o",
+                    "jsonpath={range .items[*]}{.status.observedGeneration}{'\\n'}{end}",
+                ).stdout.split("\n")  # fmt: skip
+                done: int = sum(1 for line in out if line.strip())
+                return done >= wanted
+
             began = time.monotonic()
-            wait(lambda: ready_status(fleet, "spare") == "False")
-            losses.append(time.monotonic() - began)
-            harness("start", "spare", "--state", str(state))
-        print(f"stop -> InferenceCluster not Ready: {summary(losses)}")
-        control.kubectl("delete", "ic", "spare")
-        harness("remove", "spare", "--state", str(state))
-
-        stream = "\n".join(
-            json.dumps(deployment(f"md-{i}", "bench")) for i in range(args.deployments)
-        )
-        control.kubectl("apply", "-f", "-", stdin=stream, timeout=600)
-
-        wanted = int(args.deployments)
-
-        def settled() -> bool:
-            out = control.kubectl(
-                "get", "md", "-n", "bench", "-o",
-                "jsonpath={range .items[*]}{.status.observedGeneration}{'\\n'}{end}",
-            ).stdout.split("\n")  # fmt: skip
-            done: int = sum(1 for line in out if line.strip())
-            return done >= wanted
-
-        began = time.monotonic()
-        wait(settled, 600)
-        print(
-            f"{args.deployments} ModelDeployments have status after {time.monotonic() - began:.1f}s"
-        )
-        time.sleep(15)
-        for service, process in services.items():
+            wait(settled, 600)
             print(
-                f"{service} RSS with {args.deployments} ModelDeployments: "
-                f"{rss_mib(process.pid):.0f} MiB"
+                f"{args.deployments} ModelDeployments have status after "
+                f"{time.monotonic() - began:.1f}s"
             )
-    finally:
-        for process in services.values():
-            process.kill()
-        fleet.namespace.leave()
-        harness("down", "--state", str(state), "--purge")
+            time.sleep(15)
+            for service, process in services.items():
+                print(
+                    f"{service} RSS with {args.deployments} ModelDeployments: "
+                    f"{rss_mib(process.pid):.0f} MiB"
+                )
+        finally:
+            for process in services.values():
+                process.kill()
     return 0
 
 

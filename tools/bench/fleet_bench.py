@@ -23,17 +23,12 @@ from pathlib import Path
 from modelplane_localfleet import binaries
 from modelplane_localfleet.fleet import Fleet
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.bench.benchfleet import harness
+
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelplane_localfleet", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def fleet_memory(state: Path) -> tuple[int, int, int]:

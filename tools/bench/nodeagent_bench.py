@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,11 @@ import urllib.request
 from pathlib import Path
 
 from modelplane_localfleet.fleet import Fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench.benchfleet import fleet_in  # noqa: E402
 
 MIB = 1 << 20
 FLEET = """
@@ -48,13 +52,6 @@ spec:
   cluster: {{source: Existing, existing: {{secretRef: {{name: bench-kubeconfig}}}}}}
   nodePools: [{{name: pool, className: bench-gpu, nodeCount: {nodes}}}]
 """
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelplane_localfleet", *args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
 
 
 def pod_spec() -> dict[str, object]:
@@ -192,22 +189,11 @@ def main() -> int:
     nodes = max(1, -(-max(steps) // 100))
     work = Path(tempfile.mkdtemp(prefix="nodeagent-bench-"))
     (work / "fleet.yaml").write_text(FLEET.format(nodes=nodes))
-    state = work / "state"
-    up = harness("up", "-f", str(work / "fleet.yaml"), "--state", str(state))
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
-        harness("down", "--state", str(state), "--purge")
-        return 1
-    fleet = Fleet(state)
-    fleet.namespace.enter()
-    try:
+    with fleet_in(work, work / "fleet.yaml") as fleet:
         fleet.cluster("bench").kubectl("create", "namespace", "bench")
         latencies = start_to_ready(fleet, args.samples)
         print(f"start-to-Ready over {args.samples} pods: {summary(latencies, 's')}")
         scale_steps(fleet, steps, args.timeout)
-    finally:
-        fleet.namespace.leave()
-        harness("down", "--state", str(state), "--purge")
     return 0
 
 

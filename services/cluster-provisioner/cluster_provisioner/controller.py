@@ -14,14 +14,13 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from modelplane import controllermetrics
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
 
 from cluster_provisioner import observe
-from cluster_provisioner.status import Credentials, Inspection, decide
+from cluster_provisioner.status import Inspection, decide
 
 SERVICE = "cluster-provisioner"
 RESYNC_S = 3.0
@@ -67,18 +66,10 @@ class Provisioner:
                                       "error": repr(result)}},
                 )  # fmt: skip
 
-    async def _credentials(self, cluster: Mapping[str, Any]) -> Credentials | None:
-        existing = cluster["spec"]["cluster"].get("existing")
-        if cluster["spec"]["cluster"]["source"] != "Existing" or not existing:
-            return None
-        name = existing["secretRef"]["name"]
-        secret = await self.kube.get(f"/api/v1/namespaces/{self.namespace}/secrets/{name}")
-        return observe.credentials(cluster, secret, self.namespace)
-
     async def reconcile(self, cluster: Json, classes: Mapping[str, Json]) -> None:
         name = cluster["metadata"]["name"]
         with controllermetrics.reconciling(SERVICE, "InferenceCluster"):
-            credentials = await self._credentials(cluster)
+            credentials = await observe.read_credentials(self.kube, cluster, self.namespace)
             inspection: Inspection | None = None
             if credentials is not None and credentials.kubeconfig:
                 inspection = await observe.inspect(credentials.kubeconfig)

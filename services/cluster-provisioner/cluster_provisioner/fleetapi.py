@@ -65,16 +65,13 @@ class Connections:
         found = await self.control.get(f"{API}/inferenceclusters/{cluster}")
         if found is None:
             raise FleetCallError(grpc.StatusCode.NOT_FOUND, f"no InferenceCluster {cluster!r}")
-        existing = found["spec"]["cluster"].get("existing")
-        if found["spec"]["cluster"]["source"] != "Existing" or not existing:
+        credentials = await observe.read_credentials(self.control, found, self.namespace)
+        if credentials is None:
             raise FleetCallError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"cluster {cluster}: source {found['spec']['cluster']['source']} is not "
                 "provisioned yet, so it has no kubeconfig",
             )
-        name = existing["secretRef"]["name"]
-        secret = await self.control.get(f"/api/v1/namespaces/{self.namespace}/secrets/{name}")
-        credentials = observe.credentials(found, secret, self.namespace)
         if credentials.kubeconfig is None:
             raise FleetCallError(
                 grpc.StatusCode.FAILED_PRECONDITION, f"cluster {cluster}: {credentials.message}"

@@ -153,7 +153,7 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                         f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
                         f"--state={cluster.run_dir / 'node-agent'}",
                     ],
-                    Probe(f"http://{address}:{PORTS.node_agent_health}/healthz", "ok"),
+                    Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
                 )
             )
     out.append(

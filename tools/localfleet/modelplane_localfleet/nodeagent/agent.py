@@ -10,7 +10,8 @@ with its client certificate and then:
 - renews every Lease every few seconds and re-posts node status every minute;
 - lists and watches bound pods, hands each pod on its nodes an IP from the node's
   range (keeping the one its status already shows) and a `PodWorker`;
-- answers `GET /healthz` with `ok` once its nodes are registered.
+- answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
+  `/metrics`, as every service does).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime
 import logging
 import os
@@ -26,10 +26,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelplane import statusserver
 from modelplane.kube import TRANSIENT, GoneError, Json, Kube
 
 from modelplane_localfleet.nodeagent import config as agent_config
-from modelplane_localfleet.nodeagent import objects
+from modelplane_localfleet.nodeagent import mounts, objects
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
 from modelplane_localfleet.nodeagent.podworker import PodWorker
 
@@ -38,8 +39,6 @@ FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
 RETRY_S = 1.0
-_CLONE_NEWNS = 0x00020000
-_MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 0x40000, 0x1000
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -51,13 +50,7 @@ def cover_hosts(hosts_file: Path) -> str:
     """Enter a private mount namespace where `hosts_file` is `/etc/hosts`; the old content."""
     base = Path("/etc/hosts").read_text()
     hosts_file.write_text(base)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-        raise OSError(ctypes.get_errno(), "making / private failed")
-    if libc.mount(str(hosts_file).encode(), b"/etc/hosts", None, _MS_BIND, None) != 0:
-        raise OSError(ctypes.get_errno(), f"bind-mounting {hosts_file} over /etc/hosts failed")
+    mounts.bind_privately([(str(hosts_file).encode(), b"/etc/hosts")])
     return base
 
 
@@ -317,30 +310,18 @@ class Agent:
         meta = pod["metadata"]
         return self.state / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
 
-    # -- health --------------------------------------------------------------------
+    # -- health ----------------------------------------------------------------------
 
-    async def serve_health(self) -> None:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                await reader.readline()
-                body = b"ok" if self.registered else b"registering"
-                code = b"200 OK" if self.registered else b"503 Service Unavailable"
-                writer.write(
-                    b"HTTP/1.1 " + code + b"\r\nContent-Length: "
-                    + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
-                )  # fmt: skip
-                await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(answer, self.cfg.health_address, self.cfg.health_port)
-        async with server:
-            await server.serve_forever()
+    def readiness(self) -> str | None:
+        return None if self.registered else "registering nodes"
 
 
 async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -> None:
     kube = await Kube.connect(kubeconfig, FIELD_MANAGER)
     agent = Agent(cfg, kube, state, hosts_base)
-    health = asyncio.create_task(agent.serve_health())
+    health = asyncio.create_task(
+        statusserver.serve(cfg.health_address, cfg.health_port, agent.readiness)
+    )
     while True:
         try:
             await agent.register()

@@ -22,9 +22,9 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from modelplane_localfleet.nodeagent.mounts import bind_privately
+
 _PR_SET_PDEATHSIG = 1
-_CLONE_NEWNS = 0x00020000
-_MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 0x40000, 0x1000
 Mount = tuple[Path, Path]
 
 
@@ -35,14 +35,8 @@ def _prepare(mounts: Sequence[Mount]) -> Callable[[], None]:
     def prepare() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if not sources:
-            return
-        if libc.unshare(_CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-        libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
-        for source, target in sources:
-            if libc.mount(source, target, None, _MS_BIND, None) != 0:
-                raise OSError(ctypes.get_errno(), f"bind-mounting {source!r} on {target!r}")
+        if sources:
+            bind_privately(sources)
 
     return prepare
 
