@@ -88,3 +88,17 @@ def fleet_scheduler(fleet: Fleet, port: int, grpc_port: int, log: Path) -> Servi
         fleet, "fleet-scheduler", "fleet_scheduler", port, log,
         f"--listen={address}:{grpc_port}", *_tls_flags(fleet, "fleet-scheduler"),
     )  # fmt: skip
+
+
+def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path) -> Service:
+    """endpoint-manager, reaching inference clusters through cluster-provisioner's Fleet API
+    at `fleet_api` (host:port) with its own client certificate."""
+    return Service(
+        fleet, "endpoint-manager", "endpoint_manager", port, log,
+        f"--fleet={fleet_api}", *_tls_flags(fleet, "endpoint-manager"),
+    )  # fmt: skip
+
+
+def gateway_config(fleet: Fleet, port: int, log: Path) -> Service:
+    """gateway-config: the control cluster's front-door Gateway and ModelService routes."""
+    return Service(fleet, "gateway-config", "gateway_config", port, log)

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.usefixtures("local_fleet")
 SELECTOR = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("20Gi")) >= 0'
 API = "modelplane.ai/v1alpha1"
 GRPC_PORT = 50161
+LEASE_DURATION_S = 15
+WATCH_START_S = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -164,25 +166,84 @@ def test_an_invalid_selector_on_a_running_deployment_is_a_condition_and_keeps_re
     assert services["fleet-scheduler"].process.poll() is None
 
 
-def test_a_restarted_scheduler_makes_no_duplicate_and_exports_metrics(
+def _kill_at_first_replica(
+    control: Cluster, namespace: str, leader: Service, deployment: Json
+) -> int:
+    """Apply `deployment` and kill `leader` (SIGKILL) as soon as a watch, started
+    before the apply, sees its first ModelReplica; return how many existed then.
+    kubectl prints nothing once its watch is established, so the apply waits a
+    generous `WATCH_START_S` for it (if the watch were late, the kill would be
+    too, and the count printed would show it)."""
+    kubectl = [str(control.binaries.kubectl), f"--kubeconfig={control.kubeconfig_path}"]
+    watch = subprocess.Popen(
+        control.client_args([*kubectl, "get", "modelreplicas", "-n", namespace,
+                             "--watch-only", "--output=name"]),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watch.stdout is not None
+        time.sleep(WATCH_START_S)
+        apply(control, deployment)
+        first = watch.stdout.readline()
+        leader.stop()
+        assert first.startswith("modelreplica"), first
+    finally:
+        watch.kill()
+        watch.wait(10)
+    return len(replicas(control, namespace))
+
+
+def _holder(control: Cluster) -> str:
+    lease = get(control, "lease", "-n", "modelplane-system", "fleet-scheduler")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def _indices(control: Cluster, namespace: str) -> list[int]:
+    return sorted(int(name.rsplit("-", 1)[1]) for name in replicas(control, namespace))
+
+
+def test_killing_the_leader_mid_reconcile_hands_over_with_no_duplicate(
     local_fleet: Fleet, services: dict[str, Service], namespace: str, tmp_path: Path
 ) -> None:
+    """Two copies run; the leader dies (SIGKILL) while it creates four replicas; the
+    standby takes the lease within its duration and finishes the job. Then that leader
+    is killed mid-scale and started again: the same four replicas, never a duplicate."""
     control = local_fleet.cluster("control")
-    apply(control, model_deployment(namespace, 2))
-    before = wait_for("two replicas", lambda: count(control, namespace, 2), 30)
-    code, body = services["fleet-scheduler"].get("/metrics")
-    assert code == 200
-    assert (
-        'modelplane_reconcile_total{kind="ModelDeployment",result="ok",service="fleet-scheduler"}'
-        in body
+    leader = services["fleet-scheduler"]
+    standby = fleet_scheduler(local_fleet, 9113, GRPC_PORT + 1, tmp_path / "standby.log")
+    wait_for("the standby serving", lambda: standby.get("/healthz")[0] == 200, 40)
+    assert _holder(control).endswith(f"-{leader.process.pid}")
+    assert 'modelplane_leader{service="fleet-scheduler"} 0.0' in standby.get("/metrics")[1]
+
+    existed = _kill_at_first_replica(control, namespace, leader, model_deployment(namespace, 4))
+    killed_at = time.monotonic()
+    print(f"leader killed with {existed} of 4 replicas created")
+    services["fleet-scheduler"] = standby
+    wait_for(
+        "the standby to hold the lease",
+        lambda: _holder(control).endswith(f"-{standby.process.pid}"),
+        30,
     )
-    services["fleet-scheduler"].stop()
+    took = time.monotonic() - killed_at
+    print(f"standby took over {took:.1f}s after the leader was killed")
+    assert took <= LEASE_DURATION_S + 5
+    wait_for("four replicas", lambda: count(control, namespace, 4), 30)
+    assert _indices(control, namespace) == [0, 1, 2, 3]
+
+    control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=1")
+    time.sleep(0.05)
+    standby.stop()
     services["fleet-scheduler"] = fleet_scheduler(
-        local_fleet, 9112, GRPC_PORT, tmp_path / "fs2.log"
+        local_fleet, 9112, GRPC_PORT, tmp_path / "restarted.log"
     )
-    wait_for("the new copy ready", lambda: services["fleet-scheduler"].get("/readyz")[0] == 200, 40)
+    wait_for(
+        "the restarted copy ready", lambda: services["fleet-scheduler"].get("/readyz")[0] == 200, 40
+    )
+    wait_for("one replica", lambda: count(control, namespace, 1), 30)
+    control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=4")
+    wait_for("four replicas again", lambda: count(control, namespace, 4), 30)
     time.sleep(3)
-    assert replicas(control, namespace) == before
+    assert _indices(control, namespace) == [0, 1, 2, 3]
 
 
 def test_explain_asks_the_live_scheduler_over_mutual_tls_and_plain_callers_are_refused(
@@ -250,3 +311,34 @@ def test_a_lost_cluster_keeps_its_replica_until_deleted_then_it_is_replaced(
         control.kubectl("label", "ic", "east", "e2e-loss-", check=False)
         control.kubectl("delete", "ic", "doomed", "--ignore-not-found")
         harness("remove", "doomed", "--state", state)
+
+
+def test_each_service_exports_its_metrics_with_non_zero_values(
+    services: dict[str, Service],
+) -> None:
+    """Runs last: after the tests above, every named series is there and has counted."""
+    for name, kind in (
+        ("fleet-scheduler", "ModelDeployment"),
+        ("cluster-provisioner", "InferenceCluster"),
+    ):
+        code, body = services[name].get("/metrics")
+        assert code == 200, body
+        labels = f'kind="{kind}",service="{name}"'
+        values = _samples(body)
+        assert (
+            values[f'modelplane_reconcile_total{{kind="{kind}",result="ok",service="{name}"}}'] > 0
+        )
+        assert values[f"modelplane_reconcile_duration_seconds_count{{{labels}}}"] > 0
+        assert values[f"modelplane_queue_adds_total{{{labels}}}"] > 0
+        assert f"modelplane_queue_depth{{{labels}}}" in values
+        assert f"modelplane_reconcile_errors_total{{{labels}}}" in values
+        assert values[f'modelplane_leader{{service="{name}"}}'] == 1
+
+
+def _samples(body: str) -> dict[str, float]:
+    found = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            found[series] = float(value)
+    return found

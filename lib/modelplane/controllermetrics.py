@@ -5,6 +5,7 @@
 - `modelplane_reconcile_errors_total{service,kind}`;
 - `modelplane_reconcile_duration_seconds{service,kind}`: a histogram;
 - `modelplane_queue_depth{service,kind}`: objects waiting for their reconcile;
+- `modelplane_queue_adds_total{service,kind}`: objects ever queued for a reconcile;
 - `modelplane_leader{service}`: 1 while this copy holds the lease.
 """
 
@@ -29,6 +30,9 @@ DURATION = Histogram(
 QUEUE_DEPTH = Gauge(
     "modelplane_queue_depth", "Objects waiting to be reconciled.", ["service", "kind"]
 )
+QUEUE_ADDS = Counter(
+    "modelplane_queue_adds_total", "Objects queued for a reconcile.", ["service", "kind"]
+)
 LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.", ["service"])
 
 
@@ -36,13 +40,22 @@ LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.",
 def reconciling(service: str, kind: str) -> Iterator[None]:
     """Count and time one reconcile; an exception counts as an error and propagates."""
     began = time.monotonic()
+    failed = RECONCILES.labels(service, kind, "error"), ERRORS.labels(service, kind)
     try:
         yield
     except Exception:
-        RECONCILES.labels(service, kind, "error").inc()
-        ERRORS.labels(service, kind).inc()
+        for counter in failed:
+            counter.inc()
         raise
     else:
         RECONCILES.labels(service, kind, "ok").inc()
     finally:
         DURATION.labels(service, kind).observe(time.monotonic() - began)
+
+
+def queued(service: str, kind: str, count: int) -> Gauge:
+    """Record `count` objects queued for this pass; return the depth gauge to count down."""
+    QUEUE_ADDS.labels(service, kind).inc(count)
+    depth = QUEUE_DEPTH.labels(service, kind)
+    depth.set(count)
+    return depth

@@ -4,7 +4,9 @@
 watch starting over after an interruption, e.g. an API server restart) wakes the
 loop, which then calls the service's `reconcile_pass`. Without events it still
 runs every `resync_s`. A pass that fails with a transient error is logged and
-retried on the next wake. `readiness` is None once a pass has completed.
+retried on the next wake; so is one that fails unexpectedly (logged with its
+traceback: one bad object must not stop the loop). `readiness` is None once a
+pass has completed.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ class ReconcileLoop:
                     log.warning(
                         "reconcile pass failed",
                         extra={"fields": {"service": self.service, "error": str(error)}},
+                    )
+                except Exception:
+                    log.exception(
+                        "reconcile pass failed unexpectedly; retrying on the next wake",
+                        extra={"fields": {"service": self.service}},
                     )
         finally:
             for task in watches:

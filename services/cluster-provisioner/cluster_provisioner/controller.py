@@ -52,8 +52,7 @@ class Provisioner:
             c["metadata"]["name"]: c
             for c in (await self.kube.get(f"{API}/inferenceclasses") or {}).get("items", [])
         }
-        depth = controllermetrics.QUEUE_DEPTH.labels(SERVICE, "InferenceCluster")
-        depth.set(len(clusters))
+        depth = controllermetrics.queued(SERVICE, "InferenceCluster", len(clusters))
         results = await asyncio.gather(
             *(self.reconcile(c, classes) for c in clusters), return_exceptions=True
         )

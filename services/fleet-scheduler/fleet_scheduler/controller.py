@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Awaitable, Callable
 
 from modelplane import controllermetrics
-from modelplane.kube import Json, Kube
+from modelplane.kube import TRANSIENT, Json, Kube
 from modelplane.leader import LeaderElector
 
 from fleet_scheduler.reconcile import decide
@@ -29,6 +30,11 @@ KINDS = {
     "ModelDeployment": "modeldeployments",
 }
 log = logging.getLogger("fleet_scheduler")
+Write = Callable[[], Awaitable[None]]
+
+
+class WritesFailedError(Exception):
+    """Some writes of a pass failed (each named); the others were made."""
 
 
 def watched_paths() -> list[str]:
@@ -64,28 +70,51 @@ class Scheduler:
         self.live.update(objects)
         if not self.elector.is_leader:
             return
-        with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
-            decision = decide(objects, _now())
-            depth = controllermetrics.QUEUE_DEPTH.labels(SERVICE, "ModelDeployment")
-            depth.set(len(decision.apply) + len(decision.delete) + len(decision.status))
-            for replica in decision.apply:
-                meta = replica["metadata"]
-                await self.kube.apply(
-                    _path(meta["namespace"], "modelreplicas", meta["name"]), replica
-                )
-                log.info(
-                    "replica applied",
-                    extra={"fields": {"object": f"ModelReplica {meta['namespace']}/{meta['name']}",
-                                      "cluster": replica["spec"]["clusterName"]}},
-                )  # fmt: skip
-            for namespace, name in decision.delete:
-                await self.kube.delete(_path(namespace, "modelreplicas", name))
-                log.info(
-                    "replica deleted",
-                    extra={"fields": {"object": f"ModelReplica {namespace}/{name}"}},
-                )
-            for namespace, name, status in decision.status:
-                await self.kube.merge_patch(
-                    _path(namespace, "modeldeployments", name) + "/status", {"status": status}
-                )
-            depth.set(0)
+        try:
+            with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
+                decision = decide(objects, _now())
+                writes = [self._apply_replica(r) for r in decision.apply]
+                writes += [self._delete_replica(ns, name) for ns, name in decision.delete]
+                writes += [self._write_status(ns, name, st) for ns, name, st in decision.status]
+                depth = controllermetrics.queued(SERVICE, "ModelDeployment", len(writes))
+                failed = []
+                for what, write in writes:
+                    try:
+                        await write()
+                    except TRANSIENT as error:
+                        failed.append(f"{what}: {error}")
+                    depth.dec()
+                if failed:
+                    raise WritesFailedError("; ".join(failed))
+        except WritesFailedError as error:
+            log.warning("some writes failed", extra={"fields": {"error": str(error)}})
+
+    def _apply_replica(self, replica: Json) -> tuple[str, Write]:
+        meta = replica["metadata"]
+        what = f"ModelReplica {meta['namespace']}/{meta['name']}"
+
+        async def write() -> None:
+            await self.kube.apply(_path(meta["namespace"], "modelreplicas", meta["name"]), replica)
+            log.info(
+                "replica applied",
+                extra={"fields": {"object": what, "cluster": replica["spec"]["clusterName"]}},
+            )
+
+        return what, write
+
+    def _delete_replica(self, namespace: str, name: str) -> tuple[str, Write]:
+        what = f"ModelReplica {namespace}/{name}"
+
+        async def write() -> None:
+            await self.kube.delete(_path(namespace, "modelreplicas", name))
+            log.info("replica deleted", extra={"fields": {"object": what}})
+
+        return what, write
+
+    def _write_status(self, namespace: str, name: str, status: Json) -> tuple[str, Write]:
+        path = _path(namespace, "modeldeployments", name) + "/status"
+
+        async def write() -> None:
+            await self.kube.merge_patch(path, {"status": status})
+
+        return f"ModelDeployment {namespace}/{name} status", write

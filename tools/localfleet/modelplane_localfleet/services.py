@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[3]
 RBAC_DIR = ROOT / "charts" / "modelplane" / "files" / "rbac"
 CRD_DIR = ROOT / "crds"
 NAMESPACE = "modelplane-system"
-SERVICES = ("cluster-provisioner", "fleet-scheduler")
+SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
 API = "rbac.authorization.k8s.io"
 
 

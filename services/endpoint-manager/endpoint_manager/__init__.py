@@ -1,0 +1,1 @@
+"""endpoint-manager: realizes ModelReplicas on their clusters and publishes ModelEndpoints."""
