@@ -24,6 +24,8 @@ PURE = [
     LIB / "conditions.py",
     ROOT / "services" / "cluster-provisioner" / "cluster_provisioner" / "status.py",
     ROOT / "services" / "fleet-scheduler" / "fleet_scheduler" / "reconcile.py",
+    ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
+    ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "workload.py",
     *(
         ROOT / "tools" / "localfleet" / "modelplane_localfleet" / "nodeagent" / f"{name}.py"
         for name in ("config", "objects", "env", "runtime", "podstatus")

@@ -1,6 +1,7 @@
 """Dials a modelplane gRPC service with a default deadline and retries for transient failures.
 
-``dial(target, services=[...])`` returns a ``grpc.Channel`` whose service config gives
+``dial(target, services=[...])`` returns a ``grpc.Channel`` (``dial_aio`` a
+``grpc.aio`` one) whose service config gives
 every method of those services:
 - a default deadline (``deadline_s``): a call made without ``timeout=`` still ends, with
   DEADLINE_EXCEEDED; a call's own ``timeout`` wins when shorter;
@@ -87,6 +88,27 @@ def service_config(
     return json.dumps({"methodConfig": [method]}, sort_keys=True)
 
 
+def _channel_options(
+    services: Sequence[str],
+    deadline_s: float | None,
+    retry: RetryPolicy | None,
+    options: Sequence[tuple[str, Any]],
+) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.service_config", service_config(services, deadline_s=deadline_s, retry=retry)),
+        ("grpc.service_config_disable_resolution", 1),
+        ("grpc.enable_retries", 1 if retry is not None else 0),
+        *options,
+    ]
+
+
+def _refuse_plain(target: str, allow_insecure: bool) -> None:
+    if not allow_insecure and not is_loopback(target):
+        raise ValueError(
+            f"refusing plain (insecure) gRPC to {target}: give TLS files or a loopback address"
+        )
+
+
 def dial(
     target: str,
     *,
@@ -98,16 +120,26 @@ def dial(
     options: Sequence[tuple[str, Any]] = (),
 ) -> Any:
     """A channel to ``target`` (host:port) with the default deadline and retry policy."""
-    all_options: list[tuple[str, Any]] = [
-        ("grpc.service_config", service_config(services, deadline_s=deadline_s, retry=retry)),
-        ("grpc.service_config_disable_resolution", 1),
-        ("grpc.enable_retries", 1 if retry is not None else 0),
-        *options,
-    ]
+    all_options = _channel_options(services, deadline_s, retry, options)
     if tls is not None:
         return grpc.secure_channel(target, channel_credentials(tls), options=all_options)
-    if not allow_insecure and not is_loopback(target):
-        raise ValueError(
-            f"refusing plain (insecure) gRPC to {target}: give TLS files or a loopback address"
-        )
+    _refuse_plain(target, allow_insecure)
     return grpc.insecure_channel(target, options=all_options)
+
+
+def dial_aio(
+    target: str,
+    *,
+    services: Sequence[str] = (),
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
+    retry: RetryPolicy | None = DEFAULT_RETRY,
+    tls: TlsFiles | None = None,
+    allow_insecure: bool = False,
+    options: Sequence[tuple[str, Any]] = (),
+) -> Any:
+    """``dial`` for asyncio callers: a ``grpc.aio`` channel with the same guarantees."""
+    all_options = _channel_options(services, deadline_s, retry, options)
+    if tls is not None:
+        return grpc.aio.secure_channel(target, channel_credentials(tls), options=all_options)
+    _refuse_plain(target, allow_insecure)
+    return grpc.aio.insecure_channel(target, options=all_options)

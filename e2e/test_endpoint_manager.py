@@ -1,0 +1,214 @@
+"""endpoint-manager on the local fleet: a ModelDeployment becomes a serving replica and an endpoint.
+
+cluster-provisioner (Fleet API), fleet-scheduler and endpoint-manager run as
+their own processes and identities. The documentation's qwen3-8b deployment,
+applied as written except its namespace and cluster selector, is placed on
+`east`; endpoint-manager composes its Deployment, ResourceClaimTemplate,
+Service and HTTPRoute there through the Fleet API, reports Synced and Ready,
+and publishes a ModelEndpoint whose URL plus rewrite path reaches the engine
+pod through east's gateway.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from modelplane_localfleet.cluster import Cluster
+from modelplane_localfleet.fleet import Fleet
+
+from e2e.backends import FLEET_FILE
+from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
+from e2e.services import Service, cluster_provisioner, endpoint_manager, fleet_scheduler
+from e2e.simulator import call
+
+pytestmark = pytest.mark.usefixtures("local_fleet")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
+FLEET_API_PORT = 50191
+
+
+@pytest.fixture(scope="module")
+def services(
+    local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Service]]:
+    logs = tmp_path_factory.mktemp("services")
+    control = local_fleet.cluster("control")
+    control.kubectl("apply", "-f", str(FLEET_FILE))
+    address = control.plan.address
+    running = {
+        "cluster-provisioner": cluster_provisioner(
+            local_fleet, 9131, FLEET_API_PORT, logs / "cp.log"
+        ),
+        "fleet-scheduler": fleet_scheduler(local_fleet, 9132, 50192, logs / "fs.log"),
+        "endpoint-manager": endpoint_manager(
+            local_fleet, 9133, f"{address}:{FLEET_API_PORT}", logs / "em.log"
+        ),
+    }
+    try:
+        for name in ("east", "west"):
+            wait_for(f"{name} Ready", functools.partial(_cluster_ready, control, name))
+        yield running
+    finally:
+        for service in running.values():
+            service.stop()
+            print(service.log.read_text()[-4000:])
+
+
+def _cluster_ready(control: Cluster, name: str) -> bool:
+    return condition(get(control, "inferencecluster", name), "Ready").get("status") == "True"
+
+
+def qwen(namespace: str, replicas: int = 1) -> Json:
+    """The documentation's qwen3-8b ModelDeployment, in `namespace`, on us-east."""
+    manifest: Json = yaml.safe_load(
+        (SEED / "examples" / "qwen3-8b" / "model-deployment.yaml").read_text()
+    )
+    manifest["metadata"]["namespace"] = namespace
+    manifest["metadata"]["labels"] = {"team": "ml"}
+    manifest["spec"]["replicas"] = replicas
+    manifest["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
+    return manifest
+
+
+def replica_conditions(control: Cluster, namespace: str, name: str) -> dict[str, str]:
+    found = get(control, "modelreplica", "-n", namespace, name)
+    return {c["type"]: c["status"] for c in (found.get("status") or {}).get("conditions") or []}
+
+
+def endpoints(control: Cluster, namespace: str) -> dict[str, Json]:
+    return {e["metadata"]["name"]: e for e in items(control, "modelendpoints", "-n", namespace)}
+
+
+def on_east(east: Cluster, namespace: str, kind: str) -> list[str]:
+    return sorted(
+        o["metadata"]["name"]
+        for o in items(east, kind, "-n", namespace, "-l", "modelplane.ai/replica")
+    )
+
+
+def test_a_deployment_becomes_a_ready_replica_with_an_endpoint_that_serves(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    began = time.monotonic()
+    apply(control, qwen(namespace))
+    replica = wait_for(
+        "one ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 30
+    )[0]
+    name = replica["metadata"]["name"]
+    assert replica["spec"]["clusterName"] == "east"
+
+    found = wait_for("the ModelEndpoint", lambda: endpoints(control, namespace), 120)
+    print(f"ModelEndpoint published {time.monotonic() - began:.1f}s after kubectl apply")
+    assert replica_conditions(control, namespace, name) == {"Synced": "True", "Ready": "True"}
+    table = control.kubectl("get", "modelreplica", "-n", namespace).stdout.splitlines()
+    assert table[0].split()[:4] == ["NAME", "CLUSTER", "SYNCED", "READY"], table
+    assert table[1].split()[1:4] == ["east", "True", "True"], table
+
+    endpoint = found[name]
+    labels = endpoint["metadata"]["labels"]
+    assert labels["modelplane.ai/deployment"] == "qwen3-8b"
+    assert labels["modelplane.ai/cluster"] == "east"
+    assert labels["team"] == "ml"
+    gateway = get(control, "inferencecluster", "east")["status"]["gatewayAddress"]
+    assert endpoint["spec"] == {"url": f"http://{gateway}", "rewritePath": f"/{namespace}/{name}/"}
+
+    pods = [p for p in items(east, "pods", "-n", namespace) if is_ready(p)]
+    pool = replica["spec"]["engines"][0]["nodePoolName"]
+    assert len(pods) == 1 and pods[0]["spec"]["nodeName"].startswith(f"east-{pool}-")
+    pod = pods[0]
+    claims = pod["spec"]["resourceClaims"]
+    assert len(claims) == 1 and claims[0].get("resourceClaimTemplateName")
+    engine = pod["spec"]["containers"][0]
+    assert (
+        engine["args"]
+        == qwen(namespace)["spec"]["engines"][0]["members"][0]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+    ), "the template passes through as written"
+    assert engine["readinessProbe"]["httpGet"]["path"] == "/health"
+
+    base = f"http://{gateway}{endpoint['spec']['rewritePath']}"
+    reply = call(
+        base + "v1/chat/completions",
+        {"model": "qwen", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 8},
+    )
+    assert reply.status == 200, reply
+    assert reply.pod == f"{namespace}/{pod['metadata']['name']}"
+    assert call(base + "health").status == 200
+
+
+def test_an_edit_updates_the_workload_in_place_and_scale_to_zero_drains_then_tears_down(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    apply(control, qwen(namespace))
+    wait_for("the ModelEndpoint", lambda: endpoints(control, namespace), 120)
+    deployments = on_east(east, namespace, "deployments")
+    assert len(deployments) == 1
+    before = get(east, "deployment", "-n", namespace, deployments[0])
+
+    edited = qwen(namespace)
+    engine = edited["spec"]["engines"][0]["members"][0]["template"]["spec"]["containers"][0]
+    engine["env"] = [{"name": "EDITED", "value": "yes"}]
+    apply(control, edited)
+
+    def rolled() -> Json | None:
+        now = get(east, "deployment", "-n", namespace, deployments[0])
+        env = now["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        return now if {"name": "EDITED", "value": "yes"} in env else None
+
+    after = wait_for("the edit on east", rolled, 60)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"], "updated in place"
+    assert on_east(east, namespace, "deployments") == deployments
+
+    control.kubectl("scale", "-n", namespace, "md/qwen3-8b", "--replicas=0")
+    wait_for("the endpoint withdrawn", lambda: not endpoints(control, namespace), 30)
+    assert on_east(east, namespace, "deployments") == deployments, "endpoint goes first"
+    wait_for(
+        "the replica gone",
+        lambda: not items(control, "modelreplicas", "-n", namespace),
+        60,
+    )
+    for kind in ("deployments", "services", "httproutes", "resourceclaimtemplates"):
+        assert on_east(east, namespace, kind) == [], kind
+
+
+def test_a_replica_on_a_deleted_cluster_is_released_without_teardown(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    """A ModelReplica naming a cluster the control plane does not know (a mock of one whose
+    InferenceCluster is gone) is deleted at once: nothing to tear down, finalizer released."""
+    control = local_fleet.cluster("control")
+    member = {
+        "role": "Standalone",
+        "nodePoolName": "l4",
+        "template": {"spec": {"containers": [{"name": "engine", "image": "x"}]}},
+    }
+    orphan = {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelReplica",
+        "metadata": {"name": "orphan", "namespace": namespace},
+        "spec": {"clusterName": "gone", "engines": [{"name": "e", "members": [member]}]},
+    }  # fmt: skip
+    apply(control, orphan)
+
+    def synced_reason() -> str | None:
+        found = get(control, "modelreplica", "-n", namespace, "orphan")
+        return condition(found, "Synced").get("reason")
+
+    assert wait_for("the orphan's Synced condition", synced_reason, 30) == "ClusterNotFound"
+    assert (
+        "modelplane.ai/endpoint-manager"
+        in get(control, "modelreplica", "-n", namespace, "orphan")["metadata"]["finalizers"]
+    )
+    control.kubectl("delete", "modelreplica", "-n", namespace, "orphan", "--wait=false")
+    wait_for(
+        "the orphan released",
+        lambda: not items(control, "modelreplicas", "-n", namespace),
+        30,
+    )

@@ -1,0 +1,128 @@
+"""Objects on a named inference cluster, for asyncio services: a client of the `Fleet` API.
+
+Services other than cluster-provisioner never hold a cluster's kubeconfig; they
+call cluster-provisioner's `Fleet` gRPC API (mutual TLS) through `FleetClient`.
+Every call carries the channel's default deadline and is retried on UNAVAILABLE
+(`grpcutil.client.dial_aio`). Objects travel as dicts; the REST resource of a
+kind comes from `RESOURCES`. A failed call raises `FleetError` with the gRPC code
+and the server's message (which names the cluster and why); a missing object (or
+a cluster the control plane no longer knows) is `None` from `get`, and a missing
+object is `False` from `delete`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from modelplane.grpcutil.client import dial_aio
+from modelplane.grpcutil.tls import TlsFiles
+from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
+from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
+
+Json = dict[str, Any]
+SERVICE_NAME = "modelplane.fleet.v1.Fleet"
+RESOURCES = {
+    ("v1", "Namespace"): "namespaces",
+    ("v1", "Service"): "services",
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Pod"): "pods",
+    ("apps/v1", "Deployment"): "deployments",
+    ("resource.k8s.io/v1", "ResourceClaimTemplate"): "resourceclaimtemplates",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkersets",
+}
+
+
+class FleetError(Exception):
+    """A Fleet call failed; `code` is the gRPC status code's name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def resource(api_version: str, kind: str) -> str:
+    try:
+        return RESOURCES[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"no Fleet resource known for {api_version} {kind}") from None
+
+
+class FleetClient:
+    def __init__(self, channel: Any, field_manager: str) -> None:
+        self.channel = channel
+        self.stub = pb_grpc.FleetStub(channel)
+        self.field_manager = field_manager
+
+    @classmethod
+    def connect(
+        cls, target: str, field_manager: str, tls: TlsFiles | None, allow_insecure: bool = False
+    ) -> FleetClient:
+        channel = dial_aio(target, services=[SERVICE_NAME], tls=tls, allow_insecure=allow_insecure)
+        return cls(channel, field_manager)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request)
+        except grpc.aio.AioRpcError as error:
+            raise FleetError(error.code().name, str(error.details())) from None
+
+    @staticmethod
+    def _kind(cluster: str, api_version: str, kind: str) -> pb.Kind:
+        return pb.Kind(
+            cluster=cluster, api_version=api_version, resource=resource(api_version, kind)
+        )
+
+    async def apply(self, cluster: str, obj: Json) -> Json:
+        """Server-side apply `obj` (with apiVersion, kind, metadata.name) on `cluster`."""
+        request = pb.ApplyRequest(
+            kind=self._kind(cluster, obj["apiVersion"], obj["kind"]),
+            object_json=json.dumps(obj),
+            field_manager=self.field_manager,
+        )
+        applied: Json = json.loads((await self._call(self.stub.Apply, request)).object_json)
+        return applied
+
+    async def get(
+        self, cluster: str, api_version: str, kind: str, namespace: str, name: str
+    ) -> Json | None:
+        ref = pb.ObjectRef(
+            kind=self._kind(cluster, api_version, kind), namespace=namespace, name=name
+        )
+        try:
+            found: Json = json.loads((await self._call(self.stub.Get, ref)).object_json)
+        except FleetError as error:
+            if (
+                error.code == "NOT_FOUND"
+                and f"no InferenceCluster {cluster!r}" not in error.message
+            ):
+                return None
+            raise
+        return found
+
+    async def delete(
+        self, cluster: str, api_version: str, kind: str, namespace: str, name: str
+    ) -> bool:
+        ref = pb.ObjectRef(
+            kind=self._kind(cluster, api_version, kind), namespace=namespace, name=name
+        )
+        found: bool = (await self._call(self.stub.Delete, ref)).found
+        return found
+
+    async def list(
+        self, cluster: str, api_version: str, kind: str, namespace: str, label_selector: str = ""
+    ) -> list[Json]:
+        request = pb.ListRequest(
+            kind=self._kind(cluster, api_version, kind),
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+        reply = await self._call(self.stub.List, request)
+        return [json.loads(o) for o in reply.objects_json]

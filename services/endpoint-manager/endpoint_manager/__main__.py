@@ -1,0 +1,83 @@
+"""`modelplane-endpoint-manager`: run the service.
+
+While it holds the leader Lease it realizes every ModelReplica on its cluster
+through cluster-provisioner's `Fleet` API at `--fleet` (mutual TLS with
+`--tls-cert/--tls-key/--tls-ca`), reports the replicas' Synced and Ready
+conditions and publishes one ModelEndpoint per Ready replica. Exit status 2
+when the TLS files cannot be read or plain gRPC is asked for off loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import httpx
+from modelplane import logs
+from modelplane.fleetclient import FleetClient
+from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
+from modelplane.kube import Kube
+from modelplane.leader import LeaderElector
+from modelplane.loop import ReconcileLoop
+from modelplane.service import run_controller
+
+from endpoint_manager.controller import (
+    HEALTH_TIMEOUT_S,
+    RESYNC_S,
+    SERVICE,
+    EndpointManager,
+    watched_paths,
+)
+
+DEFAULT_FLEET = "127.0.0.1:50071"
+log = logging.getLogger("endpoint_manager")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
+    parser.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
+    parser.add_argument(
+        "--namespace", default="modelplane-system", help="where the leader Lease lives"
+    )
+    parser.add_argument(
+        "--status-address", default="127.0.0.1:9092", help="/metrics, /healthz and /readyz"
+    )
+    parser.add_argument(
+        "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
+    )
+    parser.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
+    )
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    tls = TlsFiles.from_paths(args.tls_cert, args.tls_key, args.tls_ca)
+
+    def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
+        # the aio channel belongs to the running event loop: made here, not before
+        fleet = FleetClient.connect(args.fleet, f"modelplane-{SERVICE}", tls, args.insecure)
+        http = httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False)
+        manager = EndpointManager(kube, fleet, elector, http)
+        return ReconcileLoop(
+            SERVICE, kube, watched_paths(), manager.reconcile_all, elector, RESYNC_S
+        )
+
+    try:
+        asyncio.run(
+            run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
+        )
+    except (TlsConfigError, ValueError) as error:
+        log.error(
+            "cannot reach the Fleet API", extra={"fields": {"fleet": args.fleet, "why": str(error)}}
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
