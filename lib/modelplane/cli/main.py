@@ -106,6 +106,20 @@ def parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(run=_explain)
 
+    up = sub.add_parser(
+        "up",
+        help="run the project on this machine: the local fleet, the services, and with "
+        "--tour the getting-started tour (needs root)",
+    )
+    up.add_argument(
+        "--tour", action="store_true", help="walk the getting-started tour (required today)"
+    )
+    up.add_argument("--state", default=TOUR_STATE, help=f"state directory (default {TOUR_STATE})")
+    up.set_defaults(run=_up)
+    down = sub.add_parser("down", help="stop what `up` started and delete its network namespace")
+    down.add_argument("--state", default=TOUR_STATE, help=f"state directory (default {TOUR_STATE})")
+    down.set_defaults(run=_down)
+
     localfleet = sub.add_parser(
         "localfleet",
         add_help=False,
@@ -116,8 +130,26 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _up(args: argparse.Namespace) -> int:
+    if not args.tour:
+        print(
+            "error: say `modelplane up --tour` (or run your own fleet with "
+            "`modelplane localfleet up -f FLEET.yaml --services`)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    return _run_localfleet(["tour", "--state", args.state])
+
+
+def _down(args: argparse.Namespace) -> int:
+    return _run_localfleet(["down", "--state", args.state])
+
+
 def _localfleet(args: argparse.Namespace) -> int:
     return _run_localfleet(list(args.arguments))
+
+
+TOUR_STATE = "/tmp/modelplane-tour"
 
 
 def _run_localfleet(arguments: list[str]) -> int:

@@ -156,6 +156,15 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                     Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
                 )
             )
+    if cluster.plan.role != "inference" and services.enabled_marker(cluster.config_dir).exists():
+        for service in services.SERVICES:
+            out.append(
+                ComponentSpec(
+                    service,
+                    services.service_argv(service, sys.executable, cluster.config_dir, address),
+                    Probe(f"http://{address}:{services.STATUS_PORTS[service]}/healthz", "ok"),
+                )
+            )
     out.append(
         ComponentSpec(
             "traefik",

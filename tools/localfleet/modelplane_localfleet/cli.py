@@ -91,7 +91,7 @@ def _fleet(args: argparse.Namespace) -> Fleet:
 def _up(args: argparse.Namespace) -> int:
     entries = fleetfile.read(args.file)
     fleet = _fleet(args)
-    took = fleet.up(entries)
+    took = fleet.up(entries, with_services=args.services)
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
     print("\n".join(fleet.summary()))
     print(
@@ -128,6 +128,19 @@ def _start(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     _fleet(args).remove(args.name)
     print(f"{args.name}: removed")
+    return 0
+
+
+def _tour(args: argparse.Namespace) -> int:
+    from modelplane_localfleet.tour import Tour, next_steps
+
+    fleet = _fleet(args)
+    if fleet.namespace.exists():
+        raise FleetError(
+            f"a fleet already runs for {fleet.state}: `modelplane down --state {fleet.state}` first"
+        )
+    address = Tour(fleet).run()
+    print("\n" + "\n".join(next_steps(fleet.state, address)))
     return 0
 
 
@@ -194,6 +207,12 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the control cluster and one cluster per InferenceCluster")
     up.add_argument("-f", "--file", action="append", required=True, help="FLEET.yaml (repeatable)")
+    up.add_argument(
+        "--services",
+        action="store_true",
+        help="also run the control plane's services (cluster-provisioner, fleet-scheduler, "
+        "endpoint-manager, gateway-config) on the control cluster",
+    )
     _fleet_arguments(up)
     up.set_defaults(run=_up)
     add = sub.add_parser("add", help="add and start one inference cluster while the fleet runs")
@@ -210,6 +229,11 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("name")
         _fleet_arguments(one)
         one.set_defaults(run=handler)
+    tour = sub.add_parser(
+        "tour", help="bring up a fleet with the services and walk the getting-started tour"
+    )
+    _fleet_arguments(tour)
+    tour.set_defaults(run=_tour)
     down = sub.add_parser("down", help="stop everything and delete the network namespace")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     _fleet_arguments(down)

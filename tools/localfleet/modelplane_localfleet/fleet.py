@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from modelplane_localfleet import addons, binaries, layout, process
+from modelplane_localfleet import addons, binaries, layout, process, services
 from modelplane_localfleet.cluster import Binaries, Cluster, ComponentStatus
 from modelplane_localfleet.fleetfile import ClusterEntry
 from modelplane_localfleet.layout import CLUSTER_RANGE, CONTROL, POD_SUPERNET, PORTS, FleetLayout
@@ -174,8 +174,9 @@ class Fleet:
 
     # -- commands ----------------------------------------------------------------------
 
-    def up(self, entries: Sequence[ClusterEntry]) -> float:
-        """Bring the whole fleet up; the seconds it took."""
+    def up(self, entries: Sequence[ClusterEntry], *, with_services: bool = False) -> float:
+        """Bring the whole fleet up; the seconds it took. `with_services` also runs the
+        control plane's services as components of the control cluster."""
         began = time.monotonic()
         require_root("the local fleet")
         # Builds reach the Go module proxy, so they happen before entering the namespace.
@@ -186,6 +187,10 @@ class Fleet:
             layout.save(self.state, self.layout)
             for entry in entries:
                 addons.write_node_agent_config(self.cluster(entry.name), entry.pools)
+            marker = services.enabled_marker(self.cluster(CONTROL).config_dir)
+            if with_services:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
             self._enter()
             clusters = self.clusters()
             self._start_all(clusters)

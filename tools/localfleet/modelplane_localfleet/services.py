@@ -120,3 +120,41 @@ def inference_gateway(port: int) -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+# Where each service listens on the control cluster's address when the fleet runs the
+# services itself (`up --services`): its status endpoints and, for two, its gRPC API.
+STATUS_PORTS = {
+    "cluster-provisioner": 9090,
+    "fleet-scheduler": 9091,
+    "endpoint-manager": 9092,
+    "gateway-config": 9093,
+}
+GRPC_PORTS = {"cluster-provisioner": 50071, "fleet-scheduler": 50061}
+MODULES = {service: service.replace("-", "_") for service in SERVICES}
+
+
+def enabled_marker(config_dir: Path) -> Path:
+    """Present when the fleet runs the control plane's services as control components."""
+    return config_dir / "services.enabled"
+
+
+def service_argv(service: str, python: str, config_dir: Path, address: str) -> list[str]:
+    """The command line of `service` on the control cluster: its own kubeconfig and
+    identity, status endpoints on the control address, mutual TLS for gRPC."""
+    tls = tls_dir(config_dir, service)
+    tls_flags = [
+        f"--tls-cert={tls / 'tls.crt'}",
+        f"--tls-key={tls / 'tls.key'}",
+        f"--tls-ca={tls / 'ca.crt'}",
+    ]
+    argv = [
+        python, "-m", MODULES[service],
+        f"--kubeconfig={config_dir / f'{service}.kubeconfig'}",
+        f"--status-address={address}:{STATUS_PORTS[service]}",
+    ]  # fmt: skip
+    if service in GRPC_PORTS:
+        argv += [f"--listen={address}:{GRPC_PORTS[service]}", *tls_flags]
+    elif service == "endpoint-manager":
+        argv += [f"--fleet={address}:{GRPC_PORTS['cluster-provisioner']}", *tls_flags]
+    return argv

@@ -1,0 +1,48 @@
+"""The control plane's services on the local fleet: identities, RBAC and command lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelplane_localfleet import services
+
+CONFIG = Path("/state/config/control")
+
+
+def test_every_service_has_its_rbac_bound_to_its_own_user() -> None:
+    objects = services.rbac_objects()
+    bindings = [o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")]
+    for service in services.SERVICES:
+        mine = [b for b in bindings if b["subjects"][0]["name"] == f"modelplane:{service}"]
+        assert {b["kind"] for b in mine} == {"ClusterRoleBinding", "RoleBinding"}, service
+        assert all(b["roleRef"]["name"] == f"modelplane:{service}" for b in mine)
+
+
+def test_only_cluster_provisioner_may_read_secrets() -> None:
+    readers = {
+        o["metadata"]["name"]
+        for o in services.rbac_objects()
+        if o["kind"] in ("ClusterRole", "Role")
+        for rule in o.get("rules", [])
+        if "secrets" in rule.get("resources", [])
+    }
+    assert readers == {"modelplane:cluster-provisioner"}
+
+
+def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_api() -> None:
+    argv = {
+        s: services.service_argv(s, "python", CONFIG, "10.240.0.1") for s in services.SERVICES
+    }
+    for service, line in argv.items():
+        assert line[:3] == ["python", "-m", service.replace("-", "_")]
+        assert f"--kubeconfig={CONFIG}/{service}.kubeconfig" in line
+        port = services.STATUS_PORTS[service]
+        assert f"--status-address=10.240.0.1:{port}" in line
+    assert "--listen=10.240.0.1:50071" in argv["cluster-provisioner"]
+    assert "--listen=10.240.0.1:50061" in argv["fleet-scheduler"]
+    assert "--fleet=10.240.0.1:50071" in argv["endpoint-manager"]
+    tls = CONFIG / "tls" / "endpoint-manager"
+    assert f"--tls-cert={tls / 'tls.crt'}" in argv["endpoint-manager"]
+    assert not any(a.startswith("--tls") for a in argv["gateway-config"])
+    ports = list(services.STATUS_PORTS.values()) + list(services.GRPC_PORTS.values())
+    assert len(set(ports)) == len(ports)
