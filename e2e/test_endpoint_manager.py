@@ -12,6 +12,7 @@ pod through east's gateway.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,3 +213,52 @@ def test_a_replica_on_a_deleted_cluster_is_released_without_teardown(
         lambda: not items(control, "modelreplicas", "-n", namespace),
         30,
     )
+
+
+def test_a_killed_endpoint_manager_restarts_with_no_duplicate_and_no_failed_request(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str, tmp_path: Path
+) -> None:
+    """One replica serves under a steady request loop; the deployment scales to two and
+    endpoint-manager is killed (SIGKILL) while it composes the second; a new copy
+    converges: one set of objects per replica on east, one endpoint each, and not one
+    failed request to the replica that stayed Ready."""
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    apply(control, qwen(namespace))
+    first = wait_for("the first endpoint", lambda: endpoints(control, namespace), 120)
+    (endpoint,) = first.values()
+    url = f"{endpoint['spec']['url']}{endpoint['spec']['rewritePath']}health"
+    failures: list[str] = []
+    sent = [0]
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        while not stop.is_set():
+            reply = call(url, timeout_s=5)
+            sent[0] += 1
+            if reply.status != 200:
+                failures.append(f"{reply.status} {reply.body!r}"[:200])
+            time.sleep(0.1)
+
+    asker = threading.Thread(target=keep_asking, daemon=True)
+    asker.start()
+    try:
+        control.kubectl("scale", "-n", namespace, "md/qwen3-8b", "--replicas=2")
+        wait_for(
+            "a second Deployment on east",
+            lambda: len(on_east(east, namespace, "deployments")) == 2,
+            60,
+        )
+        services["endpoint-manager"].stop()
+        address = control.plan.address
+        services["endpoint-manager"] = endpoint_manager(
+            local_fleet, 9133, f"{address}:{FLEET_API_PORT}", tmp_path / "em2.log"
+        )
+        wait_for("two endpoints", lambda: len(endpoints(control, namespace)) == 2, 120)
+        time.sleep(2)
+    finally:
+        stop.set()
+        asker.join(10)
+    assert sent[0] > 20 and failures == [], failures
+    assert len(items(control, "modelreplicas", "-n", namespace)) == 2
+    for kind in ("deployments", "services", "httproutes", "resourceclaimtemplates"):
+        assert len(on_east(east, namespace, kind)) == 2, (kind, on_east(east, namespace, kind))

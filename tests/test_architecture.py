@@ -27,6 +27,10 @@ PURE = [
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "workload.py",
     *(
+        ROOT / "services" / "gateway-config" / "gateway_config" / f"{name}.py"
+        for name in ("backends", "decide", "render", "status")
+    ),
+    *(
         ROOT / "tools" / "localfleet" / "modelplane_localfleet" / "nodeagent" / f"{name}.py"
         for name in ("config", "objects", "env", "runtime", "podstatus")
     ),

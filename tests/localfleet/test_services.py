@@ -30,9 +30,7 @@ def test_only_cluster_provisioner_may_read_secrets() -> None:
 
 
 def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_api() -> None:
-    argv = {
-        s: services.service_argv(s, "python", CONFIG, "10.240.0.1") for s in services.SERVICES
-    }
+    argv = {s: services.service_argv(s, "python", CONFIG, "10.240.0.1") for s in services.SERVICES}
     for service, line in argv.items():
         assert line[:3] == ["python", "-m", service.replace("-", "_")]
         assert f"--kubeconfig={CONFIG}/{service}.kubeconfig" in line

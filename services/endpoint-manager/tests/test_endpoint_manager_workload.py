@@ -8,10 +8,8 @@ the shape the API serves.
 
 from __future__ import annotations
 
-import ast
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -785,15 +783,3 @@ def _scribble(node: Any) -> None:
         for value in node:
             _scribble(value)
         node.append("scribbled")
-
-
-FORBIDDEN = {"kubernetes", "kr8s", "grpc", "asyncio", "os", "time", "random", "httpx", "subprocess",
-             "socket", "threading", "requests", "modelplane.proto", "modelplane.grpcutil"}  # fmt: skip
-
-
-def test_the_module_is_pure() -> None:
-    tree = ast.parse(Path(workload.__file__).read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    bad = {m for m in imported for b in FORBIDDEN if m == b or m.startswith(f"{b}.")}
-    assert bad == set()

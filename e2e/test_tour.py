@@ -1,0 +1,168 @@
+"""The main job: `modelplane up --tour` walks the getting-started tour on a fleet of its own.
+
+The tour brings up its own local fleet (a second network namespace next to the
+session's) with the four services, and prints the service address and
+commands. The test then acts as the person reading that output: it sends
+requests with the official `openai` and `anthropic` SDKs (inside the tour's
+namespace, through `modelplane localfleet exec`), pastes the printed commands
+(scale, delete a cluster), scales everything to zero for a prompt 503, and
+runs `modelplane down`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.kube import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELPLANE = [sys.executable, "-m", "modelplane"]
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    state = tmp_path_factory.mktemp("tour")
+    began = time.monotonic()
+    done = subprocess.run(
+        [*MODELPLANE, "up", "--tour", "--state", str(state)],
+        capture_output=True, text=True, check=False, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    print(done.stdout[-6000:], done.stderr[-3000:])
+    print(f"the tour took {time.monotonic() - began:.0f}s")
+    try:
+        assert done.returncode == 0, done.stderr
+        yield state, done.stdout
+    finally:
+        down = subprocess.run(
+            [*MODELPLANE, "down", "--state", str(state)],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        assert down.returncode == 0, down.stderr
+
+
+def inside(state: Path, *command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MODELPLANE, "localfleet", "exec", "--state", str(state), "--", *command],
+        capture_output=True, text=True, check=False, timeout=timeout, cwd=ROOT,
+    )  # fmt: skip
+
+
+def kubectl_json(state: Path, *args: str) -> Any:
+    done = inside(state, "kubectl", *args, "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def printed_command(output: str, after: str) -> list[str]:
+    """The command on the line after the line starting with `after`."""
+    lines = output.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(after))
+    return shlex.split(lines[index + 1])
+
+
+def replicas(state: Path) -> dict[str, Any]:
+    listing = kubectl_json(state, "get", "modelreplicas", "-n", "ml-team")
+    return {r["metadata"]["name"]: r for r in listing["items"]}
+
+
+def ready(replica: Any) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in (replica.get("status") or {}).get("conditions") or []
+    )
+
+
+def test_the_tour_walks_every_step_and_serves_from_both_regions(tour: tuple[Path, str]) -> None:
+    _, output = tour
+    steps = re.findall(r"^\[(\d+)\] (.*)$", output, re.MULTILINE)
+    assert [int(n) for n, _ in steps] == list(range(1, 8)), steps
+    assert "address http://" in output
+    assert re.search(
+        r"POST http://\S+/ml-team/qwen/v1/chat/completions -> 200 "
+        r"from pod ml-team/qwen-demo-us-east-0-",
+        output,
+    )
+    assert "qwen-demo still runs as qwen-demo-us-east-0 on us-east" in output
+    assert "replica qwen-west-us-west-0 Ready on us-west" in output
+    spread = re.search(r"20 requests: us-east (\d+), us-west (\d+)", output)
+    assert spread and int(spread[1]) > 0 and int(spread[2]) > 0, output
+    assert "The service: http://" in output
+
+
+def test_the_sdks_reach_both_deployments_through_the_service_address(
+    tour: tuple[Path, str],
+) -> None:
+    state, output = tour
+    address = re.search(r"The service: (\S+)", output)
+    assert address
+    done = inside(state, sys.executable, "-m", "e2e.sdk_client", address[1], "6")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    pods = set()
+    for kind in ("chat", "chat_stream", "messages", "messages_stream"):
+        assert len(seen[kind]) == 6, kind
+        for pod, had_content, *error in seen[kind]:
+            assert pod.startswith("ml-team/qwen-") and had_content, (kind, pod, error)
+            pods.add(pod.split("/")[1].split("-us-")[0])
+    assert pods == {"qwen-demo", "qwen-west"}, pods
+    assert seen["health"][0] == 200 and seen["health"][1].startswith("ml-team/qwen-")
+    assert seen["metrics"] == [200, True]
+
+
+def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
+    tour: tuple[Path, str],
+) -> None:
+    state, output = tour
+    scale = printed_command(output, "Scale qwen-demo")
+    assert subprocess.run(scale, capture_output=True, check=False, timeout=60).returncode == 0
+
+    def three_ready() -> dict[str, Any] | None:
+        demo = {n: r for n, r in replicas(state).items() if n.startswith("qwen-demo-")}
+        return demo if len(demo) == 3 and all(map(ready, demo.values())) else None
+
+    demo = wait_for("three Ready qwen-demo replicas", three_ready, 120)
+    endpoints = kubectl_json(state, "get", "modelendpoints", "-n", "ml-team")["items"]
+    assert {e["metadata"]["name"] for e in endpoints} >= set(demo)
+
+    doomed = printed_command(output, "Delete a cluster")
+    assert doomed[-1] == "eu-central"
+    placed_there = [n for n, r in demo.items() if r["spec"]["clusterName"] == "eu-central"]
+    assert subprocess.run(doomed, capture_output=True, check=False, timeout=60).returncode == 0
+
+    def moved() -> dict[str, Any] | None:
+        now = {n: r for n, r in replicas(state).items() if n.startswith("qwen-demo-")}
+        elsewhere = all(r["spec"]["clusterName"] != "eu-central" for r in now.values())
+        return now if len(now) == 3 and elsewhere and all(map(ready, now.values())) else None
+
+    now = wait_for("qwen-demo back to three Ready replicas off eu-central", moved, 120)
+    assert not set(placed_there) & set(now), "the lost cluster's replica was replaced"
+
+    for name in ("qwen-demo", "qwen-west"):
+        done = inside(state, "kubectl", "scale", "-n", "ml-team", f"md/{name}", "--replicas=0")
+        assert done.returncode == 0, done.stderr
+    wait_for("no replicas", lambda: not replicas(state), 120)
+    address = re.search(r"The service: (\S+)", output)
+    assert address
+
+    def prompt_503() -> float | None:
+        began = time.monotonic()
+        done = inside(
+            state, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+            f"{address[1]}/v1/chat/completions", "-H", "Content-Type: application/json",
+            "-d", '{"model": "qwen", "messages": [{"role": "user", "content": "hi"}]}',
+        )  # fmt: skip
+        took = time.monotonic() - began
+        return took if done.stdout.strip() == "503" else None
+
+    took = wait_for("a 503 from the scaled-to-zero service", prompt_503, 60)
+    assert took < 5, f"the 503 took {took:.1f}s"

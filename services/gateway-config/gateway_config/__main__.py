@@ -1,0 +1,75 @@
+"""`modelplane-gateway-config` (or `python -m gateway_config`): run the service.
+
+It reconciles InferenceGateways, ModelServices and ModelEndpoints on the control
+cluster while it holds the leader Lease `<namespace>/gateway-config`, and serves
+`/metrics`, `/healthz` and `/readyz` on `--status-address`, logging JSON lines to
+stderr until SIGTERM or SIGINT; then it hands the Lease over at once. Exit status 2
+when the command line is unusable (a listener port outside 1..65535).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from modelplane import logs
+from modelplane.kube import Kube
+from modelplane.leader import LeaderElector
+from modelplane.loop import ReconcileLoop
+from modelplane.service import run_controller
+
+from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
+from gateway_config.decide import Settings
+
+log = logging.getLogger("gateway_config")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelplane-gateway-config", description=__doc__)
+    p.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
+    p.add_argument(
+        "--namespace",
+        default="modelplane-system",
+        help="where the Gateway and the leader Lease live",
+    )
+    p.add_argument(
+        "--status-address", default="127.0.0.1:9093", help="/metrics, /healthz and /readyz"
+    )
+    p.add_argument(
+        "--gateway-class",
+        default="traefik",
+        help="the front door's GatewayClass (controller traefik.io/gateway-controller)",
+    )
+    p.add_argument(
+        "--gateway-port",
+        type=int,
+        default=80,
+        help="the port of the Gateway's HTTP listener (an entry point of the Traefik install)",
+    )
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logs.configure(args.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not 1 <= args.gateway_port <= 65535:
+        log.error("bad --gateway-port", extra={"fields": {"port": args.gateway_port}})
+        sys.exit(2)
+    settings = Settings(args.gateway_class, args.gateway_port, args.namespace)
+
+    def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
+        controller = GatewayConfig(kube, elector, settings)
+        paths = watched_paths(args.namespace)
+        return ReconcileLoop(SERVICE, kube, paths, controller.reconcile_all, elector, RESYNC_S)
+
+    asyncio.run(
+        run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
+    )
+
+
+if __name__ == "__main__":
+    main()

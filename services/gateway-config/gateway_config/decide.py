@@ -1,0 +1,198 @@
+"""What one gateway-config pass changes, decided from the observed objects (pure).
+
+Input (`Snapshot`): every InferenceGateway, ModelService and ModelEndpoint as
+the API returns them, the observed control Gateway and GatewayClass, and every
+object carrying gateway-config's managed-by label. Output (`Decision`):
+
+- `apply`: the objects to server-side apply, only those missing or different
+  from what is observed, in an order that never routes to a Service before it
+  exists (GatewayClass, Gateway, Services, EndpointSlices, HTTPRoutes);
+- `managed`: the keys of every managed object that should exist; `delete`: the
+  observed managed objects outside it (routes first), so a restart mid-way or a
+  withdrawn endpoint converges instead of leaving orphans;
+- `status`: merge patches for the status subresources that changed.
+
+Only the InferenceGateway `default` gets a Gateway; a ModelService or
+ModelEndpoint being deleted is left to garbage collection; an endpoint whose
+URL is malformed is not routed and says why, and nothing else changes because
+of it. Time comes in as `now`; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway_config import render, status
+from gateway_config.backends import Backend, backend, select
+
+Json = dict[str, Any]
+Obj = Mapping[str, Any]
+Key = tuple[str, str, str]
+"""(kind, namespace, name); namespace is "" for cluster-scoped kinds."""
+
+APPLY_ORDER = ("GatewayClass", "Gateway", "Service", "EndpointSlice", "HTTPRoute")
+DELETE_ORDER = ("HTTPRoute", "Gateway", "EndpointSlice", "Service")
+STATUS_FIELDS = ("observedGeneration", "conditions", "address")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    gateway_class: str = "traefik"
+    port: int = 80
+    namespace: str = "modelplane-system"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    inference_gateways: Sequence[Obj] = ()
+    model_services: Sequence[Obj] = ()
+    model_endpoints: Sequence[Obj] = ()
+    gateway: Obj | None = None
+    gateway_class: Obj | None = None
+    managed: Sequence[Obj] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPatch:
+    kind: str
+    namespace: str
+    name: str
+    generation: int
+    status: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    apply: tuple[Json, ...] = ()
+    managed: frozenset[Key] = frozenset()
+    delete: tuple[Key, ...] = ()
+    status: tuple[StatusPatch, ...] = ()
+
+
+def key(obj: Obj) -> Key:
+    meta = obj["metadata"]
+    return str(obj["kind"]), str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def differs(observed: Obj | None, wanted: Obj) -> bool:
+    """Whether `wanted` must be applied over `observed` (list items carry no apiVersion)."""
+    body = {k: v for k, v in wanted.items() if k not in ("apiVersion", "kind")}
+    return observed is None or not covers(observed, body)
+
+
+def covers(observed: Any, wanted: Any) -> bool:
+    """Whether `observed` holds everything `wanted` says (fields the server added aside)."""
+    if isinstance(wanted, Mapping):
+        return isinstance(observed, Mapping) and all(
+            k in observed and covers(observed[k], v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        observed = [] if observed is None else observed
+        return (
+            isinstance(observed, list)
+            and len(observed) == len(wanted)
+            and all(covers(o, w) for o, w in zip(observed, wanted, strict=True))
+        )
+    return bool(observed == wanted)
+
+
+def _deleting(obj: Obj) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def _patch(obj: Obj, wanted: Json) -> StatusPatch | None:
+    """A merge patch turning the observed status into `wanted`, or None when equal."""
+    previous = obj.get("status") or {}
+    if all(previous.get(f) == wanted.get(f) for f in STATUS_FIELDS):
+        return None
+    body = dict(wanted)
+    for f in STATUS_FIELDS:
+        if f in previous and f not in wanted:
+            body[f] = None
+    kind, namespace, name = key(obj)
+    return StatusPatch(kind, namespace, name, int(obj["metadata"].get("generation", 1)), body)
+
+
+def _gateway_objects(
+    snapshot: Snapshot, settings: Settings, now: str
+) -> tuple[list[Json], list[StatusPatch], str | None]:
+    objects: list[Json] = []
+    patches: list[StatusPatch] = []
+    ref = f"{settings.namespace}/{render.GATEWAY_NAME}"
+    address = None
+    for ig in sorted(snapshot.inference_gateways, key=lambda o: str(o["metadata"]["name"])):
+        if _deleting(ig):
+            continue
+        wanted = status.inference_gateway(
+            ig, snapshot.gateway, ref, settings.gateway_class, settings.port, now
+        )
+        if ig["metadata"]["name"] == status.DEFAULT_GATEWAY:
+            objects.append(render.gateway_class(settings.gateway_class))
+            objects.append(
+                render.gateway(ig, settings.namespace, settings.gateway_class, settings.port)
+            )
+            address = wanted.get("address")
+        patch = _patch(ig, wanted)
+        if patch is not None:
+            patches.append(patch)
+    return objects, patches, address
+
+
+def _service_objects(
+    service: Obj,
+    endpoints: Sequence[Obj],
+    backends: Mapping[Key, Backend | str],
+    settings: Settings,
+) -> tuple[list[Json], list[str], list[str], list[int]]:
+    """The objects of one ModelService, the endpoint names it routes to, the messages of
+    matched endpoints it cannot route, and the indexes of entries matching nothing."""
+    matched, empty = select(service, endpoints)
+    routed: list[Backend] = []
+    unrouted: list[str] = []
+    for endpoint in matched:
+        found = backends[key(endpoint)]
+        if isinstance(found, str):
+            unrouted.append(found)
+        else:
+            routed.append(found)
+    objects: list[Json] = []
+    targets: list[Backend | None] = [*routed] or [None]
+    for target in targets:
+        objects.extend(render.backend_objects(service, target))
+    objects.append(render.route(service, routed, settings.namespace))
+    return objects, [b.name for b in routed], unrouted, empty
+
+
+def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
+    """The pass's writes; `now` is an RFC 3339 timestamp for new conditions."""
+    objects, patches, address = _gateway_objects(snapshot, settings, now)
+    endpoints = [e for e in snapshot.model_endpoints if not _deleting(e)]
+    backends = {key(e): backend(e) for e in endpoints}
+    for service in sorted(snapshot.model_services, key=key):
+        if _deleting(service):
+            continue
+        owned, routed, unrouted, empty = _service_objects(service, endpoints, backends, settings)
+        objects.extend(owned)
+        wanted = status.model_service(service, routed, unrouted, empty, address, now)
+        patch = _patch(service, wanted)
+        if patch is not None:
+            patches.append(patch)
+    for endpoint in sorted(endpoints, key=key):
+        found = backends[key(endpoint)]
+        wanted = status.model_endpoint(endpoint, found if isinstance(found, str) else None, now)
+        patch = _patch(endpoint, wanted)
+        if patch is not None:
+            patches.append(patch)
+
+    observed = {key(o): o for o in snapshot.managed}
+    if snapshot.gateway_class is not None:
+        observed[key(snapshot.gateway_class)] = snapshot.gateway_class
+    desired = {key(o): o for o in objects}
+    changed = [o for k, o in desired.items() if differs(observed.get(k), o)]
+    changed.sort(key=lambda o: APPLY_ORDER.index(o["kind"]))
+    managed = frozenset(k for k in desired if k[0] != "GatewayClass")
+    stale = [k for k in observed if k not in desired and k[0] in DELETE_ORDER]
+    stale.sort(key=lambda k: (DELETE_ORDER.index(k[0]), k))
+    return Decision(tuple(changed), managed, tuple(stale), tuple(patches))

@@ -1,0 +1,221 @@
+"""The gateway-config pass against an in-memory control cluster: what it writes and when."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any, cast
+
+import httpx
+import pytest
+from gateway_config.controller import COLLECTIONS, GatewayConfig, path
+from gateway_config.decide import Settings
+from gateway_config.render import backend_name
+from modelplane.kube import Kube
+from modelplane.leader import LeaderElector
+
+Json = dict[str, Any]
+
+
+class InMemoryControlCluster:
+    """Just enough of `modelplane.kube.Kube`: objects by API path, label-selected lists,
+    server-side apply as a replace of the given fields, merge patches of status, deletes;
+    every write is recorded, and writes to `failing` paths raise a transient error."""
+
+    def __init__(self, *objects: Json) -> None:
+        self.objects: dict[str, Json] = {}
+        self.writes: list[tuple[str, str]] = []
+        self.failing: set[str] = set()
+        for obj in objects:
+            self.put(obj)
+
+    def put(self, obj: Json) -> None:
+        meta = obj["metadata"]
+        self.objects[path(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
+
+    def of_kind(self, kind: str) -> list[Json]:
+        return [o for o in self.objects.values() if o["kind"] == kind]
+
+    async def get(self, target: str, params: dict[str, str] | None = None) -> Json | None:
+        if target in self.objects:
+            return copy.deepcopy(self.objects[target])
+        kind = next((k for k in COLLECTIONS if path(k) == target), None)
+        if kind is None:
+            return None
+        wanted = dict(
+            part.split("=", 1)
+            for part in (params or {}).get("labelSelector", "").split(",")
+            if part
+        )
+        items = [
+            {k: v for k, v in copy.deepcopy(o).items() if k not in ("apiVersion", "kind")}
+            for o in self.of_kind(kind)
+            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return {"items": items}
+
+    def _write(self, verb: str, target: str) -> None:
+        if target in self.failing:
+            raise httpx.ConnectError(f"{verb} {target} refused")
+        self.writes.append((verb, target))
+
+    async def apply(self, target: str, body: Json) -> Json:
+        self._write("apply", target)
+        old = self.objects.get(target, {})
+        merged = {**copy.deepcopy(body), "status": old.get("status", {})}
+        merged["metadata"] = {**old.get("metadata", {}), **copy.deepcopy(body["metadata"])}
+        self.objects[target] = merged
+        return merged
+
+    async def merge_patch(self, target: str, body: Json) -> Json | None:
+        self._write("status", target)
+        obj = self.objects[target.removesuffix("/status")]
+        status = {**obj.get("status", {}), **copy.deepcopy(body["status"])}
+        obj["status"] = {k: v for k, v in status.items() if v is not None}
+        return obj
+
+    async def delete(self, target: str) -> bool:
+        self._write("delete", target)
+        return self.objects.pop(target, None) is not None
+
+
+class Elector:
+    def __init__(self, leader: bool) -> None:
+        self.is_leader = leader
+
+
+def inference_gateway() -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "InferenceGateway",
+        "metadata": {"name": "default", "uid": "u-ig", "generation": 1},
+        "spec": {"backend": "Traefik"},
+    }
+
+
+def model_service(name: str, **labels: str) -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelService",
+        "metadata": {"name": name, "namespace": "ml", "uid": f"u-{name}", "generation": 1},
+        "spec": {"endpoints": [{"selector": {"matchLabels": labels}}]},
+    }
+
+
+def model_endpoint(name: str, url: str, **labels: str) -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelEndpoint",
+        "metadata": {"name": name, "namespace": "ml", "uid": f"u-{name}", "generation": 1,
+                     "labels": labels},
+        "spec": {"url": url, "rewritePath": "/"},
+    }  # fmt: skip
+
+
+def run(cluster: InMemoryControlCluster, leader: bool = True) -> None:
+    controller = GatewayConfig(
+        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), Settings()
+    )
+    asyncio.run(controller.reconcile_all())
+
+
+def fleet() -> InMemoryControlCluster:
+    return InMemoryControlCluster(
+        inference_gateway(),
+        model_service("chat", app="chat"),
+        model_endpoint("a", "http://10.240.1.1", app="chat"),
+        model_endpoint("b", "http://10.240.1.2", app="chat"),
+    )
+
+
+def test_a_pass_writes_the_front_door_the_routes_and_every_status_then_nothing() -> None:
+    cluster = fleet()
+    run(cluster)
+    a, b = backend_name("chat", "a"), backend_name("chat", "b")
+    assert cluster.writes == [
+        ("apply", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/traefik"),
+        ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/modelplane-system/gateways/modelplane-gateway"),
+        ("apply", f"/api/v1/namespaces/ml/services/{a}"),
+        ("apply", f"/api/v1/namespaces/ml/services/{b}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{a}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
+        ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
+        ("status", "/apis/modelplane.ai/v1alpha1/inferencegateways/default/status"),
+        ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status"),
+        ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelendpoints/a/status"),
+        ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelendpoints/b/status"),
+    ]  # fmt: skip
+    cluster.writes.clear()
+    run(cluster)
+    assert cluster.writes == []
+
+
+def test_a_copy_that_is_not_the_leader_writes_nothing() -> None:
+    cluster = fleet()
+    run(cluster, leader=False)
+    assert cluster.writes == []
+
+
+def test_one_failed_write_does_not_stop_the_others_and_the_next_pass_retries_it() -> None:
+    cluster = fleet()
+    a = backend_name("chat", "a")
+    broken = f"/api/v1/namespaces/ml/services/{a}"
+    cluster.failing.add(broken)
+    run(cluster)
+    written = {target for _, target in cluster.writes}
+    assert broken not in written
+    assert "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat" in written
+    assert "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelendpoints/b/status" in written
+    cluster.failing.clear()
+    cluster.writes.clear()
+    run(cluster)
+    assert cluster.writes == [("apply", broken)]
+
+
+def test_a_withdrawn_endpoint_loses_its_service_and_slice_after_the_route_moves() -> None:
+    cluster = fleet()
+    run(cluster)
+    gateway = cluster.objects[path("Gateway", "modelplane-system", "modelplane-gateway")]
+    gateway["status"] = {"addresses": [{"type": "IPAddress", "value": "10.240.0.1"}]}
+    run(cluster)
+    service = cluster.objects[path("ModelService", "ml", "chat")]
+    assert service["status"]["address"] == "http://10.240.0.1/ml/chat"
+    del cluster.objects[path("ModelEndpoint", "ml", "b")]
+    cluster.writes.clear()
+    run(cluster)
+    b = backend_name("chat", "b")
+    assert cluster.writes == [
+        ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
+        ("delete", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
+        ("delete", f"/api/v1/namespaces/ml/services/{b}"),
+        ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status"),
+    ]
+    services = sorted(s["metadata"]["name"] for s in cluster.of_kind("Service"))
+    assert services == [backend_name("chat", "a")]
+    ready = next(c for c in service["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["message"] == "ModelService ml/chat routes to 1 ModelEndpoint(s): a"
+
+
+def test_objects_it_does_not_manage_are_never_deleted() -> None:
+    cluster = fleet()
+    cluster.put({"kind": "Service", "metadata": {"name": "theirs", "namespace": "ml"}})
+    run(cluster)
+    assert not [w for w in cluster.writes if w[0] == "delete"]
+    assert path("Service", "ml", "theirs") in cluster.objects
+
+
+@pytest.mark.parametrize("kind", ["Gateway", "HTTPRoute", "Service", "EndpointSlice"])
+def test_every_managed_kind_is_listed_with_the_managed_by_selector(kind: str) -> None:
+    cluster = fleet()
+    cluster.put(
+        {
+            "kind": kind,
+            "metadata": {
+                "name": "orphan",
+                "namespace": "ml",
+                "labels": {"app.kubernetes.io/managed-by": "modelplane-gateway-config"},
+            },
+        }
+    )
+    run(cluster)
+    assert ("delete", path(kind, "ml", "orphan")) in cluster.writes

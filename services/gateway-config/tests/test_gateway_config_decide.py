@@ -1,0 +1,517 @@
+"""What one gateway-config pass decides from the observed objects (pure, no fakes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gateway_config.decide import Decision, Settings, Snapshot, decide
+from gateway_config.render import backend_name
+
+NOW = "2026-11-29T03:00:00Z"
+LATER = "2026-11-29T03:05:00Z"
+SETTINGS = Settings()
+MANAGED = {"app.kubernetes.io/managed-by": "modelplane-gateway-config"}
+Json = dict[str, Any]
+
+
+def ig(name: str = "default", generation: int = 1, **status: Any) -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "InferenceGateway",
+        "metadata": {"name": name, "uid": f"uid-{name}", "generation": generation},
+        "spec": {"backend": "Traefik"},
+        "status": status,
+    }
+
+
+def ms(name: str, *selectors: dict[str, str], namespace: str = "ml", **status: Any) -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelService",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 2},
+        "spec": {"endpoints": [{"selector": {"matchLabels": s}} for s in selectors]},
+        "status": status,
+    }
+
+
+def me(name: str, url: str, rewrite: str = "/", namespace: str = "ml", **labels: str) -> Json:
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelEndpoint",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "labels": {k.replace("__", "/").replace("_", "."): v for k, v in labels.items()},
+        },
+        "spec": {"url": url, "rewritePath": rewrite},
+    }
+
+
+def gateway(*addresses: str, programmed: str = "True") -> Json:
+    return {
+        "kind": "Gateway",
+        "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"},
+        "status": {
+            "addresses": [{"type": "IPAddress", "value": a} for a in addresses],
+            "conditions": [
+                {"type": "Programmed", "status": programmed, "reason": "Invalid", "message": "no"}
+            ],
+        },
+    }
+
+
+def objects(decision: Decision, kind: str) -> dict[str, Json]:
+    return {
+        f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}": o
+        for o in decision.apply
+        if o["kind"] == kind
+    }
+
+
+def status_of(decision: Decision, kind: str, name: str) -> Json:
+    found = [p.status for p in decision.status if (p.kind, p.name) == (kind, name)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def condition(status: Json, type_: str) -> tuple[str, str, str]:
+    found = next(c for c in status["conditions"] if c["type"] == type_)
+    return found["status"], found["reason"], found["message"]
+
+
+def owner(name: str, kind: str = "ModelService") -> list[Json]:
+    return [
+        {
+            "apiVersion": "modelplane.ai/v1alpha1",
+            "kind": kind,
+            "name": name,
+            "uid": f"uid-{name}",
+            "controller": True,
+        }
+    ]
+
+
+A = me("sim-a", "http://10.240.1.5:8080", "/ml/rep-a/", modelplane_ai__deployment="chat")
+B = me("sim-b", "http://10.240.2.9", "/ml/rep-b/", modelplane_ai__deployment="chat", team="x")
+SAAS = me("together", "https://api.together.xyz/", "/v1/", modelplane_ai__provider="together")
+
+
+def test_the_default_gateway_gets_a_gateway_class_and_a_gateway_and_waits_for_an_address() -> None:
+    decision = decide(Snapshot(inference_gateways=[ig()]), SETTINGS, NOW)
+    assert list(decision.apply) == [
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": "traefik"},
+            "spec": {"controllerName": "traefik.io/gateway-controller"},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {
+                "name": "modelplane-gateway",
+                "namespace": "modelplane-system",
+                "labels": MANAGED,
+                "ownerReferences": owner("default", "InferenceGateway"),
+            },
+            "spec": {
+                "gatewayClassName": "traefik",
+                "listeners": [
+                    {"name": "http", "protocol": "HTTP", "port": 80,
+                     "allowedRoutes": {"namespaces": {"from": "All"}}}
+                ],
+            },
+        },
+    ]  # fmt: skip
+    assert decision.managed == {("Gateway", "modelplane-system", "modelplane-gateway")}
+    assert status_of(decision, "InferenceGateway", "default") == {
+        "observedGeneration": 1,
+        "conditions": [
+            {
+                "type": "Ready", "status": "False", "reason": "AddressPending",
+                "message": "InferenceGateway default: Gateway modelplane-system/modelplane-gateway has no address yet (is the controller of GatewayClass traefik running?)",
+                "observedGeneration": 1, "lastTransitionTime": NOW,
+            }
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "addresses", "expected"),
+    [
+        ("port 80 gives the bare host", Settings(), ["10.240.0.1"], "http://10.240.0.1"),
+        ("another port is appended", Settings(port=8080), ["10.240.0.1"], "http://10.240.0.1:8080"),
+        ("an IPv6 address is bracketed", Settings(), ["fd00::1"], "http://[fd00::1]"),
+        ("a host name is used as is", Settings(), ["gw.example.com", "10.0.0.1"], "http://gw.example.com"),
+    ],
+)  # fmt: skip
+def test_the_gateway_address_is_the_first_status_address(
+    name: str, settings: Settings, addresses: list[str], expected: str
+) -> None:
+    snapshot = Snapshot(inference_gateways=[ig()], gateway=gateway(*addresses))
+    status = status_of(decide(snapshot, settings, NOW), "InferenceGateway", "default")
+    assert status["address"] == expected
+    assert condition(status, "Ready") == (
+        "True",
+        "GatewayReady",
+        f"InferenceGateway default: Gateway modelplane-system/modelplane-gateway serves at {expected}",
+    )
+
+
+def test_a_gateway_its_controller_refuses_is_not_ready() -> None:
+    snapshot = Snapshot(inference_gateways=[ig()], gateway=gateway("10.0.0.1", programmed="False"))
+    status = status_of(decide(snapshot, SETTINGS, NOW), "InferenceGateway", "default")
+    assert condition(status, "Ready") == (
+        "False",
+        "GatewayNotProgrammed",
+        "InferenceGateway default: Gateway modelplane-system/modelplane-gateway is not programmed: Invalid: no",
+    )
+
+
+def test_an_inference_gateway_not_named_default_is_refused_and_creates_nothing() -> None:
+    decision = decide(Snapshot(inference_gateways=[ig("other")]), SETTINGS, NOW)
+    assert decision.apply == ()
+    assert decision.managed == frozenset()
+    status = status_of(decision, "InferenceGateway", "other")
+    assert "address" not in status
+    assert condition(status, "Ready") == (
+        "False",
+        "NotDefault",
+        "InferenceGateway other metadata.name: the InferenceGateway is a singleton named default; nothing is created for 'other', use InferenceGateway default instead",
+    )
+
+
+def test_a_service_routes_to_the_union_of_its_selectors_each_endpoint_once_with_its_own_rewrite() -> (
+    None
+):
+    service = ms("chat", {"modelplane.ai/deployment": "chat"}, {"team": "x"})
+    snapshot = Snapshot(
+        inference_gateways=[ig()],
+        gateway=gateway("10.240.0.1"),
+        model_services=[service],
+        model_endpoints=[B, A, me("other-ns", "http://10.9.9.9", namespace="team-b", team="x")],
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    name_a, name_b = backend_name("chat", "sim-a"), backend_name("chat", "sim-b")
+    assert objects(decision, "HTTPRoute") == {
+        "ml/chat": {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {
+                "name": "chat", "namespace": "ml",
+                "labels": {**MANAGED, "modelplane.ai/model-service": "chat"},
+                "ownerReferences": owner("chat"),
+            },
+            "spec": {
+                "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                "name": "modelplane-gateway", "namespace": "modelplane-system",
+                                "sectionName": "http"}],
+                "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/ml/chat/"}}],
+                    "backendRefs": [
+                        {"group": "", "kind": "Service", "name": name_a, "port": 8080, "weight": 1,
+                         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                             "type": "ReplacePrefixMatch", "replacePrefixMatch": "/ml/rep-a/"}}}]},
+                        {"group": "", "kind": "Service", "name": name_b, "port": 80, "weight": 1,
+                         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                             "type": "ReplacePrefixMatch", "replacePrefixMatch": "/ml/rep-b/"}}}]},
+                    ],
+                }],
+            },
+        }
+    }  # fmt: skip
+    assert set(objects(decision, "Service")) == {f"ml/{name_a}", f"ml/{name_b}"}
+    status = status_of(decision, "ModelService", "chat")
+    assert status["address"] == "http://10.240.0.1/ml/chat"
+    assert condition(status, "Ready") == (
+        "True",
+        "Routed",
+        "ModelService ml/chat routes to 2 ModelEndpoint(s): sim-a, sim-b",
+    )
+    assert condition(status, "EndpointsSelected")[:2] == ("True", "AllSelectorsMatch")
+
+
+def test_each_backend_is_a_headless_selectorless_service_and_its_endpoint_slice() -> None:
+    snapshot = Snapshot(
+        model_services=[ms("chat", {"modelplane.ai/deployment": "chat"})], model_endpoints=[A]
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    name = backend_name("chat", "sim-a")
+    labels = {
+        **MANAGED,
+        "modelplane.ai/model-service": "chat",
+        "modelplane.ai/model-endpoint": "sim-a",
+    }
+    assert objects(decision, "Service") == {
+        f"ml/{name}": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "ml", "labels": labels,
+                         "ownerReferences": owner("chat")},
+            "spec": {
+                "type": "ClusterIP", "clusterIP": "None",
+                "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP",
+                           "appProtocol": "http"}],
+            },
+        }
+    }  # fmt: skip
+    assert objects(decision, "EndpointSlice") == {
+        f"ml/{name}": {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": name, "namespace": "ml",
+                "labels": {**labels, "kubernetes.io/service-name": name,
+                           "endpointslice.kubernetes.io/managed-by": "gateway-config.modelplane.ai"},
+                "ownerReferences": owner("chat"),
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "appProtocol": "http"}],
+            "endpoints": [{"addresses": ["10.240.1.5"], "conditions": {"ready": True}}],
+        }
+    }  # fmt: skip
+
+
+def test_a_named_https_provider_is_an_fqdn_slice_on_443_with_its_host_header() -> None:
+    snapshot = Snapshot(
+        model_services=[ms("kimi", {"modelplane.ai/provider": "together"})],
+        model_endpoints=[SAAS],
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    name = backend_name("kimi", "together")
+    slice_ = objects(decision, "EndpointSlice")[f"ml/{name}"]
+    assert (slice_["addressType"], slice_["endpoints"][0]["addresses"], slice_["ports"]) == (
+        "FQDN",
+        ["api.together.xyz"],
+        [{"name": "https", "port": 443, "protocol": "TCP", "appProtocol": "https"}],
+    )
+    port = objects(decision, "Service")[f"ml/{name}"]["spec"]["ports"][0]
+    assert (port["name"], port["port"], port["appProtocol"]) == ("https", 443, "https")
+    ref = objects(decision, "HTTPRoute")["ml/kimi"]["spec"]["rules"][0]["backendRefs"][0]
+    assert (ref["port"], ref["filters"]) == (
+        443,
+        [
+            {
+                "type": "URLRewrite",
+                "urlRewrite": {
+                    "hostname": "api.together.xyz",
+                    "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1/"},
+                },
+            }
+        ],
+    )
+
+
+def test_a_service_selecting_nothing_routes_to_an_empty_backend_and_says_which_selector() -> None:
+    service = ms("empty", {"modelplane.ai/deployment": "nope"})
+    snapshot = Snapshot(
+        inference_gateways=[ig()],
+        gateway=gateway("10.240.0.1"),
+        model_services=[service],
+        model_endpoints=[A],
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    name = backend_name("empty", None)
+    assert objects(decision, "EndpointSlice")[f"ml/{name}"]["endpoints"] == []
+    assert objects(decision, "HTTPRoute")["ml/empty"]["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "", "kind": "Service", "name": name, "port": 80, "weight": 1}
+    ]
+    status = status_of(decision, "ModelService", "empty")
+    assert status["address"] == "http://10.240.0.1/ml/empty"
+    which = (
+        "spec.endpoints[0].selector (modelplane.ai/deployment=nope) matches no ModelEndpoint "
+        "in namespace ml"
+    )
+    assert condition(status, "EndpointsSelected") == (
+        "False",
+        "SelectorMatchesNothing",
+        f"ModelService ml/empty {which}",
+    )
+    assert condition(status, "Ready") == (
+        "False",
+        "NoEndpoints",
+        f"ModelService ml/empty has no endpoint to route to ({which}); requests get 503 until one appears",
+    )
+
+
+def test_a_malformed_url_is_not_routed_is_named_and_disturbs_nothing_else() -> None:
+    bad = me("bad", "ftp://10.1.1.1/", modelplane_ai__deployment="chat")
+    snapshot = Snapshot(
+        inference_gateways=[ig()],
+        gateway=gateway("10.240.0.1"),
+        model_services=[ms("chat", {"modelplane.ai/deployment": "chat"})],
+        model_endpoints=[A, bad],
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    refs = objects(decision, "HTTPRoute")["ml/chat"]["spec"]["rules"][0]["backendRefs"]
+    assert [r["name"] for r in refs] == [backend_name("chat", "sim-a")]
+    problem = "ModelEndpoint ml/bad spec.url 'ftp://10.1.1.1/': scheme 'ftp' is not http or https"
+    assert condition(status_of(decision, "ModelEndpoint", "bad"), "Accepted") == (
+        "False",
+        "InvalidURL",
+        problem,
+    )
+    assert condition(status_of(decision, "ModelEndpoint", "sim-a"), "Accepted") == (
+        "True",
+        "ValidURL",
+        "ModelEndpoint ml/sim-a: spec.url can be routed",
+    )
+    assert condition(status_of(decision, "ModelService", "chat"), "Ready") == (
+        "True",
+        "Routed",
+        f"ModelService ml/chat routes to 1 ModelEndpoint(s): sim-a; not routed: {problem}",
+    )
+
+
+def test_without_a_gateway_address_a_service_has_no_address_and_is_not_ready() -> None:
+    snapshot = Snapshot(
+        model_services=[ms("chat", {"modelplane.ai/deployment": "chat"})], model_endpoints=[A]
+    )
+    status = status_of(decide(snapshot, SETTINGS, NOW), "ModelService", "chat")
+    assert "address" not in status
+    assert condition(status, "Ready") == (
+        "False",
+        "GatewayNotReady",
+        "ModelService ml/chat: InferenceGateway default has no address yet",
+    )
+
+
+def test_an_address_that_went_away_is_removed_by_the_patch() -> None:
+    before = decide(
+        Snapshot(
+            inference_gateways=[ig()],
+            gateway=gateway("10.240.0.1"),
+            model_services=[ms("chat", {"team": "x"})],
+            model_endpoints=[B],
+        ),
+        SETTINGS,
+        NOW,
+    )
+    status = status_of(before, "ModelService", "chat")
+    after = decide(
+        Snapshot(model_services=[ms("chat", {"team": "x"}, **status)], model_endpoints=[B]),
+        SETTINGS,
+        LATER,
+    )
+    patch = status_of(after, "ModelService", "chat")
+    assert patch["address"] is None
+    assert condition(patch, "Ready")[:2] == ("False", "GatewayNotReady")
+
+
+def test_a_pass_over_its_own_result_writes_nothing() -> None:
+    first = decide(
+        Snapshot(
+            inference_gateways=[ig()],
+            gateway=gateway("10.240.0.1"),
+            model_services=[ms("chat", {"modelplane.ai/deployment": "chat"})],
+            model_endpoints=[A, B],
+        ),
+        SETTINGS,
+        NOW,
+    )
+    statuses = {(p.kind, p.name): p.status for p in first.status}
+    managed = [
+        {k: v for k, v in o.items() if k not in ("apiVersion", "kind")} | {"kind": o["kind"]}
+        for o in first.apply
+        if o["kind"] != "GatewayClass"
+    ]
+    again = decide(
+        Snapshot(
+            inference_gateways=[ig(**statuses[("InferenceGateway", "default")])],
+            gateway=gateway("10.240.0.1"),
+            gateway_class=next(o for o in first.apply if o["kind"] == "GatewayClass"),
+            model_services=[
+                ms(
+                    "chat",
+                    {"modelplane.ai/deployment": "chat"},
+                    **statuses[("ModelService", "chat")],
+                )
+            ],
+            model_endpoints=[
+                {**e, "status": statuses[("ModelEndpoint", e["metadata"]["name"])]} for e in (A, B)
+            ],
+            managed=managed,
+        ),
+        SETTINGS,
+        LATER,
+    )
+    assert (again.apply, again.delete, again.status) == ((), (), ())
+    assert again.managed == first.managed
+
+
+def test_managed_objects_no_longer_wanted_are_deleted_routes_first() -> None:
+    stale_name = backend_name("chat", "gone")
+    observed = [
+        {"kind": "Service", "metadata": {"name": stale_name, "namespace": "ml"}},
+        {"kind": "EndpointSlice", "metadata": {"name": stale_name, "namespace": "ml"}},
+        {"kind": "HTTPRoute", "metadata": {"name": "old", "namespace": "ml"}},
+        {"kind": "Gateway", "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"}},
+    ]  # fmt: skip
+    snapshot = Snapshot(
+        model_services=[ms("chat", {"team": "x"})], model_endpoints=[B], managed=observed
+    )
+    decision = decide(snapshot, SETTINGS, NOW)
+    assert decision.delete == (
+        ("HTTPRoute", "ml", "old"),
+        ("Gateway", "modelplane-system", "modelplane-gateway"),
+        ("EndpointSlice", "ml", stale_name),
+        ("Service", "ml", stale_name),
+    )
+    name_b = backend_name("chat", "sim-b")
+    assert decision.managed == {
+        ("Service", "ml", name_b),
+        ("EndpointSlice", "ml", name_b),
+        ("HTTPRoute", "ml", "chat"),
+    }
+    assert [o["kind"] for o in decision.apply] == ["Service", "EndpointSlice", "HTTPRoute"]
+
+
+def test_objects_being_deleted_are_left_to_garbage_collection() -> None:
+    leaving = ms("chat", {"team": "x"})
+    leaving["metadata"]["deletionTimestamp"] = NOW
+    going = {**B, "metadata": {**B["metadata"], "deletionTimestamp": NOW}}
+    decision = decide(
+        Snapshot(model_services=[leaving, ms("keep", {"team": "x"})], model_endpoints=[going]),
+        SETTINGS,
+        NOW,
+    )
+    assert set(objects(decision, "HTTPRoute")) == {"ml/keep"}
+    assert {(p.kind, p.name) for p in decision.status} == {("ModelService", "keep")}
+
+
+def test_transition_times_hold_while_a_condition_keeps_its_status() -> None:
+    first = decide(Snapshot(model_endpoints=[A]), SETTINGS, NOW)
+    status = status_of(first, "ModelEndpoint", "sim-a")
+    edited = {**A, "metadata": {**A["metadata"], "generation": 2}, "status": status}
+    second = decide(Snapshot(model_endpoints=[edited]), SETTINGS, LATER)
+    patch = status_of(second, "ModelEndpoint", "sim-a")
+    assert patch["observedGeneration"] == 2
+    assert patch["conditions"][0]["lastTransitionTime"] == NOW
+    assert patch["conditions"][0]["observedGeneration"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "service", "endpoint"),
+    [
+        ("short names stay readable", "chat", "sim-a"),
+        ("long names are shortened", "s" * 200, "e" * 200),
+        ("dots become dashes", "qwen.v2", "rep.1"),
+        ("no endpoint is the stand-in", "chat", None),
+    ],
+)  # fmt: skip
+def test_backend_names_are_dns_labels_of_at_most_63_characters(
+    name: str, service: str, endpoint: str | None
+) -> None:
+    found = backend_name(service, endpoint)
+    assert len(found) <= 63
+    assert found[0].isalpha() and found[-1].isalnum()
+    assert set(found) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    assert found == backend_name(service, endpoint)
+
+
+def test_backend_names_keep_pairs_apart_whose_readable_parts_collide() -> None:
+    assert backend_name("a-b", "c") != backend_name("a", "b-c")
+    assert backend_name("chat", "sim-a").startswith("mp-chat-sim-a-")
