@@ -7,6 +7,11 @@ ModelService's `spec.endpoints[].selector.matchLabels` match, as one union
 (an endpoint matched by two entries counts once) sorted by name, plus the
 indexes of the entries that match nothing.
 
+A replica's endpoint (published by endpoint-manager, plain http) points at an
+inference cluster's gateway, which speaks HTTP/2 cleartext: its backend's
+`app_protocol` is `kubernetes.io/h2c`; every other endpoint keeps its scheme's
+protocol (`http`, or `https` with TLS).
+
 Guarantees: a `Backend` is something an EndpointSlice accepts and Traefik can
 dial: an `http` or `https` URL with a host and a port in 1..65535 (80 and 443
 by default), no user info, query, fragment or path beyond `/` (the path the
@@ -26,6 +31,12 @@ from typing import Any, Literal
 Obj = Mapping[str, Any]
 AddressType = Literal["IPv4", "IPv6", "FQDN"]
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MANAGED_BY = "app.kubernetes.io/managed-by"
+REPLICA_PUBLISHER = "modelplane-endpoint-manager"
+# HTTP/2 without TLS: how the front door talks to an inference cluster's gateway. Over
+# HTTP/1.1, about 1 in 50 streamed responses relayed between two Traefiks was cut
+# mid-body (traefik/traefik#11767, golang/go#40747); over h2c none was.
+H2C = "kubernetes.io/h2c"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -39,6 +50,7 @@ class Backend:
     port: int
     address_type: AddressType
     rewrite_path: str
+    app_protocol: str = "http"
 
 
 def _address_type(host: str) -> tuple[AddressType | None, str]:
@@ -107,6 +119,10 @@ def backend(endpoint: Obj) -> Backend | str:
         what = f"ModelEndpoint {meta.get('namespace', '')}/{meta['name']}"
         return f"{what} spec.url {url!r}: {parsed}"
     scheme, host, port, address_type = parsed
+    labels = meta.get("labels") or {}
+    app_protocol = scheme
+    if scheme == "http" and labels.get(MANAGED_BY) == REPLICA_PUBLISHER:
+        app_protocol = H2C
     return Backend(
         name=meta["name"],
         scheme="https" if scheme == "https" else "http",
@@ -114,6 +130,7 @@ def backend(endpoint: Obj) -> Backend | str:
         port=port,
         address_type=address_type,
         rewrite_path=str(spec.get("rewritePath") or "/"),
+        app_protocol=app_protocol,
     )
 
 

@@ -115,7 +115,9 @@ def gateway(inference_gateway: Obj, namespace: str, class_name: str, port: int) 
     }
 
 
-def _service(service: Obj, name: str, port: int, scheme: str, endpoint: str | None) -> Json:
+def _service(
+    service: Obj, name: str, port: int, scheme: str, protocol: str, endpoint: str | None
+) -> Json:
     meta = service["metadata"]
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     if endpoint is not None:
@@ -133,14 +135,16 @@ def _service(service: Obj, name: str, port: int, scheme: str, endpoint: str | No
                     "port": port,
                     "targetPort": port,
                     "protocol": "TCP",
-                    "appProtocol": scheme,
+                    "appProtocol": protocol,
                 }
             ],
         },
     }
 
 
-def _slice(service: Obj, name: str, port: int, scheme: str, backend: Backend | None) -> Json:
+def _slice(
+    service: Obj, name: str, port: int, scheme: str, protocol: str, backend: Backend | None
+) -> Json:
     meta = service["metadata"]
     labels = {
         SERVICE_LABEL: _label_value(meta["name"]),
@@ -157,7 +161,7 @@ def _slice(service: Obj, name: str, port: int, scheme: str, backend: Backend | N
         "kind": "EndpointSlice",
         "metadata": _metadata(name, meta["namespace"], service, **labels),
         "addressType": "IPv4" if backend is None else backend.address_type,
-        "ports": [{"name": scheme, "port": port, "protocol": "TCP", "appProtocol": scheme}],
+        "ports": [{"name": scheme, "port": port, "protocol": "TCP", "appProtocol": protocol}],
         "endpoints": endpoints,
     }
 
@@ -168,9 +172,10 @@ def backend_objects(service: Obj, backend: Backend | None) -> tuple[Json, Json]:
     name = backend_name(service["metadata"]["name"], endpoint)
     port = 80 if backend is None else backend.port
     scheme = "http" if backend is None else backend.scheme
+    protocol = "http" if backend is None else backend.app_protocol
     return (
-        _service(service, name, port, scheme, endpoint),
-        _slice(service, name, port, scheme, backend),
+        _service(service, name, port, scheme, protocol, endpoint),
+        _slice(service, name, port, scheme, protocol, backend),
     )
 
 

@@ -81,3 +81,14 @@ def test_selection_is_the_sorted_union_within_the_namespace_and_names_empty_entr
     chosen, empty = select(service, endpoints)
     assert [e["metadata"]["name"] for e in chosen] == ["a", "c"]
     assert empty == [2]
+
+
+def test_replica_endpoints_are_reached_over_h2c_and_others_keep_their_scheme() -> None:
+    replica = endpoint("r", **{"app.kubernetes.io/managed-by": "modelplane-endpoint-manager"})
+    found = backend(replica)
+    assert isinstance(found, Backend) and found.app_protocol == "kubernetes.io/h2c"
+    manual = backend(endpoint("m"))
+    assert isinstance(manual, Backend) and manual.app_protocol == "http"
+    tls = {**replica, "spec": {"url": "https://api.example.com", "rewritePath": "/"}}
+    secure = backend(tls)
+    assert isinstance(secure, Backend) and secure.app_protocol == "https"

@@ -173,7 +173,6 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 address=address,
                 web_port=PORTS.gateway_web,
                 admin_port=PORTS.gateway_admin,
-                front_door=cluster.plan.role != "inference",
             ),
             Probe(gateway.ping_url(address, PORTS.gateway_admin), "OK"),
             env=gateway.traefik_env(cluster.kubeconfig_for("traefik")),

@@ -12,12 +12,6 @@ Guarantees of the command line `traefik_command` builds:
   Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
   not the response, and is lifted too.
 - Traefik never phones home (no version check, no anonymous usage report).
-- The control plane's front door (`front_door`, the control cluster's Traefik,
-  whose backends are other Traefiks) proxies with Traefik's fast proxy: with
-  Go's reverse proxy, about 1 in 50 streamed (chunked) responses relayed from
-  another Traefik was cut mid-body ("ReverseProxy read error during body copy:
-  use of closed network connection", traefik/traefik#11767, golang/go#40747);
-  measured here, Traefik 3.7.15.
 
 `rbac_objects` grants its client-certificate user what the Gateway provider
 reads and the status it writes; `gateway_class` is the `traefik` GatewayClass a
@@ -54,15 +48,8 @@ def gateway_class() -> dict[str, Any]:
 
 
 def traefik_command(
-    traefik: Path,
-    *,
-    address: str,
-    web_port: int,
-    admin_port: int,
-    log_level: str = "INFO",
-    front_door: bool = False,
+    traefik: Path, *, address: str, web_port: int, admin_port: int, log_level: str = "INFO"
 ) -> list[str]:
-    fast = ["--experimental.fastProxy=true"] if front_door else []
     return [
         str(traefik),
         "--global.checkNewVersion=false",
@@ -77,7 +64,6 @@ def traefik_command(
         f"--ping.entryPoint={ADMIN_ENTRYPOINT}",
         "--providers.kubernetesGateway=true",
         f"--providers.kubernetesGateway.statusAddress.ip={address}",
-        *fast,
     ]
 
 

@@ -21,6 +21,7 @@ to addresses inside the fleet's own network namespace.
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import time
@@ -57,6 +58,10 @@ def wait(what: str, check: Callable[[], T | None], timeout_s: float = 180) -> T:
         if time.monotonic() > deadline:
             raise TourError(f"gave up after {timeout_s:g}s waiting for {what}")
         time.sleep(0.5)
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def _kept(value: T, keep: Callable[[T], bool]) -> T | None:
@@ -112,6 +117,7 @@ class Tour:
         self.examples = examples
         self.say = say
         self.step_no = 0
+        self.timings: dict[str, float] = {}
 
     def step(self, title: str) -> None:
         self.step_no += 1
@@ -171,6 +177,7 @@ class Tour:
         self.wait_cluster("us-east")
 
         self.step("Deploy qwen-demo and expose it as the ModelService ml-team/qwen")
+        applied = time.monotonic()
         self.apply("03-qwen-demo.yaml")
         demo = wait("a qwen-demo replica", lambda: _replicas(self.control, "qwen-demo"))
         (demo_name, demo_replica), *_ = demo.items()
@@ -186,7 +193,12 @@ class Tour:
             lambda: _kept(chat(address, "Say hello"), lambda r: r[0] == 200),
             timeout_s=240,
         )
+        self.timings["first_answer_s"] = time.monotonic() - applied
         self.say(f"    POST {address}/v1/chat/completions -> {code} from pod {pod}")
+        self.say(
+            f"    first answer {self.timings['first_answer_s']:.1f}s after kubectl apply"
+            f" (the engine pod itself: {self.engine_start(pod):.1f}s from created to Ready)"
+        )
         self.say(f"    reply: {text!r}")
 
         self.step("Grow the platform: an A100 class, clusters us-west and eu-central")
@@ -235,6 +247,21 @@ class Tour:
         self.say("    20 requests: " + ", ".join(f"{c} {n}" for c, n in sorted(spread.items())))
         self.say(f"\nTour done in {time.monotonic() - began:.0f}s.")
         return address
+
+    def engine_start(self, pod: str) -> float:
+        """Seconds from the pod's creation to its Ready condition (`namespace/name`)."""
+        namespace, _, name = pod.partition("/")
+        found = _get(self.fleet.cluster(self.cluster_of(pod)), "pod", "-n", namespace, name)
+        ready = next(
+            (c for c in found.get("status", {}).get("conditions", []) if c["type"] == "Ready"),
+            None,
+        )
+        if not ready:
+            return float("nan")
+        created = _seconds(found["metadata"]["creationTimestamp"])
+        took = _seconds(ready["lastTransitionTime"]) - created
+        self.timings["engine_ready_s"] = took
+        return took
 
     def cluster_of(self, pod: str) -> str:
         """The cluster whose pods include `pod` (`namespace/name`)."""
