@@ -7,15 +7,21 @@ of its own client-certificate user on the control cluster, its status endpoint
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from modelplane_localfleet import services
+from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
+
+from e2e.kube import condition, get, wait_for
 
 
 class Service:
@@ -102,3 +108,23 @@ def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path) -> Serv
 def gateway_config(fleet: Fleet, port: int, log: Path) -> Service:
     """gateway-config: the control cluster's front-door Gateway and ModelService routes."""
     return Service(fleet, "gateway-config", "gateway_config", port, log)
+
+
+def cluster_ready(control: Cluster, name: str) -> bool:
+    return condition(get(control, "inferencecluster", name), "Ready").get("status") == "True"
+
+
+@contextlib.contextmanager
+def serving(
+    control: Cluster, running: dict[str, Service], clusters: tuple[str, ...] = ("east", "west")
+) -> Iterator[dict[str, Service]]:
+    """Yield `running` once the fleet's `clusters` are Ready; afterwards stop every service
+    and print the end of its log."""
+    try:
+        for name in clusters:
+            wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
+        yield running
+    finally:
+        for service in running.values():
+            service.stop()
+            print(service.log.read_text()[-4000:])

@@ -11,7 +11,6 @@ pod through east's gateway.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,13 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
-from e2e.services import Service, cluster_provisioner, endpoint_manager, fleet_scheduler
+from e2e.services import (
+    Service,
+    cluster_provisioner,
+    endpoint_manager,
+    fleet_scheduler,
+    serving,
+)
 from e2e.simulator import call
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
@@ -49,18 +54,8 @@ def services(
             local_fleet, 9133, f"{address}:{FLEET_API_PORT}", logs / "em.log"
         ),
     }
-    try:
-        for name in ("east", "west"):
-            wait_for(f"{name} Ready", functools.partial(_cluster_ready, control, name))
-        yield running
-    finally:
-        for service in running.values():
-            service.stop()
-            print(service.log.read_text()[-4000:])
-
-
-def _cluster_ready(control: Cluster, name: str) -> bool:
-    return condition(get(control, "inferencecluster", name), "Ready").get("status") == "True"
+    with serving(control, running) as ready:
+        yield ready
 
 
 def qwen(namespace: str, replicas: int = 1) -> Json:

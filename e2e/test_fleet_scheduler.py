@@ -24,7 +24,15 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE, harness
 from e2e.kube import Json, apply, condition, get, items, wait_for
-from e2e.services import Service, cluster_provisioner, fleet_scheduler, grpc_client, tls_dir
+from e2e.services import (
+    Service,
+    cluster_provisioner,
+    cluster_ready,
+    fleet_scheduler,
+    grpc_client,
+    serving,
+    tls_dir,
+)
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SELECTOR = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("20Gi")) >= 0'
@@ -45,18 +53,8 @@ def services(
         "cluster-provisioner": cluster_provisioner(local_fleet, 9111, 50181, logs / "cp.log"),
         "fleet-scheduler": fleet_scheduler(local_fleet, 9112, GRPC_PORT, logs / "fs.log"),
     }
-    try:
-        for name in ("east", "west"):
-            wait_for(f"{name} Ready", functools.partial(_ready, control, name))
-        yield running
-    finally:
-        for service in running.values():
-            service.stop()
-            print(service.log.read_text()[-3000:])
-
-
-def _ready(control: Cluster, name: str) -> bool:
-    return condition(get(control, "inferencecluster", name), "Ready").get("status") == "True"
+    with serving(control, running) as ready:
+        yield ready
 
 
 def model_deployment(namespace: str, replicas: int, selector: str = SELECTOR) -> Json:
@@ -288,14 +286,14 @@ def test_a_lost_cluster_keeps_its_replica_until_deleted_then_it_is_replaced(
     try:
         control.kubectl("label", "ic", "east", "e2e-loss=yes", "--overwrite")
         apply(control, doomed)
-        wait_for("doomed Ready", functools.partial(_ready, control, "doomed"), 60)
+        wait_for("doomed Ready", functools.partial(cluster_ready, control, "doomed"), 60)
         deployment = model_deployment(namespace, 2)
         deployment["spec"]["clusterSelector"] = {"matchLabels": {"e2e-loss": "yes"}}
         apply(control, deployment)
         placed = wait_for("two replicas", lambda: count(control, namespace, 2), 30)
         assert sorted(placed.values()) == ["doomed", "east"], placed
         assert harness("stop", "doomed", "--state", state).returncode == 0
-        wait_for("doomed not Ready", lambda: not _ready(control, "doomed"), 30)
+        wait_for("doomed not Ready", lambda: not cluster_ready(control, "doomed"), 30)
         time.sleep(3)
         assert replicas(control, namespace) == placed, "a degraded cluster keeps its replicas"
         control.kubectl("delete", "ic", "doomed")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Awaitable, Callable
 
 from modelplane import controllermetrics
-from modelplane.kube import TRANSIENT, Json, Kube
+from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
+from modelplane.writes import Write, WritesFailedError, perform
 
 from fleet_scheduler.reconcile import decide
 from fleet_scheduler.snapshot import LiveSnapshot
@@ -30,11 +30,6 @@ KINDS = {
     "ModelDeployment": "modeldeployments",
 }
 log = logging.getLogger("fleet_scheduler")
-Write = Callable[[], Awaitable[None]]
-
-
-class WritesFailedError(Exception):
-    """Some writes of a pass failed (each named); the others were made."""
 
 
 def watched_paths() -> list[str]:
@@ -76,16 +71,7 @@ class Scheduler:
                 writes = [self._apply_replica(r) for r in decision.apply]
                 writes += [self._delete_replica(ns, name) for ns, name in decision.delete]
                 writes += [self._write_status(ns, name, st) for ns, name, st in decision.status]
-                depth = controllermetrics.queued(SERVICE, "ModelDeployment", len(writes))
-                failed = []
-                for what, write in writes:
-                    try:
-                        await write()
-                    except TRANSIENT as error:
-                        failed.append(f"{what}: {error}")
-                    depth.dec()
-                if failed:
-                    raise WritesFailedError("; ".join(failed))
+                await perform(SERVICE, "ModelDeployment", writes, log)
         except WritesFailedError as error:
             log.warning("some writes failed", extra={"fields": {"error": str(error)}})
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelplane import controllermetrics
-from modelplane.kube import TRANSIENT, Json, Kube
+from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
+from modelplane.writes import Write, WritesFailedError, perform
 
 from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch, decide
 from gateway_config.render import GATEWAY_NAME, MANAGED_BY, MANAGER
@@ -42,11 +42,6 @@ COLLECTIONS = {
 SUMMARY = ("Ready", "Accepted")
 MANAGED_KINDS = ("Gateway", "HTTPRoute", "Service", "EndpointSlice")
 log = logging.getLogger("gateway_config")
-Write = Callable[[], Awaitable[None]]
-
-
-class WritesFailedError(Exception):
-    """Some writes of a pass failed (each named); the others were made."""
 
 
 def path(kind: str, namespace: str = "", name: str = "") -> str:
@@ -127,17 +122,7 @@ class GatewayConfig:
         writes = [self._apply(obj) for obj in decision.apply]
         writes += [self._delete(k) for k in decision.delete]
         writes += [self._status(patch) for patch in decision.status]
-        depth = controllermetrics.queued(SERVICE, "ModelService", len(writes))
-        failed = []
-        for what, write in writes:
-            try:
-                await write()
-            except TRANSIENT as error:
-                failed.append(f"{what}: {error}")
-                log.warning("write failed", extra={"fields": {"object": what, "error": str(error)}})
-            depth.dec()
-        if failed:
-            raise WritesFailedError("; ".join(failed))
+        await perform(SERVICE, "ModelService", writes, log)
 
     def _apply(self, obj: Json) -> tuple[str, Write]:
         meta: dict[str, Any] = obj["metadata"]
