@@ -116,15 +116,31 @@ def cluster_ready(control: Cluster, name: str) -> bool:
 
 @contextlib.contextmanager
 def serving(
-    control: Cluster, running: dict[str, Service], clusters: tuple[str, ...] = ("east", "west")
+    control: Cluster,
+    running: dict[str, Service],
+    clusters: tuple[str, ...] = ("east", "west"),
+    drain: bool = False,
 ) -> Iterator[dict[str, Service]]:
     """Yield `running` once the fleet's `clusters` are Ready; afterwards stop every service
-    and print the end of its log."""
+    and print the end of its log. With `drain` (endpoint-manager runs), every
+    ModelDeployment is deleted first and the services keep running until no ModelReplica
+    is left, so replicas' finalizers are released and their workloads torn down instead of
+    holding devices for the tests that follow."""
     try:
         for name in clusters:
             wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
         yield running
     finally:
+        if drain:
+            control.kubectl("delete", "modeldeployments", "--all", "-A", "--wait=false")
+            control.kubectl("delete", "modelreplicas", "--all", "-A", "--wait=false")
+            wait_for(
+                "every ModelReplica released",
+                lambda: not json.loads(
+                    control.kubectl("get", "modelreplicas", "-A", "-o", "json").stdout
+                )["items"],
+                120,
+            )
         for service in running.values():
             service.stop()
             print(service.log.read_text()[-4000:])

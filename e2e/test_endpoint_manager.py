@@ -54,7 +54,7 @@ def services(
             local_fleet, 9133, f"{address}:{FLEET_API_PORT}", logs / "em.log"
         ),
     }
-    with serving(control, running) as ready:
+    with serving(control, running, drain=True) as ready:
         yield ready
 
 

@@ -213,35 +213,45 @@ def test_killing_the_leader_mid_reconcile_hands_over_with_no_duplicate(
     assert _holder(control).endswith(f"-{leader.process.pid}")
     assert 'modelplane_leader{service="fleet-scheduler"} 0.0' in standby.get("/metrics")[1]
 
-    existed = _kill_at_first_replica(control, namespace, leader, model_deployment(namespace, 4))
-    killed_at = time.monotonic()
-    print(f"leader killed with {existed} of 4 replicas created")
-    services["fleet-scheduler"] = standby
-    wait_for(
-        "the standby to hold the lease",
-        lambda: _holder(control).endswith(f"-{standby.process.pid}"),
-        30,
-    )
-    took = time.monotonic() - killed_at
-    print(f"standby took over {took:.1f}s after the leader was killed")
-    assert took <= LEASE_DURATION_S + 5
-    wait_for("four replicas", lambda: count(control, namespace, 4), 30)
-    assert _indices(control, namespace) == [0, 1, 2, 3]
+    try:
+        existed = _kill_at_first_replica(control, namespace, leader, model_deployment(namespace, 4))
+        killed_at = time.monotonic()
+        print(f"leader killed with {existed} of 4 replicas created")
+        services["fleet-scheduler"] = standby
+        wait_for(
+            "the standby to hold the lease",
+            lambda: _holder(control).endswith(f"-{standby.process.pid}"),
+            30,
+        )
+        took = time.monotonic() - killed_at
+        print(f"standby took over {took:.1f}s after the leader was killed")
+        assert took <= LEASE_DURATION_S + 5
+        wait_for("four replicas", lambda: count(control, namespace, 4), 30)
+        assert _indices(control, namespace) == [0, 1, 2, 3]
 
-    control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=1")
-    time.sleep(0.05)
-    standby.stop()
-    services["fleet-scheduler"] = fleet_scheduler(
-        local_fleet, 9112, GRPC_PORT, tmp_path / "restarted.log"
-    )
-    wait_for(
-        "the restarted copy ready", lambda: services["fleet-scheduler"].get("/readyz")[0] == 200, 40
-    )
-    wait_for("one replica", lambda: count(control, namespace, 1), 30)
-    control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=4")
-    wait_for("four replicas again", lambda: count(control, namespace, 4), 30)
-    time.sleep(3)
-    assert _indices(control, namespace) == [0, 1, 2, 3]
+        control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=1")
+        time.sleep(0.05)
+        standby.stop()
+        services["fleet-scheduler"] = fleet_scheduler(
+            local_fleet, 9112, GRPC_PORT, tmp_path / "restarted.log"
+        )
+        wait_for(
+            "the restarted copy ready",
+            lambda: services["fleet-scheduler"].get("/readyz")[0] == 200,
+            40,
+        )
+        wait_for("one replica", lambda: count(control, namespace, 1), 30)
+        control.kubectl("scale", "-n", namespace, "md/chat", "--replicas=4")
+        wait_for("four replicas again", lambda: count(control, namespace, 4), 30)
+        time.sleep(3)
+        assert _indices(control, namespace) == [0, 1, 2, 3]
+    finally:  # whatever failed, the tests that follow get one copy on the usual ports
+        if standby.process.poll() is None:
+            standby.stop()
+        if services["fleet-scheduler"].process.poll() is not None:
+            services["fleet-scheduler"] = fleet_scheduler(
+                local_fleet, 9112, GRPC_PORT, tmp_path / "replacement.log"
+            )
 
 
 def test_explain_asks_the_live_scheduler_over_mutual_tls_and_plain_callers_are_refused(
