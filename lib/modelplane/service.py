@@ -9,6 +9,7 @@ status endpoints (`/metrics`, `/healthz`, `/readyz`), until SIGTERM or SIGINT or
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -23,6 +24,19 @@ from modelplane.loop import ReconcileLoop
 
 log = logging.getLogger("modelplane.service")
 MakeLoop = Callable[[Kube, LeaderElector], ReconcileLoop]
+
+
+def add_controller_flags(
+    parser: argparse.ArgumentParser, status_address: str, namespace_holds: str
+) -> None:
+    """The flags every reconciling service takes: `--kubeconfig`, `--namespace` (whose
+    contents `namespace_holds` names), `--status-address` and `--log-level`."""
+    parser.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
+    parser.add_argument("--namespace", default="modelplane-system", help=namespace_holds)
+    parser.add_argument(
+        "--status-address", default=status_address, help="/metrics, /healthz and /readyz"
+    )
+    parser.add_argument("--log-level", default="INFO")
 
 
 def split_address(address: str) -> tuple[str, int]:

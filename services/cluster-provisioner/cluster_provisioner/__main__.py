@@ -22,7 +22,7 @@ from modelplane.grpcutil.tls import TlsConfigError
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import run_controller
+from modelplane.service import add_controller_flags, run_controller
 
 from cluster_provisioner.controller import RESYNC_S, SERVICE, Provisioner, watched_paths
 from cluster_provisioner.fleetapi import SERVICE_NAME, Connections, FleetServicer, register
@@ -33,16 +33,9 @@ log = logging.getLogger("cluster_provisioner")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="modelplane-cluster-provisioner", description=__doc__)
-    parser.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
-    parser.add_argument(
-        "--namespace",
-        default="modelplane-system",
-        help="where kubeconfig Secrets and the leader Lease live",
+    add_controller_flags(
+        parser, "127.0.0.1:9090", "where kubeconfig Secrets and the leader Lease live"
     )
-    parser.add_argument(
-        "--status-address", default="127.0.0.1:9090", help="/metrics, /healthz and /readyz"
-    )
-    parser.add_argument("--log-level", default="INFO")
     add_server_flags(parser, DEFAULT_LISTEN)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)

@@ -21,7 +21,7 @@ from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import run_controller
+from modelplane.service import add_controller_flags, run_controller
 
 from endpoint_manager.controller import (
     HEALTH_TIMEOUT_S,
@@ -37,13 +37,7 @@ log = logging.getLogger("endpoint_manager")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
-    parser.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
-    parser.add_argument(
-        "--namespace", default="modelplane-system", help="where the leader Lease lives"
-    )
-    parser.add_argument(
-        "--status-address", default="127.0.0.1:9092", help="/metrics, /healthz and /readyz"
-    )
+    add_controller_flags(parser, "127.0.0.1:9092", "where the leader Lease lives")
     parser.add_argument(
         "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
     )
@@ -53,7 +47,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
     )
-    parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)

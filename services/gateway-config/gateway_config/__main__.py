@@ -18,7 +18,7 @@ from modelplane import logs
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import run_controller
+from modelplane.service import add_controller_flags, run_controller
 
 from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
 from gateway_config.decide import Settings
@@ -28,15 +28,7 @@ log = logging.getLogger("gateway_config")
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane-gateway-config", description=__doc__)
-    p.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
-    p.add_argument(
-        "--namespace",
-        default="modelplane-system",
-        help="where the Gateway and the leader Lease live",
-    )
-    p.add_argument(
-        "--status-address", default="127.0.0.1:9093", help="/metrics, /healthz and /readyz"
-    )
+    add_controller_flags(p, "127.0.0.1:9093", "where the Gateway and the leader Lease live")
     p.add_argument(
         "--gateway-class",
         default="traefik",
@@ -48,7 +40,6 @@ def parser() -> argparse.ArgumentParser:
         default=80,
         help="the port of the Gateway's HTTP listener (an entry point of the Traefik install)",
     )
-    p.add_argument("--log-level", default="INFO")
     return p
 
 
