@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -55,6 +56,10 @@ def test_create_is_idempotent_and_delete_kills_what_runs_inside(
     namespace.create()
     sleeper = subprocess.Popen(namespace.exec_args(["sleep", "300"]))
     try:
+        # `ip netns exec` enters the namespace a moment after it starts
+        deadline = time.monotonic() + 5
+        while not namespace.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert namespace.pids(), "the sleeper runs inside"
         namespace.delete(grace_s=1)
         assert sleeper.wait(timeout=5) != 0
