@@ -5,12 +5,14 @@ session's) with the four services, and prints the service address and
 commands. The test then acts as the person reading that output: it sends
 requests with the official `openai` and `anthropic` SDKs (inside the tour's
 namespace, through `modelplane localfleet exec`), pastes the printed commands
-(scale, delete a cluster), scales everything to zero for a prompt 503, and
-runs `modelplane down`.
+(scale, delete a cluster), measures an abrupt cluster loss and a graceful
+removal under 10 requests a second, scales everything to zero for a prompt 503,
+and runs `modelplane down`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -119,10 +121,44 @@ def test_the_sdks_reach_both_deployments_through_the_service_address(
     assert seen["metrics"] == [200, True]
 
 
+@contextlib.contextmanager
+def traffic(state: Path, address: str, work: Path) -> Iterator[dict[str, Any]]:
+    """10 chat completions a second through `address` (openai SDK, no retries) while the
+    block runs, from 2 s before it to 2 s after; the dict is filled with the outcome."""
+    stop = work / f"stop-{time.monotonic_ns()}"
+    load = subprocess.Popen(
+        [*MODELPLANE, "localfleet", "exec", "--state", str(state), "--",
+         sys.executable, "-m", "e2e.sdk_load", address, str(stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    outcome: dict[str, Any] = {}
+    try:
+        assert load.stdout is not None and load.stdout.readline().strip() == "sending"
+        time.sleep(2)
+        yield outcome
+        time.sleep(2)
+    finally:
+        stop.touch()
+        out, err = load.communicate(timeout=60)
+    assert load.returncode == 0, err
+    outcome.update(json.loads(out.strip().splitlines()[-1]))
+    print("traffic:", json.dumps(outcome))
+
+
+def pods_on(state: Path, cluster: str) -> list[str]:
+    config = state / "kubeconfig" / f"{cluster}.yaml"
+    done = inside(state, "kubectl", f"--kubeconfig={config}", "get", "pods", "-n", "ml-team",
+                  "-o", "name")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
-    tour: tuple[Path, str],
+    tour: tuple[Path, str], tmp_path: Path
 ) -> None:
     state, output = tour
+    address = re.search(r"The service: (\S+)", output)
+    assert address
     scale = printed_command(output, "Scale qwen-demo")
     assert subprocess.run(scale, capture_output=True, check=False, timeout=60).returncode == 0
 
@@ -134,10 +170,27 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
     endpoints = kubectl_json(state, "get", "modelendpoints", "-n", "ml-team")["items"]
     assert {e["metadata"]["name"] for e in endpoints} >= set(demo)
 
+    # Abrupt loss: eu-central's processes are killed under load; requests fail only until
+    # its endpoints are withdrawn. Then the printed delete command removes it at once
+    # (nothing can drain on a dead cluster) and its replicas are placed elsewhere.
     doomed = printed_command(output, "Delete a cluster")
     assert doomed[-1] == "eu-central"
     placed_there = [n for n, r in demo.items() if r["spec"]["clusterName"] == "eu-central"]
-    assert subprocess.run(doomed, capture_output=True, check=False, timeout=60).returncode == 0
+    assert placed_there, "the spread put a qwen-demo replica on eu-central"
+    with traffic(state, address[1], tmp_path) as abrupt:
+        stopped = subprocess.run(
+            [*MODELPLANE, "localfleet", "stop", "eu-central", "--state", str(state)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert stopped.returncode == 0, stopped.stderr
+        time.sleep(15)
+    failed = [t for t, _ in abrupt["failed"]]
+    window = failed[-1] - failed[0] if failed else 0.0
+    print(f"abrupt loss: {len(failed)} of {abrupt['sent']} failed over {window:.2f}s")
+    assert window < 10, abrupt["failed"]
+    assert not failed or failed[-1] < abrupt["sent"] / 10 - 5, "failures stopped"
+    deleted = subprocess.run(doomed, capture_output=True, text=True, check=False, timeout=60)
+    assert deleted.returncode == 0, deleted.stderr
 
     def moved() -> dict[str, Any] | None:
         now = {n: r for n, r in replicas(state).items() if n.startswith("qwen-demo-")}
@@ -147,12 +200,25 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
     now = wait_for("qwen-demo back to three Ready replicas off eu-central", moved, 120)
     assert not set(placed_there) & set(now), "the lost cluster's replica was replaced"
 
+    # Graceful removal: us-west is deleted while it runs. Its endpoints are withdrawn before
+    # its workloads go, so not one request fails while us-east serves; nothing is left on it.
+    on_west = {n for n, r in replicas(state).items() if r["spec"]["clusterName"] == "us-west"}
+    assert on_west and pods_on(state, "us-west")
+    with traffic(state, address[1], tmp_path) as graceful:
+        began = time.monotonic()
+        gone = inside(state, "kubectl", "delete", "inferencecluster", "us-west", timeout=180)
+        assert gone.returncode == 0, gone.stderr
+        print(f"kubectl delete inferencecluster us-west returned after "
+              f"{time.monotonic() - began:.1f}s")  # fmt: skip
+    assert graceful["failed"] == [], graceful["failed"]
+    assert graceful["sent"] >= 40 and graceful["answered"] == graceful["sent"], graceful
+    assert not set(replicas(state)) & on_west
+    assert pods_on(state, "us-west") == [], "the drained replicas were torn down on us-west"
+
     for name in ("qwen-demo", "qwen-west"):
         done = inside(state, "kubectl", "scale", "-n", "ml-team", f"md/{name}", "--replicas=0")
         assert done.returncode == 0, done.stderr
     wait_for("no replicas", lambda: not replicas(state), 120)
-    address = re.search(r"The service: (\S+)", output)
-    assert address
 
     def prompt_503() -> float | None:
         began = time.monotonic()

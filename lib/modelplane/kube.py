@@ -95,6 +95,21 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    async def own_finalizers(
+        self, path: str, obj: Mapping[str, Any], finalizers: list[str]
+    ) -> Json:
+        """Hold exactly `finalizers` on `obj` (at `path`; a custom resource as listed, with
+        its apiVersion and kind) as this client's field manager, by server-side apply: an
+        empty list releases ours and leaves everyone else's in place."""
+        meta = obj["metadata"]
+        owned = {key: meta[key] for key in ("name", "namespace") if key in meta}
+        body = {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "metadata": {**owned, "finalizers": finalizers},
+        }
+        return await self.apply(path, body)
+
     async def replace(self, path: str, body: Json) -> Json | None:
         """PUT `body` (carrying its resourceVersion); None on a conflict."""
         try:

@@ -8,7 +8,8 @@ carries (`Inspection`). Output: the whole `status`, with
   (the CRDs it needs) and its gateway has an address; otherwise False with a
   reason (`ProvisioningNotSupported`, `SecretNotFound`, `SecretKeyNotFound`,
   `KubeconfigInvalid`, `ClusterUnreachable`, `StackIncomplete`,
-  `GatewayNotReady`) and a message naming the object and field to look at;
+  `GatewayNotReady`, `Deleting` while its replicas drain) and a message naming
+  the object and field to look at;
 - `PoolsAvailable`: False when a pool's InferenceClass does not exist (that pool
   is left out of `pools`, so nothing is placed on it);
 - `gatewayAddress` and `pools` as last seen: a cluster that cannot be reached
@@ -33,6 +34,7 @@ KUBECONFIG_INVALID = "KubeconfigInvalid"
 CLUSTER_UNREACHABLE = "ClusterUnreachable"
 STACK_INCOMPLETE = "StackIncomplete"
 GATEWAY_NOT_READY = "GatewayNotReady"
+DELETING = "Deleting"
 CLUSTER_READY = "ClusterReady"
 ALL_POOLS_AVAILABLE = "AllPoolsAvailable"
 CLASS_NOT_FOUND = conditions.CLASS_NOT_FOUND
@@ -134,14 +136,18 @@ def decide(
     credentials: Credentials | None,
     inspection: Inspection | None,
     now: str,
+    draining: str = "",
 ) -> Json:
-    """The status to write, given the observations; `now` is an RFC 3339 timestamp."""
+    """The status to write, given the observations; `now` is an RFC 3339 timestamp and
+    `draining`, for a cluster being deleted, says what its deletion waits for."""
     previous = cluster.get("status") or {}
     generation = int(cluster["metadata"].get("generation", 1))
     reachable = inspection is not None and not inspection.error
     ready_nodes = inspection.ready_nodes if reachable and inspection is not None else None
     pools, missing = _pools(cluster, classes, ready_nodes, previous.get("pools") or [])
     reason, message = _readiness(cluster, credentials, inspection)
+    if draining:
+        reason, message = DELETING, draining
     ready = reason == CLUSTER_READY
     wanted = [
         condition(conditions.READY, "True" if ready else "False", reason, message, generation, now),

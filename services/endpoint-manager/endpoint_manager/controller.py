@@ -81,6 +81,7 @@ class EndpointManager:
         self.elector = elector
         self.http = http
         self.applied: dict[str, tuple[int, float]] = {}  # replica uid -> (generation, when)
+        self.withdrawn: dict[str, datetime.datetime] = {}  # replica uid -> endpoint withdrawn
 
     async def reconcile_all(self) -> None:
         if not self.elector.is_leader:
@@ -122,6 +123,7 @@ class EndpointManager:
                 await self._delete_endpoint(endpoint)
         live = {r["metadata"]["uid"] for r in replicas.values()}
         self.applied = {uid: seen for uid, seen in self.applied.items() if uid in live}
+        self.withdrawn = {uid: at for uid, at in self.withdrawn.items() if uid in live}
 
     async def reconcile(
         self, replica: Json, cluster: Json | None, deployment: Json | None, endpoint: Json | None
@@ -158,12 +160,15 @@ class EndpointManager:
                 sync_error=sync_error,
                 unsupported=unsupported,
                 healthy=healthy,
+                withdrawn_at=self.withdrawn.get(meta["uid"]),
             )
             decision = decide(replica, seen, datetime.datetime.now(datetime.UTC))
             if decision.endpoint is not None:
                 await self._apply_endpoint(decision.endpoint, endpoint)
             elif endpoint is not None:
                 await self._delete_endpoint(endpoint)
+                if deleting:
+                    self.withdrawn[meta["uid"]] = datetime.datetime.now(datetime.UTC)
             if _status_changed(replica.get("status") or {}, decision.status):
                 await self._write_status(replica, decision.status)
             if decision.teardown:
@@ -262,17 +267,10 @@ class EndpointManager:
 
     async def _set_finalizer(self, replica: Json, finalizers: list[str]) -> None:
         meta = replica["metadata"]
-        await self.kube.apply(
+        await self.kube.own_finalizers(
             _path(meta["namespace"], "modelreplicas", meta["name"]),
-            {
-                "apiVersion": replica.get("apiVersion", "modelplane.ai/v1alpha1"),
-                "kind": "ModelReplica",
-                "metadata": {
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "finalizers": finalizers,
-                },
-            },
+            {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica", **replica},
+            finalizers,
         )
 
     async def _write_status(self, replica: Json, status: Json) -> None:

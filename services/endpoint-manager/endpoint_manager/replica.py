@@ -7,8 +7,9 @@ path answered 200. Its ModelEndpoint exists only while it is Ready.
 
 A replica being deleted is drained in order: its ModelEndpoint is withdrawn
 first; the workload on the cluster is torn down once the endpoint is gone and
-`DRAIN_S` have passed since the deletion began (so the front door stops
-sending before the pods go); the finalizer is released when nothing of it is
+`DRAIN_S` have passed since it was withdrawn (since the deletion began when
+this process did not see the withdrawal), so the front door stops sending
+before the pods go; the finalizer is released when nothing of it is
 left on the cluster, or at once when its InferenceCluster no longer exists.
 """
 
@@ -49,7 +50,9 @@ class Observed:
     workloads: its Deployments/LeaderWorkerSets on the cluster (None when unread);
     sync_error: why rendering or applying failed (None when applied);
     unsupported: True when `sync_error` is a spec the platform cannot run;
-    healthy: whether `GET /health` through the gateway answered 200 (None: not probed).
+    healthy: whether `GET /health` through the gateway answered 200 (None: not probed);
+    withdrawn_at: when this process withdrew the endpoint of the replica being deleted
+    (None: it did not, e.g. it restarted since).
     """
 
     cluster: Json | None
@@ -59,6 +62,7 @@ class Observed:
     sync_error: str | None = None
     unsupported: bool = False
     healthy: bool | None = None
+    withdrawn_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +220,8 @@ def _drain(
         message = f"{name}: its cluster is gone; released without tearing anything down"
         status = _status(replica, [cond(conditions.READY, False, DELETING, message)], generation)
         return Decision(status=status, endpoint=None, release=True)
-    drained = seen.endpoint is None and (now - _parse(deleting)).total_seconds() >= DRAIN_S
+    since = max(_parse(deleting), seen.withdrawn_at or _parse(deleting))
+    drained = seen.endpoint is None and (now - since).total_seconds() >= DRAIN_S
     if seen.endpoint is not None:
         message = f"{name}: withdrawing its ModelEndpoint before the workload goes"
     elif not drained:

@@ -147,6 +147,18 @@ def test_deletion_withdraws_the_endpoint_then_drains_then_tears_down_then_releas
     assert not unread.release, "never released while the cluster cannot be read"
 
 
+def test_the_drain_counts_from_a_late_withdrawal_not_from_the_deletion() -> None:
+    began = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    deleting = replica(deletionTimestamp=began, finalizers=["modelplane.ai/endpoint-manager"])
+    live = (deployment_workload(1),)
+    withdrawn = NOW + datetime.timedelta(seconds=4)
+    seen = Observed(cluster=CLUSTER, workloads=live, withdrawn_at=withdrawn)
+    step = decide(deleting, seen, NOW + datetime.timedelta(seconds=DRAIN_S))
+    assert not step.teardown, "only DRAIN_S - 4 s since the endpoint went"
+    step = decide(deleting, seen, withdrawn + datetime.timedelta(seconds=DRAIN_S))
+    assert step.teardown
+
+
 def test_a_replica_whose_cluster_is_gone_is_released_without_teardown() -> None:
     deleting = replica(deletionTimestamp=NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
     step = decide(deleting, Observed(cluster=None), NOW)

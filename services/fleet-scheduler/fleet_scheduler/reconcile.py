@@ -13,7 +13,10 @@ that were there before), with the scheduler core, and returns:
 
 A deployment with a user error (bad CEL, missing cache) is held: its replicas
 stay exactly as they are and its conditions say what to fix. A deployment being
-deleted is skipped (its replicas go with it through owner references). Replica
+deleted is skipped (its replicas go with it through owner references). An
+InferenceCluster being deleted counts as absent: its replicas are dropped and
+placed elsewhere while cluster-provisioner's finalizer keeps the cluster
+reachable for their drain. Replica
 names derive from deployment, cluster and index, so a pass repeated after a
 crash converges instead of duplicating.
 """
@@ -75,7 +78,9 @@ def decide(objects: Sequence[Obj], now: str) -> Decision:
     replicas = kinds.get("ModelReplica", [])
     fleet = Fleet(
         clusters=tuple(
-            snapshot.cluster(o, offline=False) for o in kinds.get("InferenceCluster", [])
+            snapshot.cluster(o, offline=False)
+            for o in kinds.get("InferenceCluster", [])
+            if not o["metadata"].get("deletionTimestamp")  # being deleted: drain, place elsewhere
         ),
         classes={c.name: c for c in map(snapshot.hardware_class, kinds.get("InferenceClass", []))},
         replicas=tuple(snapshot.replica(o) for o in replicas),

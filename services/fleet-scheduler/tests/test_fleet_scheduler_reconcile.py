@@ -120,3 +120,16 @@ def test_a_deployment_being_deleted_is_left_to_garbage_collection() -> None:
     md = deployment(2)
     md["metadata"]["deletionTimestamp"] = NOW
     assert decide([*FLEET, md], NOW).apply == ()
+
+
+def test_a_cluster_being_deleted_loses_its_replicas_to_the_others() -> None:
+    first = decide([*FLEET, deployment(2)], NOW)
+    existing = [as_existing(r, ready=True) for r in first.apply]
+    on_west = [r["metadata"]["name"] for r in existing if r["spec"]["clusterName"] == "west"]
+    assert on_west, "the spread put one replica on west"
+    leaving = cluster("west", 1)
+    leaving["metadata"]["deletionTimestamp"] = NOW
+    leaving["metadata"]["finalizers"] = ["modelplane.ai/cluster-provisioner"]
+    decision = decide([L4, cluster("east", 2), leaving, deployment(2), *existing], NOW)
+    assert decision.delete == tuple(("ml", name) for name in on_west)
+    assert [r["spec"]["clusterName"] for r in decision.apply] == ["east"]

@@ -288,7 +288,7 @@ def next_steps(state: Path, address: str) -> list[str]:
         f"  {run} kubectl get modelreplicas,modelendpoints -n {NAMESPACE}",
         "Add a deployment:",
         f"  {run} kubectl apply -f {EXAMPLES / '05-qwen-west.yaml'}",
-        "Delete a cluster (its replicas move to clusters that fit):",
+        "Delete a cluster (its replicas drain, then move to clusters that fit):",
         f"  {run} kubectl delete inferencecluster eu-central",
         "Tear everything down:",
         f"  {modelplane} down --state {state}",
