@@ -1,16 +1,17 @@
-"""Small helpers e2e tests share: apply objects, read them back, wait for a condition."""
+"""Small helpers e2e tests share: apply objects, read them back, wait for a condition
+(`wait_for`, the local fleet's `poll`)."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+
+from modelplane_localfleet.polling import poll
 
 from e2e.backends import ClusterHandle
 
-T = TypeVar("T")
 Json = dict[str, Any]
+wait_for = poll
 
 
 def apply(cluster: ClusterHandle, *objects: Json) -> None:
@@ -29,19 +30,6 @@ def get(cluster: ClusterHandle, *args: str) -> Json:
 def items(cluster: ClusterHandle, *args: str) -> list[Json]:
     found: list[Json] = get(cluster, *args)["items"]
     return found
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout_s: float = 60) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def condition(obj: Json, kind: str) -> Json:

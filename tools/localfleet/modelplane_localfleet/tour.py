@@ -36,6 +36,7 @@ from modelplane_localfleet import fleetfile
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet, FleetError
 from modelplane_localfleet.layout import CONTROL
+from modelplane_localfleet.polling import poll
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "tour"
 NAMESPACE = "ml-team"
@@ -50,14 +51,10 @@ class TourError(FleetError):
 
 
 def wait(what: str, check: Callable[[], T | None], timeout_s: float = 180) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TourError(f"gave up after {timeout_s:g}s waiting for {what}")
-        time.sleep(0.5)
+    try:
+        return poll(what, check, timeout_s, every_s=0.5)
+    except TimeoutError as error:
+        raise TourError(str(error)) from None
 
 
 def _seconds(stamp: str) -> float:
