@@ -252,6 +252,7 @@ def test_settings_default_from_the_environment() -> None:
         ([], {"LWS_GROUP_SIZE": "two"}, "LWS_GROUP_SIZE='two' is not an integer"),
         (["--max-concurrency", "0"], {}, "--max-concurrency must be at least 1"),
         (["--kv-role", "kv_both"], {}, "invalid choice"),
+        (["--tls-cert", "server.crt"], {}, "--tls-cert and --tls-key go together"),
     ],
 )
 def test_bad_settings_stop_with_a_usage_error(

@@ -40,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
         default=80,
         help="the port of the Gateway's HTTP listener (an entry point of the Traefik install)",
     )
+    p.add_argument(
+        "--backend-ca-configmap",
+        metavar="NAME",
+        help="a ConfigMap of --namespace whose ca.crt (PEM) https backends named by host are "
+        "verified against instead of the system's CAs (default: the system's)",
+    )
     return p
 
 
@@ -50,11 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.gateway_port <= 65535:
         log.error("bad --gateway-port", extra={"fields": {"port": args.gateway_port}})
         sys.exit(2)
-    settings = Settings(args.gateway_class, args.gateway_port, args.namespace)
+    settings = Settings(
+        args.gateway_class, args.gateway_port, args.namespace, args.backend_ca_configmap
+    )
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
         controller = GatewayConfig(kube, elector, settings)
-        paths = watched_paths(args.namespace)
+        paths = watched_paths(args.namespace, args.backend_ca_configmap)
         return ReconcileLoop(SERVICE, kube, paths, controller.reconcile_all, elector, RESYNC_S)
 
     asyncio.run(

@@ -52,6 +52,13 @@ class Backend:
     rewrite_path: str
     app_protocol: str = "http"
 
+    @property
+    def tls_hostname(self) -> str | None:
+        """The name the gateway verifies the backend's certificate against (and sends as
+        SNI): the host of an `https` URL that names one; None for plain http and for an
+        IP address (a BackendTLSPolicy validates host names only)."""
+        return self.host if self.scheme == "https" and self.address_type == "FQDN" else None
+
 
 def _address_type(host: str) -> tuple[AddressType | None, str]:
     """The EndpointSlice address type of `host`, or None and why it cannot be one."""

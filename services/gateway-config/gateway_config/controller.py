@@ -1,8 +1,9 @@
 """One gateway-config pass: observe the control cluster, decide with `decide.decide`, apply.
 
 Only the leader observes and writes. It lists InferenceGateways, ModelServices,
-ModelEndpoints, the Gateway `<namespace>/modelplane-gateway`, the GatewayClass
-and every object labelled as managed by gateway-config; then, one write at a
+ModelEndpoints, the Gateway `<namespace>/modelplane-gateway`, the GatewayClass,
+the backend CA bundle ConfigMap (with `--backend-ca-configmap`) and every
+object labelled as managed by gateway-config; then, one write at a
 time and each on its own (a failed write is logged by name and the others are
 still made): server-side apply of the changed objects (field manager
 `modelplane-gateway-config`), deletion of managed objects no longer wanted,
@@ -35,12 +36,21 @@ COLLECTIONS = {
     "HTTPRoute": (GATEWAY_API, "httproutes", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": (SLICES_API, "endpointslices", True),
+    "BackendTLSPolicy": (GATEWAY_API, "backendtlspolicies", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
     "InferenceGateway": (API, "inferencegateways", False),
     "ModelService": (API, "modelservices", True),
     "ModelEndpoint": (API, "modelendpoints", True),
 }
 SUMMARY = ("Ready", "Accepted")
-MANAGED_KINDS = ("Gateway", "HTTPRoute", "Service", "EndpointSlice")
+MANAGED_KINDS = (
+    "Gateway",
+    "HTTPRoute",
+    "Service",
+    "EndpointSlice",
+    "BackendTLSPolicy",
+    "ConfigMap",
+)
 log = logging.getLogger("gateway_config")
 
 
@@ -53,10 +63,10 @@ def path(kind: str, namespace: str = "", name: str = "") -> str:
     return f"{where}/{name}" if name else where
 
 
-def watched_paths(namespace: str) -> list[str]:
-    """What wakes a pass: the kinds it reads and those it writes (the Gateway's own
-    namespace only; Services and EndpointSlices cluster-wide)."""
-    return [
+def watched_paths(namespace: str, backend_ca: str | None = None) -> list[str]:
+    """What wakes a pass: the kinds it reads and those it writes (the Gateway and, with a
+    backend CA bundle, ConfigMaps in its own namespace only; the rest cluster-wide)."""
+    paths = [
         path("InferenceGateway"),
         path("ModelService"),
         path("ModelEndpoint"),
@@ -64,7 +74,9 @@ def watched_paths(namespace: str) -> list[str]:
         path("HTTPRoute"),
         path("Service"),
         path("EndpointSlice"),
+        path("BackendTLSPolicy"),
     ]
+    return paths + ([path("ConfigMap", namespace)] if backend_ca else [])
 
 
 def _now() -> str:
@@ -92,13 +104,14 @@ class GatewayConfig:
         managed: list[Json] = []
         for kind in MANAGED_KINDS:
             managed += await self._list(kind, SELECTOR)
-        ns = self.settings.namespace
+        ns, ca = self.settings.namespace, self.settings.backend_ca
         return Snapshot(
             inference_gateways=await self._list("InferenceGateway"),
             model_services=await self._list("ModelService"),
             model_endpoints=await self._list("ModelEndpoint"),
             gateway=await self.kube.get(path("Gateway", ns, GATEWAY_NAME)),
             gateway_class=await self._object("GatewayClass", self.settings.gateway_class),
+            backend_ca=await self.kube.get(path("ConfigMap", ns, ca)) if ca else None,
             managed=managed,
         )
 

@@ -1,12 +1,14 @@
 """What one gateway-config pass changes, decided from the observed objects (pure).
 
 Input (`Snapshot`): every InferenceGateway, ModelService and ModelEndpoint as
-the API returns them, the observed control Gateway and GatewayClass, and every
-object carrying gateway-config's managed-by label. Output (`Decision`):
+the API returns them, the observed control Gateway and GatewayClass, the CA
+bundle ConfigMap `Settings.backend_ca` names (if any), and every object
+carrying gateway-config's managed-by label. Output (`Decision`):
 
 - `apply`: the objects to server-side apply, only those missing or different
   from what is observed, in an order that never routes to a Service before it
-  exists (GatewayClass, Gateway, Services, EndpointSlices, HTTPRoutes);
+  and its TLS settings exist (GatewayClass, Gateway, ConfigMaps, Services,
+  EndpointSlices, BackendTLSPolicies, HTTPRoutes);
 - `managed`: the keys of every managed object that should exist; `delete`: the
   observed managed objects outside it (routes first), so a restart mid-way or a
   withdrawn endpoint converges instead of leaving orphans;
@@ -15,7 +17,10 @@ object carrying gateway-config's managed-by label. Output (`Decision`):
 Only the InferenceGateway `default` gets a Gateway; a ModelService or
 ModelEndpoint being deleted is left to garbage collection; an endpoint whose
 URL is malformed is not routed and says why, and nothing else changes because
-of it. Time comes in as `now`; nothing here does I/O.
+of it. With `backend_ca` set, https backends named by host trust that bundle
+only; while it is missing or empty they are not routed (never trusted any
+other way) and their ModelService says so. Time comes in as `now`; nothing
+here does I/O.
 """
 
 from __future__ import annotations
@@ -26,14 +31,18 @@ from typing import Any
 
 from gateway_config import render, status
 from gateway_config.backends import Backend, backend, select
+from gateway_config.render import CA_KEY
 
 Json = dict[str, Any]
 Obj = Mapping[str, Any]
 Key = tuple[str, str, str]
 """(kind, namespace, name); namespace is "" for cluster-scoped kinds."""
 
-APPLY_ORDER = ("GatewayClass", "Gateway", "Service", "EndpointSlice", "HTTPRoute")
-DELETE_ORDER = ("HTTPRoute", "Gateway", "EndpointSlice", "Service")
+APPLY_ORDER = (
+    "GatewayClass", "Gateway", "ConfigMap", "Service", "EndpointSlice", "BackendTLSPolicy",
+    "HTTPRoute",
+)  # fmt: skip
+DELETE_ORDER = ("HTTPRoute", "Gateway", "BackendTLSPolicy", "EndpointSlice", "Service", "ConfigMap")
 STATUS_FIELDS = ("observedGeneration", "conditions", "address")
 
 
@@ -42,6 +51,9 @@ class Settings:
     gateway_class: str = "traefik"
     port: int = 80
     namespace: str = "modelplane-system"
+    backend_ca: str | None = None
+    """A ConfigMap of `namespace` whose `ca.crt` (PEM) https backends trust instead of the
+    system's CAs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,7 @@ class Snapshot:
     model_endpoints: Sequence[Obj] = ()
     gateway: Obj | None = None
     gateway_class: Obj | None = None
+    backend_ca: Obj | None = None
     managed: Sequence[Obj] = ()
 
 
@@ -140,19 +153,39 @@ def _gateway_objects(
     return objects, patches, address
 
 
+def _trust(snapshot: Snapshot, settings: Settings) -> tuple[str | None, str | None]:
+    """The PEM bundle https backends trust instead of the system's CAs (None: the system's),
+    and why, when one is configured but unusable, no https backend named by host is routed."""
+    if settings.backend_ca is None:
+        return None, None
+    bundle = str(((snapshot.backend_ca or {}).get("data") or {}).get(CA_KEY) or "")
+    if bundle.strip():
+        return bundle, None
+    where = f"ConfigMap {settings.namespace}/{settings.backend_ca}"
+    return None, (
+        f"the backend CA bundle ({where}, key {CA_KEY}) is missing or empty, "
+        "so the certificate of this https endpoint cannot be verified"
+    )
+
+
 def _service_objects(
     service: Obj,
     endpoints: Sequence[Obj],
     backends: Mapping[Key, Backend | str],
     settings: Settings,
+    trust: tuple[str | None, str | None],
 ) -> tuple[list[Json], list[str], list[str], list[int]]:
     """The objects of one ModelService, the endpoint names it routes to, the messages of
     matched endpoints it cannot route, and the indexes of entries matching nothing."""
     matched, empty = select(service, endpoints)
+    ca_bundle, untrusted = trust
     routed: list[Backend] = []
     unrouted: list[str] = []
     for endpoint in matched:
         found = backends[key(endpoint)]
+        if isinstance(found, Backend) and found.tls_hostname and untrusted:
+            meta = endpoint["metadata"]
+            found = f"ModelEndpoint {meta['namespace']}/{meta['name']}: {untrusted}"
         if isinstance(found, str):
             unrouted.append(found)
         else:
@@ -160,7 +193,7 @@ def _service_objects(
     objects: list[Json] = []
     targets: list[Backend | None] = [*routed] or [None]
     for target in targets:
-        objects.extend(render.backend_objects(service, target))
+        objects.extend(render.backend_objects(service, target, ca_bundle))
     objects.append(render.route(service, routed, settings.namespace))
     return objects, [b.name for b in routed], unrouted, empty
 
@@ -170,10 +203,13 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     objects, patches, address = _gateway_objects(snapshot, settings, now)
     endpoints = [e for e in snapshot.model_endpoints if not _deleting(e)]
     backends = {key(e): backend(e) for e in endpoints}
+    trust = _trust(snapshot, settings)
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
-        owned, routed, unrouted, empty = _service_objects(service, endpoints, backends, settings)
+        owned, routed, unrouted, empty = _service_objects(
+            service, endpoints, backends, settings, trust
+        )
         objects.extend(owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)
         patch = _patch(service, wanted)

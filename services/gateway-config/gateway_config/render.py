@@ -12,6 +12,10 @@
   service with no backend keeps one backendRef to a Service whose EndpointSlice
   lists no endpoint, which Traefik answers with a prompt 503 (a Service without
   any EndpointSlice would be a 500, a route without backendRefs a 500 too).
+  An `https` backend named by host also gets a BackendTLSPolicy (same name),
+  so the gateway speaks TLS to it with that host as SNI and verifies the
+  certificate against that host and the system's CAs, or, given a CA bundle,
+  against a ConfigMap of that bundle (same name, key `ca.crt`) only.
 
 Every namespaced object carries `MANAGED_BY` (so the controller can prune what
 is no longer wanted) and a controller owner reference to its ModelService (so
@@ -47,6 +51,8 @@ SLICE_MANAGER = "gateway-config.modelplane.ai"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 SLICE_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 NO_ENDPOINTS = "no-endpoints"
+CA_KEY = "ca.crt"
+SYSTEM_CAS = "System"
 
 
 def _label_value(value: str) -> str:
@@ -115,17 +121,21 @@ def gateway(inference_gateway: Obj, namespace: str, class_name: str, port: int) 
     }
 
 
+def _labels(service: Obj, endpoint: str | None) -> dict[str, str]:
+    labels = {SERVICE_LABEL: _label_value(service["metadata"]["name"])}
+    if endpoint is not None:
+        labels[ENDPOINT_LABEL] = _label_value(endpoint)
+    return labels
+
+
 def _service(
     service: Obj, name: str, port: int, scheme: str, protocol: str, endpoint: str | None
 ) -> Json:
     meta = service["metadata"]
-    labels = {SERVICE_LABEL: _label_value(meta["name"])}
-    if endpoint is not None:
-        labels[ENDPOINT_LABEL] = _label_value(endpoint)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(name, meta["namespace"], service, **labels),
+        "metadata": _metadata(name, meta["namespace"], service, **_labels(service, endpoint)),
         "spec": {
             "type": "ClusterIP",
             "clusterIP": "None",
@@ -147,12 +157,10 @@ def _slice(
 ) -> Json:
     meta = service["metadata"]
     labels = {
-        SERVICE_LABEL: _label_value(meta["name"]),
+        **_labels(service, None if backend is None else backend.name),
         SERVICE_NAME_LABEL: name,
         SLICE_MANAGED_BY: SLICE_MANAGER,
     }
-    if backend is not None:
-        labels[ENDPOINT_LABEL] = _label_value(backend.name)
     endpoints = (
         [] if backend is None else [{"addresses": [backend.host], "conditions": {"ready": True}}]
     )
@@ -166,17 +174,54 @@ def _slice(
     }
 
 
-def backend_objects(service: Obj, backend: Backend | None) -> tuple[Json, Json]:
-    """The Service and EndpointSlice of one backend (None: the empty stand-in)."""
+def _tls(service: Obj, name: str, backend: Backend, ca_bundle: str | None) -> list[Json]:
+    """The BackendTLSPolicy of backend Service `name` (none for a backend not verified by host
+    name) and, with `ca_bundle`, the ConfigMap of the CAs it trusts instead of the system's."""
+    hostname = backend.tls_hostname
+    if hostname is None:
+        return []
+    namespace = service["metadata"]["namespace"]
+    labels = _labels(service, backend.name)
+    validation: Json = {"hostname": hostname, "wellKnownCACertificates": SYSTEM_CAS}
+    if ca_bundle is not None:
+        refs = [{"group": "", "kind": "ConfigMap", "name": name}]
+        validation = {"caCertificateRefs": refs, "hostname": hostname}
+    policy = {
+        "apiVersion": GATEWAY_API,
+        "kind": "BackendTLSPolicy",
+        "metadata": _metadata(name, namespace, service, **labels),
+        "spec": {
+            "targetRefs": [{"group": "", "kind": "Service", "name": name}],
+            "validation": validation,
+        },
+    }
+    if ca_bundle is None:
+        return [policy]
+    bundle = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(name, namespace, service, **labels),
+        "data": {CA_KEY: ca_bundle},
+    }
+    return [policy, bundle]
+
+
+def backend_objects(
+    service: Obj, backend: Backend | None, ca_bundle: str | None = None
+) -> list[Json]:
+    """The Service and EndpointSlice of one backend (None: the empty stand-in), plus, for an
+    https backend named by host, its BackendTLSPolicy trusting the system's CAs or, given
+    `ca_bundle` (PEM), the ConfigMap of that bundle alone."""
     endpoint = None if backend is None else backend.name
     name = backend_name(service["metadata"]["name"], endpoint)
     port = 80 if backend is None else backend.port
     scheme = "http" if backend is None else backend.scheme
     protocol = "http" if backend is None else backend.app_protocol
-    return (
+    objects = [
         _service(service, name, port, scheme, protocol, endpoint),
         _slice(service, name, port, scheme, protocol, backend),
-    )
+    ]
+    return objects if backend is None else objects + _tls(service, name, backend, ca_bundle)
 
 
 def _backend_ref(service: Obj, backend: Backend | None) -> Json:

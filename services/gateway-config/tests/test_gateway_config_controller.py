@@ -112,9 +112,11 @@ def model_endpoint(name: str, url: str, **labels: str) -> Json:
     }  # fmt: skip
 
 
-def run(cluster: InMemoryControlCluster, leader: bool = True) -> None:
+def run(
+    cluster: InMemoryControlCluster, leader: bool = True, settings: Settings | None = None
+) -> None:
     controller = GatewayConfig(
-        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), Settings()
+        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), settings or Settings()
     )
     asyncio.run(controller.reconcile_all())
 
@@ -219,3 +221,33 @@ def test_every_managed_kind_is_listed_with_the_managed_by_selector(kind: str) ->
     )
     run(cluster)
     assert ("delete", path(kind, "ml", "orphan")) in cluster.writes
+
+
+def test_the_backend_ca_bundle_is_read_each_pass_and_its_copy_follows_it() -> None:
+    source = {"kind": "ConfigMap", "metadata": {"name": "fleet-ca", "namespace": "modelplane-system"},
+              "data": {"ca.crt": "PEM-1"}}  # fmt: skip
+    cluster = InMemoryControlCluster(
+        model_service("chat", app="chat"),
+        model_endpoint("p", "https://provider.modelplane.test:8443", app="chat"),
+        source,
+    )
+    settings = Settings(backend_ca="fleet-ca")
+    run(cluster, settings=settings)
+    p = backend_name("chat", "p")
+    copy_path = f"/api/v1/namespaces/ml/configmaps/{p}"
+    policy_path = f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/backendtlspolicies/{p}"
+    assert [w for w in cluster.writes if w[0] == "apply"] == [
+        ("apply", copy_path),
+        ("apply", f"/api/v1/namespaces/ml/services/{p}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{p}"),
+        ("apply", policy_path),
+        ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
+    ]
+    assert cluster.objects[copy_path]["data"] == {"ca.crt": "PEM-1"}
+    cluster.objects[path("ConfigMap", "modelplane-system", "fleet-ca")]["data"] = {
+        "ca.crt": "PEM-2"
+    }
+    cluster.writes.clear()
+    run(cluster, settings=settings)
+    assert cluster.writes == [("apply", copy_path)]
+    assert cluster.objects[copy_path]["data"] == {"ca.crt": "PEM-2"}

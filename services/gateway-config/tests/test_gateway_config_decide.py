@@ -1,4 +1,10 @@
-"""What one gateway-config pass decides from the observed objects (pure, no fakes)."""
+"""What one gateway-config pass decides from the observed objects (pure, no fakes).
+
+Including how https backends named by host are verified: a BackendTLSPolicy each,
+the URL's host as the name to verify (and SNI), the system's CAs or, with
+`--backend-ca-configmap`, that bundle alone, copied next to the policy; without
+a usable bundle such backends are not routed at all.
+"""
 
 from __future__ import annotations
 
@@ -515,3 +521,114 @@ def test_backend_names_are_dns_labels_of_at_most_63_characters(
 def test_backend_names_keep_pairs_apart_whose_readable_parts_collide() -> None:
     assert backend_name("a-b", "c") != backend_name("a", "b-c")
     assert backend_name("chat", "sim-a").startswith("mp-chat-sim-a-")
+
+
+# -- https backends named by host: a BackendTLSPolicy each, the system's CAs or a bundle ----
+
+BUNDLE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+CUSTOM = Settings(backend_ca="fleet-ca")
+PROVIDER = me("provider", "https://provider.modelplane.test:8443", "/", role="llm")
+BY_IP = me("by-ip", "https://10.240.200.10:8443", "/", role="llm")
+PLAIN = me("plain", "http://10.240.200.11:8000", "/", role="llm")
+TLS_NAME = backend_name("chat", "provider")
+TLS_LABELS = {
+    **MANAGED,
+    "modelplane.ai/model-service": "chat",
+    "modelplane.ai/model-endpoint": "provider",
+}
+
+
+def ca_configmap(data: Json | None) -> Json:
+    return {
+        "kind": "ConfigMap",
+        "metadata": {"name": "fleet-ca", "namespace": "modelplane-system"},
+        "data": data,
+    }
+
+
+def llm_service(*endpoints: Json, backend_ca: Json | None = None) -> Snapshot:
+    return Snapshot(
+        inference_gateways=[ig()],
+        gateway=gateway("10.240.0.1"),
+        model_services=[ms("chat", {"role": "llm"})],
+        model_endpoints=list(endpoints),
+        backend_ca=backend_ca,
+    )
+
+
+def test_an_https_backend_named_by_host_is_verified_against_that_host_and_the_system_cas() -> None:
+    decision = decide(llm_service(PROVIDER, BY_IP, PLAIN), Settings(), NOW)
+    assert objects(decision, "BackendTLSPolicy") == {
+        f"ml/{TLS_NAME}": {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "BackendTLSPolicy",
+            "metadata": {"name": TLS_NAME, "namespace": "ml", "labels": TLS_LABELS,
+                         "ownerReferences": owner("chat")},
+            "spec": {
+                "targetRefs": [{"group": "", "kind": "Service", "name": TLS_NAME}],
+                "validation": {"hostname": "provider.modelplane.test",
+                               "wellKnownCACertificates": "System"},
+            },
+        }
+    }  # fmt: skip
+    assert objects(decision, "ConfigMap") == {}
+
+
+def test_a_configured_bundle_is_copied_next_to_each_policy_which_trusts_it_alone() -> None:
+    decision = decide(
+        llm_service(PROVIDER, PLAIN, backend_ca=ca_configmap({"ca.crt": BUNDLE})), CUSTOM, NOW
+    )
+    policy = objects(decision, "BackendTLSPolicy")[f"ml/{TLS_NAME}"]
+    assert policy["spec"]["validation"] == {
+        "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": TLS_NAME}],
+        "hostname": "provider.modelplane.test",
+    }
+    assert objects(decision, "ConfigMap") == {
+        f"ml/{TLS_NAME}": {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": TLS_NAME, "namespace": "ml", "labels": TLS_LABELS,
+                         "ownerReferences": owner("chat")},
+            "data": {"ca.crt": BUNDLE},
+        }
+    }  # fmt: skip
+    kinds = [o["kind"] for o in decision.apply]
+    assert kinds == [
+        "GatewayClass", "Gateway", "ConfigMap", "Service", "Service", "EndpointSlice",
+        "EndpointSlice", "BackendTLSPolicy", "HTTPRoute",
+    ]  # fmt: skip
+    assert condition(status_of(decision, "ModelService", "chat"), "Ready")[2] == (
+        "ModelService ml/chat routes to 2 ModelEndpoint(s): plain, provider"
+    )
+
+
+def test_without_a_usable_bundle_https_backends_named_by_host_are_not_routed() -> None:
+    for observed in (None, ca_configmap(None), ca_configmap({"ca.crt": " \n"})):
+        decision = decide(llm_service(PROVIDER, PLAIN, backend_ca=observed), CUSTOM, NOW)
+        assert objects(decision, "BackendTLSPolicy") == objects(decision, "ConfigMap") == {}
+        refs = objects(decision, "HTTPRoute")["ml/chat"]["spec"]["rules"][0]["backendRefs"]
+        assert [r["name"] for r in refs] == [backend_name("chat", "plain")]
+        assert condition(status_of(decision, "ModelService", "chat"), "Ready") == (
+            "True",
+            "Routed",
+            "ModelService ml/chat routes to 1 ModelEndpoint(s): plain; not routed: "
+            "ModelEndpoint ml/provider: the backend CA bundle (ConfigMap "
+            "modelplane-system/fleet-ca, key ca.crt) is missing or empty, so the certificate "
+            "of this https endpoint cannot be verified",
+        )
+
+
+def test_policies_and_bundles_no_longer_wanted_are_pruned_after_the_route() -> None:
+    observed = [
+        {"kind": kind, "metadata": {"name": TLS_NAME, "namespace": "ml"}}
+        for kind in ("ConfigMap", "BackendTLSPolicy", "HTTPRoute")
+    ]
+    snapshot = Snapshot(
+        model_services=[ms("other", {"role": "llm"})], model_endpoints=[PLAIN], managed=observed
+    )
+    decision = decide(snapshot, CUSTOM, NOW)
+    assert decision.delete == (
+        ("HTTPRoute", "ml", TLS_NAME),
+        ("BackendTLSPolicy", "ml", TLS_NAME),
+        ("ConfigMap", "ml", TLS_NAME),
+    )

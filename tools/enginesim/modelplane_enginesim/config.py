@@ -52,6 +52,9 @@ class Settings:
     worker_index: int = 0
     leader_address: str | None = None
     group_port: int = 29500
+    tls_cert: str | None = None
+    """PEM certificate (chain) file: serve HTTPS instead of HTTP (with `tls_key`)."""
+    tls_key: str | None = None
 
     @property
     def group_role(self) -> GroupRole:

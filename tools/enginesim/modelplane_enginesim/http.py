@@ -20,10 +20,14 @@ import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h11
 
 from modelplane_enginesim.logs import log
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
@@ -91,10 +95,10 @@ class HttpServer:
     def in_flight(self) -> int:
         return sum(self._busy.values())
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; returns the bound port (useful with port 0)."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen (HTTPS with `tls`); returns the bound port (useful with port 0)."""
         self._server = await asyncio.start_server(
-            self._connection, host, port, reuse_address=True, backlog=1024
+            self._connection, host, port, reuse_address=True, backlog=1024, ssl=tls
         )
         return int(self._server.sockets[0].getsockname()[1])
 

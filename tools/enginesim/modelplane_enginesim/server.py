@@ -6,7 +6,8 @@ the engine unhealthy through `POST /simulator/health {"healthy": false}` (fault
 injection: like an engine in trouble, it then refuses inference with 503 too);
 every response carries the pod
 identity headers; on SIGTERM or SIGINT the server stops accepting, lets
-requests in flight finish for up to `GRACE_S`, and `run` returns 0.
+requests in flight finish for up to `GRACE_S`, and `run` returns 0. With a
+certificate (`Settings.tls_cert`) it serves HTTPS only (TLS 1.2 or newer).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import json
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane_enginesim.anthropic_api import MessagesApi
 from modelplane_enginesim.config import Settings
@@ -29,6 +30,9 @@ from modelplane_enginesim.metrics import CONTENT_TYPE, Metrics
 from modelplane_enginesim.openai_api import ChatApi, CompletionsApi, error_body
 from modelplane_enginesim.serving import Serving
 from modelplane_enginesim.sidechannel import SideChannel
+
+if TYPE_CHECKING:
+    import ssl
 
 GRACE_S = 2.0
 VERSION = "0.1.0"
@@ -166,6 +170,18 @@ class App:
         return out
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain HTTP (then `ssl` is never imported)."""
+    if settings.tls_cert is None:
+        return None
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
 def _not_allowed(method: str, path: str) -> Response:
     error = ApiError(405, f"method {method} is not allowed on {path}")
     allow = "POST" if path in INFERENCE else "GET, HEAD"
@@ -199,9 +215,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
     http = HttpServer(
         app.handle, [("x-modelplane-pod", pod.qualified), ("x-modelplane-pod-ip", pod.ip)]
     )
-    port = await http.start(settings.host, settings.port)
+    tls = _tls_context(settings)
+    port = await http.start(settings.host, settings.port, tls)
     log(
         "listening",
+        scheme="https" if tls else "http",
         address=f"[{settings.host}]:{port}" if ":" in settings.host else f"{settings.host}:{port}",
         port=port,
         model=settings.model,
