@@ -77,6 +77,11 @@ def replicas(state: Path) -> dict[str, Any]:
     return {r["metadata"]["name"]: r for r in listing["items"]}
 
 
+def endpoints(state: Path) -> set[str]:
+    listing = kubectl_json(state, "get", "modelendpoints", "-n", "ml-team")
+    return {e["metadata"]["name"] for e in listing["items"]}
+
+
 def ready(replica: Any) -> bool:
     return any(
         c["type"] == "Ready" and c["status"] == "True"
@@ -167,8 +172,23 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
         return demo if len(demo) == 3 and all(map(ready, demo.values())) else None
 
     demo = wait_for("three Ready qwen-demo replicas", three_ready, 120)
-    endpoints = kubectl_json(state, "get", "modelendpoints", "-n", "ml-team")["items"]
-    assert {e["metadata"]["name"] for e in endpoints} >= set(demo)
+    assert endpoints(state) >= set(demo)
+
+    # Back to one under load: the highest indices go, each endpoint before its workload,
+    # so nothing fails; then up to three again for what follows.
+    def just_one() -> dict[str, Any] | None:
+        demo = {n: r for n, r in replicas(state).items() if n.startswith("qwen-demo-")}
+        return demo if len(demo) == 1 else None
+
+    with traffic(state, address[1], tmp_path) as shrink:
+        done = inside(state, "kubectl", "scale", "-n", "ml-team", "md/qwen-demo", "--replicas=1")
+        assert done.returncode == 0, done.stderr
+        kept = wait_for("qwen-demo down to one replica", just_one, 120)
+    assert list(kept) == [min(demo, key=lambda name: int(name.rsplit("-", 1)[1]))]
+    assert shrink["failed"] == [], shrink["failed"]
+    assert not endpoints(state) & (set(demo) - set(kept)), "the dropped replicas' endpoints"
+    assert subprocess.run(scale, capture_output=True, check=False, timeout=60).returncode == 0
+    demo = wait_for("three Ready qwen-demo replicas again", three_ready, 120)
 
     # Abrupt loss: eu-central's processes are killed under load; requests fail only until
     # its endpoints are withdrawn. Then the printed delete command removes it at once
