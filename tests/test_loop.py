@@ -1,4 +1,5 @@
-"""ReconcileLoop keeps reconciling after a pass fails, transiently or unexpectedly."""
+"""ReconcileLoop keeps reconciling after a pass fails, transiently or unexpectedly, and
+watches a path's query (a label selector) only."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from modelplane.loop import ReconcileLoop
 class QuietKube:
     """Stands in for the API server (a mock): empty lists, watches that never fire."""
 
-    async def get(self, path: str) -> dict[str, Any]:
-        return {"metadata": {"resourceVersion": "1"}, "items": []}
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls.append(("get", path, dict(params or {})))
+        return {"metadata": {"resourceVersion": "7"}, "items": []}
 
     async def watch(self, path: str, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        self.calls.append(("watch", path, dict(params)))
         await asyncio.Event().wait()
         yield {}
 
@@ -56,3 +62,30 @@ def test_a_failing_pass_is_retried_and_the_loop_becomes_ready() -> None:
     loop = asyncio.run(scenario())
     assert loop.readiness() is None
     assert len(calls) >= 3
+
+
+def test_a_path_with_a_query_lists_and_watches_with_it_from_the_listed_version() -> None:
+    kube = QuietKube()
+
+    async def scenario() -> None:
+        loop = ReconcileLoop(
+            "test",
+            cast(Kube, kube),
+            ["/api/v1/services?labelSelector=app.kubernetes.io/managed-by=me"],
+            lambda: asyncio.sleep(0),
+            cast(LeaderElector, Elector()),
+            resync_s=0.01,
+        )
+        task = asyncio.create_task(loop.run())
+        for _ in range(200):
+            if len(kube.calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(scenario())
+    selector = {"labelSelector": "app.kubernetes.io/managed-by=me"}
+    assert kube.calls[:2] == [
+        ("get", "/api/v1/services", {**selector, "limit": 1}),
+        ("watch", "/api/v1/services", {**selector, "resourceVersion": "7"}),
+    ]

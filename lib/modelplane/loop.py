@@ -1,12 +1,13 @@
 """The reconcile loop every service runs: watches wake it, a resync bounds how stale it gets.
 
-`ReconcileLoop.run` starts one watch per API collection path; any event (or a
-watch starting over after an interruption, e.g. an API server restart) wakes the
-loop, which then calls the service's `reconcile_pass`. Without events it still
-runs every `resync_s`. A pass that fails with a transient error is logged and
-retried on the next wake; so is one that fails unexpectedly (logged with its
-traceback: one bad object must not stop the loop). `readiness` is None once a
-pass has completed.
+`ReconcileLoop.run` starts one watch per API collection path (a path may carry
+a query, e.g. `?labelSelector=app.kubernetes.io/managed-by=x`, to watch only
+those objects); any event (or a watch starting over after an interruption, e.g.
+an API server restart) wakes the loop, which then calls the service's
+`reconcile_pass`. Without events it still runs every `resync_s`. A pass that
+fails with a transient error is logged and retried on the next wake; so is one
+that fails unexpectedly (logged with its traceback: one bad object must not
+stop the loop). `readiness` is None once a pass has completed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import parse_qsl
 
 from modelplane import controllermetrics
 from modelplane.kube import TRANSIENT, Kube
@@ -47,12 +49,15 @@ class ReconcileLoop:
         return None if self.synced else "first reconcile pass not finished"
 
     async def _watch(self, path: str) -> None:
+        collection, _, query = path.partition("?")
+        params = dict(parse_qsl(query))
         while True:
             try:
-                listing = await self.kube.get(path)
+                # One object is enough: only the list's resourceVersion is needed.
+                listing = await self.kube.get(collection, {**params, "limit": 1})
                 version = (listing or {}).get("metadata", {}).get("resourceVersion", "0")
                 self.wake.set()
-                async for _ in self.kube.watch(path, {"resourceVersion": version}):
+                async for _ in self.kube.watch(collection, {**params, "resourceVersion": version}):
                     self.wake.set()
             except TRANSIENT as error:
                 log.warning(

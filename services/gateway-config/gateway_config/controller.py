@@ -64,19 +64,21 @@ def path(kind: str, namespace: str = "", name: str = "") -> str:
 
 
 def watched_paths(namespace: str, backend_ca: str | None = None) -> list[str]:
-    """What wakes a pass: the kinds it reads and those it writes (the Gateway and, with a
-    backend CA bundle, ConfigMaps in its own namespace only; the rest cluster-wide)."""
+    """What wakes a pass: the kinds it reads, cluster-wide, and of those it writes only its
+    own (by the managed-by label), so other teams' Services never wake it; the Gateway
+    and, with a backend CA bundle, the ConfigMaps of its own namespace."""
+    own = f"?labelSelector={MANAGED_BY}={MANAGER}"
+    written = ("HTTPRoute", "Service", "EndpointSlice", "BackendTLSPolicy")
     paths = [
         path("InferenceGateway"),
         path("ModelService"),
         path("ModelEndpoint"),
         path("Gateway", namespace),
-        path("HTTPRoute"),
-        path("Service"),
-        path("EndpointSlice"),
-        path("BackendTLSPolicy"),
+        *(path(kind) + own for kind in written),
     ]
-    return paths + ([path("ConfigMap", namespace)] if backend_ca else [])
+    if backend_ca:
+        paths += [path("ConfigMap", namespace), path("ConfigMap") + own]
+    return paths
 
 
 def _now() -> str:
