@@ -10,7 +10,9 @@ Each run walks `modelplane up --tour` in-process on a new fleet, then measures:
 - gateway overhead: `--streams` streaming chat completions, `--concurrency` at a
   time, once directly to a qwen-demo engine pod and once through the service
   address (control gateway, then the cluster's gateway): time to the first
-  token and to the end, p50 and p99, and the difference;
+  token and to the end, p50 and p99, and the difference; then the same with 100
+  streams one at a time (`_single`), the proxies' own cost without the 2-core
+  machine's CPU contention between client, engines and both Traefiks;
 - abrupt loss: with 10 requests/s on the service, `stop` the cluster us-west
   (qwen-west runs there; qwen-demo keeps serving from us-east): how many
   requests failed and the window from the first failure to the last.
@@ -134,11 +136,12 @@ def one_run(work: Path, stream_count: int, concurrency: int) -> dict[str, Any]:
         address = tour.run()
         result: dict[str, Any] = dict(tour.timings)
         result["rss_mib"] = rss_mib(fleet)
-        direct = asyncio.run(streams(engine_pod_url(fleet), stream_count, concurrency))
-        through = asyncio.run(streams(f"{address}/v1/chat/completions", stream_count, concurrency))
-        result["direct"] = direct
-        result["through_gateways"] = through
-        result["added_ms"] = {k: round(through[k] - direct[k], 1) for k in direct}
+        for key, count, at_once in (("", stream_count, concurrency), ("_single", 100, 1)):
+            direct = asyncio.run(streams(engine_pod_url(fleet), count, at_once))
+            through = asyncio.run(streams(f"{address}/v1/chat/completions", count, at_once))
+            result[f"direct{key}"] = direct
+            result[f"through_gateways{key}"] = through
+            result[f"added_ms{key}"] = {k: round(through[k] - direct[k], 1) for k in direct}
         result["abrupt_loss"] = abrupt_loss(fleet, address)
         return result
     finally:
@@ -169,6 +172,8 @@ def main() -> None:
         "added_total_p50_ms": median(lambda r: r["added_ms"]["total_p50_ms"]),
         "added_total_p99_ms": median(lambda r: r["added_ms"]["total_p99_ms"]),
         "direct_ttft_p50_ms": median(lambda r: r["direct"]["ttft_p50_ms"]),
+        "single_added_ttft_p50_ms": median(lambda r: r["added_ms_single"]["ttft_p50_ms"]),
+        "single_added_ttft_p99_ms": median(lambda r: r["added_ms_single"]["ttft_p99_ms"]),
         "loss_window_s": median(lambda r: r["abrupt_loss"]["window_s"]),
         "loss_failed": median(lambda r: r["abrupt_loss"]["failed"]),
         "rss_mib": {s: median(lambda r, s=s: r["rss_mib"].get(s, 0.0)) for s in services.SERVICES},
