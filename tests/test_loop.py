@@ -89,3 +89,27 @@ def test_a_path_with_a_query_lists_and_watches_with_it_from_the_listed_version()
         ("get", "/api/v1/services", {**selector, "limit": 1}),
         ("watch", "/api/v1/services", {**selector, "resourceVersion": "7"}),
     ]
+
+
+def test_a_pass_that_returns_seconds_runs_again_that_soon_instead_of_at_resync() -> None:
+    calls: list[int] = []
+
+    async def reconcile_pass() -> float | None:
+        calls.append(1)
+        return 0.01 if len(calls) < 5 else None
+
+    async def scenario() -> None:
+        loop = ReconcileLoop(
+            "test",
+            cast(Kube, QuietKube()),
+            ["/apis/x/v1/things"],  # its first listing wakes the first pass
+            reconcile_pass,
+            cast(LeaderElector, Elector()),
+            resync_s=30,
+        )
+        task = asyncio.create_task(loop.run())
+        await asyncio.sleep(1.0)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert len(calls) == 5, "four quick passes after the first, then none until the resync"

@@ -4,7 +4,9 @@
 a query, e.g. `?labelSelector=app.kubernetes.io/managed-by=x`, to watch only
 those objects); any event (or a watch starting over after an interruption, e.g.
 an API server restart) wakes the loop, which then calls the service's
-`reconcile_pass`. Without events it still runs every `resync_s`. A pass that
+`reconcile_pass`. Without events it still runs every `resync_s`, or sooner when
+the pass returns a number of seconds (it expects something to change by then,
+e.g. a workload becoming ready that no watch here reports). A pass that
 fails with a transient error is logged and retried on the next wake; so is one
 that fails unexpectedly (logged with its traceback: one bad object must not
 stop the loop). `readiness` is None once a pass has completed.
@@ -23,7 +25,8 @@ from modelplane.kube import TRANSIENT, Kube
 from modelplane.leader import LeaderElector
 
 log = logging.getLogger("modelplane.loop")
-Pass = Callable[[], Awaitable[None]]
+Pass = Callable[[], Awaitable[float | None]]
+"""One reconcile pass; it may return how soon (seconds) to run again without an event."""
 
 
 class ReconcileLoop:
@@ -69,15 +72,18 @@ class ReconcileLoop:
     async def run(self) -> None:
         watches = [asyncio.create_task(self._watch(p)) for p in self.paths]
         leader = controllermetrics.LEADER.labels(self.service)
+        wait_s = self.resync_s
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.resync_s)
+                    await asyncio.wait_for(self.wake.wait(), wait_s)
                 self.wake.clear()
                 leader.set(1 if self.elector.is_leader else 0)
+                wait_s = self.resync_s
                 try:
-                    await self.reconcile_pass()
+                    again = await self.reconcile_pass()
                     self.synced = True
+                    wait_s = min(wait_s, again) if again else wait_s
                 except TRANSIENT as error:
                     log.warning(
                         "reconcile pass failed",

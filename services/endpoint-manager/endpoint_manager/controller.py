@@ -10,7 +10,10 @@ failing replica never holds up another):
   `REAPPLY_S` passed (drift); the ModelEndpoint (server-side apply, or delete
   to withdraw it); status through the status subresource; on deletion, the
   teardown of the objects on the cluster and the finalizer's release.
-ModelEndpoints this service made whose replica is gone are deleted.
+ModelEndpoints this service made whose replica is gone are deleted. While a
+replica is starting or draining (`replica.expects_change`), the pass asks the
+loop to run again after `SOON_S` instead of `RESYNC_S`, so a pod turning Ready
+on its cluster is noticed within about half a second.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from endpoint_manager.replica import (
     FINALIZER,
     Observed,
     decide,
+    expects_change,
     gateway_url,
     key,
     route_path,
@@ -40,6 +44,7 @@ from endpoint_manager.replica import (
 
 SERVICE = "endpoint-manager"
 RESYNC_S = 2.0
+SOON_S = 0.5
 REAPPLY_S = 60.0
 HEALTH_TIMEOUT_S = 2.0
 API = "/apis/modelplane.ai/v1alpha1"
@@ -83,9 +88,10 @@ class EndpointManager:
         self.applied: dict[str, tuple[int, float]] = {}  # replica uid -> (generation, when)
         self.withdrawn: dict[str, datetime.datetime] = {}  # replica uid -> endpoint withdrawn
 
-    async def reconcile_all(self) -> None:
+    async def reconcile_all(self) -> float | None:
+        """One pass over every replica; returns `SOON_S` when one is starting or draining."""
         if not self.elector.is_leader:
-            return
+            return None
         replicas = _by_key(await self.kube.get(f"{API}/modelreplicas"))
         deployments = _by_key(await self.kube.get(f"{API}/modeldeployments"))
         clusters = {
@@ -100,13 +106,13 @@ class EndpointManager:
         )
         depth = controllermetrics.queued(SERVICE, "ModelReplica", len(replicas))
 
-        async def one(name: str, replica: Json) -> None:
+        async def one(name: str, replica: Json) -> bool:
             try:
                 spec = replica["spec"]
                 deployment = deployments.get(
                     f"{replica['metadata']['namespace']}/{spec.get('deploymentName')}"
                 )
-                await self.reconcile(
+                return await self.reconcile(
                     replica, clusters.get(spec["clusterName"]), deployment, endpoints.get(name)
                 )
             except Exception as error:  # one replica's failure never stops the others
@@ -114,20 +120,23 @@ class EndpointManager:
                     "reconcile failed",
                     extra={"fields": {"object": f"ModelReplica {name}", "error": str(error)}},
                 )
+                return False
             finally:
                 depth.dec()
 
-        await asyncio.gather(*(one(name, r) for name, r in replicas.items()))
+        soon = await asyncio.gather(*(one(name, r) for name, r in replicas.items()))
         for name, endpoint in endpoints.items():
             if name not in replicas:
                 await self._delete_endpoint(endpoint)
         live = {r["metadata"]["uid"] for r in replicas.values()}
         self.applied = {uid: seen for uid, seen in self.applied.items() if uid in live}
         self.withdrawn = {uid: at for uid, at in self.withdrawn.items() if uid in live}
+        return SOON_S if any(soon) else None
 
     async def reconcile(
         self, replica: Json, cluster: Json | None, deployment: Json | None, endpoint: Json | None
-    ) -> None:
+    ) -> bool:
+        """Observe, decide and act for one replica; True when it should change soon."""
         meta = replica["metadata"]
         cluster_name = replica["spec"]["clusterName"]
         with controllermetrics.reconciling(SERVICE, "ModelReplica"):
@@ -162,7 +171,8 @@ class EndpointManager:
                 healthy=healthy,
                 withdrawn_at=self.withdrawn.get(meta["uid"]),
             )
-            decision = decide(replica, seen, datetime.datetime.now(datetime.UTC))
+            now = datetime.datetime.now(datetime.UTC)
+            decision = decide(replica, seen, now)
             if decision.endpoint is not None:
                 await self._apply_endpoint(decision.endpoint, endpoint)
             elif endpoint is not None:
@@ -180,6 +190,7 @@ class EndpointManager:
                     extra={"fields": {"object": f"ModelReplica {key(replica)}",
                                       "cluster": cluster_name}},
                 )  # fmt: skip
+            return expects_change(replica, decision, now)
 
     def _needs_apply(self, replica: Json) -> bool:
         meta = replica["metadata"]

@@ -28,6 +28,7 @@ Json = dict[str, Any]
 FINALIZER = "modelplane.ai/endpoint-manager"
 API_VERSION = "modelplane.ai/v1alpha1"
 DRAIN_S = 5.0
+SOON_WINDOW_S = 120.0
 
 # Reasons
 APPLIED = "Applied"
@@ -153,6 +154,20 @@ def _stamp(now: datetime.datetime) -> str:
 
 def _parse(stamp: str) -> datetime.datetime:
     return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def expects_change(replica: Mapping[str, Any], decision: Decision, now: datetime.datetime) -> bool:
+    """Whether this replica should change within seconds without any control-cluster event:
+    a new one not serving yet (its pods turn Ready on its cluster, which no watch here sees)
+    or one draining, within `SOON_WINDOW_S` of its creation or deletion (a replica broken
+    for longer waits for the ordinary resync)."""
+    meta = replica["metadata"]
+    deleting = meta.get("deletionTimestamp")
+    if deleting:
+        since, waiting = deleting, not decision.release
+    else:
+        since, waiting = meta.get("creationTimestamp"), decision.endpoint is None
+    return bool(since) and waiting and (now - _parse(since)).total_seconds() < SOON_WINDOW_S
 
 
 def decide(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> Decision:

@@ -7,9 +7,11 @@ from typing import Any
 
 from endpoint_manager.replica import (
     DRAIN_S,
+    SOON_WINDOW_S,
     Observed,
     decide,
     endpoint_for,
+    expects_change,
     gateway_url,
     workload_problem,
 )
@@ -179,3 +181,24 @@ def test_gateway_urls_and_workload_problems() -> None:
     assert workload_problem(deployment_workload(1, wanted=2)) == (
         "Deployment ml/qwen-east-0-engine: 1 of 2 ready"
     )
+
+
+def test_a_starting_or_draining_replica_expects_a_change_soon_within_a_window() -> None:
+    created = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    starting = replica()
+    starting["metadata"]["creationTimestamp"] = created
+    waiting = decide(starting, Observed(cluster=CLUSTER, workloads=(deployment_workload(0),)), NOW)
+    assert waiting.endpoint is None and expects_change(starting, waiting, NOW)
+    later = NOW + datetime.timedelta(seconds=SOON_WINDOW_S)
+    assert not expects_change(starting, waiting, later), "broken for long: ordinary resync"
+
+    serving = Observed(cluster=CLUSTER, deployment=DEPLOYMENT, workloads=(deployment_workload(1),),
+                       healthy=True)  # fmt: skip
+    up = decide(starting, serving, NOW)
+    assert up.endpoint is not None and not expects_change(starting, up, NOW)
+
+    deleting = replica(deletionTimestamp=created, finalizers=["modelplane.ai/endpoint-manager"])
+    draining = decide(deleting, Observed(cluster=CLUSTER, workloads=(deployment_workload(1),)), NOW)
+    assert expects_change(deleting, draining, NOW)
+    released = decide(deleting, Observed(cluster=None), NOW)
+    assert released.release and not expects_change(deleting, released, NOW)
