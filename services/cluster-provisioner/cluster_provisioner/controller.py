@@ -2,10 +2,9 @@
 
 The shared `ReconcileLoop` runs a pass whenever InferenceClusters,
 InferenceClasses, ModelReplicas or the Secrets of the service's namespace
-change, and at least
-every `RESYNC_S` seconds, which is how a cluster that stopped answering turns
-not Ready within a bounded time (`RESYNC_S` plus the inspection deadline). Only
-the leader writes; every copy observes. Status goes through the status
+change, and at least every `RESYNC_S` seconds, which is how a cluster that
+stopped answering turns not Ready within a bounded time (`RESYNC_S` plus the
+inspection deadline). Only the leader writes; every copy observes. Status goes through the status
 subresource and only when it changed. The finalizer (`drain`) holds a deleted
 cluster until the ModelReplicas on it have drained, and is released after the
 status that says so.
