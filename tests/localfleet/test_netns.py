@@ -10,7 +10,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from modelplane_localfleet.netns import NetworkNamespace, PrivilegeError, require_root
+from modelplane_localfleet.netns import (
+    RESERVED_PORTS,
+    NetworkNamespace,
+    PrivilegeError,
+    require_root,
+)
+from modelplane_localfleet.services import GRPC_PORTS
 
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root to create namespaces"
@@ -38,6 +44,24 @@ def namespace() -> Iterator[NetworkNamespace]:
 def test_a_pod_address_binds_and_answers_inside_the_namespace(namespace: NetworkNamespace) -> None:
     result = namespace.run([sys.executable, "-c", ECHO, "10.244.7.9", "10.244.7.9"])
     assert result.stdout.strip() == "pod"
+
+
+@ROOT_ONLY
+def test_the_services_fixed_ports_are_never_handed_out_as_ephemeral_ports(
+    namespace: NetworkNamespace,
+) -> None:
+    grab = (
+        "import socket\n"
+        "ports = set()\n"
+        "for _ in range(2000):\n"
+        "    s = socket.socket(); s.bind(('127.0.0.1', 0)); ports.add(s.getsockname()[1]); s.close()\n"
+        "print(sum(50000 <= p <= 50999 for p in ports), len(ports))\n"
+    )
+    reserved, seen = map(int, namespace.run([sys.executable, "-c", grab]).stdout.split())
+    assert seen > 1000 and reserved == 0, "an ephemeral port fell in the services' range"
+    low, high = map(int, RESERVED_PORTS.split("-"))
+    assert (low, high) == (50000, 50999)
+    assert all(low <= port <= high for port in GRPC_PORTS.values()), GRPC_PORTS
 
 
 @ROOT_ONLY

@@ -5,7 +5,10 @@ own addresses) is routed locally (`ip route add local CIDR dev lo`), so any
 address in a range can be bound by a process there and traffic to it never
 leaves the namespace. Names that processes must resolve (an
 LWS leader address, say) go into `/etc/netns/NAME/hosts`, which `ip netns exec`
-mounts over `/etc/hosts`.
+mounts over `/etc/hosts`. The ports the harness and the e2e tests give their
+services (`RESERVED_PORTS`, e.g. gRPC on 50071) are kept out of the
+namespace's ephemeral range, so an outgoing connection (kubectl, Traefik) never
+takes one of them just before a service binds it.
 
 Creating and deleting namespaces needs root; every entry point says so plainly.
 Both operations are idempotent, and `delete` also cleans up after a harness that
@@ -33,6 +36,7 @@ ETC_DIR = Path("/etc/netns")
 
 
 CLONE_NEWNET = 0x40000000
+RESERVED_PORTS = "50000-50999"
 
 
 class PrivilegeError(RuntimeError):
@@ -105,6 +109,8 @@ class NetworkNamespace:
         if not self.exists():
             _ip("netns", "add", self.name)
         self.run(["ip", "link", "set", "lo", "up"])
+        reserve = f"echo {RESERVED_PORTS} > /proc/sys/net/ipv4/ip_local_reserved_ports"
+        self.run(["sh", "-c", reserve])
         routes = self.run(["ip", "route", "show", "table", "local"]).stdout.split()
         for cidr in self.local_ranges:
             if cidr not in routes:
