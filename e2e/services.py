@@ -110,6 +110,14 @@ def gateway_config(fleet: Fleet, port: int, log: Path) -> Service:
     return Service(fleet, "gateway-config", "gateway_config", port, log)
 
 
+def service_ready(name: str, service: Service) -> bool:
+    """Whether `service` answers /readyz with 200; fails at once, with its log, if it exited."""
+    code = service.process.poll()
+    if code is not None:
+        raise AssertionError(f"{name} exited with {code}:\n{service.log.read_text()[-3000:]}")
+    return service.get("/readyz")[0] == 200
+
+
 def cluster_ready(control: Cluster, name: str) -> bool:
     return condition(get(control, "inferencecluster", name), "Ready").get("status") == "True"
 
@@ -121,12 +129,15 @@ def serving(
     clusters: tuple[str, ...] = ("east", "west"),
     drain: bool = False,
 ) -> Iterator[dict[str, Service]]:
-    """Yield `running` once the fleet's `clusters` are Ready; afterwards stop every service
+    """Yield `running` once every service is ready (a service that exited fails the module
+    with its log) and the fleet's `clusters` are Ready; afterwards stop every service
     and print the end of its log. With `drain` (endpoint-manager runs), every
     ModelDeployment is deleted first and the services keep running until no ModelReplica
     is left, so replicas' finalizers are released and their workloads torn down instead of
     holding devices for the tests that follow."""
     try:
+        for name, service in running.items():
+            wait_for(f"{name} ready", functools.partial(service_ready, name, service))
         for name in clusters:
             wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
         yield running
