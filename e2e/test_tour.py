@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -104,6 +105,27 @@ def test_the_tour_walks_every_step_and_serves_from_both_regions(tour: tuple[Path
     spread = re.search(r"20 requests: us-east (\d+), us-west (\d+)", output)
     assert spread and int(spread[1]) > 0 and int(spread[2]) > 0, output
     assert "The service: http://" in output
+
+
+def test_explain_works_as_printed_and_as_typed(tour: tuple[Path, str]) -> None:
+    """The printed explain command, and plain `modelplane explain` with only the fleet's
+    state named (as after `modelplane up` with its default state), ask the running
+    fleet-scheduler inside the fleet and say where qwen-demo's replica is."""
+    state, output = tour
+    printed = printed_command(output, "Why each replica is where it is")
+    assert printed[-3:] == ["md/qwen-demo", "-n", "ml-team"], printed
+    typed = subprocess.run(
+        [*MODELPLANE, "explain", "md/qwen-demo", "-n", "ml-team"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=ROOT,
+        env={**os.environ, "MODELPLANE_FLEET_STATE": str(state)},
+    )  # fmt: skip
+    for done in (
+        subprocess.run(printed, check=False, capture_output=True, text=True, timeout=120),
+        typed,
+    ):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("ModelDeployment ml-team/qwen-demo: 1 of 1 replicas placed")
+        assert "replica 0 (qwen-demo-us-east-0) on us-east:" in done.stdout, done.stdout
 
 
 def test_the_sdks_reach_both_deployments_through_the_service_address(
@@ -206,8 +228,9 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
         time.sleep(15)
     failed = [t for t, _ in abrupt["failed"]]
     window = failed[-1] - failed[0] if failed else 0.0
+    # How long requests fail is a figure (tools/bench/tour_bench.py), not a pass/fail bar;
+    # that they stop failing once the endpoints are withdrawn is behaviour.
     print(f"abrupt loss: {len(failed)} of {abrupt['sent']} failed over {window:.2f}s")
-    assert window < 10, abrupt["failed"]
     assert not failed or failed[-1] < abrupt["sent"] / 10 - 5, "failures stopped"
     deleted = subprocess.run(doomed, capture_output=True, text=True, check=False, timeout=60)
     assert deleted.returncode == 0, deleted.stderr
@@ -240,15 +263,13 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
         assert done.returncode == 0, done.stderr
     wait_for("no replicas", lambda: not replicas(state), 120)
 
-    def prompt_503() -> float | None:
-        began = time.monotonic()
+    def prompt_503() -> bool:
         done = inside(
             state, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
             f"{address[1]}/v1/chat/completions", "-H", "Content-Type: application/json",
             "-d", '{"model": "qwen", "messages": [{"role": "user", "content": "hi"}]}',
         )  # fmt: skip
-        took = time.monotonic() - began
-        return took if done.stdout.strip() == "503" else None
+        return done.stdout.strip() == "503"
 
-    took = wait_for("a 503 from the scaled-to-zero service", prompt_503, 60)
-    assert took < 5, f"the 503 took {took:.1f}s"
+    # `--max-time 5` bounds each try: the 503 must come back, not hang.
+    assert wait_for("a 503 from the scaled-to-zero service", prompt_503, 60)

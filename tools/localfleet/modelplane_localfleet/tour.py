@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modelplane.cli import TOUR_STATE
+
 from modelplane_localfleet import fleetfile
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet, FleetError
@@ -283,6 +285,9 @@ def next_steps(state: Path, address: str) -> list[str]:
         "Scale qwen-demo to three replicas (and back):",
         f"  {run} kubectl scale -n {NAMESPACE} md/qwen-demo --replicas=3",
         f"  {run} kubectl get modelreplicas,modelendpoints -n {NAMESPACE}",
+        "Why each replica is where it is (asks the running fleet-scheduler):",
+        f"  {'' if state == Path(TOUR_STATE) else run + ' '}{modelplane} explain"
+        f" md/qwen-demo -n {NAMESPACE}",
         "Add a deployment:",
         f"  {run} kubectl apply -f {EXAMPLES / '05-qwen-west.yaml'}",
         "Delete a cluster (its replicas drain, then move to clusters that fit):",
