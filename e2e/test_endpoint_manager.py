@@ -138,6 +138,41 @@ def test_a_deployment_becomes_a_ready_replica_with_an_endpoint_that_serves(
     assert call(base + "health").status == 200
 
 
+def test_a_63_character_deployment_name_is_served_and_a_longer_one_is_refused(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    """A deployment name is the value of the modelplane.ai/deployment label on every replica
+    and endpoint, so it may be as long as a label value (63) and no longer: at 63 characters
+    it is served end to end and scales through its selector; at 253 kubectl is told why."""
+    control = local_fleet.cluster("control")
+    long_name = "qwen3-8b-" + "x" * 54
+    too_long = "qwen3-8b-" + "y" * 244
+    assert (len(long_name), len(too_long)) == (63, 253)
+    manifest = qwen(namespace)
+    manifest["metadata"]["name"] = too_long
+    refused = control.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+    assert refused.returncode != 0
+    assert "metadata.name: Too long: may not be more than 63 bytes" in refused.stderr, refused
+
+    manifest["metadata"]["name"] = long_name
+    apply(control, manifest)
+    found = wait_for("the ModelEndpoint", lambda: endpoints(control, namespace), 120)
+    ((name, endpoint),) = found.items()
+    assert len(name) <= 63 and name.startswith("qwen3-8b-x"), name
+    assert endpoint["metadata"]["labels"]["modelplane.ai/deployment"] == long_name
+    base = f"{endpoint['spec']['url']}{endpoint['spec']['rewritePath']}"
+    reply = call(
+        base + "v1/chat/completions",
+        {"model": "qwen", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 8},
+    )
+    assert reply.status == 200, reply
+    scale = get(control, "modeldeployment", "-n", namespace, long_name)["status"]
+    assert scale["selector"] == f"modelplane.ai/deployment={long_name}"
+    control.kubectl("scale", "-n", namespace, f"md/{long_name}", "--replicas=0")
+    wait_for("the endpoint withdrawn", lambda: not endpoints(control, namespace), 60)
+    wait_for("the replica gone", lambda: not items(control, "modelreplicas", "-n", namespace), 60)
+
+
 def test_an_edit_updates_the_workload_in_place_and_scale_to_zero_drains_then_tears_down(
     local_fleet: Fleet, services: dict[str, Service], namespace: str
 ) -> None:

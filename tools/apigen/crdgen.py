@@ -134,7 +134,7 @@ def _root_schema(k: Kind) -> dict[str, Any]:
             # The API server allows nothing on metadata but bounds on name and generateName.
             "metadata": {
                 "type": "object",
-                "properties": {"name": {"type": "string", "maxLength": 253}},
+                "properties": {"name": {"type": "string", "maxLength": k.name_max_length}},
             },
             "spec": spec,
             "status": status,

@@ -148,6 +148,8 @@ class Kind:
     columns: tuple[Column, ...]
     scale: Scale | None = None
     root_rules: tuple[Rule, ...] = ()
+    name_max_length: int = 253
+    """Kinds whose names become label values elsewhere are bounded to 63 characters."""
 
     @property
     def singular(self) -> str:

@@ -53,15 +53,24 @@ def _display_name(obj: Mapping[str, Any]) -> str:
     return f"{ns}/{name}" if ns and name else str(name)
 
 
-def _metadata_issues(meta: Any) -> list[Issue]:
+def _name_max(schema: Mapping[str, Any]) -> int:
+    """The kind's bound on metadata.name (63 for kinds whose names become label values)."""
+    meta = schema.get("properties", {}).get("metadata", {})
+    bound: int = meta.get("properties", {}).get("name", {}).get("maxLength", _NAME_MAX)
+    return bound
+
+
+def _metadata_issues(meta: Any, name_max: int) -> list[Issue]:
     if not isinstance(meta, dict):
         return [("metadata", "Required value: an object with a name")]
     issues: list[Issue] = []
     name = meta.get("name")
     if name is None and not meta.get("generateName"):
         issues.append(("metadata.name", "Required value: name or generateName is required"))
-    elif name is not None and (not isinstance(name, str) or not name or len(name) > _NAME_MAX):
-        issues.append(("metadata.name", f"Invalid value: {name!r}: must be 1-253 characters"))
+    elif name is not None and (not isinstance(name, str) or not name):
+        issues.append(("metadata.name", f"Invalid value: {name!r}: must be a non-empty string"))
+    elif name is not None and len(name) > name_max:
+        issues.append(("metadata.name", f"Too long: may not be more than {name_max} bytes"))
     for key in ("labels", "annotations"):
         entries = meta.get(key)
         if entries is None:
@@ -110,7 +119,7 @@ class Validator:
             msg = f"Unsupported value: {kind!r}: supported values: {known}"
             return out, [FieldError("kind", msg, label, name)]
         schema = self._crds[kind].schema
-        issues = _metadata_issues(out.get("metadata"))
+        issues = _metadata_issues(out.get("metadata"), _name_max(schema))
         out = apply_defaults(schema, out)
         issues += check(schema, out, "", evaluate, skip=frozenset({"metadata"}))
         return out, [FieldError(path, message, kind, name) for path, message in issues]

@@ -213,6 +213,8 @@ ENGINE = Obj(
 
 MODEL_DEPLOYMENT = Kind(
     kind="ModelDeployment",
+    # Its name is the value of a label on every replica and endpoint (at most 63).
+    name_max_length=63,
     plural="modeldeployments",
     short_names=("md",),
     scope="Namespaced",

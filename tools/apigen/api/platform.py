@@ -489,6 +489,8 @@ POOL_STATUS = Obj(
 
 INFERENCE_CLUSTER = Kind(
     kind="InferenceCluster",
+    # Its name is the value of a label on every replica and endpoint (at most 63).
+    name_max_length=63,
     plural="inferenceclusters",
     short_names=("ic",),
     scope="Cluster",
