@@ -828,9 +828,15 @@ ACCEPTED = [
     ),
     accepted("An integer capacity is accepted", IC, Set(f"{DEV0}.capacity.memory.value", 8)),
     accepted("A class without provisioning is accepted", IC, Delete("spec.provisioning")),
-    accepted("A ModelDeployment name of 63 characters is accepted", MD, Set("metadata.name", "d" * 63)),
-    accepted("An InferenceCluster name of 63 characters is accepted", CL, Set("metadata.name", "c" * 63)),
-    accepted("A ModelEndpoint name of 253 characters is accepted", ME, Set("metadata.name", "e" * 253)),
+    accepted(
+        "A ModelDeployment name of 63 characters is accepted", MD, Set("metadata.name", "d" * 63)
+    ),
+    accepted(
+        "An InferenceCluster name of 63 characters is accepted", CL, Set("metadata.name", "c" * 63)
+    ),
+    accepted(
+        "A ModelEndpoint name of 253 characters is accepted", ME, Set("metadata.name", "e" * 253)
+    ),
     accepted(
         "An EKS cluster with a capacity block is accepted",
         CL,
