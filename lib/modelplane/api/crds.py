@@ -1,4 +1,7 @@
-"""Reads the generated modelplane.ai CustomResourceDefinitions from ``crds/``.
+"""Reads the generated modelplane.ai CustomResourceDefinitions, package data of ``modelplane``.
+
+They are the repository's top-level ``crds/`` (``modelplane/crds`` links to it in a checkout and
+is a copy in a wheel), found with ``importlib.resources`` so an installed wheel validates too.
 
 The validator takes its schemas and CEL rules from these files, the same data
 the API server is given, so offline validation and the cluster cannot drift.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,7 @@ import yaml
 
 from modelplane.api.types import GROUP, VERSION
 
-# lib/modelplane/api/crds.py -> the repository root holds crds/.
-DEFAULT_CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
+DEFAULT_CRD_DIR = Path(str(resources.files("modelplane") / "crds"))
 
 
 @dataclass(frozen=True, slots=True)
