@@ -180,6 +180,60 @@ def pods_on(state: Path, cluster: str) -> list[str]:
     return done.stdout.split()
 
 
+def test_a_no_execute_taint_drains_a_cluster_under_load_and_its_removal_lets_replicas_back(
+    tour: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The fleet's maintenance drain: qwen-demo runs on us-east and eu-central; eu-central is
+    tainted maintenance=true:NoExecute while 10 requests a second go to the service; its
+    replica is drained (endpoint withdrawn first) and placed on us-west, and not one request
+    fails. Without the taint, scaling up lands on eu-central again; then back to one."""
+    state, output = tour
+    address = re.search(r"The service: (\S+)", output)
+    assert address
+
+    def demo_ready(count: int, *, on: str | None = None, off: str | None = None) -> Any:
+        def check() -> dict[str, Any] | None:
+            demo = {n: r for n, r in replicas(state).items() if n.startswith("qwen-demo-")}
+            clusters = {r["spec"]["clusterName"] for r in demo.values()}
+            fits = len(demo) == count and all(map(ready, demo.values()))
+            fits = fits and (on is None or on in clusters) and (off is None or off not in clusters)
+            return demo if fits and set(demo) <= endpoints(state) else None
+
+        return check
+
+    def taint(value: str) -> None:
+        patch = json.dumps({"spec": {"taints": json.loads(value)}})
+        done = inside(state, "kubectl", "patch", "inferencecluster", "eu-central",
+                      "--type=merge", "-p", patch)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    done = inside(state, "kubectl", "scale", "-n", "ml-team", "md/qwen-demo", "--replicas=2")
+    assert done.returncode == 0, done.stderr
+    before = wait_for("qwen-demo on eu-central", demo_ready(2, on="eu-central"), 120)
+    drained = {n for n, r in before.items() if r["spec"]["clusterName"] == "eu-central"}
+
+    with traffic(state, address[1], tmp_path) as load:
+        taint('[{"key": "maintenance", "value": "true", "effect": "NoExecute"}]')
+        after = wait_for("qwen-demo off eu-central", demo_ready(2, off="eu-central"), 120)
+    assert load["failed"] == [], load["failed"]
+    assert load["sent"] >= 20 and load["answered"] == load["sent"], load
+    assert not drained & set(after), "the drained replica was deleted, not moved"
+    assert {r["spec"]["clusterName"] for r in after.values()} == {"us-east", "us-west"}
+
+    def eu_central_empty() -> bool:
+        return not [pod for pod in pods_on(state, "eu-central") if "qwen-demo" in pod]
+
+    wait_for("nothing of qwen-demo left on eu-central", eu_central_empty, 60)
+
+    taint("null")
+    done = inside(state, "kubectl", "scale", "-n", "ml-team", "md/qwen-demo", "--replicas=3")
+    assert done.returncode == 0, done.stderr
+    wait_for("qwen-demo back on eu-central", demo_ready(3, on="eu-central"), 120)
+    done = inside(state, "kubectl", "scale", "-n", "ml-team", "md/qwen-demo", "--replicas=1")
+    assert done.returncode == 0, done.stderr
+    wait_for("qwen-demo down to one", demo_ready(1, on="us-east"), 120)
+
+
 def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
     tour: tuple[Path, str], tmp_path: Path
 ) -> None:

@@ -349,6 +349,48 @@ REJECTED = [
             },
         ),
     ),
+    # ---------------------------------------------------------- taints and tolerations
+    rejected(
+        "An Equal toleration without a key is rejected",
+        MD,
+        "spec.tolerations[0].key",
+        "an Equal toleration needs a key",
+        Set("spec.tolerations", [{"operator": "Equal", "value": "true"}]),
+    ),
+    rejected(
+        "An Exists toleration with a value is rejected",
+        MD,
+        "spec.tolerations[0].value",
+        "an Exists toleration matches any value and must not set one",
+        Set("spec.tolerations", [{"key": "maintenance", "operator": "Exists", "value": "x"}]),
+    ),
+    rejected(
+        "A taint effect other than NoSchedule or NoExecute is rejected",
+        CL,
+        "spec.taints[0].effect",
+        'Unsupported value: "Evict"',
+        Set("spec.taints", [{"key": "maintenance", "effect": "Evict"}]),
+    ),
+    rejected(
+        "A taint without an effect is rejected",
+        CL,
+        "spec.taints[0].effect",
+        "Required value",
+        Set("spec.taints", [{"key": "maintenance"}]),
+    ),
+    rejected(
+        "Two taints with the same key and effect are rejected",
+        CL,
+        "spec.taints[1]",
+        "Duplicate value",
+        Set(
+            "spec.taints",
+            [
+                {"key": "maintenance", "value": "a", "effect": "NoSchedule"},
+                {"key": "maintenance", "value": "b", "effect": "NoSchedule"},
+            ],
+        ),
+    ),
     # ---------------------------------------------------------- InferenceGateway
     rejected(
         "An InferenceGateway not named default is rejected",
@@ -828,6 +870,33 @@ ACCEPTED = [
     ),
     accepted("An integer capacity is accepted", IC, Set(f"{DEV0}.capacity.memory.value", 8)),
     accepted("A class without provisioning is accepted", IC, Delete("spec.provisioning")),
+    accepted(
+        "An Exists toleration without a key tolerates every taint",
+        MD,
+        Set("spec.tolerations", [{"operator": "Exists"}]),
+    ),
+    accepted(
+        "Tolerations of either shape are accepted",
+        MD,
+        Set(
+            "spec.tolerations",
+            [
+                {"key": "maintenance", "value": "true", "effect": "NoExecute"},
+                {"key": "example.com/dedicated", "operator": "Exists"},
+            ],
+        ),
+    ),
+    accepted(
+        "One key may taint a cluster with both effects",
+        CL,
+        Set(
+            "spec.taints",
+            [
+                {"key": "maintenance", "value": "true", "effect": "NoSchedule"},
+                {"key": "maintenance", "effect": "NoExecute"},
+            ],
+        ),
+    ),
     accepted(
         "A ModelDeployment name of 63 characters is accepted", MD, Set("metadata.name", "d" * 63)
     ),

@@ -889,16 +889,56 @@ class NodePool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterTaint:
+    """A taint on an InferenceCluster: deployments that do not tolerate it keep off the
+    cluster.
+
+    Attributes:
+        key: The taint's key, for example maintenance.
+        value: The taint's value; optional.
+        effect: NoSchedule: no new replicas of deployments that do not tolerate it; replicas
+            already there stay. NoExecute: also drains those replicas (endpoint first), and
+            the scheduler places them on other clusters.
+    """
+
+    key: str
+    value: str | None = None
+    effect: Literal["NoSchedule", "NoExecute"]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClusterTaint:
+        """Builds the object from its validated, defaulted dict form."""
+        return cls(
+            key=d["key"],
+            value=d.get("value"),
+            effect=d["effect"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The camelCase dict form, without unset fields."""
+        out: dict[str, Any] = {}
+        out["key"] = self.key
+        if self.value is not None:
+            out["value"] = self.value
+        out["effect"] = self.effect
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InferenceClusterSpec:
     """The cluster and its node pools.
 
     Attributes:
         cluster: Where the cluster comes from.
         node_pools: The cluster's GPU node pools; names are unique.
+        taints: Taints that keep deployments without a matching toleration off the cluster
+            (for example maintenance=true:NoExecute drains it before maintenance); one per
+            key and effect.
     """
 
     cluster: ClusterSource
     node_pools: tuple[NodePool, ...]
+    taints: tuple[ClusterTaint, ...] | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceClusterSpec:
@@ -906,6 +946,9 @@ class InferenceClusterSpec:
         return cls(
             cluster=ClusterSource.from_dict(d["cluster"]),
             node_pools=tuple(NodePool.from_dict(x0) for x0 in d["nodePools"]),
+            taints=tuple(ClusterTaint.from_dict(x0) for x0 in d["taints"])
+            if d.get("taints") is not None
+            else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -913,6 +956,8 @@ class InferenceClusterSpec:
         out: dict[str, Any] = {}
         out["cluster"] = self.cluster.to_dict()
         out["nodePools"] = [x0.to_dict() for x0 in self.node_pools]
+        if self.taints is not None:
+            out["taints"] = [x0.to_dict() for x0 in self.taints]
         return out
 
 
@@ -1277,6 +1322,46 @@ class LocalObjectReference:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Toleration:
+    """Lets a deployment's replicas onto clusters with a matching taint.
+
+    Attributes:
+        key: The taint key it tolerates; empty with operator Exists tolerates every taint.
+        operator: Equal: the taint's value must equal value. Exists: any value (value must
+            be empty).
+        value: The value an Equal toleration matches.
+        effect: The effect it tolerates; empty tolerates both.
+    """
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "NoExecute"] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Toleration:
+        """Builds the object from its validated, defaulted dict form."""
+        return cls(
+            key=d.get("key"),
+            operator=d.get("operator", "Equal"),
+            value=d.get("value"),
+            effect=d.get("effect"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The camelCase dict form, without unset fields."""
+        out: dict[str, Any] = {}
+        if self.key is not None:
+            out["key"] = self.key
+        out["operator"] = self.operator
+        if self.value is not None:
+            out["value"] = self.value
+        if self.effect is not None:
+            out["effect"] = self.effect
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Serving:
     """How the engines of a replica serve requests.
 
@@ -1504,6 +1589,7 @@ class ModelDeploymentSpec:
             any cluster.
         model_cache_ref: A ModelCache in this namespace whose weights every pod mounts at
             /mnt/models.
+        tolerations: Taints of InferenceClusters this deployment's replicas tolerate.
         serving: How the engines serve requests: Unified (the default) or PrefillDecode.
         engines: The engines of one replica; names are unique.
     """
@@ -1511,6 +1597,7 @@ class ModelDeploymentSpec:
     replicas: int = 1
     cluster_selector: ClusterSelector | None = None
     model_cache_ref: LocalObjectReference | None = None
+    tolerations: tuple[Toleration, ...] | None = None
     serving: Serving = field(default_factory=Serving)
     engines: tuple[Engine, ...]
 
@@ -1525,6 +1612,9 @@ class ModelDeploymentSpec:
             model_cache_ref=LocalObjectReference.from_dict(d["modelCacheRef"])
             if d.get("modelCacheRef") is not None
             else None,
+            tolerations=tuple(Toleration.from_dict(x0) for x0 in d["tolerations"])
+            if d.get("tolerations") is not None
+            else None,
             serving=Serving.from_dict(d["serving"]) if d.get("serving") is not None else Serving(),
             engines=tuple(Engine.from_dict(x0) for x0 in d["engines"]),
         )
@@ -1537,6 +1627,8 @@ class ModelDeploymentSpec:
             out["clusterSelector"] = self.cluster_selector.to_dict()
         if self.model_cache_ref is not None:
             out["modelCacheRef"] = self.model_cache_ref.to_dict()
+        if self.tolerations is not None:
+            out["tolerations"] = [x0.to_dict() for x0 in self.tolerations]
         out["serving"] = self.serving.to_dict()
         out["engines"] = [x0.to_dict() for x0 in self.engines]
         return out

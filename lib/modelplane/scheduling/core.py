@@ -6,10 +6,13 @@ Rules (the documentation's "How it schedules" page):
 - every member of one engine sits on one pool; a replica's engines share a cluster;
 - capacity is counted in nodes (`pods x copies` per member that claims a DRA
   device) on a ledger shared by every deployment, so no pool is overcommitted;
-- retain, then fill: an existing replica stays while its cluster exists and its
-  pinned pools still match; the shortfall is placed one replica at a time on the
-  eligible Ready cluster hosting the fewest replicas of this deployment (ties by
-  name); scale-down drops the highest index first; a replica never moves.
+- taints: a cluster with a taint the deployment does not tolerate gets no new
+  replica of it; a NoExecute taint also removes the replicas already there;
+- retain, then fill: an existing replica stays while its cluster exists, has no
+  untolerated NoExecute taint, and its pinned pools still match; the shortfall is
+  placed one replica at a time on the eligible Ready cluster hosting the fewest
+  replicas of this deployment (ties by name); scale-down drops the highest index
+  first; a replica never moves.
 
 Same input, same output: no clock, no randomness, no I/O. Deployments are placed
 in the order given, each consuming capacity the next one sees.
@@ -36,6 +39,7 @@ from modelplane.scheduling.model import (
     Replica,
     format_labels,
 )
+from modelplane.scheduling.taints import NO_EXECUTE, NO_SCHEDULE, first_untolerated
 
 
 def schedule_all(deployments: Sequence[Deployment], fleet: Fleet) -> tuple[Placement, ...]:
@@ -138,6 +142,12 @@ class _Plan:
         cluster = self.session.clusters.get(replica.cluster)
         if cluster is None:
             return f"cluster {replica.cluster} no longer exists"
+        evicting = first_untolerated(cluster.taints, self.deployment.tolerations, (NO_EXECUTE,))
+        if evicting is not None:
+            return (
+                f"cluster {cluster.name} has taint {evicting} that the deployment does not "
+                "tolerate (spec.tolerations)"
+            )
         pins = {pin.engine: pin for pin in replica.engines}
         pools = {pool.name: pool for pool in cluster.pools}
         engines: list[PlacedEngine] = []
@@ -246,6 +256,11 @@ class _Plan:
                 f'outside the footprint of ModelCache "{deployment.cache_name}" '
                 f"(clusterSelector {format_labels(self.cache_selector)})"
             )
+        repelling = first_untolerated(
+            cluster.taints, deployment.tolerations, (NO_SCHEDULE, NO_EXECUTE)
+        )
+        if repelling is not None:
+            return f"has taint {repelling} that the deployment does not tolerate (spec.tolerations)"
         if not cluster.ready:
             return (
                 f"not Ready ({cluster.not_ready_reason})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from modelplane.cel import Device
+from modelplane.scheduling.taints import Taint, Toleration
 
 Role = Literal["Standalone", "Leader", "Worker"]
 Claim = Literal["DRA", "Synthetic"]
@@ -70,6 +71,7 @@ class Deployment:
     engines: tuple[Engine, ...]
     cluster_selector: Labels = ()
     cache_name: str | None = None
+    tolerations: tuple[Toleration, ...] = ()
 
 
 # ---------------------------------------------------------------------- fleet
@@ -117,6 +119,7 @@ class Cluster:
     labels: Labels = ()
     ready: bool = True
     not_ready_reason: str = ""
+    taints: tuple[Taint, ...] = ()
     label_set: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
     class_names: frozenset[str] = field(init=False, repr=False, compare=False)
 

@@ -28,6 +28,7 @@ from modelplane.scheduling.model import (
     Replica,
     Role,
 )
+from modelplane.scheduling.taints import Taint, Toleration
 
 Obj = Mapping[str, Any]
 ATTRIBUTE_KINDS: tuple[AttributeKind, ...] = ("string", "bool", "int", "version")
@@ -106,6 +107,10 @@ def cluster(obj: Obj, *, offline: bool) -> Cluster:
         labels=_labels(obj["metadata"].get("labels")),
         ready=ready,
         not_ready_reason=why,
+        taints=tuple(
+            Taint(taint["key"], taint["effect"], taint.get("value") or "")
+            for taint in obj["spec"].get("taints") or ()
+        ),
     )
 
 
@@ -141,6 +146,15 @@ def deployment(obj: Obj) -> Deployment:
         engines,
         cluster_selector=_match_labels(spec),
         cache_name=cache_ref.get("name"),
+        tolerations=tuple(
+            Toleration(
+                t.get("key") or "",
+                t.get("operator") or "Equal",
+                t.get("value") or "",
+                t.get("effect") or None,
+            )
+            for t in spec.get("tolerations") or ()
+        ),
     )
 
 

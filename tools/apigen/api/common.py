@@ -182,3 +182,73 @@ AGE = Column(
     ".metadata.creationTimestamp",
     "Time since the object was created.",
 )
+
+
+# ---------------------------------------------------------------- taints and tolerations
+# The Kubernetes taint model one scope up: a tainted InferenceCluster repels deployments
+# that do not tolerate the taint (NoSchedule: no new replicas; NoExecute: existing ones drain).
+
+TAINT_EFFECTS = ("NoSchedule", "NoExecute")
+# A label key: an optional DNS-subdomain prefix and a slash, then a name of at most 63.
+LABEL_KEY = Str(
+    max_length=316,
+    min_length=1,
+    pattern=(
+        r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    ),
+)
+LABEL_VALUE_PATTERN = Str(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+TAINT = Obj(
+    "ClusterTaint",
+    "A taint on an InferenceCluster: deployments that do not tolerate it keep off the cluster.",
+    (
+        Field("key", LABEL_KEY, "The taint's key, for example maintenance.", required=True),
+        Field("value", LABEL_VALUE_PATTERN, "The taint's value; optional."),
+        Field(
+            "effect",
+            Str(enum=TAINT_EFFECTS),
+            "NoSchedule: no new replicas of deployments that do not tolerate it; replicas "
+            "already there stay. NoExecute: also drains those replicas (endpoint first), and "
+            "the scheduler places them on other clusters.",
+            required=True,
+        ),
+    ),
+)
+
+TOLERATION = Obj(
+    "Toleration",
+    "Lets a deployment's replicas onto clusters with a matching taint.",
+    (
+        Field(
+            "key",
+            LABEL_KEY,
+            "The taint key it tolerates; empty with operator Exists tolerates every taint.",
+        ),
+        Field(
+            "operator",
+            Str(enum=("Equal", "Exists")),
+            "Equal: the taint's value must equal value. Exists: any value (value must be empty).",
+            default="Equal",
+        ),
+        Field("value", LABEL_VALUE_PATTERN, "The value an Equal toleration matches."),
+        Field(
+            "effect",
+            Str(enum=TAINT_EFFECTS),
+            "The effect it tolerates; empty tolerates both.",
+        ),
+    ),
+    rules=(
+        Rule(
+            "self.operator != 'Equal' || has(self.key)",
+            "an Equal toleration needs a key (use operator Exists to tolerate every taint)",
+            field_path=".key",
+        ),
+        Rule(
+            "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+            "an Exists toleration matches any value and must not set one",
+            field_path=".value",
+        ),
+    ),
+)

@@ -17,6 +17,7 @@ from tools.apigen.api.common import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     LOCAL_OBJECT_REFERENCE,
+    TOLERATION,
     condition_column,
     observed_generation,
 )
@@ -241,6 +242,11 @@ MODEL_DEPLOYMENT = Kind(
                 "modelCacheRef",
                 LOCAL_OBJECT_REFERENCE,
                 "A ModelCache in this namespace whose weights every pod mounts at /mnt/models.",
+            ),
+            Field(
+                "tolerations",
+                ListOf(TOLERATION, max_items=16),
+                "Taints of InferenceClusters this deployment's replicas tolerate.",
             ),
             SERVING_FIELD,
             Field(

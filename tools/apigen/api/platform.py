@@ -14,6 +14,7 @@ from tools.apigen.api.common import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     SHORT_TEXT,
+    TAINT,
     condition_column,
     observed_generation,
     qualified_keys,
@@ -507,6 +508,13 @@ INFERENCE_CLUSTER = Kind(
                 ListOf(NODE_POOL, max_items=32, min_items=1, list_type="map", map_keys=("name",)),
                 "The cluster's GPU node pools; names are unique.",
                 required=True,
+            ),
+            Field(
+                "taints",
+                ListOf(TAINT, max_items=16, list_type="map", map_keys=("key", "effect")),
+                "Taints that keep deployments without a matching toleration off the cluster "
+                "(for example maintenance=true:NoExecute drains it before maintenance); one "
+                "per key and effect.",
             ),
         ),
         rules=(
