@@ -296,7 +296,7 @@ def test_a_lost_cluster_keeps_its_replica_until_deleted_then_it_is_replaced(
     try:
         control.kubectl("label", "ic", "east", "e2e-loss=yes", "--overwrite")
         apply(control, doomed)
-        wait_for("doomed Ready", functools.partial(cluster_ready, control, "doomed"), 60)
+        wait_for("doomed Ready", functools.partial(cluster_ready, control, "doomed"), 180)
         deployment = model_deployment(namespace, 2)
         deployment["spec"]["clusterSelector"] = {"matchLabels": {"e2e-loss": "yes"}}
         apply(control, deployment)
