@@ -22,6 +22,7 @@ PURE = [
     LIB / "semver.py",
     LIB / "naming.py",
     LIB / "conditions.py",
+    LIB / "wellknown.py",
     ROOT / "services" / "cluster-provisioner" / "cluster_provisioner" / "status.py",
     ROOT / "services" / "fleet-scheduler" / "fleet_scheduler" / "reconcile.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
