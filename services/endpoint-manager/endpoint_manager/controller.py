@@ -10,11 +10,11 @@ another):
   the cluster from the cache, and what this process remembers of it (the last
   apply, the last health probe, when its endpoint was withdrawn);
 - decide: `decide.decide(replica, observed, now)`;
-- carry out, in order: the finalizer, the apply and prune through `Fleet`, the
-  health probe (`health.Prober`: bounded and timed out); when it applied or
-  probed, decide once more with the outcome; then the endpoint (server-side
-  apply or delete), the status (status subresource), the teardown through
-  `Fleet` and the finalizer's release.
+- carry out, in order: the finalizer, the apply through `Fleet`, the health
+  probe (`health.Prober`: bounded and timed out); when it applied or probed,
+  decide once more with the outcome; then the prune through `Fleet`, the
+  endpoint (server-side apply or delete), the status (status subresource), the
+  teardown through `Fleet` and the finalizer's release.
 ModelEndpoints this service made whose replica is gone are deleted. When a
 replica expects a change within seconds that no event reports (`Decision.soon`:
 a health probe to retry, a drain to wait out), the pass asks the loop to run
@@ -173,7 +173,6 @@ class EndpointManager:
             decision = decide(replica, seen, now)
             if decision.add_finalizer:
                 await self._set_finalizer(replica, [FINALIZER])
-            await self._delete_remote(replica, decision.prune)
             if decision.apply or decision.probe:
                 seen = await self._outcomes(replica, seen, decision, now)
                 decision = decide(replica, seen, now)
@@ -194,8 +193,9 @@ class EndpointManager:
         return seen
 
     async def _settle(self, replica: Json, endpoint: Json | None, decision: Decision) -> None:
-        """The endpoint, the status, the teardown and the release, in that order."""
+        """The prune, the endpoint, the status, the teardown and the release, in order."""
         meta = replica["metadata"]
+        await self._delete_remote(replica, decision.prune)
         if decision.publish is not None:
             await self._publish(decision.publish)
         elif decision.withdraw and endpoint is not None:

@@ -8,12 +8,16 @@ are applied on its cluster when no apply of its current generation succeeded, a
 failed apply is `RETRY_S` old, the cluster lost or changed one of them (seen
 through the watch: an object missing `SETTLE_S` after the apply, or one whose
 `metadata.generation` moved past what the apply returned), or `REAPPLY_S`
-passed (a safety net). Objects it owns there and no longer renders are pruned.
+passed (a safety net). Once its generation applied, objects it owns there and
+no longer renders are pruned.
+
 Its health (`GET <gateway>/<ns>/<replica>/health`) is probed once every
-workload is ready: again after `PROBE_RETRY_S` while it fails, and every
-`PROBE_EVERY_S` (spread by the replica's uid, so probes do not bunch) while it
-answers. A decision that applies or probes leaves status and endpoint alone:
-the controller carries those out and decides again with their outcome.
+workload is ready (or while the cluster's watch cache has not synced yet, e.g.
+just after a restart, so a serving replica keeps its endpoint meanwhile):
+again after `PROBE_RETRY_S` while it fails, and every `PROBE_EVERY_S` (spread
+by the replica's uid, so probes do not bunch) while it answers. A decision
+that applies or probes leaves the rest (prune, status, endpoint) alone: the
+controller carries those out and decides again with their outcome.
 
 `Synced` says whether its objects are applied; `Ready` whether every workload
 has all its pods ready and the health probe answered 200. Its ModelEndpoint
@@ -123,8 +127,8 @@ class Decision:
 
     add_finalizer: put `FINALIZER` on the replica;
     apply: objects to server-side apply on its cluster, in order;
-    prune: objects of the replica there that it no longer renders;
     probe: the health URL to GET now;
+    prune: objects of the replica there that it no longer renders;
     publish: the ModelEndpoint to server-side apply; withdraw: delete the replica's endpoint;
     status: the replica's new status (None: leave it as it is);
     teardown: objects of the deleted replica to delete on its cluster, route first;
@@ -134,8 +138,8 @@ class Decision:
 
     add_finalizer: bool = False
     apply: tuple[Json, ...] = ()
-    prune: tuple[Ref, ...] = ()
     probe: str | None = None
+    prune: tuple[Ref, ...] = ()
     publish: Json | None = None
     withdraw: bool = False
     status: Json | None = None
@@ -189,20 +193,16 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
         except workload.UnsupportedError as error:
             synced = made.make(conditions.SYNCED, False, UNSUPPORTED, f"{name}: {error}")
         else:
-            todo = replace(
-                todo,
-                apply=rendered.objects if _apply_due(made.generation, seen, rendered, now) else (),
-                prune=_extras(seen.remote, rendered),
-            )
             applied = seen.applied
-            if todo.apply or applied is None:
-                return todo  # status follows the apply's outcome
+            if applied is None or _apply_due(made.generation, seen, rendered, now):
+                return replace(todo, apply=rendered.objects)  # status follows the outcome
             if applied.error is not None:
                 why = f"{name}: {applied.error}"
                 synced = made.make(conditions.SYNCED, False, APPLY_FAILED, why)
             else:
                 why = f"{name}: applied on {cluster_name}"
                 synced = made.make(conditions.SYNCED, True, APPLIED, why)
+                todo = replace(todo, prune=_extras(seen.remote, rendered))
 
     url = gateway_url(seen.cluster)
     address = f"{url}{route_path(replica).rstrip('/')}" if url else None
@@ -210,7 +210,7 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
     if problem is None and address is not None:
         health = seen.health
         if _probe_due(meta.get("uid") or "", health, now):
-            return replace(todo, probe=f"{address}/health")
+            return replace(todo, probe=f"{address}/health", prune=())
         if health is None or not health.ok:
             reason, problem = UNREACHABLE, f"{name}: GET {address}/health did not answer 200"
     elif problem is None:
@@ -241,7 +241,7 @@ def _not_ready(
     if synced["status"] != "True" or rendered is None:
         return str(synced["message"])
     if remote is None:
-        return f"{name}: cannot see its workloads on {cluster} yet"
+        return None  # not seen yet (e.g. just restarted): the health probe decides alone
     live = {(o.get("kind"), o["metadata"]["name"]): o for o in remote}
     problems = []
     for obj in rendered.objects:

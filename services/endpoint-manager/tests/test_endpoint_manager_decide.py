@@ -240,11 +240,20 @@ LIVE: list[tuple[str, Json, Observed, datetime.datetime, Decision]] = [
     ("a failed apply is tried again after 2 s",
      replica(), seen(endpoint=None, applied=Applied(3, at(-2), "applying on east: UNAVAILABLE: down")), T0,
      Decision(apply=RENDERED)),
-    ("a cluster whose watch cache is not synced yet shows no workload",
-     replica(), seen(endpoint=None, remote=None), T0,
-     Decision(status=status(
-         cond("Ready", False, "WorkloadNotReady", f"{NAME}: cannot see its workloads on east yet"),
+    ("while the cluster's watch cache has not synced (a restart), a serving replica stays as it is",
+     replica(status=SERVING_STATUS), seen(remote=None), T0, Decision()),
+    ("while the cluster's watch cache has not synced, the health probe alone decides",
+     replica(status=SERVING_STATUS), seen(remote=None, health=Health(False, at(-0.5))), T0,
+     Decision(withdraw=True, status=status(
+         cond("Ready", False, "Unreachable", f"{NAME}: GET {ADDRESS}/health did not answer 200"),
          SYNCED))),
+    ("nothing is pruned while the apply fails",
+     replica(),
+     seen(endpoint=None, applied=Applied(3, at(-1), "applying on east: UNAVAILABLE: down"),
+          remote=(*REMOTE, obj("resource.k8s.io/v1", "ResourceClaimTemplate", "qwen-east-0-qwen-old"))), T0,
+     Decision(status=status(
+         cond("Ready", False, "WorkloadNotReady", f"{NAME}: applying on east: UNAVAILABLE: down"),
+         cond("Synced", False, "ApplyFailed", f"{NAME}: applying on east: UNAVAILABLE: down")))),
     ("a cluster without a gateway address cannot be probed",
      replica(), seen(endpoint=None, cluster={"metadata": {"name": "east"}, "status": {}}), T0,
      Decision(status=status(
