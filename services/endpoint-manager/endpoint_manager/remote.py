@@ -42,10 +42,11 @@ ObjectKey = tuple[str, str, str]
 """(kind, namespace, name)"""
 
 
-def _slim(obj: Json) -> Json:
-    """`obj` without its managedFields (large, and never read here)."""
+def _slim(obj: Json, api_version: str, kind: str) -> Json:
+    """`obj` with its apiVersion and kind (the items of a list carry neither) and without
+    its managedFields (large, and never read here)."""
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
+    return {**obj, "apiVersion": api_version, "kind": kind, "metadata": meta}
 
 
 @dataclass
@@ -59,11 +60,11 @@ class _Cluster:
     kick: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def put(self, kind: str, obj: Json) -> None:
+    def put(self, api_version: str, kind: str, obj: Json) -> None:
         meta = obj["metadata"]
         ident = (kind, meta.get("namespace", ""), meta["name"])
         self.drop(ident)
-        self.objects[ident] = _slim(obj)
+        self.objects[ident] = _slim(obj, api_version, kind)
         owner = (meta.get("labels") or {}).get(workload.REPLICA_LABEL)
         if owner:
             self.by_replica.setdefault((ident[1], owner), set()).add(ident)
@@ -77,11 +78,11 @@ class _Cluster:
             if not keys:
                 self.by_replica.pop((ident[1], owner), None)
 
-    def replace(self, kind: str, items: list[Json]) -> None:
+    def replace(self, api_version: str, kind: str, items: list[Json]) -> None:
         for ident in [i for i in self.objects if i[0] == kind]:
             self.drop(ident)
         for item in items:
-            self.put(kind, item)
+            self.put(api_version, kind, item)
 
 
 class RemoteCache:
@@ -142,7 +143,7 @@ class RemoteCache:
             except FleetError as error:
                 wait = backoff
                 if error.code == "NOT_FOUND" and "no InferenceCluster" not in error.message:
-                    state.replace(kind, [])  # the cluster does not serve this kind
+                    state.replace(api_version, kind, [])  # the cluster does not serve this kind
                     state.synced.add(kind)
                     wait = MAX_BACKOFF_S
                 else:
@@ -151,7 +152,7 @@ class RemoteCache:
                 self._interrupted(cluster, kind, error, wait)
                 await self._pause(state, wait)
                 continue
-            state.replace(kind, items)
+            state.replace(api_version, kind, items)
             state.synced.add(kind)
             self.on_change()
             try:
@@ -162,7 +163,7 @@ class RemoteCache:
                         meta = obj["metadata"]
                         state.drop((kind, meta.get("namespace", ""), meta["name"]))
                     else:
-                        state.put(kind, obj)
+                        state.put(api_version, kind, obj)
                     self.on_change()
             except FleetError as error:  # kept as it is (still synced) until the relist
                 self._interrupted(cluster, kind, error, backoff)

@@ -113,7 +113,12 @@ class Fleet:
     async def list(
         self, cluster: str, api_version: str, kind: str, ns: str, sel: str
     ) -> list[Json]:
-        return [o for (k, _), o in self.objects.items() if k == kind]
+        strip = ("apiVersion", "kind")  # as Kubernetes lists them
+        return [
+            {f: v for f, v in o.items() if f not in strip}
+            for (k, _), o in self.objects.items()
+            if k == kind
+        ]
 
     async def watch(self, cluster: str, api_version: str, kind: str, *args: Any) -> AsyncIterator[tuple[str, Json]]:  # fmt: skip
         while True:

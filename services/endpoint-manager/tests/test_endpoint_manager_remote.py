@@ -15,9 +15,17 @@ Json = dict[str, Any]
 MANAGED = {"app.kubernetes.io/managed-by": "modelplane-endpoint-manager"}
 
 
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "Service": "v1",
+    "HTTPRoute": "gateway.networking.k8s.io/v1",
+}
+
+
 def obj(kind: str, name: str, replica: str = "qwen-east-0", namespace: str = "ml") -> Json:
     labels = {**MANAGED, "modelplane.ai/replica": replica}
     return {
+        "apiVersion": API_VERSIONS[kind],
         "kind": kind,
         "metadata": {"name": name, "namespace": namespace, "labels": labels,
                      "managedFields": [{"manager": "x"}]},
@@ -50,7 +58,12 @@ class Fleet:
         if kind in self.fail_lists:
             code = self.fail_lists[kind]
             raise FleetError(code, f"cluster {cluster}: {kind} says {code}")
-        return [o for o in self.objects if o["kind"] == kind]
+        # as Kubernetes lists them: the items carry no apiVersion and no kind
+        return [
+            {k: v for k, v in o.items() if k not in ("apiVersion", "kind")}
+            for o in self.objects
+            if o["kind"] == kind
+        ]
 
     async def watch(
         self, cluster: str, api_version: str, kind: str, namespace: str = "",
