@@ -22,9 +22,11 @@ PURE = [
     LIB / "semver.py",
     LIB / "naming.py",
     LIB / "conditions.py",
+    LIB / "wellknown.py",
     ROOT / "services" / "cluster-provisioner" / "cluster_provisioner" / "status.py",
     ROOT / "services" / "fleet-scheduler" / "fleet_scheduler" / "reconcile.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
+    ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "decide.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "workload.py",
     *(
         ROOT / "services" / "gateway-config" / "gateway_config" / f"{name}.py"

@@ -8,11 +8,18 @@ kind comes from `RESOURCES`. A failed call raises `FleetError` with the gRPC cod
 and the server's message (which names the cluster and why); a missing object (or
 a cluster the control plane no longer knows) is `None` from `get`, and a missing
 object is `False` from `delete`.
+
+`watch` streams one kind's changes (`Fleet.Watch`): an initial ADDED per
+existing object, then ADDED, MODIFIED and DELETED as they happen. It has no
+default deadline (unary calls keep `CALL_TIMEOUT_S`); it ends after `renew_s`
+(DEADLINE_EXCEEDED, an ordinary end: call again) or raises `FleetError` when the
+stream breaks, so a caller always sees a watch end and starts it over.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -21,9 +28,11 @@ from modelplane.grpcutil.client import dial_aio
 from modelplane.grpcutil.tls import TlsFiles
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from modelplane.wellknown import Json
 
-Json = dict[str, Any]
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
+CALL_TIMEOUT_S = 10.0
+"""Deadline of every unary call (the channel has none, so that a watch can last)."""
 RESOURCES = {
     ("v1", "Namespace"): "namespaces",
     ("v1", "Service"): "services",
@@ -62,7 +71,9 @@ class FleetClient:
     def connect(
         cls, target: str, field_manager: str, tls: TlsFiles | None, allow_insecure: bool = False
     ) -> FleetClient:
-        channel = dial_aio(target, services=[SERVICE_NAME], tls=tls, allow_insecure=allow_insecure)
+        channel = dial_aio(
+            target, services=[SERVICE_NAME], deadline_s=None, tls=tls, allow_insecure=allow_insecure
+        )
         return cls(channel, field_manager)
 
     async def close(self) -> None:
@@ -70,7 +81,7 @@ class FleetClient:
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:
-            return await method(request)
+            return await method(request, timeout=CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as error:
             raise FleetError(error.code().name, str(error.details())) from None
 
@@ -126,3 +137,29 @@ class FleetClient:
         )
         reply = await self._call(self.stub.List, request)
         return [json.loads(o) for o in reply.objects_json]
+
+    async def watch(
+        self,
+        cluster: str,
+        api_version: str,
+        kind: str,
+        namespace: str = "",
+        label_selector: str = "",
+        renew_s: float = 300.0,
+    ) -> AsyncIterator[tuple[str, Json]]:
+        """(type, object) of every change of `kind` on `cluster` (namespace "" for all),
+        starting with an ADDED per existing object; ends quietly after `renew_s`."""
+        request = pb.ListRequest(
+            kind=self._kind(cluster, api_version, kind),
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+        call = self.stub.Watch(request, timeout=renew_s)
+        try:
+            async for event in call:
+                yield event.type, json.loads(event.object_json)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise FleetError(error.code().name, str(error.details())) from None
+        finally:
+            call.cancel()

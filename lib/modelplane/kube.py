@@ -21,7 +21,7 @@ import httpx
 import kr8s
 import kr8s.asyncio
 
-Json = dict[str, Any]
+from modelplane.wellknown import Json as Json  # noqa: PLC0414 (re-exported for importers)
 
 # kr8s warns on servers newer than the versions it lists; the API it uses is stable.
 warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", module="kr8s")

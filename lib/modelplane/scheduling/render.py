@@ -12,8 +12,7 @@ from typing import Any
 
 from modelplane.naming import CLUSTER_LABEL, DEPLOYMENT_LABEL, REPLICA_INDEX_LABEL, replica_name
 from modelplane.scheduling.model import PlacedEngine, PlacedReplica
-
-API_VERSION = "modelplane.ai/v1alpha1"
+from modelplane.wellknown import API_VERSION
 
 
 def _member(member: Mapping[str, Any], placed: PlacedEngine, index: int) -> dict[str, Any]:

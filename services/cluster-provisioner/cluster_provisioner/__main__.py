@@ -30,6 +30,10 @@ from cluster_provisioner.fleetapi import SERVICE_NAME, Connections, FleetService
 DEFAULT_LISTEN = "127.0.0.1:50071"
 log = logging.getLogger("cluster_provisioner")
 
+GRPC_WORKERS = 64
+"""Server threads: each open `Fleet.Watch` stream holds one (endpoint-manager keeps one per
+kind it owns on each cluster it serves), so there are enough left for unary calls."""
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="modelplane-cluster-provisioner", description=__doc__)
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                 [SERVICE_NAME],
                 tls=server_tls(args),
                 allow_insecure=args.insecure,
+                max_workers=GRPC_WORKERS,
             )
         )
         provisioner = Provisioner(kube, args.namespace, elector)

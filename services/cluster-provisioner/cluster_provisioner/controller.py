@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from modelplane import controllermetrics
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
+from modelplane.wellknown import API
 
 from cluster_provisioner import drain, observe
 from cluster_provisioner.status import Inspection, decide
 
 SERVICE = "cluster-provisioner"
 RESYNC_S = 3.0
-API = "/apis/modelplane.ai/v1alpha1"
 log = logging.getLogger("cluster_provisioner")
 
 

@@ -27,11 +27,11 @@ import yaml
 from modelplane.kube import GoneError, Json, Kube
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from modelplane.wellknown import API
 
 from cluster_provisioner import observe
 
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
-API = "/apis/modelplane.ai/v1alpha1"
 DEFAULT_DEADLINE_S = 30.0
 MAX_WAIT_S = 300.0
 T = TypeVar("T")

@@ -20,6 +20,9 @@ from typing import Any
 
 import yaml
 from modelplane.kube import TRANSIENT, Kube
+from modelplane.naming import POOL_LABEL
+from modelplane.wellknown import INFERENCE_GATEWAY_NAME as GATEWAY_NAME
+from modelplane.wellknown import INFERENCE_GATEWAY_NAMESPACE as GATEWAY_NAMESPACE
 
 from cluster_provisioner.status import (
     KUBECONFIG_INVALID,
@@ -35,9 +38,6 @@ REQUIRED_CRDS = (
     "httproutes.gateway.networking.k8s.io",
     "leaderworkersets.leaderworkerset.x-k8s.io",
 )
-GATEWAY_NAMESPACE = "modelplane-system"
-GATEWAY_NAME = "modelplane-inference"
-POOL_LABEL = "modelplane.ai/pool"
 INSPECT_TIMEOUT_S = 4.0
 
 

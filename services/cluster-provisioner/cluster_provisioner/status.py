@@ -25,21 +25,19 @@ from typing import Any
 
 from modelplane import conditions
 from modelplane.conditions import condition
+from modelplane.wellknown import CLUSTER_UNREACHABLE, Json
 
 POOLS_AVAILABLE = "PoolsAvailable"
 PROVISIONING_NOT_SUPPORTED = "ProvisioningNotSupported"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
 KUBECONFIG_INVALID = "KubeconfigInvalid"
-CLUSTER_UNREACHABLE = "ClusterUnreachable"
 STACK_INCOMPLETE = "StackIncomplete"
 GATEWAY_NOT_READY = "GatewayNotReady"
 DELETING = "Deleting"
 CLUSTER_READY = "ClusterReady"
 ALL_POOLS_AVAILABLE = "AllPoolsAvailable"
 CLASS_NOT_FOUND = conditions.CLASS_NOT_FOUND
-
-Json = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,8 @@ from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller
 
-from endpoint_manager.controller import (
-    HEALTH_TIMEOUT_S,
-    RESYNC_S,
-    SERVICE,
-    EndpointManager,
-    watched_paths,
-)
+from endpoint_manager.controller import RESYNC_S, SERVICE, EndpointManager, watched_paths
+from endpoint_manager.health import Prober
 
 DEFAULT_FLEET = "127.0.0.1:50071"
 log = logging.getLogger("endpoint_manager")
@@ -55,11 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
         # the aio channel belongs to the running event loop: made here, not before
         fleet = FleetClient.connect(args.fleet, f"modelplane-{SERVICE}", tls, args.insecure)
-        http = httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False)
-        manager = EndpointManager(kube, fleet, elector, http)
-        return ReconcileLoop(
+        http = httpx.AsyncClient(trust_env=False)
+        manager = EndpointManager(kube, fleet, elector, Prober(http))
+        loop = ReconcileLoop(
             SERVICE, kube, watched_paths(), manager.reconcile_all, elector, RESYNC_S
         )
+        manager.wake = loop.wake.set  # a change on a cluster runs a pass at once
+        return loop
 
     try:
         asyncio.run(

@@ -1,19 +1,25 @@
-"""One endpoint-manager pass: observe every ModelReplica, decide with `replica.decide`, apply.
+"""One endpoint-manager pass: observe every ModelReplica, `decide`, carry the decision out.
 
-Only the leader acts. Per replica, concurrently and each on its own (one
-failing replica never holds up another):
-- observe: its InferenceCluster, ModelDeployment and ModelEndpoint on the
-  control cluster; its workloads on its cluster through the `Fleet` API; its
-  health through the cluster's gateway (`GET <gateway>/<ns>/<replica>/health`);
-- apply: the finalizer, the rendered objects (`workload.render`) through
-  `Fleet` when the replica's generation changed, it is not Synced, or
-  `REAPPLY_S` passed (drift); the ModelEndpoint (server-side apply, or delete
-  to withdraw it); status through the status subresource; on deletion, the
-  teardown of the objects on the cluster and the finalizer's release.
-ModelEndpoints this service made whose replica is gone are deleted. While a
-replica is starting or draining (`replica.expects_change`), the pass asks the
-loop to run again after `SOON_S` instead of `RESYNC_S`, so a pod turning Ready
-on its cluster is noticed within about half a second.
+Only the leader acts. A pass lists ModelReplicas, ModelDeployments,
+InferenceClusters and endpoint-manager's ModelEndpoints on the control cluster,
+keeps `RemoteCache` following exactly the clusters that replicas name (their
+objects arrive through `Fleet.Watch`; nothing on a cluster is polled), then per
+replica, concurrently and each on its own (one failing replica never holds up
+another):
+- observe: its cluster, deployment and endpoint from the lists, its objects on
+  the cluster from the cache, and what this process remembers of it (the last
+  apply, the last health probe, when its endpoint was withdrawn);
+- decide: `decide.decide(replica, observed, now)`;
+- carry out, in order: the finalizer, the apply through `Fleet`, the health
+  probe (`health.Prober`: bounded and timed out); when it applied or probed,
+  decide once more with the outcome; then the prune through `Fleet`, the
+  endpoint (server-side apply or delete), the status (status subresource), the
+  teardown through `Fleet` and the finalizer's release.
+ModelEndpoints this service made whose replica is gone are deleted. When a
+replica expects a change within seconds that no event reports (`Decision.soon`:
+a health probe to retry, a drain to wait out), the pass asks the loop to run
+again after `SOON_S` instead of `RESYNC_S`. A change on a cluster calls `wake`
+(set it to the loop's wake-up) so the next pass comes at once.
 """
 
 from __future__ import annotations
@@ -21,42 +27,25 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-import httpx
-from modelplane import controllermetrics
+from modelplane import conditions, controllermetrics
 from modelplane.fleetclient import FleetClient, FleetError
-from modelplane.kube import Json, Kube
+from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
+from modelplane.wellknown import API, API_VERSION, MANAGED_BY, Json
 
 from endpoint_manager import workload
-from endpoint_manager.replica import (
-    FINALIZER,
-    Observed,
-    decide,
-    expects_change,
-    gateway_url,
-    key,
-    route_path,
-)
+from endpoint_manager.decide import Applied, Decision, Health, Observed, Ref, decide
+from endpoint_manager.health import Prober
+from endpoint_manager.remote import RemoteCache
+from endpoint_manager.replica import FINALIZER, key
 
 SERVICE = "endpoint-manager"
 RESYNC_S = 2.0
 SOON_S = 0.5
-REAPPLY_S = 60.0
-HEALTH_TIMEOUT_S = 2.0
-API = "/apis/modelplane.ai/v1alpha1"
-WORKLOAD_KINDS = {("apps/v1", "Deployment"), ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")}
-# What a replica may own on its cluster, in teardown order (the Namespace is shared: never).
-OWNED_KINDS = (
-    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
-    ("v1", "Service"),
-    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
-    ("apps/v1", "Deployment"),
-    ("resource.k8s.io/v1", "ResourceClaimTemplate"),
-)
 log = logging.getLogger("endpoint_manager")
 
 
@@ -77,20 +66,43 @@ def _by_key(listing: Json | None) -> dict[str, Json]:
     return {key(item): item for item in (listing or {}).get("items", [])}
 
 
+def cluster_token(cluster: Mapping[str, Any]) -> str:
+    """What changes when a cluster comes back: its Ready status and its gateway address."""
+    status = cluster.get("status") or {}
+    ready = [
+        c.get("status") for c in status.get("conditions") or [] if c.get("type") == conditions.READY
+    ]
+    return f"{ready[0] if ready else 'Unknown'} {status.get('gatewayAddress') or ''}"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 class EndpointManager:
     def __init__(
-        self, kube: Kube, fleet: FleetClient, elector: LeaderElector, http: httpx.AsyncClient
+        self,
+        kube: Kube,
+        fleet: FleetClient,
+        elector: LeaderElector,
+        prober: Prober,
+        clock: Callable[[], datetime.datetime] = _now,
     ) -> None:
         self.kube = kube
         self.fleet = fleet
         self.elector = elector
-        self.http = http
-        self.applied: dict[str, tuple[int, float]] = {}  # replica uid -> (generation, when)
+        self.prober = prober
+        self.clock = clock
+        self.wake: Callable[[], None] = lambda: None
+        self.remote = RemoteCache(fleet, lambda: self.wake())
+        self.applied: dict[str, Applied] = {}  # replica uid -> its last apply
+        self.health: dict[str, Health] = {}  # replica uid -> its last probe
         self.withdrawn: dict[str, datetime.datetime] = {}  # replica uid -> endpoint withdrawn
 
     async def reconcile_all(self) -> float | None:
-        """One pass over every replica; returns `SOON_S` when one is starting or draining."""
+        """One pass over every replica; returns `SOON_S` when one expects a change soon."""
         if not self.elector.is_leader:
+            self.remote.track({})
             return None
         replicas = _by_key(await self.kube.get(f"{API}/modelreplicas"))
         deployments = _by_key(await self.kube.get(f"{API}/modeldeployments"))
@@ -100,10 +112,11 @@ class EndpointManager:
         }
         endpoints = _by_key(
             await self.kube.get(
-                f"{API}/modelendpoints",
-                {"labelSelector": f"{workload.MANAGED_BY}={workload.MANAGER}"},
+                f"{API}/modelendpoints", {"labelSelector": f"{MANAGED_BY}={workload.MANAGER}"}
             )
         )
+        named = {r["spec"]["clusterName"] for r in replicas.values()}
+        self.remote.track({n: cluster_token(c) for n, c in clusters.items() if n in named})
         depth = controllermetrics.queued(SERVICE, "ModelReplica", len(replicas))
 
         async def one(name: str, replica: Json) -> bool:
@@ -129,171 +142,116 @@ class EndpointManager:
             if name not in replicas:
                 await self._delete_endpoint(endpoint)
         live = {r["metadata"]["uid"] for r in replicas.values()}
-        self.applied = {uid: seen for uid, seen in self.applied.items() if uid in live}
-        self.withdrawn = {uid: at for uid, at in self.withdrawn.items() if uid in live}
+        for memory in (self.applied, self.health, self.withdrawn):
+            for uid in [u for u in memory if u not in live]:
+                del memory[uid]
         return SOON_S if any(soon) else None
+
+    def observe(
+        self, replica: Json, cluster: Json | None, deployment: Json | None, endpoint: Json | None
+    ) -> Observed:
+        """What is known of `replica` now, without any call."""
+        meta, uid = replica["metadata"], replica["metadata"]["uid"]
+        label = workload.managed_labels(replica)[workload.REPLICA_LABEL]
+        return Observed(
+            cluster=cluster,
+            deployment=deployment,
+            endpoint=endpoint,
+            remote=self.remote.owned(replica["spec"]["clusterName"], meta["namespace"], label),
+            applied=self.applied.get(uid),
+            health=self.health.get(uid),
+            withdrawn_at=self.withdrawn.get(uid),
+        )
 
     async def reconcile(
         self, replica: Json, cluster: Json | None, deployment: Json | None, endpoint: Json | None
     ) -> bool:
-        """Observe, decide and act for one replica; True when it should change soon."""
-        meta = replica["metadata"]
-        cluster_name = replica["spec"]["clusterName"]
+        """Observe, decide and carry out for one replica; True when it expects a change soon."""
         with controllermetrics.reconciling(SERVICE, "ModelReplica"):
-            deleting = bool(meta.get("deletionTimestamp"))
-            if not deleting and FINALIZER not in (meta.get("finalizers") or []):
-                await self._set_finalizer(replica, [FINALIZER])
-            rendered: workload.Rendered | None = None
-            sync_error: str | None = None
-            unsupported = False
-            if cluster is not None:
-                try:
-                    rendered = workload.render(replica)
-                except workload.UnsupportedError as error:
-                    sync_error, unsupported = str(error), True
-            workloads: tuple[Json, ...] | None = None
-            healthy: bool | None = None
-            if cluster is not None and deleting:
-                workloads = await self._leftovers(cluster_name, replica)
-            elif cluster is not None and rendered is not None:
-                if self._needs_apply(replica):
-                    sync_error = await self._apply(cluster_name, rendered, replica)
-                workloads = await self._workloads(cluster_name, rendered)
-                if workloads:
-                    healthy = await self._healthy(cluster, replica)
-            seen = Observed(
-                cluster=cluster,
-                deployment=deployment,
-                endpoint=endpoint,
-                workloads=workloads,
-                sync_error=sync_error,
-                unsupported=unsupported,
-                healthy=healthy,
-                withdrawn_at=self.withdrawn.get(meta["uid"]),
-            )
-            now = datetime.datetime.now(datetime.UTC)
+            seen = self.observe(replica, cluster, deployment, endpoint)
+            now = self.clock()
             decision = decide(replica, seen, now)
-            if decision.endpoint is not None:
-                await self._apply_endpoint(decision.endpoint, endpoint)
-            elif endpoint is not None:
-                await self._delete_endpoint(endpoint)
-                if deleting:
-                    self.withdrawn[meta["uid"]] = datetime.datetime.now(datetime.UTC)
-            if _status_changed(replica.get("status") or {}, decision.status):
-                await self._write_status(replica, decision.status)
-            if decision.teardown:
-                await self._teardown(cluster_name, replica)
-            if decision.release:
-                await self._set_finalizer(replica, [])
-                log.info(
-                    "finalizer released",
-                    extra={"fields": {"object": f"ModelReplica {key(replica)}",
-                                      "cluster": cluster_name}},
-                )  # fmt: skip
-            return expects_change(replica, decision, now)
+            if decision.add_finalizer:
+                await self._set_finalizer(replica, [FINALIZER])
+            if decision.apply or decision.probe:
+                seen = await self._outcomes(replica, seen, decision, now)
+                decision = decide(replica, seen, now)
+            await self._settle(replica, endpoint, decision)
+            return decision.soon
 
-    def _needs_apply(self, replica: Json) -> bool:
-        meta = replica["metadata"]
-        last = self.applied.get(meta["uid"])
-        if last is None or last[0] != meta.get("generation"):
-            return True
-        return time.monotonic() - last[1] > REAPPLY_S
+    async def _outcomes(
+        self, replica: Json, seen: Observed, decision: Decision, now: datetime.datetime
+    ) -> Observed:
+        """Apply and probe as `decision` says; what they found, for the next decision."""
+        uid = replica["metadata"]["uid"]
+        if decision.apply:
+            self.applied[uid] = await self._apply(replica, decision.apply, now)
+            seen = replace(seen, applied=self.applied[uid])
+        if decision.probe:
+            self.health[uid] = Health(await self.prober.probe(decision.probe), now)
+            seen = replace(seen, health=self.health[uid])
+        return seen
 
-    async def _apply(self, cluster: str, rendered: workload.Rendered, replica: Json) -> str | None:
-        """Apply every rendered object, then prune what this replica owned and no longer
-        renders (e.g. a ResourceClaimTemplate replaced after a device-request edit)."""
+    async def _settle(self, replica: Json, endpoint: Json | None, decision: Decision) -> None:
+        """The prune, the endpoint, the status, the teardown and the release, in order."""
         meta = replica["metadata"]
+        await self._delete_remote(replica, decision.prune)
+        if decision.publish is not None:
+            await self._publish(decision.publish)
+        elif decision.withdraw and endpoint is not None:
+            await self._delete_endpoint(endpoint)
+            if meta.get("deletionTimestamp"):
+                self.withdrawn[meta["uid"]] = self.clock()
+        if decision.status is not None:
+            await self.kube.merge_patch(
+                _path(meta["namespace"], "modelreplicas", meta["name"]) + "/status",
+                {"status": decision.status},
+            )
+        await self._delete_remote(replica, decision.teardown)
+        if decision.release:
+            await self._set_finalizer(replica, [])
+            log.info(
+                "finalizer released",
+                extra={"fields": {"object": f"ModelReplica {key(replica)}",
+                                  "cluster": replica["spec"]["clusterName"]}},
+            )  # fmt: skip
+
+    async def _apply(
+        self, replica: Json, objects: tuple[Json, ...], now: datetime.datetime
+    ) -> Applied:
+        meta, cluster = replica["metadata"], replica["spec"]["clusterName"]
+        generation = int(meta.get("generation") or 0)
+        returned = []
         try:
-            for obj in rendered.objects:
-                await self.fleet.apply(cluster, obj)
-            wanted = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
-            for api_version, kind, name in await self._owned(cluster, replica):
-                if (kind, name) not in wanted:
-                    await self.fleet.delete(cluster, api_version, kind, meta["namespace"], name)
+            for obj in objects:
+                applied = await self.fleet.apply(cluster, obj)
+                got = int((applied.get("metadata") or {}).get("generation") or 0)
+                returned.append((obj["kind"], obj["metadata"]["name"], got))
         except FleetError as error:
-            self.applied.pop(meta["uid"], None)
-            return f"applying on {cluster}: {error.message}"
-        self.applied[meta["uid"]] = (meta.get("generation") or 0, time.monotonic())
+            return Applied(generation, now, f"applying on {cluster}: {error.message}")
         log.info(
             "replica applied",
-            extra={"fields": {"object": f"ModelReplica {key(replica)}",
-                              "generation": meta.get("generation"), "cluster": cluster,
-                              "objects": len(rendered.objects)}},
+            extra={"fields": {"object": f"ModelReplica {key(replica)}", "generation": generation,
+                              "cluster": cluster, "objects": len(objects)}},
         )  # fmt: skip
-        return None
+        return Applied(generation, now, None, tuple(returned))
 
-    async def _owned(self, cluster: str, replica: Json) -> list[tuple[str, str, str]]:
-        """(apiVersion, kind, name) of every object on `cluster` labelled as this replica's."""
-        labels = workload.managed_labels(replica)
-        selector = f"{workload.REPLICA_LABEL}={labels[workload.REPLICA_LABEL]}"
-        namespace = replica["metadata"]["namespace"]
-        found = []
-        for api_version, kind in OWNED_KINDS:
-            for obj in await self.fleet.list(cluster, api_version, kind, namespace, selector):
-                found.append((api_version, kind, obj["metadata"]["name"]))
-        return found
-
-    async def _workloads(
-        self, cluster: str, rendered: workload.Rendered
-    ) -> tuple[Json, ...] | None:
-        found = []
-        try:
-            for obj in rendered.objects:
-                if (obj["apiVersion"], obj["kind"]) not in WORKLOAD_KINDS:
-                    continue
-                meta = obj["metadata"]
-                live = await self.fleet.get(
-                    cluster, obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]
-                )
-                if live is not None:
-                    found.append(live)
-        except FleetError:
-            return None
-        return tuple(found)
-
-    async def _leftovers(self, cluster: str, replica: Json) -> tuple[Json, ...] | None:
-        """What of a replica being deleted is still on its cluster (None: cannot tell)."""
-        try:
-            owned = await self._owned(cluster, replica)
-        except FleetError:
-            return None
-        return tuple({"kind": kind, "metadata": {"name": name}} for _, kind, name in owned)
-
-    async def _healthy(self, cluster: Mapping[str, Any], replica: Json) -> bool:
-        url = gateway_url(cluster)
-        if url is None:
-            return False
-        try:
-            reply = await self.http.get(f"{url}{route_path(replica)}health")
-        except httpx.HTTPError:
-            return False
-        return reply.status_code == 200
-
-    async def _teardown(self, cluster: str, replica: Json) -> None:
-        """Delete everything on `cluster` labelled as this replica's, route first."""
-        for api_version, kind, name in await self._owned(cluster, replica):
-            await self.fleet.delete(
-                cluster, api_version, kind, replica["metadata"]["namespace"], name
-            )
+    async def _delete_remote(self, replica: Json, refs: tuple[Ref, ...]) -> None:
+        """Delete `refs` on the replica's cluster, in order; forget those already gone."""
+        cluster = replica["spec"]["clusterName"]
+        for api_version, kind, namespace, name in refs:
+            if not await self.fleet.delete(cluster, api_version, kind, namespace, name):
+                self.remote.forget(cluster, kind, namespace, name)
 
     async def _set_finalizer(self, replica: Json, finalizers: list[str]) -> None:
         meta = replica["metadata"]
         await self.kube.own_finalizers(
             _path(meta["namespace"], "modelreplicas", meta["name"]),
-            {"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelReplica", **replica},
+            {"apiVersion": API_VERSION, "kind": "ModelReplica", **replica},
             finalizers,
         )
 
-    async def _write_status(self, replica: Json, status: Json) -> None:
-        meta = replica["metadata"]
-        body = {"status": {**status, "address": status.get("address")}}
-        await self.kube.merge_patch(
-            _path(meta["namespace"], "modelreplicas", meta["name"]) + "/status", body
-        )
-
-    async def _apply_endpoint(self, wanted: Json, existing: Json | None) -> None:
-        if existing is not None and _same_endpoint(existing, wanted):
-            return
+    async def _publish(self, wanted: Json) -> None:
         meta = wanted["metadata"]
         await self.kube.apply(_path(meta["namespace"], "modelendpoints", meta["name"]), wanted)
         log.info(
@@ -309,14 +267,3 @@ class EndpointManager:
         log.info(
             "endpoint withdrawn", extra={"fields": {"object": f"ModelEndpoint {key(endpoint)}"}}
         )
-
-
-def _same_endpoint(existing: Json, wanted: Json) -> bool:
-    labels = existing["metadata"].get("labels") or {}
-    return existing.get("spec") == wanted["spec"] and all(
-        labels.get(k) == v for k, v in wanted["metadata"]["labels"].items()
-    )
-
-
-def _status_changed(old: Json, new: Json) -> bool:
-    return any(old.get(k) != new.get(k) for k in ("conditions", "observedGeneration", "address"))

@@ -46,14 +46,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelplane import naming
+from modelplane.wellknown import INFERENCE_GATEWAY, MANAGED_BY, Json
 
-Json = dict[str, Any]
 Obj = Mapping[str, Any]
 
-GATEWAY = ("modelplane-system", "modelplane-inference")
+GATEWAY = INFERENCE_GATEWAY
 """(namespace, name) of the serving stack's Gateway on every inference cluster."""
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "modelplane-endpoint-manager"
 REPLICA_LABEL = "modelplane.ai/replica"
 ENGINE_LABEL = "modelplane.ai/engine"
@@ -76,6 +75,18 @@ LWS_NAME_MAX = 47
 RCT_API = "resource.k8s.io/v1"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+WORKLOAD_KINDS = frozenset({("apps/v1", "Deployment"), (LWS_API, "LeaderWorkerSet")})
+"""(apiVersion, kind) of the objects that run pods: their status says whether pods are ready."""
+OWNED_KINDS = (
+    (GATEWAY_API, "HTTPRoute"),
+    ("v1", "Service"),
+    (LWS_API, "LeaderWorkerSet"),
+    ("apps/v1", "Deployment"),
+    (RCT_API, "ResourceClaimTemplate"),
+)
+"""(apiVersion, kind) of what a replica may own on its cluster (labelled `managed_labels`),
+in teardown order: the route first, so the gateway stops sending before the pods go. The
+Namespace is shared between replicas and never torn down."""
 _READINESS = {"periodSeconds": 2, "failureThreshold": 3}
 
 

@@ -14,6 +14,7 @@ import logging
 from modelplane import controllermetrics
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
+from modelplane.wellknown import API
 from modelplane.writes import Write, WritesFailedError, perform
 
 from fleet_scheduler.reconcile import decide
@@ -21,7 +22,6 @@ from fleet_scheduler.snapshot import LiveSnapshot
 
 SERVICE = "fleet-scheduler"
 RESYNC_S = 10.0
-API = "/apis/modelplane.ai/v1alpha1"
 KINDS = {
     "InferenceClass": "inferenceclasses",
     "InferenceCluster": "inferenceclusters",

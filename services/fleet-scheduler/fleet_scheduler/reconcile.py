@@ -32,8 +32,8 @@ from modelplane.scheduling.core import Session
 from modelplane.scheduling.model import Fleet
 from modelplane.scheduling.render import model_replica
 from modelplane.scheduling.status import deployment_status
+from modelplane.wellknown import Json
 
-Json = dict[str, Any]
 Obj = Mapping[str, Any]
 
 

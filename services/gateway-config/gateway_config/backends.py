@@ -28,10 +28,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from modelplane.wellknown import MANAGED_BY
+
 Obj = Mapping[str, Any]
 AddressType = Literal["IPv4", "IPv6", "FQDN"]
 DEFAULT_PORTS = {"http": 80, "https": 443}
-MANAGED_BY = "app.kubernetes.io/managed-by"
 REPLICA_PUBLISHER = "modelplane-endpoint-manager"
 # HTTP/2 without TLS: how the front door talks to an inference cluster's gateway. Over
 # HTTP/1.1, about 1 in 50 streamed responses relayed between two Traefiks was cut

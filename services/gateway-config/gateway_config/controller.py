@@ -19,14 +19,14 @@ from typing import Any
 from modelplane import controllermetrics
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
+from modelplane.wellknown import API, MANAGED_BY
 from modelplane.writes import Write, WritesFailedError, perform
 
 from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch, decide
-from gateway_config.render import GATEWAY_NAME, MANAGED_BY, MANAGER
+from gateway_config.render import GATEWAY_NAME, MANAGER
 
 SERVICE = "gateway-config"
 RESYNC_S = 10.0
-API = "/apis/modelplane.ai/v1alpha1"
 GATEWAY_API = "/apis/gateway.networking.k8s.io/v1"
 SLICES_API = "/apis/discovery.k8s.io/v1"
 SELECTOR = {"labelSelector": f"{MANAGED_BY}={MANAGER}"}

@@ -29,11 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelplane.wellknown import Json
+
 from gateway_config import render, status
 from gateway_config.backends import Backend, backend, select
 from gateway_config.render import CA_KEY
 
-Json = dict[str, Any]
 Obj = Mapping[str, Any]
 Key = tuple[str, str, str]
 """(kind, namespace, name); namespace is "" for cluster-scoped kinds."""

@@ -31,19 +31,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelplane.naming import shorten
+from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
 from gateway_config.backends import Backend
 
-Json = dict[str, Any]
 Obj = Mapping[str, Any]
 
-API_VERSION = "modelplane.ai/v1alpha1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 GATEWAY_NAME = "modelplane-gateway"
 LISTENER = "http"
-MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "modelplane-gateway-config"
 SERVICE_LABEL = "modelplane.ai/model-service"
 ENDPOINT_LABEL = "modelplane.ai/model-endpoint"

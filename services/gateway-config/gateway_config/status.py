@@ -22,8 +22,8 @@ from typing import Any
 
 from modelplane import conditions
 from modelplane.conditions import condition
+from modelplane.wellknown import Json
 
-Json = dict[str, Any]
 Obj = Mapping[str, Any]
 
 DEFAULT_GATEWAY = "default"

@@ -1,0 +1,35 @@
+"""Names and types every modelplane service agrees on, defined here once.
+
+Services import these instead of spelling them again, so two services can never
+disagree on the Gateway they route through or the label they select by. Pure:
+constants and type aliases only (no I/O), so pure decision code may import it.
+Labels derived from owners (deployment, cluster, pool, replica index) live in
+`modelplane.naming`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+"""A Kubernetes object (or any JSON object) as the API returns it."""
+
+API_VERSION = "modelplane.ai/v1alpha1"
+"""apiVersion of every modelplane kind."""
+API = f"/apis/{API_VERSION}"
+"""REST path prefix of the modelplane kinds on the control cluster."""
+
+SYSTEM_NAMESPACE = "modelplane-system"
+"""Where the platform's own objects live, on the control cluster and on inference clusters."""
+
+INFERENCE_GATEWAY_NAMESPACE = SYSTEM_NAMESPACE
+INFERENCE_GATEWAY_NAME = "modelplane-inference"
+INFERENCE_GATEWAY = (INFERENCE_GATEWAY_NAMESPACE, INFERENCE_GATEWAY_NAME)
+"""(namespace, name) of the serving stack's Gateway on every inference cluster."""
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+"""The label saying which service owns an object (value: `modelplane-<service>`)."""
+
+CLUSTER_UNREACHABLE = "ClusterUnreachable"
+"""Reason of an InferenceCluster's Ready=False when cluster-provisioner cannot reach it
+(cluster-provisioner writes it; endpoint-manager reads it to release replicas at once)."""
