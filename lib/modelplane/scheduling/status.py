@@ -55,17 +55,18 @@ def deployment_status(
     placement: Placement,
     *,
     generation: int,
-    ready_replicas: Collection[str],
+    ready_replicas: Collection[tuple[str, str]],
     previous_conditions: Sequence[Mapping[str, Any]],
     now: str,
 ) -> dict[str, Any]:
     """`status` for the ModelDeployment of `placement`.
 
-    `ready_replicas` names the ModelReplicas whose Ready condition is True; `now`
+    `ready_replicas` holds the (namespace, name) of every ModelReplica whose Ready
+    condition is True (names alone repeat across namespaces); `now`
     is an RFC 3339 timestamp used only for conditions whose status changes.
     """
     placed = len(placement.replicas)
-    ready = sum(1 for r in placement.replicas if r.name in ready_replicas)
+    ready = sum(1 for r in placement.replicas if (placement.namespace, r.name) in ready_replicas)
     status, reason, message = _scheduled(placement)
     if placement.desired == 0:
         ready_condition: tuple[c.Status, str, str] = ("True", "ScaledToZero", "scaled to zero")
