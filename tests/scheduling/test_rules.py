@@ -282,12 +282,12 @@ CASES = [
         [["a: not Ready (Ready condition is False)"]],
     ),
     Case(
-        "a retained replica is charged what it was placed with even after the template grows",
+        "a retained replica is charged its grown template once, never twice",
         fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("d", 0, "c", ("engine", "p", 1))]),
         [deployment("d", standalone(copies=2), replicas=2)],
         [{0: ("c", {"engine": "p"})}],
         [1],
-        [["c: pool p has 1 of 2 needed nodes free"]],
+        [["c: pool p has 0 of 2 needed nodes free"]],
     ),
     Case(
         "an edit that no longer matches the pinned pool re-places the replica",
@@ -491,6 +491,65 @@ CASES = [
         [{}],
         [1],
         [["no InferenceCluster exists"]],
+    ),
+    Case(
+        "a retained replica is charged what its current shape needs, not its cost when placed",
+        fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("a", 0, "c", ("e", "p", 1))]),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {}],
+        [0, 1],
+        [[], ["c: pool p has 0 of 1 needed nodes free"]],
+    ),
+    Case(
+        "a retained replica whose new cost no longer fits its pool is re-placed elsewhere",
+        fleet(
+            [cluster("c", pool("p", "l4", 2)), cluster("d", pool("p", "l4", 2))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 1))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("d", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
+        removed=[
+            [
+                (
+                    0,
+                    "no longer fits pool p on c: its engines now need 2 nodes there (1 when "
+                    "placed) and the pool has 0 more free",
+                )
+            ],
+            [],
+        ],
+    ),
+    Case(
+        "a replica that shrinks gives its nodes back at once",
+        fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("a", 0, "c", ("e", "p", 2))]),
+        [
+            deployment("a", engine("e", member("Standalone", request("gpu", 1)))),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
     ),
 ]
 

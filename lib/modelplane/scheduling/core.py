@@ -7,9 +7,12 @@ Rules (the documentation's "How it schedules" page):
 - capacity is counted in nodes (`pods x copies` per member that claims a DRA
   device) on a ledger shared by every deployment, so no pool is overcommitted;
 - retain, then fill: an existing replica stays while its cluster exists and its
-  pinned pools still match; the shortfall is placed one replica at a time on the
-  eligible Ready cluster hosting the fewest replicas of this deployment (ties by
-  name); scale-down drops the highest index first; a replica never moves.
+  pinned pools still match; it is charged what its current shape needs (not the
+  cost recorded when it was placed), and one that has grown past what its pool
+  has free is removed and placed again (delete, create); the shortfall is placed
+  one replica at a time on the eligible Ready cluster hosting the fewest replicas
+  of this deployment (ties by name); scale-down drops the highest index first; a
+  replica never moves.
 
 Same input, same output: no clock, no randomness, no I/O. Deployments are placed
 in the order given, each consuming capacity the next one sees.
@@ -105,6 +108,16 @@ class Session:
         )
 
 
+def _cost_change(replica: Replica, engines: tuple[PlacedEngine, ...]) -> str:
+    """ "; engine "e" now needs 2 nodes (1 when placed)" for each engine whose cost changed."""
+    before = {pin.engine: pin.node_cost for pin in replica.engines}
+    return "".join(
+        f'; engine "{e.engine}" now needs {e.node_cost} nodes ({before[e.engine]} when placed)'
+        for e in engines
+        if before.get(e.engine, e.node_cost) != e.node_cost
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Choice:
     engines: tuple[PlacedEngine, ...]
@@ -151,8 +164,33 @@ class _Plan:
             fit = fits[pool.class_name]
             if not fit.ok:
                 return f'engine "{engine.name}" no longer fits pool {pool.name}: {fit.reason}'
-            engines.append(PlacedEngine(engine.name, pool.name, pin.node_cost, fit.members))
+            engines.append(PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members))
         return tuple(engines)
+
+    def _recharge(self, replica: Replica, engines: tuple[PlacedEngine, ...]) -> str | None:
+        """Charge a retained replica what its current shape needs instead of what it was
+        charged; None when that fits, else why it no longer does (then it charges nothing)."""
+        ledger = self.session.ledger
+        cluster = self.session.clusters[replica.cluster]
+        pools = {pool.name: pool for pool in cluster.pools}
+        before: Counter[str] = Counter()
+        now: Counter[str] = Counter()
+        for pin in replica.engines:
+            before[pin.pool] += pin.node_cost
+        for engine in engines:
+            now[engine.pool] += engine.node_cost
+        ledger.release_replica(replica)
+        for name in sorted(now):
+            free = ledger.free(cluster.name, pools[name])
+            if now[name] > before[name] and now[name] > free:
+                return (
+                    f"no longer fits pool {name} on {cluster.name}: its engines now need "
+                    f"{now[name]} nodes there ({before[name]} when placed) and the pool has "
+                    f"{max(free - before[name], 0)} more free"
+                )
+        for engine in engines:
+            ledger.charge(cluster.name, engine.pool, engine.node_cost)
+        return None
 
     def run(self, existing: list[Replica]) -> Placement:
         deployment = self.deployment
@@ -176,6 +214,15 @@ class _Plan:
             removed.append(RemovedReplica(replica, f"scaled down to {deployment.replicas}"))
         for gone in removed:
             ledger.release_replica(gone.replica)
+        # Then charge each kept replica its current shape, lowest index first.
+        fitting: list[tuple[Replica, tuple[PlacedEngine, ...]]] = []
+        for replica, engines in kept:
+            grown = self._recharge(replica, engines)
+            if grown is None:
+                fitting.append((replica, engines))
+            else:
+                removed.append(RemovedReplica(replica, grown))
+        kept = fitting
 
         placed = [
             PlacedReplica(
@@ -184,7 +231,7 @@ class _Plan:
                 engines,
                 retained=True,
                 why=f"kept on {replica.cluster}: the cluster exists and every engine's "
-                "pinned pool still matches",
+                "pinned pool still matches" + _cost_change(replica, engines),
                 name=replica.name or replica_name(deployment.name, replica.cluster, replica.index),
             )
             for replica, engines in kept

@@ -1,7 +1,9 @@
 """Running count of nodes charged per (cluster, pool), across every deployment.
 
-The ledger only ever reads the node cost recorded on a replica when it was
-placed, so later template edits never double-charge. A replica pinned to a
+It starts from the node cost recorded on each existing replica. When a
+deployment is placed, each replica it retains is released and charged again at
+what its current shape needs (`core`), so an edited template is charged once,
+at its new cost, never twice and never at a stale one. A replica pinned to a
 cluster or pool that no longer exists charges nothing: only pools that exist
 are ever asked for their free nodes.
 """

@@ -184,3 +184,19 @@ def test_explain_answers_what_the_pass_decided() -> None:
         if (report := explain(objects, "ml", name, offline=False)) is not None
     }
     assert explained == {"old": [(0, "east")], "young": [(0, "east"), (1, "west")]}
+
+
+def test_a_replica_whose_engine_grew_is_updated_with_its_new_node_cost() -> None:
+    first = decide([*FLEET, deployment(1)], NOW)
+    existing = [as_existing(r) for r in first.apply]
+    assert [e["nodeCost"] for e in existing[0]["spec"]["engines"]] == [1]
+    gang = deployment(1)
+    standalone = gang["spec"]["engines"][0]["members"][0]
+    gang["spec"]["engines"][0]["members"] = [
+        {**standalone, "role": "Leader"},
+        {**standalone, "role": "Worker", "worker": {"nodes": 1}},
+    ]
+    decision = decide([*FLEET, gang, *existing], NOW)
+    assert [(r["metadata"]["name"], [e["nodeCost"] for e in r["spec"]["engines"]])
+            for r in decision.apply] == [("chat-east-0", [2])]  # fmt: skip
+    assert decision.delete == ()
