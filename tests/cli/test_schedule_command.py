@@ -125,7 +125,8 @@ def test_invalid_deployments_get_an_error_and_exit_2_with_the_whole_document(
     assert set(entries) == {"chat-small", "coder-gang", "chat-large", "broken", "wrong"}
     assert entries["chat-small"]["error"] is None
     assert entries["broken"]["error"].startswith(
-        'engine "e" member 0 (Standalone) device "gpu" selector 1: '
+        "ModelDeployment ml-team/broken: spec.engines[0].members[0].nodeSelector.devices[0]"
+        '.selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) device "gpu": '
     )
     assert entries["broken"]["replicas"] == []
     assert "spec.replicas" in entries["wrong"]["error"]
@@ -275,3 +276,38 @@ def test_the_yaml_of_an_edited_fleet_fed_back_is_byte_stable(
     (tmp_path / "fleet.yaml").write_text(yaml.safe_dump_all(fleet) + "---\n" + first)
     _, second, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "yaml")
     assert second == first
+
+
+@pytest.mark.parametrize(
+    ("document", "error", "missing"),
+    [
+        (
+            BAD_SELECTOR,
+            "error: ModelDeployment ml-team/broken: spec.engines[0].members[0].nodeSelector"
+            '.devices[0].selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) '
+            'device "gpu": ',
+            "1 of 1 replicas are not placed until the error is fixed (placed ones are kept)",
+        ),
+        (
+            BAD_SCHEMA.replace("replicas: -1", "replicas: 2"),
+            "error: ModelDeployment ml-team/wrong: spec.engines: ",
+            "2 of 2 replicas are not placed until the error is fixed (placed ones are kept)",
+        ),
+    ],
+    ids=["an invalid CEL selector", "a spec the schema rejects"],
+)
+def test_explain_of_a_deployment_with_an_error_says_what_is_wrong_and_leaves_no_dangling_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, document: str, error: str, missing: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text(document)
+    name = yaml.safe_load(document)["metadata"]["name"]
+    code, out, _ = run(capsys, "explain", f"md/{name}", "-n", "ml-team", "-f", str(EXAMPLES),
+                       "-f", str(tmp_path))  # fmt: skip
+    header, error_line, missing_line = out.splitlines()
+    assert code == 2
+    assert header.startswith(f"ModelDeployment ml-team/{name}: 0 of ")
+    assert error_line.startswith(error)
+    assert missing_line == missing
+    _, table, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path))
+    assert f"ml-team/{name}: {missing}" in table.splitlines()
+    assert not any(line.endswith(":") for line in table.splitlines() if name in line)

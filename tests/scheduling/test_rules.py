@@ -568,13 +568,26 @@ def test_rule(case: Case) -> None:
         assert [p.error for p in placements] == case.error
 
 
-def test_an_invalid_selector_names_engine_member_device_and_selector() -> None:
+def test_an_invalid_selector_names_the_object_and_field_then_engine_member_and_device() -> None:
     placement = schedule_all(
-        [deployment("d", engine("e", member("Standalone", request("gpu", 1, "device.capacity["))))],
+        [
+            deployment(
+                "d",
+                standalone("first"),
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1, mem_at_least("1Gi"))),
+                    member("Worker", request("gpu", 1, mem_at_least("1Gi"), "device.capacity[")),
+                ),
+            )
+        ],
         fleet([cluster("a", pool("p", "l4"))], [L4]),
     )[0]
     assert placement.error is not None
-    assert placement.error.startswith('engine "e" member 0 (Standalone) device "gpu" selector 1: ')
+    assert placement.error.startswith(
+        "ModelDeployment ml-team/d: spec.engines[1].members[1].nodeSelector.devices[0]"
+        '.selectors[1].cel: invalid selector of engine "e" member 1 (Worker) device "gpu": '
+    )
 
 
 def test_a_runtime_error_reason_names_the_missing_attribute() -> None:

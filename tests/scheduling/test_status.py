@@ -124,7 +124,8 @@ def test_a_bad_selector_is_a_condition_naming_the_field_and_placed_replicas_are_
     assert scheduled["status"] == "False"
     assert scheduled["reason"] == "InvalidSelector"
     assert scheduled["message"].startswith(
-        'ModelDeployment ml-team/d: engine "e" member 0 (Standalone) device "gpu" selector 1: '
+        "ModelDeployment ml-team/d: spec.engines[0].members[0].nodeSelector.devices[0]"
+        '.selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) device "gpu": '
     )
     assert scheduled["message"].endswith("the 1 placed replicas are kept as they are")
 
