@@ -62,6 +62,16 @@ class Session:
         self.class_names = sorted({name for c in fleet.clusters for name in c.class_names})
         self.matcher = Matcher(fleet.classes)
         self.ledger = Ledger(fleet.replicas)
+        # Clusters alike in labels, readiness and pools get the same static verdict from
+        # every deployment: each kind is judged once per deployment, not each cluster.
+        kinds: dict[object, int] = {}
+        self.kind_of = {
+            cluster.name: kinds.setdefault(
+                (cluster.label_set, cluster.ready, cluster.not_ready_reason, cluster.pools),
+                len(kinds),
+            )
+            for cluster in fleet.clusters
+        }
         self._replicas: dict[tuple[str, str], list[Replica]] = {}
         for replica in fleet.replicas:
             self._replicas.setdefault((replica.namespace, replica.deployment), []).append(replica)
@@ -143,6 +153,7 @@ class _Plan:
         ]
         self.selector = frozenset(deployment.cluster_selector)
         self.cache_set = frozenset(cache_selector)
+        self._static: dict[int, str | None] = {}
 
     # ------------------------------------------------------------------ retain
 
@@ -283,6 +294,12 @@ class _Plan:
 
     def _static_reason(self, cluster: Cluster) -> str | None:
         """Why a cluster can never take a new replica of this deployment, capacity aside."""
+        kind = self.session.kind_of[cluster.name]
+        if kind not in self._static:
+            self._static[kind] = self._judge(cluster)
+        return self._static[kind]
+
+    def _judge(self, cluster: Cluster) -> str | None:
         deployment = self.deployment
         if not self.selector <= cluster.label_set:
             return (
