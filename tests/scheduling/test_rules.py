@@ -542,6 +542,50 @@ CASES = [
         ],
     ),
     Case(
+        "a replica that grows keeps its pool when a later deployment scaled down frees the nodes",
+        fleet(
+            [cluster("c", pool("p", "l4", 2))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 1))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1))), replicas=0),
+        ],
+        [{0: ("c", {"e": "p"})}, {}],
+        [0, 0],
+        removed=[[], [(0, "scaled down to 0")]],
+    ),
+    Case(
+        "a replica that grows keeps its pool when a later deployment's replica shrinks",
+        fleet(
+            [cluster("c", pool("p", "l4", 3))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 2))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
+        removed=[[], []],
+    ),
+    Case(
         "a replica that shrinks gives its nodes back at once",
         fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("a", 0, "c", ("e", "p", 2))]),
         [

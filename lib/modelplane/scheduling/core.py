@@ -31,6 +31,7 @@ from modelplane.scheduling.model import (
     Cluster,
     Deployment,
     Engine,
+    EnginePin,
     Fleet,
     PlacedEngine,
     PlacedReplica,
@@ -44,6 +45,7 @@ from modelplane.scheduling.model import (
 def schedule_all(deployments: Sequence[Deployment], fleet: Fleet) -> tuple[Placement, ...]:
     """Place each deployment in order against one shared ledger."""
     session = Session(fleet)
+    session.settle(deployments)
     return tuple(session.place(deployment) for deployment in deployments)
 
 
@@ -72,6 +74,7 @@ class Session:
             )
             for cluster in fleet.clusters
         }
+        self._plans: dict[Deployment, _Plan | str] = {}
         self._replicas: dict[tuple[str, str], list[Replica]] = {}
         for replica in fleet.replicas:
             self._replicas.setdefault((replica.namespace, replica.deployment), []).append(replica)
@@ -80,8 +83,29 @@ class Session:
         existing = self._replicas.get((deployment.namespace, deployment.name), [])
         return sorted(existing, key=lambda r: (r.index, r.name, r.cluster))
 
-    def place(self, deployment: Deployment) -> Placement:
-        existing = self.replicas_of(deployment)
+    def settle(self, deployments: Sequence[Deployment]) -> None:
+        """Before placing `deployments` in turn: release every replica that will be dropped
+        and lower every retained one that shrank, so that a replica that grew, placed
+        earlier in the order, sees the nodes the later ones give back."""
+        for deployment in deployments:
+            plan = self._plan(deployment)
+            if isinstance(plan, str):
+                continue
+            kept, removed = plan.retain(self.replicas_of(deployment))
+            for gone in removed:
+                self.ledger.release_replica(gone.replica)
+            for replica, engines in kept:
+                held = self.ledger.held(replica)
+                now = _per_pool(engines)
+                self.ledger.hold(
+                    replica, {pool: min(held.get(pool, 0), nodes) for pool, nodes in now.items()}
+                )
+
+    def _plan(self, deployment: Deployment) -> _Plan | str:
+        """The deployment's plan in this session, or its user error."""
+        known = self._plans.get(deployment)
+        if known is not None:
+            return known
         error = compile_deployment(deployment)
         cache_selector: tuple[tuple[str, str], ...] = ()
         if error is None and deployment.cache_name is not None:
@@ -93,10 +117,15 @@ class Session:
                 )
             else:
                 cache_selector = cache.cluster_selector
-        if error is not None:
-            return self.hold(deployment.namespace, deployment.name, deployment.replicas, error)
-        plan = _Plan(self, deployment, cache_selector)
-        return plan.run(existing)
+        plan: _Plan | str = error if error is not None else _Plan(self, deployment, cache_selector)
+        self._plans[deployment] = plan
+        return plan
+
+    def place(self, deployment: Deployment) -> Placement:
+        plan = self._plan(deployment)
+        if isinstance(plan, str):
+            return self.hold(deployment.namespace, deployment.name, deployment.replicas, plan)
+        return plan.run(self.replicas_of(deployment))
 
     def hold(self, namespace: str, name: str, desired: int, error: str) -> Placement:
         """A deployment with a user error: every placed replica stays as it is, nothing is added."""
@@ -116,6 +145,14 @@ class Session:
         return Placement(
             namespace, name, desired, kept, unscheduled=max(0, desired - len(kept)), error=error
         )
+
+
+def _per_pool(engines: Sequence[PlacedEngine] | Sequence[EnginePin]) -> Counter[str]:
+    """Nodes per pool of one replica's engines."""
+    nodes: Counter[str] = Counter()
+    for engine in engines:
+        nodes[engine.pool] += engine.node_cost
+    return nodes
 
 
 def _cost_change(replica: Replica, engines: tuple[PlacedEngine, ...]) -> str:
@@ -184,28 +221,28 @@ class _Plan:
         ledger = self.session.ledger
         cluster = self.session.clusters[replica.cluster]
         pools = {pool.name: pool for pool in cluster.pools}
-        before: Counter[str] = Counter()
-        now: Counter[str] = Counter()
-        for pin in replica.engines:
-            before[pin.pool] += pin.node_cost
-        for engine in engines:
-            now[engine.pool] += engine.node_cost
+        before = _per_pool(replica.engines)
+        now = _per_pool(engines)
+        held = ledger.held(replica)
         ledger.release_replica(replica)
         for name in sorted(now):
             free = ledger.free(cluster.name, pools[name])
-            if now[name] > before[name] and now[name] > free:
+            if now[name] > held.get(name, 0) and now[name] > free:
                 return (
                     f"no longer fits pool {name} on {cluster.name}: its engines now need "
                     f"{now[name]} nodes there ({before[name]} when placed) and the pool has "
-                    f"{max(free - before[name], 0)} more free"
+                    f"{max(free - held.get(name, 0), 0)} more free"
                 )
-        for engine in engines:
-            ledger.charge(cluster.name, engine.pool, engine.node_cost)
+        ledger.hold(replica, dict(now))
         return None
 
-    def run(self, existing: list[Replica]) -> Placement:
+    def retain(
+        self, existing: list[Replica]
+    ) -> tuple[list[tuple[Replica, tuple[PlacedEngine, ...]]], list[RemovedReplica]]:
+        """Which existing replicas may stay (with their engines at today's cost), lowest index
+        first, and which go: capacity aside, so the answer is the same before and after
+        other deployments are placed."""
         deployment = self.deployment
-        ledger = self.session.ledger
         kept: list[tuple[Replica, tuple[PlacedEngine, ...]]] = []
         removed: list[RemovedReplica] = []
         seen_indices: set[int] = set()
@@ -223,6 +260,12 @@ class _Plan:
         while len(kept) > deployment.replicas:
             replica, _ = kept.pop()
             removed.append(RemovedReplica(replica, f"scaled down to {deployment.replicas}"))
+        return kept, removed
+
+    def run(self, existing: list[Replica]) -> Placement:
+        deployment = self.deployment
+        ledger = self.session.ledger
+        kept, removed = self.retain(existing)
         for gone in removed:
             ledger.release_replica(gone.replica)
         # Then charge each kept replica its current shape, lowest index first.

@@ -234,10 +234,13 @@ def plan(
         caches={(c.namespace, c.name): c for c in map(snapshot.cache, valid["ModelCache"])},
     )
     session = Session(fleet)
+    ordered = sorted(order, key=lambda item: _age(item[0], item[1]))
+    targets = {id(obj): snapshot.deployment(obj) for _, obj, error in ordered if error is None}
+    session.settle(list(targets.values()))
     reports = []
-    for _, obj, error in sorted(order, key=lambda item: _age(item[0], item[1])):
+    for _, obj, error in ordered:
         if error is None:
-            reports.append(_report(session.place(snapshot.deployment(obj)), obj))
+            reports.append(_report(session.place(targets[id(obj)]), obj))
             continue
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
         assert isinstance(meta, Mapping)
