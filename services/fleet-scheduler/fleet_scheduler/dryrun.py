@@ -148,3 +148,14 @@ def explain(
         if report.namespace == namespace and report.name == name:
             return report
     return None
+
+
+def being_deleted(observed: Sequence[Mapping[str, Any]], namespace: str, name: str) -> bool:
+    """Whether the observed ModelDeployment ``namespace/name`` carries a deletionTimestamp
+    (``plan`` does not place it: its replicas go with it)."""
+    wanted = ("ModelDeployment", namespace or "default", name)
+    for obj in observed:
+        if key(obj) == wanted:
+            meta = obj.get("metadata")
+            return isinstance(meta, Mapping) and bool(meta.get("deletionTimestamp"))
+    return False
