@@ -125,7 +125,8 @@ def test_invalid_deployments_get_an_error_and_exit_2_with_the_whole_document(
     assert set(entries) == {"chat-small", "coder-gang", "chat-large", "broken", "wrong"}
     assert entries["chat-small"]["error"] is None
     assert entries["broken"]["error"].startswith(
-        'engine "e" member 0 (Standalone) device "gpu" selector 1: '
+        "ModelDeployment ml-team/broken: spec.engines[0].members[0].nodeSelector.devices[0]"
+        '.selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) device "gpu": '
     )
     assert entries["broken"]["replicas"] == []
     assert "spec.replicas" in entries["wrong"]["error"]
@@ -201,3 +202,112 @@ def test_an_object_given_twice_is_replaced_by_the_later_one_with_a_warning(
     deployments = json.loads(out)["deployments"]
     assert [d["name"] for d in deployments] == ["chat-small", "coder-gang", "chat-large"]
     assert deployments[0]["desiredReplicas"] == 4
+
+
+# Issue 20's reproduction, verbatim: replica a-c-0 was placed while deployment a was one
+# Standalone member (node cost 1); a is now a Leader plus one Worker (node cost 2).
+STALE_COST = (Path(__file__).parent / "stale-node-cost.yaml").read_text()
+B_ALREADY_PLACED = """
+apiVersion: modelplane.ai/v1alpha1
+kind: ModelReplica
+metadata: {name: b-c-0, namespace: ns, labels: {modelplane.ai/deployment: b}}
+spec: {clusterName: c, index: 0, engines: [{name: e, nodePoolName: p, nodeCost: 1, members: [{role: Standalone, nodePoolName: p, deviceRequests: [{name: gpu, deviceClassName: gpu.nvidia.com}]}]}]}
+---
+apiVersion: modelplane.ai/v1alpha1
+kind: InferenceCluster
+metadata: {name: d}
+spec: {cluster: {source: Existing, existing: {secretRef: {name: k}}}, nodePools: [{name: p, className: g, nodeCount: 2}]}
+"""
+
+
+def test_a_retained_replica_is_charged_its_current_shape_so_the_pool_is_not_overcommitted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "fleet.yaml").write_text(STALE_COST)
+    code, out, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "table")
+    assert (code, out) == (
+        0,
+        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  STATUS\n"
+        "ns/a        0        c        e=p                    kept\n"
+        "\n"
+        "ns/b: 1 of 1 replicas fit nowhere:\n"
+        "  c: pool p has 0 of 1 needed nodes free\n",
+    )
+    _, out, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "yaml")
+    (kept,) = yaml.safe_load_all(out)
+    assert [(e["name"], e["nodeCost"]) for e in kept["spec"]["engines"]] == [("e", 2)]
+
+
+def test_a_retained_replica_that_no_longer_fits_is_re_placed_and_explain_says_why(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "fleet.yaml").write_text(STALE_COST + "---\n" + B_ALREADY_PLACED)
+    code, out, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "table")
+    assert (code, out) == (
+        0,
+        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  STATUS\n"
+        "ns/a        0        d        e=p                    new\n"
+        "ns/a        0        c        -                      removed: no longer fits pool p "
+        "on c: its engines now need 2 nodes there (1 when placed) and the pool has 0 more free\n"
+        "ns/b        0        c        e=p                    kept\n",
+    )
+    code, out, _ = run(capsys, "explain", "md/a", "-n", "ns", "-f", str(tmp_path))
+    assert out.splitlines()[1:] == [
+        "replica 0 (a-d-0) on d: placed on d: it hosted the fewest replicas of this deployment "
+        '(0) among 2 eligible clusters; engine "e" on pool p (2 of 2 free nodes)',
+        "replica 0 (a-c-0) on c is removed: no longer fits pool p on c: its engines now need "
+        "2 nodes there (1 when placed) and the pool has 0 more free",
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra", ["", B_ALREADY_PLACED], ids=["a keeps its node", "a is re-placed on d"]
+)
+def test_the_yaml_of_an_edited_fleet_fed_back_is_byte_stable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: str
+) -> None:
+    (tmp_path / "fleet.yaml").write_text(STALE_COST + ("---\n" + extra if extra else ""))
+    _, first, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "yaml")
+    fleet = [
+        d
+        for d in yaml.safe_load_all(STALE_COST + "---\n" + extra)
+        if d and d["kind"] != "ModelReplica"
+    ]
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump_all(fleet) + "---\n" + first)
+    _, second, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "yaml")
+    assert second == first
+
+
+@pytest.mark.parametrize(
+    ("document", "error", "missing"),
+    [
+        (
+            BAD_SELECTOR,
+            "error: ModelDeployment ml-team/broken: spec.engines[0].members[0].nodeSelector"
+            '.devices[0].selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) '
+            'device "gpu": ',
+            "1 of 1 replicas are not placed until the error is fixed (placed ones are kept)",
+        ),
+        (
+            BAD_SCHEMA.replace("replicas: -1", "replicas: 2"),
+            "error: ModelDeployment ml-team/wrong: spec.engines: ",
+            "2 of 2 replicas are not placed until the error is fixed (placed ones are kept)",
+        ),
+    ],
+    ids=["an invalid CEL selector", "a spec the schema rejects"],
+)
+def test_explain_of_a_deployment_with_an_error_says_what_is_wrong_and_leaves_no_dangling_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, document: str, error: str, missing: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text(document)
+    name = yaml.safe_load(document)["metadata"]["name"]
+    code, out, _ = run(capsys, "explain", f"md/{name}", "-n", "ml-team", "-f", str(EXAMPLES),
+                       "-f", str(tmp_path))  # fmt: skip
+    header, error_line, missing_line = out.splitlines()
+    assert code == 2
+    assert header.startswith(f"ModelDeployment ml-team/{name}: 0 of ")
+    assert error_line.startswith(error)
+    assert missing_line == missing
+    _, table, _ = run(capsys, "schedule", "-f", str(EXAMPLES), "-f", str(tmp_path))
+    assert f"ml-team/{name}: {missing}" in table.splitlines()
+    assert not any(line.endswith(":") for line in table.splitlines() if name in line)

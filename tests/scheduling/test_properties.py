@@ -183,3 +183,51 @@ def test_rescaling_keeps_capacity_and_never_moves_a_replica(raw, deployments, co
         dropped = {r.replica.index for r in after.removed}
         if kept and dropped:
             assert max(kept) < min(dropped), "scale down must drop the highest indices"
+
+
+@st.composite
+def edit_st(draw: st.DrawFn) -> tuple[int, list[object] | None, int | None]:
+    """(which deployment, its new engines or None to keep them, its new replicas or None)."""
+    which = draw(st.integers(0, 3))
+    engines = None
+    if draw(st.booleans()):
+        engines = [draw(engine_st(f"e{j}")) for j in range(draw(st.integers(1, 2)))]
+    replicas = draw(st.one_of(st.none(), st.integers(0, 4)))
+    return which, engines, replicas
+
+
+# Edits only matter where something was placed: at least one cluster, all Ready.
+ready_clusters_st = st.lists(
+    st.tuples(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(CLASSES)), st.integers(1, 4)), min_size=1, max_size=3
+        ),
+        st.sampled_from(["a", "b"]),
+        st.just(True),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(SETTINGS, max_examples=300)
+@given(ready_clusters_st, deployments_st(), st.lists(edit_st(), min_size=1, max_size=4))
+def test_after_any_sequence_of_edits_no_pool_is_overcommitted(raw, deployments, edits) -> None:  # type: ignore[no-untyped-def]
+    """Each pass feeds the last one's replicas back with the cost they were placed at; the
+    recount charges every replica what the edited spec says, independently of the ledger."""
+    f = build_fleet(raw)
+    current = list(deployments)
+    placements = schedule_all(current, f)
+    recount(placements, current, f)
+    for which, engines, replicas in edits:
+        if which >= len(current):
+            continue
+        edited = current[which]
+        if engines is not None:
+            edited = dataclasses.replace(edited, engines=tuple(engines))
+        if replicas is not None:
+            edited = dataclasses.replace(edited, replicas=replicas)
+        current[which] = edited
+        existing = [r for p in placements for r in as_existing(p)]
+        placements = schedule_all(current, dataclasses.replace(f, replicas=tuple(existing)))
+        recount(placements, current, f)

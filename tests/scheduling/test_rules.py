@@ -282,12 +282,12 @@ CASES = [
         [["a: not Ready (Ready condition is False)"]],
     ),
     Case(
-        "a retained replica is charged what it was placed with even after the template grows",
+        "a retained replica is charged its grown template once, never twice",
         fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("d", 0, "c", ("engine", "p", 1))]),
         [deployment("d", standalone(copies=2), replicas=2)],
         [{0: ("c", {"engine": "p"})}],
         [1],
-        [["c: pool p has 1 of 2 needed nodes free"]],
+        [["c: pool p has 0 of 2 needed nodes free"]],
     ),
     Case(
         "an edit that no longer matches the pinned pool re-places the replica",
@@ -492,6 +492,109 @@ CASES = [
         [1],
         [["no InferenceCluster exists"]],
     ),
+    Case(
+        "a retained replica is charged what its current shape needs, not its cost when placed",
+        fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("a", 0, "c", ("e", "p", 1))]),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {}],
+        [0, 1],
+        [[], ["c: pool p has 0 of 1 needed nodes free"]],
+    ),
+    Case(
+        "a retained replica whose new cost no longer fits its pool is re-placed elsewhere",
+        fleet(
+            [cluster("c", pool("p", "l4", 2)), cluster("d", pool("p", "l4", 2))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 1))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("d", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
+        removed=[
+            [
+                (
+                    0,
+                    "no longer fits pool p on c: its engines now need 2 nodes there (1 when "
+                    "placed) and the pool has 0 more free",
+                )
+            ],
+            [],
+        ],
+    ),
+    Case(
+        "a replica that grows keeps its pool when a later deployment scaled down frees the nodes",
+        fleet(
+            [cluster("c", pool("p", "l4", 2))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 1))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1))), replicas=0),
+        ],
+        [{0: ("c", {"e": "p"})}, {}],
+        [0, 0],
+        removed=[[], [(0, "scaled down to 0")]],
+    ),
+    Case(
+        "a replica that grows keeps its pool when a later deployment's replica shrinks",
+        fleet(
+            [cluster("c", pool("p", "l4", 3))],
+            [L4],
+            [replica("a", 0, "c", ("e", "p", 1)), replica("b", 0, "c", ("e", "p", 2))],
+        ),
+        [
+            deployment(
+                "a",
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1)),
+                    member("Worker", request("gpu", 1), nodes=1),
+                ),
+            ),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
+        removed=[[], []],
+    ),
+    Case(
+        "a replica that shrinks gives its nodes back at once",
+        fleet([cluster("c", pool("p", "l4", 2))], [L4], [replica("a", 0, "c", ("e", "p", 2))]),
+        [
+            deployment("a", engine("e", member("Standalone", request("gpu", 1)))),
+            deployment("b", engine("e", member("Standalone", request("gpu", 1)))),
+        ],
+        [{0: ("c", {"e": "p"})}, {0: ("c", {"e": "p"})}],
+        [0, 0],
+    ),
 ]
 
 
@@ -509,13 +612,26 @@ def test_rule(case: Case) -> None:
         assert [p.error for p in placements] == case.error
 
 
-def test_an_invalid_selector_names_engine_member_device_and_selector() -> None:
+def test_an_invalid_selector_names_the_object_and_field_then_engine_member_and_device() -> None:
     placement = schedule_all(
-        [deployment("d", engine("e", member("Standalone", request("gpu", 1, "device.capacity["))))],
+        [
+            deployment(
+                "d",
+                standalone("first"),
+                engine(
+                    "e",
+                    member("Leader", request("gpu", 1, mem_at_least("1Gi"))),
+                    member("Worker", request("gpu", 1, mem_at_least("1Gi"), "device.capacity[")),
+                ),
+            )
+        ],
         fleet([cluster("a", pool("p", "l4"))], [L4]),
     )[0]
     assert placement.error is not None
-    assert placement.error.startswith('engine "e" member 0 (Standalone) device "gpu" selector 1: ')
+    assert placement.error.startswith(
+        "ModelDeployment ml-team/d: spec.engines[1].members[1].nodeSelector.devices[0]"
+        '.selectors[1].cel: invalid selector of engine "e" member 1 (Worker) device "gpu": '
+    )
 
 
 def test_a_runtime_error_reason_names_the_missing_attribute() -> None:

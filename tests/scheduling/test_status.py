@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelplane.scheduling import schedule_all
 from modelplane.scheduling.status import deployment_status
 
@@ -23,7 +25,11 @@ T0 = "2026-01-01T00:00:00Z"
 T1 = "2026-01-02T00:00:00Z"
 
 
-def status_of(placement_args: tuple, ready: set[str], previous: list[dict] | None = None) -> dict:  # type: ignore[type-arg]
+def status_of(
+    placement_args: tuple[Any, ...],
+    ready: set[tuple[str, str]],
+    previous: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     (placement,) = schedule_all(*placement_args)
     return deployment_status(
         placement, generation=3, ready_replicas=ready, previous_conditions=previous or [], now=T1
@@ -32,7 +38,8 @@ def status_of(placement_args: tuple, ready: set[str], previous: list[dict] | Non
 
 def test_a_partial_shortfall_says_how_many_are_missing_and_why() -> None:
     status = status_of(
-        ([deployment("d", replicas=3)], fleet([cluster("a", pool("p", "l4", 2))], [L4])), {"d-a-0"}
+        ([deployment("d", replicas=3)], fleet([cluster("a", pool("p", "l4", 2))], [L4])),
+        {("ml-team", "d-a-0")},
     )
     assert status == {
         "desiredReplicas": 3,
@@ -90,7 +97,9 @@ def test_an_unchanged_condition_keeps_its_transition_time_and_other_writers_cond
         },
     ]
     status = status_of(
-        ([deployment("d")], fleet([cluster("a", pool("p", "l4"))], [L4])), {"d-a-0"}, previous
+        ([deployment("d")], fleet([cluster("a", pool("p", "l4"))], [L4])),
+        {("ml-team", "d-a-0")},
+        previous,
     )
     by_type = {c["type"]: c for c in status["conditions"]}
     assert by_type["Scheduled"]["lastTransitionTime"] == T0
@@ -115,7 +124,8 @@ def test_a_bad_selector_is_a_condition_naming_the_field_and_placed_replicas_are_
     assert scheduled["status"] == "False"
     assert scheduled["reason"] == "InvalidSelector"
     assert scheduled["message"].startswith(
-        'ModelDeployment ml-team/d: engine "e" member 0 (Standalone) device "gpu" selector 1: '
+        "ModelDeployment ml-team/d: spec.engines[0].members[0].nodeSelector.devices[0]"
+        '.selectors[0].cel: invalid selector of engine "e" member 0 (Standalone) device "gpu": '
     )
     assert scheduled["message"].endswith("the 1 placed replicas are kept as they are")
 
@@ -136,3 +146,19 @@ def test_many_failing_clusters_are_summarised() -> None:
     status = status_of(([deployment("d")], fleet(clusters, [L4])), set())
     scheduled = next(c for c in status["conditions"] if c["type"] == "Scheduled")
     assert scheduled["message"].endswith("; and 3 more clusters")
+
+
+def test_a_ready_replica_of_the_same_name_in_another_namespace_does_not_count() -> None:
+    f = fleet([cluster("a", pool("p", "l4", 2))], [L4])
+    mine, theirs = schedule_all(
+        [deployment("d", namespace="team-a"), deployment("d", namespace="team-b")], f
+    )
+    assert [r.name for r in mine.replicas] == [r.name for r in theirs.replicas] == ["d-a-0"]
+    ready = {("team-a", "d-a-0")}
+    counts = [
+        deployment_status(p, generation=1, ready_replicas=ready, previous_conditions=[], now=T1)[
+            "readyReplicas"
+        ]
+        for p in (mine, theirs)
+    ]
+    assert counts == [1, 0]

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from tools.bench import fleetgen  # noqa: E402
 
 
-def _one_run(kind: str, clusters: int, replicas: int, deployments: int) -> dict[str, float]:
+def _one_run(kind: str, clusters: int, replicas: int, deployments: int) -> dict[str, Any]:
     """Runs inside a fresh process: builds the fleet, then times placement only."""
     import resource
 
@@ -43,27 +44,39 @@ def _one_run(kind: str, clusters: int, replicas: int, deployments: int) -> dict[
     if kind == "one":
         specs = [fleetgen.deployment("target", memory="40Gi", replicas=3)]
     else:
-        specs = [
-            fleetgen.deployment(
-                f"d{i:04d}",
-                memory=["20Gi", "40Gi", "80Gi", "120Gi"][i % 4],
-                replicas=1 + i % 3,
-                gang=i % 5 == 0,
-            )
-            for i in range(deployments)
-        ]
+        specs = mixed_deployments(deployments)
     targets = [snapshot.deployment(validate(s)[0]) for s in specs]
     del objects, grouped
     gc.collect()  # garbage from building the fleet is not placement's cost
     start = time.perf_counter()
     session = Session(fleet)
-    placed = [session.place(t) for t in targets]
+    placed = []
+    each = []
+    for target in targets:
+        began = time.perf_counter()
+        placed.append(session.place(target))
+        each.append(time.perf_counter() - began)
     elapsed = time.perf_counter() - start
     return {
         "seconds": elapsed,
+        "each": each,
         "placed": sum(len(p.replicas) for p in placed),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def mixed_deployments(count: int) -> list[dict[str, Any]]:
+    """The mix every multi-deployment scenario uses: four memory floors, 1-3 replicas,
+    every fifth a Leader plus Worker gang of 8 GPUs each."""
+    return [
+        fleetgen.deployment(
+            f"d{i:04d}",
+            memory=["20Gi", "40Gi", "80Gi", "120Gi"][i % 4],
+            replicas=1 + i % 3,
+            gang=i % 5 == 0,
+        )
+        for i in range(count)
+    ]
 
 
 def _measure(
@@ -87,6 +100,7 @@ def _measure(
         )
         results.append(json.loads(out.stdout))
     return {
+        "per_deployment_ms": statistics.median(t for r in results for t in r["each"]) * 1000,
         "median_ms": statistics.median(r["seconds"] for r in results) * 1000,
         "min_ms": min(r["seconds"] for r in results) * 1000,
         "max_ms": max(r["seconds"] for r in results) * 1000,
@@ -120,6 +134,27 @@ def _cli_figure(clusters: int, replicas: int, runs: int) -> dict[str, float]:
     }
 
 
+def _cli_whole_process(clusters: int, deployments: int, runs: int) -> list[float]:
+    """Wall seconds of whole `modelplane schedule` processes on one file holding the
+    fleet (with 2,000 existing replicas) and `deployments` deployments of the mix."""
+    cli = [str(ROOT / ".venv" / "bin" / "modelplane"), "schedule", "-o", "json", "-f"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fleet.yaml"
+        write_fleet(path, clusters, deployments)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([*cli, str(path)], check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def write_fleet(path: Path, clusters: int, deployments: int) -> None:
+    """The whole-process scenario's input, for timing it with other tools too."""
+    documents = fleetgen.fleet(clusters, 2000) + mixed_deployments(deployments)
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, clusters, replicas, deployments = sys.argv[2], *map(int, sys.argv[3:6])
@@ -128,7 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument(
+        "--write-fleet",
+        metavar="FILE",
+        help="only write the whole-process scenario's input (1,000 clusters, 20 deployments)",
+    )
     args = parser.parse_args()
+    if args.write_fleet:
+        write_fleet(Path(args.write_fleet), 1000, 20)
+        return
     sizes = [100, 1000] if args.quick else [100, 1000, 5000]
     version = sys.version.split()[0]
     print(f"python {version}, {os.cpu_count()} cpus, {args.runs} fresh-process runs each")
@@ -147,6 +190,19 @@ def main() -> None:
     print(
         f"{name:<58} {r['median_ms']:>8.1f}ms {r['min_ms']:>8.1f}ms {r['max_ms']:>8.1f}ms "
         f"{r['peak_rss_mib']:>7.0f}MiB  ({r['median_ms'] / count:.2f} ms per deployment)"
+    )
+    for clusters in [1000] if args.quick else [1000, 10000]:
+        r = _measure("many", clusters, max(2000, clusters), 20, args.runs)
+        name = f"20 deployments, {clusters} clusters: per deployment"
+        print(
+            f"{name:<58} {r['per_deployment_ms']:>8.2f}ms  (all 20: median "
+            f"{r['median_ms']:.1f}ms, min {r['min_ms']:.1f}ms, max {r['max_ms']:.1f}ms)"
+        )
+    whole = _cli_whole_process(1000, 20, max(3, args.runs))
+    name = "modelplane schedule, 1000 clusters, 20 deployments"
+    print(
+        f"{name:<58} {statistics.median(whole) * 1000:>8.0f}ms {min(whole) * 1000:>8.0f}ms "
+        f"{max(whole) * 1000:>8.0f}ms  (whole process)"
     )
     cli = _cli_figure(1000, 2000, max(3, args.runs))
     print(

@@ -53,7 +53,9 @@ def load_crds(directory: Path = DEFAULT_CRD_DIR) -> dict[str, CrdInfo]:
     """Every modelplane.ai CRD under ``directory``, keyed by kind."""
     out: dict[str, CrdInfo] = {}
     for path in sorted(directory.glob(f"{GROUP}_*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        # libyaml's safe loader when PyYAML has it: same rules, about 10x faster start-up.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        for doc in yaml.load_all(path.read_text(), Loader=loader):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 info = crd_info(doc)
                 out[info.kind] = info

@@ -26,6 +26,7 @@ import yaml
 
 from modelplane.api.types import API_VERSION, KIND_TYPES, ApiObject
 from modelplane.api.validation import FieldError, Validator, default_validator
+from modelplane.api.yamlload import load_document
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -33,9 +34,6 @@ FOREIGN = f"not a {API_VERSION} object"
 
 _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _END = re.compile(r"^\.\.\.\s*$")
-# libyaml's loader when PyYAML was built with it (it is, in the pinned wheels): same safe
-# construction rules, about 30x faster on large fleets.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONTENT = re.compile(r"^\s*[^\s#]")
 
 
@@ -102,9 +100,10 @@ def parse_text(text: str, file: Path) -> list[Parsed]:
         items = data if isinstance(data, list) else [data]
         return [p for i, raw in enumerate(items) if (p := _parsed(raw, Source(file, i)))]
     out: list[Parsed] = []
+    memo: dict[tuple[str, bool], str] = {}  # how plain scalars resolve, shared by the file
     for i, chunk in enumerate(split_documents(text)):
         try:
-            raw = yaml.load(chunk, Loader=_SAFE_LOADER)
+            raw = load_document(chunk, memo)
         except yaml.YAMLError as exc:
             out.append(
                 Parsed(Source(file, i), None, "malformed YAML: " + " ".join(str(exc).split()))

@@ -45,11 +45,8 @@ def as_table(reports: Sequence[DeploymentReport]) -> str:
             rows.append((key, str(removed.index), removed.cluster, "-", f"removed: {removed.why}"))
         if report.error:
             notes.append(f"{key}: error: {report.error}")
-        if report.unscheduled:
-            notes.append(
-                f"{key}: {report.unscheduled} of {report.desired_replicas} replicas fit nowhere:"
-            )
-            notes.extend(f"  {reason}" for reason in report.reasons)
+        notes.extend(f"{key}: {line}" for line in _missing(report)[:1])
+        notes.extend(_missing(report)[1:])
         if (
             not report.replicas
             and not report.removed
@@ -80,7 +77,18 @@ def explain(report: DeploymentReport) -> str:
     for removed in report.removed:
         where = f"replica {removed.index} ({removed.name}) on {removed.cluster}"
         lines.append(f"{where} is removed: {removed.why}")
-    if report.unscheduled:
-        lines.append(f"{report.unscheduled} of {report.desired_replicas} replicas fit nowhere:")
-        lines.extend(f"  {reason}" for reason in report.reasons)
+    lines.extend(_missing(report))
     return "\n".join(lines) + "\n"
+
+
+def _missing(report: DeploymentReport) -> list[str]:
+    """Why the unplaced replicas are missing: the error that holds the deployment, or the
+    per-cluster reasons they fit nowhere. Never a heading with nothing under it."""
+    if not report.unscheduled:
+        return []
+    count = f"{report.unscheduled} of {report.desired_replicas} replicas"
+    if report.error:
+        return [f"{count} are not placed until the error is fixed (placed ones are kept)"]
+    if not report.reasons:
+        return [f"{count} fit nowhere"]
+    return [f"{count} fit nowhere:", *(f"  {reason}" for reason in report.reasons)]

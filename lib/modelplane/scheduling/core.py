@@ -9,10 +9,12 @@ Rules (the documentation's "How it schedules" page):
 - taints: a cluster with a taint the deployment does not tolerate gets no new
   replica of it; a NoExecute taint also removes the replicas already there;
 - retain, then fill: an existing replica stays while its cluster exists, has no
-  untolerated NoExecute taint, and its pinned pools still match; the shortfall is
-  placed one replica at a time on the eligible Ready cluster hosting the fewest
-  replicas of this deployment (ties by name); scale-down drops the highest index
-  first; a replica never moves.
+  untolerated NoExecute taint, and its pinned pools still match; it is charged
+  what its current shape needs (not the cost recorded when it was placed), and
+  one that has grown past what its pool has free is removed and placed again
+  (delete, create); the shortfall is placed one replica at a time on the eligible
+  Ready cluster hosting the fewest replicas of this deployment (ties by name);
+  scale-down drops the highest index first; a replica never moves.
 
 Same input, same output: no clock, no randomness, no I/O. Deployments are placed
 in the order given, each consuming capacity the next one sees.
@@ -31,6 +33,7 @@ from modelplane.scheduling.model import (
     Cluster,
     Deployment,
     Engine,
+    EnginePin,
     Fleet,
     PlacedEngine,
     PlacedReplica,
@@ -45,6 +48,7 @@ from modelplane.scheduling.taints import NO_EXECUTE, NO_SCHEDULE, first_untolera
 def schedule_all(deployments: Sequence[Deployment], fleet: Fleet) -> tuple[Placement, ...]:
     """Place each deployment in order against one shared ledger."""
     session = Session(fleet)
+    session.settle(deployments)
     return tuple(session.place(deployment) for deployment in deployments)
 
 
@@ -63,6 +67,17 @@ class Session:
         self.class_names = sorted({name for c in fleet.clusters for name in c.class_names})
         self.matcher = Matcher(fleet.classes)
         self.ledger = Ledger(fleet.replicas)
+        # Clusters alike in labels, readiness and pools get the same static verdict from
+        # every deployment: each kind is judged once per deployment, not each cluster.
+        kinds: dict[object, int] = {}
+        self.kind_of = {
+            cluster.name: kinds.setdefault(
+                (cluster.label_set, cluster.ready, cluster.not_ready_reason, cluster.pools),
+                len(kinds),
+            )
+            for cluster in fleet.clusters
+        }
+        self._plans: dict[Deployment, _Plan | str] = {}
         self._replicas: dict[tuple[str, str], list[Replica]] = {}
         for replica in fleet.replicas:
             self._replicas.setdefault((replica.namespace, replica.deployment), []).append(replica)
@@ -71,8 +86,29 @@ class Session:
         existing = self._replicas.get((deployment.namespace, deployment.name), [])
         return sorted(existing, key=lambda r: (r.index, r.name, r.cluster))
 
-    def place(self, deployment: Deployment) -> Placement:
-        existing = self.replicas_of(deployment)
+    def settle(self, deployments: Sequence[Deployment]) -> None:
+        """Before placing `deployments` in turn: release every replica that will be dropped
+        and lower every retained one that shrank, so that a replica that grew, placed
+        earlier in the order, sees the nodes the later ones give back."""
+        for deployment in deployments:
+            plan = self._plan(deployment)
+            if isinstance(plan, str):
+                continue
+            kept, removed = plan.retain(self.replicas_of(deployment))
+            for gone in removed:
+                self.ledger.release_replica(gone.replica)
+            for replica, engines in kept:
+                held = self.ledger.held(replica)
+                now = _per_pool(engines)
+                self.ledger.hold(
+                    replica, {pool: min(held.get(pool, 0), nodes) for pool, nodes in now.items()}
+                )
+
+    def _plan(self, deployment: Deployment) -> _Plan | str:
+        """The deployment's plan in this session, or its user error."""
+        known = self._plans.get(deployment)
+        if known is not None:
+            return known
         error = compile_deployment(deployment)
         cache_selector: tuple[tuple[str, str], ...] = ()
         if error is None and deployment.cache_name is not None:
@@ -84,10 +120,15 @@ class Session:
                 )
             else:
                 cache_selector = cache.cluster_selector
-        if error is not None:
-            return self.hold(deployment.namespace, deployment.name, deployment.replicas, error)
-        plan = _Plan(self, deployment, cache_selector)
-        return plan.run(existing)
+        plan: _Plan | str = error if error is not None else _Plan(self, deployment, cache_selector)
+        self._plans[deployment] = plan
+        return plan
+
+    def place(self, deployment: Deployment) -> Placement:
+        plan = self._plan(deployment)
+        if isinstance(plan, str):
+            return self.hold(deployment.namespace, deployment.name, deployment.replicas, plan)
+        return plan.run(self.replicas_of(deployment))
 
     def hold(self, namespace: str, name: str, desired: int, error: str) -> Placement:
         """A deployment with a user error: every placed replica stays as it is, nothing is added."""
@@ -107,6 +148,24 @@ class Session:
         return Placement(
             namespace, name, desired, kept, unscheduled=max(0, desired - len(kept)), error=error
         )
+
+
+def _per_pool(engines: Sequence[PlacedEngine] | Sequence[EnginePin]) -> Counter[str]:
+    """Nodes per pool of one replica's engines."""
+    nodes: Counter[str] = Counter()
+    for engine in engines:
+        nodes[engine.pool] += engine.node_cost
+    return nodes
+
+
+def _cost_change(replica: Replica, engines: tuple[PlacedEngine, ...]) -> str:
+    """ "; engine "e" now needs 2 nodes (1 when placed)" for each engine whose cost changed."""
+    before = {pin.engine: pin.node_cost for pin in replica.engines}
+    return "".join(
+        f'; engine "{e.engine}" now needs {e.node_cost} nodes ({before[e.engine]} when placed)'
+        for e in engines
+        if before.get(e.engine, e.node_cost) != e.node_cost
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +193,7 @@ class _Plan:
         ]
         self.selector = frozenset(deployment.cluster_selector)
         self.cache_set = frozenset(cache_selector)
+        self._static: dict[int, str | None] = {}
 
     # ------------------------------------------------------------------ retain
 
@@ -161,12 +221,37 @@ class _Plan:
             fit = fits[pool.class_name]
             if not fit.ok:
                 return f'engine "{engine.name}" no longer fits pool {pool.name}: {fit.reason}'
-            engines.append(PlacedEngine(engine.name, pool.name, pin.node_cost, fit.members))
+            engines.append(PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members))
         return tuple(engines)
 
-    def run(self, existing: list[Replica]) -> Placement:
-        deployment = self.deployment
+    def _recharge(self, replica: Replica, engines: tuple[PlacedEngine, ...]) -> str | None:
+        """Charge a retained replica what its current shape needs instead of what it was
+        charged; None when that fits, else why it no longer does (then it charges nothing)."""
         ledger = self.session.ledger
+        cluster = self.session.clusters[replica.cluster]
+        pools = {pool.name: pool for pool in cluster.pools}
+        before = _per_pool(replica.engines)
+        now = _per_pool(engines)
+        held = ledger.held(replica)
+        ledger.release_replica(replica)
+        for name in sorted(now):
+            free = ledger.free(cluster.name, pools[name])
+            if now[name] > held.get(name, 0) and now[name] > free:
+                return (
+                    f"no longer fits pool {name} on {cluster.name}: its engines now need "
+                    f"{now[name]} nodes there ({before[name]} when placed) and the pool has "
+                    f"{max(free - held.get(name, 0), 0)} more free"
+                )
+        ledger.hold(replica, dict(now))
+        return None
+
+    def retain(
+        self, existing: list[Replica]
+    ) -> tuple[list[tuple[Replica, tuple[PlacedEngine, ...]]], list[RemovedReplica]]:
+        """Which existing replicas may stay (with their engines at today's cost), lowest index
+        first, and which go: capacity aside, so the answer is the same before and after
+        other deployments are placed."""
+        deployment = self.deployment
         kept: list[tuple[Replica, tuple[PlacedEngine, ...]]] = []
         removed: list[RemovedReplica] = []
         seen_indices: set[int] = set()
@@ -184,8 +269,23 @@ class _Plan:
         while len(kept) > deployment.replicas:
             replica, _ = kept.pop()
             removed.append(RemovedReplica(replica, f"scaled down to {deployment.replicas}"))
+        return kept, removed
+
+    def run(self, existing: list[Replica]) -> Placement:
+        deployment = self.deployment
+        ledger = self.session.ledger
+        kept, removed = self.retain(existing)
         for gone in removed:
             ledger.release_replica(gone.replica)
+        # Then charge each kept replica its current shape, lowest index first.
+        fitting: list[tuple[Replica, tuple[PlacedEngine, ...]]] = []
+        for replica, engines in kept:
+            grown = self._recharge(replica, engines)
+            if grown is None:
+                fitting.append((replica, engines))
+            else:
+                removed.append(RemovedReplica(replica, grown))
+        kept = fitting
 
         placed = [
             PlacedReplica(
@@ -194,7 +294,7 @@ class _Plan:
                 engines,
                 retained=True,
                 why=f"kept on {replica.cluster}: the cluster exists and every engine's "
-                "pinned pool still matches",
+                "pinned pool still matches" + _cost_change(replica, engines),
                 name=replica.name or replica_name(deployment.name, replica.cluster, replica.index),
             )
             for replica, engines in kept
@@ -246,6 +346,12 @@ class _Plan:
 
     def _static_reason(self, cluster: Cluster) -> str | None:
         """Why a cluster can never take a new replica of this deployment, capacity aside."""
+        kind = self.session.kind_of[cluster.name]
+        if kind not in self._static:
+            self._static[kind] = self._judge(cluster)
+        return self._static[kind]
+
+    def _judge(self, cluster: Cluster) -> str | None:
         deployment = self.deployment
         if not self.selector <= cluster.label_set:
             return (

@@ -43,17 +43,25 @@ class _MemberFit:
 
 
 def compile_deployment(deployment: Deployment) -> str | None:
-    """Compile every selector of a deployment; the first error as a user-facing message."""
-    for engine in deployment.engines:
+    """Compile every selector of a deployment; the first error as a user-facing message
+    naming the object and the field (`spec.engines[I].members[J].nodeSelector.devices[K]
+    .selectors[L].cel`), then the engine, member and device in words."""
+    for engine_index, engine in enumerate(deployment.engines):
         for member_index, member in enumerate(engine.members):
-            for request in member.requests:
-                for selector_index, expression in enumerate(request.selectors, start=1):
+            for request_index, request in enumerate(member.requests):
+                for selector_index, expression in enumerate(request.selectors):
                     try:
                         compile_selector(expression)
                     except SelectorError as error:
+                        field = (
+                            f"spec.engines[{engine_index}].members[{member_index}]"
+                            f".nodeSelector.devices[{request_index}]"
+                            f".selectors[{selector_index}].cel"
+                        )
                         return (
-                            f'engine "{engine.name}" member {member_index} ({member.role}) '
-                            f'device "{request.name}" selector {selector_index}: {error}'
+                            f"ModelDeployment {deployment.namespace}/{deployment.name}: "
+                            f'{field}: invalid selector of engine "{engine.name}" member '
+                            f'{member_index} ({member.role}) device "{request.name}": {error}'
                         )
     return None
 

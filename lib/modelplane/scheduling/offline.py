@@ -1,12 +1,20 @@
-"""Placement from manifests, without a cluster: what `modelplane schedule` and
-`FleetScheduler.Schedule` compute.
+"""`plan(objects)`: the one scheduling entry point, from API objects to placements.
+
+The running fleet-scheduler's reconcile, its `Schedule`/`Explain` gRPC API and
+`modelplane schedule`/`explain` all call `plan`, so `explain` answers exactly
+what the running scheduler decided on the same objects.
 
 Objects are validated against the CRDs' own schemas and rules first. A
 ModelDeployment that fails validation, or whose CEL does not compile, gets an
 `error` and keeps the replicas it has; other invalid objects are reported
-separately and left out. Deployments are placed in input order, each consuming
-capacity the next one sees. An InferenceCluster without status counts as Ready
-here, because offline input has none.
+separately and left out. An InferenceCluster being deleted (`deletionTimestamp`)
+counts as absent, so its replicas are placed elsewhere; a ModelDeployment being
+deleted is not placed (its replicas go with it) but its replicas still hold
+capacity. Deployments are placed oldest first (`metadata.creationTimestamp`);
+those without one (offline input) follow in input order. Each placement consumes
+capacity the next one sees. With `offline`, an InferenceCluster without any
+status counts as Ready, because offline input has none; a status, when given, is
+judged exactly as the running scheduler judges it.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class DeploymentReport:
     error: str | None
     removed: tuple[RemovedReport, ...] = ()
     manifests: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    placement: Placement | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of one deployment."""
@@ -134,7 +143,31 @@ def _report(placement: Placement, source: Mapping[str, Any] | None) -> Deploymen
         manifests=tuple(model_replica(source, r) for r in placement.replicas)
         if source is not None and placement.error is None
         else (),
+        placement=placement,
     )
+
+
+def _validate(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """`validate` of everything but `status`, which controllers write and the API server
+    has already checked: a status this scheduler does not fully read must never take a
+    cluster out of the fleet. The status given is kept as it is."""
+    if "status" not in obj:
+        return validate(obj)
+    defaulted, errors = validate({k: v for k, v in obj.items() if k != "status"})
+    defaulted["status"] = obj["status"]
+    return defaulted, errors
+
+
+def _deleting(obj: Mapping[str, Any]) -> bool:
+    meta = obj.get("metadata")
+    return isinstance(meta, Mapping) and bool(meta.get("deletionTimestamp"))
+
+
+def _age(position: int, obj: Mapping[str, Any]) -> tuple[bool, str, int]:
+    """Oldest first; objects without a creationTimestamp last, in input order."""
+    meta = obj.get("metadata")
+    created = meta.get("creationTimestamp") if isinstance(meta, Mapping) else None
+    return (not created, str(created or ""), position)
 
 
 def plan(
@@ -143,15 +176,17 @@ def plan(
     offline: bool = True,
     sources: Sequence[str] = (),
 ) -> Plan:
-    """Validate `objects` and place every ModelDeployment among them, in order.
+    """Validate `objects` and place every ModelDeployment among them, oldest first.
 
-    `sources`, when given, names where each object came from ("FILE (document N)")
+    `offline` says the objects may lack status (manifests rather than a live
+    listing): then an InferenceCluster without status counts as Ready. `sources`,
+    when given, names where each object came from ("FILE (document N)")
     so problems with objects other than deployments point at the document. An
     object given twice (same kind, namespace and name) is replaced by the later one,
     as `kubectl apply` would, keeping its place in the order; that is a warning.
     """
     valid: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in SCHEDULING_KINDS}
-    order: list[tuple[Mapping[str, Any], str | None]] = []
+    order: list[tuple[int, Mapping[str, Any], str | None]] = []
     problems: list[str] = []
     warnings: list[str] = []
     first_seen: dict[tuple[str, str, str], int] = {}
@@ -178,26 +213,34 @@ def plan(
         position = latest[identity]
         obj = objects[position]
         kind = identity[0]
-        defaulted, errors = validate(obj)
+        defaulted, errors = _validate(obj)
         message = "; ".join(str(e) for e in errors) if errors else None
         if kind == "ModelDeployment":
-            order.append((defaulted if message is None else obj, message))
+            if not _deleting(obj):
+                order.append((position, defaulted if message is None else obj, message))
         elif message is not None:
             problems.append(f"{where(position)}: {message}")
         if message is None:
             valid[str(kind)].append(defaulted)
 
     fleet = Fleet(
-        clusters=tuple(snapshot.cluster(o, offline=offline) for o in valid["InferenceCluster"]),
+        clusters=tuple(
+            snapshot.cluster(o, offline=offline)
+            for o in valid["InferenceCluster"]
+            if not _deleting(o)  # being deleted: its replicas drain and are placed elsewhere
+        ),
         classes={c.name: c for c in map(snapshot.hardware_class, valid["InferenceClass"])},
         replicas=tuple(snapshot.replica(o) for o in valid["ModelReplica"]),
         caches={(c.namespace, c.name): c for c in map(snapshot.cache, valid["ModelCache"])},
     )
     session = Session(fleet)
+    ordered = sorted(order, key=lambda item: _age(item[0], item[1]))
+    targets = {id(obj): snapshot.deployment(obj) for _, obj, error in ordered if error is None}
+    session.settle(list(targets.values()))
     reports = []
-    for obj, error in order:
+    for _, obj, error in ordered:
         if error is None:
-            reports.append(_report(session.place(snapshot.deployment(obj)), obj))
+            reports.append(_report(session.place(targets[id(obj)]), obj))
             continue
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
         assert isinstance(meta, Mapping)

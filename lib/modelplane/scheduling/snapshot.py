@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from modelplane.cel import Attribute, AttributeKind, Device
-from modelplane.naming import DEPLOYMENT_LABEL
+from modelplane.naming import DEPLOYMENT_LABEL, REPLICA_INDEX_LABEL
 from modelplane.scheduling.model import (
     Cache,
     ClassDevice,
@@ -76,7 +76,8 @@ def cluster(obj: Obj, *, offline: bool) -> Cluster:
     """An InferenceCluster. Ready means a Ready=True condition and a gateway address.
 
     Offline input carries no status; with `offline`, a cluster without any status
-    counts as Ready, and one whose status says otherwise does not.
+    counts as Ready. A cluster with a status is judged by it alone, offline or live:
+    not Ready, or Ready without a gateway address (degraded), takes no new replicas.
     """
     status = obj.get("status") or {}
     ready_condition = _condition(obj, "Ready")
@@ -85,7 +86,7 @@ def cluster(obj: Obj, *, offline: bool) -> Cluster:
     elif ready_condition is None or ready_condition.get("status") != "True":
         ready = False
         why = (ready_condition or {}).get("message") or "no Ready condition yet"
-    elif not status.get("gatewayAddress") and not offline:
+    elif not status.get("gatewayAddress"):
         ready, why = False, "no gateway address yet"
     else:
         ready, why = True, ""
@@ -171,17 +172,21 @@ _INDEX_SUFFIX = re.compile(r"-(\d+)$")
 
 def replica(obj: Obj) -> Replica:
     """An existing ModelReplica. Older or hand-written ones may lack the index, owner or costs:
-    the index then comes from the name's `-N` suffix, the deployment from the label or the name,
-    and an engine's cost from its own members (never from the deployment's current template)."""
+    the index then comes from the `modelplane.ai/replica-index` label, else the name's `-N`
+    suffix; the deployment from the label or the name; and an engine's cost from its own
+    members (never from the deployment's current template)."""
     meta = obj["metadata"]
     spec = obj["spec"]
     name = meta["name"]
+    labels = meta.get("labels") or {}
     cluster_name = spec["clusterName"]
     index = spec.get("index")
+    if index is None and str(labels.get(REPLICA_INDEX_LABEL, "")).isdigit():
+        index = int(labels[REPLICA_INDEX_LABEL])
     if index is None:
         found = _INDEX_SUFFIX.search(name)
         index = int(found.group(1)) if found else 0
-    owner = (meta.get("labels") or {}).get(DEPLOYMENT_LABEL) or spec.get("deploymentName")
+    owner = labels.get(DEPLOYMENT_LABEL) or spec.get("deploymentName")
     if not owner:
         suffix = f"-{cluster_name}-{index}"
         owner = name[: -len(suffix)] if name.endswith(suffix) else name

@@ -22,9 +22,16 @@ MAX_REASONS_IN_MESSAGE = 5
 def _error_reason(error: str) -> str:
     if error.startswith("spec.modelCacheRef"):
         return c.CACHE_NOT_FOUND
-    if " selector " in error:
+    if ".selectors[" in error and ".cel: " in error:
         return c.INVALID_SELECTOR
     return c.INVALID_SPEC
+
+
+def _naming_the_object(placement: Placement) -> str:
+    """The error with the deployment named once in front (most errors name it already)."""
+    error = placement.error or ""
+    name = f"ModelDeployment {placement.namespace}/{placement.name}"
+    return error if error.startswith(name) else f"{name}: {error}"
 
 
 def _scheduled(placement: Placement) -> tuple[c.Status, str, str]:
@@ -33,10 +40,7 @@ def _scheduled(placement: Placement) -> tuple[c.Status, str, str]:
         return (
             "False",
             _error_reason(placement.error),
-            (
-                f"ModelDeployment {placement.namespace}/{placement.name}: {placement.error}; "
-                f"the {placed} placed replicas are kept as they are"
-            ),
+            f"{_naming_the_object(placement)}; the {placed} placed replicas are kept as they are",
         )
     if placement.unscheduled == 0:
         return "True", c.ALL_REPLICAS_PLACED, f"{min(placed, desired)} of {desired} replicas placed"
@@ -55,17 +59,18 @@ def deployment_status(
     placement: Placement,
     *,
     generation: int,
-    ready_replicas: Collection[str],
+    ready_replicas: Collection[tuple[str, str]],
     previous_conditions: Sequence[Mapping[str, Any]],
     now: str,
 ) -> dict[str, Any]:
     """`status` for the ModelDeployment of `placement`.
 
-    `ready_replicas` names the ModelReplicas whose Ready condition is True; `now`
+    `ready_replicas` holds the (namespace, name) of every ModelReplica whose Ready
+    condition is True (names alone repeat across namespaces); `now`
     is an RFC 3339 timestamp used only for conditions whose status changes.
     """
     placed = len(placement.replicas)
-    ready = sum(1 for r in placement.replicas if r.name in ready_replicas)
+    ready = sum(1 for r in placement.replicas if (placement.namespace, r.name) in ready_replicas)
     status, reason, message = _scheduled(placement)
     if placement.desired == 0:
         ready_condition: tuple[c.Status, str, str] = ("True", "ScaledToZero", "scaled to zero")

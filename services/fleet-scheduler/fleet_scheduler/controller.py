@@ -68,6 +68,8 @@ class Scheduler:
         try:
             with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
                 decision = decide(objects, _now())
+                for problem in decision.problems:
+                    log.warning("object left out", extra={"fields": {"why": problem}})
                 writes = [self._apply_replica(r) for r in decision.apply]
                 writes += [self._delete_replica(ns, name) for ns, name in decision.delete]
                 writes += [self._write_status(ns, name, st) for ns, name, st in decision.status]

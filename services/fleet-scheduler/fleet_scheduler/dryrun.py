@@ -6,8 +6,9 @@ places the observed fleet and picks one deployment.
 
 Overlay rule: a given object with the same kind, namespace and name as an observed one
 replaces it where it stands; the others follow the observed objects, in the order given.
-Deployments are then placed in that order, exactly as ``modelplane.scheduling.offline.plan``
-places them, so the answer matches ``modelplane schedule`` on the same objects.
+Deployments are then placed by ``modelplane.scheduling.offline.plan``, the function the
+reconcile and ``modelplane schedule`` call: oldest first by creationTimestamp, then those
+without one (given manifests, usually) in this order, so the answer matches both.
 
 Pure: no gRPC, no I/O, no clock. Errors a caller made come back as ``InvalidManifestsError``
 whose lines name the document ("manifests[I] (document J): why").
@@ -147,3 +148,14 @@ def explain(
         if report.namespace == namespace and report.name == name:
             return report
     return None
+
+
+def being_deleted(observed: Sequence[Mapping[str, Any]], namespace: str, name: str) -> bool:
+    """Whether the observed ModelDeployment ``namespace/name`` carries a deletionTimestamp
+    (``plan`` does not place it: its replicas go with it)."""
+    wanted = ("ModelDeployment", namespace or "default", name)
+    for obj in observed:
+        if key(obj) == wanted:
+            meta = obj.get("metadata")
+            return isinstance(meta, Mapping) and bool(meta.get("deletionTimestamp"))
+    return False

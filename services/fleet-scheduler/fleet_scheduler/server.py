@@ -4,7 +4,8 @@ Status codes (the API contract, also in the .proto):
 - INVALID_ARGUMENT: a given manifest does not parse, an object is given twice, or a
   given object other than a ModelDeployment is invalid; the message names each
   document ("manifests[I] (document J): why"). Explain with no name.
-- NOT_FOUND: Explain of a ModelDeployment the observed fleet does not have.
+- NOT_FOUND: Explain of a ModelDeployment the observed fleet does not have, or has
+  but is deleting (the message says which).
 - INTERNAL: a bug; the traceback is logged, the message says only that it happened.
 
 Both RPCs only read: they never change the fleet, so clients may retry them.
@@ -22,7 +23,13 @@ from modelplane.proto.gen.modelplane.fleetscheduler.v1 import fleet_scheduler_pb
 from modelplane.proto.gen.modelplane.fleetscheduler.v1 import fleet_scheduler_pb2_grpc as pb_grpc
 from modelplane.proto.placement import SERVICE_NAME, to_proto
 
-from fleet_scheduler.dryrun import InvalidManifestsError, dry_run, explain, parse_manifests
+from fleet_scheduler.dryrun import (
+    InvalidManifestsError,
+    being_deleted,
+    dry_run,
+    explain,
+    parse_manifests,
+)
 from fleet_scheduler.snapshot import SnapshotSource
 
 log = logging.getLogger(__name__)
@@ -84,7 +91,12 @@ class FleetSchedulerServicer(pb_grpc.FleetSchedulerServicer):
         else:
             if report is not None:
                 return pb.ExplainResponse(deployment=to_proto(report))
-            failure = (grpc.StatusCode.NOT_FOUND, f"{target} is not in the observed fleet")
+            why = (
+                "is being deleted, so it is not placed (its replicas go with it)"
+                if being_deleted(self.source.objects(), namespace, request.name)
+                else "is not in the observed fleet"
+            )
+            failure = (grpc.StatusCode.NOT_FOUND, f"{target} {why}")
         _abort(context, "Explain", *failure)
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fleet_scheduler.dryrun import Given, InvalidManifestsError, key, parse_manifests
+from fleet_scheduler.dryrun import (
+    Given,
+    InvalidManifestsError,
+    being_deleted,
+    key,
+    parse_manifests,
+)
 
 
 def obj(kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -68,3 +74,22 @@ def test_every_bad_document_is_named_not_just_the_first() -> None:
 
 def test_empty_texts_and_empty_documents_give_nothing() -> None:
     assert parse_manifests(["", "---\n---\n"]) == Given((), ())
+
+
+DELETING = {**obj("ModelDeployment", "old", "ml")}
+DELETING["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "expected"),
+    [("ml", "old", True), ("ml", "chat", False), ("ml", "nope", False), ("other", "old", False)],
+    ids=[
+        "a deployment with a deletionTimestamp is being deleted",
+        "one without is not",
+        "an unknown one is not",
+        "the same name in another namespace is not",
+    ],
+)
+def test_being_deleted(namespace: str, name: str, expected: bool) -> None:
+    observed = [DELETING, obj("ModelDeployment", "chat", "ml")]
+    assert being_deleted(observed, namespace, name) is expected

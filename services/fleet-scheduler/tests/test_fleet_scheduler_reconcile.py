@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fleet_scheduler.dryrun import explain
 from fleet_scheduler.reconcile import decide
 
 NOW = "2026-11-29T04:00:00Z"
@@ -31,14 +32,24 @@ def cluster(name: str, nodes: int) -> dict[str, Any]:
     }
 
 
-def deployment(replicas: int, selector: str = SELECTOR) -> dict[str, Any]:
+def deployment(
+    replicas: int,
+    selector: str = SELECTOR,
+    *,
+    name: str = "chat",
+    namespace: str = "ml",
+    created: str | None = None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "uid": "u-1", "generation": 2}
+    if created is not None:
+        meta["creationTimestamp"] = created
     return {
         "apiVersion": "modelplane.ai/v1alpha1",
         "kind": "ModelDeployment",
-        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 2},
+        "metadata": meta,
         "spec": {
             "replicas": replicas,
-            "engines": [{"name": "chat", "members": [{
+            "engines": [{"name": name, "members": [{
                 "role": "Standalone",
                 "nodeSelector": {"devices": [{"name": "gpu", "count": 1, "selectors": [{"cel": selector}]}]},
                 "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
@@ -133,3 +144,59 @@ def test_a_cluster_being_deleted_loses_its_replicas_to_the_others() -> None:
     decision = decide([L4, cluster("east", 2), leaving, deployment(2), *existing], NOW)
     assert decision.delete == tuple(("ml", name) for name in on_west)
     assert [r["spec"]["clusterName"] for r in decision.apply] == ["east"]
+
+
+def test_ready_replicas_are_counted_per_namespace_not_by_name_alone() -> None:
+    two = [deployment(1, namespace="ml"), deployment(1, namespace="ml-2")]
+    first = decide([*FLEET, *two], NOW)
+    assert sorted((r["metadata"]["namespace"], r["metadata"]["name"]) for r in first.apply) == [
+        ("ml", "chat-east-0"), ("ml-2", "chat-east-0"),
+    ]  # fmt: skip
+    existing = [as_existing(r, ready=r["metadata"]["namespace"] == "ml") for r in first.apply]
+    again = decide([*FLEET, *two, *existing], NOW)
+    ready = {(ns, name): status["readyReplicas"] for ns, name, status in again.status}
+    assert ready == {("ml", "chat"): 1, ("ml-2", "chat"): 0}
+
+
+def test_the_oldest_deployment_gets_the_capacity_whatever_the_listing_order() -> None:
+    young = deployment(1, name="young", created="2026-11-29T03:00:00Z")
+    old = deployment(1, name="old", created="2026-11-28T03:00:00Z")
+    decision = decide([L4, cluster("west", 1), young, old], NOW)
+    assert [r["metadata"]["name"] for r in decision.apply] == ["old-west-0"]
+
+
+def test_explain_answers_what_the_pass_decided() -> None:
+    """Listing order, age and a cluster being deleted all as the reconcile sees them."""
+    young = deployment(2, name="young", created="2026-11-29T03:00:00Z")
+    old = deployment(1, name="old", created="2026-11-28T03:00:00Z")
+    leaving = cluster("north", 5)
+    leaving["metadata"]["deletionTimestamp"] = NOW
+    degraded = cluster("south", 5)
+    del degraded["status"]["gatewayAddress"]
+    objects = [L4, cluster("east", 2), cluster("west", 1), leaving, degraded, young, old]
+    decision = decide(objects, NOW)
+    assert sorted(r["metadata"]["name"] for r in decision.apply) == [
+        "old-east-0", "young-east-0", "young-west-1",
+    ]  # fmt: skip
+    explained = {
+        name: [(r.index, r.cluster) for r in report.replicas]
+        for name in ("old", "young")
+        if (report := explain(objects, "ml", name, offline=False)) is not None
+    }
+    assert explained == {"old": [(0, "east")], "young": [(0, "east"), (1, "west")]}
+
+
+def test_a_replica_whose_engine_grew_is_updated_with_its_new_node_cost() -> None:
+    first = decide([*FLEET, deployment(1)], NOW)
+    existing = [as_existing(r) for r in first.apply]
+    assert [e["nodeCost"] for e in existing[0]["spec"]["engines"]] == [1]
+    gang = deployment(1)
+    standalone = gang["spec"]["engines"][0]["members"][0]
+    gang["spec"]["engines"][0]["members"] = [
+        {**standalone, "role": "Leader"},
+        {**standalone, "role": "Worker", "worker": {"nodes": 1}},
+    ]
+    decision = decide([*FLEET, gang, *existing], NOW)
+    assert [(r["metadata"]["name"], [e["nodeCost"] for e in r["spec"]["engines"]])
+            for r in decision.apply] == [("chat-east-0", [2])]  # fmt: skip
+    assert decision.delete == ()
