@@ -67,12 +67,18 @@ class Session:
         self.class_names = sorted({name for c in fleet.clusters for name in c.class_names})
         self.matcher = Matcher(fleet.classes)
         self.ledger = Ledger(fleet.replicas)
-        # Clusters alike in labels, readiness and pools get the same static verdict from
-        # every deployment: each kind is judged once per deployment, not each cluster.
+        # Clusters alike in labels, taints, readiness and pools get the same static verdict
+        # from every deployment: each kind is judged once per deployment, not each cluster.
         kinds: dict[object, int] = {}
         self.kind_of = {
             cluster.name: kinds.setdefault(
-                (cluster.label_set, cluster.ready, cluster.not_ready_reason, cluster.pools),
+                (
+                    cluster.label_set,
+                    frozenset(cluster.taints),
+                    cluster.ready,
+                    cluster.not_ready_reason,
+                    cluster.pools,
+                ),
                 len(kinds),
             )
             for cluster in fleet.clusters
