@@ -88,9 +88,8 @@ def routes(backends: dict[str, Backend], ca_file: Path) -> dict[str, Any]:
     for kind, found in backends.items():
         prefix = f"/{kind}/" if kind == "engine" else f"/bench/{kind}/"
         middlewares = [f"{kind}-rewrite"]
-        http["middlewares"][f"{kind}-rewrite"] = {
-            "replacePathRegex": {"regex": f"^{prefix}(.*)", "replacement": found.rewrite_path + "$1"}
-        }
+        rewrite = {"regex": f"^{prefix}(.*)", "replacement": found.rewrite_path + "$1"}
+        http["middlewares"][f"{kind}-rewrite"] = {"replacePathRegex": rewrite}
         if found.address_type == "FQDN":
             middlewares.append(f"{kind}-host")
             headers = {"customRequestHeaders": {"Host": found.host}}
@@ -195,7 +194,8 @@ class Relay:
                     pending.pop(0)
                     continue
             if time.monotonic() > deadline:
-                raise SystemExit(f"not ready after {timeout_s:.0f}s: {pending[0]} (logs: {self.work})")
+                waited = f"not ready after {timeout_s:.0f}s: {pending[0]}"
+                raise SystemExit(f"{waited} (logs: {self.work})")
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -288,7 +288,8 @@ def main() -> None:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}
         for kind in args.kinds:
-            results[kind] = asyncio.run(stream_many(found.url(kind), args.requests, args.concurrency))
+            figures = stream_many(found.url(kind), args.requests, args.concurrency)
+            results[kind] = asyncio.run(figures)
             print(json.dumps({"kind": kind, **results[kind]}), flush=True)
     print(f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5} {'p50 ms':>8} {'p99 ms':>8}")
     for kind, r in results.items():
