@@ -1,7 +1,7 @@
 """Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
-        [--kinds replica plain https] [--baseline]
+        [--kinds replica plain https] [--baseline] [--h2c-hop]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -22,9 +22,12 @@ Each request is an OpenAI streamed chat sent as the SDK sends it (HTTP/1.1,
 JSON body with a Content-Length). A request is `failed` when no 200 stream
 began, `cut` when a 200 stream ended without `data: [DONE]` (an error or a
 premature end). p50/p99 are over the complete streams: time to the first
-`data:` line and to the end. `--baseline` drops `gateway.RELAY_FLAGS` (the
-front door as it was before streams were fixed). A benchmark, not a test: it
-never fails on its figures.
+`data:` line and to the end. `--baseline` drops `gateway.RELAY_FLAGS`;
+`--h2c-hop` reaches every backend that is not h2c through an h2c hop back into
+the front door (entrypoint `hop`), so the Traefik hop that speaks HTTP/1.1 to
+the backend has an HTTP/2 client side: Go's reverse proxy then never loses the
+backend connection to golang/go#40747 (see `gateway_config.backends`). A
+benchmark, not a test: it never fails on its figures.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ PROVIDER = "provider.bench.modelplane.test"
 BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
+HOP_ENTRYPOINT = "hop"
 
 
 def free_port() -> int:
@@ -81,31 +85,56 @@ def server_url(found: Backend) -> str:
     return f"{scheme}://{HOST}:{found.port}"
 
 
-def routes(backends: dict[str, Backend], ca_file: Path) -> dict[str, Any]:
-    """Traefik dynamic configuration: `/bench/<kind>/...` to each backend, as its HTTPRoute."""
+def _route(
+    http: dict[str, Any], name: str, prefix: str, entrypoint: str, target: Backend | str
+) -> None:
+    """Router `name` on `entrypoint` for `prefix`, to a backend (its path rewritten to the
+    backend's `rewrite_path`, its host name sent as Host) or, given a URL prefix string
+    (`h2c://host:port/path/`), to that server with `prefix` replaced by that path."""
+    middlewares = [f"{name}-rewrite"]
+    transport = None
+    if isinstance(target, str):
+        scheme, rest = target.split("://", 1)
+        host, _, path = rest.partition("/")
+        url, path = f"{scheme}://{host}", "/" + path
+    else:
+        url, path = server_url(target), target.rewrite_path
+        transport = target.name if target.tls_hostname is not None else None
+        if target.address_type == "FQDN":
+            middlewares.append(f"{name}-host")
+            headers = {"customRequestHeaders": {"Host": target.host}}
+            http["middlewares"][f"{name}-host"] = {"headers": headers}
+    rewrite = {"regex": f"^{prefix}(.*)", "replacement": path + "$1"}
+    http["middlewares"][f"{name}-rewrite"] = {"replacePathRegex": rewrite}
+    http["routers"][name] = {
+        "rule": f"PathPrefix(`{prefix}`)",
+        "service": name,
+        "middlewares": middlewares,
+        "entryPoints": [entrypoint],
+    }
+    balancer: dict[str, Any] = {"servers": [{"url": url}]}
+    if transport is not None:
+        balancer["serversTransport"] = transport
+    http["services"][name] = {"loadBalancer": balancer}
+
+
+def routes(
+    backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/", hop: int | None = None
+) -> dict[str, Any]:
+    """Traefik dynamic configuration: `<prefix><kind>/...` to each backend, as its HTTPRoute.
+    With `hop` (a port of the same Traefik's `HOP_ENTRYPOINT`), a backend other than h2c
+    is reached through an h2c hop back into this Traefik: web -> h2c -> hop -> backend."""
     http: dict[str, Any] = {"routers": {}, "middlewares": {}, "services": {}}
     transports: dict[str, Any] = {}
     for kind, found in backends.items():
-        prefix = f"/{kind}/" if kind == "engine" else f"/bench/{kind}/"
-        middlewares = [f"{kind}-rewrite"]
-        rewrite = {"regex": f"^{prefix}(.*)", "replacement": found.rewrite_path + "$1"}
-        http["middlewares"][f"{kind}-rewrite"] = {"replacePathRegex": rewrite}
-        if found.address_type == "FQDN":
-            middlewares.append(f"{kind}-host")
-            headers = {"customRequestHeaders": {"Host": found.host}}
-            http["middlewares"][f"{kind}-host"] = {"headers": headers}
-        http["routers"][kind] = {
-            "rule": f"PathPrefix(`{prefix}`)",
-            "service": kind,
-            "middlewares": middlewares,
-            "entryPoints": [gateway.WEB_ENTRYPOINT],
-        }
-        balancer: dict[str, Any] = {"servers": [{"url": server_url(found)}]}
         if found.tls_hostname is not None:
-            transport = {"serverName": found.tls_hostname, "rootCAs": [str(ca_file)]}
-            transports[kind] = transport
-            balancer["serversTransport"] = kind
-        http["services"][kind] = {"loadBalancer": balancer}
+            transports[found.name] = {"serverName": found.tls_hostname, "rootCAs": [str(ca_file)]}
+        entry = f"{prefix}{kind}/"
+        if hop is None or found.app_protocol == H2C:
+            _route(http, kind, entry, gateway.WEB_ENTRYPOINT, found)
+            continue
+        _route(http, kind, entry, gateway.WEB_ENTRYPOINT, f"h2c://{HOST}:{hop}/hop/{kind}/")
+        _route(http, f"hop-{kind}", f"/hop/{kind}/", HOP_ENTRYPOINT, found)
     if transports:
         http["serversTransports"] = transports
     return {"http": http}
@@ -114,9 +143,10 @@ def routes(backends: dict[str, Backend], ca_file: Path) -> dict[str, Any]:
 class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
-    def __init__(self, work: Path, baseline: bool) -> None:
+    def __init__(self, work: Path, baseline: bool, hop: bool = False) -> None:
         self.work = work
         self.baseline = baseline
+        self.hop = free_port() if hop else None
         self.processes: list[subprocess.Popen[bytes]] = []
         self.front_port = free_port()
         self.pings: list[str] = []
@@ -131,13 +161,20 @@ class Relay:
             "--model=tiny", "--served-model-name=qwen", f"--pod-name={name}", *extra,
         ])  # fmt: skip
 
-    def traefik(self, name: str, web_port: int, config: dict[str, Any]) -> None:
+    def traefik(
+        self, name: str, web_port: int, config: dict[str, Any], hop: int | None = None
+    ) -> None:
         traefik = Path(sys.executable).parent / "traefik"
         admin = free_port()
         argv = gateway.traefik_command(traefik, address=HOST, web_port=web_port, admin_port=admin)
         argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
         if self.baseline:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
+        if hop is not None:
+            entry = f"--entryPoints.{HOP_ENTRYPOINT}"
+            timeouts = f"{entry}.transport.respondingTimeouts"
+            argv += [f"{entry}.address={HOST}:{hop}", f"{timeouts}.readTimeout=0s"]
+            argv += [f"{timeouts}.writeTimeout=0s"]
         dynamic = self.work / f"{name}.yaml"
         dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
         self.spawn(name, [*argv, f"--providers.file.filename={dynamic}"])
@@ -168,12 +205,14 @@ class Relay:
         if "replica" in kinds:
             self.simulator("engine", ports["engine"])
             engine = Backend("engine", "http", HOST, ports["engine"], "IPv4", "/")
-            self.traefik("cluster-gateway", ports["cluster"], routes({"engine": engine}, ca_file))
+            cluster = routes({"engine": engine}, ca_file, prefix="/")
+            self.traefik("cluster-gateway", ports["cluster"], cluster)
         if "plain" in kinds:
             self.simulator("plain", ports["plain"])
         if "https" in kinds:
             self.simulator("https", ports["https"], f"--tls-cert={cert}", f"--tls-key={key}")
-        self.traefik("front-door", self.front_port, routes(backends, ca_file))
+        front = routes(backends, ca_file, hop=self.hop)
+        self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 
     def url(self, kind: str) -> str:
@@ -261,9 +300,9 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def relay(kinds: list[str], baseline: bool, keep: bool) -> Iterator[Relay]:
+def relay(kinds: list[str], baseline: bool, hop: bool, keep: bool) -> Iterator[Relay]:
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline)
+    found = Relay(work, baseline, hop)
     try:
         found.start(kinds)
         yield found
@@ -281,9 +320,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--baseline", action="store_true", help="without gateway.RELAY_FLAGS")
+    parser.add_argument(
+        "--h2c-hop", action="store_true", help="reach HTTP/1.1 backends through an h2c hop"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
-    with relay(args.kinds, args.baseline, args.keep_logs) as found:
+    with relay(args.kinds, args.baseline, args.h2c_hop, args.keep_logs) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}

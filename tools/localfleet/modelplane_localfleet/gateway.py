@@ -12,22 +12,16 @@ Guarantees of the command line `traefik_command` builds:
   Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
   not the response, and is lifted too.
 - Traefik never phones home (no version check, no anonymous usage report).
-- No stream relayed over HTTP/1.1 is cut by Traefik itself (`RELAY_FLAGS`).
-  Go's reverse proxy, after copying a request body of known length to the
-  backend, reads the client's body once more to check its end; when the
-  backend answers first and the proxy has already sent the response head to
-  an HTTP/1.1 client, Go's server has closed that body, the extra read fails
-  and the backend connection is torn down mid-response (golang/go#40747,
-  traefik/traefik#11767): measured here, 1 to 6% of streamed chats. The fast
-  proxy (`experimental.fastProxy`) writes the whole request before it reads
-  the answer, so plain-HTTP backends (providers, and engine pods behind a
-  cluster's gateway) never see it; h2c and HTTP/2 backends never did. It does
-  not serve HTTPS backends with HTTP/2 enabled (every BackendTLSPolicy
-  transport the Gateway provider builds): those still use Go's proxy.
 - Idle backend connections are dropped after `BACKEND_IDLE_S` seconds, below
-  the 5 s keep-alive of uvicorn (vLLM's server) and most engines, so Traefik
-  never reuses a connection the backend is closing (a POST on it would be a
-  502: Go does not retry non-idempotent requests).
+  the 5 s keep-alive of uvicorn (vLLM's server), so Traefik drops an idle
+  connection before such a backend does instead of sending a request on one
+  the backend is closing (a POST there is a 502: Go retries no
+  non-idempotent request). This sets the default transport (plain HTTP and
+  h2c backends).
+- Go's reverse proxy, not the fast proxy (`experimental.fastProxy`): with
+  Traefik 3.7.15 the fast proxy ends a stream whose backend died mid-body as
+  if it were complete, with `Internal Server Error` appended
+  (traefik/traefik#13568), so a client could not tell a truncated answer.
 
 `rbac_objects` grants its client-certificate user what the Gateway provider
 reads and the status it writes; `gateway_class` is the `traefik` GatewayClass a
@@ -47,10 +41,7 @@ ROLE_NAME = "modelplane-localfleet:traefik"
 WEB_ENTRYPOINT = "web"
 ADMIN_ENTRYPOINT = "admin"
 BACKEND_IDLE_S = 4
-RELAY_FLAGS = (
-    "--experimental.fastProxy=true",
-    f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",
-)
+RELAY_FLAGS = (f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",)
 
 
 def crd_files(entry: Path) -> list[Path]:
