@@ -33,6 +33,14 @@ def test_no_timeout_cuts_a_long_stream_and_traefik_never_phones_home() -> None:
     assert flags["global.sendAnonymousUsage"] == "false"
 
 
+def test_idle_backend_connections_close_before_a_uvicorn_backend_closes_them() -> None:
+    flags = _flags(gateway.traefik_command(Path("traefik"), address="a", web_port=1, admin_port=2))
+    idle = flags["serversTransport.forwardingTimeouts.idleConnTimeout"]
+    assert idle.endswith("s") and 0 < int(idle.removesuffix("s")) < 5  # uvicorn keeps 5 s
+    # Traefik 3.7.15's fast proxy ends a stream whose backend died as if complete (#13568)
+    assert "experimental.fastProxy" not in flags
+
+
 def test_the_admission_policy_is_applied_after_the_crds_it_checks(tmp_path: Path) -> None:
     crds = tmp_path / "crds"
     crds.mkdir()

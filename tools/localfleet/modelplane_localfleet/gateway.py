@@ -12,6 +12,16 @@ Guarantees of the command line `traefik_command` builds:
   Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
   not the response, and is lifted too.
 - Traefik never phones home (no version check, no anonymous usage report).
+- Idle backend connections are dropped after `BACKEND_IDLE_S` seconds, below
+  the 5 s keep-alive of uvicorn (vLLM's server), so Traefik drops an idle
+  connection before such a backend does instead of sending a request on one
+  the backend is closing (a POST there is a 502: Go retries no
+  non-idempotent request). This sets the default transport (plain HTTP and
+  h2c backends).
+- Go's reverse proxy, not the fast proxy (`experimental.fastProxy`): with
+  Traefik 3.7.15 the fast proxy ends a stream whose backend died mid-body as
+  if it were complete, with `Internal Server Error` appended
+  (traefik/traefik#13568), so a client could not tell a truncated answer.
 
 `rbac_objects` grants its client-certificate user what the Gateway provider
 reads and the status it writes; `gateway_class` is the `traefik` GatewayClass a
@@ -30,6 +40,8 @@ CONTROLLER_NAME = "traefik.io/gateway-controller"
 ROLE_NAME = "modelplane-localfleet:traefik"
 WEB_ENTRYPOINT = "web"
 ADMIN_ENTRYPOINT = "admin"
+BACKEND_IDLE_S = 4
+RELAY_FLAGS = (f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",)
 
 
 def crd_files(entry: Path) -> list[Path]:
@@ -62,6 +74,7 @@ def traefik_command(
         f"--entryPoints.{ADMIN_ENTRYPOINT}.address={address}:{admin_port}",
         "--ping=true",
         f"--ping.entryPoint={ADMIN_ENTRYPOINT}",
+        *RELAY_FLAGS,
         "--providers.kubernetesGateway=true",
         f"--providers.kubernetesGateway.statusAddress.ip={address}",
     ]

@@ -1,0 +1,136 @@
+"""Streams from the simulator relayed by Traefik, as the front door relays them.
+
+One Traefik (the local fleet's command line, routes from a file) with the
+client-facing entrypoint `web` and an h2c entrypoint `hop`; one simulator
+behind it speaking HTTP/1.1. A stream relayed web -> h2c -> hop -> simulator
+(the path the h2c hop gives every HTTP/1.1 backend) arrives whole: the same
+events as the simulator sends directly, ending in `data: [DONE]`, for every one
+of many concurrent streams sent as the OpenAI SDK sends them (a JSON body with
+a Content-Length, which is what exposed golang/go#40747 on a direct HTTP/1.1
+relay). Skipped without the `traefik` binary of the dev environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from modelplane_localfleet import gateway
+
+from tests.enginesim.sim import Sim, chunks, free_port, parse_sse, stream_text
+
+TRAEFIK = Path(sys.executable).parent / "traefik"
+HOST = "127.0.0.1"
+BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
+        "max_tokens": 6, "stream": True}  # fmt: skip
+pytestmark = pytest.mark.skipif(not TRAEFIK.exists(), reason="no traefik in the venv")
+
+
+def _router(prefix: str, entrypoint: str, url: str, replacement: str) -> dict[str, object]:
+    return {
+        "router": {
+            "rule": f"PathPrefix(`{prefix}`)",
+            "entryPoints": [entrypoint],
+            "service": prefix.strip("/"),
+            "middlewares": [prefix.strip("/")],
+        },
+        "middleware": {"replacePathRegex": {"regex": f"^{prefix}(.*)", "replacement": replacement}},
+        "service": {"loadBalancer": {"servers": [{"url": url}]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, str]]:
+    """(the simulator, the URL of its chat completions through web -> h2c -> hop)."""
+    work = tmp_path_factory.mktemp("relay")
+    sim = Sim("--served-model-name", "qwen", "--ttft-ms", "5", "--tpot-ms", "2")
+    web, hop, admin = free_port(), free_port(), free_port()
+    parts = {
+        "/direct/": _router("/direct/", "web", f"h2c://{HOST}:{hop}", "/hop/$1"),
+        "/hop/": _router("/hop/", "hop", sim.url, "/$1"),
+    }
+    http: dict[str, dict[str, object]] = {"routers": {}, "middlewares": {}, "services": {}}
+    for prefix, part in parts.items():
+        name = prefix.strip("/")
+        http["routers"][name] = part["router"]
+        http["middlewares"][name] = part["middleware"]
+        http["services"][name] = part["service"]
+    config = work / "routes.yaml"
+    config.write_text(json.dumps({"http": http}))
+    argv = gateway.traefik_command(TRAEFIK, address=HOST, web_port=web, admin_port=admin)
+    argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
+    argv += [f"--entryPoints.hop.address={HOST}:{hop}", f"--providers.file.filename={config}"]
+    log = (work / "traefik.log").open("wb")
+    traefik = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://{HOST}:{web}/direct/v1/chat/completions"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.post(url, json={**BODY, "stream": False}, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (work / "traefik.log").read_text()[-2000:]
+            time.sleep(0.1)
+        yield sim, url
+    finally:
+        traefik.terminate()
+        traefik.wait(10)
+        sim.stop()
+
+
+async def _streams(url: str, count: int, concurrency: int) -> list[tuple[int, str]]:
+    """(status, body text) of `count` streamed chats, `concurrency` at a time; a stream the
+    relay cut is recorded with the text received before the error."""
+    gate = asyncio.Semaphore(concurrency)
+    payload = json.dumps(BODY).encode()
+    headers = {"content-type": "application/json"}
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as client:
+
+        async def one() -> tuple[int, str]:
+            async with gate:
+                received: list[str] = []
+                status = 0
+                try:
+                    async with client.stream("POST", url, content=payload, headers=headers) as r:
+                        status = r.status_code
+                        async for text in r.aiter_text():
+                            received.append(text)
+                except httpx.HTTPError as error:
+                    received.append(f"\n<cut: {error!r}>")
+                return status, "".join(received)
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def _contents(text: str) -> list[str]:
+    return [c["choices"][0]["delta"].get("content", "") for c in chunks(text) if c["choices"]]
+
+
+def test_a_relayed_stream_carries_what_the_simulator_sends(relay: tuple[Sim, str]) -> None:
+    sim, url = relay
+    response, direct = stream_text(sim, "/v1/chat/completions", BODY)
+    assert response.status_code == 200
+    with httpx.stream("POST", url, json=BODY, timeout=30) as relayed:
+        assert relayed.status_code == 200
+        assert relayed.headers["content-type"].startswith("text/event-stream")
+        text = "".join(relayed.iter_text())
+    assert parse_sse(text)[-1] == (None, "[DONE]")
+    assert len(_contents(text)) == len(_contents(direct))
+
+
+def test_every_concurrent_stream_through_the_h2c_hop_is_complete(relay: tuple[Sim, str]) -> None:
+    _, url = relay
+    results = asyncio.run(_streams(url, 150, 25))
+    incomplete = [text[-200:] for status, text in results if not text.endswith("data: [DONE]\n\n")]
+    assert [status for status, _ in results] == [200] * 150
+    assert incomplete == []

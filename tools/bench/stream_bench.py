@@ -1,0 +1,343 @@
+"""Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
+
+    .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
+        [--kinds replica plain https] [--baseline] [--h2c-hop]
+
+No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
+front door, both Traefik with the local fleet's command line
+(`gateway.traefik_command`) but routes from a file instead of the Gateway
+provider. The front door's routes are what gateway-config asks for, derived
+from its own `backends.backend` decision for one ModelEndpoint per kind:
+- `replica`: an endpoint published by endpoint-manager (the cluster gateway's
+  address): h2c to the cluster gateway, which relays HTTP/1.1 to the engine;
+- `plain`: an external provider by plain HTTP;
+- `https`: an external provider by HTTPS, verified against a CA made here for
+  its host name, HTTP/2 left enabled as in the Gateway provider's
+  BackendTLSPolicy transports (the simulator speaks HTTP/1.1 only).
+Each route strips the service prefix (URLRewrite `ReplacePrefixMatch`) and, for
+a host name, sends it as Host. Names resolve to 127.0.0.1 (the bench writes
+the server URLs itself; Traefik never resolves them).
+
+Each request is an OpenAI streamed chat sent as the SDK sends it (HTTP/1.1,
+JSON body with a Content-Length). A request is `failed` when no 200 stream
+began, `cut` when a 200 stream ended without `data: [DONE]` (an error or a
+premature end). p50/p99 are over the complete streams: time to the first
+`data:` line and to the end. `--baseline` drops `gateway.RELAY_FLAGS`;
+`--h2c-hop` reaches every backend that is not h2c through an h2c hop back into
+the front door (entrypoint `hop`), so the Traefik hop that speaks HTTP/1.1 to
+the backend has an HTTP/2 client side: Go's reverse proxy then never loses the
+backend connection to golang/go#40747 (see `gateway_config.backends`). A
+benchmark, not a test: it never fails on its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
+from modelplane_localfleet import gateway
+from modelplane_localfleet.pki import CertificateAuthority
+
+HOST = "127.0.0.1"
+KINDS = ("replica", "plain", "https")
+PROVIDER = "provider.bench.modelplane.test"
+BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
+        "max_tokens": 16, "stream": True}  # fmt: skip
+DONE = "data: [DONE]"
+HOP_ENTRYPOINT = "hop"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> dict[str, Any]:
+    """A ModelEndpoint as endpoint-manager (replica: the path the cluster gateway routes
+    to the engine) or a platform team (provider) writes it."""
+    labels = {"app.kubernetes.io/managed-by": REPLICA_PUBLISHER} if replica else {}
+    meta = {"name": name, "namespace": "bench", "labels": labels}
+    return {"metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
+
+
+def server_url(found: Backend) -> str:
+    """The URL Traefik dials for a backend: h2c for `kubernetes.io/h2c`, else its scheme."""
+    scheme = "h2c" if found.app_protocol == H2C else found.scheme
+    return f"{scheme}://{HOST}:{found.port}"
+
+
+def _route(
+    http: dict[str, Any], name: str, prefix: str, entrypoint: str, target: Backend | str
+) -> None:
+    """Router `name` on `entrypoint` for `prefix`, to a backend (its path rewritten to the
+    backend's `rewrite_path`, its host name sent as Host) or, given a URL prefix string
+    (`h2c://host:port/path/`), to that server with `prefix` replaced by that path."""
+    middlewares = [f"{name}-rewrite"]
+    transport = None
+    if isinstance(target, str):
+        scheme, rest = target.split("://", 1)
+        host, _, path = rest.partition("/")
+        url, path = f"{scheme}://{host}", "/" + path
+    else:
+        url, path = server_url(target), target.rewrite_path
+        transport = target.name if target.tls_hostname is not None else None
+        if target.address_type == "FQDN":
+            middlewares.append(f"{name}-host")
+            headers = {"customRequestHeaders": {"Host": target.host}}
+            http["middlewares"][f"{name}-host"] = {"headers": headers}
+    rewrite = {"regex": f"^{prefix}(.*)", "replacement": path + "$1"}
+    http["middlewares"][f"{name}-rewrite"] = {"replacePathRegex": rewrite}
+    http["routers"][name] = {
+        "rule": f"PathPrefix(`{prefix}`)",
+        "service": name,
+        "middlewares": middlewares,
+        "entryPoints": [entrypoint],
+    }
+    balancer: dict[str, Any] = {"servers": [{"url": url}]}
+    if transport is not None:
+        balancer["serversTransport"] = transport
+    http["services"][name] = {"loadBalancer": balancer}
+
+
+def routes(
+    backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/", hop: int | None = None
+) -> dict[str, Any]:
+    """Traefik dynamic configuration: `<prefix><kind>/...` to each backend, as its HTTPRoute.
+    With `hop` (a port of the same Traefik's `HOP_ENTRYPOINT`), a backend other than h2c
+    is reached through an h2c hop back into this Traefik: web -> h2c -> hop -> backend."""
+    http: dict[str, Any] = {"routers": {}, "middlewares": {}, "services": {}}
+    transports: dict[str, Any] = {}
+    for kind, found in backends.items():
+        if found.tls_hostname is not None:
+            transports[found.name] = {"serverName": found.tls_hostname, "rootCAs": [str(ca_file)]}
+        entry = f"{prefix}{kind}/"
+        if hop is None or found.app_protocol == H2C:
+            _route(http, kind, entry, gateway.WEB_ENTRYPOINT, found)
+            continue
+        _route(http, kind, entry, gateway.WEB_ENTRYPOINT, f"h2c://{HOST}:{hop}/hop/{kind}/")
+        _route(http, f"hop-{kind}", f"/hop/{kind}/", HOP_ENTRYPOINT, found)
+    if transports:
+        http["serversTransports"] = transports
+    return {"http": http}
+
+
+class Relay:
+    """The simulators and both Traefiks, each a process logging into `work`."""
+
+    def __init__(self, work: Path, baseline: bool, hop: bool = False) -> None:
+        self.work = work
+        self.baseline = baseline
+        self.hop = free_port() if hop else None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.front_port = free_port()
+        self.pings: list[str] = []
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        log = (self.work / f"{name}.log").open("ab")
+        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+
+    def simulator(self, name: str, port: int, *extra: str) -> None:
+        self.spawn(name, [
+            sys.executable, "-m", "modelplane_enginesim", f"--host={HOST}", f"--port={port}",
+            "--model=tiny", "--served-model-name=qwen", f"--pod-name={name}", *extra,
+        ])  # fmt: skip
+
+    def traefik(
+        self, name: str, web_port: int, config: dict[str, Any], hop: int | None = None
+    ) -> None:
+        traefik = Path(sys.executable).parent / "traefik"
+        admin = free_port()
+        argv = gateway.traefik_command(traefik, address=HOST, web_port=web_port, admin_port=admin)
+        argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
+        if self.baseline:
+            argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
+        if hop is not None:
+            entry = f"--entryPoints.{HOP_ENTRYPOINT}"
+            timeouts = f"{entry}.transport.respondingTimeouts"
+            argv += [f"{entry}.address={HOST}:{hop}", f"{timeouts}.readTimeout=0s"]
+            argv += [f"{timeouts}.writeTimeout=0s"]
+        dynamic = self.work / f"{name}.yaml"
+        dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
+        self.spawn(name, [*argv, f"--providers.file.filename={dynamic}"])
+        self.pings.append(gateway.ping_url(HOST, admin))
+
+    def start(self, kinds: list[str]) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        ca = CertificateAuthority.create("stream-bench-ca", now)
+        pair = ca.issue(PROVIDER, now, dns_names=[PROVIDER], server=True)
+        ca_file, cert, key = (self.work / n for n in ("ca.crt", "tls.crt", "tls.key"))
+        ca_file.write_bytes(ca.pair().cert_pem)
+        cert.write_bytes(pair.cert_pem)
+        key.write_bytes(pair.key_pem)
+        ports = {"engine": free_port(), "cluster": free_port(), "plain": free_port()}
+        ports["https"] = free_port()
+        endpoints = {
+            "replica": endpoint(
+                "replica", f"http://cluster.bench.test:{ports['cluster']}", "/engine/", True
+            ),
+            "plain": endpoint("plain", f"http://plain.bench.test:{ports['plain']}"),
+            "https": endpoint("https", f"https://{PROVIDER}:{ports['https']}"),
+        }
+        backends: dict[str, Backend] = {}
+        for kind in kinds:
+            found = backend(endpoints[kind])
+            assert isinstance(found, Backend), found
+            backends[kind] = found
+        if "replica" in kinds:
+            self.simulator("engine", ports["engine"])
+            engine = Backend("engine", "http", HOST, ports["engine"], "IPv4", "/")
+            cluster = routes({"engine": engine}, ca_file, prefix="/")
+            self.traefik("cluster-gateway", ports["cluster"], cluster)
+        if "plain" in kinds:
+            self.simulator("plain", ports["plain"])
+        if "https" in kinds:
+            self.simulator("https", ports["https"], f"--tls-cert={cert}", f"--tls-key={key}")
+        front = routes(backends, ca_file, hop=self.hop)
+        self.traefik("front-door", self.front_port, front, self.hop)
+        self.wait_ready(kinds)
+
+    def url(self, kind: str) -> str:
+        return f"http://{HOST}:{self.front_port}/bench/{kind}/v1/chat/completions"
+
+    def wait_ready(self, kinds: list[str], timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = [*self.pings, *(self.url(k) for k in kinds)]
+        while pending:
+            with contextlib.suppress(httpx.HTTPError):
+                target = pending[0]
+                if target.endswith("/ping"):
+                    answered = httpx.get(target, timeout=2).status_code == 200
+                else:
+                    body = {**BODY, "stream": False}
+                    answered = httpx.post(target, json=body, timeout=5).status_code == 200
+                if answered:
+                    pending.pop(0)
+                    continue
+            if time.monotonic() > deadline:
+                waited = f"not ready after {timeout_s:.0f}s: {pending[0]}"
+                raise SystemExit(f"{waited} (logs: {self.work})")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
+    """`count` streamed chats, `concurrency` at a time: the counts and latencies."""
+    gate = asyncio.Semaphore(concurrency)
+    counts = {"sent": 0, "complete": 0, "failed": 0, "cut": 0}
+    errors: dict[str, int] = {}
+    first: list[float] = []
+    total: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency)
+    payload = json.dumps(BODY).encode()
+    headers = {"content-type": "application/json"}
+
+    async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
+
+        async def one() -> None:
+            async with gate:
+                counts["sent"] += 1
+                began = time.perf_counter()
+                seen: float | None = None
+                lines: list[str] = []
+                outcome = "failed"
+                try:
+                    async with client.stream("POST", url, content=payload, headers=headers) as r:
+                        if r.status_code != 200:
+                            await r.aread()
+                            raise RuntimeError(f"status {r.status_code}")
+                        outcome = "cut"
+                        async for line in r.aiter_lines():
+                            if seen is None and line.startswith("data:"):
+                                seen = time.perf_counter() - began
+                            if line:
+                                lines.append(line)
+                except (httpx.HTTPError, RuntimeError) as error:
+                    reason = f"{type(error).__name__}: {str(error)[:60]}"
+                    errors[reason] = errors.get(reason, 0) + 1
+                    counts[outcome] += 1
+                    return
+                if lines and lines[-1] == DONE and seen is not None:
+                    counts["complete"] += 1
+                    first.append(seen)
+                    total.append(time.perf_counter() - began)
+                else:
+                    counts["cut"] += 1
+                    errors["ended without [DONE]"] = errors.get("ended without [DONE]", 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    ms = {
+        "first_p50_ms": percentile(first, 0.5), "first_p99_ms": percentile(first, 0.99),
+        "end_p50_ms": percentile(total, 0.5), "end_p99_ms": percentile(total, 0.99),
+    }  # fmt: skip
+    return {**counts, **{k: round(v * 1000, 1) for k, v in ms.items()}, "errors": errors}
+
+
+@contextlib.contextmanager
+def relay(kinds: list[str], baseline: bool, hop: bool, keep: bool) -> Iterator[Relay]:
+    work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+    found = Relay(work, baseline, hop)
+    try:
+        found.start(kinds)
+        yield found
+    finally:
+        found.stop()
+        if not keep:
+            for path in work.iterdir():
+                path.unlink()
+            work.rmdir()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per backend kind")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--baseline", action="store_true", help="without gateway.RELAY_FLAGS")
+    parser.add_argument(
+        "--h2c-hop", action="store_true", help="reach HTTP/1.1 backends through an h2c hop"
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    args = parser.parse_args()
+    with relay(args.kinds, args.baseline, args.h2c_hop, args.keep_logs) as found:
+        if args.keep_logs:
+            print(f"logs: {found.work}", file=sys.stderr)
+        results = {}
+        for kind in args.kinds:
+            figures = stream_many(found.url(kind), args.requests, args.concurrency)
+            results[kind] = asyncio.run(figures)
+            print(json.dumps({"kind": kind, **results[kind]}), flush=True)
+    print(f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5} {'p50 ms':>8} {'p99 ms':>8}")
+    for kind, r in results.items():
+        row = f"{kind:8} {r['sent']:6} {r['failed']:6} {r['cut']:5}"
+        print(f"{row} {r['end_p50_ms']:8.1f} {r['end_p99_ms']:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
