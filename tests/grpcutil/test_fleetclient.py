@@ -103,5 +103,6 @@ def test_unary_calls_carry_a_deadline(served: tuple[Fleet, str]) -> None:
             await client.close()
 
     assert asyncio.run(get()) == DEPLOYMENT
-    (remaining,) = fleet.deadlines
-    assert remaining is not None and remaining <= 10.0
+    # Every attempt (a loaded machine may see the first one retried) carries a deadline.
+    assert fleet.deadlines
+    assert all(left is not None and left <= 10.0 for left in fleet.deadlines), fleet.deadlines
