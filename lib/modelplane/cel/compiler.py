@@ -20,9 +20,12 @@ from typing import Any
 
 from lark import Token, Tree
 
-from modelplane.cel.functions import FUNCTIONS, Function, compile_regex
+from modelplane.cel.access import contains, key_text, lookup, opt_lookup, opt_select, select
 from modelplane.cel.literals import decode_bytes, decode_string
 from modelplane.cel.model import SelectorError
+from modelplane.cel.overloads import Function, dispatch
+from modelplane.cel.regex import compile_regex
+from modelplane.cel.registry import FUNCTIONS
 from modelplane.cel.types import (
     ANY,
     BOOL,
@@ -39,20 +42,21 @@ from modelplane.cel.types import (
     assignable,
     list_of,
     map_of,
+    optional_of,
+    type_of,
 )
 from modelplane.cel.values import (
     INT64_MAX,
     INT64_MIN,
-    LISTS,
     UINT64_MAX,
+    CelType,
     DomainMap,
     EvalError,
+    Opt,
     UInt,
     equal,
-    is_number,
     kind_name,
     no_overload,
-    number_value,
 )
 
 __all__ = ["DRA_VARIABLES", "Frame", "Node", "compile_tree"]
@@ -70,6 +74,28 @@ DEVICE_FIELDS: dict[str, Type] = {
 }
 DRA_VARIABLES: Mapping[str, Type] = {"device": DEVICE}
 """The variables of the DRA device-selector environment."""
+TYPE_NAMES = frozenset(
+    {
+        "bool",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "list",
+        "map",
+        "null_type",
+        "type",
+        "optional_type",
+        "net.IP",
+        "net.IPPrefix",
+        "kubernetes.URL",
+        "kubernetes.Quantity",
+        "kubernetes.Semver",
+        "kubernetes.DRADevice",
+    }
+)
+"""Type identifiers usable as values (``type(x) == int``)."""
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _OPERATORS = {
     "relation_lt": "_<_",
@@ -101,58 +127,6 @@ def _trees(children: Sequence[Any]) -> list[Tree[Token]]:
 
 def _data(tree: Tree[Token]) -> str:
     return str(tree.data)
-
-
-def _key_text(key: object) -> str:
-    return key if isinstance(key, str) else repr(key)
-
-
-_MISSING = object()
-
-
-def _key_matches(candidate: object, key: object) -> bool:
-    if is_number(candidate) and is_number(key):
-        return number_value(candidate) == number_value(key)
-    return type(candidate) is type(key) and candidate == key
-
-
-def _find(container: dict[Any, Any], key: Any) -> Any:
-    if type(key) is str:
-        return container.get(key, _MISSING)
-    for candidate, value in container.items():
-        if _key_matches(candidate, key):
-            return value
-    return _MISSING
-
-
-def _lookup(container: Any, key: Any) -> Any:
-    """Index a map or list at runtime, with cel-go's errors."""
-    if isinstance(container, dict):
-        found = _find(container, key)
-        if found is not _MISSING:
-            return found
-        if isinstance(container, DomainMap):
-            return {}
-        raise EvalError(f"no such key: {_key_text(key)}")
-    if isinstance(container, LISTS):
-        if not is_number(key):
-            raise no_overload("_[_]", container, key)
-        index = number_value(key)
-        if isinstance(index, float) and not index.is_integer():
-            raise EvalError(f"unsupported index value {index}")
-        position = int(index)
-        if not 0 <= position < len(container):
-            raise EvalError(f"index out of bounds: {position}")
-        return container[position]
-    raise no_overload("_[_]", container, key)
-
-
-def _contains(container: Any, key: Any) -> bool:
-    if isinstance(container, LISTS):
-        return any(equal(key, item) for item in container)
-    if isinstance(container, dict):
-        return _find(container, key) is not _MISSING
-    raise no_overload("@in", key, container)
 
 
 class _Compiler:
@@ -269,6 +243,8 @@ class _Compiler:
     def _comparable(self, a: Type, b: Type) -> bool:
         if a.unknown or b.unknown or NULL in (a, b):
             return True
+        if a.name == b.name == "type":
+            return True
         if a.name != b.name or len(a.params) != len(b.params):
             return False
         return all(self._comparable(x, y) for x, y in zip(a.params, b.params, strict=True))
@@ -285,7 +261,7 @@ class _Compiler:
                 f"found no matching overload for '@in' applied to '({left.type}, {container})'"
             )
         lhs, rhs = left.run, right.run
-        return Node(BOOL, lambda frame: _contains(rhs(frame), lhs(frame)))
+        return Node(BOOL, lambda frame: contains(rhs(frame), lhs(frame)))
 
     def _addition(self, tree: Tree[Token]) -> Node:
         return self._binary(tree)
@@ -312,13 +288,15 @@ class _Compiler:
     # ----- calls ------------------------------------------------------------
     def _call(self, function: Function, args: list[Node], member: bool) -> Node:
         types = [a.type for a in args]
-        results = [
-            o.result
+        candidates = [
+            o
             for o in function.overloads
             if o.member == member
             and len(o.params) == len(types)
             and all(assignable(p, t) for p, t in zip(o.params, types, strict=True))
+            and (o.check is None or o.check(types))
         ]
+        results = [o.result_type(types) for o in candidates]
         if not results:
             if not any(o.member == member for o in function.overloads):
                 raise SelectorError(f"undeclared reference to '{function.name}'")
@@ -327,7 +305,7 @@ class _Compiler:
                 f"found no matching overload for '{function.name}' applied to '({shown})'"
             )
         result = results[0] if all(r == results[0] for r in results) else DYN
-        impl = function.impl
+        impl = dispatch(function.name, candidates)
         if function.name in _FOLDED and all(a.constant for a in args):
             return self._fold(result, impl, args)
         runs = [a.run for a in args]
@@ -355,6 +333,8 @@ class _Compiler:
         arg_trees = self._args(next(iter(_trees(tree.children)), None))
         if name == "has":
             return self._has(arg_trees)
+        if name in ("type", "dyn") and len(arg_trees) == 1:
+            return self._type_or_dyn(name, self.node(arg_trees[0]))
         function = FUNCTIONS.get(name)
         if function is None:
             raise SelectorError(f"undeclared reference to '{name}'")
@@ -389,7 +369,21 @@ class _Compiler:
         arg_trees = self._args(extra if isinstance(extra, Tree) else None)
         if name == "bind" and self._is_ident(target_tree, "cel"):
             return self._bind(arg_trees)
+        namespace = self._ident_name(target_tree)
+        if namespace is not None and namespace not in self.scope:
+            qualified = FUNCTIONS.get(f"{namespace}.{name}")
+            if qualified is None:
+                raise SelectorError(f"undeclared reference to '{namespace}.{name}'")
+            return self._call(qualified, [self.node(t) for t in arg_trees], member=False)
         target = self.node(target_tree)
+        if name == "__opt_select__":
+            field = self._string_literal(arg_trees[0]) if len(arg_trees) == 1 else None
+            assert field is not None
+            return self._select(target, field, optional=True)
+        if name == "__opt_index__" and len(arg_trees) == 1:
+            return self._index(target, self.node(arg_trees[0]), optional=True)
+        if name in ("optMap", "optFlatMap") and len(arg_trees) == 2:
+            return self._opt_map(name, target, arg_trees)
         if name in _MACROS and arg_trees and self._ident_name(arg_trees[0]) is not None:
             return self._macro(name, target, arg_trees)
         function = FUNCTIONS.get(name)
@@ -445,6 +439,39 @@ class _Compiler:
                 return None
             tree = trees[0]
         return None
+
+    def _opt_map(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
+        var = self._ident_name(args[0])
+        if var is None:
+            raise SelectorError(f"{name}() variable name must be a simple identifier")
+        if target.type.name != "optional_type" and not target.type.unknown:
+            raise SelectorError(
+                f"found no matching overload for '{name}' applied to '({target.type})'"
+            )
+        saved = self.scope.get(var)
+        self.scope[var] = target.type.params[0] if target.type.params else DYN
+        try:
+            body = self.node(args[1])
+        finally:
+            self._restore(var, saved)
+        flat = name == "optFlatMap"
+        if flat and body.type.name != "optional_type" and not body.type.unknown:
+            raise SelectorError(f"optFlatMap() body must be optional, not {body.type}")
+        result = body.type if flat else optional_of(body.type)
+        source, run = target.run, body.run
+
+        def apply(frame: Frame) -> Any:
+            opt = source(frame)
+            if not isinstance(opt, Opt):
+                raise no_overload(name, opt)
+            if not opt.present:
+                return opt
+            inner = dict(frame)
+            inner[var] = opt.value
+            value = run(inner)
+            return value if flat else Opt(value)
+
+        return Node(result, apply)
 
     def _bind(self, args: list[Tree[Token]]) -> Node:
         name = self._ident_name(args[0]) if len(args) == 3 else None
@@ -532,33 +559,49 @@ class _Compiler:
             return DYN
         raise SelectorError(f"type '{operand}' does not support field selection")
 
+    def _type_or_dyn(self, name: str, arg: Node) -> Node:
+        run = arg.run
+        if name == "dyn":
+            return Node(DYN, run, arg.constant)
+        static = arg.type
+        return Node(type_of(static), lambda frame: CelType(kind_name(run(frame))))
+
     def _member_dot(self, tree: Tree[Token]) -> Node:
         operand_tree = tree.children[0]
         assert isinstance(operand_tree, Tree)
         field = str(tree.children[1])
-        operand = self.node(operand_tree)
-        result = self._select_type(operand.type, field)
+        namespace = self._ident_name(operand_tree)
+        if namespace is not None and namespace not in self.scope:
+            qualified = f"{namespace}.{field}"
+            if qualified in TYPE_NAMES:
+                value = CelType(qualified)
+                return Node(type_of(Type(qualified)), lambda frame: value, constant=True)
+            raise SelectorError(f"undeclared reference to '{qualified}'")
+        return self._select(self.node(operand_tree), field, optional=False)
+
+    def _select(self, operand: Node, field: str, optional: bool) -> Node:
+        """``a.f`` (or ``a.?f``); selecting on an optional yields an optional."""
+        static = operand.type
+        wrapped = static.name == "optional_type"
+        inner = static.params[0] if wrapped else static
+        result = self._select_type(inner, field)
         run = operand.run
-        if operand.type == DEVICE:
+        if optional or wrapped:
+            if optional:
+                return Node(optional_of(result), lambda frame: opt_select(run(frame), field))
+            return Node(optional_of(result), lambda frame: _opt_apply(run(frame), select, field))
+        if static == DEVICE:
             return Node(result, lambda frame: run(frame)[field])
-
-        def select(frame: Frame) -> Any:
-            value = run(frame)
-            if isinstance(value, dict):
-                if field in value:
-                    return value[field]
-                if isinstance(value, DomainMap):
-                    return {}
-                raise EvalError(f"no such key: {field}")
-            raise EvalError(f"type '{kind_name(value)}' does not support field selection")
-
-        return Node(result, select)
+        return Node(result, lambda frame: select(run(frame), field))
 
     def _member_index(self, tree: Tree[Token]) -> Node:
         operand_tree, index_tree = _trees(tree.children)
-        operand = self.node(operand_tree)
-        index = self.node(index_tree)
-        container = operand.type
+        return self._index(self.node(operand_tree), self.node(index_tree), optional=False)
+
+    def _index(self, operand: Node, index: Node, optional: bool) -> Node:
+        """``a[k]`` (or ``a[?k]``); indexing an optional yields an optional."""
+        wrapped = operand.type.name == "optional_type"
+        container = operand.type.params[0] if wrapped else operand.type
         if container.name == "list":
             if not assignable(INT, index.type) and index.type not in (UINT, DOUBLE):
                 raise _index_error(container, index.type)
@@ -572,7 +615,13 @@ class _Compiler:
         else:
             raise _index_error(container, index.type)
         run, key = operand.run, index.run
-        return Node(result, lambda frame: _lookup(run(frame), key(frame)))
+        if optional:
+            return Node(optional_of(result), lambda frame: opt_lookup(run(frame), key(frame)))
+        if wrapped:
+            return Node(
+                optional_of(result), lambda frame: _opt_apply(run(frame), lookup, key(frame))
+            )
+        return Node(result, lambda frame: lookup(run(frame), key(frame)))
 
     def _member_object(self, tree: Tree[Token]) -> Node:
         raise SelectorError("message construction is not supported in device selectors")
@@ -581,6 +630,9 @@ class _Compiler:
     def _ident(self, tree: Tree[Token]) -> Node:
         name = str(tree.children[0])
         found = self.scope.get(name)
+        if found is None and name in TYPE_NAMES:
+            value = CelType(name)
+            return Node(type_of(Type(name)), lambda frame: value, constant=True)
         if found is None:
             raise SelectorError(f"undeclared reference to '{name}'")
         return Node(found, lambda frame: frame[name])
@@ -595,10 +647,64 @@ class _Compiler:
         return self.node(_trees(tree.children)[0])
 
     def _list_lit(self, tree: Tree[Token]) -> Node:
-        elems = [self.node(t) for t in self._args(next(iter(_trees(tree.children)), None))]
-        elem_type = self._homogeneous([e.type for e in elems])
+        trees = self._args(next(iter(_trees(tree.children)), None))
+        elems: list[Node] = []
+        optional: list[bool] = []
+        for t in trees:
+            inner = self._internal_arg(t, "__opt_elem__")
+            node = self.node(inner if inner is not None else t)
+            if inner is not None:
+                node = self._unwrap_optional(node, "list element")
+            elems.append(node)
+            optional.append(inner is not None)
+        # optional.none() has a free type parameter: it joins any element type.
+        typed = [e.type for e, o in zip(elems, optional, strict=True) if not (o and e.type == DYN)]
+        elem_type = self._homogeneous(typed)
         runs = [e.run for e in elems]
-        return Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
+        if not any(optional):
+            return Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
+        flags = list(zip(runs, optional, strict=True))
+
+        def build(frame: Frame) -> tuple[Any, ...]:
+            out: list[Any] = []
+            for run, opt in flags:
+                value = run(frame)
+                if opt:
+                    if value.present:
+                        out.append(value.value)
+                else:
+                    out.append(value)
+            return tuple(out)
+
+        return Node(list_of(elem_type), build)
+
+    def _internal_arg(self, tree: Tree[Token], name: str) -> Tree[Token] | None:
+        """The argument of a rewritten ``name(arg)`` call, or None for anything else."""
+        found: Any = tree
+        while isinstance(found, Tree) and _data(found) != "ident_arg":
+            kids = _trees(found.children)
+            if len(kids) != 1 or len(found.children) != 1:
+                return None
+            found = kids[0]
+        if not isinstance(found, Tree) or str(found.children[0]) != name:
+            return None
+        args = self._args(next(iter(_trees(found.children)), None))
+        return args[0] if len(args) == 1 else None
+
+    def _unwrap_optional(self, node: Node, what: str) -> Node:
+        """An optional-typed node, typed by its value; checked to hold an ``Opt`` at runtime."""
+        if node.type.name != "optional_type" and not node.type.unknown:
+            raise SelectorError(f"optional {what} must be optional, not {node.type}")
+        run = node.run
+
+        def check(frame: Frame) -> Any:
+            value = run(frame)
+            if not isinstance(value, Opt):
+                raise no_overload("optional", value)
+            return value
+
+        elem = node.type.params[0] if node.type.params else DYN
+        return Node(elem, check)
 
     def _homogeneous(self, types: list[Type]) -> Type:
         if not types:
@@ -611,23 +717,38 @@ class _Compiler:
 
     def _map_lit(self, tree: Tree[Token]) -> Node:
         inits = self._args(next(iter(_trees(tree.children)), None))
-        nodes = [self.node(t) for t in inits]
+        nodes: list[Node] = []
+        optional: list[bool] = []
+        for i, t in enumerate(inits):
+            inner = self._internal_arg(t, "__opt_key__") if i % 2 == 0 else None
+            nodes.append(self.node(inner if inner is not None else t))
+            if i % 2 == 1 and optional[-1]:
+                nodes[-1] = self._unwrap_optional(nodes[-1], "map value")
+            if i % 2 == 0:
+                optional.append(inner is not None)
         keys, values = nodes[0::2], nodes[1::2]
         key_type = self._homogeneous([k.type for k in keys])
-        value_type = self._homogeneous([v.type for v in values])
+        value_type = self._homogeneous(
+            [v.type for v, o in zip(values, optional, strict=True) if not (o and v.type == DYN)]
+        )
         if key_type not in (STRING, INT, UINT, BOOL) and not key_type.unknown:
             raise SelectorError(f"unsupported map key type '{key_type}'")
-        pairs = [(k.run, v.run) for k, v in zip(keys, values, strict=True)]
+        pairs = [(k.run, v.run, o) for k, v, o in zip(keys, values, optional, strict=True)]
 
         def build(frame: Frame) -> dict[Any, Any]:
             result: dict[Any, Any] = {}
-            for k, v in pairs:
+            for k, v, opt in pairs:
                 key = k(frame)
                 if isinstance(key, UInt):
                     key = key.value
                 if key in result:
-                    raise EvalError(f"insert failed: key {_key_text(key)} already exists")
-                result[key] = v(frame)
+                    raise EvalError(f"insert failed: key {key_text(key)} already exists")
+                value = v(frame)
+                if opt:
+                    if not value.present:
+                        continue
+                    value = value.value
+                result[key] = value
             return result
 
         return Node(map_of(key_type, value_type), build)
@@ -662,6 +783,13 @@ class _Compiler:
         except ValueError as e:
             raise SelectorError(str(e)) from None
         return Node(kind, lambda frame: value, constant=True)
+
+
+def _opt_apply(value: Any, step: Callable[[Any, Any], Any], arg: Any) -> Any:
+    """Apply a select or index step inside an optional (none stays none)."""
+    if not isinstance(value, Opt):
+        return Opt(step(value, arg))
+    return Opt(step(value.value, arg)) if value.present else value
 
 
 def _index_error(container: Type, index: Type) -> SelectorError:
