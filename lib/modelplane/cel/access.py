@@ -98,7 +98,7 @@ def opt_select(value: Any, field: str) -> Opt:
         if field in value:
             return Opt(value[field])
         return Opt({}) if isinstance(value, DomainMap) else Opt(NONE)
-    raise EvalError(f"type '{kind_name(value)}' does not support field selection")
+    return Opt(NONE)  # cel-go: a presence test on a scalar is false, not an error
 
 
 def opt_lookup(container: Any, key: Any) -> Opt:

@@ -20,7 +20,10 @@ from typing import Any
 
 from lark import Token, Tree
 
-from modelplane.cel.access import contains, key_text, lookup, opt_lookup, opt_select, select
+from modelplane.cel.access import contains, lookup, opt_lookup, opt_select, select
+from modelplane.cel.comprehensions import exists_one, filter_map, quantifier, two_variable
+from modelplane.cel.cost import COST_LIMIT, METER, SIZED, call_cost, limit_exceeded
+from modelplane.cel.lists_ext import sort_values
 from modelplane.cel.literals import decode_bytes, decode_string
 from modelplane.cel.model import SelectorError
 from modelplane.cel.overloads import Function, dispatch
@@ -89,13 +92,11 @@ TYPE_NAMES = frozenset(
         "optional_type",
         "net.IP",
         "net.IPPrefix",
-        "kubernetes.URL",
-        "kubernetes.Quantity",
-        "kubernetes.Semver",
-        "kubernetes.DRADevice",
     }
 )
 """Type identifiers usable as values (``type(x) == int``)."""
+_TWO_VARIABLE = frozenset({"all", "exists"})
+_TWO_VARIABLE_ONLY = frozenset({"existsOne", "transformList", "transformMap", "transformMapEntry"})
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _OPERATORS = {
     "relation_lt": "_<_",
@@ -115,6 +116,7 @@ class Node:
     type: Type
     run: Eval
     constant: bool = False  # a literal, or folded from literals
+    attribute: bool = False  # an identifier or a selection/index chain rooted at one
 
 
 # Type conversions of constants are evaluated when the program is planned.
@@ -130,8 +132,50 @@ def _data(tree: Tree[Token]) -> str:
 
 
 class _Compiler:
-    def __init__(self, variables: Mapping[str, Type]) -> None:
+    def __init__(self, variables: Mapping[str, Type], tracked: bool = False) -> None:
         self.scope: dict[str, Type] = dict(variables)
+        self.tracked = tracked  # charge cel-go's runtime cost to the frame's meter
+        self.sized = False  # uses a macro or a call whose cost grows with its arguments
+
+    def _charged(self, node: Node, cost: int) -> Node:
+        """``node`` charging a fixed ``cost`` after it evaluates (when tracked)."""
+        if not self.tracked or cost == 0:
+            return node
+        run = node.run
+
+        def charged(frame: Frame) -> Any:
+            value = run(frame)
+            frame[METER][0] += cost
+            return value
+
+        return Node(node.type, charged, node.constant, node.attribute)
+
+    def _qualified(self, operand: Node, node: Node) -> Node:
+        """A selection or index: 1, or 2 when it starts a chain on a computed value."""
+        charged = self._charged(node, 1 if operand.attribute else 2)
+        return Node(charged.type, charged.run, charged.constant, attribute=True)
+
+    def _call_node(
+        self, name: str, result: Type, impl: Callable[..., Any], args: list[Node]
+    ) -> Node:
+        """A call of ``impl`` on the arguments' values, charging ``call_cost`` when tracked."""
+        runs = [a.run for a in args]
+        if self.tracked:
+
+            def metered(frame: Frame) -> Any:
+                values = [r(frame) for r in runs]
+                value = impl(*values)
+                frame[METER][0] += call_cost(name, values, value)
+                return value
+
+            return Node(result, metered)
+        if len(runs) == 1:
+            (one,) = runs
+            return Node(result, lambda frame: impl(one(frame)))
+        if len(runs) == 2:
+            first, second = runs
+            return Node(result, lambda frame: impl(first(frame), second(frame)))
+        return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
 
     # ----- dispatch -------------------------------------------------------
     def node(self, tree: Tree[Token]) -> Node:
@@ -235,6 +279,9 @@ class _Compiler:
             raise SelectorError(
                 f"found no matching overload for '{name}' applied to '({left.type}, {right.type})'"
             )
+        if self.tracked:
+            test = _not_equal if negate else equal
+            return self._call_node("_!=_" if negate else "_==_", BOOL, test, [left, right])
         lhs, rhs = left.run, right.run
         if negate:
             return Node(BOOL, lambda frame: not equal(lhs(frame), rhs(frame)))
@@ -260,6 +307,8 @@ class _Compiler:
             raise SelectorError(
                 f"found no matching overload for '@in' applied to '({left.type}, {container})'"
             )
+        if self.tracked and not (right.constant and container.name == "list"):
+            return self._call_node("@in", BOOL, _member_of, [left, right])
         lhs, rhs = left.run, right.run
         return Node(BOOL, lambda frame: contains(rhs(frame), lhs(frame)))
 
@@ -308,19 +357,14 @@ class _Compiler:
         impl = dispatch(function.name, candidates)
         if function.name in _FOLDED and all(a.constant for a in args):
             return self._fold(result, impl, args)
-        runs = [a.run for a in args]
-        if len(runs) == 1:
-            (one,) = runs
-            return Node(result, lambda frame: impl(one(frame)))
-        if len(runs) == 2:
-            first, second = runs
-            return Node(result, lambda frame: impl(first(frame), second(frame)))
-        return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
+        if function.name in SIZED:
+            self.sized = True
+        return self._call_node(function.name, result, impl, args)
 
     def _fold(self, result: Type, impl: Callable[..., Any], args: list[Node]) -> Node:
         """Evaluate a conversion of constants now, as cel-go's planner does."""
         try:
-            value = impl(*(a.run({}) for a in args))
+            value = impl(*(a.run({METER: [0]}) for a in args))
         except EvalError as e:
             raise SelectorError(f"program instantiation failed: {e}") from None
         return Node(result, lambda frame: value, constant=True)
@@ -384,13 +428,22 @@ class _Compiler:
             return self._index(target, self.node(arg_trees[0]), optional=True)
         if name in ("optMap", "optFlatMap") and len(arg_trees) == 2:
             return self._opt_map(name, target, arg_trees)
+        if (
+            name in _TWO_VARIABLE
+            and len(arg_trees) >= 3
+            and self._ident_name(arg_trees[1]) is not None
+            and self._ident_name(arg_trees[0]) is not None
+        ) or name in _TWO_VARIABLE_ONLY:
+            return self._two_variable(name, target, arg_trees)
+        if name == "sortBy" and len(arg_trees) == 2 and self._ident_name(arg_trees[0]):
+            return self._sort_by(target, arg_trees)
         if name in _MACROS and arg_trees and self._ident_name(arg_trees[0]) is not None:
             return self._macro(name, target, arg_trees)
         function = FUNCTIONS.get(name)
         if function is None:
             raise SelectorError(f"undeclared reference to '{name}'")
         args = [target, *(self.node(t) for t in arg_trees)]
-        if name == "matches":
+        if name in ("matches", "find", "findAll"):
             self._check_regex(arg_trees[:1])
         return self._call(function, args, member=True)
 
@@ -499,6 +552,68 @@ class _Compiler:
         else:
             self.scope[name] = saved
 
+    def _two_variable(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
+        first, second = (self._ident_name(a) for a in args[:2])
+        expected = (4, 5) if name in ("transformList", "transformMap") else (3, 4)
+        limit = 3 if name in ("all", "exists", "existsOne", "transformMapEntry") else 4
+        if first is None or second is None or len(args) not in range(3, limit + 1):
+            raise SelectorError(f"wrong number of arguments to {name}() macro")
+        del expected
+        container = target.type
+        if container.name == "list":
+            key_type, value_type = INT, container.params[0]
+        elif container.name == "map":
+            key_type, value_type = container.params
+        elif container.unknown:
+            key_type, value_type = DYN, DYN
+        else:
+            raise SelectorError(
+                f"expression of type '{container}' cannot be the range of a comprehension"
+            )
+        saved = [(n, self.scope.get(n)) for n in (first, second)]
+        self.scope[first], self.scope[second] = key_type, value_type
+        try:
+            bodies = [self.node(t) for t in args[2:]]
+        finally:
+            for n, old in reversed(saved):
+                self._restore(n, old)
+        if name in ("all", "exists", "existsOne") or len(bodies) == 2:
+            self._expect_bool(bodies[0].type, name)
+        self.sized = True
+        source = target.run
+        run = two_variable(
+            name,
+            lambda frame: source(frame),
+            (first, second),
+            [b.run for b in bodies],
+            self.tracked,
+        )
+        last = bodies[-1].type
+        if name in ("all", "exists", "existsOne"):
+            result = BOOL
+        elif name == "transformList":
+            result = list_of(last)
+        elif name == "transformMap":
+            result = map_of(key_type, last)
+        else:
+            result = last if last.name == "map" else map_of(DYN, DYN)
+        return Node(result, run)
+
+    def _sort_by(self, target: Node, args: list[Tree[Token]]) -> Node:
+        keys = self._macro("map", target, args)
+        source, key_run = target.run, keys.run
+        tracked = self.tracked
+
+        def run(frame: Frame) -> tuple[Any, ...]:
+            values = tuple(source(frame))
+            order = tuple(key_run(frame))
+            if tracked:
+                frame[METER][0] += call_cost("sort", [order], None)
+            ranked = sort_values(order)
+            return tuple(values[i] for i in ranked)
+
+        return Node(target.type, run)
+
     def _macro(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
         var = self._ident_name(args[0])
         assert var is not None
@@ -532,17 +647,19 @@ class _Compiler:
         if name == "map" and len(bodies) == 2:
             self._expect_bool(bodies[0].type, name)
         runs = [b.run for b in bodies]
+        self.sized = True
+        tracked = self.tracked
         if name == "all":
-            return Node(BOOL, _quantifier(items, var, runs[0], False))
+            return Node(BOOL, quantifier(items, var, runs[0], False, tracked))
         if name == "exists":
-            return Node(BOOL, _quantifier(items, var, runs[0], True))
+            return Node(BOOL, quantifier(items, var, runs[0], True, tracked))
         if name == "exists_one":
-            return Node(BOOL, _exists_one(items, var, runs[0]))
+            return Node(BOOL, exists_one(items, var, runs[0], tracked))
         if name == "filter":
-            return Node(list_of(elem), _filter_map(items, var, runs[0], None))
+            return Node(list_of(elem), filter_map(items, var, runs[0], None, tracked))
         if len(runs) == 1:
-            return Node(list_of(bodies[0].type), _filter_map(items, var, None, runs[0]))
-        return Node(list_of(bodies[1].type), _filter_map(items, var, runs[0], runs[1]))
+            return Node(list_of(bodies[0].type), filter_map(items, var, None, runs[0], tracked))
+        return Node(list_of(bodies[1].type), filter_map(items, var, runs[0], runs[1], tracked))
 
     # ----- selection and indexing -------------------------------------------
     def _select_type(self, operand: Type, field: str) -> Type:
@@ -562,9 +679,11 @@ class _Compiler:
     def _type_or_dyn(self, name: str, arg: Node) -> Node:
         run = arg.run
         if name == "dyn":
-            return Node(DYN, run, arg.constant)
+            node = Node(DYN, run, arg.constant)
+            return node if arg.constant else self._charged(node, 1)
         static = arg.type
-        return Node(type_of(static), lambda frame: CelType(kind_name(run(frame))))
+        node = Node(type_of(static), lambda frame: CelType(kind_name(run(frame))))
+        return node if arg.constant else self._charged(node, 1)
 
     def _member_dot(self, tree: Tree[Token]) -> Node:
         operand_tree = tree.children[0]
@@ -586,13 +705,15 @@ class _Compiler:
         inner = static.params[0] if wrapped else static
         result = self._select_type(inner, field)
         run = operand.run
-        if optional or wrapped:
-            if optional:
-                return Node(optional_of(result), lambda frame: opt_select(run(frame), field))
-            return Node(optional_of(result), lambda frame: _opt_apply(run(frame), select, field))
-        if static == DEVICE:
-            return Node(result, lambda frame: run(frame)[field])
-        return Node(result, lambda frame: select(run(frame), field))
+        if optional:
+            node = Node(optional_of(result), lambda frame: opt_select(run(frame), field))
+        elif wrapped:
+            node = Node(optional_of(result), lambda frame: _opt_apply(run(frame), select, field))
+        elif static == DEVICE:
+            node = Node(result, lambda frame: run(frame)[field])
+        else:
+            node = Node(result, lambda frame: select(run(frame), field))
+        return self._qualified(operand, node)
 
     def _member_index(self, tree: Tree[Token]) -> Node:
         operand_tree, index_tree = _trees(tree.children)
@@ -616,12 +737,14 @@ class _Compiler:
             raise _index_error(container, index.type)
         run, key = operand.run, index.run
         if optional:
-            return Node(optional_of(result), lambda frame: opt_lookup(run(frame), key(frame)))
-        if wrapped:
-            return Node(
+            node = Node(optional_of(result), lambda frame: opt_lookup(run(frame), key(frame)))
+        elif wrapped:
+            node = Node(
                 optional_of(result), lambda frame: _opt_apply(run(frame), lookup, key(frame))
             )
-        return Node(result, lambda frame: lookup(run(frame), key(frame)))
+        else:
+            node = Node(result, lambda frame: lookup(run(frame), key(frame)))
+        return self._qualified(operand, node)
 
     def _member_object(self, tree: Tree[Token]) -> Node:
         raise SelectorError("message construction is not supported in device selectors")
@@ -635,7 +758,7 @@ class _Compiler:
             return Node(type_of(Type(name)), lambda frame: value, constant=True)
         if found is None:
             raise SelectorError(f"undeclared reference to '{name}'")
-        return Node(found, lambda frame: frame[name])
+        return self._charged(Node(found, lambda frame: frame[name], attribute=True), 1)
 
     def _dot_ident(self, tree: Tree[Token]) -> Node:
         return self._ident(tree)
@@ -662,7 +785,11 @@ class _Compiler:
         elem_type = self._homogeneous(typed)
         runs = [e.run for e in elems]
         if not any(optional):
-            return Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
+            if all(e.constant for e in elems):
+                value = tuple(r({METER: [0]}) for r in runs)
+                return Node(list_of(elem_type), lambda frame: value, constant=True)
+            node = Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
+            return self._charged(node, 10)
         flags = list(zip(runs, optional, strict=True))
 
         def build(frame: Frame) -> tuple[Any, ...]:
@@ -676,7 +803,7 @@ class _Compiler:
                     out.append(value)
             return tuple(out)
 
-        return Node(list_of(elem_type), build)
+        return self._charged(Node(list_of(elem_type), build), 10)
 
     def _internal_arg(self, tree: Tree[Token], name: str) -> Tree[Token] | None:
         """The argument of a rewritten ``name(arg)`` call, or None for anything else."""
@@ -741,8 +868,8 @@ class _Compiler:
                 key = k(frame)
                 if isinstance(key, UInt):
                     key = key.value
-                if key in result:
-                    raise EvalError(f"insert failed: key {key_text(key)} already exists")
+                # cel-go keeps the last value of a repeated key, without an error.
+                result.pop(key, None)
                 value = v(frame)
                 if opt:
                     if not value.present:
@@ -751,7 +878,10 @@ class _Compiler:
                 result[key] = value
             return result
 
-        return Node(map_of(key_type, value_type), build)
+        if not any(optional) and all(n.constant for n in nodes):
+            value = build({METER: [0]})
+            return Node(map_of(key_type, value_type), lambda frame: value, constant=True)
+        return self._charged(Node(map_of(key_type, value_type), build), 30)
 
     def _literal(self, tree: Tree[Token]) -> Node:
         token = tree.children[0]
@@ -785,6 +915,14 @@ class _Compiler:
         return Node(kind, lambda frame: value, constant=True)
 
 
+def _not_equal(left: Any, right: Any) -> bool:
+    return not equal(left, right)
+
+
+def _member_of(item: Any, container: Any) -> bool:
+    return contains(container, item)
+
+
 def _opt_apply(value: Any, step: Callable[[Any, Any], Any], arg: Any) -> Any:
     """Apply a select or index step inside an optional (none stays none)."""
     if not isinstance(value, Opt):
@@ -800,63 +938,6 @@ def _index_error(container: Type, index: Type) -> SelectorError:
 
 class _DeviceMarker(dict[str, Any]):
     """The runtime value of ``device``: a dict of its four fields."""
-
-
-def _quantifier(items: Callable[[Frame], list[Any]], var: str, body: Eval, want: bool) -> Eval:
-    def run(frame: Frame) -> bool:
-        inner = dict(frame)
-        error: EvalError | None = None
-        for item in items(frame):
-            inner[var] = item
-            try:
-                value = body(inner)
-            except EvalError as e:
-                error = error or e
-                continue
-            if value is want:
-                return want
-            if type(value) is not bool:
-                error = error or no_overload("all" if not want else "exists", value)
-        if error is not None:
-            raise error
-        return not want
-
-    return run
-
-
-def _exists_one(items: Callable[[Frame], list[Any]], var: str, body: Eval) -> Eval:
-    def run(frame: Frame) -> bool:
-        inner = dict(frame)
-        count = 0
-        for item in items(frame):
-            inner[var] = item
-            value = body(inner)
-            if type(value) is not bool:
-                raise no_overload("exists_one", value)
-            count += value
-        return count == 1
-
-    return run
-
-
-def _filter_map(
-    items: Callable[[Frame], list[Any]], var: str, keep: Eval | None, transform: Eval | None
-) -> Eval:
-    def run(frame: Frame) -> tuple[Any, ...]:
-        inner = dict(frame)
-        out: list[Any] = []
-        for item in items(frame):
-            inner[var] = item
-            if keep is not None:
-                verdict = keep(inner)
-                if type(verdict) is not bool:
-                    raise no_overload("filter", verdict)
-                if not verdict:
-                    continue
-            out.append(transform(inner) if transform is not None else item)
-        return tuple(out)
-
-    return run
 
 
 def device_frame(
@@ -878,7 +959,21 @@ def compile_tree(tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLE
     ``variables`` declares the identifiers the expression may reference; the
     frame given to ``Node.run`` must bind each of them.
     """
-    node = _Compiler(variables).node(tree)
+    compiler = _Compiler(variables)
+    node = compiler.node(tree)
     if node.type not in (BOOL, ANY):
         raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
-    return node
+    if not compiler.sized:
+        return node
+    # Macros and size-dependent calls can approach the cost limit: track it.
+    run = _Compiler(variables, tracked=True).node(tree).run
+
+    def tracked(frame: Frame) -> Any:
+        inner = dict(frame)
+        meter = inner[METER] = [0]
+        value = run(inner)
+        if meter[0] > COST_LIMIT:
+            raise limit_exceeded()
+        return value
+
+    return Node(node.type, tracked)

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from modelplane.cel.cost import COST_LIMIT, limit_exceeded
 from modelplane.cel.functions import add_values, order_values
 from modelplane.cel.overloads import Function, Impl, Overload
 from modelplane.cel.types import (
@@ -23,8 +24,6 @@ from modelplane.cel.types import (
     DOUBLE,
     DYN,
     INT,
-    QUANTITY,
-    SEMVER,
     STRING,
     UINT,
     Type,
@@ -34,9 +33,9 @@ from modelplane.cel.types import (
 )
 from modelplane.cel.values import LISTS, EvalError, UInt, equal, no_overload
 
-__all__ = ["LISTS_AND_SETS"]
+__all__ = ["LISTS_AND_SETS", "sort_values"]
 
-_COMPARABLE = (INT, UINT, DOUBLE, BOOL, STRING, BYTES, QUANTITY, SEMVER)
+_COMPARABLE = (INT, UINT, DOUBLE, BOOL, STRING, BYTES)
 _SUMMABLE = (INT, UINT, DOUBLE)
 _LIST = list_of(DYN)
 
@@ -147,9 +146,21 @@ def _sort(items: Any) -> tuple[Any, ...]:
     return tuple(ordered)
 
 
+def sort_values(keys: Sequence[Any]) -> list[int]:
+    """The positions of ``keys`` in sorted order (stable), for ``sortBy``."""
+    _sort(keys)  # the same type checks and errors as sort()
+
+    def compare(i: int, j: int) -> int:
+        return order_values("sortBy", keys[i], keys[j])
+
+    return sorted(range(len(keys)), key=functools.cmp_to_key(compare))
+
+
 def _range(n: Any) -> tuple[int, ...]:
     if type(n) is not int:
         raise no_overload("lists.range", n)
+    if n > COST_LIMIT:
+        raise limit_exceeded()  # its cost alone (n + 11) is over the limit
     return tuple(range(n))
 
 
@@ -247,7 +258,7 @@ LISTS_AND_SETS: tuple[Function, ...] = (
     ),
     Function(
         "sort",
-        tuple(_member((list_of(t),), list_of(t)) for t in _COMPARABLE if t != BOOL),
+        tuple(_member((list_of(t),), list_of(t)) for t in _COMPARABLE),
         _sort,
     ),
     Function("lists.range", (Overload((INT,), list_of(INT)),), _range),
