@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from modelplane.cel import Attribute, Device, SelectorError, Verdict, compile_selector, matches
 
@@ -80,16 +78,15 @@ def test_a_device_with_an_invalid_version_never_matches() -> None:
     assert "semantic version" in verdict.reason
 
 
-def test_a_single_evaluation_is_well_under_a_millisecond() -> None:
+def test_many_devices_evaluate_independently() -> None:
+    """Behaviour only; the evaluation speed is measured by tools/bench, not asserted."""
     selector = compile_selector(
         'device.capacity["gpu.nvidia.com"].memory.isGreaterThan(quantity("40Gi")) && '
         'device.attributes["gpu.nvidia.com"].cudaComputeCapability.isGreaterThan(semver("8.0.0"))'
     )
     devices = [
-        Device(H100.driver, H100.attributes, (("memory", f"{40000 + i}Mi"),)) for i in range(500)
+        Device(H100.driver, H100.attributes, (("memory", f"{40950 + i}Mi"),)) for i in range(200)
     ]
-    start = time.perf_counter()
-    for device in devices:
-        matches(selector, device)
-    per_call = (time.perf_counter() - start) / len(devices)
-    assert per_call < 0.001
+    verdicts = [matches(selector, device) for device in devices]
+    assert [v.matched for v in verdicts] == [40950 + i > 40 * 1024 for i in range(200)]
+    assert all(v.reason is None for v in verdicts)
