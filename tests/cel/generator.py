@@ -131,6 +131,20 @@ OPTIONAL_CALLS = (
     "value() == 2",
     "or(optional.of(1)).hasValue()",
 )
+MAP_EXPRS = ("device.attributes", "device.capacity", '{"a": 1, "b": 2}')
+MACRO_CALLS = (
+    "all(i, v, v != 0)",
+    "exists(k, v, k == 1)",
+    "existsOne(i, v, v == 2)",
+    "transformList(i, v, v).size() > 1",
+    "transformList(i, v, i > 0, v).size() == 1",
+    "transformMap(k, v, k).size() > 0",
+    "sortBy(x, x).size() > 2",
+    "map(x, x).size() == 3",
+    "filter(x, x == 2).size() == 1",
+    "exists_one(x, x == 2)",
+    'exists(d, d.startsWith("dra"))',
+)
 TYPE_NAMES = ("int", "string", "bool", "list", "map", "double", "uint", "net.IP")
 
 
@@ -224,7 +238,7 @@ class _Gen:
         if kind == 7:
             operand = self.pick((self.attribute(), self.literal(), "device.driver"))
             return f"type({operand}) == {self.pick(TYPE_NAMES)}"
-        return self.pick(("true", "false"))
+        return f"{self.pick(LIST_EXPRS + MAP_EXPRS)}.{self.pick(MACRO_CALLS)}"
 
     def expression(self, depth: int) -> str:
         if depth == 0 or self.rng.random() < 0.35:
