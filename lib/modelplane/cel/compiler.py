@@ -724,7 +724,7 @@ class _Compiler:
         wrapped = operand.type.name == "optional_type"
         container = operand.type.params[0] if wrapped else operand.type
         if container.name == "list":
-            if not assignable(INT, index.type) and index.type not in (UINT, DOUBLE):
+            if not assignable(INT, index.type):
                 raise _index_error(container, index.type)
             result = container.params[0]
         elif container.name == "map":

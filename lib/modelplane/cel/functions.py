@@ -297,6 +297,14 @@ def _to_string(a: Any) -> str:
     raise no_overload("string", a)
 
 
+def _to_bytes(a: Any) -> bytes:
+    if type(a) is bytes:
+        return a
+    if type(a) is str:
+        return a.encode("utf-8")
+    raise no_overload("bytes", a)
+
+
 def _quantity(a: Any) -> Quantity:
     if type(a) is not str:
         raise no_overload("quantity", a)
@@ -456,6 +464,7 @@ CORE: tuple[Function, ...] = (
         _to_string,
         *(Overload((t,), STRING) for t in (STRING, BOOL, INT, UINT, DOUBLE, BYTES)),
     ),
+    _fn("bytes", _to_bytes, Overload((BYTES,), BYTES), Overload((STRING,), BYTES)),
     _fn("quantity", _quantity, Overload((STRING,), QUANTITY)),
     _fn("isQuantity", _is_quantity, Overload((STRING,), BOOL)),
     _fn("sign", _sign, Overload((QUANTITY,), INT)),
