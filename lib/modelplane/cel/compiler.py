@@ -9,54 +9,49 @@ to the value.  Checking rejects what cel-go's checker rejects in the common case
 mistyped operators, non-homogeneous literals, invalid regex literals) and
 raises ``SelectorError``.  Evaluation raises ``EvalError`` for runtime errors
 and follows CEL's commutative error semantics for ``&&``, ``||`` and the
-``all``/``exists`` macros.  No I/O; safe to share compiled nodes across threads.
+``all``/``exists`` macros.  Macros live in ``macros``, literals in
+``aggregates``.  An expression using a macro or a size-dependent call is
+compiled a second time with cel-go's cost metering and fails at runtime past
+the DRA limit (``cost``).  No I/O; safe to share compiled nodes across threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lark import Token, Tree
 
 from modelplane.cel.access import contains, lookup, opt_lookup, opt_select, select
-from modelplane.cel.comprehensions import exists_one, filter_map, quantifier, two_variable
+from modelplane.cel.aggregates import AggregateCompiler
 from modelplane.cel.cost import COST_LIMIT, METER, SIZED, call_cost, limit_exceeded
-from modelplane.cel.lists_ext import sort_values
-from modelplane.cel.literals import decode_bytes, decode_string
+from modelplane.cel.literals import decode_string
+from modelplane.cel.macros import MacroCompiler
 from modelplane.cel.model import SelectorError
+from modelplane.cel.node import Frame, Node, _data, _trees
 from modelplane.cel.overloads import Function, dispatch
 from modelplane.cel.regex import compile_regex
 from modelplane.cel.registry import FUNCTIONS
 from modelplane.cel.types import (
     ANY,
     BOOL,
-    BYTES,
     DEVICE,
-    DOUBLE,
     DYN,
     INT,
     NULL,
     QUANTITY,
     STRING,
-    UINT,
     Type,
     assignable,
-    list_of,
     map_of,
     optional_of,
     type_of,
 )
 from modelplane.cel.values import (
-    INT64_MAX,
-    INT64_MIN,
-    UINT64_MAX,
     CelType,
     DomainMap,
     EvalError,
     Opt,
-    UInt,
     equal,
     kind_name,
     no_overload,
@@ -64,8 +59,6 @@ from modelplane.cel.values import (
 
 __all__ = ["DRA_VARIABLES", "Frame", "Node", "compile_tree"]
 
-Frame = dict[str, Any]
-Eval = Callable[[Frame], Any]
 
 ATTRIBUTES = map_of(STRING, map_of(STRING, ANY))
 CAPACITY = map_of(STRING, map_of(STRING, QUANTITY))
@@ -111,27 +104,11 @@ _OPERATORS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    type: Type
-    run: Eval
-    constant: bool = False  # a literal, or folded from literals
-    attribute: bool = False  # an identifier or a selection/index chain rooted at one
-
-
 # Type conversions of constants are evaluated when the program is planned.
 _FOLDED = frozenset({"int", "uint", "double", "string"})
 
 
-def _trees(children: Sequence[Any]) -> list[Tree[Token]]:
-    return [c for c in children if isinstance(c, Tree)]
-
-
-def _data(tree: Tree[Token]) -> str:
-    return str(tree.data)
-
-
-class _Compiler:
+class _Compiler(MacroCompiler, AggregateCompiler):
     def __init__(self, variables: Mapping[str, Type], tracked: bool = False) -> None:
         self.scope: dict[str, Type] = dict(variables)
         self.tracked = tracked  # charge cel-go's runtime cost to the frame's meter
@@ -493,174 +470,6 @@ class _Compiler:
             tree = trees[0]
         return None
 
-    def _opt_map(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
-        var = self._ident_name(args[0])
-        if var is None:
-            raise SelectorError(f"{name}() variable name must be a simple identifier")
-        if target.type.name != "optional_type" and not target.type.unknown:
-            raise SelectorError(
-                f"found no matching overload for '{name}' applied to '({target.type})'"
-            )
-        saved = self.scope.get(var)
-        self.scope[var] = target.type.params[0] if target.type.params else DYN
-        try:
-            body = self.node(args[1])
-        finally:
-            self._restore(var, saved)
-        flat = name == "optFlatMap"
-        if flat and body.type.name != "optional_type" and not body.type.unknown:
-            raise SelectorError(f"optFlatMap() body must be optional, not {body.type}")
-        result = body.type if flat else optional_of(body.type)
-        source, run = target.run, body.run
-
-        def apply(frame: Frame) -> Any:
-            opt = source(frame)
-            if not isinstance(opt, Opt):
-                raise no_overload(name, opt)
-            if not opt.present:
-                return opt
-            inner = dict(frame)
-            inner[var] = opt.value
-            value = run(inner)
-            return value if flat else Opt(value)
-
-        return Node(result, apply)
-
-    def _bind(self, args: list[Tree[Token]]) -> Node:
-        name = self._ident_name(args[0]) if len(args) == 3 else None
-        if name is None:
-            raise SelectorError("cel.bind() variable name must be a simple identifier")
-        init = self.node(args[1])
-        saved = self.scope.get(name)
-        self.scope[name] = init.type
-        try:
-            body = self.node(args[2])
-        finally:
-            self._restore(name, saved)
-        init_run, body_run = init.run, body.run
-
-        def run(frame: Frame) -> Any:
-            inner = dict(frame)
-            inner[name] = init_run(frame)
-            return body_run(inner)
-
-        return Node(body.type, run)
-
-    def _restore(self, name: str, saved: Type | None) -> None:
-        if saved is None:
-            del self.scope[name]
-        else:
-            self.scope[name] = saved
-
-    def _two_variable(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
-        first, second = (self._ident_name(a) for a in args[:2])
-        expected = (4, 5) if name in ("transformList", "transformMap") else (3, 4)
-        limit = 3 if name in ("all", "exists", "existsOne", "transformMapEntry") else 4
-        if first is None or second is None or len(args) not in range(3, limit + 1):
-            raise SelectorError(f"wrong number of arguments to {name}() macro")
-        del expected
-        container = target.type
-        if container.name == "list":
-            key_type, value_type = INT, container.params[0]
-        elif container.name == "map":
-            key_type, value_type = container.params
-        elif container.unknown:
-            key_type, value_type = DYN, DYN
-        else:
-            raise SelectorError(
-                f"expression of type '{container}' cannot be the range of a comprehension"
-            )
-        saved = [(n, self.scope.get(n)) for n in (first, second)]
-        self.scope[first], self.scope[second] = key_type, value_type
-        try:
-            bodies = [self.node(t) for t in args[2:]]
-        finally:
-            for n, old in reversed(saved):
-                self._restore(n, old)
-        if name in ("all", "exists", "existsOne") or len(bodies) == 2:
-            self._expect_bool(bodies[0].type, name)
-        self.sized = True
-        source = target.run
-        run = two_variable(
-            name,
-            lambda frame: source(frame),
-            (first, second),
-            [b.run for b in bodies],
-            self.tracked,
-        )
-        last = bodies[-1].type
-        if name in ("all", "exists", "existsOne"):
-            result = BOOL
-        elif name == "transformList":
-            result = list_of(last)
-        elif name == "transformMap":
-            result = map_of(key_type, last)
-        else:
-            result = last if last.name == "map" else map_of(DYN, DYN)
-        return Node(result, run)
-
-    def _sort_by(self, target: Node, args: list[Tree[Token]]) -> Node:
-        keys = self._macro("map", target, args)
-        source, key_run = target.run, keys.run
-        tracked = self.tracked
-
-        def run(frame: Frame) -> tuple[Any, ...]:
-            values = tuple(source(frame))
-            order = tuple(key_run(frame))
-            if tracked:
-                frame[METER][0] += call_cost("sort", [order], None)
-            ranked = sort_values(order)
-            return tuple(values[i] for i in ranked)
-
-        return Node(target.type, run)
-
-    def _macro(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
-        var = self._ident_name(args[0])
-        assert var is not None
-        expected = 3 if name == "map" else 2
-        if len(args) not in (expected, 2 if name == "map" else expected):
-            raise SelectorError(f"wrong number of arguments to {name}() macro")
-        if target.type.name in ("list", "map"):
-            elem = target.type.params[0]
-        elif target.type.unknown:
-            elem = DYN
-        else:
-            raise SelectorError(
-                f"expression of type '{target.type}' cannot be the range of a comprehension"
-            )
-        saved = self.scope.get(var)
-        self.scope[var] = elem
-        try:
-            bodies = [self.node(t) for t in args[1:]]
-        finally:
-            self._restore(var, saved)
-        source = target.run
-
-        def items(frame: Frame) -> list[Any]:
-            value = source(frame)
-            if isinstance(value, tuple | list | dict):
-                return list(value)
-            raise EvalError(f"expression of type '{kind_name(value)}' cannot be iterated")
-
-        if name in ("all", "exists", "exists_one") or (name == "filter"):
-            self._expect_bool(bodies[0].type, name)
-        if name == "map" and len(bodies) == 2:
-            self._expect_bool(bodies[0].type, name)
-        runs = [b.run for b in bodies]
-        self.sized = True
-        tracked = self.tracked
-        if name == "all":
-            return Node(BOOL, quantifier(items, var, runs[0], False, tracked))
-        if name == "exists":
-            return Node(BOOL, quantifier(items, var, runs[0], True, tracked))
-        if name == "exists_one":
-            return Node(BOOL, exists_one(items, var, runs[0], tracked))
-        if name == "filter":
-            return Node(list_of(elem), filter_map(items, var, runs[0], None, tracked))
-        if len(runs) == 1:
-            return Node(list_of(bodies[0].type), filter_map(items, var, None, runs[0], tracked))
-        return Node(list_of(bodies[1].type), filter_map(items, var, runs[0], runs[1], tracked))
-
     # ----- selection and indexing -------------------------------------------
     def _select_type(self, operand: Type, field: str) -> Type:
         if operand == DEVICE:
@@ -768,151 +577,6 @@ class _Compiler:
 
     def _paren_expr(self, tree: Tree[Token]) -> Node:
         return self.node(_trees(tree.children)[0])
-
-    def _list_lit(self, tree: Tree[Token]) -> Node:
-        trees = self._args(next(iter(_trees(tree.children)), None))
-        elems: list[Node] = []
-        optional: list[bool] = []
-        for t in trees:
-            inner = self._internal_arg(t, "__opt_elem__")
-            node = self.node(inner if inner is not None else t)
-            if inner is not None:
-                node = self._unwrap_optional(node, "list element")
-            elems.append(node)
-            optional.append(inner is not None)
-        # optional.none() has a free type parameter: it joins any element type.
-        typed = [e.type for e, o in zip(elems, optional, strict=True) if not (o and e.type == DYN)]
-        elem_type = self._homogeneous(typed)
-        runs = [e.run for e in elems]
-        if not any(optional):
-            if all(e.constant for e in elems):
-                value = tuple(r({METER: [0]}) for r in runs)
-                return Node(list_of(elem_type), lambda frame: value, constant=True)
-            node = Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
-            return self._charged(node, 10)
-        flags = list(zip(runs, optional, strict=True))
-
-        def build(frame: Frame) -> tuple[Any, ...]:
-            out: list[Any] = []
-            for run, opt in flags:
-                value = run(frame)
-                if opt:
-                    if value.present:
-                        out.append(value.value)
-                else:
-                    out.append(value)
-            return tuple(out)
-
-        return self._charged(Node(list_of(elem_type), build), 10)
-
-    def _internal_arg(self, tree: Tree[Token], name: str) -> Tree[Token] | None:
-        """The argument of a rewritten ``name(arg)`` call, or None for anything else."""
-        found: Any = tree
-        while isinstance(found, Tree) and _data(found) != "ident_arg":
-            kids = _trees(found.children)
-            if len(kids) != 1 or len(found.children) != 1:
-                return None
-            found = kids[0]
-        if not isinstance(found, Tree) or str(found.children[0]) != name:
-            return None
-        args = self._args(next(iter(_trees(found.children)), None))
-        return args[0] if len(args) == 1 else None
-
-    def _unwrap_optional(self, node: Node, what: str) -> Node:
-        """An optional-typed node, typed by its value; checked to hold an ``Opt`` at runtime."""
-        if node.type.name != "optional_type" and not node.type.unknown:
-            raise SelectorError(f"optional {what} must be optional, not {node.type}")
-        run = node.run
-
-        def check(frame: Frame) -> Any:
-            value = run(frame)
-            if not isinstance(value, Opt):
-                raise no_overload("optional", value)
-            return value
-
-        elem = node.type.params[0] if node.type.params else DYN
-        return Node(elem, check)
-
-    def _homogeneous(self, types: list[Type]) -> Type:
-        if not types:
-            return DYN
-        first = types[0]
-        for other in types[1:]:
-            if other != first:
-                raise SelectorError(f"expected type '{first}' but found '{other}'")
-        return first
-
-    def _map_lit(self, tree: Tree[Token]) -> Node:
-        inits = self._args(next(iter(_trees(tree.children)), None))
-        nodes: list[Node] = []
-        optional: list[bool] = []
-        for i, t in enumerate(inits):
-            inner = self._internal_arg(t, "__opt_key__") if i % 2 == 0 else None
-            nodes.append(self.node(inner if inner is not None else t))
-            if i % 2 == 1 and optional[-1]:
-                nodes[-1] = self._unwrap_optional(nodes[-1], "map value")
-            if i % 2 == 0:
-                optional.append(inner is not None)
-        keys, values = nodes[0::2], nodes[1::2]
-        key_type = self._homogeneous([k.type for k in keys])
-        value_type = self._homogeneous(
-            [v.type for v, o in zip(values, optional, strict=True) if not (o and v.type == DYN)]
-        )
-        if key_type not in (STRING, INT, UINT, BOOL) and not key_type.unknown:
-            raise SelectorError(f"unsupported map key type '{key_type}'")
-        pairs = [(k.run, v.run, o) for k, v, o in zip(keys, values, optional, strict=True)]
-
-        def build(frame: Frame) -> dict[Any, Any]:
-            result: dict[Any, Any] = {}
-            for k, v, opt in pairs:
-                key = k(frame)
-                if isinstance(key, UInt):
-                    key = key.value
-                # cel-go keeps the last value of a repeated key, without an error.
-                result.pop(key, None)
-                value = v(frame)
-                if opt:
-                    if not value.present:
-                        continue
-                    value = value.value
-                result[key] = value
-            return result
-
-        if not any(optional) and all(n.constant for n in nodes):
-            value = build({METER: [0]})
-            return Node(map_of(key_type, value_type), lambda frame: value, constant=True)
-        return self._charged(Node(map_of(key_type, value_type), build), 30)
-
-    def _literal(self, tree: Tree[Token]) -> Node:
-        token = tree.children[0]
-        assert isinstance(token, Token)
-        text = str(token)
-        value: Any
-        try:
-            if token.type == "INT_LIT":
-                value = int(text, 0) if "x" in text.lower() else int(text)
-                if not INT64_MIN <= value <= INT64_MAX:
-                    raise SelectorError(f"integer literal {text} is out of range")
-                kind = INT
-            elif token.type == "UINT_LIT":
-                digits = text[:-1]
-                number = int(digits, 0) if "x" in digits.lower() else int(digits)
-                if not 0 <= number <= UINT64_MAX:
-                    raise SelectorError(f"unsigned integer literal {text} is out of range")
-                value, kind = UInt(number), UINT
-            elif token.type == "FLOAT_LIT":
-                value, kind = float(text), DOUBLE
-            elif token.type in ("STRING_LIT", "MLSTRING_LIT"):
-                value, kind = decode_string(text), STRING
-            elif token.type == "BYTES_LIT":
-                value, kind = decode_bytes(text), BYTES
-            elif token.type == "BOOL_LIT":
-                value, kind = text == "true", BOOL
-            else:
-                value, kind = None, NULL
-        except ValueError as e:
-            raise SelectorError(str(e)) from None
-        return Node(kind, lambda frame: value, constant=True)
 
 
 def _not_equal(left: Any, right: Any) -> bool:
