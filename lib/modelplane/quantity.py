@@ -8,7 +8,11 @@ compares them exactly, with the same results as the Go ``resource.Quantity``:
   parse as zero, ``"1."`` is accepted);
 * the same value: numbers that fit Go's int64 fast path are exact, the others
   are rounded up (away from zero) to a multiple of 1e-9, exactly as
-  ``ParseQuantity`` does (there is no upper cap in v0.36);
+  ``ParseQuantity`` does;
+* the same cap: a value with a binary suffix (``Ki`` ... ``Ei``) whose
+  magnitude exceeds the int64 maximum is capped at it (``8Ei`` equals
+  ``10Ei``, ``-16Ei`` is ``-(2**63 - 1)``), while decimal suffixes and
+  exponents are never capped (``1e20`` stays 1e20);
 * the same answer to "is this an integer" (``is_integer``), which in Go
   depends on the internal representation (``1000m`` is not an integer there).
 
@@ -129,6 +133,9 @@ def _parse(text: str) -> tuple[Fraction, bool]:
         units = magnitude / _NANO
         rounded = -((-units.numerator) // units.denominator)
         magnitude = rounded * _NANO
+    if base == 2 and magnitude > _INT64_MAX:
+        # ParseQuantity caps binary-suffix magnitudes at the int64 maximum.
+        magnitude = Fraction(_INT64_MAX)
     return sign * magnitude, False
 
 

@@ -1,7 +1,10 @@
 """Loading of the differential-test inputs: devices, hand-written corpus, generated cases.
 
-Guarantees: every case has a unique name (its id), an expression and a
-device name that exists in devices.yaml; the generated part is deterministic.
+Guarantees: every case has a unique name (its id), an expression, a device
+name that exists in devices.yaml and the pinned expected outcome (``want``:
+match, no match, compile error or runtime error), or ``None`` when a
+generated case is not pinned yet (generated.yaml is stale: run
+``python -m tests.cel.pin``); the generated part is deterministic.
 """
 
 from __future__ import annotations
@@ -15,11 +18,21 @@ from modelplane.cel import Attribute, AttributeKind, Device
 
 from tests.cel.generator import generate
 
-__all__ = ["GENERATED_COUNT", "SEED", "Case", "all_cases", "divergences", "go_device", "py_device"]
+__all__ = [
+    "GENERATED_COUNT",
+    "OUTCOMES",
+    "SEED",
+    "Case",
+    "all_cases",
+    "divergences",
+    "go_device",
+    "py_device",
+]
 
 HERE = Path(__file__).parent
 SEED = 20260514
-GENERATED_COUNT = 150
+GENERATED_COUNT = 700
+OUTCOMES = frozenset({"match", "no match", "compile error", "runtime error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +40,7 @@ class Case:
     name: str
     device: str
     expression: str
+    want: str | None = None
 
 
 def _load(name: str) -> Any:
@@ -41,23 +55,35 @@ def devices() -> dict[str, dict[str, Any]]:
 
 def hand_written() -> list[Case]:
     return [
-        Case(str(c["name"]), str(c.get("device", "h100")), str(c["expr"]))
+        Case(str(c["name"]), str(c.get("device", "h100")), str(c["expr"]), c.get("want"))
         for c in _load("corpus.yaml")["cases"]
     ]
 
 
+def _pinned_generated() -> dict[tuple[str, str, str], str]:
+    path = HERE / "generated.yaml"
+    if not path.exists():
+        return {}
+    entries = (_load("generated.yaml") or {}).get("cases") or []
+    return {(str(e["name"]), str(e["device"]), str(e["expr"])): str(e["want"]) for e in entries}
+
+
 def all_cases() -> list[Case]:
     cases = hand_written()
-    cases += [Case(n, d, e) for n, d, e in generate(GENERATED_COUNT, SEED)]
+    pinned = _pinned_generated()
+    cases += [Case(n, d, e, pinned.get((n, d, e))) for n, d, e in generate(GENERATED_COUNT, SEED)]
     names = [c.name for c in cases]
     if len(names) != len(set(names)):
         raise ValueError("case names must be unique")
     return cases
 
 
-def divergences() -> dict[str, str]:
+def divergences() -> dict[str, tuple[str, str]]:
+    """Case name -> (reason, our outcome) for each documented divergence."""
     entries = _load("divergences.yaml") or {}
-    return {str(e["name"]): str(e["reason"]) for e in entries.get("divergences") or []}
+    return {
+        str(e["name"]): (str(e["reason"]), str(e["ours"])) for e in entries.get("divergences") or []
+    }
 
 
 def py_device(spec: dict[str, Any]) -> Device:

@@ -1,10 +1,14 @@
-"""Differential test: modelplane.cel against Kubernetes' own Go DRA CEL library.
+"""Differential test: modelplane.cel against Kubernetes' Go library DRA CEL.
 
-Every hand-written and generated case is evaluated live by both sides (no
-stored answers) and the outcome categories must agree: compile error; match;
-no match; runtime error (Go) versus ``matched=False`` with a reason (ours).
-Known, accepted differences are listed with a reason in divergences.yaml.
-Without Go the test skips locally and fails under ``CI=true``.
+Every hand-written (corpus.yaml) and generated (generator.py, pinned in
+generated.yaml) case carries its expected outcome, ``want``: compile error;
+match; no match; runtime error (Go) versus ``matched=False`` with a reason
+(ours).  ``test_ours`` checks our evaluator against the pinned outcome and
+needs no Go; ``test_kubernetes`` evaluates every case live with
+``tools/celdiff`` and checks Go against the same pin, so the two together
+say both sides agree.  Known, accepted differences would be listed with a
+reason and our own outcome in divergences.yaml (the list is empty).
+Without Go the Go half skips locally and fails under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import pytest
 from modelplane.cel import SelectorError, compile_selector, matches
 
 from tests.cel import celdiff
-from tests.cel.cases import Case, all_cases, devices, divergences, go_device, py_device
+from tests.cel.cases import OUTCOMES, Case, all_cases, devices, divergences, go_device, py_device
+from tests.cel.pin import outcome
 
 CASES = all_cases()
 DEVICES = devices()
@@ -41,14 +46,6 @@ def go_results() -> dict[str, dict[str, Any]]:
     return celdiff.run_cases(binary, payload)
 
 
-def go_outcome(result: dict[str, Any]) -> str:
-    if result["compileError"] is not None:
-        return "compile error"
-    if result["runtimeError"] is not None:
-        return "runtime error"
-    return "match" if result["matched"] else "no match"
-
-
 def our_outcome(case: Case) -> tuple[str, str | None]:
     try:
         selector = compile_selector(case.expression)
@@ -61,29 +58,43 @@ def our_outcome(case: Case) -> tuple[str, str | None]:
     return ("match" if verdict.matched else "no match"), None
 
 
+def _pinned(case: Case) -> str:
+    if case.want is None:
+        pytest.fail("not pinned: generated.yaml is stale, run `python -m tests.cel.pin`")
+    assert case.want in OUTCOMES, case.want
+    return case.want
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_agrees_with_kubernetes(case: Case, go_results: dict[str, dict[str, Any]]) -> None:
-    go = go_results[case.name]
-    theirs = go_outcome(go)
+def test_ours(case: Case) -> None:
+    want = _pinned(case)
     ours, detail = our_outcome(case)
     listed = DIVERGENCES.get(case.name)
     if listed is not None:
-        if ours == theirs:
-            pytest.fail(f"listed as a divergence but both sides say {ours!r}; remove the entry")
-        pytest.xfail(f"documented divergence: {listed}")
-    assert ours == theirs, (
-        f"{case.expression!r} on {case.device}: Go says {theirs} "
-        f"({go['compileError'] or go['runtimeError']}), modelplane says {ours} ({detail})"
+        assert ours == listed[1], f"documented divergence ({listed[0]}) now says {ours!r}"
+        assert ours != want, "listed as a divergence but agrees with Kubernetes; remove the entry"
+        return
+    assert ours == want, f"{case.expression!r} on {case.device}: want {want}, got {ours} ({detail})"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_kubernetes(case: Case, go_results: dict[str, dict[str, Any]]) -> None:
+    want = _pinned(case)
+    go = go_results[case.name]
+    theirs = outcome(go)
+    assert theirs == want, (
+        f"{case.expression!r} on {case.device}: pinned {want}, Go says {theirs} "
+        f"({go['compileError'] or go['runtimeError']})"
     )
 
 
 def test_divergence_entries_name_real_cases() -> None:
     names = {c.name for c in CASES}
     assert set(DIVERGENCES) <= names, sorted(set(DIVERGENCES) - names)
-    assert all(reason.strip() for reason in DIVERGENCES.values())
+    assert all(reason.strip() for reason, _ in DIVERGENCES.values())
 
 
 def test_corpus_is_large_enough() -> None:
     generated = [c for c in CASES if c.name.startswith("generated #")]
-    assert len(CASES) - len(generated) >= 200
-    assert len(generated) >= 100
+    assert len(CASES) >= 1000
+    assert len(generated) >= 300

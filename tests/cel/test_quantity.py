@@ -27,8 +27,18 @@ PARSES = [
     ("a lone dot parses as zero like Go", ".", Fraction(0)),
     ("a bare suffix parses as zero like Go", "Gi", Fraction(0)),
     ("a trailing dot is accepted", "1.", Fraction(1)),
-    ("huge values are not capped", "100000000000000000000", Fraction(10**20)),
+    ("huge plain values are not capped", "100000000000000000000", Fraction(10**20)),
+    ("huge decimal-suffix values are not capped", "10E", Fraction(10**19)),
+    ("huge exponent values are not capped", "1e30", Fraction(10**30)),
     ("exbibytes use the slow path exactly", "2Ei", Fraction(2**61)),
+    ("the largest uncapped exbibyte count is exact", "7Ei", Fraction(7 * 2**60)),
+    ("8Ei overflows int64 and is capped at its maximum", "8Ei", Fraction(2**63 - 1)),
+    ("16Ei is capped at the int64 maximum", "16Ei", Fraction(2**63 - 1)),
+    ("a fractional exbibyte over the cap is capped", "8.5Ei", Fraction(2**63 - 1)),
+    ("a fractional exbibyte under the cap is exact", "1.5Ei", Fraction(3 * 2**59)),
+    ("a huge pebibyte count is capped", "8192Pi", Fraction(2**63 - 1)),
+    ("a huge kibibyte count is capped", "9007199254740992Ki", Fraction(2**63 - 1)),
+    ("a negative capped value keeps its sign", "-16Ei", Fraction(-(2**63 - 1))),
 ]
 
 INVALID = [
@@ -58,6 +68,7 @@ INTEGERS = [
     ("1000m is not an integer in Go's representation", "1000m", False),
     ("a fractional binary is not an integer", "1.5Gi", False),
     ("an int64 overflow is not an integer", "1e20", False),
+    ("a capped binary value is not an integer", "16Ei", False),
 ]
 
 

@@ -76,3 +76,17 @@ def test_a_device_with_an_invalid_version_never_matches() -> None:
     assert not verdict.matched
     assert verdict.reason is not None
     assert "semantic version" in verdict.reason
+
+
+def test_many_devices_evaluate_independently() -> None:
+    """Behaviour only; the evaluation speed is measured by tools/bench, not asserted."""
+    selector = compile_selector(
+        'device.capacity["gpu.nvidia.com"].memory.isGreaterThan(quantity("40Gi")) && '
+        'device.attributes["gpu.nvidia.com"].cudaComputeCapability.isGreaterThan(semver("8.0.0"))'
+    )
+    devices = [
+        Device(H100.driver, H100.attributes, (("memory", f"{40950 + i}Mi"),)) for i in range(200)
+    ]
+    verdicts = [matches(selector, device) for device in devices]
+    assert [v.matched for v in verdicts] == [40950 + i > 40 * 1024 for i in range(200)]
+    assert all(v.reason is None for v in verdicts)

@@ -11,7 +11,11 @@
 //
 // Output: one JSON line per case, in input order:
 //
-//	{"id": "...", "compileError": str|null, "matched": bool|null, "runtimeError": str|null}
+//	{"id": "...", "compileError": str|null, "matched": bool|null, "runtimeError": str|null,
+//	 "cost": int|null}
+//
+// cost is the runtime cost cel-go tracked for the evaluation (null when the
+// expression did not compile or no details were returned).
 package main
 
 import (
@@ -50,6 +54,7 @@ type output struct {
 	CompileError *string `json:"compileError"`
 	Matched      *bool   `json:"matched"`
 	RuntimeError *string `json:"runtimeError"`
+	Cost         *uint64 `json:"cost"`
 }
 
 // Feature gates as defaulted in Kubernetes 1.36: DRAConsumableCapacity is
@@ -83,7 +88,10 @@ func evaluate(cache *dracel.Cache, in input) output {
 		}
 		dev.Capacity[resourceapi.QualifiedName(key)] = resourceapi.DeviceCapacity{Value: value}
 	}
-	matched, _, err := result.DeviceMatches(context.Background(), dev)
+	matched, details, err := result.DeviceMatches(context.Background(), dev)
+	if details != nil {
+		out.Cost = details.ActualCost()
+	}
 	if err != nil {
 		msg := err.Error()
 		out.RuntimeError = &msg

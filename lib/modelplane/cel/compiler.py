@@ -9,56 +9,56 @@ to the value.  Checking rejects what cel-go's checker rejects in the common case
 mistyped operators, non-homogeneous literals, invalid regex literals) and
 raises ``SelectorError``.  Evaluation raises ``EvalError`` for runtime errors
 and follows CEL's commutative error semantics for ``&&``, ``||`` and the
-``all``/``exists`` macros.  No I/O; safe to share compiled nodes across threads.
+``all``/``exists`` macros.  Macros live in ``macros``, literals in
+``aggregates``.  An expression using a macro or a size-dependent call is
+compiled a second time with cel-go's cost metering and fails at runtime past
+the DRA limit (``cost``).  No I/O; safe to share compiled nodes across threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lark import Token, Tree
 
-from modelplane.cel.functions import FUNCTIONS, Function, compile_regex
-from modelplane.cel.literals import decode_bytes, decode_string
+from modelplane.cel.access import contains, lookup, opt_lookup, opt_select, select
+from modelplane.cel.aggregates import AggregateCompiler
+from modelplane.cel.cost import COST_LIMIT, METER, SIZED, call_cost, limit_exceeded
+from modelplane.cel.literals import decode_string
+from modelplane.cel.macros import MacroCompiler
 from modelplane.cel.model import SelectorError
+from modelplane.cel.node import Frame, Node, _data, _trees
+from modelplane.cel.overloads import Function, dispatch
+from modelplane.cel.regex import compile_regex
+from modelplane.cel.registry import FUNCTIONS
 from modelplane.cel.types import (
     ANY,
     BOOL,
-    BYTES,
     DEVICE,
-    DOUBLE,
     DYN,
     INT,
     NULL,
     QUANTITY,
     STRING,
-    UINT,
     Type,
     assignable,
-    list_of,
     map_of,
+    optional_of,
+    type_of,
 )
 from modelplane.cel.values import (
-    INT64_MAX,
-    INT64_MIN,
-    LISTS,
-    UINT64_MAX,
+    CelType,
     DomainMap,
     EvalError,
-    UInt,
+    Opt,
     equal,
-    is_number,
     kind_name,
     no_overload,
-    number_value,
 )
 
 __all__ = ["DRA_VARIABLES", "Frame", "Node", "compile_tree"]
 
-Frame = dict[str, Any]
-Eval = Callable[[Frame], Any]
 
 ATTRIBUTES = map_of(STRING, map_of(STRING, ANY))
 CAPACITY = map_of(STRING, map_of(STRING, QUANTITY))
@@ -70,6 +70,26 @@ DEVICE_FIELDS: dict[str, Type] = {
 }
 DRA_VARIABLES: Mapping[str, Type] = {"device": DEVICE}
 """The variables of the DRA device-selector environment."""
+TYPE_NAMES = frozenset(
+    {
+        "bool",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "list",
+        "map",
+        "null_type",
+        "type",
+        "optional_type",
+        "net.IP",
+        "net.IPPrefix",
+    }
+)
+"""Type identifiers usable as values (``type(x) == int``)."""
+_TWO_VARIABLE = frozenset({"all", "exists"})
+_TWO_VARIABLE_ONLY = frozenset({"existsOne", "transformList", "transformMap", "transformMapEntry"})
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _OPERATORS = {
     "relation_lt": "_<_",
@@ -84,80 +104,55 @@ _OPERATORS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    type: Type
-    run: Eval
-    constant: bool = False  # a literal, or folded from literals
-
-
 # Type conversions of constants are evaluated when the program is planned.
 _FOLDED = frozenset({"int", "uint", "double", "string"})
 
 
-def _trees(children: Sequence[Any]) -> list[Tree[Token]]:
-    return [c for c in children if isinstance(c, Tree)]
-
-
-def _data(tree: Tree[Token]) -> str:
-    return str(tree.data)
-
-
-def _key_text(key: object) -> str:
-    return key if isinstance(key, str) else repr(key)
-
-
-_MISSING = object()
-
-
-def _key_matches(candidate: object, key: object) -> bool:
-    if is_number(candidate) and is_number(key):
-        return number_value(candidate) == number_value(key)
-    return type(candidate) is type(key) and candidate == key
-
-
-def _find(container: dict[Any, Any], key: Any) -> Any:
-    if type(key) is str:
-        return container.get(key, _MISSING)
-    for candidate, value in container.items():
-        if _key_matches(candidate, key):
-            return value
-    return _MISSING
-
-
-def _lookup(container: Any, key: Any) -> Any:
-    """Index a map or list at runtime, with cel-go's errors."""
-    if isinstance(container, dict):
-        found = _find(container, key)
-        if found is not _MISSING:
-            return found
-        if isinstance(container, DomainMap):
-            return {}
-        raise EvalError(f"no such key: {_key_text(key)}")
-    if isinstance(container, LISTS):
-        if not is_number(key):
-            raise no_overload("_[_]", container, key)
-        index = number_value(key)
-        if isinstance(index, float) and not index.is_integer():
-            raise EvalError(f"unsupported index value {index}")
-        position = int(index)
-        if not 0 <= position < len(container):
-            raise EvalError(f"index out of bounds: {position}")
-        return container[position]
-    raise no_overload("_[_]", container, key)
-
-
-def _contains(container: Any, key: Any) -> bool:
-    if isinstance(container, LISTS):
-        return any(equal(key, item) for item in container)
-    if isinstance(container, dict):
-        return _find(container, key) is not _MISSING
-    raise no_overload("@in", key, container)
-
-
-class _Compiler:
-    def __init__(self, variables: Mapping[str, Type]) -> None:
+class _Compiler(MacroCompiler, AggregateCompiler):
+    def __init__(self, variables: Mapping[str, Type], tracked: bool = False) -> None:
         self.scope: dict[str, Type] = dict(variables)
+        self.tracked = tracked  # charge cel-go's runtime cost to the frame's meter
+        self.sized = False  # uses a macro or a call whose cost grows with its arguments
+
+    def _charged(self, node: Node, cost: int) -> Node:
+        """``node`` charging a fixed ``cost`` after it evaluates (when tracked)."""
+        if not self.tracked or cost == 0:
+            return node
+        run = node.run
+
+        def charged(frame: Frame) -> Any:
+            value = run(frame)
+            frame[METER][0] += cost
+            return value
+
+        return Node(node.type, charged, node.constant, node.attribute)
+
+    def _qualified(self, operand: Node, node: Node) -> Node:
+        """A selection or index: 1, or 2 when it starts a chain on a computed value."""
+        charged = self._charged(node, 1 if operand.attribute else 2)
+        return Node(charged.type, charged.run, charged.constant, attribute=True)
+
+    def _call_node(
+        self, name: str, result: Type, impl: Callable[..., Any], args: list[Node]
+    ) -> Node:
+        """A call of ``impl`` on the arguments' values, charging ``call_cost`` when tracked."""
+        runs = [a.run for a in args]
+        if self.tracked:
+
+            def metered(frame: Frame) -> Any:
+                values = [r(frame) for r in runs]
+                value = impl(*values)
+                frame[METER][0] += call_cost(name, values, value)
+                return value
+
+            return Node(result, metered)
+        if len(runs) == 1:
+            (one,) = runs
+            return Node(result, lambda frame: impl(one(frame)))
+        if len(runs) == 2:
+            first, second = runs
+            return Node(result, lambda frame: impl(first(frame), second(frame)))
+        return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
 
     # ----- dispatch -------------------------------------------------------
     def node(self, tree: Tree[Token]) -> Node:
@@ -261,6 +256,9 @@ class _Compiler:
             raise SelectorError(
                 f"found no matching overload for '{name}' applied to '({left.type}, {right.type})'"
             )
+        if self.tracked:
+            test = _not_equal if negate else equal
+            return self._call_node("_!=_" if negate else "_==_", BOOL, test, [left, right])
         lhs, rhs = left.run, right.run
         if negate:
             return Node(BOOL, lambda frame: not equal(lhs(frame), rhs(frame)))
@@ -268,6 +266,8 @@ class _Compiler:
 
     def _comparable(self, a: Type, b: Type) -> bool:
         if a.unknown or b.unknown or NULL in (a, b):
+            return True
+        if a.name == b.name == "type":
             return True
         if a.name != b.name or len(a.params) != len(b.params):
             return False
@@ -284,8 +284,10 @@ class _Compiler:
             raise SelectorError(
                 f"found no matching overload for '@in' applied to '({left.type}, {container})'"
             )
+        if self.tracked and not (right.constant and container.name == "list"):
+            return self._call_node("@in", BOOL, _member_of, [left, right])
         lhs, rhs = left.run, right.run
-        return Node(BOOL, lambda frame: _contains(rhs(frame), lhs(frame)))
+        return Node(BOOL, lambda frame: contains(rhs(frame), lhs(frame)))
 
     def _addition(self, tree: Tree[Token]) -> Node:
         return self._binary(tree)
@@ -312,13 +314,15 @@ class _Compiler:
     # ----- calls ------------------------------------------------------------
     def _call(self, function: Function, args: list[Node], member: bool) -> Node:
         types = [a.type for a in args]
-        results = [
-            o.result
+        candidates = [
+            o
             for o in function.overloads
             if o.member == member
             and len(o.params) == len(types)
             and all(assignable(p, t) for p, t in zip(o.params, types, strict=True))
+            and (o.check is None or o.check(types))
         ]
+        results = [o.result_type(types) for o in candidates]
         if not results:
             if not any(o.member == member for o in function.overloads):
                 raise SelectorError(f"undeclared reference to '{function.name}'")
@@ -327,22 +331,17 @@ class _Compiler:
                 f"found no matching overload for '{function.name}' applied to '({shown})'"
             )
         result = results[0] if all(r == results[0] for r in results) else DYN
-        impl = function.impl
+        impl = dispatch(function.name, candidates)
         if function.name in _FOLDED and all(a.constant for a in args):
             return self._fold(result, impl, args)
-        runs = [a.run for a in args]
-        if len(runs) == 1:
-            (one,) = runs
-            return Node(result, lambda frame: impl(one(frame)))
-        if len(runs) == 2:
-            first, second = runs
-            return Node(result, lambda frame: impl(first(frame), second(frame)))
-        return Node(result, lambda frame: impl(*(r(frame) for r in runs)))
+        if function.name in SIZED:
+            self.sized = True
+        return self._call_node(function.name, result, impl, args)
 
     def _fold(self, result: Type, impl: Callable[..., Any], args: list[Node]) -> Node:
         """Evaluate a conversion of constants now, as cel-go's planner does."""
         try:
-            value = impl(*(a.run({}) for a in args))
+            value = impl(*(a.run({METER: [0]}) for a in args))
         except EvalError as e:
             raise SelectorError(f"program instantiation failed: {e}") from None
         return Node(result, lambda frame: value, constant=True)
@@ -355,6 +354,8 @@ class _Compiler:
         arg_trees = self._args(next(iter(_trees(tree.children)), None))
         if name == "has":
             return self._has(arg_trees)
+        if name in ("type", "dyn") and len(arg_trees) == 1:
+            return self._type_or_dyn(name, self.node(arg_trees[0]))
         function = FUNCTIONS.get(name)
         if function is None:
             raise SelectorError(f"undeclared reference to '{name}'")
@@ -389,14 +390,37 @@ class _Compiler:
         arg_trees = self._args(extra if isinstance(extra, Tree) else None)
         if name == "bind" and self._is_ident(target_tree, "cel"):
             return self._bind(arg_trees)
+        namespace = self._ident_name(target_tree)
+        if namespace is not None and namespace not in self.scope:
+            qualified = FUNCTIONS.get(f"{namespace}.{name}")
+            if qualified is None:
+                raise SelectorError(f"undeclared reference to '{namespace}.{name}'")
+            return self._call(qualified, [self.node(t) for t in arg_trees], member=False)
         target = self.node(target_tree)
+        if name == "__opt_select__":
+            field = self._string_literal(arg_trees[0]) if len(arg_trees) == 1 else None
+            assert field is not None
+            return self._select(target, field, optional=True)
+        if name == "__opt_index__" and len(arg_trees) == 1:
+            return self._index(target, self.node(arg_trees[0]), optional=True)
+        if name in ("optMap", "optFlatMap") and len(arg_trees) == 2:
+            return self._opt_map(name, target, arg_trees)
+        if (
+            name in _TWO_VARIABLE
+            and len(arg_trees) >= 3
+            and self._ident_name(arg_trees[1]) is not None
+            and self._ident_name(arg_trees[0]) is not None
+        ) or name in _TWO_VARIABLE_ONLY:
+            return self._two_variable(name, target, arg_trees)
+        if name == "sortBy" and len(arg_trees) == 2 and self._ident_name(arg_trees[0]):
+            return self._sort_by(target, arg_trees)
         if name in _MACROS and arg_trees and self._ident_name(arg_trees[0]) is not None:
             return self._macro(name, target, arg_trees)
         function = FUNCTIONS.get(name)
         if function is None:
             raise SelectorError(f"undeclared reference to '{name}'")
         args = [target, *(self.node(t) for t in arg_trees)]
-        if name == "matches":
+        if name in ("matches", "find", "findAll"):
             self._check_regex(arg_trees[:1])
         return self._call(function, args, member=True)
 
@@ -446,77 +470,6 @@ class _Compiler:
             tree = trees[0]
         return None
 
-    def _bind(self, args: list[Tree[Token]]) -> Node:
-        name = self._ident_name(args[0]) if len(args) == 3 else None
-        if name is None:
-            raise SelectorError("cel.bind() variable name must be a simple identifier")
-        init = self.node(args[1])
-        saved = self.scope.get(name)
-        self.scope[name] = init.type
-        try:
-            body = self.node(args[2])
-        finally:
-            self._restore(name, saved)
-        init_run, body_run = init.run, body.run
-
-        def run(frame: Frame) -> Any:
-            inner = dict(frame)
-            inner[name] = init_run(frame)
-            return body_run(inner)
-
-        return Node(body.type, run)
-
-    def _restore(self, name: str, saved: Type | None) -> None:
-        if saved is None:
-            del self.scope[name]
-        else:
-            self.scope[name] = saved
-
-    def _macro(self, name: str, target: Node, args: list[Tree[Token]]) -> Node:
-        var = self._ident_name(args[0])
-        assert var is not None
-        expected = 3 if name == "map" else 2
-        if len(args) not in (expected, 2 if name == "map" else expected):
-            raise SelectorError(f"wrong number of arguments to {name}() macro")
-        if target.type.name in ("list", "map"):
-            elem = target.type.params[0]
-        elif target.type.unknown:
-            elem = DYN
-        else:
-            raise SelectorError(
-                f"expression of type '{target.type}' cannot be the range of a comprehension"
-            )
-        saved = self.scope.get(var)
-        self.scope[var] = elem
-        try:
-            bodies = [self.node(t) for t in args[1:]]
-        finally:
-            self._restore(var, saved)
-        source = target.run
-
-        def items(frame: Frame) -> list[Any]:
-            value = source(frame)
-            if isinstance(value, tuple | list | dict):
-                return list(value)
-            raise EvalError(f"expression of type '{kind_name(value)}' cannot be iterated")
-
-        if name in ("all", "exists", "exists_one") or (name == "filter"):
-            self._expect_bool(bodies[0].type, name)
-        if name == "map" and len(bodies) == 2:
-            self._expect_bool(bodies[0].type, name)
-        runs = [b.run for b in bodies]
-        if name == "all":
-            return Node(BOOL, _quantifier(items, var, runs[0], False))
-        if name == "exists":
-            return Node(BOOL, _quantifier(items, var, runs[0], True))
-        if name == "exists_one":
-            return Node(BOOL, _exists_one(items, var, runs[0]))
-        if name == "filter":
-            return Node(list_of(elem), _filter_map(items, var, runs[0], None))
-        if len(runs) == 1:
-            return Node(list_of(bodies[0].type), _filter_map(items, var, None, runs[0]))
-        return Node(list_of(bodies[1].type), _filter_map(items, var, runs[0], runs[1]))
-
     # ----- selection and indexing -------------------------------------------
     def _select_type(self, operand: Type, field: str) -> Type:
         if operand == DEVICE:
@@ -532,35 +485,55 @@ class _Compiler:
             return DYN
         raise SelectorError(f"type '{operand}' does not support field selection")
 
+    def _type_or_dyn(self, name: str, arg: Node) -> Node:
+        run = arg.run
+        if name == "dyn":
+            node = Node(DYN, run, arg.constant)
+            return node if arg.constant else self._charged(node, 1)
+        static = arg.type
+        node = Node(type_of(static), lambda frame: CelType(kind_name(run(frame))))
+        return node if arg.constant else self._charged(node, 1)
+
     def _member_dot(self, tree: Tree[Token]) -> Node:
         operand_tree = tree.children[0]
         assert isinstance(operand_tree, Tree)
         field = str(tree.children[1])
-        operand = self.node(operand_tree)
-        result = self._select_type(operand.type, field)
+        namespace = self._ident_name(operand_tree)
+        if namespace is not None and namespace not in self.scope:
+            qualified = f"{namespace}.{field}"
+            if qualified in TYPE_NAMES:
+                value = CelType(qualified)
+                return Node(type_of(Type(qualified)), lambda frame: value, constant=True)
+            raise SelectorError(f"undeclared reference to '{qualified}'")
+        return self._select(self.node(operand_tree), field, optional=False)
+
+    def _select(self, operand: Node, field: str, optional: bool) -> Node:
+        """``a.f`` (or ``a.?f``); selecting on an optional yields an optional."""
+        static = operand.type
+        wrapped = static.name == "optional_type"
+        inner = static.params[0] if wrapped else static
+        result = self._select_type(inner, field)
         run = operand.run
-        if operand.type == DEVICE:
-            return Node(result, lambda frame: run(frame)[field])
-
-        def select(frame: Frame) -> Any:
-            value = run(frame)
-            if isinstance(value, dict):
-                if field in value:
-                    return value[field]
-                if isinstance(value, DomainMap):
-                    return {}
-                raise EvalError(f"no such key: {field}")
-            raise EvalError(f"type '{kind_name(value)}' does not support field selection")
-
-        return Node(result, select)
+        if optional:
+            node = Node(optional_of(result), lambda frame: opt_select(run(frame), field))
+        elif wrapped:
+            node = Node(optional_of(result), lambda frame: _opt_apply(run(frame), select, field))
+        elif static == DEVICE:
+            node = Node(result, lambda frame: run(frame)[field])
+        else:
+            node = Node(result, lambda frame: select(run(frame), field))
+        return self._qualified(operand, node)
 
     def _member_index(self, tree: Tree[Token]) -> Node:
         operand_tree, index_tree = _trees(tree.children)
-        operand = self.node(operand_tree)
-        index = self.node(index_tree)
-        container = operand.type
+        return self._index(self.node(operand_tree), self.node(index_tree), optional=False)
+
+    def _index(self, operand: Node, index: Node, optional: bool) -> Node:
+        """``a[k]`` (or ``a[?k]``); indexing an optional yields an optional."""
+        wrapped = operand.type.name == "optional_type"
+        container = operand.type.params[0] if wrapped else operand.type
         if container.name == "list":
-            if not assignable(INT, index.type) and index.type not in (UINT, DOUBLE):
+            if not assignable(INT, index.type):
                 raise _index_error(container, index.type)
             result = container.params[0]
         elif container.name == "map":
@@ -572,7 +545,15 @@ class _Compiler:
         else:
             raise _index_error(container, index.type)
         run, key = operand.run, index.run
-        return Node(result, lambda frame: _lookup(run(frame), key(frame)))
+        if optional:
+            node = Node(optional_of(result), lambda frame: opt_lookup(run(frame), key(frame)))
+        elif wrapped:
+            node = Node(
+                optional_of(result), lambda frame: _opt_apply(run(frame), lookup, key(frame))
+            )
+        else:
+            node = Node(result, lambda frame: lookup(run(frame), key(frame)))
+        return self._qualified(operand, node)
 
     def _member_object(self, tree: Tree[Token]) -> Node:
         raise SelectorError("message construction is not supported in device selectors")
@@ -581,9 +562,12 @@ class _Compiler:
     def _ident(self, tree: Tree[Token]) -> Node:
         name = str(tree.children[0])
         found = self.scope.get(name)
+        if found is None and name in TYPE_NAMES:
+            value = CelType(name)
+            return Node(type_of(Type(name)), lambda frame: value, constant=True)
         if found is None:
             raise SelectorError(f"undeclared reference to '{name}'")
-        return Node(found, lambda frame: frame[name])
+        return self._charged(Node(found, lambda frame: frame[name], attribute=True), 1)
 
     def _dot_ident(self, tree: Tree[Token]) -> Node:
         return self._ident(tree)
@@ -594,74 +578,20 @@ class _Compiler:
     def _paren_expr(self, tree: Tree[Token]) -> Node:
         return self.node(_trees(tree.children)[0])
 
-    def _list_lit(self, tree: Tree[Token]) -> Node:
-        elems = [self.node(t) for t in self._args(next(iter(_trees(tree.children)), None))]
-        elem_type = self._homogeneous([e.type for e in elems])
-        runs = [e.run for e in elems]
-        return Node(list_of(elem_type), lambda frame: tuple(r(frame) for r in runs))
 
-    def _homogeneous(self, types: list[Type]) -> Type:
-        if not types:
-            return DYN
-        first = types[0]
-        for other in types[1:]:
-            if other != first:
-                raise SelectorError(f"expected type '{first}' but found '{other}'")
-        return first
+def _not_equal(left: Any, right: Any) -> bool:
+    return not equal(left, right)
 
-    def _map_lit(self, tree: Tree[Token]) -> Node:
-        inits = self._args(next(iter(_trees(tree.children)), None))
-        nodes = [self.node(t) for t in inits]
-        keys, values = nodes[0::2], nodes[1::2]
-        key_type = self._homogeneous([k.type for k in keys])
-        value_type = self._homogeneous([v.type for v in values])
-        if key_type not in (STRING, INT, UINT, BOOL) and not key_type.unknown:
-            raise SelectorError(f"unsupported map key type '{key_type}'")
-        pairs = [(k.run, v.run) for k, v in zip(keys, values, strict=True)]
 
-        def build(frame: Frame) -> dict[Any, Any]:
-            result: dict[Any, Any] = {}
-            for k, v in pairs:
-                key = k(frame)
-                if isinstance(key, UInt):
-                    key = key.value
-                if key in result:
-                    raise EvalError(f"insert failed: key {_key_text(key)} already exists")
-                result[key] = v(frame)
-            return result
+def _member_of(item: Any, container: Any) -> bool:
+    return contains(container, item)
 
-        return Node(map_of(key_type, value_type), build)
 
-    def _literal(self, tree: Tree[Token]) -> Node:
-        token = tree.children[0]
-        assert isinstance(token, Token)
-        text = str(token)
-        value: Any
-        try:
-            if token.type == "INT_LIT":
-                value = int(text, 0) if "x" in text.lower() else int(text)
-                if not INT64_MIN <= value <= INT64_MAX:
-                    raise SelectorError(f"integer literal {text} is out of range")
-                kind = INT
-            elif token.type == "UINT_LIT":
-                digits = text[:-1]
-                number = int(digits, 0) if "x" in digits.lower() else int(digits)
-                if not 0 <= number <= UINT64_MAX:
-                    raise SelectorError(f"unsigned integer literal {text} is out of range")
-                value, kind = UInt(number), UINT
-            elif token.type == "FLOAT_LIT":
-                value, kind = float(text), DOUBLE
-            elif token.type in ("STRING_LIT", "MLSTRING_LIT"):
-                value, kind = decode_string(text), STRING
-            elif token.type == "BYTES_LIT":
-                value, kind = decode_bytes(text), BYTES
-            elif token.type == "BOOL_LIT":
-                value, kind = text == "true", BOOL
-            else:
-                value, kind = None, NULL
-        except ValueError as e:
-            raise SelectorError(str(e)) from None
-        return Node(kind, lambda frame: value, constant=True)
+def _opt_apply(value: Any, step: Callable[[Any, Any], Any], arg: Any) -> Any:
+    """Apply a select or index step inside an optional (none stays none)."""
+    if not isinstance(value, Opt):
+        return Opt(step(value, arg))
+    return Opt(step(value.value, arg)) if value.present else value
 
 
 def _index_error(container: Type, index: Type) -> SelectorError:
@@ -672,63 +602,6 @@ def _index_error(container: Type, index: Type) -> SelectorError:
 
 class _DeviceMarker(dict[str, Any]):
     """The runtime value of ``device``: a dict of its four fields."""
-
-
-def _quantifier(items: Callable[[Frame], list[Any]], var: str, body: Eval, want: bool) -> Eval:
-    def run(frame: Frame) -> bool:
-        inner = dict(frame)
-        error: EvalError | None = None
-        for item in items(frame):
-            inner[var] = item
-            try:
-                value = body(inner)
-            except EvalError as e:
-                error = error or e
-                continue
-            if value is want:
-                return want
-            if type(value) is not bool:
-                error = error or no_overload("all" if not want else "exists", value)
-        if error is not None:
-            raise error
-        return not want
-
-    return run
-
-
-def _exists_one(items: Callable[[Frame], list[Any]], var: str, body: Eval) -> Eval:
-    def run(frame: Frame) -> bool:
-        inner = dict(frame)
-        count = 0
-        for item in items(frame):
-            inner[var] = item
-            value = body(inner)
-            if type(value) is not bool:
-                raise no_overload("exists_one", value)
-            count += value
-        return count == 1
-
-    return run
-
-
-def _filter_map(
-    items: Callable[[Frame], list[Any]], var: str, keep: Eval | None, transform: Eval | None
-) -> Eval:
-    def run(frame: Frame) -> tuple[Any, ...]:
-        inner = dict(frame)
-        out: list[Any] = []
-        for item in items(frame):
-            inner[var] = item
-            if keep is not None:
-                verdict = keep(inner)
-                if type(verdict) is not bool:
-                    raise no_overload("filter", verdict)
-                if not verdict:
-                    continue
-            out.append(transform(inner) if transform is not None else item)
-        return tuple(out)
-
-    return run
 
 
 def device_frame(
@@ -750,7 +623,21 @@ def compile_tree(tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLE
     ``variables`` declares the identifiers the expression may reference; the
     frame given to ``Node.run`` must bind each of them.
     """
-    node = _Compiler(variables).node(tree)
+    compiler = _Compiler(variables)
+    node = compiler.node(tree)
     if node.type not in (BOOL, ANY):
         raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
-    return node
+    if not compiler.sized:
+        return node
+    # Macros and size-dependent calls can approach the cost limit: track it.
+    run = _Compiler(variables, tracked=True).node(tree).run
+
+    def tracked(frame: Frame) -> Any:
+        inner = dict(frame)
+        meter = inner[METER] = [0]
+        value = run(inner)
+        if meter[0] > COST_LIMIT:
+            raise limit_exceeded()
+        return value
+
+    return Node(node.type, tracked)

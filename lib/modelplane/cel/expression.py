@@ -3,8 +3,10 @@
 ``compile_expression(text, variables)`` parses with cel-python's parser, then
 type-checks and compiles with ``modelplane.cel.compiler``.  The DRA selector
 environment (``device``) is the default; a CRD validation rule declares
-``self`` as ``dyn``.  Every failure is a ``SelectorError`` with a one-line
-message; nothing is cached here (callers cache per expression).
+``self`` as ``dyn``.  CEL's optional syntax (``.?``, ``[?]``) is first
+rewritten into internal calls (``modelplane.cel.optional``).  Every failure
+is a ``SelectorError`` with a one-line message; nothing is cached here
+(callers cache per expression).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from celpy.celparser import CELParseError, CELParser
 
 from modelplane.cel.compiler import DRA_VARIABLES, Node, compile_tree
 from modelplane.cel.model import SelectorError
+from modelplane.cel.optional import ReservedNameError, rewrite
 from modelplane.cel.types import Type
 
 __all__ = ["compile_expression"]
@@ -29,7 +32,11 @@ def _one_line(message: str) -> str:
 def compile_expression(expression: str, variables: Mapping[str, Type] = DRA_VARIABLES) -> Node:
     """Parse and check ``expression``; raise ``SelectorError`` if it does not compile."""
     try:
-        tree = _PARSER.parse(expression)
+        text = rewrite(expression) if "?" in expression or "__opt_" in expression else expression
+    except ReservedNameError as e:
+        raise SelectorError(str(e)) from None
+    try:
+        tree = _PARSER.parse(text)
     except CELParseError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "syntax error"
         raise SelectorError(_one_line(f"syntax error: {first}")) from None

@@ -6,9 +6,8 @@ runtime implementation that dispatches on runtime kinds and raises
 ``EvalError`` where cel-go returns an error.  Covered: CEL's standard
 operators and functions (arithmetic, comparison, size, contains, startsWith,
 endsWith, matches, int/uint/double/string conversions) and the Kubernetes
-quantity and semver libraries.  Kubernetes' other extension libraries (regex
-find, IP/CIDR, URL, lists, sets, strings, format, authz) are deliberately
-absent: the DRA user documentation does not offer them.
+quantity and semver libraries.  The extension libraries live in their own
+modules; ``modelplane.cel.registry`` joins them all.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from modelplane.cel.overloads import Function, Impl, Overload
+from modelplane.cel.regex import compile_regex
 from modelplane.cel.types import (
     BOOL,
     BYTES,
@@ -51,23 +51,7 @@ from modelplane.cel.values import (
 from modelplane.quantity import Quantity
 from modelplane.semver import SemVer
 
-__all__ = ["FUNCTIONS", "Function", "Overload", "compile_regex"]
-
-Impl = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Overload:
-    params: tuple[Type, ...]
-    result: Type
-    member: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    name: str
-    overloads: tuple[Overload, ...]
-    impl: Impl
+__all__ = ["CORE", "add_values", "format_double", "order_values"]
 
 
 NUMERIC = (INT, UINT, DOUBLE)
@@ -176,6 +160,18 @@ def _ordering(name: str, a: Any, b: Any) -> int | None:
     raise no_overload(name, a, b)
 
 
+def order_values(name: str, a: Any, b: Any) -> int:
+    """-1/0/1 for two comparable values (NaN compares as equal); raises otherwise."""
+    if isinstance(a, Quantity | SemVer) and type(a) is type(b):
+        return a.compare_to(b)
+    return _ordering(name, a, b) or 0
+
+
+def add_values(a: Any, b: Any) -> Any:
+    """CEL ``a + b``."""
+    return _add(a, b)
+
+
 def _comparison(name: str, test: Callable[[int], bool]) -> Impl:
     def compare(a: Any, b: Any) -> bool:
         order = _ordering(name, a, b)
@@ -197,21 +193,6 @@ def _strings(name: str, test: Callable[[str, str], bool]) -> Impl:
         raise no_overload(name, a, b)
 
     return call
-
-
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile an RE2-style pattern with Python's ``re``; raise ``ValueError`` if invalid."""
-    compiled = _REGEX_CACHE.get(pattern)
-    if compiled is None:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as e:
-            raise ValueError(f"invalid regular expression {pattern!r}: {e}") from None
-        _REGEX_CACHE[pattern] = compiled
-    return compiled
 
 
 def _matches(a: Any, b: Any) -> bool:
@@ -314,6 +295,14 @@ def _to_string(a: Any) -> str:
         except UnicodeDecodeError:
             raise EvalError("invalid UTF-8 in bytes, cannot convert to string") from None
     raise no_overload("string", a)
+
+
+def _to_bytes(a: Any) -> bytes:
+    if type(a) is bytes:
+        return a
+    if type(a) is str:
+        return a.encode("utf-8")
+    raise no_overload("bytes", a)
 
 
 def _quantity(a: Any) -> Quantity:
@@ -432,7 +421,7 @@ def _comparison_fn(name: str, test: Callable[[int], bool]) -> Function:
 
 _SIZED = (STRING, BYTES, _LIST, _MAP)
 
-_ALL: tuple[Function, ...] = (
+CORE: tuple[Function, ...] = (
     _fn(
         "_+_",
         _add,
@@ -475,6 +464,7 @@ _ALL: tuple[Function, ...] = (
         _to_string,
         *(Overload((t,), STRING) for t in (STRING, BOOL, INT, UINT, DOUBLE, BYTES)),
     ),
+    _fn("bytes", _to_bytes, Overload((BYTES,), BYTES), Overload((STRING,), BYTES)),
     _fn("quantity", _quantity, Overload((STRING,), QUANTITY)),
     _fn("isQuantity", _is_quantity, Overload((STRING,), BOOL)),
     _fn("sign", _sign, Overload((QUANTITY,), INT)),
@@ -529,5 +519,3 @@ _ALL: tuple[Function, ...] = (
         _member((QUANTITY, INT), QUANTITY),
     ),
 )
-
-FUNCTIONS: dict[str, Function] = {f.name: f for f in _ALL}

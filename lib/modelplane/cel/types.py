@@ -2,8 +2,10 @@
 
 A deliberately small type algebra: primitive names, ``list``/``map`` with
 parameters, the opaque ``quantity``/``semver`` library types, the ``device``
-object, and two unknowns: ``any`` (a device attribute, whose type is only known
-at runtime, as Kubernetes declares it) and ``dyn``.  Both unknowns are
+object, the IP, CIDR and URL library types, ``optional_type(T)`` and
+``type(T)`` (the type of a type value), and two unknowns: ``any`` (a
+device attribute, whose type is only known at runtime, as Kubernetes
+declares it) and ``dyn``.  Both unknowns are
 assignable to and from everything.
 """
 
@@ -15,19 +17,26 @@ __all__ = [
     "ANY",
     "BOOL",
     "BYTES",
+    "CIDR",
     "DEVICE",
     "DOUBLE",
     "DYN",
     "INT",
+    "IP",
     "NULL",
     "QUANTITY",
     "SEMVER",
     "STRING",
     "UINT",
+    "URL",
     "Type",
     "assignable",
+    "element",
     "list_of",
     "map_of",
+    "optional_of",
+    "type_of",
+    "unify",
 ]
 
 
@@ -56,6 +65,9 @@ NULL = Type("null_type")
 QUANTITY = Type("kubernetes.Quantity")
 SEMVER = Type("kubernetes.Semver")
 DEVICE = Type("kubernetes.DRADevice")
+IP = Type("net.IP")
+CIDR = Type("net.IPPrefix")
+URL = Type("kubernetes.URL")
 ANY = Type("any")
 DYN = Type("dyn")
 
@@ -66,6 +78,29 @@ def list_of(elem: Type) -> Type:
 
 def map_of(key: Type, value: Type) -> Type:
     return Type("map", (key, value))
+
+
+def optional_of(value: Type) -> Type:
+    return Type("optional_type", (value,))
+
+
+def type_of(value: Type) -> Type:
+    """The static type of a type value (``int`` has type ``type(int)``)."""
+    return Type("type", (value,))
+
+
+def unify(a: Type, b: Type) -> bool:
+    """Whether two types can stand for one type parameter (unknowns join anything)."""
+    if a.unknown or b.unknown:
+        return True
+    if a.name != b.name or len(a.params) != len(b.params):
+        return False
+    return all(unify(x, y) for x, y in zip(a.params, b.params, strict=True))
+
+
+def element(t: Type) -> Type:
+    """The element type of a list type (``dyn`` for anything else)."""
+    return t.params[0] if t.name == "list" and t.params else DYN
 
 
 def assignable(param: Type, arg: Type) -> bool:

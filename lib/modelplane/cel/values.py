@@ -22,9 +22,12 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "LISTS",
+    "NONE",
     "UINT64_MAX",
+    "CelType",
     "DomainMap",
     "EvalError",
+    "Opt",
     "UInt",
     "check_int",
     "check_uint",
@@ -51,6 +54,32 @@ class UInt:
     """A CEL unsigned integer."""
 
     value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Opt:
+    """A CEL optional value; ``value is NONE`` when it is empty."""
+
+    value: Any
+
+    @property
+    def present(self) -> bool:
+        return self.value is not NONE
+
+
+class _None:
+    def __repr__(self) -> str:
+        return "optional.none()"
+
+
+NONE: Any = _None()
+
+
+@dataclass(frozen=True, slots=True)
+class CelType:
+    """A CEL type value such as ``int`` or ``net.IP`` (what ``type(x)`` returns)."""
+
+    name: str
 
 
 class DomainMap(dict[str, Any]):
@@ -83,6 +112,15 @@ def kind_name(value: object) -> str:
         return "kubernetes.Quantity"
     if isinstance(value, SemVer):
         return "kubernetes.Semver"
+    if isinstance(value, Opt):
+        return "optional_type"
+    if isinstance(value, CelType):
+        return "type"
+    kind = getattr(value, "CEL_KIND", None)
+    if kind is not None:
+        return str(kind)
+    if isinstance(value, dict):
+        return "map"
     return type(value).__name__
 
 
@@ -132,6 +170,15 @@ def equal(left: object, right: object) -> bool:
         if not isinstance(right, LISTS) or len(left) != len(right):
             return False
         return all(equal(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, CelType):
+        return left == right
+    if isinstance(left, Opt):
+        if not isinstance(right, Opt) or left.present != right.present:
+            return False
+        return not left.present or equal(left.value, right.value)
+    kind = getattr(left, "CEL_KIND", None)
+    if kind is not None:
+        return getattr(right, "CEL_KIND", None) == kind and left == right
     if isinstance(left, dict):
         if not isinstance(right, dict) or len(left) != len(right):
             return False
