@@ -298,7 +298,7 @@ def test_a_replica_is_a_headless_selectorless_h2c_service_and_its_endpoint_slice
 
 # -- the h2c hop: every backend that is not h2c, reached through the gateway's `hop` listener --
 
-PARENT = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "modelplane-gateway",
+PARENT: Json = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "modelplane-gateway",
           "namespace": "modelplane-system"}  # fmt: skip
 
 
