@@ -323,7 +323,7 @@ def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway()
         **labels,
         "endpointslice.kubernetes.io/managed-by": "gateway-config.modelplane.ai",
     }
-    meta = {"namespace": "ml", "labels": labels, "ownerReferences": owner("llm")}
+    meta: Json = {"namespace": "ml", "labels": labels, "ownerReferences": owner("llm")}
     assert objects(decision, "Service") == {
         f"ml/{direct}": {
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": direct, **meta},
