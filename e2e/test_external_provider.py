@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_config.render import backend_name
+from gateway_config.render import backend_name, hop_name
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.netns import ETC_DIR
@@ -210,6 +210,16 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
     }
     slice_ = get(control, "endpointslice", "-n", namespace, name)
     assert (slice_["addressType"], slice_["endpoints"][0]["addresses"]) == ("FQDN", [PROVIDER[0]])
+    # both are reached through the h2c hop into the front door, then over their own scheme
+    route = get(control, "httproute", "-n", namespace, "llm")
+    refs = [r["name"] for r in route["spec"]["rules"][0]["backendRefs"]]
+    assert refs == [hop_name("llm", "plain"), hop_name("llm", "provider")]
+    hop_slice = get(control, "endpointslice", "-n", namespace, hop_name("llm", "provider"))
+    assert hop_slice["endpoints"][0]["addresses"] == [backends.address]
+    assert hop_slice["ports"][0]["appProtocol"] == "kubernetes.io/h2c"
+    hop_route = get(control, "httproute", "-n", namespace, name)
+    assert hop_route["spec"]["parentRefs"][0]["sectionName"] == "hop"
+    assert hop_route["spec"]["rules"][0]["backendRefs"][0]["name"] == name
 
     pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
 
