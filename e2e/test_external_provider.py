@@ -8,7 +8,9 @@ a manually created ModelEndpoint `https://provider.modelplane.test:8443`, next
 to a plain http simulator, in one ModelService. gateway-config runs with
 `--backend-ca-configmap` naming a ConfigMap of that CA, so the control
 cluster's Traefik verifies the provider's certificate against that CA and that
-name (a BackendTLSPolicy per https backend). Requests to the service address,
+name (a BackendTLSPolicy per https backend); gateway-config reaches both
+backends through the h2c hop into the front door's `hop` listener. Requests to
+the service address,
 made with the official SDKs, are answered by both backends. Two endpoints that
 must not be trusted get no answer from their backend though their routes
 resolve: one whose name the certificate does not carry, one whose certificate
