@@ -39,6 +39,7 @@ from modelplane_localfleet.pki import CertificateAuthority
 from e2e.kube import Json, apply, condition, get, items, wait_for
 from e2e.services import Service
 from e2e.simulator import Reply, call
+from e2e.streams import stream_many
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,6 +244,37 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
             answered.add(pod)
     assert answered == pods
     assert seen["metrics"] == [200, True]
+
+
+def test_every_concurrent_stream_to_either_provider_through_the_hop_arrives_whole(
+    backends: Backends, namespace: str
+) -> None:
+    """400 streams, 50 at a time, through the service address to the HTTPS and the plain
+    provider: relayed HTTP/1.1 to HTTP/1.1 without the hop, several in a hundred were cut."""
+    control = backends.control
+    apply(
+        control,
+        endpoint(namespace, "provider", f"https://{PROVIDER[0]}:{PORT}", "llm"),
+        endpoint(namespace, "plain", f"http://{PLAIN_ADDRESS}:8000", "llm"),
+        model_service(namespace, "llm", "llm"),
+    )
+    address = wait_for(
+        "llm routed to two endpoints", lambda: routed_address(control, namespace, "llm", 2)
+    )
+    pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
+
+    def both_answer() -> bool:
+        replies = [call(f"{address}/health") for _ in range(8)]
+        return all(r.status == 200 for r in replies) and {r.pod for r in replies} == pods
+
+    wait_for("both backends to answer", both_answer, 30)
+    body: dict[str, object] = {
+        "model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
+        "max_tokens": 8,
+    }  # fmt: skip
+    streams = stream_many(f"{address}/v1/chat/completions", body, 400, 50)
+    assert [s for s in streams if s.status != 200 or not s.whole] == []
+    assert {s.pod for s in streams} == pods
 
 
 def test_a_certificate_without_the_name_or_from_another_ca_is_not_trusted(
