@@ -5,7 +5,9 @@ resourceVersion and is sent to the open watches of its collection whose label
 selector matches. A test can end every open watch as the server's timeout does
 (`end_watches`), break them as an API server restart does (`break_watches`),
 make the next watch find its version compacted away (`compact`: "410 Gone"),
-and make lists fail (`failing_lists`). Every call is recorded in `calls`.
+and make lists fail (`failing_lists`). Objects can be read (`get` of
+`collection/name`), created and replaced (refused, as None, unless the body
+carries the stored resourceVersion). Every call is recorded in `calls`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def _selected(obj: Json, params: Mapping[str, Any]) -> bool:
         return False
     fields = [p.split("=", 1) for p in str(params.get("fieldSelector", "")).split(",") if p]
     return all(k == "metadata.name" and obj["metadata"]["name"] == v for k, v in fields)
+
+
+def _version(obj: Json) -> str:
+    return str(obj["metadata"].get("resourceVersion", ""))
 
 
 def _key(obj: Json) -> str:
@@ -82,8 +88,37 @@ class FakeKube:
         self.version += 1
         self.oldest = self.version
 
+    def _object(self, path: str) -> tuple[str, str] | None:
+        collection, _, name = path.rpartition("/")
+        return (collection, name) if collection in self.collections else None
+
+    def _find(self, collection: str, name: str) -> str | None:
+        return next((k for k in self.collections[collection] if k.endswith(f"/{name}")), None)
+
+    async def create(self, collection: str, body: Json) -> Json | None:
+        self.calls.append(("create", collection, {}))
+        items = self.collections.setdefault(collection, {})
+        if _key(body) in items:
+            return None
+        self.put(collection, body)
+        return copy.deepcopy(items[_key(body)])
+
+    async def replace(self, path: str, body: Json) -> Json | None:
+        self.calls.append(("replace", path, {}))
+        collection, name = self._object(path) or ("", "")
+        key = self._find(collection, name) if collection else None
+        stored = self.collections[collection].get(key or "") if collection else None
+        if stored is None or _version(stored) != _version(body):
+            return None
+        self.put(collection, body)
+        return copy.deepcopy(self.collections[collection][_key(body)])
+
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Json | None:
         self.calls.append(("get", path, dict(params or {})))
+        found = self._object(path)
+        if found is not None and path not in self.collections:
+            key = self._find(*found)
+            return copy.deepcopy(self.collections[found[0]][key]) if key else None
         if self.failing_lists:
             self.failing_lists -= 1
             raise httpx.ConnectError("connection refused")

@@ -11,7 +11,9 @@
   queued again after a backoff;
 - `modelplane_queue_work_duration_seconds{service,kind}`: a histogram of the time one
   key's reconcile takes, whatever its result;
-- `modelplane_leader{service}`: 1 while this copy holds the lease.
+- `modelplane_leader{service}`: 1 while this copy holds the lease;
+- `modelplane_api_requests_total{server,method}`: requests this process made to each
+  API server (`modelplane.kube`; a watch counts once, as method `WATCH`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ WORK_DURATION = Histogram(
     "Time one queued key's reconcile takes.",
     ["service", "kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+API_REQUESTS = Counter(
+    "modelplane_api_requests_total", "Requests made to an API server.", ["server", "method"]
 )
 LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.", ["service"])
 
