@@ -44,10 +44,10 @@ class Kube:
     def __init__(self, api: kr8s.asyncio.Api, field_manager: str) -> None:
         self.api = api
         self.field_manager = field_manager
-        self.server = str(getattr(getattr(api, "auth", None), "server", "") or "")
 
     def _count(self, method: str) -> None:
-        controllermetrics.API_REQUESTS.labels(self.server, method).inc()
+        server = getattr(getattr(self.api, "auth", None), "server", "") or ""
+        controllermetrics.API_REQUESTS.labels(str(server), method).inc()
 
     @classmethod
     async def connect(cls, kubeconfig: str | dict[str, Any] | None, field_manager: str) -> Kube:

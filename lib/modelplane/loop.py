@@ -108,12 +108,10 @@ class ReconcileLoop:
         self.wake = asyncio.Event()
         self.unfinished: set[str] | None = None  # keys of the first sync not yet reconciled
         self.cache.listeners.append(self._changed)
-        self._metrics = (
-            controllermetrics.QUEUE_DEPTH.labels(service, kind),
-            controllermetrics.QUEUE_ADDS.labels(service, kind),
-            controllermetrics.QUEUE_RETRIES.labels(service, kind),
-            controllermetrics.WORK_DURATION.labels(service, kind),
-        )
+        self.depth = controllermetrics.QUEUE_DEPTH.labels(service, kind)
+        self.adds = controllermetrics.QUEUE_ADDS.labels(service, kind)
+        self.retries = controllermetrics.QUEUE_RETRIES.labels(service, kind)
+        self.duration = controllermetrics.WORK_DURATION.labels(service, kind)
 
     def readiness(self) -> str | None:
         if self.unfinished is None:
@@ -125,9 +123,9 @@ class ReconcileLoop:
     def _add(self, keys: Iterable[str]) -> None:
         added = sum(self.queue.add(k) for k in keys)
         if added:
-            self._metrics[1].inc(added)
+            self.adds.inc(added)
             self.wake.set()
-        self._metrics[0].set(self.queue.depth())
+        self.depth.set(self.queue.depth())
 
     def _changed(self, path: str, obj: Json) -> None:
         if self.unfinished is not None:
@@ -182,14 +180,14 @@ class ReconcileLoop:
             if self.unfinished:
                 self.unfinished.discard(key)
         finally:
-            self._metrics[3].observe(time.monotonic() - began)
+            self.duration.observe(time.monotonic() - began)
             self.queue.done(key)
-            self._metrics[0].set(self.queue.depth())
+            self.depth.set(self.queue.depth())
         if again:
             self.queue.add_after(key, again)
 
     def _failed(self, key: str) -> float:
-        self._metrics[2].inc()
+        self.retries.inc()
         return self.backoff.failure(key)
 
     def _finished(self, running: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
@@ -208,7 +206,7 @@ class ReconcileLoop:
                     task = asyncio.create_task(self._work(key))
                     running.add(task)
                     task.add_done_callback(self._finished(running))
-                self._metrics[0].set(self.queue.depth())
+                self.depth.set(self.queue.depth())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.queue.next_due_in())
         finally:

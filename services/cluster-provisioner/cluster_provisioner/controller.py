@@ -7,8 +7,9 @@ it concerns: a cluster to itself, a class to the clusters with a pool of it, a
 replica to its cluster, a Secret to the clusters whose kubeconfig it holds.
 `reconcile(name)` reads the cluster, classes, replica count and Secret from the
 cache (no API request), inspects the cluster itself through its kubeconfig, and
-asks to run again after `RESYNC_S`: that is how a cluster that stopped answering
-turns not Ready within a bounded time (`RESYNC_S` plus the inspection deadline).
+asks to run again after `INSPECT_EVERY_S`: that is how a cluster that stopped
+answering turns not Ready within a bounded time (`INSPECT_EVERY_S` plus the
+inspection deadline). The loop's resync (`RESYNC_S`) is only a safety net.
 Only the leader inspects and writes (a new leader's loop queues every cluster).
 Status goes through the status subresource, only when it changed, carrying the
 cached resourceVersion (a stale one is refused, and the watch brings the newer
@@ -31,7 +32,8 @@ from cluster_provisioner import drain, observe
 from cluster_provisioner.status import Inspection, decide
 
 SERVICE = "cluster-provisioner"
-RESYNC_S = 3.0
+INSPECT_EVERY_S = 3.0
+RESYNC_S = 60.0
 WORKERS = 16
 API = "/apis/modelplane.ai/v1alpha1"
 CLUSTERS = f"{API}/inferenceclusters"
@@ -77,13 +79,13 @@ class Provisioner:
 
     async def reconcile_key(self, name: str) -> float | None:
         """Reconcile the cluster `name` (nothing when it is gone or this copy is not the
-        leader); run again after `RESYNC_S` to inspect it afresh."""
+        leader); run again after `INSPECT_EVERY_S` to inspect it afresh."""
         cluster = self.cache.get(CLUSTERS, name)
         if cluster is None or not self.elector.is_leader:
             return None
         classes = {c["metadata"]["name"]: c for c in self.cache.items(CLASSES)}
         await self.reconcile(cluster, classes, self.replicas_on(name))
-        return RESYNC_S
+        return INSPECT_EVERY_S
 
     async def reconcile(self, cluster: Json, classes: Mapping[str, Json], replicas: int) -> None:
         with controllermetrics.reconciling(SERVICE, "InferenceCluster"):

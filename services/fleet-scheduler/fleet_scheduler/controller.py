@@ -24,7 +24,7 @@ from fleet_scheduler.reconcile import decide
 from fleet_scheduler.snapshot import LiveSnapshot
 
 SERVICE = "fleet-scheduler"
-RESYNC_S = 10.0
+RESYNC_S = 60.0  # a safety net: every input is watched
 API = "/apis/modelplane.ai/v1alpha1"
 KINDS = {
     "InferenceClass": "inferenceclasses",

@@ -30,7 +30,7 @@ from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch
 from gateway_config.render import GATEWAY_NAME, MANAGED_BY, MANAGER
 
 SERVICE = "gateway-config"
-RESYNC_S = 10.0
+RESYNC_S = 60.0  # a safety net: every input is watched
 API = "/apis/modelplane.ai/v1alpha1"
 GATEWAY_API = "/apis/gateway.networking.k8s.io/v1"
 SLICES_API = "/apis/discovery.k8s.io/v1"
