@@ -107,3 +107,28 @@ def test_a_leader_whose_renewal_is_refused_reads_the_lease_and_steps_down() -> N
 
     assert asyncio.run(scenario()) == (False, True)
     assert [verb for verb, _, _ in kube.calls] == ["replace", "get"]
+
+
+WAITS = [
+    ("a Lease another copy renewed: wait for an event, at most the lease duration",
+     lease("other", FRESH), True, 15.0),
+    ("a lapsed Lease: try again soon", lease("other", LAPSED), True, 3.75),
+    ("a released Lease: try again soon", lease("", FRESH), True, 3.75),
+    ("a Lease still naming this copy (a renewal failed): try again soon",
+     lease("me", FRESH), True, 3.75),
+    ("before the watch has listed: read the Lease again soon", lease("other", FRESH), False, 3.75),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "existing", "watching", "wait"), WAITS, ids=[w[0] for w in WAITS])
+def test_how_long_a_standby_waits(
+    name: str, existing: dict[str, Any], watching: bool, wait: float
+) -> None:
+    kube = FakeKube("Lease", "coordination.k8s.io/v1")
+    kube.collections[LEASES] = {}
+    kube.put(LEASES, existing)
+
+    async def scenario() -> float:
+        return (await elector_over(kube, "me", watching))._standby_wait()
+
+    assert asyncio.run(scenario()) == wait

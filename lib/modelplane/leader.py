@@ -7,12 +7,14 @@ carries the Lease's resourceVersion, so two copies never both win. `is_leader`
 says whether this copy may reconcile now; it turns False as soon as a renewal
 fails or is refused, and on `release` (a graceful stop hands over at once).
 
-Requests: the leader renews every `renew_s` with one PUT of the Lease as it
-last wrote it (a GET only after a refusal or an error). A standby watches the
-Lease (a `modelplane.cache.Cache` of that one object) and reads it from there:
-it makes a request only to take over, when the Lease is released or has lapsed,
-and wakes for that on the watch's event or when the lapse is due. Until that
-watch has listed, a standby reads the Lease with a GET every `renew_s / 2`.
+Requests: the leader renews every `renew_s` (half the lease duration) with one
+PUT of the Lease as it last wrote it (a GET only after a refusal or an error);
+a renewal with no answer within `renew_s / 2` counts as failed. A standby
+watches the Lease (a `modelplane.cache.Cache` of that one object) and reads it
+from there: it makes a request only to take over, when the Lease is released
+or has lapsed, and wakes for that on the watch's event or when the lapse is
+due. Until that watch has listed, and while the Lease still names this copy
+(a renewal just failed), it tries again every `renew_s / 2`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from modelplane.kube import TRANSIENT, Json, Kube
 
 log = logging.getLogger("modelplane.leader")
 LEASE_DURATION_S = 15
-RENEW_S = 3.0
+RENEW_S = LEASE_DURATION_S / 2
+"""Renewing at half the lease: 8 requests a minute, and one late or failed renewal
+still leaves time before the Lease lapses."""
 
 
 def _now() -> datetime.datetime:
@@ -147,7 +151,8 @@ class LeaderElector:
         lease = self.cache.get(self.watched, self.name, self.namespace)
         spec = (lease or {}).get("spec") or {}
         renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-        if lease is None or not spec.get("holderIdentity") or renewed is None:
+        holder = spec.get("holderIdentity")
+        if lease is None or not holder or holder == self.identity or renewed is None:
             return self.renew_s / 2
         duration = int(spec.get("leaseDurationSeconds") or LEASE_DURATION_S)
         due = (renewed - _now()).total_seconds() + duration + 0.1
@@ -159,8 +164,10 @@ class LeaderElector:
             while True:
                 self.seen.clear()
                 try:
-                    self._set(await self.try_once())
-                except TRANSIENT as error:
+                    # A renewal that hangs past half the renew interval steps down well
+                    # before the Lease could lapse and another copy take it.
+                    self._set(await asyncio.wait_for(self.try_once(), self.renew_s / 2))
+                except (*TRANSIENT, TimeoutError) as error:
                     log.warning("lease renewal failed", extra={"fields": {"error": str(error)}})
                     self._set(False)
                 if self.is_leader:
