@@ -175,3 +175,16 @@ def test_listed_objects_carry_their_kind_and_read_in_namespace_and_name_order() 
     assert [o["metadata"]["namespace"] for o in world.cache.items(THINGS)] == ["a-ns", "ns"]
     assert world.cache.get(THINGS, "z", "a-ns") is not None
     assert world.cache.get(THINGS, "z", "ns") is None
+
+
+def test_a_watch_that_keeps_failing_after_good_lists_backs_off_further_each_time() -> None:
+    async def script(world: World) -> None:
+        for _ in range(4):
+            world.kube.compact()
+            world.kube.break_watches()
+            await settle()
+
+    world = run(script)
+    bounds = [0.5, 1.0, 2.0, 4.0]
+    assert len(world.waits) == 4
+    assert all(b / 2 <= w <= b for w, b in zip(world.waits, bounds, strict=True))

@@ -7,7 +7,9 @@ resourceVersion, applying every event to its store. When the server ends a
 watch (its timeout), it watches again from the last version it saw, without
 listing; when the version is too old ("410 Gone") or the watch or list fails
 (e.g. the API server restarting), it lists again, after a backoff that grows
-while the failures go on, and reports what changed in between as events.
+while the failures go on (a list that works but a watch that keeps failing
+included) and resets once a watch delivers an event or runs to its end, and it
+reports what changed in between as events.
 
 Readers (`items`, `get`) get the stored objects themselves, each with its
 `apiVersion` and `kind` filled in, sorted by namespace and name: they must not
@@ -77,8 +79,6 @@ class Informer:
         self.version = ""
         self.synced = False
         self.listed = asyncio.Event()
-        self.lists = 0
-        self.watches = 0
 
     def _fill(self, obj: Json, api_version: str, kind: str) -> Json:
         obj.setdefault("apiVersion", api_version)
@@ -88,7 +88,6 @@ class Informer:
     async def relist(self) -> None:
         """List the collection and replace the store, reporting every difference."""
         listing = await self.kube.get(self.collection, self.params) or {}
-        self.lists += 1
         api_version = str(listing.get("apiVersion", ""))
         kind = str(listing.get("kind", "")).removesuffix("List")
         fresh = {
@@ -122,7 +121,6 @@ class Informer:
 
     async def watch_once(self) -> None:
         """Follow one watch from the current version until the server ends it."""
-        self.watches += 1
         params = {**self.params, "resourceVersion": self.version}
         async for event in self.kube.watch(self.collection, params):
             self.apply(event)
@@ -136,8 +134,8 @@ class Informer:
                 if stale:
                     await self.relist()
                     stale = False
-                    self.backoff.forget(self.path)
                 await self.watch_once()
+                self.backoff.forget(self.path)  # the server ended a watch that worked
             except Exception as error:  # the API server restarting, 410 Gone, a bad event
                 stale = True
                 delay = self.backoff.failure(self.path)
