@@ -4,9 +4,16 @@
   (`ok`, `error`);
 - `modelplane_reconcile_errors_total{service,kind}`;
 - `modelplane_reconcile_duration_seconds{service,kind}`: a histogram;
-- `modelplane_queue_depth{service,kind}`: objects waiting for their reconcile;
-- `modelplane_queue_adds_total{service,kind}`: objects ever queued for a reconcile;
-- `modelplane_leader{service}`: 1 while this copy holds the lease.
+- `modelplane_queue_depth{service,kind}`: keys waiting for their reconcile;
+- `modelplane_queue_adds_total{service,kind}`: keys ever queued for a reconcile (an add
+  of a key already waiting is deduplicated and not counted);
+- `modelplane_queue_retries_total{service,kind}`: reconciles that failed and were
+  queued again after a backoff;
+- `modelplane_queue_work_duration_seconds{service,kind}`: a histogram of the time one
+  key's reconcile takes, whatever its result;
+- `modelplane_leader{service}`: 1 while this copy holds the lease;
+- `modelplane_api_requests_total{server,method}`: requests this process made to each
+  API server (`modelplane.kube`; a watch counts once, as method `WATCH`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,18 @@ QUEUE_DEPTH = Gauge(
 QUEUE_ADDS = Counter(
     "modelplane_queue_adds_total", "Objects queued for a reconcile.", ["service", "kind"]
 )
+QUEUE_RETRIES = Counter(
+    "modelplane_queue_retries_total", "Failed reconciles queued again.", ["service", "kind"]
+)
+WORK_DURATION = Histogram(
+    "modelplane_queue_work_duration_seconds",
+    "Time one queued key's reconcile takes.",
+    ["service", "kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+API_REQUESTS = Counter(
+    "modelplane_api_requests_total", "Requests made to an API server.", ["server", "method"]
+)
 LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.", ["service"])
 
 
@@ -54,7 +73,10 @@ def reconciling(service: str, kind: str) -> Iterator[None]:
 
 
 def queued(service: str, kind: str, count: int) -> Gauge:
-    """Record `count` objects queued for this pass; return the depth gauge to count down."""
+    """Record `count` objects queued for this pass; return the depth gauge to count down.
+
+    For a whole-pass service that works through its objects itself (endpoint-manager);
+    `ReconcileLoop`'s queue keeps these metrics itself under its own kind."""
     QUEUE_ADDS.labels(service, kind).inc(count)
     depth = QUEUE_DEPTH.labels(service, kind)
     depth.set(count)

@@ -7,7 +7,9 @@ in-cluster service account when none is given). Every call takes an API path
 server-side apply with the client's own field manager; `watch` yields events
 from a resourceVersion until the server ends the stream, and raises `GoneError`
 when that version is too old, so the caller lists again. `TRANSIENT` names the
-errors worth retrying.
+errors worth retrying. Every request is counted in
+`modelplane_api_requests_total{server,method}` (a watch as method `WATCH`), so
+a service's requests at rest can be read off its `/metrics`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 import kr8s
 import kr8s.asyncio
 
+from modelplane import controllermetrics
 from modelplane.wellknown import Json as Json  # noqa: PLC0414 (re-exported for importers)
 
 # kr8s warns on servers newer than the versions it lists; the API it uses is stable.
@@ -40,6 +43,10 @@ class Kube:
     def __init__(self, api: kr8s.asyncio.Api, field_manager: str) -> None:
         self.api = api
         self.field_manager = field_manager
+
+    def _count(self, method: str) -> None:
+        server = getattr(getattr(self.api, "auth", None), "server", "") or ""
+        controllermetrics.API_REQUESTS.labels(str(server), method).inc()
 
     @classmethod
     async def connect(cls, kubeconfig: str | dict[str, Any] | None, field_manager: str) -> Kube:
@@ -65,6 +72,7 @@ class Kube:
             kwargs["headers"] = {"Content-Type": content_type}
         if params:
             kwargs["params"] = dict(params)
+        self._count(method)
         async with self.api.call_api(method, version="", base=base, url=last, **kwargs) as reply:
             data: Json = reply.json() if reply.content else {}
             return data
@@ -142,6 +150,7 @@ class Kube:
     async def watch(self, path: str, params: Mapping[str, str | int]) -> AsyncIterator[Json]:
         base, last = _split(path)
         query = {**params, "watch": "true", "allowWatchBookmarks": "true"}
+        self._count("WATCH")
         async with self.api.call_api(
             "GET", version="", base=base, url=last, params=query, stream=True, timeout=None
         ) as reply:

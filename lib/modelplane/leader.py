@@ -6,20 +6,34 @@ over only once the holder has not renewed for the lease duration. Every write
 carries the Lease's resourceVersion, so two copies never both win. `is_leader`
 says whether this copy may reconcile now; it turns False as soon as a renewal
 fails or is refused, and on `release` (a graceful stop hands over at once).
+
+Requests: the leader renews every `renew_s` (half the lease duration) with one
+PUT of the Lease as it last wrote it (a GET only after a refusal or an error);
+a renewal with no answer within `renew_s / 2` counts as failed. A standby
+watches the Lease (a `modelplane.cache.Cache` of that one object) and reads it
+from there: it makes a request only to take over, when the Lease is released
+or has lapsed, and wakes for that on the watch's event or when the lapse is
+due. Until that watch has listed, and while the Lease still names this copy
+(a renewal just failed), it tries again every `renew_s / 2`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import datetime
 import logging
 from typing import Any
 
-from modelplane.kube import TRANSIENT, Kube
+from modelplane.cache import Cache
+from modelplane.kube import TRANSIENT, Json, Kube
 
 log = logging.getLogger("modelplane.leader")
 LEASE_DURATION_S = 15
-RENEW_S = 3.0
+RENEW_S = LEASE_DURATION_S / 2
+"""Renewing at half the lease: 8 requests a minute, and one late or failed renewal
+still leaves time before the Lease lapses."""
 
 
 def _now() -> datetime.datetime:
@@ -65,8 +79,15 @@ class LeaderElector:
         self.renew_s = renew_s
         self.is_leader = False
         self.changed = asyncio.Event()
+        self.held: Json | None = None  # the Lease as this copy last wrote it
+        self.watched = f"{self.collection}?fieldSelector=metadata.name={name}"
+        self.cache = Cache(kube, [self.watched])
+        self.seen = asyncio.Event()  # the watched Lease changed
+        self.cache.listeners.append(lambda _path, _obj: self.seen.set())
 
     def _set(self, leader: bool) -> None:
+        if not leader:
+            self.held = None
         if leader != self.is_leader:
             self.is_leader = leader
             self.changed.set()
@@ -85,8 +106,27 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
+    async def _write(self, lease: Json) -> bool:
+        written = await self.kube.replace(self.path, lease)
+        self.held = written
+        return written is not None
+
+    async def _observed(self) -> Json | None:
+        """The Lease: from the watch once it has listed, else from the API."""
+        if self.cache.synced:
+            found = self.cache.get(self.watched, self.name, self.namespace)
+            return copy.deepcopy(found) if found is not None else None
+        return await self.kube.get(self.path)
+
     async def try_once(self) -> bool:
-        lease = await self.kube.get(self.path)
+        if self.held is not None:  # renewing what this copy wrote: no need to read it
+            spec = self.held.get("spec") or {}
+            self.held["spec"] = self._spec(
+                spec.get("acquireTime", ""), spec.get("leaseTransitions") or 0
+            )
+            if await self._write(self.held):
+                return True
+        lease = await self._observed()
         if lease is None:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -94,23 +134,49 @@ class LeaderElector:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": self._spec("", 0),
             }
-            return await self.kube.create(self.collection, body) is not None
+            self.held = await self.kube.create(self.collection, body)
+            return self.held is not None
         spec = lease.get("spec") or {}
         mine = spec.get("holderIdentity") == self.identity
         if not mine and not expired(spec, _now()):
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
         lease["spec"] = self._spec(spec.get("acquireTime", "") if mine else "", transitions)
-        return await self.kube.replace(self.path, lease) is not None
+        return await self._write(lease)
+
+    def _standby_wait(self) -> float:
+        """How long a standby may wait for a watch event before the Lease could lapse."""
+        if not self.cache.synced:
+            return self.renew_s / 2
+        lease = self.cache.get(self.watched, self.name, self.namespace)
+        spec = (lease or {}).get("spec") or {}
+        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        holder = spec.get("holderIdentity")
+        if lease is None or not holder or holder == self.identity or renewed is None:
+            return self.renew_s / 2
+        duration = int(spec.get("leaseDurationSeconds") or LEASE_DURATION_S)
+        due = (renewed - _now()).total_seconds() + duration + 0.1
+        return min(max(due, self.renew_s / 2), float(duration))
 
     async def run(self) -> None:
-        while True:
-            try:
-                self._set(await self.try_once())
-            except TRANSIENT as error:
-                log.warning("lease renewal failed", extra={"fields": {"error": str(error)}})
-                self._set(False)
-            await asyncio.sleep(self.renew_s if self.is_leader else self.renew_s / 2)
+        watch = asyncio.create_task(self.cache.run())
+        try:
+            while True:
+                self.seen.clear()
+                try:
+                    # A renewal that hangs past half the renew interval steps down well
+                    # before the Lease could lapse and another copy take it.
+                    self._set(await asyncio.wait_for(self.try_once(), self.renew_s / 2))
+                except (*TRANSIENT, TimeoutError) as error:
+                    log.warning("lease renewal failed", extra={"fields": {"error": str(error)}})
+                    self._set(False)
+                if self.is_leader:
+                    await asyncio.sleep(self.renew_s)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.seen.wait(), self._standby_wait())
+        finally:
+            watch.cancel()
 
     async def release(self) -> None:
         """Give the Lease up now, so another copy takes over without waiting it out."""

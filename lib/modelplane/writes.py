@@ -1,11 +1,11 @@
 """A reconcile pass's writes, each on its own: one failed write never stops the others.
 
-`perform(service, kind, writes, log)` runs named writes in order, counting them
-in `modelplane_queue_adds_total` and down in `modelplane_queue_depth`; a write
+`perform(service, kind, writes, log)` runs named writes in order; a write
 failing with a transient error is logged with its object and skipped; at the
 end `WritesFailedError` names every one that failed (inside
 `controllermetrics.reconciling` that counts as a failed reconcile), after all
-the others were made. The next pass retries what failed.
+the others were made. The loop retries what failed
+(`service` and `kind` name the pass in its logs).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from modelplane import controllermetrics
 from modelplane.kube import TRANSIENT
 
 Write = Callable[[], Awaitable[None]]
@@ -26,14 +25,16 @@ class WritesFailedError(Exception):
 async def perform(
     service: str, kind: str, writes: Sequence[tuple[str, Write]], log: logging.Logger
 ) -> None:
-    depth = controllermetrics.queued(service, kind, len(writes))
     failed = []
     for what, write in writes:
         try:
             await write()
         except TRANSIENT as error:
             failed.append(f"{what}: {error}")
-            log.warning("write failed", extra={"fields": {"object": what, "error": str(error)}})
-        depth.dec()
+            log.warning(
+                "write failed",
+                extra={"fields": {"service": service, "kind": kind, "object": what,
+                                  "error": str(error)}},
+            )  # fmt: skip
     if failed:
         raise WritesFailedError("; ".join(failed))

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from modelplane import logs
+from modelplane.cache import Cache
 from modelplane.grpcutil import start_server
 from modelplane.grpcutil.flags import add_server_flags, server_tls
 from modelplane.grpcutil.server import InsecureAddressError
@@ -24,7 +25,13 @@ from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller
 
-from cluster_provisioner.controller import RESYNC_S, SERVICE, Provisioner, watched_paths
+from cluster_provisioner.controller import (
+    RESYNC_S,
+    SERVICE,
+    WORKERS,
+    Provisioner,
+    watched_paths,
+)
 from cluster_provisioner.fleetapi import SERVICE_NAME, Connections, FleetServicer, register
 
 DEFAULT_LISTEN = "127.0.0.1:50071"
@@ -47,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     servers: list[Any] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        servicer = FleetServicer(Connections(kube, args.namespace), asyncio.get_running_loop())
+        cache = Cache(kube, watched_paths(args.namespace))
+        connections = Connections(kube, args.namespace, cache)
+        servicer = FleetServicer(connections, asyncio.get_running_loop())
         servers.append(
             start_server(
                 args.listen,
@@ -58,9 +67,20 @@ def main(argv: list[str] | None = None) -> None:
                 max_workers=GRPC_WORKERS,
             )
         )
-        provisioner = Provisioner(kube, args.namespace, elector)
-        paths = watched_paths(args.namespace)
-        return ReconcileLoop(SERVICE, kube, paths, provisioner.reconcile_all, elector, RESYNC_S)
+        provisioner = Provisioner(kube, args.namespace, elector, cache)
+        return ReconcileLoop(
+            SERVICE,
+            kube,
+            cache.paths,
+            None,
+            elector,
+            RESYNC_S,
+            reconcile=provisioner.reconcile_key,
+            keys=provisioner.keys,
+            kind="InferenceCluster",
+            workers=WORKERS,
+            cache=cache,
+        )
 
     try:
         asyncio.run(

@@ -1,23 +1,30 @@
-"""One reconcile pass: observe every InferenceCluster, decide its status and finalizer, write.
+"""Reconciling one InferenceCluster: its status and finalizer, from the cache and an inspection.
 
-The shared `ReconcileLoop` runs a pass whenever InferenceClusters,
-InferenceClasses, ModelReplicas or the Secrets of the service's namespace
-change, and at least every `RESYNC_S` seconds, which is how a cluster that
-stopped answering turns not Ready within a bounded time (`RESYNC_S` plus the
-inspection deadline). Only the leader writes; every copy observes. Status goes through the status
-subresource and only when it changed. The finalizer (`drain`) holds a deleted
-cluster until the ModelReplicas on it have drained, and is released after the
-status that says so.
+A key of the shared `ReconcileLoop` is an InferenceCluster's name. The loop's
+cache holds InferenceClusters, InferenceClasses, ModelReplicas and the Secrets
+of the service's namespace (list + watch); `keys` maps a change to the clusters
+it concerns: a cluster to itself, a class to the clusters with a pool of it, a
+replica to its cluster, a Secret to the clusters whose kubeconfig it holds.
+`reconcile(name)` reads the cluster, classes, replica count and Secret from the
+cache (no API request), inspects the cluster itself through its kubeconfig, and
+asks to run again after `INSPECT_EVERY_S`: that is how a cluster that stopped
+answering turns not Ready within a bounded time (`INSPECT_EVERY_S` plus the
+inspection deadline). The loop's resync (`RESYNC_S`) is only a safety net.
+Only the leader inspects and writes (a new leader's loop queues every cluster).
+Status goes through the status subresource, only when it changed, carrying the
+cached resourceVersion (a stale one is refused, and the watch brings the newer
+object back round). The finalizer (`drain`) holds a deleted cluster until the
+ModelReplicas on it have drained, and is released after the status that says so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from modelplane import controllermetrics
+from modelplane.cache import Cache
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
 from modelplane.wellknown import API
@@ -26,7 +33,12 @@ from cluster_provisioner import drain, observe
 from cluster_provisioner.status import Inspection, decide
 
 SERVICE = "cluster-provisioner"
-RESYNC_S = 3.0
+INSPECT_EVERY_S = 3.0
+RESYNC_S = 60.0
+WORKERS = 16
+CLUSTERS = f"{API}/inferenceclusters"
+CLASSES = f"{API}/inferenceclasses"
+REPLICAS = f"{API}/modelreplicas"
 log = logging.getLogger("cluster_provisioner")
 
 
@@ -35,54 +47,59 @@ def _now() -> str:
 
 
 def watched_paths(namespace: str) -> list[str]:
-    return [
-        f"{API}/inferenceclusters",
-        f"{API}/inferenceclasses",
-        f"{API}/modelreplicas",
-        f"/api/v1/namespaces/{namespace}/secrets",
-    ]
+    return [CLUSTERS, CLASSES, REPLICAS, observe.secrets_path(namespace)]
 
 
 class Provisioner:
-    def __init__(self, kube: Kube, namespace: str, elector: LeaderElector) -> None:
+    def __init__(self, kube: Kube, namespace: str, elector: LeaderElector, cache: Cache) -> None:
         self.kube = kube
         self.namespace = namespace
         self.elector = elector
+        self.cache = cache
 
-    async def reconcile_all(self) -> None:
-        clusters = (await self.kube.get(f"{API}/inferenceclusters") or {}).get("items", [])
-        classes = {
-            c["metadata"]["name"]: c
-            for c in (await self.kube.get(f"{API}/inferenceclasses") or {}).get("items", [])
-        }
-        replicas = (await self.kube.get(f"{API}/modelreplicas") or {}).get("items", [])
-        on_cluster = drain.replicas_by_cluster(replicas)
-        depth = controllermetrics.queued(SERVICE, "InferenceCluster", len(clusters))
-        results = await asyncio.gather(
-            *(self.reconcile(c, classes, on_cluster.get(c["metadata"]["name"], 0))
-              for c in clusters),
-            return_exceptions=True,
-        )  # fmt: skip
-        depth.set(0)
-        for cluster, result in zip(clusters, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error(
-                    "reconcile failed",
-                    extra={"fields": {"object": f"InferenceCluster/{cluster['metadata']['name']}",
-                                      "error": repr(result)}},
-                )  # fmt: skip
+    def keys(self, path: str, obj: Json) -> Iterable[str]:
+        """The clusters a change of `obj` (in the watched collection `path`) concerns."""
+        if path == CLUSTERS:
+            return (obj["metadata"]["name"],)
+        if path == REPLICAS:
+            cluster = (obj.get("spec") or {}).get("clusterName")
+            return (cluster,) if cluster else ()
+        clusters = self.cache.items(CLUSTERS)
+        name = obj["metadata"]["name"]
+        if path == CLASSES:
+            return [
+                c["metadata"]["name"]
+                for c in clusters
+                if any(p.get("className") == name for p in c["spec"].get("nodePools") or [])
+            ]
+        return [c["metadata"]["name"] for c in clusters if observe.secret_name(c) == name]
+
+    def replicas_on(self, cluster: str) -> int:
+        return drain.replicas_by_cluster(self.cache.items(REPLICAS)).get(cluster, 0)
+
+    async def reconcile_key(self, name: str) -> float | None:
+        """Reconcile the cluster `name` (nothing when it is gone or this copy is not the
+        leader); run again after `INSPECT_EVERY_S` to inspect it afresh."""
+        cluster = self.cache.get(CLUSTERS, name)
+        if cluster is None or not self.elector.is_leader:
+            return None
+        classes = {c["metadata"]["name"]: c for c in self.cache.items(CLASSES)}
+        await self.reconcile(cluster, classes, self.replicas_on(name))
+        return INSPECT_EVERY_S
 
     async def reconcile(self, cluster: Json, classes: Mapping[str, Json], replicas: int) -> None:
         with controllermetrics.reconciling(SERVICE, "InferenceCluster"):
-            credentials = await observe.read_credentials(self.kube, cluster, self.namespace)
+            secret = observe.secret_name(cluster)
+            credentials = None
+            if secret is not None:
+                found = self.cache.get(observe.secrets_path(self.namespace), secret, self.namespace)
+                credentials = observe.credentials(cluster, found, self.namespace)
             inspection: Inspection | None = None
             if credentials is not None and credentials.kubeconfig:
                 inspection = await observe.inspect(credentials.kubeconfig)
             deleting = drain.deletion_started(cluster) is not None
             draining = drain.draining_message(cluster, replicas) if deleting else ""
             status = decide(cluster, classes, credentials, inspection, _now(), draining)
-            if not self.elector.is_leader:
-                return
             if status != (cluster.get("status") or {}):
                 await self._write_status(cluster, status)
             reachable = inspection is not None and not inspection.error
@@ -96,7 +113,7 @@ class Provisioner:
     ) -> None:
         name = cluster["metadata"]["name"]
         held = [drain.FINALIZER] if action is drain.Action.ADD else []
-        await self.kube.own_finalizers(f"{API}/inferenceclusters/{name}", cluster, held)
+        await self.kube.own_finalizers(f"{CLUSTERS}/{name}", cluster, held)
         if action is drain.Action.RELEASE:
             log.info(
                 "finalizer released",
@@ -107,7 +124,7 @@ class Provisioner:
     async def _write_status(self, cluster: Json, status: Json) -> None:
         name = cluster["metadata"]["name"]
         await self.kube.merge_patch(
-            f"{API}/inferenceclusters/{name}/status",
+            f"{CLUSTERS}/{name}/status",
             {"metadata": {"resourceVersion": cluster["metadata"]["resourceVersion"]},
              "status": status},
         )  # fmt: skip

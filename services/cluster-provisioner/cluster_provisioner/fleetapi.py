@@ -1,9 +1,11 @@
 """The `Fleet` gRPC API: objects on a named inference cluster, for the other services.
 
 `Connections` (asyncio, on the service's event loop) turns a cluster name into
-a client: it reads the InferenceCluster and its kubeconfig Secret from the
-control cluster on every call (so a rotated Secret takes effect at once) and
-reuses one connection per distinct kubeconfig. `FleetServicer` runs in the gRPC
+a client: it reads the InferenceCluster and its kubeconfig Secret on every call
+from the reconcile loop's cache (kept by watches, so a rotated Secret takes
+effect as soon as its event arrives), or from the control cluster while the
+cache has not synced or lacks them, and reuses one connection per distinct
+kubeconfig. `FleetServicer` runs in the gRPC
 server's threads and hands each call to that loop with the call's deadline.
 Failures become status codes whose message names the cluster and why:
 NOT_FOUND (no such cluster or object), FAILED_PRECONDITION (no usable
@@ -24,12 +26,14 @@ import grpc
 import httpx
 import kr8s
 import yaml
+from modelplane.cache import Cache
 from modelplane.kube import GoneError, Json, Kube
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
 from modelplane.wellknown import API
 
 from cluster_provisioner import observe
+from cluster_provisioner.status import Credentials
 
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
 DEFAULT_DEADLINE_S = 30.0
@@ -57,15 +61,32 @@ def _check_kind(kind: pb.Kind) -> None:
 
 
 class Connections:
-    def __init__(self, control: Kube, namespace: str) -> None:
+    def __init__(self, control: Kube, namespace: str, cache: Cache | None = None) -> None:
         self.control = control
         self.namespace = namespace
+        self.cache = cache
+
+    def _cached(self, path: str, name: str, namespace: str = "") -> Json | None:
+        if self.cache is None or not self.cache.synced:
+            return None
+        return self.cache.get(path, name, namespace)
+
+    async def _credentials(self, cluster: Json) -> Credentials | None:
+        name = observe.secret_name(cluster)
+        if name is None:
+            return None
+        secrets = observe.secrets_path(self.namespace)
+        secret = self._cached(secrets, name, self.namespace)
+        if secret is None:
+            secret = await self.control.get(f"{secrets}/{name}")
+        return observe.credentials(cluster, secret, self.namespace)
 
     async def client(self, cluster: str, field_manager: str) -> Kube:
-        found = await self.control.get(f"{API}/inferenceclusters/{cluster}")
+        clusters = f"{API}/inferenceclusters"
+        found = self._cached(clusters, cluster) or await self.control.get(f"{clusters}/{cluster}")
         if found is None:
             raise FleetCallError(grpc.StatusCode.NOT_FOUND, f"no InferenceCluster {cluster!r}")
-        credentials = await observe.read_credentials(self.control, found, self.namespace)
+        credentials = await self._credentials(found)
         if credentials is None:
             raise FleetCallError(
                 grpc.StatusCode.FAILED_PRECONDITION,

@@ -1,10 +1,11 @@
 """Observing one inference cluster: its kubeconfig Secret, then what the cluster carries.
 
-`read_credentials` reads a cluster's kubeconfig Secret and `credentials` turns
-it (or None when missing) into `Credentials`, naming what is wrong: no Secret,
-no such key, not a kubeconfig. `inspect` connects with that kubeconfig (connections are reused
-per kubeconfig) and reads, within a deadline: which of the serving stack's CRDs
-exist, the address of the stack's Gateway, and how many Ready nodes each pool
+`secret_name` names a cluster's kubeconfig Secret (in the collection
+`secrets_path`) and `credentials` turns it (or None when missing) into
+`Credentials`, naming what is wrong: no Secret, no such key, not a kubeconfig.
+`inspect` connects with that kubeconfig (connections are reused per kubeconfig)
+and reads, within a deadline: which of the serving stack's CRDs exist, the
+address of the stack's Gateway, and how many Ready nodes each pool
 (`modelplane.ai/pool` label) has. Any failure to reach the cluster is an
 `Inspection` with `error` set, never an exception.
 """
@@ -77,17 +78,18 @@ def credentials(
     return Credentials(kubeconfig=text)
 
 
-async def read_credentials(
-    control: Kube, cluster: Mapping[str, Any], namespace: str
-) -> Credentials | None:
-    """The kubeconfig of an Existing cluster from its Secret in `namespace` (or why there is
-    none); None for a cluster of another source, which has no kubeconfig Secret."""
+def secrets_path(namespace: str) -> str:
+    """The collection of the Secrets in `namespace` (where kubeconfig Secrets live)."""
+    return f"/api/v1/namespaces/{namespace}/secrets"
+
+
+def secret_name(cluster: Mapping[str, Any]) -> str | None:
+    """The name of an Existing cluster's kubeconfig Secret; None for a cluster of another
+    source, which has none."""
     existing = cluster["spec"]["cluster"].get("existing")
     if cluster["spec"]["cluster"]["source"] != "Existing" or not existing:
         return None
-    name = existing["secretRef"]["name"]
-    secret = await control.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-    return credentials(cluster, secret, namespace)
+    return str(existing["secretRef"]["name"])
 
 
 def _ready(node: Mapping[str, Any]) -> bool:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         loop = ReconcileLoop(
             SERVICE, kube, watched_paths(), manager.reconcile_all, elector, RESYNC_S
         )
-        manager.wake = loop.wake.set  # a change on a cluster runs a pass at once
+        manager.wake = loop.trigger  # a change on a cluster runs a pass at once
         return loop
 
     try:

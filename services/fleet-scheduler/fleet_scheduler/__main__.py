@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
 def run_live(args: argparse.Namespace, server: Any) -> int:
     import asyncio
 
+    from modelplane.cache import Cache
     from modelplane.kube import Kube
     from modelplane.leader import LeaderElector
     from modelplane.loop import ReconcileLoop
@@ -79,9 +80,17 @@ def run_live(args: argparse.Namespace, server: Any) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        scheduler = Scheduler(kube, elector, LIVE)
+        cache = Cache(kube, watched_paths())
+        scheduler = Scheduler(kube, elector, LIVE, cache)
         return ReconcileLoop(
-            SERVICE, kube, watched_paths(), scheduler.reconcile_all, elector, RESYNC_S
+            SERVICE,
+            kube,
+            cache.paths,
+            scheduler.reconcile_all,
+            elector,
+            RESYNC_S,
+            kind="ModelDeployment",
+            cache=cache,
         )
 
     asyncio.run(

@@ -1,7 +1,10 @@
-"""One fleet-scheduler pass: list the fleet, decide with `reconcile.decide`, apply.
+"""One fleet-scheduler pass: read the fleet from the cache, decide with `reconcile.decide`, apply.
 
-Every copy lists the five kinds it reads and refreshes its `LiveSnapshot` (the
-gRPC API answers from it); only the leader writes: ModelReplicas by
+Placement is decided for every deployment at once on one shared ledger, so the
+loop has one key (`loop.ALL`): any change of the five watched kinds queues one
+pass, however many changes arrive while it waits. Every copy reads those kinds
+from its `Cache` (list + watch, no API request per pass) and refreshes its
+`LiveSnapshot` (the gRPC API answers from it); only the leader writes: ModelReplicas by
 server-side apply (field manager `modelplane-fleet-scheduler`), deletions of
 dropped replicas, and ModelDeployment status through the status subresource.
 """
@@ -12,16 +15,17 @@ import datetime
 import logging
 
 from modelplane import controllermetrics
+from modelplane.cache import Cache
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
 from modelplane.wellknown import API
-from modelplane.writes import Write, WritesFailedError, perform
+from modelplane.writes import Write, perform
 
 from fleet_scheduler.reconcile import decide
 from fleet_scheduler.snapshot import LiveSnapshot
 
 SERVICE = "fleet-scheduler"
-RESYNC_S = 10.0
+RESYNC_S = 60.0  # a safety net: every input is watched
 KINDS = {
     "InferenceClass": "inferenceclasses",
     "InferenceCluster": "inferenceclusters",
@@ -45,37 +49,32 @@ def _path(namespace: str, plural: str, name: str) -> str:
 
 
 class Scheduler:
-    def __init__(self, kube: Kube, elector: LeaderElector, live: LiveSnapshot) -> None:
+    def __init__(
+        self, kube: Kube, elector: LeaderElector, live: LiveSnapshot, cache: Cache
+    ) -> None:
         self.kube = kube
         self.elector = elector
         self.live = live
+        self.cache = cache
 
-    async def observe(self) -> list[Json]:
-        objects: list[Json] = []
-        for kind, plural in KINDS.items():
-            listing = await self.kube.get(f"{API}/{plural}") or {}
-            for item in listing.get("items", []):
-                item.setdefault("apiVersion", "modelplane.ai/v1alpha1")
-                item.setdefault("kind", kind)
-                objects.append(item)
-        return objects
+    def observe(self) -> list[Json]:
+        """The watched objects, kind by kind, each kind by namespace and name (read-only)."""
+        return [obj for path in watched_paths() for obj in self.cache.items(path)]
 
     async def reconcile_all(self) -> None:
-        objects = await self.observe()
+        """One pass; `WritesFailedError` (after every other write) makes the loop retry."""
+        objects = self.observe()
         self.live.update(objects)
         if not self.elector.is_leader:
             return
-        try:
-            with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
-                decision = decide(objects, _now())
-                for problem in decision.problems:
-                    log.warning("object left out", extra={"fields": {"why": problem}})
-                writes = [self._apply_replica(r) for r in decision.apply]
-                writes += [self._delete_replica(ns, name) for ns, name in decision.delete]
-                writes += [self._write_status(ns, name, st) for ns, name, st in decision.status]
-                await perform(SERVICE, "ModelDeployment", writes, log)
-        except WritesFailedError as error:
-            log.warning("some writes failed", extra={"fields": {"error": str(error)}})
+        with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
+            decision = decide(objects, _now())
+            for problem in decision.problems:
+                log.warning("object left out", extra={"fields": {"why": problem}})
+            writes = [self._apply_replica(r) for r in decision.apply]
+            writes += [self._delete_replica(ns, name) for ns, name in decision.delete]
+            writes += [self._write_status(ns, name, st) for ns, name, st in decision.status]
+            await perform(SERVICE, "ModelDeployment", writes, log)
 
     def _apply_replica(self, replica: Json) -> tuple[str, Write]:
         meta = replica["metadata"]

@@ -6,7 +6,8 @@ ModelDeployments) as plain mappings, in a stable order; ``offline`` says whether
 lack status (then a cluster without status counts as Ready, as in ``modelplane schedule``).
 
 ``StaticSnapshot``: manifests read once from files and directories at startup.
-``LiveSnapshot``: what the reconcile loop last listed from the control cluster.
+``LiveSnapshot``: what the reconcile loop's last pass read from its cache of the control
+cluster.
 
 Guarantees: ``StaticSnapshot.load`` either loads every document or raises
 ``SnapshotLoadError`` listing each bad one ("FILE (document N): why"); the objects
@@ -74,7 +75,7 @@ class StaticSnapshot:
 
 
 class LiveSnapshot:
-    """The objects of the last reconcile pass's listing, served to gRPC calls.
+    """The objects the last reconcile pass read from the cache, served to gRPC calls.
 
     Every copy of the service keeps one up to date (the leader and the standbys),
     so read-only calls answer from any copy. Replaced whole, never mutated, so

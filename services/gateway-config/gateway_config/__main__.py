@@ -16,6 +16,7 @@ import logging
 import sys
 
 from modelplane import logs
+from modelplane.cache import Cache
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
@@ -75,9 +76,18 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        controller = GatewayConfig(kube, elector, settings)
-        paths = watched_paths(args.namespace, args.backend_ca_configmap)
-        return ReconcileLoop(SERVICE, kube, paths, controller.reconcile_all, elector, RESYNC_S)
+        cache = Cache(kube, watched_paths(settings))
+        controller = GatewayConfig(kube, elector, settings, cache)
+        return ReconcileLoop(
+            SERVICE,
+            kube,
+            cache.paths,
+            controller.reconcile_all,
+            elector,
+            RESYNC_S,
+            kind="ModelService",
+            cache=cache,
+        )
 
     asyncio.run(
         run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)

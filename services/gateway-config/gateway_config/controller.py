@@ -1,11 +1,15 @@
-"""One gateway-config pass: observe the control cluster, decide with `decide.decide`, apply.
+"""One gateway-config pass: read the cache, decide with `decide.decide`, apply.
 
-Only the leader observes and writes. It lists InferenceGateways, ModelServices,
-ModelEndpoints, the Gateway `<namespace>/modelplane-gateway`, the GatewayClass,
-the backend CA bundle ConfigMap (with `--backend-ca-configmap`) and every
-object labelled as managed by gateway-config; then, one write at a
-time and each on its own (a failed write is logged by name and the others are
-still made): server-side apply of the changed objects (field manager
+The decision is global (one front door, and pruning compares every managed
+object with everything wanted), so the loop has one key (`loop.ALL`): any change
+of a watched collection queues one pass. Every copy keeps a `Cache` (list +
+watch) of: InferenceGateways, ModelServices, ModelEndpoints, the Gateway
+`<namespace>/modelplane-gateway`, the GatewayClass, the backend CA bundle
+ConfigMap (with `--backend-ca-configmap`) and every object labelled as managed
+by gateway-config; a pass reads them from it, with no API request. Only the
+leader decides and writes, one write at a time and each on its own (a failed
+write is logged by name, the others are still made, and the loop retries the
+pass after a backoff): server-side apply of the changed objects (field manager
 `modelplane-gateway-config`), deletion of managed objects no longer wanted,
 and status merge patches through the status subresources.
 """
@@ -17,19 +21,19 @@ import logging
 from typing import Any
 
 from modelplane import controllermetrics
+from modelplane.cache import Cache
 from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
 from modelplane.wellknown import API, MANAGED_BY
-from modelplane.writes import Write, WritesFailedError, perform
+from modelplane.writes import Write, perform
 
 from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch, decide
 from gateway_config.render import GATEWAY_NAME, MANAGER
 
 SERVICE = "gateway-config"
-RESYNC_S = 10.0
+RESYNC_S = 60.0  # a safety net: every input is watched
 GATEWAY_API = "/apis/gateway.networking.k8s.io/v1"
 SLICES_API = "/apis/discovery.k8s.io/v1"
-SELECTOR = {"labelSelector": f"{MANAGED_BY}={MANAGER}"}
 COLLECTIONS = {
     "GatewayClass": (GATEWAY_API, "gatewayclasses", False),
     "Gateway": (GATEWAY_API, "gateways", True),
@@ -63,21 +67,30 @@ def path(kind: str, namespace: str = "", name: str = "") -> str:
     return f"{where}/{name}" if name else where
 
 
-def watched_paths(namespace: str, backend_ca: str | None = None) -> list[str]:
-    """What wakes a pass: the kinds it reads, cluster-wide, and of those it writes only its
-    own (by the managed-by label), so other teams' Services never wake it; the Gateway
-    and, with a backend CA bundle, the ConfigMaps of its own namespace."""
-    own = f"?labelSelector={MANAGED_BY}={MANAGER}"
-    written = ("HTTPRoute", "Service", "EndpointSlice", "BackendTLSPolicy")
+def by_name(kind: str, name: str, namespace: str = "") -> str:
+    """The collection path that holds only the object `name` (a field selector)."""
+    return f"{path(kind, namespace)}?fieldSelector=metadata.name={name}"
+
+
+def managed(kind: str) -> str:
+    """The collection path of gateway-config's own objects of `kind`, cluster-wide."""
+    return f"{path(kind)}?labelSelector={MANAGED_BY}={MANAGER}"
+
+
+def watched_paths(settings: Settings) -> list[str]:
+    """What the cache holds: the kinds it reads, cluster-wide; the Gateway, the
+    GatewayClass and the CA bundle by name; of the kinds it writes only its own (by the
+    managed-by label), so other teams' Services never wake it."""
     paths = [
         path("InferenceGateway"),
         path("ModelService"),
         path("ModelEndpoint"),
-        path("Gateway", namespace),
-        *(path(kind) + own for kind in written),
+        by_name("Gateway", GATEWAY_NAME, settings.namespace),
+        by_name("GatewayClass", settings.gateway_class),
+        *(managed(kind) for kind in MANAGED_KINDS),
     ]
-    if backend_ca:
-        paths += [path("ConfigMap", namespace), path("ConfigMap") + own]
+    if settings.backend_ca:
+        paths.append(by_name("ConfigMap", settings.backend_ca, settings.namespace))
     return paths
 
 
@@ -90,48 +103,39 @@ def _describe(kind: str, namespace: str, name: str) -> str:
 
 
 class GatewayConfig:
-    def __init__(self, kube: Kube, elector: LeaderElector, settings: Settings) -> None:
+    def __init__(
+        self, kube: Kube, elector: LeaderElector, settings: Settings, cache: Cache
+    ) -> None:
         self.kube = kube
         self.elector = elector
         self.settings = settings
+        self.cache = cache
 
-    async def _list(self, kind: str, params: dict[str, str] | None = None) -> list[Json]:
-        listing = await self.kube.get(path(kind), params) or {}
-        items: list[Json] = listing.get("items") or []
-        for item in items:
-            item.setdefault("kind", kind)
-        return items
+    def _one(self, collection: str) -> Json | None:
+        found = self.cache.items(collection)
+        return found[0] if found else None
 
-    async def observe(self) -> Snapshot:
-        managed: list[Json] = []
-        for kind in MANAGED_KINDS:
-            managed += await self._list(kind, SELECTOR)
-        ns, ca = self.settings.namespace, self.settings.backend_ca
+    def observe(self) -> Snapshot:
+        """What the cache holds now (the objects themselves: read, never mutated)."""
+        settings, items = self.settings, self.cache.items
+        ca = settings.backend_ca
         return Snapshot(
-            inference_gateways=await self._list("InferenceGateway"),
-            model_services=await self._list("ModelService"),
-            model_endpoints=await self._list("ModelEndpoint"),
-            gateway=await self.kube.get(path("Gateway", ns, GATEWAY_NAME)),
-            gateway_class=await self._object("GatewayClass", self.settings.gateway_class),
-            backend_ca=await self.kube.get(path("ConfigMap", ns, ca)) if ca else None,
-            managed=managed,
+            inference_gateways=items(path("InferenceGateway")),
+            model_services=items(path("ModelService")),
+            model_endpoints=items(path("ModelEndpoint")),
+            gateway=self._one(by_name("Gateway", GATEWAY_NAME, settings.namespace)),
+            gateway_class=self._one(by_name("GatewayClass", settings.gateway_class)),
+            backend_ca=self._one(by_name("ConfigMap", ca, settings.namespace)) if ca else None,
+            managed=[obj for kind in MANAGED_KINDS for obj in items(managed(kind))],
         )
 
-    async def _object(self, kind: str, name: str) -> Json | None:
-        found = await self.kube.get(path(kind, name=name))
-        if found is not None:
-            found.setdefault("kind", kind)
-        return found
-
     async def reconcile_all(self) -> None:
+        """One pass; `WritesFailedError` (after every other write) makes the loop retry."""
         if not self.elector.is_leader:
             return
-        try:
-            with controllermetrics.reconciling(SERVICE, "ModelService"):
-                decision = decide(await self.observe(), self.settings, _now())
-                await self._write(decision)
-        except WritesFailedError as error:
-            log.warning("some writes failed", extra={"fields": {"error": str(error)}})
+        with controllermetrics.reconciling(SERVICE, "ModelService"):
+            decision = decide(self.observe(), self.settings, _now())
+            await self._write(decision)
 
     async def _write(self, decision: Decision) -> None:
         writes = [self._apply(obj) for obj in decision.apply]

@@ -1,4 +1,7 @@
-"""The gateway-config pass against an in-memory control cluster: what it writes and when."""
+"""The gateway-config pass against an in-memory control cluster: what it writes and when.
+
+Each `run` fills a fresh cache from the cluster (one list per watched collection, as the
+loop's cache does when it starts) and runs one pass reading from it."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from gateway_config.controller import COLLECTIONS, GatewayConfig, path
+from gateway_config.controller import COLLECTIONS, GatewayConfig, path, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.render import backend_name, hop_name
+from modelplane.cache import Cache
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
+from modelplane.writes import WritesFailedError
 
 Json = dict[str, Any]
 
@@ -40,6 +45,11 @@ class InMemoryControlCluster:
         if target in self.objects:
             return copy.deepcopy(self.objects[target])
         kind = next((k for k in COLLECTIONS if path(k) == target), None)
+        namespace = ""
+        if kind is None and "/namespaces/" in target:
+            base, rest = target.split("/namespaces/", 1)
+            namespace, plural = rest.split("/", 1)
+            kind = next((k for k, c in COLLECTIONS.items() if c[:2] == (base, plural)), None)
         if kind is None:
             return None
         wanted = dict(
@@ -47,12 +57,15 @@ class InMemoryControlCluster:
             for part in (params or {}).get("labelSelector", "").split(",")
             if part
         )
+        fields = (params or {}).get("fieldSelector", "").removeprefix("metadata.name=")
         items = [
             {k: v for k, v in copy.deepcopy(o).items() if k not in ("apiVersion", "kind")}
             for o in self.of_kind(kind)
             if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+            and (not fields or o["metadata"]["name"] == fields)
+            and (not namespace or o["metadata"].get("namespace") == namespace)
         ]
-        return {"items": items}
+        return {"kind": f"{kind}List", "metadata": {"resourceVersion": "1"}, "items": items}
 
     def _write(self, verb: str, target: str) -> None:
         if target in self.failing:
@@ -115,10 +128,18 @@ def model_endpoint(name: str, url: str, **labels: str) -> Json:
 def run(
     cluster: InMemoryControlCluster, leader: bool = True, settings: Settings | None = None
 ) -> None:
+    settings = settings or Settings()
+    cache = Cache(cast(Kube, cluster), watched_paths(settings))
     controller = GatewayConfig(
-        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), settings or Settings()
+        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), settings, cache
     )
-    asyncio.run(controller.reconcile_all())
+
+    async def one_pass() -> None:
+        for informer in cache.informers.values():
+            await informer.relist()
+        await controller.reconcile_all()
+
+    asyncio.run(one_pass())
 
 
 def fleet() -> InMemoryControlCluster:
@@ -170,7 +191,8 @@ def test_one_failed_write_does_not_stop_the_others_and_the_next_pass_retries_it(
     a = backend_name("chat", "a")
     broken = f"/api/v1/namespaces/ml/services/{a}"
     cluster.failing.add(broken)
-    run(cluster)
+    with pytest.raises(WritesFailedError, match="services/"):
+        run(cluster)
     written = {target for _, target in cluster.writes}
     assert broken not in written
     assert "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat" in written
@@ -236,7 +258,7 @@ def test_objects_it_does_not_manage_are_never_deleted() -> None:
 
 
 @pytest.mark.parametrize("kind", ["Gateway", "HTTPRoute", "Service", "EndpointSlice"])
-def test_every_managed_kind_is_listed_with_the_managed_by_selector(kind: str) -> None:
+def test_every_managed_kind_is_cached_by_the_managed_by_selector(kind: str) -> None:
     cluster = fleet()
     cluster.put(
         {
@@ -252,7 +274,7 @@ def test_every_managed_kind_is_listed_with_the_managed_by_selector(kind: str) ->
     assert ("delete", path(kind, "ml", "orphan")) in cluster.writes
 
 
-def test_the_backend_ca_bundle_is_read_each_pass_and_its_copy_follows_it() -> None:
+def test_the_backend_ca_bundle_is_cached_by_name_and_its_copy_follows_it() -> None:
     source = {"kind": "ConfigMap", "metadata": {"name": "fleet-ca", "namespace": "modelplane-system"},
               "data": {"ca.crt": "PEM-1"}}  # fmt: skip
     cluster = InMemoryControlCluster(
