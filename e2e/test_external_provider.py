@@ -8,7 +8,9 @@ a manually created ModelEndpoint `https://provider.modelplane.test:8443`, next
 to a plain http simulator, in one ModelService. gateway-config runs with
 `--backend-ca-configmap` naming a ConfigMap of that CA, so the control
 cluster's Traefik verifies the provider's certificate against that CA and that
-name (a BackendTLSPolicy per https backend). Requests to the service address,
+name (a BackendTLSPolicy per https backend); gateway-config reaches both
+backends through the h2c hop into the front door's `hop` listener. Requests to
+the service address,
 made with the official SDKs, are answered by both backends. Two endpoints that
 must not be trusted get no answer from their backend though their routes
 resolve: one whose name the certificate does not carry, one whose certificate
@@ -28,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_config.render import backend_name
+from gateway_config.render import backend_name, hop_name
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.netns import ETC_DIR
@@ -37,6 +39,7 @@ from modelplane_localfleet.pki import CertificateAuthority
 from e2e.kube import Json, apply, condition, get, items, wait_for
 from e2e.services import Service
 from e2e.simulator import Reply, call
+from e2e.streams import stream_many
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +213,16 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
     }
     slice_ = get(control, "endpointslice", "-n", namespace, name)
     assert (slice_["addressType"], slice_["endpoints"][0]["addresses"]) == ("FQDN", [PROVIDER[0]])
+    # both are reached through the h2c hop into the front door, then over their own scheme
+    route = get(control, "httproute", "-n", namespace, "llm")
+    refs = [r["name"] for r in route["spec"]["rules"][0]["backendRefs"]]
+    assert refs == [hop_name("llm", "plain"), hop_name("llm", "provider")]
+    hop_slice = get(control, "endpointslice", "-n", namespace, hop_name("llm", "provider"))
+    assert hop_slice["endpoints"][0]["addresses"] == [backends.address]
+    assert hop_slice["ports"][0]["appProtocol"] == "kubernetes.io/h2c"
+    hop_route = get(control, "httproute", "-n", namespace, name)
+    assert hop_route["spec"]["parentRefs"][0]["sectionName"] == "hop"
+    assert hop_route["spec"]["rules"][0]["backendRefs"][0]["name"] == name
 
     pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
 
@@ -231,6 +244,37 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
             answered.add(pod)
     assert answered == pods
     assert seen["metrics"] == [200, True]
+
+
+def test_every_concurrent_stream_to_either_provider_through_the_hop_arrives_whole(
+    backends: Backends, namespace: str
+) -> None:
+    """400 streams, 50 at a time, through the service address to the HTTPS and the plain
+    provider: relayed HTTP/1.1 to HTTP/1.1 without the hop, several in a hundred were cut."""
+    control = backends.control
+    apply(
+        control,
+        endpoint(namespace, "provider", f"https://{PROVIDER[0]}:{PORT}", "llm"),
+        endpoint(namespace, "plain", f"http://{PLAIN_ADDRESS}:8000", "llm"),
+        model_service(namespace, "llm", "llm"),
+    )
+    address = wait_for(
+        "llm routed to two endpoints", lambda: routed_address(control, namespace, "llm", 2)
+    )
+    pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
+
+    def both_answer() -> bool:
+        replies = [call(f"{address}/health") for _ in range(8)]
+        return all(r.status == 200 for r in replies) and {r.pod for r in replies} == pods
+
+    wait_for("both backends to answer", both_answer, 30)
+    body: dict[str, object] = {
+        "model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
+        "max_tokens": 8,
+    }  # fmt: skip
+    streams = stream_many(f"{address}/v1/chat/completions", body, 400, 50)
+    assert [s for s in streams if s.status != 200 or not s.whole] == []
+    assert {s.pod for s in streams} == pods
 
 
 def test_a_certificate_without_the_name_or_from_another_ca_is_not_trusted(

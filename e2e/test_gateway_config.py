@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_config.render import backend_name
+from gateway_config.render import backend_name, hop_name
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
@@ -215,6 +215,14 @@ def managed(control: Cluster, namespace: str) -> dict[str, list[str]]:
     }
 
 
+def expected(service: str, *endpoints: str) -> dict[str, list[str]]:
+    """`managed` of a namespace holding ModelService `service` over plain-http `endpoints`:
+    per endpoint its own Service and EndpointSlice, its hop's, and its hop HTTPRoute."""
+    direct = [backend_name(service, e) for e in endpoints]
+    both = sorted(direct + [hop_name(service, e) for e in endpoints])
+    return {"httproutes": sorted([service, *direct]), "services": both, "endpointslices": both}
+
+
 def labelled(control: Cluster, kind: str, namespace: str) -> list[Json]:
     return items(control, kind, "-n", namespace, "-l", MANAGED)
 
@@ -245,7 +253,8 @@ def test_the_default_gateway_has_an_address_and_another_one_is_refused(
     assert default["status"]["address"] == f"http://{front_door.address}"
     assert default["status"]["observedGeneration"] == default["metadata"]["generation"]
     gateway = get(front_door.control, "gateway", "-n", "modelplane-system", "modelplane-gateway")
-    assert gateway["spec"]["listeners"][0]["port"] == 80
+    listeners = [(x["name"], x["port"]) for x in gateway["spec"]["listeners"]]
+    assert listeners == [("http", 80), ("hop", 8001)]
     assert gateway["metadata"]["ownerReferences"][0]["name"] == "default"
     other = {"apiVersion": API, "kind": "InferenceGateway", "metadata": {"name": "other"},
              "spec": {"backend": "Traefik"}}  # fmt: skip
@@ -274,7 +283,8 @@ def test_a_model_service_spreads_requests_over_both_backends_with_their_path_rew
     base = f"http://{front_door.address}/{namespace}/chat"
     assert status["address"] == base
     route = get(control, "httproute", "-n", namespace, "chat")
-    assert len(route["spec"]["rules"][0]["backendRefs"]) == 2
+    refs = [r["name"] for r in route["spec"]["rules"][0]["backendRefs"]]
+    assert refs == [hop_name("chat", "sim-a"), hop_name("chat", "sim-b")]  # plain http: hopped
 
     pods = {f"{SIM_NAMESPACE}/sim-a", f"{SIM_NAMESPACE}/sim-b"}
     wait_for("both backends to answer", lambda: serving(f"{base}/health", 12) == pods, 30)
@@ -324,7 +334,7 @@ def test_a_service_selecting_nothing_answers_503_promptly_and_says_which_selecto
     late = endpoint(namespace, "late", front_door.backends["sim-a"], **{DEPLOYMENT: "nope"})
     apply(control, late)
     wait_for("the late endpoint to serve", lambda: call(url, CHAT).status == 200, 30)
-    wanted = [backend_name("empty", "late")]
+    wanted = expected("empty", "late")["services"]
     wait_for("the stand-in to go", lambda: managed(control, namespace)["services"] == wanted)
 
 
@@ -350,9 +360,7 @@ def test_a_malformed_endpoint_gets_a_condition_and_the_others_keep_serving(
     pods = {f"{SIM_NAMESPACE}/sim-a", f"{SIM_NAMESPACE}/sim-b"}
     wait_for("both backends to answer", lambda: serving(f"{base}/health", 12) == pods, 30)
     assert answered_by(f"{base}/v1/chat/completions", 12, CHAT) == pods
-    assert managed(control, namespace)["services"] == sorted(
-        backend_name("chat", e) for e in ("sim-a", "sim-b")
-    )
+    assert managed(control, namespace)["services"] == expected("chat", "sim-a", "sim-b")["services"]
 
 
 def test_a_restart_leaves_no_duplicates_and_prunes_what_changed_while_it_was_down(
@@ -361,19 +369,14 @@ def test_a_restart_leaves_no_duplicates_and_prunes_what_changed_while_it_was_dow
     control = front_door.control
     chat_fleet(front_door, namespace)
     wait_for("chat routed to two endpoints", lambda: routed(control, namespace, "chat", 2))
-    both = sorted(backend_name("chat", e) for e in ("sim-a", "sim-b"))
-    wait_for(
-        "both backends' objects",
-        lambda: managed(control, namespace)
-        == {"httproutes": ["chat"], "services": both, "endpointslices": both},
-    )
+    both = expected("chat", "sim-a", "sim-b")
+    wait_for("both backends' objects", lambda: managed(control, namespace) == both)
 
     front_door.stop()
     control.kubectl("delete", "modelendpoint", "-n", namespace, "sim-b")
     front_door.start()
     wait_for("chat routed to one endpoint", lambda: routed(control, namespace, "chat", 1), 60)
-    kept = [backend_name("chat", "sim-a")]
-    after = {"httproutes": ["chat"], "services": kept, "endpointslices": kept}
+    after = expected("chat", "sim-a")
     wait_for("sim-b's objects pruned", lambda: managed(control, namespace) == after)
     base = f"http://{front_door.address}/{namespace}/chat"
     only_a = {f"{SIM_NAMESPACE}/sim-a"}

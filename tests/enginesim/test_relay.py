@@ -1,13 +1,16 @@
 """Streams from the simulator relayed by Traefik, as the front door relays them.
 
-One Traefik (the local fleet's command line, routes from a file) with the
-client-facing entrypoint `web` and an h2c entrypoint `hop`; one simulator
-behind it speaking HTTP/1.1. A stream relayed web -> h2c -> hop -> simulator
-(the path the h2c hop gives every HTTP/1.1 backend) arrives whole: the same
-events as the simulator sends directly, ending in `data: [DONE]`, for every one
-of many concurrent streams sent as the OpenAI SDK sends them (a JSON body with
-a Content-Length, which is what exposed golang/go#40747 on a direct HTTP/1.1
-relay). Skipped without the `traefik` binary of the dev environment.
+One Traefik (the local fleet's command line, with the client-facing entrypoint
+`web` and the h2c entrypoint `hop`) serving, from a file, what gateway-config
+renders for a ModelService over one plain-HTTP ModelEndpoint: the simulator,
+speaking HTTP/1.1 (`gateway_config.decide`, turned into file-provider
+configuration by `tools.bench.rendered_routes`). A stream relayed web -> h2c
+-> hop -> simulator (the path the h2c hop gives every HTTP/1.1 backend)
+arrives whole: the same events as the simulator sends directly, ending in
+`data: [DONE]`, for every one of many concurrent streams sent as the OpenAI
+SDK sends them (a JSON body with a Content-Length, which is what exposed
+golang/go#40747 on a direct HTTP/1.1 relay: rendered without the hop, some of
+them are cut). Skipped without the `traefik` binary of the dev environment.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from gateway_config.decide import Settings, Snapshot, decide
 from modelplane_localfleet import gateway
 
 from tests.enginesim.sim import Sim, chunks, free_port, parse_sse, stream_text
+from tools.bench.rendered_routes import file_config
 
 TRAEFIK = Path(sys.executable).parent / "traefik"
 HOST = "127.0.0.1"
@@ -33,17 +39,24 @@ BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"
 pytestmark = pytest.mark.skipif(not TRAEFIK.exists(), reason="no traefik in the venv")
 
 
-def _router(prefix: str, entrypoint: str, url: str, replacement: str) -> dict[str, object]:
-    return {
-        "router": {
-            "rule": f"PathPrefix(`{prefix}`)",
-            "entryPoints": [entrypoint],
-            "service": prefix.strip("/"),
-            "middlewares": [prefix.strip("/")],
-        },
-        "middleware": {"replacePathRegex": {"regex": f"^{prefix}(.*)", "replacement": replacement}},
-        "service": {"loadBalancer": {"servers": [{"url": url}]}},
+def _rendered(sim_port: int, hop: int) -> list[dict[str, Any]]:
+    """What gateway-config applies for ModelService `relay/chat` over the simulator, reached
+    by the name `sim.relay.test`, with the Gateway at 127.0.0.1 and its hop on `hop`."""
+    meta = {"namespace": "relay", "uid": "uid", "labels": {"app": "chat"}}
+    endpoint = {
+        "kind": "ModelEndpoint",
+        "metadata": {"name": "sim", **meta},
+        "spec": {"url": f"http://sim.relay.test:{sim_port}", "rewritePath": "/"},
     }
+    service = {
+        "kind": "ModelService",
+        "metadata": {"name": "chat", **meta},
+        "spec": {"endpoints": [{"selector": {"matchLabels": {"app": "chat"}}}]},
+    }
+    gateway_ = {"kind": "Gateway", "metadata": {"name": "modelplane-gateway"},
+                "status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}  # fmt: skip
+    snapshot = Snapshot(model_services=[service], model_endpoints=[endpoint], gateway=gateway_)
+    return list(decide(snapshot, Settings(hop_port=hop), "2026-01-01T00:00:00Z").apply)
 
 
 @pytest.fixture(scope="module")
@@ -52,24 +65,22 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, str]]
     work = tmp_path_factory.mktemp("relay")
     sim = Sim("--served-model-name", "qwen", "--ttft-ms", "5", "--tpot-ms", "2")
     web, hop, admin = free_port(), free_port(), free_port()
-    parts = {
-        "/direct/": _router("/direct/", "web", f"h2c://{HOST}:{hop}", "/hop/$1"),
-        "/hop/": _router("/hop/", "hop", sim.url, "/$1"),
-    }
-    http: dict[str, dict[str, object]] = {"routers": {}, "middlewares": {}, "services": {}}
-    for prefix, part in parts.items():
-        name = prefix.strip("/")
-        http["routers"][name] = part["router"]
-        http["middlewares"][name] = part["middleware"]
-        http["services"][name] = part["service"]
+    objects = _rendered(sim.port, hop)
+    hop_routes = [
+        o for o in objects if o["kind"] == "HTTPRoute" and o["metadata"]["name"] != "chat"
+    ]
+    assert len(hop_routes) == 1  # the plain-HTTP endpoint is reached through the hop
+    entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
     config = work / "routes.yaml"
-    config.write_text(json.dumps({"http": http}))
-    argv = gateway.traefik_command(TRAEFIK, address=HOST, web_port=web, admin_port=admin)
+    config.write_text(json.dumps(file_config(objects, entrypoints, {"sim.relay.test": HOST}, work)))
+    argv = gateway.traefik_command(
+        TRAEFIK, address=HOST, web_port=web, admin_port=admin, hop_port=hop
+    )
     argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
-    argv += [f"--entryPoints.hop.address={HOST}:{hop}", f"--providers.file.filename={config}"]
+    argv += [f"--providers.file.filename={config}"]
     log = (work / "traefik.log").open("wb")
     traefik = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://{HOST}:{web}/direct/v1/chat/completions"
+    url = f"http://{HOST}:{web}/relay/chat/v1/chat/completions"
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway_config.hop import DEFAULT_PORT
 from modelplane_localfleet import gateway
+from modelplane_localfleet.layout import PORTS
 
 
 def _flags(argv: list[str]) -> dict[str, str]:
@@ -66,3 +68,17 @@ def test_traefik_may_read_routes_and_backends_and_write_only_status() -> None:
     assert ("gateway.networking.k8s.io", "*") in reads
     assert binding["subjects"][0]["name"] == "modelplane:traefik"
     assert gateway.gateway_class()["spec"]["controllerName"] == gateway.CONTROLLER_NAME
+
+
+def test_the_front_door_has_a_hop_entrypoint_where_gateway_config_expects_it() -> None:
+    argv = gateway.traefik_command(
+        Path("traefik"), address="10.240.0.1", web_port=80, admin_port=8082, hop_port=8001
+    )
+    flags = _flags(argv)
+    assert flags["entryPoints.hop.address"] == "10.240.0.1:8001"
+    assert flags["entryPoints.hop.transport.respondingTimeouts.readTimeout"] == "0s"
+    assert flags["entryPoints.hop.transport.respondingTimeouts.writeTimeout"] == "0s"
+    assert flags["entryPoints.hop.forwardedHeaders.trustedIPs"] == "10.240.0.1"
+    assert PORTS.gateway_hop == DEFAULT_PORT == 8001  # gateway-config's --hop-port default
+    plain = _flags(gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2))
+    assert not [f for f in plain if f.startswith("entryPoints.hop.")]

@@ -1,33 +1,37 @@
 """Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
-        [--kinds replica plain https] [--baseline] [--h2c-hop]
+        [--kinds replica plain https] [--baseline] [--direct]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
-(`gateway.traefik_command`) but routes from a file instead of the Gateway
-provider. The front door's routes are what gateway-config asks for, derived
-from its own `backends.backend` decision for one ModelEndpoint per kind:
+(`gateway.traefik_command`, the front door with its `hop` entrypoint) but
+routes from a file instead of the Gateway provider. The front door's routes
+are what gateway-config renders: `gateway_config.decide` over one ModelService
+`bench/<kind>` per kind with one ModelEndpoint each (the Gateway's address
+127.0.0.1, the CA bundle ConfigMap the bench's CA), turned into file-provider
+configuration by `tools.bench.rendered_routes`:
 - `replica`: an endpoint published by endpoint-manager (the cluster gateway's
   address): h2c to the cluster gateway, which relays HTTP/1.1 to the engine;
 - `plain`: an external provider by plain HTTP;
 - `https`: an external provider by HTTPS, verified against a CA made here for
   its host name, HTTP/2 left enabled as in the Gateway provider's
   BackendTLSPolicy transports (the simulator speaks HTTP/1.1 only).
-Each route strips the service prefix (URLRewrite `ReplacePrefixMatch`) and, for
-a host name, sends it as Host. Names resolve to 127.0.0.1 (the bench writes
-the server URLs itself; Traefik never resolves them).
+So `plain` and `https` go web -> h2c -> hop -> provider, as gateway-config
+routes them. Each route strips the service prefix (URLRewrite
+`ReplacePrefixMatch`) and, for a host name, sends it as Host. Names resolve to
+127.0.0.1 (the bench writes the server URLs itself; Traefik never resolves
+them).
 
 Each request is an OpenAI streamed chat sent as the SDK sends it (HTTP/1.1,
 JSON body with a Content-Length). A request is `failed` when no 200 stream
 began, `cut` when a 200 stream ended without `data: [DONE]` (an error or a
 premature end). p50/p99 are over the complete streams: time to the first
 `data:` line and to the end. `--baseline` drops `gateway.RELAY_FLAGS`;
-`--h2c-hop` reaches every backend that is not h2c through an h2c hop back into
-the front door (entrypoint `hop`), so the Traefik hop that speaks HTTP/1.1 to
-the backend has an HTTP/2 client side: Go's reverse proxy then never loses the
-backend connection to golang/go#40747 (see `gateway_config.backends`). A
-benchmark, not a test: it never fails on its figures.
+`--direct` routes every backend straight from `web` (the front door before the
+hop: HTTP/1.1 providers relayed HTTP/1.1 to HTTP/1.1, exposed to
+golang/go#40747, see `gateway_config.backends`). A benchmark, not a test: it
+never fails on its figures.
 """
 
 from __future__ import annotations
@@ -48,8 +52,14 @@ from typing import Any
 
 import httpx
 from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
+from gateway_config.decide import Settings, Snapshot, decide
 from modelplane_localfleet import gateway
 from modelplane_localfleet.pki import CertificateAuthority
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench import rendered_routes  # noqa: E402
 
 HOST = "127.0.0.1"
 KINDS = ("replica", "plain", "https")
@@ -57,7 +67,8 @@ PROVIDER = "provider.bench.modelplane.test"
 BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
-HOP_ENTRYPOINT = "hop"
+CA_CONFIGMAP = "bench-ca"
+NOW = "2026-01-01T00:00:00Z"
 
 
 def free_port() -> int:
@@ -74,9 +85,37 @@ def percentile(values: list[float], q: float) -> float:
 def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> dict[str, Any]:
     """A ModelEndpoint as endpoint-manager (replica: the path the cluster gateway routes
     to the engine) or a platform team (provider) writes it."""
-    labels = {"app.kubernetes.io/managed-by": REPLICA_PUBLISHER} if replica else {}
-    meta = {"name": name, "namespace": "bench", "labels": labels}
-    return {"metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
+    labels = {"kind": name}
+    if replica:
+        labels["app.kubernetes.io/managed-by"] = REPLICA_PUBLISHER
+    meta = {"name": name, "namespace": "bench", "uid": f"uid-{name}", "labels": labels}
+    return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
+
+
+def rendered(
+    endpoints: list[dict[str, Any]], ca_pem: str, hop_port: int, work: Path
+) -> dict[str, Any]:
+    """The front door's file configuration: what gateway-config renders for one ModelService
+    `bench/<kind>` per endpoint (named by kind), the Gateway's address being 127.0.0.1."""
+    services = [
+        {"kind": "ModelService",
+         "metadata": {"name": e["metadata"]["name"], "namespace": "bench",
+                      "uid": f"uid-ms-{e['metadata']['name']}"},
+         "spec": {"endpoints": [{"selector": {"matchLabels": {"kind": e["metadata"]["name"]}}}]}}
+        for e in endpoints
+    ]  # fmt: skip
+    gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
+    snapshot = Snapshot(
+        model_services=services,
+        model_endpoints=endpoints,
+        gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
+        backend_ca={"data": {"ca.crt": ca_pem}},
+    )
+    settings = Settings(backend_ca=CA_CONFIGMAP, hop_port=hop_port)
+    objects = decide(snapshot, settings, NOW).apply
+    resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
+    entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
+    return rendered_routes.file_config(objects, entrypoints, resolve, work)
 
 
 def server_url(found: Backend) -> str:
@@ -85,25 +124,16 @@ def server_url(found: Backend) -> str:
     return f"{scheme}://{HOST}:{found.port}"
 
 
-def _route(
-    http: dict[str, Any], name: str, prefix: str, entrypoint: str, target: Backend | str
-) -> None:
+def _route(http: dict[str, Any], name: str, prefix: str, entrypoint: str, target: Backend) -> None:
     """Router `name` on `entrypoint` for `prefix`, to a backend (its path rewritten to the
-    backend's `rewrite_path`, its host name sent as Host) or, given a URL prefix string
-    (`h2c://host:port/path/`), to that server with `prefix` replaced by that path."""
+    backend's `rewrite_path`, its host name sent as Host)."""
     middlewares = [f"{name}-rewrite"]
-    transport = None
-    if isinstance(target, str):
-        scheme, rest = target.split("://", 1)
-        host, _, path = rest.partition("/")
-        url, path = f"{scheme}://{host}", "/" + path
-    else:
-        url, path = server_url(target), target.rewrite_path
-        transport = target.name if target.tls_hostname is not None else None
-        if target.address_type == "FQDN":
-            middlewares.append(f"{name}-host")
-            headers = {"customRequestHeaders": {"Host": target.host}}
-            http["middlewares"][f"{name}-host"] = {"headers": headers}
+    url, path = server_url(target), target.rewrite_path
+    transport = target.name if target.tls_hostname is not None else None
+    if target.address_type == "FQDN":
+        middlewares.append(f"{name}-host")
+        headers = {"customRequestHeaders": {"Host": target.host}}
+        http["middlewares"][f"{name}-host"] = {"headers": headers}
     rewrite = {"regex": f"^{prefix}(.*)", "replacement": path + "$1"}
     http["middlewares"][f"{name}-rewrite"] = {"replacePathRegex": rewrite}
     http["routers"][name] = {
@@ -118,23 +148,15 @@ def _route(
     http["services"][name] = {"loadBalancer": balancer}
 
 
-def routes(
-    backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/", hop: int | None = None
-) -> dict[str, Any]:
-    """Traefik dynamic configuration: `<prefix><kind>/...` to each backend, as its HTTPRoute.
-    With `hop` (a port of the same Traefik's `HOP_ENTRYPOINT`), a backend other than h2c
-    is reached through an h2c hop back into this Traefik: web -> h2c -> hop -> backend."""
+def routes(backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/") -> dict[str, Any]:
+    """Traefik dynamic configuration: `<prefix><kind>/...` straight to each backend from
+    `web` (the cluster gateway's route to its engine, and `--direct`)."""
     http: dict[str, Any] = {"routers": {}, "middlewares": {}, "services": {}}
     transports: dict[str, Any] = {}
     for kind, found in backends.items():
         if found.tls_hostname is not None:
             transports[found.name] = {"serverName": found.tls_hostname, "rootCAs": [str(ca_file)]}
-        entry = f"{prefix}{kind}/"
-        if hop is None or found.app_protocol == H2C:
-            _route(http, kind, entry, gateway.WEB_ENTRYPOINT, found)
-            continue
-        _route(http, kind, entry, gateway.WEB_ENTRYPOINT, f"h2c://{HOST}:{hop}/hop/{kind}/")
-        _route(http, f"hop-{kind}", f"/hop/{kind}/", HOP_ENTRYPOINT, found)
+        _route(http, kind, f"{prefix}{kind}/", gateway.WEB_ENTRYPOINT, found)
     if transports:
         http["serversTransports"] = transports
     return {"http": http}
@@ -143,10 +165,11 @@ def routes(
 class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
-    def __init__(self, work: Path, baseline: bool, hop: bool = False) -> None:
+    def __init__(self, work: Path, baseline: bool, direct: bool = False) -> None:
         self.work = work
         self.baseline = baseline
-        self.hop = free_port() if hop else None
+        self.direct = direct
+        self.hop = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.front_port = free_port()
         self.pings: list[str] = []
@@ -166,15 +189,12 @@ class Relay:
     ) -> None:
         traefik = Path(sys.executable).parent / "traefik"
         admin = free_port()
-        argv = gateway.traefik_command(traefik, address=HOST, web_port=web_port, admin_port=admin)
+        argv = gateway.traefik_command(
+            traefik, address=HOST, web_port=web_port, admin_port=admin, hop_port=hop
+        )
         argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
         if self.baseline:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
-        if hop is not None:
-            entry = f"--entryPoints.{HOP_ENTRYPOINT}"
-            timeouts = f"{entry}.transport.respondingTimeouts"
-            argv += [f"{entry}.address={HOST}:{hop}", f"{timeouts}.readTimeout=0s"]
-            argv += [f"{timeouts}.writeTimeout=0s"]
         dynamic = self.work / f"{name}.yaml"
         dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
         self.spawn(name, [*argv, f"--providers.file.filename={dynamic}"])
@@ -211,7 +231,11 @@ class Relay:
             self.simulator("plain", ports["plain"])
         if "https" in kinds:
             self.simulator("https", ports["https"], f"--tls-cert={cert}", f"--tls-key={key}")
-        front = routes(backends, ca_file, hop=self.hop)
+        if self.direct:
+            front = routes(backends, ca_file)
+        else:
+            chosen = [endpoints[kind] for kind in kinds]
+            front = rendered(chosen, ca_file.read_text(), self.hop, self.work)
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 
@@ -300,9 +324,9 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def relay(kinds: list[str], baseline: bool, hop: bool, keep: bool) -> Iterator[Relay]:
+def relay(kinds: list[str], baseline: bool, direct: bool, keep: bool) -> Iterator[Relay]:
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, hop)
+    found = Relay(work, baseline, direct)
     try:
         found.start(kinds)
         yield found
@@ -321,11 +345,13 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--baseline", action="store_true", help="without gateway.RELAY_FLAGS")
     parser.add_argument(
-        "--h2c-hop", action="store_true", help="reach HTTP/1.1 backends through an h2c hop"
+        "--direct",
+        action="store_true",
+        help="route every backend straight from web (no h2c hop: the front door before it)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     args = parser.parse_args()
-    with relay(args.kinds, args.baseline, args.h2c_hop, args.keep_logs) as found:
+    with relay(args.kinds, args.baseline, args.direct, args.keep_logs) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}

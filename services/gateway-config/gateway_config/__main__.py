@@ -4,7 +4,8 @@ It reconciles InferenceGateways, ModelServices and ModelEndpoints on the control
 cluster while it holds the leader Lease `<namespace>/gateway-config`, and serves
 `/metrics`, `/healthz` and `/readyz` on `--status-address`, logging JSON lines to
 stderr until SIGTERM or SIGINT; then it hands the Lease over at once. Exit status 2
-when the command line is unusable (a listener port outside 1..65535).
+when the command line is unusable (a listener port outside 1..65535, or the hop
+port equal to the gateway port).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from modelplane.service import add_controller_flags, run_controller
 
 from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
 from gateway_config.decide import Settings
+from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
 
 log = logging.getLogger("gateway_config")
 
@@ -42,6 +44,14 @@ def parser() -> argparse.ArgumentParser:
         help="the port of the Gateway's HTTP listener (an entry point of the Traefik install)",
     )
     p.add_argument(
+        "--hop-port",
+        type=int,
+        default=DEFAULT_HOP_PORT,
+        help="the port of the Gateway's `hop` listener, an entry point of the same Traefik "
+        "install apart from --gateway-port: backends that are not h2c are reached through it "
+        "(client -> web -> h2c -> hop -> backend)",
+    )
+    p.add_argument(
         "--backend-ca-configmap",
         metavar="NAME",
         help="a ConfigMap of --namespace whose ca.crt (PEM) https backends named by host are "
@@ -57,9 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.gateway_port <= 65535:
         log.error("bad --gateway-port", extra={"fields": {"port": args.gateway_port}})
         sys.exit(2)
+    if not 1 <= args.hop_port <= 65535 or args.hop_port == args.gateway_port:
+        log.error("bad --hop-port", extra={"fields": {"port": args.hop_port}})
+        sys.exit(2)
     settings = Settings(
-        args.gateway_class, args.gateway_port, args.namespace, args.backend_ca_configmap
-    )
+        args.gateway_class, args.gateway_port, args.namespace, args.backend_ca_configmap,
+        args.hop_port,
+    )  # fmt: skip
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
         cache = Cache(kube, watched_paths(settings))

@@ -10,7 +10,8 @@ indexes of the entries that match nothing.
 A replica's endpoint (published by endpoint-manager, plain http) points at an
 inference cluster's gateway, which speaks HTTP/2 cleartext: its backend's
 `app_protocol` is `kubernetes.io/h2c`; every other endpoint keeps its scheme's
-protocol (`http`, or `https` with TLS).
+protocol (`http`, or `https` with TLS) and is reached through the h2c hop
+(`gateway_config.hop`).
 
 Guarantees: a `Backend` is something an EndpointSlice accepts and Traefik can
 dial: an `http` or `https` URL with a host and a port in 1..65535 (80 and 443
@@ -42,8 +43,8 @@ REPLICA_PUBLISHER = "modelplane-endpoint-manager"
 # server has closed that body, the read fails and the transport closes the backend
 # connection mid-stream (golang/go#40747, traefik/traefik#11767). An HTTP/2 client side
 # never closes the body early, so over h2c the cluster gateway's own HTTP/1.1 hop to the
-# engine is safe too. External http/https endpoints are still relayed HTTP/1.1 to
-# HTTP/1.1 (tools/bench/stream_bench.py measures both, and the h2c-hop fix for them).
+# engine is safe too. External http/https endpoints are reached through an h2c hop back
+# into the front door (`gateway_config.hop`), so they get that HTTP/2 client side as well.
 H2C = "kubernetes.io/h2c"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

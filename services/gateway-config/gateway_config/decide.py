@@ -14,6 +14,11 @@ carrying gateway-config's managed-by label. Output (`Decision`):
   withdrawn endpoint converges instead of leaving orphans;
 - `status`: merge patches for the status subresources that changed.
 
+Every backend that is not h2c is reached through the h2c hop
+(`gateway_config.hop`): its hop Service points at the observed Gateway's own
+status address on `Settings.hop_port` (no endpoint while it has none) and an
+HTTPRoute on the hop listener relays to the backend.
+
 Only the InferenceGateway `default` gets a Gateway; a ModelService or
 ModelEndpoint being deleted is left to garbage collection; an endpoint whose
 URL is malformed is not routed and says why, and nothing else changes because
@@ -31,8 +36,9 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import render, status
+from gateway_config import hop, render, status
 from gateway_config.backends import Backend, backend, select
+from gateway_config.hop import Hop
 from gateway_config.render import CA_KEY
 
 Obj = Mapping[str, Any]
@@ -55,6 +61,9 @@ class Settings:
     backend_ca: str | None = None
     """A ConfigMap of `namespace` whose `ca.crt` (PEM) https backends trust instead of the
     system's CAs."""
+    hop_port: int = hop.DEFAULT_PORT
+    """The port of the Gateway's `hop` listener (an entrypoint of the same Traefik, apart
+    from `port`): the h2c hop to every backend that is not h2c."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +154,9 @@ def _gateway_objects(
         if ig["metadata"]["name"] == status.DEFAULT_GATEWAY:
             objects.append(render.gateway_class(settings.gateway_class))
             objects.append(
-                render.gateway(ig, settings.namespace, settings.gateway_class, settings.port)
+                render.gateway(
+                    ig, settings.namespace, settings.gateway_class, settings.port, settings.hop_port
+                )
             )
             address = wanted.get("address")
         patch = _patch(ig, wanted)
@@ -175,6 +186,7 @@ def _service_objects(
     backends: Mapping[Key, Backend | str],
     settings: Settings,
     trust: tuple[str | None, str | None],
+    via: Hop,
 ) -> tuple[list[Json], list[str], list[str], list[int]]:
     """The objects of one ModelService, the endpoint names it routes to, the messages of
     matched endpoints it cannot route, and the indexes of entries matching nothing."""
@@ -194,8 +206,11 @@ def _service_objects(
     objects: list[Json] = []
     targets: list[Backend | None] = [*routed] or [None]
     for target in targets:
-        objects.extend(render.backend_objects(service, target, ca_bundle))
-    objects.append(render.route(service, routed, settings.namespace))
+        objects.extend(render.backend_objects(service, target, ca_bundle, via))
+    # hop routes first: the service's route must never send a request to the hop listener
+    # before that listener routes it on
+    objects += [render.hop_route(service, b, settings.namespace) for b in routed if hop.needed(b)]
+    objects.append(render.route(service, routed, settings.namespace, via))
     return objects, [b.name for b in routed], unrouted, empty
 
 
@@ -205,11 +220,12 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     endpoints = [e for e in snapshot.model_endpoints if not _deleting(e)]
     backends = {key(e): backend(e) for e in endpoints}
     trust = _trust(snapshot, settings)
+    via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
         owned, routed, unrouted, empty = _service_objects(
-            service, endpoints, backends, settings, trust
+            service, endpoints, backends, settings, trust, via
         )
         objects.extend(owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)

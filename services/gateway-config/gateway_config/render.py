@@ -1,8 +1,9 @@
 """The Kubernetes objects gateway-config writes, built from their owners (pure).
 
-- `gateway_class` and `gateway`: the front door. The Gateway has one HTTP
-  listener accepting routes from every namespace and is owned by the
-  InferenceGateway `default`.
+- `gateway_class` and `gateway`: the front door. The Gateway has two HTTP
+  listeners accepting routes from every namespace, `http` (clients) and `hop`
+  (the h2c hop, `gateway_config.hop`), and is owned by the InferenceGateway
+  `default`.
 - Per ModelService `<ns>/<name>`: `route`, the HTTPRoute `<ns>/<name>` with one
   rule matching `PathPrefix /<ns>/<name>/` and one backendRef (weight 1) per
   backend, each with its own URLRewrite (`ReplacePrefixMatch` with the
@@ -16,6 +17,11 @@
   so the gateway speaks TLS to it with that host as SNI and verifies the
   certificate against that host and the system's CAs, or, given a CA bundle,
   against a ConfigMap of that bundle (same name, key `ca.crt`) only.
+- A backend that is not h2c is not a backendRef of `route` itself: the route
+  points at its hop Service (`hop_name`, an EndpointSlice of the gateway's own
+  address on the hop port, h2c), rewriting the prefix to the backend's hop
+  prefix, and `hop_route` (named like the backend's Service, on the `hop`
+  listener) matches that prefix and carries the backendRef described above.
 
 Every namespaced object carries `MANAGED_BY` (so the controller can prune what
 is no longer wanted) and a controller owner reference to its ModelService (so
@@ -33,7 +39,9 @@ from typing import Any
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
-from gateway_config.backends import Backend
+from gateway_config import hop as hops
+from gateway_config.backends import H2C, AddressType, Backend
+from gateway_config.hop import Hop
 
 Obj = Mapping[str, Any]
 
@@ -71,6 +79,15 @@ def backend_name(service: str, endpoint: str | None) -> str:
     return f"{readable}-{digest}"
 
 
+def hop_name(service: str, endpoint: str) -> str:
+    """The Service (and EndpointSlice) through which the front door reaches one backend of
+    ModelService `service` over the h2c hop: `mp-hop-<service>-<endpoint>-<hash>`, a DNS
+    label of at most 63 characters, never equal to a `backend_name`."""
+    digest = hashlib.sha256(f"hop:{service}/{endpoint}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-hop-{service}-{endpoint}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
 def owner(obj: Obj) -> Json:
     meta = obj["metadata"]
     return {
@@ -100,21 +117,27 @@ def gateway_class(name: str) -> Json:
     }
 
 
-def gateway(inference_gateway: Obj, namespace: str, class_name: str, port: int) -> Json:
+def _listener(name: str, port: int) -> Json:
+    return {
+        "name": name,
+        "protocol": "HTTP",
+        "port": port,
+        "allowedRoutes": {"namespaces": {"from": "All"}},
+    }
+
+
+def gateway(
+    inference_gateway: Obj, namespace: str, class_name: str, port: int, hop_port: int
+) -> Json:
+    """The front door: listener `http` on `port` for clients, `hop` on `hop_port` for the
+    h2c hop (Traefik matches a listener to an entrypoint by port, so they must differ)."""
     return {
         "apiVersion": GATEWAY_API,
         "kind": "Gateway",
         "metadata": _metadata(GATEWAY_NAME, namespace, inference_gateway),
         "spec": {
             "gatewayClassName": class_name,
-            "listeners": [
-                {
-                    "name": LISTENER,
-                    "protocol": "HTTP",
-                    "port": port,
-                    "allowedRoutes": {"namespaces": {"from": "All"}},
-                }
-            ],
+            "listeners": [_listener(LISTENER, port), _listener(hops.LISTENER, hop_port)],
         },
     }
 
@@ -151,22 +174,28 @@ def _service(
 
 
 def _slice(
-    service: Obj, name: str, port: int, scheme: str, protocol: str, backend: Backend | None
+    service: Obj,
+    name: str,
+    port: int,
+    scheme: str,
+    protocol: str,
+    endpoint: str | None,
+    address: tuple[str | None, AddressType],
 ) -> Json:
+    """The EndpointSlice of Service `name`: `address` (host or None for none, and its type)."""
     meta = service["metadata"]
     labels = {
-        **_labels(service, None if backend is None else backend.name),
+        **_labels(service, endpoint),
         SERVICE_NAME_LABEL: name,
         SLICE_MANAGED_BY: SLICE_MANAGER,
     }
-    endpoints = (
-        [] if backend is None else [{"addresses": [backend.host], "conditions": {"ready": True}}]
-    )
+    host, address_type = address
+    endpoints = [] if host is None else [{"addresses": [host], "conditions": {"ready": True}}]
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": _metadata(name, meta["namespace"], service, **labels),
-        "addressType": "IPv4" if backend is None else backend.address_type,
+        "addressType": address_type,
         "ports": [{"name": scheme, "port": port, "protocol": "TCP", "appProtocol": protocol}],
         "endpoints": endpoints,
     }
@@ -205,21 +234,57 @@ def _tls(service: Obj, name: str, backend: Backend, ca_bundle: str | None) -> li
 
 
 def backend_objects(
-    service: Obj, backend: Backend | None, ca_bundle: str | None = None
+    service: Obj,
+    backend: Backend | None,
+    ca_bundle: str | None = None,
+    hop: Hop | None = None,
 ) -> list[Json]:
     """The Service and EndpointSlice of one backend (None: the empty stand-in), plus, for an
     https backend named by host, its BackendTLSPolicy trusting the system's CAs or, given
-    `ca_bundle` (PEM), the ConfigMap of that bundle alone."""
+    `ca_bundle` (PEM), the ConfigMap of that bundle alone; plus, given `hop` and a backend
+    that is not h2c, the Service and EndpointSlice of its hop (the gateway itself, h2c)."""
     endpoint = None if backend is None else backend.name
     name = backend_name(service["metadata"]["name"], endpoint)
     port = 80 if backend is None else backend.port
     scheme = "http" if backend is None else backend.scheme
     protocol = "http" if backend is None else backend.app_protocol
+    address: tuple[str | None, AddressType] = (
+        (None, "IPv4") if backend is None else (backend.host, backend.address_type)
+    )
     objects = [
         _service(service, name, port, scheme, protocol, endpoint),
-        _slice(service, name, port, scheme, protocol, backend),
+        _slice(service, name, port, scheme, protocol, endpoint, address),
     ]
-    return objects if backend is None else objects + _tls(service, name, backend, ca_bundle)
+    if backend is None:
+        return objects
+    objects += _tls(service, name, backend, ca_bundle)
+    if hop is not None and hops.needed(backend):
+        via = hop_name(service["metadata"]["name"], backend.name)
+        objects += [
+            _service(service, via, hop.port, "http", H2C, endpoint),
+            _slice(service, via, hop.port, "http", H2C, endpoint, (hop.host, hop.address_type)),
+        ]
+    return objects
+
+
+def _rewrite(replace_prefix: str, hostname: str | None = None) -> list[Json]:
+    rewrite: Json = {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": replace_prefix}}
+    if hostname is not None:
+        rewrite = {"hostname": hostname, **rewrite}
+    return [{"type": "URLRewrite", "urlRewrite": rewrite}]
+
+
+def _hop_ref(service: Obj, backend: Backend, hop: Hop) -> Json:
+    """To `backend` through the hop: its hop Service, the prefix turned into its hop prefix."""
+    meta = service["metadata"]
+    return {
+        "group": "",
+        "kind": "Service",
+        "name": hop_name(meta["name"], backend.name),
+        "port": hop.port,
+        "weight": 1,
+        "filters": _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name)),
+    }
 
 
 def _backend_ref(service: Obj, backend: Backend | None) -> Json:
@@ -232,12 +297,8 @@ def _backend_ref(service: Obj, backend: Backend | None) -> Json:
         "weight": 1,
     }
     if backend is not None:
-        rewrite: Json = {
-            "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": backend.rewrite_path}
-        }
-        if backend.address_type == "FQDN":
-            rewrite = {"hostname": backend.host, **rewrite}
-        ref["filters"] = [{"type": "URLRewrite", "urlRewrite": rewrite}]
+        hostname = backend.host if backend.address_type == "FQDN" else None
+        ref["filters"] = _rewrite(backend.rewrite_path, hostname)
     return ref
 
 
@@ -246,16 +307,15 @@ def path_prefix(service: Obj) -> str:
     return f"/{meta['namespace']}/{meta['name']}/"
 
 
-def route(service: Obj, backends: Sequence[Backend], gateway_namespace: str) -> Json:
-    """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in)."""
+def _route(
+    service: Obj, name: str, labels: dict[str, str], listener: str, prefix: str,
+    refs: list[Json], gateway_namespace: str,
+) -> Json:  # fmt: skip
     meta = service["metadata"]
-    refs = [_backend_ref(service, b) for b in backends] or [_backend_ref(service, None)]
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
-        "metadata": _metadata(
-            meta["name"], meta["namespace"], service, **{SERVICE_LABEL: _label_value(meta["name"])}
-        ),
+        "metadata": _metadata(name, meta["namespace"], service, **labels),
         "spec": {
             "parentRefs": [
                 {
@@ -263,14 +323,45 @@ def route(service: Obj, backends: Sequence[Backend], gateway_namespace: str) -> 
                     "kind": "Gateway",
                     "name": GATEWAY_NAME,
                     "namespace": gateway_namespace,
-                    "sectionName": LISTENER,
+                    "sectionName": listener,
                 }
             ],
             "rules": [
                 {
-                    "matches": [{"path": {"type": "PathPrefix", "value": path_prefix(service)}}],
+                    "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
                     "backendRefs": refs,
                 }
             ],
         },
     }
+
+
+def route(
+    service: Obj, backends: Sequence[Backend], gateway_namespace: str, hop: Hop | None = None
+) -> Json:
+    """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in); given `hop`,
+    a backend that is not h2c is reached through its hop Service."""
+    meta = service["metadata"]
+    refs = [
+        _hop_ref(service, b, hop)
+        if hop is not None and hops.needed(b)
+        else _backend_ref(service, b)
+        for b in backends
+    ] or [_backend_ref(service, None)]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return _route(
+        service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace
+    )
+
+
+def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
+    """The HTTPRoute on the `hop` listener from one backend's hop prefix to the backend
+    itself (its rewrite, host name and TLS policy); named like the backend's Service."""
+    meta = service["metadata"]
+    name = backend_name(meta["name"], backend.name)
+    prefix = hops.prefix(meta["namespace"], meta["name"], backend.name)
+    refs = [_backend_ref(service, backend)]
+    return _route(
+        service, name, _labels(service, backend.name), hops.LISTENER, prefix, refs,
+        gateway_namespace,
+    )  # fmt: skip

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from gateway_config.controller import COLLECTIONS, GatewayConfig, path, watched_paths
 from gateway_config.decide import Settings
-from gateway_config.render import backend_name
+from gateway_config.render import backend_name, hop_name
 from modelplane.cache import Cache
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
@@ -155,13 +155,20 @@ def test_a_pass_writes_the_front_door_the_routes_and_every_status_then_nothing()
     cluster = fleet()
     run(cluster)
     a, b = backend_name("chat", "a"), backend_name("chat", "b")
+    hop_a, hop_b = hop_name("chat", "a"), hop_name("chat", "b")
     assert cluster.writes == [
         ("apply", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/traefik"),
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/modelplane-system/gateways/modelplane-gateway"),
         ("apply", f"/api/v1/namespaces/ml/services/{a}"),
+        ("apply", f"/api/v1/namespaces/ml/services/{hop_a}"),
         ("apply", f"/api/v1/namespaces/ml/services/{b}"),
+        ("apply", f"/api/v1/namespaces/ml/services/{hop_b}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{a}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_a}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_b}"),
+        ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{a}"),
+        ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{b}"),
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
         ("status", "/apis/modelplane.ai/v1alpha1/inferencegateways/default/status"),
         ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status"),
@@ -196,7 +203,26 @@ def test_one_failed_write_does_not_stop_the_others_and_the_next_pass_retries_it(
     assert cluster.writes == [("apply", broken)]
 
 
-def test_a_withdrawn_endpoint_loses_its_service_and_slice_after_the_route_moves() -> None:
+def test_the_hop_slices_follow_the_gateway_address() -> None:
+    cluster = fleet()
+    run(cluster)
+    hop_a = path("EndpointSlice", "ml", hop_name("chat", "a"))
+    assert cluster.objects[hop_a]["endpoints"] == []
+    gateway = cluster.objects[path("Gateway", "modelplane-system", "modelplane-gateway")]
+    gateway["status"] = {"addresses": [{"type": "IPAddress", "value": "10.240.0.1"}]}
+    cluster.writes.clear()
+    run(cluster)
+    assert [w for w in cluster.writes if w[0] == "apply"] == [
+        ("apply", hop_a),
+        ("apply", path("EndpointSlice", "ml", hop_name("chat", "b"))),
+    ]
+    assert cluster.objects[hop_a]["endpoints"] == [
+        {"addresses": ["10.240.0.1"], "conditions": {"ready": True}}
+    ]
+    assert cluster.objects[hop_a]["ports"][0]["port"] == Settings().hop_port
+
+
+def test_a_withdrawn_endpoint_loses_its_objects_after_the_route_moves() -> None:
     cluster = fleet()
     run(cluster)
     gateway = cluster.objects[path("Gateway", "modelplane-system", "modelplane-gateway")]
@@ -207,15 +233,18 @@ def test_a_withdrawn_endpoint_loses_its_service_and_slice_after_the_route_moves(
     del cluster.objects[path("ModelEndpoint", "ml", "b")]
     cluster.writes.clear()
     run(cluster)
-    b = backend_name("chat", "b")
+    b, hop_b = backend_name("chat", "b"), hop_name("chat", "b")
     assert cluster.writes == [
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
+        ("delete", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{b}"),
         ("delete", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
+        ("delete", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_b}"),
         ("delete", f"/api/v1/namespaces/ml/services/{b}"),
+        ("delete", f"/api/v1/namespaces/ml/services/{hop_b}"),
         ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status"),
     ]
     services = sorted(s["metadata"]["name"] for s in cluster.of_kind("Service"))
-    assert services == [backend_name("chat", "a")]
+    assert services == sorted([backend_name("chat", "a"), hop_name("chat", "a")])
     ready = next(c for c in service["status"]["conditions"] if c["type"] == "Ready")
     assert ready["message"] == "ModelService ml/chat routes to 1 ModelEndpoint(s): a"
 
@@ -258,11 +287,15 @@ def test_the_backend_ca_bundle_is_cached_by_name_and_its_copy_follows_it() -> No
     p = backend_name("chat", "p")
     copy_path = f"/api/v1/namespaces/ml/configmaps/{p}"
     policy_path = f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/backendtlspolicies/{p}"
+    hop_p = hop_name("chat", "p")
     assert [w for w in cluster.writes if w[0] == "apply"] == [
         ("apply", copy_path),
         ("apply", f"/api/v1/namespaces/ml/services/{p}"),
+        ("apply", f"/api/v1/namespaces/ml/services/{hop_p}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{p}"),
+        ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_p}"),
         ("apply", policy_path),
+        ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{p}"),
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
     ]
     assert cluster.objects[copy_path]["data"] == {"ca.crt": "PEM-1"}

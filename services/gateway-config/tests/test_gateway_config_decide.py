@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from gateway_config.decide import Decision, Settings, Snapshot, decide
-from gateway_config.render import backend_name
+from gateway_config.render import backend_name, hop_name
 
 NOW = "2026-11-29T03:00:00Z"
 LATER = "2026-11-29T03:05:00Z"
@@ -100,8 +100,19 @@ def owner(name: str, kind: str = "ModelService") -> list[Json]:
     ]
 
 
-A = me("sim-a", "http://10.240.1.5:8080", "/ml/rep-a/", modelplane_ai__deployment="chat")
-B = me("sim-b", "http://10.240.2.9", "/ml/rep-b/", modelplane_ai__deployment="chat", team="x")
+def replica(endpoint: Json) -> Json:
+    """`endpoint` as endpoint-manager publishes it (an inference cluster's gateway, h2c)."""
+    labels = {
+        **endpoint["metadata"]["labels"],
+        "app.kubernetes.io/managed-by": "modelplane-endpoint-manager",
+    }
+    return {**endpoint, "metadata": {**endpoint["metadata"], "labels": labels}}
+
+
+A = replica(me("sim-a", "http://10.240.1.5:8080", "/ml/rep-a/", modelplane_ai__deployment="chat"))
+B = replica(
+    me("sim-b", "http://10.240.2.9", "/ml/rep-b/", modelplane_ai__deployment="chat", team="x")
+)
 SAAS = me("together", "https://api.together.xyz/", "/v1/", modelplane_ai__provider="together")
 
 
@@ -127,7 +138,9 @@ def test_the_default_gateway_gets_a_gateway_class_and_a_gateway_and_waits_for_an
                 "gatewayClassName": "traefik",
                 "listeners": [
                     {"name": "http", "protocol": "HTTP", "port": 80,
-                     "allowedRoutes": {"namespaces": {"from": "All"}}}
+                     "allowedRoutes": {"namespaces": {"from": "All"}}},
+                    {"name": "hop", "protocol": "HTTP", "port": 8001,
+                     "allowedRoutes": {"namespaces": {"from": "All"}}},
                 ],
             },
         },
@@ -240,7 +253,7 @@ def test_a_service_routes_to_the_union_of_its_selectors_each_endpoint_once_with_
     assert condition(status, "EndpointsSelected")[:2] == ("True", "AllSelectorsMatch")
 
 
-def test_each_backend_is_a_headless_selectorless_service_and_its_endpoint_slice() -> None:
+def test_a_replica_is_a_headless_selectorless_h2c_service_and_its_endpoint_slice() -> None:
     snapshot = Snapshot(
         model_services=[ms("chat", {"modelplane.ai/deployment": "chat"})], model_endpoints=[A]
     )
@@ -260,7 +273,7 @@ def test_each_backend_is_a_headless_selectorless_service_and_its_endpoint_slice(
             "spec": {
                 "type": "ClusterIP", "clusterIP": "None",
                 "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP",
-                           "appProtocol": "http"}],
+                           "appProtocol": "kubernetes.io/h2c"}],
             },
         }
     }  # fmt: skip
@@ -275,14 +288,147 @@ def test_each_backend_is_a_headless_selectorless_service_and_its_endpoint_slice(
                 "ownerReferences": owner("chat"),
             },
             "addressType": "IPv4",
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "appProtocol": "http"}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP",
+                       "appProtocol": "kubernetes.io/h2c"}],
             "endpoints": [{"addresses": ["10.240.1.5"], "conditions": {"ready": True}}],
         }
     }  # fmt: skip
+    assert objects(decision, "HTTPRoute").keys() == {"ml/chat"}  # no hop for h2c
 
 
-def test_a_named_https_provider_is_an_fqdn_slice_on_443_with_its_host_header() -> None:
+# -- the h2c hop: every backend that is not h2c, reached through the gateway's `hop` listener --
+
+PARENT: Json = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "modelplane-gateway",
+          "namespace": "modelplane-system"}  # fmt: skip
+
+
+def provider_snapshot(*addresses: str) -> Snapshot:
+    return Snapshot(
+        inference_gateways=[ig()],
+        gateway=gateway(*addresses),
+        model_services=[ms("llm", {"role": "llm"})],
+        model_endpoints=[me("groq", "http://10.240.200.11:8000", "/openai/", role="llm")],
+    )
+
+
+def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway() -> None:
+    decision = decide(provider_snapshot("10.240.0.1"), SETTINGS, NOW)
+    direct, via = backend_name("llm", "groq"), hop_name("llm", "groq")
+    labels = {
+        **MANAGED,
+        "modelplane.ai/model-service": "llm",
+        "modelplane.ai/model-endpoint": "groq",
+    }
+    slice_labels = {
+        **labels,
+        "endpointslice.kubernetes.io/managed-by": "gateway-config.modelplane.ai",
+    }
+    meta: Json = {"namespace": "ml", "labels": labels, "ownerReferences": owner("llm")}
+    assert objects(decision, "Service") == {
+        f"ml/{direct}": {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": direct, **meta},
+            "spec": {"type": "ClusterIP", "clusterIP": "None",
+                     "ports": [{"name": "http", "port": 8000, "targetPort": 8000, "protocol": "TCP",
+                                "appProtocol": "http"}]},
+        },
+        f"ml/{via}": {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": via, **meta},
+            "spec": {"type": "ClusterIP", "clusterIP": "None",
+                     "ports": [{"name": "http", "port": 8001, "targetPort": 8001, "protocol": "TCP",
+                                "appProtocol": "kubernetes.io/h2c"}]},
+        },
+    }  # fmt: skip
+    assert objects(decision, "EndpointSlice") == {
+        f"ml/{direct}": {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {**meta, "name": direct,
+                         "labels": {**slice_labels, "kubernetes.io/service-name": direct}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8000, "protocol": "TCP", "appProtocol": "http"}],
+            "endpoints": [{"addresses": ["10.240.200.11"], "conditions": {"ready": True}}],
+        },
+        f"ml/{via}": {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {**meta, "name": via,
+                         "labels": {**slice_labels, "kubernetes.io/service-name": via}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8001, "protocol": "TCP",
+                       "appProtocol": "kubernetes.io/h2c"}],
+            "endpoints": [{"addresses": ["10.240.0.1"], "conditions": {"ready": True}}],
+        },
+    }  # fmt: skip
+    assert objects(decision, "HTTPRoute") == {
+        "ml/llm": {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "llm", "namespace": "ml",
+                         "labels": {**MANAGED, "modelplane.ai/model-service": "llm"},
+                         "ownerReferences": owner("llm")},
+            "spec": {
+                "parentRefs": [{**PARENT, "sectionName": "http"}],
+                "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/ml/llm/"}}],
+                    "backendRefs": [
+                        {"group": "", "kind": "Service", "name": via, "port": 8001, "weight": 1,
+                         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                             "type": "ReplacePrefixMatch",
+                             "replacePrefixMatch": "/_hop/ml/llm/groq/"}}}]},
+                    ],
+                }],
+            },
+        },
+        f"ml/{direct}": {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": direct, **meta},
+            "spec": {
+                "parentRefs": [{**PARENT, "sectionName": "hop"}],
+                "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/_hop/ml/llm/groq/"}}],
+                    "backendRefs": [
+                        {"group": "", "kind": "Service", "name": direct, "port": 8000, "weight": 1,
+                         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                             "type": "ReplacePrefixMatch", "replacePrefixMatch": "/openai/"}}}]},
+                    ],
+                }],
+            },
+        },
+    }  # fmt: skip
+    routes = [o["metadata"]["name"] for o in decision.apply if o["kind"] == "HTTPRoute"]
+    assert routes == [direct, "llm"]  # the hop route exists before anything is sent to it
+
+
+@pytest.mark.parametrize(
+    ("name", "addresses", "settings", "address_type", "endpoints", "port"),
+    [
+        ("no address yet: no endpoint", [], SETTINGS, "IPv4", [], 8001),
+        ("an IPv6 address", ["fd00::1"], SETTINGS, "IPv6", [["fd00::1"]], 8001),
+        ("a host name", ["gw.example.com"], SETTINGS, "FQDN", [["gw.example.com"]], 8001),
+        ("another hop port", ["10.240.0.1"], Settings(hop_port=9000), "IPv4", [["10.240.0.1"]], 9000),
+    ],
+)  # fmt: skip
+def test_the_hop_slice_is_the_gateways_first_status_address_on_the_hop_port(
+    name: str,
+    addresses: list[str],
+    settings: Settings,
+    address_type: str,
+    endpoints: list[list[str]],
+    port: int,
+) -> None:
+    decision = decide(provider_snapshot(*addresses), settings, NOW)
+    slice_ = objects(decision, "EndpointSlice")[f"ml/{hop_name('llm', 'groq')}"]
+    assert slice_["addressType"] == address_type
+    assert [e["addresses"] for e in slice_["endpoints"]] == endpoints
+    assert slice_["ports"][0]["port"] == port
+    ref = objects(decision, "HTTPRoute")["ml/llm"]["spec"]["rules"][0]["backendRefs"][0]
+    assert ref["port"] == port
+    hop_listener = objects(decision, "Gateway")["modelplane-system/modelplane-gateway"]["spec"][
+        "listeners"
+    ][1]
+    assert (hop_listener["name"], hop_listener["port"]) == ("hop", port)
+
+
+def test_a_named_https_provider_is_an_fqdn_slice_on_443_with_its_host_header_past_the_hop() -> None:
     snapshot = Snapshot(
+        gateway=gateway("10.240.0.1"),
         model_services=[ms("kimi", {"modelplane.ai/provider": "together"})],
         model_endpoints=[SAAS],
     )
@@ -297,18 +443,55 @@ def test_a_named_https_provider_is_an_fqdn_slice_on_443_with_its_host_header() -
     port = objects(decision, "Service")[f"ml/{name}"]["spec"]["ports"][0]
     assert (port["name"], port["port"], port["appProtocol"]) == ("https", 443, "https")
     ref = objects(decision, "HTTPRoute")["ml/kimi"]["spec"]["rules"][0]["backendRefs"][0]
-    assert (ref["port"], ref["filters"]) == (
-        443,
+    assert (ref["name"], ref["port"], ref["filters"]) == (
+        hop_name("kimi", "together"),
+        8001,
         [
             {
                 "type": "URLRewrite",
                 "urlRewrite": {
-                    "hostname": "api.together.xyz",
-                    "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1/"},
+                    "path": {
+                        "type": "ReplacePrefixMatch",
+                        "replacePrefixMatch": "/_hop/ml/kimi/together/",
+                    }
                 },
             }
         ],
     )
+    rule = objects(decision, "HTTPRoute")[f"ml/{name}"]["spec"]["rules"][0]
+    assert rule == {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/_hop/ml/kimi/together/"}}],
+        "backendRefs": [
+            {
+                "group": "",
+                "kind": "Service",
+                "name": name,
+                "port": 443,
+                "weight": 1,
+                "filters": [
+                    {
+                        "type": "URLRewrite",
+                        "urlRewrite": {
+                            "hostname": "api.together.xyz",
+                            "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1/"},
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    policy = objects(decision, "BackendTLSPolicy")[f"ml/{name}"]
+    assert policy["spec"]["targetRefs"] == [{"group": "", "kind": "Service", "name": name}]
+
+
+def test_hop_names_are_dns_labels_apart_from_backend_names() -> None:
+    for service, endpoint in (("chat", "sim-a"), ("s" * 200, "e" * 200), ("qwen.v2", "rep.1")):
+        found = hop_name(service, endpoint)
+        assert len(found) <= 63 and found[-1].isalnum()
+        assert set(found) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        assert found != backend_name(service, endpoint)
+    assert hop_name("a-b", "c") != hop_name("a", "b-c")
+    assert hop_name("chat", "sim-a").startswith("mp-hop-chat-sim-a-")
 
 
 def test_a_service_selecting_nothing_routes_to_an_empty_backend_and_says_which_selector() -> None:
@@ -594,8 +777,8 @@ def test_a_configured_bundle_is_copied_next_to_each_policy_which_trusts_it_alone
     }  # fmt: skip
     kinds = [o["kind"] for o in decision.apply]
     assert kinds == [
-        "GatewayClass", "Gateway", "ConfigMap", "Service", "Service", "EndpointSlice",
-        "EndpointSlice", "BackendTLSPolicy", "HTTPRoute",
+        "GatewayClass", "Gateway", "ConfigMap", *["Service"] * 4, *["EndpointSlice"] * 4,
+        "BackendTLSPolicy", *["HTTPRoute"] * 3,
     ]  # fmt: skip
     assert condition(status_of(decision, "ModelService", "chat"), "Ready")[2] == (
         "ModelService ml/chat routes to 2 ModelEndpoint(s): plain, provider"
@@ -607,7 +790,9 @@ def test_without_a_usable_bundle_https_backends_named_by_host_are_not_routed() -
         decision = decide(llm_service(PROVIDER, PLAIN, backend_ca=observed), CUSTOM, NOW)
         assert objects(decision, "BackendTLSPolicy") == objects(decision, "ConfigMap") == {}
         refs = objects(decision, "HTTPRoute")["ml/chat"]["spec"]["rules"][0]["backendRefs"]
-        assert [r["name"] for r in refs] == [backend_name("chat", "plain")]
+        assert [r["name"] for r in refs] == [hop_name("chat", "plain")]
+        hop_routes = set(objects(decision, "HTTPRoute")) - {"ml/chat"}
+        assert hop_routes == {f"ml/{backend_name('chat', 'plain')}"}
         assert condition(status_of(decision, "ModelService", "chat"), "Ready") == (
             "True",
             "Routed",

@@ -173,6 +173,7 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 address=address,
                 web_port=PORTS.gateway_web,
                 admin_port=PORTS.gateway_admin,
+                hop_port=None if cluster.plan.role == "inference" else PORTS.gateway_hop,
             ),
             Probe(gateway.ping_url(address, PORTS.gateway_admin), "OK"),
             env=gateway.traefik_env(cluster.kubeconfig_for("traefik")),

@@ -7,6 +7,14 @@ Guarantees of the command line `traefik_command` builds:
 - One entrypoint `web` on `address:web_port` carries Gateway listeners (a
   listener's port must equal an entrypoint's port); the ping endpoint lives on a
   separate admin entrypoint, so health checks never mix with routed traffic.
+- Given `hop_port` (the control cluster's front door), a second entrypoint
+  `hop` on `address:hop_port` for the Gateway's `hop` listener: gateway-config
+  sends every backend that is not h2c back into this Traefik over h2c on that
+  port (`gateway_config.hop`; golang/go#40747 cuts streams relayed HTTP/1.1 to
+  HTTP/1.1 from an HTTP/1.1 client side). Its timeouts are lifted like
+  `web`'s, and it trusts the forwarded headers the gateway itself sets
+  (`address` only), so a provider still sees the client's address first in
+  `X-Forwarded-For`.
 - No request is cut by a timeout. A write timeout would end a long SSE stream
   silently (the client sees 200 and a truncated stream), so it is pinned to 0;
   Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
@@ -39,6 +47,7 @@ GATEWAY_CLASS = "traefik"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 ROLE_NAME = "modelplane-localfleet:traefik"
 WEB_ENTRYPOINT = "web"
+HOP_ENTRYPOINT = "hop"
 ADMIN_ENTRYPOINT = "admin"
 BACKEND_IDLE_S = 4
 RELAY_FLAGS = (f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",)
@@ -59,9 +68,26 @@ def gateway_class() -> dict[str, Any]:
     }
 
 
+def _hop_flags(address: str, hop_port: int) -> list[str]:
+    entry = f"--entryPoints.{HOP_ENTRYPOINT}"
+    return [
+        f"{entry}.address={address}:{hop_port}",
+        f"{entry}.transport.respondingTimeouts.readTimeout=0s",
+        f"{entry}.transport.respondingTimeouts.writeTimeout=0s",
+        f"{entry}.forwardedHeaders.trustedIPs={address}",
+    ]
+
+
 def traefik_command(
-    traefik: Path, *, address: str, web_port: int, admin_port: int, log_level: str = "INFO"
+    traefik: Path,
+    *,
+    address: str,
+    web_port: int,
+    admin_port: int,
+    hop_port: int | None = None,
+    log_level: str = "INFO",
 ) -> list[str]:
+    hop = [] if hop_port is None else _hop_flags(address, hop_port)
     return [
         str(traefik),
         "--global.checkNewVersion=false",
@@ -71,6 +97,7 @@ def traefik_command(
         f"--entryPoints.{WEB_ENTRYPOINT}.address={address}:{web_port}",
         f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.readTimeout=0s",
         f"--entryPoints.{WEB_ENTRYPOINT}.transport.respondingTimeouts.writeTimeout=0s",
+        *hop,
         f"--entryPoints.{ADMIN_ENTRYPOINT}.address={address}:{admin_port}",
         "--ping=true",
         f"--ping.entryPoint={ADMIN_ENTRYPOINT}",

@@ -48,6 +48,7 @@ class Ports:
     lws_metrics: int = 8443
     gateway_web: int = 80
     gateway_admin: int = 8082
+    gateway_hop: int = 8001  # the control cluster's h2c hop (gateway-config --hop-port)
     node_agent_health: int = 10248
 
 

@@ -1,0 +1,26 @@
+"""The command line: the hop listener's port, and the ports it refuses."""
+
+from __future__ import annotations
+
+import pytest
+from gateway_config.__main__ import main, parser
+
+
+def test_the_hop_port_defaults_to_8001_and_can_be_set() -> None:
+    assert parser().parse_args([]).hop_port == 8001
+    assert parser().parse_args(["--hop-port", "9000"]).hop_port == 9000
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--hop-port", "80"],
+        ["--gateway-port", "8001"],
+        ["--hop-port", "0"],
+        ["--hop-port", "70000"],
+    ],
+)
+def test_a_hop_port_equal_to_the_gateway_port_or_out_of_range_is_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
