@@ -189,9 +189,11 @@ def accepted_by_traefik(control: Cluster, namespace: str, policy: str) -> Json |
     return found if accepted else None
 
 
-def test_the_provider_takes_its_share_of_the_service_over_verified_https(
-    backends: Backends, namespace: str
-) -> None:
+BOTH = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
+
+
+def routed_to_both(backends: Backends, namespace: str) -> str:
+    """ModelService `llm` over the HTTPS provider and the plain one; its address once routed."""
     control = backends.control
     apply(
         control,
@@ -199,9 +201,29 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
         endpoint(namespace, "plain", f"http://{PLAIN_ADDRESS}:8000", "llm"),
         model_service(namespace, "llm", "llm"),
     )
-    address = wait_for(
+    address: str = wait_for(
         "llm routed to two endpoints", lambda: routed_address(control, namespace, "llm", 2)
     )
+    return address
+
+
+def both_answer(address: str) -> bool:
+    replies = [call(f"{address}/health") for _ in range(8)]
+    return all(r.status == 200 for r in replies) and {r.pod for r in replies} == BOTH
+
+
+def serve_both(backends: Backends, namespace: str) -> str:
+    """`routed_to_both`, then until both backends answer through the address."""
+    address = routed_to_both(backends, namespace)
+    wait_for("both backends to answer", functools.partial(both_answer, address), 30)
+    return address
+
+
+def test_the_provider_takes_its_share_of_the_service_over_verified_https(
+    backends: Backends, namespace: str
+) -> None:
+    control = backends.control
+    address = routed_to_both(backends, namespace)
     assert address == f"http://{backends.address}/{namespace}/llm"
     name = backend_name("llm", "provider")
     policy = wait_for(
@@ -224,13 +246,7 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
     assert hop_route["spec"]["parentRefs"][0]["sectionName"] == "hop"
     assert hop_route["spec"]["rules"][0]["backendRefs"][0]["name"] == name
 
-    pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
-
-    def both_answer() -> bool:
-        replies = [call(f"{address}/health") for _ in range(8)]
-        return all(r.status == 200 for r in replies) and {r.pod for r in replies} == pods
-
-    wait_for("both backends to answer", both_answer, 30)
+    wait_for("both backends to answer", functools.partial(both_answer, address), 30)
     done = subprocess.run(
         [sys.executable, "-m", "e2e.sdk_client", address, "4"],
         capture_output=True, text=True, check=False, timeout=120, cwd=ROOT,
@@ -240,9 +256,9 @@ def test_the_provider_takes_its_share_of_the_service_over_verified_https(
     answered = set()
     for kind in ("chat", "chat_stream", "messages", "messages_stream"):
         for pod, had_content, *error in seen[kind]:
-            assert pod in pods and had_content, (kind, pod, error)
+            assert pod in BOTH and had_content, (kind, pod, error)
             answered.add(pod)
-    assert answered == pods
+    assert answered == BOTH
     assert seen["metrics"] == [200, True]
 
 
@@ -251,30 +267,14 @@ def test_every_concurrent_stream_to_either_provider_through_the_hop_arrives_whol
 ) -> None:
     """400 streams, 50 at a time, through the service address to the HTTPS and the plain
     provider: relayed HTTP/1.1 to HTTP/1.1 without the hop, several in a hundred were cut."""
-    control = backends.control
-    apply(
-        control,
-        endpoint(namespace, "provider", f"https://{PROVIDER[0]}:{PORT}", "llm"),
-        endpoint(namespace, "plain", f"http://{PLAIN_ADDRESS}:8000", "llm"),
-        model_service(namespace, "llm", "llm"),
-    )
-    address = wait_for(
-        "llm routed to two endpoints", lambda: routed_address(control, namespace, "llm", 2)
-    )
-    pods = {f"{POD_NAMESPACE}/provider", f"{POD_NAMESPACE}/plain"}
-
-    def both_answer() -> bool:
-        replies = [call(f"{address}/health") for _ in range(8)]
-        return all(r.status == 200 for r in replies) and {r.pod for r in replies} == pods
-
-    wait_for("both backends to answer", both_answer, 30)
+    address = serve_both(backends, namespace)
     body: dict[str, object] = {
         "model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 8,
     }  # fmt: skip
     streams = stream_many(f"{address}/v1/chat/completions", body, 400, 50)
     assert [s for s in streams if s.status != 200 or not s.whole] == []
-    assert {s.pod for s in streams} == pods
+    assert {s.pod for s in streams} == BOTH
 
 
 def test_a_certificate_without_the_name_or_from_another_ca_is_not_trusted(
