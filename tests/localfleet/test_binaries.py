@@ -58,6 +58,8 @@ def test_every_binary_is_checked_against_its_pinned_version() -> None:
             Check(("--version",), "Version: v0.9.0"),
             Check(("--help",), "-config"),
         ),
+        "crane": (Check(("version",), "0.22.1"),),
+        "helm": (Check(("version",), "v4.3.2"),),
     }
 
 
@@ -92,6 +94,8 @@ def test_an_entry_is_named_by_component_and_version(tmp_path: Path) -> None:
         "etcd-v3.6.16",
         "lws-v0.9.0",
         "gateway-api-v1.6.3",
+        "crane-v0.22.1",
+        "helm-v4.3.2",
     ]
     assert ETCD.entry(tmp_path).parent == tmp_path / "localfleet"
 

@@ -158,4 +158,34 @@ GATEWAY_API = Component(
     manifests=(Manifests("config/crd/standard", "crds"),),
     disk=DiskNeeds(entry=GIB // 64, modules=GIB // 16, build_cache=0),
 )
-COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API)
+
+CRANE = Component(
+    name="crane",
+    version=versions.CRANE,
+    upstream="github.com/google/go-containerregistry",
+    wrapper="crane",
+    binaries=(
+        Binary(
+            "crane",
+            "github.com/google/go-containerregistry/cmd/crane",
+            (Check(("version",), versions.CRANE.removeprefix("v")),),
+        ),
+    ),
+    ldflags=(
+        "-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version="
+        + versions.CRANE.removeprefix("v")
+    ),
+    disk=DiskNeeds(entry=GIB // 16, modules=GIB // 4, build_cache=GIB // 2),
+)
+HELM = Component(
+    name="helm",
+    version=versions.HELM,
+    upstream="helm.sh/helm/v4",
+    wrapper="helm",
+    binaries=(
+        Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),
+    ),
+    ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={versions.HELM}",
+    disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
+)
+COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API, CRANE, HELM)

