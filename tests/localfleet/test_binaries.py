@@ -7,8 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections import namedtuple
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from modelplane_localfleet import binaries
@@ -60,6 +62,7 @@ def test_every_binary_is_checked_against_its_pinned_version() -> None:
         ),
         "crane": (Check(("version",), "0.22.1"),),
         "helm": (Check(("version",), "v4.3.2"),),
+        "skaffold": (Check(("version",), "v2.16.1"),),
     }
 
 
@@ -96,6 +99,7 @@ def test_an_entry_is_named_by_component_and_version(tmp_path: Path) -> None:
         "gateway-api-v1.6.3",
         "crane-v0.22.1",
         "helm-v4.3.2",
+        "skaffold-v2.16.1",
     ]
     assert ETCD.entry(tmp_path).parent == tmp_path / "localfleet"
 
@@ -226,3 +230,57 @@ def test_etcd_is_built_once_and_reports_its_version() -> None:
     again: list[str] = []
     assert binaries.build(ETCD, cache, say=again.append) == entry
     assert again == [], "a complete entry is not rebuilt"
+
+
+def test_up_builds_what_the_fleet_runs_and_leaves_skaffold_to_first_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from modelplane_localfleet import fleet
+
+    built: list[str] = []
+    monkeypatch.setattr(
+        binaries, "build", lambda component, cache, say: built.append(component.name)
+    )
+    monkeypatch.setattr(
+        fleet,
+        "locate_binaries",
+        lambda cache: SimpleNamespace(traefik=Path("/")),
+    )
+    fleet.ensure_binaries(tmp_path, print)
+    assert built == ["kubernetes", "etcd", "lws", "gateway-api", "crane", "helm"]
+
+
+def test_a_carried_replace_flag_does_not_change_the_cache_key(tmp_path: Path) -> None:
+    component = _component(tmp_path / "go")
+    flipped = dataclasses.replace(component, carries_replaces=True, fleet_needs=False)
+    assert binaries.fingerprint(flipped) == binaries.fingerprint(component)
+
+
+def test_a_long_build_says_what_it_is_compiling_until_it_ends() -> None:
+    said: list[str] = []
+    with binaries.Progress(said.append, "kubernetes v1.36.3: build", every=0.01) as progress:
+        progress.saw("k8s.io/apiserver/pkg/server")
+        for _ in range(500):
+            if said:
+                break
+            time.sleep(0.01)
+    assert said, "nothing was said while the build ran"
+    assert said[0].startswith("kubernetes v1.36.3: build: still running after ")
+    assert said[-1].endswith("1 packages so far, now k8s.io/apiserver/pkg/server")
+    count = len(said)
+    time.sleep(0.05)
+    assert len(said) == count, "progress went on after the build ended"
+
+
+def test_a_failed_go_build_reports_the_compiler_error_not_the_package_list(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "go.mod").write_text("module example.local/broken\n\ngo 1.26.0\n")
+    (tmp_path / "main.go").write_text("package main\n\nfunc main() { undefinedName() }\n")
+    seen: list[str] = []
+    progress = SimpleNamespace(saw=seen.append)
+    with pytest.raises(binaries.BuildError) as failure:
+        binaries._run(["go", "build", "-v", "."], tmp_path, "building broken", progress)  # type: ignore[arg-type]
+    assert "undefined: undefinedName" in str(failure.value)
+    assert "building broken failed" in str(failure.value)
+    assert "example.local/broken\n" in [line + "\n" for line in seen]

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from modelplane_localfleet import versions
-from modelplane_localfleet.components import COMPONENTS, KUBERNETES, Component
+from modelplane_localfleet.components import COMPONENTS, KUBERNETES, SKAFFOLD, Component
 from modelplane_localfleet.gomod import (
     Wrapper,
     directives,
     kubernetes_wrapper,
+    module_info,
     parse_release,
+    pinned_replaces,
     render,
     required_version,
     stale_replaces,
@@ -162,3 +164,46 @@ def test_the_committed_kubernetes_wrapper_matches_the_release_go_mod() -> None:
     assert stale_replaces(committed, release) == []
     assert release.godebug is not None and release.godebug in committed.splitlines()
     assert len(directives(committed, "replace")) == len(release.staging)
+
+
+UPSTREAM_WITH_PINS = """module example.com/tool
+
+go 1.24.1
+
+replace github.com/b/two => github.com/b/two v0.3.16 // an old API
+
+replace (
+\tgithub.com/a/one => github.com/a/one v27.5.1+incompatible
+)
+"""
+
+
+def test_version_pinning_replace_lines_are_read_for_a_wrapper_to_carry() -> None:
+    assert pinned_replaces(UPSTREAM_WITH_PINS) == (
+        ("github.com/a/one", "v27.5.1+incompatible"),
+        ("github.com/b/two", "v0.3.16"),
+    )
+    rendered = render(
+        Wrapper(module="m", go="1.26.0", requires=(), replaces=pinned_replaces(UPSTREAM_WITH_PINS))
+    )
+    assert "\tgithub.com/b/two => github.com/b/two v0.3.16\n" in rendered
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "replace github.com/a/one => ../one",
+        "replace github.com/a/one => github.com/fork/one v1.0.0",
+    ],
+)
+def test_a_replace_that_is_not_a_version_pin_cannot_be_carried(line: str) -> None:
+    with pytest.raises(ValueError, match="only same-module version pins"):
+        pinned_replaces(line + "\n")
+
+
+def test_the_committed_skaffold_wrapper_carries_every_pin_of_the_release() -> None:
+    upstream = Path(module_info(SKAFFOLD.upstream, SKAFFOLD.version)["GoMod"]).read_text()
+    committed = (SKAFFOLD.module_dir / "go.mod").read_text()
+    wanted = [f"{path} => {path} {version}" for path, version in pinned_replaces(upstream)]
+    assert wanted, "skaffold's go.mod pins dependencies with replace lines"
+    assert sorted(directives(committed, "replace")) == sorted(wanted)

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from modelplane_localfleet.components import (
 __all__ = ["COMPONENTS", "ETCD", "GATEWAY_API", "KUBERNETES", "LWS", "build", "default_cache"]
 
 MARKER = ".complete"
+PROGRESS_EVERY = 20.0  # seconds between "still running" lines of a long build
 Say = Callable[[str], None]
 
 
@@ -73,7 +75,8 @@ def default_cache() -> Path:
 
 def fingerprint(component: Component) -> str:
     """A key that changes when anything that shapes the entry changes."""
-    recipe = {k: v for k, v in asdict(component).items() if k not in ("go_dir", "disk")}
+    ignored = ("go_dir", "disk", "carries_replaces", "fleet_needs")
+    recipe = {k: v for k, v in asdict(component).items() if k not in ignored}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     for name in ("go.mod", "go.sum"):
         path = component.module_dir / name
@@ -132,14 +135,62 @@ def disk_needs(component: Component, cache: Path, env: dict[str, str]) -> list[N
     ]
 
 
-def _run(command: list[str], cwd: Path, step: str) -> str:
+def _run(command: list[str], cwd: Path, step: str, progress: Progress | None = None) -> str:
+    """Run a Go command; with `progress`, each line it prints on stderr (`go build -v`:
+    a package being compiled) is passed on as it comes."""
     env = {**os.environ, "CGO_ENABLED": "0", "GOWORK": "off"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuildError(
-            f"{step or command[0]} failed ({' '.join(command)}):\n{result.stderr[-4000:]}"
-        )
-    return result.stdout
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        stdout, stderr = process.stdout, process.stderr
+        assert stdout is not None and stderr is not None
+        stdout_chunks: list[str] = []
+        reader = threading.Thread(target=lambda: stdout_chunks.append(stdout.read()))
+        reader.start()
+        stderr_lines: list[str] = []
+        for line in stderr:
+            stderr_lines.append(line)
+            if progress is not None:
+                progress.saw(line.strip())
+        reader.join()
+        returncode = process.wait()
+    if returncode != 0:
+        # `-v` lists each package compiled (a bare import path); the error is the rest.
+        errors = "".join(line for line in stderr_lines if " " in line.strip() or ":" in line)
+        raise BuildError(f"{step or command[0]} failed ({' '.join(command)}):\n{errors[-4000:]}")
+    return "".join(stdout_chunks)
+
+
+class Progress:
+    """What a long stage is doing: the last line its command printed, said every `every`
+    seconds with the time elapsed, so a cold build (minutes) never looks stuck."""
+
+    def __init__(self, say: Say, label: str, every: float) -> None:
+        self.say, self.label, self.every = say, label, every
+        self.started = time.monotonic()
+        self.latest = ""
+        self.count = 0
+        self._done = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def saw(self, line: str) -> None:
+        if line:
+            self.latest = line
+            self.count += 1
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.every):
+            elapsed = time.monotonic() - self.started
+            doing = f", {self.count} packages so far, now {self.latest}" if self.latest else ""
+            self.say(f"{self.label}: still running after {elapsed:.0f}s{doing}")
+
+    def __enter__(self) -> Progress:
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._ticker.join()
 
 
 @contextmanager
@@ -225,8 +276,14 @@ def build(component: Component, cache: Path, say: Say = print) -> Path:
             _run(["go", "mod", "download"], component.module_dir, "go mod download")
         if component.binaries:
             names = " ".join(binary.name for binary in component.binaries)
-            with _stage(say, label, f"build {names}"):
-                _run(build_command(component, partial), component.module_dir, f"building {names}")
+            say(f"{label}: building {names} (a cold build takes minutes; progress follows)")
+            with (
+                _stage(say, label, f"build {names}"),
+                Progress(say, f"{label}: build", PROGRESS_EVERY) as progress,
+            ):
+                command = build_command(component, partial)
+                command.insert(2, "-v")
+                _run(command, component.module_dir, f"building {names}", progress)
             with _stage(say, label, "check versions"):
                 for binary in component.binaries:
                     for check in binary.checks:

@@ -68,6 +68,9 @@ class Component:
     ldflags: str = "-s -w"
     tags: str = ""
     go_dir: Path = GO_DIR
+    # Not part of the build recipe (excluded from the cache key):
+    carries_replaces: bool = False  # copy upstream's `replace X => X vN` lines into the wrapper
+    fleet_needs: bool = True  # `up` builds it; False: built on first use (`build`, tests)
 
     @property
     def module_dir(self) -> Path:
@@ -182,10 +185,28 @@ HELM = Component(
     version=versions.HELM,
     upstream="helm.sh/helm/v4",
     wrapper="helm",
-    binaries=(
-        Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),
-    ),
+    binaries=(Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),),
     ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={versions.HELM}",
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
 )
-COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API, CRANE, HELM)
+SKAFFOLD = Component(
+    name="skaffold",
+    version=versions.SKAFFOLD,
+    upstream="github.com/GoogleContainerTools/skaffold/v2",
+    wrapper="skaffold",
+    binaries=(
+        Binary(
+            "skaffold",
+            "github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold",
+            (Check(("version",), versions.SKAFFOLD),),
+        ),
+    ),
+    ldflags=(
+        "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version="
+        + versions.SKAFFOLD
+    ),
+    carries_replaces=True,
+    fleet_needs=False,
+    disk=DiskNeeds(entry=GIB // 4, modules=GIB, build_cache=2 * GIB),
+)
+COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API, CRANE, HELM, SKAFFOLD)

@@ -66,7 +66,8 @@ def locate_binaries(cache: Path) -> Binaries:
 def ensure_binaries(cache: Path, say: Say) -> Binaries:
     """Build whatever the cache lacks, then locate everything."""
     for component in binaries.COMPONENTS:
-        binaries.build(component, cache, say)
+        if component.fleet_needs:
+            binaries.build(component, cache, say)
     found = locate_binaries(cache)
     if not found.traefik.exists():
         raise FleetError(

@@ -10,6 +10,8 @@ replace lines are ignored by Go, so the Kubernetes wrapper carries its own
 `replace k8s.io/NAME => k8s.io/NAME v0.MINOR.PATCH` for every staging module.
 `parse_release` reads them (and the `godebug` line, which does not apply from a
 dependency either) from the release's own go.mod; nothing is typed by hand.
+`pinned_replaces` reads another upstream's version-pinning replace lines
+(skaffold's) for a wrapper to carry in the same way.
 """
 
 from __future__ import annotations
@@ -119,6 +121,18 @@ def required_version(go_mod: str, module: str) -> str | None:
         if path == module:
             return version.strip()
     return None
+
+
+def pinned_replaces(go_mod: str) -> tuple[tuple[str, str], ...]:
+    """`replace X => X vN` lines of `go_mod` as (X, vN); a replace to a folder is an error."""
+    pinned = []
+    for entry in directives(go_mod, "replace"):
+        source, _, target = (part.strip() for part in entry.partition("=>"))
+        target_path, _, version = target.partition(" ")
+        if not version or source.split(" ")[0] != target_path:
+            raise ValueError(f"replace {entry!r}: only same-module version pins can be carried")
+        pinned.append((target_path, version.strip()))
+    return tuple(sorted(pinned))
 
 
 def stale_replaces(go_mod: str, release: KubernetesRelease) -> list[str]:

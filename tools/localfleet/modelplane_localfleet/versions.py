@@ -16,6 +16,9 @@ and regenerating the wrapper with `modelplane-localfleet gomod`.
   control plane's images and serves the local fleet's registry.
 - Helm: the newest v4 release the proxy serves as approved (v4 builds on the
   same `k8s.io/*` 0.36 libraries as the fleet).
+- skaffold: v2.16.1, the release the module proxy serves; its go.mod pins
+  dependencies with replace lines, which the wrapper carries (Go ignores a
+  dependency's replace lines).
 """
 
 from __future__ import annotations
@@ -27,3 +30,4 @@ GATEWAY_API = "v1.6.3"
 TRAEFIK = "3.7.15"
 CRANE = "v0.22.1"
 HELM = "v4.3.2"
+SKAFFOLD = "v2.16.1"

@@ -4,7 +4,9 @@
 pinned release's own go.mod); `regenerate` writes it and lets Go fill in the
 rest: `go mod tidy` adds the commands' requirements and go.sum, or, for a
 wrapper that only carries manifests (Gateway API), `go mod download` records
-the module's checksum. The results are committed; builds never edit them.
+the module's checksum. A component with `carries_replaces` (skaffold) gets its
+upstream's version-pinning replace lines, which Go ignores in a dependency.
+The results are committed; builds never edit them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,16 @@ def spec(component: Component) -> gomod.Wrapper:
         info = gomod.module_info(upstream, component.version)
         release = gomod.parse_release(component.version, Path(info["GoMod"]).read_text())
         return gomod.kubernetes_wrapper(module, release, tools)
+    replaces: tuple[tuple[str, str], ...] = ()
+    if component.carries_replaces:
+        info = gomod.module_info(upstream, component.version)
+        replaces = gomod.pinned_replaces(Path(info["GoMod"]).read_text())
     return gomod.Wrapper(
-        module=module, go=GO_DIRECTIVE, requires=((upstream, component.version),), tools=tools
+        module=module,
+        go=GO_DIRECTIVE,
+        requires=((upstream, component.version),),
+        tools=tools,
+        replaces=replaces,
     )
 
 
