@@ -1,6 +1,6 @@
 """Type-check a parsed CEL expression and turn it into a Python closure.
 
-Input is cel-python's parse tree (``celpy.celparser``) and the declared
+Input is the Lark tree of ``modelplane.cel.parser`` (cel-python's grammar) and the declared
 variables with their static types (by default the DRA environment's
 ``device``; a CRD validation rule declares ``self`` as ``dyn``); output is a
 ``Node``: the expression's static type plus a function from a variable frame

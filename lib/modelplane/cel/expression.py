@@ -1,6 +1,6 @@
 """Parsing and compiling a CEL expression for a given set of declared variables.
 
-``compile_expression(text, variables)`` parses with cel-python's parser, then
+``compile_expression(text, variables)`` parses with ``modelplane.cel.parser``, then
 type-checks and compiles with ``modelplane.cel.compiler``.  The DRA selector
 environment (``device``) is the default; a CRD validation rule declares
 ``self`` as ``dyn``.  CEL's optional syntax (``.?``, ``[?]``) is first
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from celpy.celparser import CELParseError, CELParser
-
 from modelplane.cel.compiler import DRA_VARIABLES, Node, compile_tree
 from modelplane.cel.model import SelectorError
 from modelplane.cel.optional import ReservedNameError, rewrite
+from modelplane.cel.parser import ParseError, parse
 from modelplane.cel.types import Type
 
 __all__ = ["compile_expression"]
-
-_PARSER = CELParser()
 
 
 def _one_line(message: str) -> str:
@@ -36,10 +33,9 @@ def compile_expression(expression: str, variables: Mapping[str, Type] = DRA_VARI
     except ReservedNameError as e:
         raise SelectorError(str(e)) from None
     try:
-        tree = _PARSER.parse(text)
-    except CELParseError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "syntax error"
-        raise SelectorError(_one_line(f"syntax error: {first}")) from None
+        tree = parse(text)
+    except ParseError as e:
+        raise SelectorError(_one_line(str(e))) from None
     except RecursionError:
         raise SelectorError("expression is nested too deeply") from None
     try:
