@@ -76,7 +76,7 @@ def _parser() -> Lark:
         grammar,
         lexer_callbacks={"IDENT": _literal_keywords},
         cache=str(path),
-        **_OPTIONS,  # type: ignore[arg-type]
+        **_OPTIONS,
     )
 
 
