@@ -61,7 +61,9 @@ def program(rule: str) -> Any:
 def fast_program(rule: str) -> Callable[[Frame], Any] | None:
     """The rule compiled to closures over a ``{"self": value}`` frame, or None if unsupported."""
     try:
-        return compile_expression(rule, _VARIABLES).run
+        # Unmetered: the DRA cost limit is not a CRD rule's budget, and a rule that
+        # errors here is decided by the reference anyway.
+        return compile_expression(rule, _VARIABLES, metered=False).run
     except SelectorError:
         return None
 

@@ -650,17 +650,20 @@ def device_frame(
     return {"device": device}
 
 
-def compile_tree(tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLES) -> Node:
+def compile_tree(
+    tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLES, *, metered: bool = True
+) -> Node:
     """Check and compile a parse tree; the result type must be bool or unknown.
 
     ``variables`` declares the identifiers the expression may reference; the
-    frame given to ``Node.run`` must bind each of them.
+    frame given to ``Node.run`` must bind each of them.  With ``metered=False``
+    the DRA cost limit is not enforced (the caller has its own budget).
     """
     compiler = _Compiler(variables)
     node = compiler.node(tree)
     if node.type not in (BOOL, ANY):
         raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
-    if not compiler.sized:
+    if not compiler.sized or not metered:
         return node
     # Macros and size-dependent calls can approach the cost limit: track it.
     run = _Compiler(variables, tracked=True).node(tree).run

@@ -26,8 +26,12 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def compile_expression(expression: str, variables: Mapping[str, Type] = DRA_VARIABLES) -> Node:
-    """Parse and check ``expression``; raise ``SelectorError`` if it does not compile."""
+def compile_expression(
+    expression: str, variables: Mapping[str, Type] = DRA_VARIABLES, *, metered: bool = True
+) -> Node:
+    """Parse and check ``expression``; raise ``SelectorError`` if it does not compile.
+
+    ``metered=False`` leaves out the DRA cost limit (see ``compile_tree``)."""
     try:
         text = rewrite(expression) if "?" in expression or "__opt_" in expression else expression
     except ReservedNameError as e:
@@ -39,7 +43,7 @@ def compile_expression(expression: str, variables: Mapping[str, Type] = DRA_VARI
     except RecursionError:
         raise SelectorError("expression is nested too deeply") from None
     try:
-        return compile_tree(tree, variables)
+        return compile_tree(tree, variables, metered=metered)
     except SelectorError as e:
         raise SelectorError(_one_line(str(e))) from None
     except RecursionError:

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from modelplane.cel.functions import format_double
 from modelplane.cel.values import LISTS, CelType, UInt, kind_name
 
 __all__ = ["FormatArg", "FormatError", "check_format", "format_string"]
@@ -244,30 +244,6 @@ def _sci(number: float) -> str:
     return f"{mantissa}{_TIMES}10{'⁻' if power < 0 else ''}{digits}"
 
 
-def _go_g(number: float) -> str:
-    """Go's ``%g``: the shortest digits, in exponent form below 1e-4 or from 1e6 on."""
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "+Inf" if number > 0 else "-Inf"
-    if number == 0:
-        return "-0" if math.copysign(1, number) < 0 else "0"
-    sign, digit_tuple, exponent = Decimal(repr(number)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    assert isinstance(exponent, int)
-    point = len(digit_tuple) + exponent  # digits before the decimal point
-    power = point - 1
-    prefix = "-" if sign else ""
-    if power < -4 or power >= 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
-    if point <= 0:
-        return f"{prefix}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{prefix}{digits}{'0' * (point - len(digits))}"
-    return f"{prefix}{digits[:point]}.{digits[point:]}"
-
-
 def _go_quote(text: str) -> str:
     """Go's ``%q`` of a string."""
     out = []
@@ -305,7 +281,7 @@ def _as_string(value: Any) -> str:
     if kind is int or kind is UInt:
         return str(_int(value))
     if kind is float:
-        return _go_g(value)
+        return format_double(value)
     if kind is bytes:
         return _utf8(value)
     if value is None:
@@ -328,7 +304,7 @@ def _literal(value: Any) -> str:
         return "b" + _go_quote(_utf8(value))
     if kind is float:
         if math.isnan(value) or math.isinf(value):
-            return f'"{_go_g(value)}"'
+            return f'"{format_double(value)}"'
         return f"{value:.6f}"
     if kind in (bool, int, UInt, CelType) or value is None:
         return _as_string(value)
