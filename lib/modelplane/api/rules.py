@@ -25,13 +25,13 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from modelplane.api.structural import Issue, child
+from modelplane.api.structural import RULES, Issue, child
 from modelplane.cel.compiler import Frame
 from modelplane.cel.expression import compile_expression
 from modelplane.cel.model import SelectorError
 from modelplane.cel.types import DYN
 
-RULES_KEY = "x-kubernetes-validations"
+RULES_KEY = RULES
 
 _VARIABLES = {"self": DYN}
 

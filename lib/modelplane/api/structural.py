@@ -135,8 +135,11 @@ def _list_issues(schema: Mapping[str, Any], value: list[Any], path: str) -> list
     return out
 
 
+RULES = "x-kubernetes-validations"
+
 Visitor = Callable[[Mapping[str, Any], Any, str], list[Issue]]
-"""Called on each node whose subtree is clean; returns rule issues (CEL)."""
+"""Called on each node that declares rules (``RULES``) and whose subtree is clean;
+returns the rules' issues (CEL)."""
 
 _NO_SKIP: frozenset[str] = frozenset()
 _SCALAR_KEYS = ("enum", "minimum", "maximum", "maxLength", "minLength", "pattern", "format")
@@ -150,7 +153,8 @@ def check(
     on_clean: Visitor | None = None,
     skip: frozenset[str] = _NO_SKIP,
 ) -> list[Issue]:
-    """Every structural issue of ``value``; ``on_clean`` runs on nodes without one.
+    """Every structural issue of ``value``; ``on_clean`` runs on nodes with rules and
+    without an issue.
 
     ``skip`` names properties of this node that are validated elsewhere (metadata).
     """
@@ -185,6 +189,7 @@ class _Shape:
         "preserve",
         "props",
         "required",
+        "ruled",
         "scalar",
         "schema",
         "type_test",
@@ -207,6 +212,7 @@ class _Shape:
         items = schema.get("items")
         self.items = _shape(items) if isinstance(items, Mapping) else None
         self.required: tuple[str, ...] = tuple(schema.get("required", ()))
+        self.ruled = bool(schema.get(RULES))
         self.counted = "maxProperties" in schema or "minProperties" in schema
         self.defaults_ = [(k, v["default"]) for k, v in (props or {}).items() if "default" in v]
         self.nullable = frozenset(k for k, v in (props or {}).items() if v.get("nullable"))
@@ -255,7 +261,7 @@ class _Shape:
             if items is not None:
                 for i, item in enumerate(value):
                     issues += items.check(item, f"{path}[{i}]", on_clean, _NO_SKIP)
-        if not issues and on_clean is not None:
+        if not issues and on_clean is not None and self.ruled:
             issues = on_clean(schema, value, path)
         return issues
 
