@@ -14,6 +14,7 @@ Without Go the Go half skips locally and fails under ``CI=true``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from typing import Any
 
@@ -86,6 +87,33 @@ def test_kubernetes(case: Case, go_results: dict[str, dict[str, Any]]) -> None:
         f"{case.expression!r} on {case.device}: pinned {want}, Go says {theirs} "
         f"({go['compileError'] or go['runtimeError']})"
     )
+
+
+# The one format case whose error is the checker's overload message, worded differently.
+_CHECKER_WORDED = frozenset({"format of a string is a compile error"})
+FORMAT_ERRORS = [
+    c
+    for c in CASES
+    if c.name.startswith("format ") and "error" in (c.want or "") and c.name not in _CHECKER_WORDED
+]
+_GO_LOCATION = re.compile(r"^(compilation failed: )?ERROR: <input>:\d+:\d+: ")
+
+
+@pytest.mark.parametrize("case", FORMAT_ERRORS, ids=[c.name for c in FORMAT_ERRORS])
+def test_format_errors_read_as_kubernetes(
+    case: Case, go_results: dict[str, dict[str, Any]]
+) -> None:
+    """``format``'s own errors, at compile and at run time, carry cel-go's words."""
+    go = go_results[case.name]
+    theirs = _GO_LOCATION.sub("", (go["compileError"] or go["runtimeError"]).splitlines()[0])
+    assert our_outcome(case)[1] == theirs
+
+
+def test_format_cases_cover_every_clause_and_error() -> None:
+    expressions = " ".join(c.expression for c in CASES if c.name.startswith("format "))
+    for clause in ("%s", "%d", "%f", "%.2f", "%e", "%b", "%x", "%X", "%o", "%%"):
+        assert clause in expressions, clause
+    assert len(FORMAT_ERRORS) >= 20
 
 
 def test_divergence_entries_name_real_cases() -> None:

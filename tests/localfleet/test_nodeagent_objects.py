@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from modelplane.api.types import ClassDevice
-from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
+from modelplane_localfleet.nodeagent.config import AgentConfig, ClassDevice, PoolHardware
 from modelplane_localfleet.nodeagent.objects import device_classes, node, resource_slices
 
 GPU = ClassDevice.from_dict(

@@ -1,9 +1,9 @@
 """The small vocabulary the modelplane.ai API is written in.
 
 Every kind, struct and field of the API is a value built from these frozen
-dataclasses (see ``tools.apigen.api``). Two generators read the same values:
-``tools.apigen.crdgen`` turns them into CustomResourceDefinition YAML and
-``tools.apigen.pygen`` into the Python types module, so the two never disagree.
+dataclasses (see ``tools.apigen.api``). ``tools.apigen.crdgen`` turns them into
+CustomResourceDefinition YAML, which the offline validator reads, and
+``tools.apigen.pygen`` writes the group, version and kind names for Python.
 
 Guarantees: every node is immutable and comparable, so a struct used in two
 places is provably the same struct; ``Field`` refuses an empty description.

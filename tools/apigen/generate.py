@@ -1,4 +1,4 @@
-"""Writes the modelplane.ai CRDs (crds/) and Python types (lib/modelplane/api/types.py).
+"""Writes the modelplane.ai CRDs (crds/) and the API's names (lib/modelplane/api/names.py).
 
 Usage: ``generate.py`` writes every output; ``generate.py --check`` regenerates in
 memory and exits 1, naming each stale or missing file with a short diff, when a
@@ -6,7 +6,7 @@ committed output differs. Stale CRD files of kinds that no longer exist are
 reported (and removed when writing).
 
 Guarantees: output depends only on ``tools.apigen.api`` and the pinned ruff that
-formats the Python module, so ``--check`` passes right after a write.
+formats the names module, so ``--check`` passes right after a write.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ if str(ROOT) not in sys.path:
 
 from tools.apigen.api import GROUP, KINDS  # noqa: E402
 from tools.apigen.crdgen import crd_files  # noqa: E402
-from tools.apigen.pygen import types_module  # noqa: E402
+from tools.apigen.pygen import names_module  # noqa: E402
 
-TYPES_PATH = "lib/modelplane/api/types.py"
+NAMES_PATH = "lib/modelplane/api/names.py"
 
 
 def _ruff_format(source: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", TYPES_PATH, "-"],
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", NAMES_PATH, "-"],
         input=source,
         capture_output=True,
         text=True,
@@ -38,14 +38,14 @@ def _ruff_format(source: str) -> str:
         check=False,
     )
     if result.returncode != 0:
-        raise SystemExit(f"ruff format failed on the generated types:\n{result.stderr}")
+        raise SystemExit(f"ruff format failed on the generated names:\n{result.stderr}")
     return result.stdout
 
 
 def outputs() -> dict[str, str]:
     """Every generated file, relative path to content."""
     files = crd_files(KINDS)
-    files[TYPES_PATH] = _ruff_format(types_module(KINDS))
+    files[NAMES_PATH] = _ruff_format(names_module(KINDS))
     return files
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from modelplane.api.types import GROUP, VERSION
+from modelplane.api.names import GROUP, VERSION
 
 DEFAULT_CRD_DIR = Path(str(resources.files("modelplane") / "crds"))
 

@@ -1,15 +1,15 @@
-"""Loads modelplane.ai manifests from files and directories into typed objects.
+"""Loads modelplane.ai manifests from files and directories into validated objects.
 
 ``load_manifests(paths)`` reads files (``.yaml``, ``.yml``, ``.json``; directories
-recursively, in sorted order), splits multi-document YAML, validates every
-modelplane.ai/v1alpha1 object and builds its typed value. ``load_paths(paths)``
+recursively, in sorted order), splits multi-document YAML, and validates and
+defaults every modelplane.ai/v1alpha1 object. ``load_paths(paths)``
 only parses (``-`` reads stdin), for callers such as the offline scheduler that
 validate the raw objects themselves.
 
 Guarantees: one ``Document`` per non-empty document, in file then document
 order, each with its source (file, document index); a malformed document is
 reported with its file and index and never stops the others; objects of other
-API groups come back with ``foreign=True`` and are neither validated nor typed.
+API groups come back with ``foreign=True`` and are not validated.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from modelplane.api.types import API_VERSION, KIND_TYPES, ApiObject
+from modelplane.api.names import API_VERSION
 from modelplane.api.validation import FieldError, Validator, default_validator
 from modelplane.api.yamlload import load_document
 
@@ -52,14 +52,15 @@ class Source:
 class Document:
     """One loaded document.
 
-    ``obj`` is set exactly when the document is a valid modelplane.ai object;
+    ``obj`` is set exactly when the document is a valid modelplane.ai object: the
+    object with its schema defaults applied, as the API server would store it;
     otherwise ``errors`` says why (a parse error, invalid fields, or for
     ``foreign`` documents, that the object belongs to another API).
     """
 
     source: Source
     raw: Mapping[str, Any] | None
-    obj: ApiObject | None = None
+    obj: dict[str, Any] | None = None
     errors: tuple[FieldError, ...] = ()
     foreign: bool = False
 
@@ -167,13 +168,13 @@ def _document(parsed: Parsed, validator: Validator) -> Document:
     defaulted, errors = validator.validate(raw)
     if errors:
         return Document(source, raw, errors=tuple(errors))
-    return Document(source, raw, obj=KIND_TYPES[defaulted["kind"]].from_dict(defaulted))
+    return Document(source, raw, obj=defaulted)
 
 
 def load_manifests(
     paths: Iterable[str | Path] | str | Path, validator: Validator | None = None
 ) -> list[Document]:
-    """Every document under ``paths``, validated and typed (see ``Document``)."""
+    """Every document under ``paths``, validated and defaulted (see ``Document``)."""
     v = validator or default_validator()
     return [_document(p, v) for p in parse_files(paths)]
 

@@ -6,17 +6,17 @@ CEL macros (``has``, ``all``, ``exists``, ``exists_one``, ``map``, ``filter``),
 ``contains`` and ``matches``. Transition rules (``oldSelf``) are not supported
 offline.
 
-Each rule is compiled twice, once per process: by ``modelplane.cel`` (closures,
-``self`` declared ``dyn``, evaluated on the JSON value directly) and by
-cel-python, the reference. A boolean from the fast program is the verdict;
-anything else (a rule the fast checker rejects, a runtime error, a non-boolean
-result) is decided by cel-python, so errors and their messages are exactly
-cel-python's. Values reach a rule only once their subtree passed the
-structural check, so they carry their schema's types.
+Each rule is compiled once per process by ``modelplane.cel`` (closures,
+``self`` declared ``dyn``, evaluated on the JSON value directly); cel-python is
+the reference. A boolean from the fast program is the verdict; anything else
+(a rule the fast checker rejects, a runtime error, a non-boolean result) is
+decided by cel-python, so errors and their messages are exactly cel-python's.
+cel-python is imported and a rule compiled with it only when that happens, which
+for valid objects of the generated CRDs is never. Values reach a rule only once
+their subtree passed the structural check, so they carry their schema's types.
 
-Guarantees: a rule that fails to compile with cel-python raises
-``RuleCompileError``; one that fails to evaluate is reported as an issue at
-its node, never raised.
+Guarantees: a rule that neither compiler accepts raises ``RuleCompileError``;
+one that fails to evaluate is reported as an issue at its node, never raised.
 """
 
 from __future__ import annotations
@@ -25,19 +25,14 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-import celpy
-from celpy.adapter import json_to_cel
-from celpy.evaluation import CELEvalError
-
-from modelplane.api.structural import Issue, child
+from modelplane.api.structural import RULES, Issue, child
 from modelplane.cel.compiler import Frame
 from modelplane.cel.expression import compile_expression
 from modelplane.cel.model import SelectorError
 from modelplane.cel.types import DYN
 
-RULES_KEY = "x-kubernetes-validations"
+RULES_KEY = RULES
 
-_ENV = celpy.Environment()
 _VARIABLES = {"self": DYN}
 
 
@@ -46,10 +41,18 @@ class RuleCompileError(ValueError):
 
 
 @cache
+def _environment() -> Any:
+    import celpy  # the reference is needed only for what the fast program cannot decide
+
+    return celpy.Environment()
+
+
+@cache
 def program(rule: str) -> Any:
     """The compiled, cached cel-python program of one rule (the reference)."""
+    env = _environment()
     try:
-        return _ENV.program(_ENV.compile(rule))
+        return env.program(env.compile(rule))
     except Exception as exc:  # celpy raises several parser error types
         raise RuleCompileError(f"rule {rule!r} does not compile: {exc}") from exc
 
@@ -58,7 +61,9 @@ def program(rule: str) -> Any:
 def fast_program(rule: str) -> Callable[[Frame], Any] | None:
     """The rule compiled to closures over a ``{"self": value}`` frame, or None if unsupported."""
     try:
-        return compile_expression(rule, _VARIABLES).run
+        # Unmetered: the DRA cost limit is not a CRD rule's budget, and a rule that
+        # errors here is decided by the reference anyway.
+        return compile_expression(rule, _VARIABLES, metered=False).run
     except SelectorError:
         return None
 
@@ -67,8 +72,8 @@ def compile_all(schema: Mapping[str, Any]) -> int:
     """Compiles every rule under ``schema``; returns how many there are."""
     count = 0
     for rule in schema.get(RULES_KEY, ()):
-        program(rule["rule"])
-        fast_program(rule["rule"])
+        if fast_program(rule["rule"]) is None:
+            program(rule["rule"])
         count += 1
     for key in ("items", "additionalProperties"):
         sub = schema.get(key)
@@ -102,6 +107,9 @@ def _fast_verdict(rule: str, frame: Frame) -> bool | None:
 
 def _reference_issue(rule: Mapping[str, Any], value: Any, target: str) -> Issue | None:
     """The issue cel-python reports for one rule, or None when the rule holds."""
+    from celpy.adapter import json_to_cel
+    from celpy.evaluation import CELEvalError
+
     try:
         result = program(rule["rule"]).evaluate({"self": json_to_cel(value)})
     except Exception as exc:  # evaluation errors are the object's problem

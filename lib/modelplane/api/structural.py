@@ -61,29 +61,7 @@ def copy_json(value: Any) -> Any:
 
 def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     """Drops nulls of typed fields and fills schema defaults, as the API server does."""
-    if schema.get(PRESERVE) and "properties" not in schema:
-        return value
-    if isinstance(value, dict):
-        props: Mapping[str, Any] | None = schema.get("properties")
-        if props is not None:
-            for key in [k for k, v in value.items() if v is None and k in props]:
-                if not props[key].get("nullable"):
-                    del value[key]
-            for key, sub in props.items():
-                if key not in value and "default" in sub:
-                    value[key] = copy_json(sub["default"])
-            for key, sub in props.items():
-                if key in value:
-                    value[key] = apply_defaults(sub, value[key])
-        elif isinstance(schema.get("additionalProperties"), Mapping):
-            sub = schema["additionalProperties"]
-            for key in list(value):
-                value[key] = apply_defaults(sub, value[key])
-    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        items = schema["items"]
-        for i, item in enumerate(value):
-            value[i] = apply_defaults(items, item)
-    return value
+    return _shape(schema).defaults(value)
 
 
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -157,8 +135,15 @@ def _list_issues(schema: Mapping[str, Any], value: list[Any], path: str) -> list
     return out
 
 
+RULES = "x-kubernetes-validations"
+
 Visitor = Callable[[Mapping[str, Any], Any, str], list[Issue]]
-"""Called on each node whose subtree is clean; returns rule issues (CEL)."""
+"""Called on each node that declares rules (``RULES``) and whose subtree is clean;
+returns the rules' issues (CEL)."""
+
+_NO_SKIP: frozenset[str] = frozenset()
+_SCALAR_KEYS = ("enum", "minimum", "maximum", "maxLength", "minLength", "pattern", "format")
+_LIST_KEYS = ("maxItems", "minItems", "x-kubernetes-list-type")
 
 
 def check(
@@ -166,39 +151,143 @@ def check(
     value: Any,
     path: str,
     on_clean: Visitor | None = None,
-    skip: frozenset[str] = frozenset(),
+    skip: frozenset[str] = _NO_SKIP,
 ) -> list[Issue]:
-    """Every structural issue of ``value``; ``on_clean`` runs on nodes without one.
+    """Every structural issue of ``value``; ``on_clean`` runs on nodes with rules and
+    without an issue.
 
     ``skip`` names properties of this node that are validated elsewhere (metadata).
     """
-    type_issue = _type_issue(schema, value)
-    if type_issue is not None:
-        return [(path, type_issue)]
-    issues = [(path, m) for m in _scalar_issues(schema, value)]
-    if isinstance(value, dict) and not (schema.get(PRESERVE) and "properties" not in schema):
-        issues += _object_issues(schema, value, path, on_clean, skip)
-    elif isinstance(value, list):
-        issues += _list_issues(schema, value, path)
+    return _shape(schema).check(value, path, on_clean, skip)
+
+
+_SHAPES: dict[int, tuple[Mapping[str, Any], _Shape]] = {}
+
+
+def _shape(schema: Mapping[str, Any]) -> _Shape:
+    """The compiled form of ``schema``, built once per schema object."""
+    hit = _SHAPES.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    shape = _Shape(schema)
+    _SHAPES[id(schema)] = (schema, shape)
+    return shape
+
+
+class _Shape:
+    """One schema node with what the walk asks of it looked up once: its type test,
+    whether it has scalar or list constraints, its children compiled in turn."""
+
+    __slots__ = (
+        "counted",
+        "defaults_",
+        "extra",
+        "int_or_string",
+        "items",
+        "listed",
+        "nullable",
+        "preserve",
+        "props",
+        "required",
+        "ruled",
+        "scalar",
+        "schema",
+        "type_test",
+        "walk",
+    )
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.int_or_string = bool(schema.get(INT_OR_STRING))
+        want = schema.get("type")
+        self.type_test = _TYPE_CHECKS.get(want) if isinstance(want, str) else None
+        self.scalar = any(k in schema for k in _SCALAR_KEYS)
+        self.listed = any(k in schema for k in _LIST_KEYS)
+        self.preserve = bool(schema.get(PRESERVE))
+        props: Mapping[str, Any] | None = schema.get("properties")
+        self.walk = not (self.preserve and props is None)
+        self.props = None if props is None else {k: _shape(v) for k, v in props.items()}
+        extra = schema.get("additionalProperties")
+        self.extra = _shape(extra) if isinstance(extra, Mapping) else None
         items = schema.get("items")
-        if isinstance(items, Mapping):
+        self.items = _shape(items) if isinstance(items, Mapping) else None
+        self.required: tuple[str, ...] = tuple(schema.get("required", ()))
+        self.ruled = bool(schema.get(RULES))
+        self.counted = "maxProperties" in schema or "minProperties" in schema
+        self.defaults_ = [(k, v["default"]) for k, v in (props or {}).items() if "default" in v]
+        self.nullable = frozenset(k for k, v in (props or {}).items() if v.get("nullable"))
+
+    def defaults(self, value: Any) -> Any:
+        if not self.walk:
+            return value
+        if isinstance(value, dict):
+            props = self.props
+            if props is not None:
+                for key in [k for k, v in value.items() if v is None and k in props]:
+                    if key not in self.nullable:
+                        del value[key]
+                for key, default in self.defaults_:
+                    if key not in value:
+                        value[key] = copy_json(default)
+                for key, sub in props.items():
+                    if key in value:
+                        value[key] = sub.defaults(value[key])
+            elif self.extra is not None:
+                extra = self.extra
+                for key in list(value):
+                    value[key] = extra.defaults(value[key])
+        elif isinstance(value, list) and self.items is not None:
+            items = self.items
             for i, item in enumerate(value):
-                issues += check(items, item, f"{path}[{i}]", on_clean)
-    if not issues and on_clean is not None:
-        issues = on_clean(schema, value, path)
-    return issues
+                value[i] = items.defaults(item)
+        return value
+
+    def check(
+        self, value: Any, path: str, on_clean: Visitor | None, skip: frozenset[str]
+    ) -> list[Issue]:
+        schema = self.schema
+        if self.int_or_string or (self.type_test is not None and not self.type_test(value)):
+            type_issue = _type_issue(schema, value)
+            if type_issue is not None:
+                return [(path, type_issue)]
+        issues = [(path, m) for m in _scalar_issues(schema, value)] if self.scalar else []
+        if isinstance(value, dict):
+            if self.walk:
+                issues += self._object_issues(value, path, on_clean, skip)
+        elif isinstance(value, list):
+            if self.listed:
+                issues += _list_issues(schema, value, path)
+            items = self.items
+            if items is not None:
+                for i, item in enumerate(value):
+                    issues += items.check(item, f"{path}[{i}]", on_clean, _NO_SKIP)
+        if not issues and on_clean is not None and self.ruled:
+            issues = on_clean(schema, value, path)
+        return issues
+
+    def _object_issues(
+        self, value: dict[str, Any], path: str, on_clean: Visitor | None, skip: frozenset[str]
+    ) -> list[Issue]:
+        out: list[Issue] = _count_issues(self.schema, value, path) if self.counted else []
+        for req in self.required:
+            if req not in value:
+                out.append((child(path, req), "Required value"))
+        props, extra = self.props, self.extra
+        for key, sub in value.items():
+            if key in skip:
+                continue
+            shape = props.get(key) if props is not None else None
+            if shape is not None:
+                out += shape.check(sub, child(path, key), on_clean, _NO_SKIP)
+            elif extra is not None:
+                out += extra.check(sub, f"{path}[{key}]", on_clean, _NO_SKIP)
+            elif not self.preserve:
+                out.append((child(path, str(key)), f'unknown field "{key}"'))
+        return out
 
 
-def _object_issues(
-    schema: Mapping[str, Any],
-    value: dict[str, Any],
-    path: str,
-    on_clean: Visitor | None,
-    skip: frozenset[str],
-) -> list[Issue]:
+def _count_issues(schema: Mapping[str, Any], value: dict[str, Any], path: str) -> list[Issue]:
     out: list[Issue] = []
-    props: Mapping[str, Any] | None = schema.get("properties")
-    extra = schema.get("additionalProperties")
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         out.append(
             (path, f"Too many: {len(value)}: must have at most {schema['maxProperties']} entries")
@@ -211,16 +300,4 @@ def _object_issues(
                 f"{schema['minProperties']} entries",
             )
         )
-    for req in schema.get("required", ()):
-        if req not in value:
-            out.append((child(path, req), "Required value"))
-    for key, sub in value.items():
-        if key in skip:
-            continue
-        if props is not None and key in props:
-            out += check(props[key], sub, child(path, key), on_clean)
-        elif isinstance(extra, Mapping):
-            out += check(extra, sub, f"{path}[{key}]", on_clean)
-        elif not schema.get(PRESERVE):
-            out.append((child(path, str(key)), f'unknown field "{key}"'))
     return out

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from modelplane.api.crds import DEFAULT_CRD_DIR, CrdInfo, crd_info, load_crds
+from modelplane.api.names import API_VERSION
 from modelplane.api.rules import compile_all, evaluate
 from modelplane.api.structural import Issue, apply_defaults, check, copy_json
-from modelplane.api.types import API_VERSION
 
 _NAME_MAX = 253
 

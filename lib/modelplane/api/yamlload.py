@@ -6,7 +6,9 @@ PyYAML has it) and builds plain maps, lists and strings itself; every other scal
 Anything unusual (merge keys ``<<``, explicit tags, keys that are not hashable) falls
 back to ``yaml.load`` with the safe loader, so the result always equals
 ``yaml.safe_load(text)``. ``memo`` caches how plain scalars resolve to tags (a pure
-function of the scalar's text); pass one dict for the documents of one file.
+function of the scalar's text); pass one dict for the documents of one file. Ints,
+bools, nulls and floats are built once per (tag, text) per process (they are
+immutable; at most 65,536 are kept).
 
 Errors are PyYAML's: ``yaml.YAMLError`` for a malformed document.
 """
@@ -23,6 +25,15 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_FLOAT = "tag:yaml.org,2002:float"
+_SCALARS_MAX = 65536
+_IMMUTABLE = frozenset(
+    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", _FLOAT}
+)
+
+
+_SCALARS: dict[tuple[str, str], Any] = {}
+"""Built ints, bools, nulls and floats by (tag, text): immutable, so shared."""
 
 
 class _UnusualError(Exception):
@@ -31,6 +42,7 @@ class _UnusualError(Exception):
 
 class _Loader(_BASE):  # type: ignore[valid-type,misc]
     memo: dict[tuple[str, bool], str]
+    scalars: dict[tuple[str, str], Any]
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode and implicit[0]:
@@ -42,18 +54,39 @@ class _Loader(_BASE):  # type: ignore[valid-type,misc]
         return super().resolve(kind, value, implicit)
 
 
+def _scalar(loader: _Loader, node: Node) -> Any:
+    """A scalar's value; ints, bools, nulls and floats are built once per text."""
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag not in _IMMUTABLE:
+        return loader.construct_object(node, deep=True)
+    key = (tag, node.value)
+    built = loader.scalars
+    try:
+        return built[key]
+    except KeyError:
+        if len(built) >= _SCALARS_MAX:
+            built.clear()
+        value = built[key] = loader.construct_object(node, deep=True)
+        return value
+
+
 def _build(loader: _Loader, node: Node) -> Any:
     kind, tag = node.__class__, node.tag
     if kind is ScalarNode:
-        return node.value if tag == _STR else loader.construct_object(node, deep=True)
+        return _scalar(loader, node)
     if kind is MappingNode and tag == _MAP:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 raise _UnusualError
-            key = _build(loader, key_node)
+            key = key_node.value if key_node.tag == _STR else _build(loader, key_node)
             try:
-                out[key] = _build(loader, value_node)
+                if value_node.__class__ is ScalarNode:
+                    out[key] = _scalar(loader, value_node)
+                else:
+                    out[key] = _build(loader, value_node)
             except TypeError:  # an unhashable key
                 raise _UnusualError from None
         return out
@@ -66,6 +99,7 @@ def load_document(text: str, memo: dict[tuple[str, bool], str] | None = None) ->
     """The one document in ``text`` (None when empty), equal to ``yaml.safe_load(text)``."""
     loader = _Loader(text)
     loader.memo = {} if memo is None else memo
+    loader.scalars = _SCALARS
     try:
         node = loader.get_single_node()
         return None if node is None else _build(loader, node)

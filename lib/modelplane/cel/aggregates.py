@@ -2,9 +2,10 @@
 
 ``AggregateCompiler`` is a part of the selector compiler (``compiler._Compiler``
 derives from it).  List and map literals must be homogeneous, as cel-go
-requires; literals made only of constants are built once at compile time
-(cel-go folds them, so they cost nothing); ``[?e]`` and ``{?k: v}`` entries
-(rewritten by ``optional.rewrite``) are included only when present.
+requires, except inside a ``format`` call, where a mix is typed ``dyn``;
+literals made only of constants are built once at compile time (cel-go folds
+them, so they cost nothing); ``[?e]`` and ``{?k: v}`` entries (rewritten by
+``optional.rewrite``) are included only when present.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ __all__ = ["AggregateCompiler"]
 
 class AggregateCompiler:
     """The literal half of the compiler; the other half supplies ``node`` and friends."""
+
+    in_format = 0
+    """How many ``format`` calls enclose the literal being compiled."""
 
     def node(self, tree: Tree[Token]) -> Node:
         raise NotImplementedError
@@ -112,11 +116,14 @@ class AggregateCompiler:
         return Node(elem, check)
 
     def _homogeneous(self, types: list[Type]) -> Type:
+        """The one element type; ``dyn`` for a mix inside a ``format`` call (cel-go exempts it)."""
         if not types:
             return DYN
         first = types[0]
         for other in types[1:]:
             if other != first:
+                if self.in_format:
+                    return DYN
                 raise SelectorError(f"expected type '{first}' but found '{other}'")
         return first
 

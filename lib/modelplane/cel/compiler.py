@@ -1,6 +1,6 @@
 """Type-check a parsed CEL expression and turn it into a Python closure.
 
-Input is cel-python's parse tree (``celpy.celparser``) and the declared
+Input is the Lark tree of ``modelplane.cel.parser`` (cel-python's grammar) and the declared
 variables with their static types (by default the DRA environment's
 ``device``; a CRD validation rule declares ``self`` as ``dyn``); output is a
 ``Node``: the expression's static type plus a function from a variable frame
@@ -25,6 +25,7 @@ from lark import Token, Tree
 from modelplane.cel.access import contains, lookup, opt_lookup, opt_select, select
 from modelplane.cel.aggregates import AggregateCompiler
 from modelplane.cel.cost import COST_LIMIT, METER, SIZED, call_cost, limit_exceeded
+from modelplane.cel.format_ext import FormatArg, FormatError, check_format
 from modelplane.cel.literals import decode_string
 from modelplane.cel.macros import MacroCompiler
 from modelplane.cel.model import SelectorError
@@ -396,6 +397,8 @@ class _Compiler(MacroCompiler, AggregateCompiler):
             if qualified is None:
                 raise SelectorError(f"undeclared reference to '{namespace}.{name}'")
             return self._call(qualified, [self.node(t) for t in arg_trees], member=False)
+        if name == "format":
+            return self._format(target_tree, arg_trees)
         target = self.node(target_tree)
         if name == "__opt_select__":
             field = self._string_literal(arg_trees[0]) if len(arg_trees) == 1 else None
@@ -423,6 +426,36 @@ class _Compiler(MacroCompiler, AggregateCompiler):
         if name in ("matches", "find", "findAll"):
             self._check_regex(arg_trees[:1])
         return self._call(function, args, member=True)
+
+    def _format(self, target_tree: Tree[Token], arg_trees: list[Tree[Token]]) -> Node:
+        """``text.format(args)``: literals inside may mix types; a literal ``text`` with a
+        list literal of arguments is checked now, as cel-go's format validator does."""
+        self.in_format += 1
+        try:
+            args = [self.node(target_tree), *(self.node(t) for t in arg_trees)]
+            node = self._call(FUNCTIONS["format"], args, member=True)
+            text = self._string_literal(target_tree)
+            items = self._literal_items(arg_trees[0], "list_lit") if len(arg_trees) == 1 else None
+            if text is not None and items is not None:
+                check_format(text, [self._format_arg(t) for t in items])
+        except FormatError as e:
+            raise SelectorError(str(e)) from None
+        finally:
+            self.in_format -= 1
+        return node
+
+    def _format_arg(self, tree: Tree[Token]) -> FormatArg:
+        elements = self._literal_items(tree, "list_lit") or self._literal_items(tree, "map_lit")
+        return FormatArg(self.node(tree).type.name, tuple(map(self._format_arg, elements or ())))
+
+    def _literal_items(self, tree: Tree[Token], kind: str) -> list[Tree[Token]] | None:
+        """The element trees of a list literal (keys and values of a map literal), or None."""
+        while _data(tree) != kind:
+            kids = _trees(tree.children)
+            if len(kids) != 1 or len(tree.children) != 1:
+                return None
+            tree = kids[0]
+        return self._args(next(iter(_trees(tree.children)), None))
 
     def _ident_name(self, tree: Tree[Token]) -> str | None:
         while isinstance(tree, Tree):
@@ -617,17 +650,20 @@ def device_frame(
     return {"device": device}
 
 
-def compile_tree(tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLES) -> Node:
+def compile_tree(
+    tree: Tree[Token], variables: Mapping[str, Type] = DRA_VARIABLES, *, metered: bool = True
+) -> Node:
     """Check and compile a parse tree; the result type must be bool or unknown.
 
     ``variables`` declares the identifiers the expression may reference; the
-    frame given to ``Node.run`` must bind each of them.
+    frame given to ``Node.run`` must bind each of them.  With ``metered=False``
+    the DRA cost limit is not enforced (the caller has its own budget).
     """
     compiler = _Compiler(variables)
     node = compiler.node(tree)
     if node.type not in (BOOL, ANY):
         raise SelectorError(f"must evaluate to bool or the unknown type, not {node.type}")
-    if not compiler.sized:
+    if not compiler.sized or not metered:
         return node
     # Macros and size-dependent calls can approach the cost limit: track it.
     run = _Compiler(variables, tracked=True).node(tree).run

@@ -2,19 +2,20 @@
 
 Functions: ``charAt``, ``indexOf``, ``lastIndexOf``, ``lowerAscii``,
 ``upperAscii``, ``replace``, ``split``, ``substring``, ``trim``, ``join``,
-``strings.quote``; Kubernetes' ``find`` and ``findAll`` (RE2).  Indices
-count code points, as Go's ``[]rune`` does; errors carry cel-go's messages.
-``reverse`` on strings is version 3 and therefore absent.  ``format`` is
-not implemented (see docs/cel-divergences.md).
+``strings.quote``, ``format`` (``modelplane.cel.format_ext``); Kubernetes'
+``find`` and ``findAll`` (RE2).  Indices count code points, as Go's ``[]rune``
+does; errors carry cel-go's messages.  ``reverse`` on strings is version 3 and
+therefore absent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from modelplane.cel.format_ext import FormatError, format_string
 from modelplane.cel.overloads import Function, Overload
 from modelplane.cel.regex import find, find_all
-from modelplane.cel.types import INT, STRING, list_of
+from modelplane.cel.types import DYN, INT, STRING, list_of
 from modelplane.cel.values import LISTS, EvalError, no_overload
 
 __all__ = ["STRINGS"]
@@ -156,6 +157,15 @@ def _quote(s: Any) -> str:
     return '"' + "".join(_QUOTES.get(c, c) for c in s) + '"'
 
 
+def _format(s: Any, args: Any) -> str:
+    if type(s) is not str or not isinstance(args, LISTS):
+        raise no_overload("format", s, args)
+    try:
+        return format_string(s, args)
+    except FormatError as e:
+        raise EvalError(str(e)) from None
+
+
 def _find(s: Any, pattern: Any) -> str:
     _str("find", s, pattern)
     try:
@@ -191,6 +201,7 @@ STRINGS: tuple[Function, ...] = (
     Function("trim", (_m(_S, result=_S),), _trim),
     Function("join", (_m(_L, result=_S), _m(_L, _S, result=_S)), _join),
     Function("strings.quote", (Overload((_S,), _S),), _quote),
+    Function("format", (_m(_S, list_of(DYN), result=_S),), _format),
     Function("find", (_m(_S, _S, result=_S),), _find),
     Function("findAll", (_m(_S, _S, result=_L), _m(_S, _S, INT, result=_L)), _find_all),
 )

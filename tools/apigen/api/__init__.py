@@ -1,4 +1,4 @@
-"""The modelplane.ai/v1alpha1 API, the single source of truth for CRDs and Python types.
+"""The modelplane.ai/v1alpha1 API, the single source of truth for CRDs and API names.
 
 Guarantees: ``KINDS`` lists every kind of the group once, in a fixed order, so
 generated output is deterministic.

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelplane.api.manifests import Source, load_manifests
-from modelplane.api.types import InferenceClass, InferenceCluster
 
 from modelplane_localfleet.layout import Secret
-from modelplane_localfleet.nodeagent.config import PoolHardware
+from modelplane_localfleet.nodeagent.config import ClassDevice, PoolHardware
 
 FLEET_KINDS = ("InferenceClass", "InferenceCluster")
 
@@ -42,8 +42,8 @@ class ClusterEntry:
 def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
     problems: list[str] = []
     entries: dict[str, ClusterEntry] = {}
-    classes: dict[str, InferenceClass] = {}
-    clusters: list[tuple[Source, InferenceCluster]] = []
+    classes: dict[str, dict[str, Any]] = {}
+    clusters: list[tuple[Source, dict[str, Any]]] = []
     for document in load_manifests(list(paths)):
         kind = document.raw.get("kind") if document.raw else None
         if document.foreign or kind not in FLEET_KINDS:
@@ -51,31 +51,32 @@ def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
         if not document.ok:
             problems += [f"{document.source}: {error}" for error in document.errors]
             continue
-        obj = document.obj
-        if isinstance(obj, InferenceClass):
-            classes[obj.metadata.name or ""] = obj
-        elif isinstance(obj, InferenceCluster):
+        obj = document.obj or {}
+        if kind == "InferenceClass":
+            classes[obj["metadata"].get("name") or ""] = obj
+        else:
             clusters.append((document.source, obj))
     for source, obj in clusters:
-        name = obj.metadata.name or ""
+        name = obj["metadata"].get("name") or ""
+        spec = obj["spec"]
         if name in entries:
             problems.append(f"{source}: InferenceCluster/{name} is defined twice")
             continue
         pools = []
-        for i, pool in enumerate(obj.spec.node_pools or ()):
-            found = classes.get(pool.class_name)
+        for i, pool in enumerate(spec.get("nodePools") or ()):
+            found = classes.get(pool["className"])
             if found is None:
                 problems.append(
                     f"{source}: InferenceCluster/{name} spec.nodePools[{i}].className: "
-                    f"InferenceClass {pool.class_name!r} is not in the fleet files"
+                    f"InferenceClass {pool['className']!r} is not in the fleet files"
                 )
                 continue
-            pools.append(
-                PoolHardware(pool.name, pool.class_name, pool.node_count, found.spec.devices)
-            )
-        existing = obj.spec.cluster.existing
-        secret = Secret(existing.secret_ref.name, existing.secret_ref.key) if existing else None
-        entries[name] = ClusterEntry(name, obj.spec.cluster.source, secret, tuple(pools))
+            devices = tuple(map(ClassDevice.from_dict, found["spec"].get("devices") or ()))
+            pools.append(PoolHardware(pool["name"], pool["className"], pool["nodeCount"], devices))
+        existing = spec["cluster"].get("existing")
+        ref = existing["secretRef"] if existing else {}
+        secret = Secret(ref["name"], ref["key"]) if existing else None
+        entries[name] = ClusterEntry(name, spec["cluster"]["source"], secret, tuple(pools))
     if problems:
         raise FleetFileError("\n".join(problems))
     return list(entries.values())

@@ -13,15 +13,54 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelplane.api.types import ClassDevice
-
 MAX_NODE_PREFIX = 26
 POOL_LABEL = "modelplane.ai/pool"
 AGENT_LABEL = "modelplane.ai/local-node-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class ClassDevice:
+    """One entry of an InferenceClass's `spec.devices`, read from its dict form.
+
+    `attributes` and `capacity` stay as the class writes them, which is also how a
+    ResourceSlice publishes them.
+    """
+
+    name: str
+    driver: str
+    claim: str = "DRA"
+    count: int = 1
+    device_class_name: str | None = None
+    attributes: Mapping[str, Any] | None = None
+    capacity: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClassDevice:
+        return cls(
+            data["name"],
+            data["driver"],
+            data.get("claim", "DRA"),
+            int(data.get("count", 1)),
+            data.get("deviceClassName"),
+            data.get("attributes"),
+            data.get("capacity"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "claim": self.claim, "driver": self.driver}
+        if self.device_class_name is not None:
+            out["deviceClassName"] = self.device_class_name
+        out["count"] = self.count
+        if self.attributes is not None:
+            out["attributes"] = dict(self.attributes)
+        if self.capacity is not None:
+            out["capacity"] = dict(self.capacity)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from modelplane.api.types import ClassDevice
-
-from modelplane_localfleet.nodeagent.config import AGENT_LABEL, POOL_LABEL, NodePlan
+from modelplane_localfleet.nodeagent.config import AGENT_LABEL, POOL_LABEL, ClassDevice, NodePlan
 
 KUBELET_VERSION = "v1.36.3"
 NODE_CPU = "64"
