@@ -1,9 +1,9 @@
 """`tools/image`: build, push and lock Modelplane's container image.
 
-    tools/image build [--output DIR] [--push REF] [--insecure]
-    tools/image skaffold            # a skaffold custom builder: $IMAGE, $PUSH_IMAGE
-    tools/image lock                # re-pin tools/imagebuild/debs.lock
-    tools/image trees --output DIR  # the layer trees as folders (the Containerfile's build)
+tools/image build [--output DIR] [--push REF] [--insecure]
+tools/image skaffold            # a skaffold custom builder: $IMAGE, $PUSH_IMAGE
+tools/image lock                # re-pin tools/imagebuild/debs.lock
+tools/image trees --output DIR  # the layer trees as folders (the Containerfile's build)
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tools/image", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="tools/image",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--source", type=Path, default=ROOT, help="the source tree")
     parser.add_argument("--cache", type=Path, default=build.default_cache(),
                         help="downloads and built layers (default %(default)s)")  # fmt: skip

@@ -136,8 +136,9 @@ def labels(source: Path, pyproject: dict[str, object], created: int) -> dict[str
 def _timed(say: Say, what: str, step: Callable[[], Layer]) -> Layer:
     started = time.monotonic()
     layer = step()
-    say(f"{what}: {layer.digest[:19]} {layer.size / 1e6:.1f} MB "
-        f"({layer.uncompressed_size / 1e6:.1f} MB unpacked) in {time.monotonic() - started:.1f}s")  # fmt: skip
+    seconds = time.monotonic() - started
+    sizes = f"{layer.size / 1e6:.1f} MB ({layer.uncompressed_size / 1e6:.1f} MB unpacked)"
+    say(f"{what}: {layer.digest[:19]} {sizes} in {seconds:.1f}s")
     return layer
 
 

@@ -88,11 +88,13 @@ def write_layout(out: Path, spec: ImageSpec, layers: Sequence[tuple[Layer, str]]
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST,
-        "config": {"mediaType": CONFIG, "digest": _blob(out, config_bytes),
-                   "size": len(config_bytes)},  # fmt: skip
+        "config": {
+            "mediaType": CONFIG,
+            "digest": _blob(out, config_bytes),
+            "size": len(config_bytes),
+        },
         "layers": [
-            {"mediaType": LAYER, "digest": layer.digest, "size": layer.size}
-            for layer, _ in layers
+            {"mediaType": LAYER, "digest": layer.digest, "size": layer.size} for layer, _ in layers
         ],
         "annotations": {"org.opencontainers.image.created": timestamp(spec.created)},
     }

@@ -100,13 +100,14 @@ def install_third_party(uv: Path, requirements: Path, target: Path) -> None:
 
 
 def build_wheel(uv: Path, source: Path, out: Path) -> Path:
-    """The project's wheel, built from `source` (always rebuilt: it is the fast layer)."""
+    """The project's wheel, always rebuilt (it is the fast layer), from an sdist of `source`:
+    a wheel built in the checkout could pick up stale files from its `build/` folder."""
     done = subprocess.run(
-        [str(uv), "build", "--quiet", "--wheel", "--out-dir", str(out), str(source)],
+        [str(uv), "build", "--quiet", "--out-dir", str(out), str(source)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        raise PythonBuildError(f"uv build --wheel {source}: {done.stderr.strip()}")
+        raise PythonBuildError(f"uv build {source}: {done.stderr.strip()}")
     (wheel,) = out.glob("*.whl")
     return wheel
 
@@ -140,10 +141,7 @@ def write_script(path: Path, target: str, python: str) -> None:
     """A console-script launcher running `module:function` with `python`."""
     module, function = target.split(":")
     path.write_text(
-        f"#!{python}\n"
-        "import sys\n"
-        f"from {module} import {function}\n"
-        f"sys.exit({function}())\n"
+        f"#!{python}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
     )
     path.chmod(0o755)
 

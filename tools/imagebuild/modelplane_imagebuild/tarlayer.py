@@ -94,10 +94,11 @@ def write_layer(
     modes = modes or {}
     with out.open("wb") as blob:
         compressed = _Hashing(blob)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,  # type: ignore[arg-type]
-                           compresslevel=GZIP_LEVEL, mtime=0) as zipped:  # fmt: skip
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0
+        ) as zipped:
             uncompressed = _Hashing(zipped)
-            with tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.GNU_FORMAT) as tar:
                 for path in _walk(root):
                     name = path.relative_to(root).as_posix()
                     info = _entry(path, name, mtime)
