@@ -34,6 +34,7 @@ ENV = (
     "PYTHONUNBUFFERED=1",  # logs reach the container runtime as they are written
 )
 CMD = ("/usr/local/bin/modelplane", "--help")
+TREES = ("debian", "python", "modelplane")  # `trees`' folders, in layer order
 Say = Callable[[str], None]
 
 
@@ -210,17 +211,18 @@ def uv_next_to_python() -> Path:
 
 
 def trees(source: Path, output: Path, cache: Path, uv: Path) -> None:
-    """Writes the three layer trees as folders (`debian`, `python`, `modelplane`) under
-    `output`, with the image's owners and modes, for a Containerfile to copy."""
+    """Writes the three layer trees as folders (`TREES`) under `output`, with the image's
+    owners and modes, for a Containerfile to copy."""
     pyproject = pydeps.load_pyproject(source / "pyproject.toml")
     packages = debs.fetch(debs.read_lock(source / DEB_LOCK), cache / "debs")
     requirements = pydeps.runtime_lock((source / "requirements.lock").read_text(), pyproject)
-    for name in ("debian", "python", "modelplane"):
-        (output / name).mkdir(parents=True)
-    rootfs.system_tree(packages, output / "debian")
-    rootfs.third_party_tree(uv, requirements, output / "python")
-    rootfs.app_tree(uv, source, output / "modelplane")
+    system, third_party, app = (output / name for name in TREES)
+    for tree in (system, third_party, app):
+        tree.mkdir(parents=True)
+    rootfs.system_tree(packages, system)
+    rootfs.third_party_tree(uv, requirements, third_party)
+    rootfs.app_tree(uv, source, app)
     for relative, (uid, gid) in rootfs.SYSTEM_OWNERS.items():
-        os.chown(output / "debian" / relative, uid, gid)
+        os.chown(system / relative, uid, gid)
     for relative, mode in rootfs.SYSTEM_MODES.items():
-        (output / "debian" / relative).chmod(mode)
+        (system / relative).chmod(mode)
