@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from modelplane_imagebuild import build
 from modelplane_localfleet import binaries
 from modelplane_localfleet.components import CRANE
 
-from tests.image.conftest import Built
+from tests.image.conftest import Built, build_env
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +56,15 @@ def test_the_pushed_image_reads_back_with_the_same_digest(
     assert _crane(crane, "digest", reference).strip() == image.digest
     assert json.loads(_crane(crane, "manifest", reference)) == image.manifest
     assert json.loads(_crane(crane, "config", reference)) == image.config
+
+
+def test_the_skaffold_builder_pushes_image(image: Built, crane: Path, registry: str) -> None:
+    reference = f"{registry}/modelplane:skaffold"
+    done = subprocess.run(
+        [sys.executable, "-m", "modelplane_imagebuild", "--cache", str(image.cache), "skaffold"],
+        env={**os.environ, **build_env(), "IMAGE": reference, "PUSH_IMAGE": "true"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pushed"] == f"{registry}/modelplane@{image.digest}"
+    assert _crane(crane, "digest", reference).strip() == image.digest

@@ -14,15 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelplane_imagebuild import pydeps
 
 from tests.image.conftest import ROOT, Built, build_env, cold_build, read_layout
 
 pytestmark = pytest.mark.slow
-
-NOT_SOURCE = shutil.ignore_patterns(
-    ".venv", ".git", "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache",
-    ".pytest_cache", ".hypothesis",
-)  # fmt: skip
 
 
 def test_a_second_cold_build_gives_the_same_digest(image: Built, tmp_path: Path) -> None:
@@ -45,7 +41,7 @@ def _cli_build(source: Path, cache: Path, output: Path) -> dict[str, object]:
 
 def test_a_code_change_rebuilds_only_the_top_layer(image: Built, tmp_path: Path) -> None:
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, symlinks=True, ignore=NOT_SOURCE)
+    shutil.copytree(ROOT, source, symlinks=True, ignore=pydeps.NOT_SOURCE)
 
     same = _cli_build(source, image.cache, tmp_path / "same")
     assert same["digest"] == image.digest, "the same source in another folder"

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from modelplane_imagebuild import build, debs
+from modelplane_imagebuild import build, debs, pydeps
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         build.trees(source, args.output, args.cache, build.uv_next_to_python())
         return 0
-    except (build.ImageBuildError, debs.DebError, RuntimeError) as error:
+    except (build.ImageBuildError, debs.DebError, pydeps.PythonBuildError) as error:
         _say(f"tools/image: {error}")
         return 1
 

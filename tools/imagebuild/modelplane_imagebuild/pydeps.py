@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import shutil
 import subprocess
 import tomllib
 import zipfile
@@ -20,6 +21,11 @@ PYTHON_PLATFORM = "x86_64-manylinux_2_36"  # bookworm's glibc 2.36
 PROJECT_VIA = "modelplane (pyproject.toml)"
 _REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+# What is not source in a checkout (as .containerignore leaves it out of a build context).
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", ".hypothesis",
+)  # fmt: skip
 
 
 class PythonBuildError(RuntimeError):
@@ -99,15 +105,22 @@ def install_third_party(uv: Path, requirements: Path, target: Path) -> None:
         raise PythonBuildError(f"uv pip install --target {target}: {done.stderr.strip()}")
 
 
+def _uv_build(uv: Path, source: Path, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [str(uv), "build", "--quiet", "--wheel", *flags, "--out-dir", str(out), str(source)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def build_wheel(uv: Path, source: Path, out: Path) -> Path:
-    """The project's wheel, always rebuilt (it is the fast layer), from an sdist of `source`:
-    a wheel built in the checkout could pick up stale files from its `build/` folder."""
-    done = subprocess.run(
-        [str(uv), "build", "--quiet", "--out-dir", str(out), str(source)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    """The project's wheel, always rebuilt (it is the fast layer), from a clean copy of
+    `source`: setuptools would otherwise pack stale files from the checkout's `build/`.
+    uv's cache serves the build backend when it can (`--offline`), else the index does."""
+    clean = out / "source"
+    shutil.copytree(source, clean, symlinks=True, ignore=NOT_SOURCE)
+    done = _uv_build(uv, clean, out, "--offline")
     if done.returncode != 0:
-        raise PythonBuildError(f"uv build {source}: {done.stderr.strip()}")
+        done = _uv_build(uv, clean, out)
+    if done.returncode != 0:
+        raise PythonBuildError(f"uv build --wheel {source}: {done.stderr.strip()}")
     (wheel,) = out.glob("*.whl")
     return wheel
 

@@ -124,6 +124,7 @@ def third_party_tree(uv: Path, requirements: str, tree: Path) -> None:
         listed.write_text(requirements)
         pydeps.install_third_party(uv, listed, site)
     shutil.rmtree(site / "bin", ignore_errors=True)  # launchers for the builder's Python
+    (site / ".lock").unlink(missing_ok=True)  # uv's lock of the target folder
     compile_tree(tree, THIRD_PARTY)
 
 
