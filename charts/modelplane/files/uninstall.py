@@ -75,7 +75,9 @@ def plan(remaining: Mapping[str, list[Json]]) -> Plan:
         if listed:
             return Plan(
                 delete=[
-                    object_path(p, o) for p, o in listed if not o["metadata"].get("deletionTimestamp")
+                    object_path(p, o)
+                    for p, o in listed
+                    if not o["metadata"].get("deletionTimestamp")
                 ],
                 waiting=[describe(p, o) for p, o in listed],
             )
@@ -109,11 +111,15 @@ async def run(kubeconfig: str | None, timeout_s: float) -> int:
         await asyncio.sleep(POLL_S)
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="uninstall.py", description=__doc__.splitlines()[0])
+    p.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
+    p.add_argument("--timeout", type=float, default=270.0, help="seconds before giving up")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
-    parser.add_argument("--timeout", type=float, default=270.0, help="seconds before giving up")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logs.configure()
     return asyncio.run(run(args.kubeconfig, args.timeout))
 
