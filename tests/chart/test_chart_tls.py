@@ -6,8 +6,13 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import grpc
+import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from modelplane.grpcutil import start_server
+from modelplane.grpcutil.tls import TlsFiles, channel_credentials
 
 from tests.chart.helm import NAMESPACE, RELEASE, by_kind, render
 
@@ -64,3 +69,42 @@ def test_cert_manager_issues_the_same_secrets_instead(helm: Path) -> None:
         assert {"secretName": spec["secretName"], "defaultMode": 0o440} in [
             v.get("secret") for v in volumes
         ]
+
+
+def write_files(data: dict[str, str], directory: Path) -> TlsFiles:
+    directory.mkdir()
+    for key in ("tls.crt", "tls.key", "ca.crt"):
+        (directory / key).write_bytes(base64.b64decode(data[key]))
+    return TlsFiles(directory / "tls.crt", directory / "tls.key", directory / "ca.crt")
+
+
+def health_check(port: int, client: TlsFiles, server_name: str) -> Any:
+    options = [("grpc.ssl_target_name_override", server_name)]
+    credentials = channel_credentials(client)
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+
+
+def test_generated_certificates_carry_mutual_tls_between_the_services(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """endpoint-manager's certificate reaches cluster-provisioner's gRPC server by its
+    Service name; a client without a certificate, or expecting another name, does not."""
+    secrets = by_kind(rendered, "Secret")
+    server_files = write_files(secrets["cluster-provisioner-tls"]["data"], tmp_path / "server")
+    client_files = write_files(secrets["endpoint-manager-tls"]["data"], tmp_path / "client")
+    server = start_server(
+        "127.0.0.1:0", lambda _server: None, ["modelplane.Fleet"], tls=server_files
+    )
+    try:
+        name = f"cluster-provisioner.{NAMESPACE}.svc"
+        serving = health_check(server.port, client_files, name)
+        assert serving == health_pb2.HealthCheckResponse.SERVING
+        anonymous = TlsFiles(ca=client_files.ca)
+        with pytest.raises(grpc.RpcError):
+            health_check(server.port, anonymous, name)
+        with pytest.raises(grpc.RpcError):
+            health_check(server.port, client_files, f"fleet-scheduler.{NAMESPACE}.svc")
+    finally:
+        server.stop(0)

@@ -1,0 +1,124 @@
+"""The Helm chart on the control cluster: accepted by the API server, installed, upgraded
+in place, uninstalled without leftovers, and a wrong value refused before anything is made.
+
+Each test installs into its own namespace under its own release name, so the release's
+cluster-scoped roles (`<release>:<service>`) never meet the fleet's. The services' pods
+stay Pending here (the control cluster runs no images yet), so the tests assert the
+objects, and uninstall with `--no-hooks`: the pre-delete hook Job needs a running pod.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.backends import ClusterHandle
+from e2e.kube import get, items, wait_for
+from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm, template_args
+
+INSTANCE = "app.kubernetes.io/instance"
+NAMESPACED = ",".join(
+    ("deployments", "replicasets", "pods", "services", "secrets", "serviceaccounts",
+     "configmaps", "roles", "rolebindings", "jobs")
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    return helm_binary()
+
+
+@pytest.fixture
+def release(namespace: str) -> str:
+    return "chart-" + hashlib.sha256(namespace.encode()).hexdigest()[:8]
+
+
+def helm_on(helm: Path, control: ClusterHandle, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_helm(helm, f"--kubeconfig={control.kubeconfig_path}", *args)
+
+
+def owned(control: ClusterHandle, namespace: str, release: str) -> list[str]:
+    """`kind/name` of every object labelled with the release, in its namespace and cluster-wide."""
+    selector = f"--selector={INSTANCE}={release}"
+    found = items(control, NAMESPACED, "--namespace", namespace, selector)
+    found += items(control, "clusterroles,clusterrolebindings", selector)
+    return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in found)
+
+
+def tls_data(control: ClusterHandle, namespace: str) -> dict[str, Any]:
+    names = ["fleet-scheduler-tls", "cluster-provisioner-tls", "endpoint-manager-tls"]
+    return {n: get(control, "secret", n, "--namespace", namespace)["data"] for n in names}
+
+
+def test_rendered_chart_is_accepted_by_the_api_server(
+    helm: Path, control: ClusterHandle, namespace: str, release: str
+) -> None:
+    rendered = run_helm(
+        helm, *template_args(namespace=namespace, release=release), "--include-crds"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    result = control.kubectl(
+        "apply", "--dry-run=server", "--server-side", "--field-manager=e2e-chart",
+        "--force-conflicts", "-f", "-", stdin=rendered.stdout, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    applied = result.stdout.splitlines()
+    for service in SERVICES:
+        assert f"deployment.apps/{service} serverside-applied (server dry run)" in applied
+    assert f"job.batch/{release}-uninstall serverside-applied (server dry run)" in applied
+    assert any(line.startswith("customresourcedefinition") for line in applied)
+
+
+def test_install_upgrade_and_uninstall_leave_nothing_behind(
+    helm: Path, control: ClusterHandle, namespace: str, release: str
+) -> None:
+    install = helm_on(helm, control, "install", release, str(CHART), "--namespace", namespace)
+    assert install.returncode == 0, install.stderr
+    deployments = {
+        d["metadata"]["name"]: d for d in items(control, "deployments", "--namespace", namespace)
+    }
+    assert set(deployments) == set(SERVICES)
+    assert all(d["spec"]["replicas"] == 2 for d in deployments.values())
+    services = {
+        s["metadata"]["name"]: s for s in items(control, "services", "--namespace", namespace)
+    }
+    assert set(services) == set(SERVICES)
+    assert all(s["spec"]["clusterIP"] for s in services.values())
+    for service in SERVICES:
+        assert get(control, "clusterrole", f"{release}:{service}")["rules"]
+    certificates = tls_data(control, namespace)
+
+    upgrade = helm_on(
+        helm, control, "upgrade", release, str(CHART), "--namespace", namespace,
+        "--set", "services.gateway-config.replicas=1",
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert tls_data(control, namespace) == certificates  # looked up and kept
+    gateway = get(control, "deployment", "gateway-config", "--namespace", namespace)
+    assert gateway["spec"]["replicas"] == 1
+
+    uninstall = helm_on(
+        helm, control, "uninstall", release, "--namespace", namespace, "--no-hooks", "--wait"
+    )
+    assert uninstall.returncode == 0, uninstall.stderr
+    wait_for("the release's objects to go", lambda: not owned(control, namespace, release) or None)
+    left = items(control, "all", "--namespace", namespace)
+    assert left == [], [f"{o['kind']}/{o['metadata']['name']}" for o in left]
+    control.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=60s")
+
+
+def test_install_with_a_wrong_value_is_refused_naming_it(
+    helm: Path, control: ClusterHandle, namespace: str, release: str
+) -> None:
+    result = helm_on(
+        helm, control, "install", release, str(CHART), "--namespace", namespace,
+        "--set", "services.cluster-provisioner.grpcPort=70000",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "/services/cluster-provisioner/grpcPort" in result.stderr
+    assert helm_on(helm, control, "status", release, "--namespace", namespace).returncode != 0
+    assert items(control, "deployments", "--namespace", namespace) == []
