@@ -23,7 +23,7 @@ from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm, template_ar
 INSTANCE = "app.kubernetes.io/instance"
 NAMESPACED = ",".join(
     ("deployments", "replicasets", "pods", "services", "secrets", "serviceaccounts",
-     "configmaps", "roles", "rolebindings", "jobs")
+     "configmaps", "roles", "rolebindings", "jobs", "poddisruptionbudgets")
 )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
 }
 KNOWN_KINDS = {
     ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ConfigMap"),
-    ("apps/v1", "Deployment"), ("batch/v1", "Job"),
+    ("apps/v1", "Deployment"), ("batch/v1", "Job"), ("policy/v1", "PodDisruptionBudget"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
@@ -187,3 +187,17 @@ def test_uninstall_hook_runs_the_chart_script_before_the_services_go(
     assert set(role["rules"][0]["resources"]) == plurals
     for obj in (role, config, by_kind(rendered, "ServiceAccount")[f"{RELEASE}-uninstall"]):
         assert int(obj["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0  # before the Job
+
+
+def test_a_disruption_budget_keeps_one_copy_of_each_replicated_service(helm: Any) -> None:
+    from tests.chart.helm import render
+
+    objects = render(helm, "replicas=1", "services.endpoint-manager.replicas=2")
+    budgets = by_kind(objects, "PodDisruptionBudget")
+    assert set(budgets) == {"endpoint-manager"}
+    deployment = by_kind(objects, "Deployment")["endpoint-manager"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budgets["endpoint-manager"]["spec"]["maxUnavailable"] == 1
+    assert (
+        budgets["endpoint-manager"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    )
