@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from e2e.backends import ClusterHandle
-from e2e.kube import get, items, wait_for
+from e2e.kube import apply, get, items, wait_for
 from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm, template_args
+from tests.chart.uninstall import uninstall_module
 
 INSTANCE = "app.kubernetes.io/instance"
 NAMESPACED = ",".join(
@@ -122,3 +124,36 @@ def test_install_with_a_wrong_value_is_refused_naming_it(
     assert "/services/cluster-provisioner/grpcPort" in result.stderr
     assert helm_on(helm, control, "status", release, "--namespace", namespace).returncode != 0
     assert items(control, "deployments", "--namespace", namespace) == []
+
+
+def test_uninstall_hook_may_list_and_delete_every_modelplane_kind_and_nothing_else(
+    helm: Path, control: ClusterHandle, namespace: str, release: str
+) -> None:
+    """The hook's ServiceAccount, ClusterRole and binding as rendered, created for real: the
+    API server's authorizer grants what files/uninstall.py does, on every kind it walks."""
+    rendered = run_helm(
+        helm, *template_args(namespace=namespace, release=release),
+        "--show-only", "templates/uninstall-hook.yaml",
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    rbac = [
+        doc for doc in yaml.safe_load_all(rendered.stdout)
+        if doc and doc["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+    ]  # fmt: skip
+    assert len(rbac) == 3
+    apply(control, *rbac)
+    account = f"--as=system:serviceaccount:{namespace}:{release}-uninstall"
+    try:
+        for plural in (p for phase in uninstall_module().PHASES for p in phase):
+            for verb in ("list", "delete"):
+                allowed = control.kubectl(
+                    "auth", "can-i", verb, f"{plural}.modelplane.ai", "--all-namespaces", account,
+                    check=False,
+                )  # fmt: skip
+                assert allowed.stdout.strip() == "yes", (verb, plural, allowed.stderr)
+        for verb, what in (("delete", "secrets"), ("create", "modeldeployments.modelplane.ai")):
+            denied = control.kubectl("auth", "can-i", verb, what, "-A", account, check=False)
+            assert denied.stdout.strip() == "no", (verb, what)
+    finally:
+        name = f"{release}:uninstall"
+        control.kubectl("delete", "clusterrolebinding,clusterrole", name, check=False)
