@@ -130,7 +130,8 @@ def test_uninstall_hook_may_list_and_delete_every_modelplane_kind_and_nothing_el
     helm: Path, control: ClusterHandle, namespace: str, release: str
 ) -> None:
     """The hook's ServiceAccount, ClusterRole and binding as rendered, created for real: the
-    API server's authorizer grants what files/uninstall.py does, on every kind it walks."""
+    API server's authorizer grants what files/uninstall.py does on every kind it walks
+    (list and delete, or list alone for what gateway-config prunes), and no more."""
     rendered = run_helm(
         helm, *template_args(namespace=namespace, release=release),
         "--show-only", "templates/uninstall-hook.yaml",
@@ -144,14 +145,19 @@ def test_uninstall_hook_may_list_and_delete_every_modelplane_kind_and_nothing_el
     apply(control, *rbac)
     account = f"--as=system:serviceaccount:{namespace}:{release}-uninstall"
     try:
-        for plural in (p for phase in uninstall_module().PHASES for p in phase):
-            for verb in ("list", "delete"):
+        for collection in (c for phase in uninstall_module().PHASES for c in phase):
+            api = collection.path.split("/")
+            resource = collection.plural if api[1] == "api" else f"{collection.plural}.{api[2]}"
+            for verb in ("list", "delete") if collection.delete else ("list",):
                 allowed = control.kubectl(
-                    "auth", "can-i", verb, f"{plural}.modelplane.ai", "--all-namespaces", account,
-                    check=False,
-                )  # fmt: skip
-                assert allowed.stdout.strip() == "yes", (verb, plural, allowed.stderr)
-        for verb, what in (("delete", "secrets"), ("create", "modeldeployments.modelplane.ai")):
+                    "auth", "can-i", verb, resource, "--all-namespaces", account, check=False
+                )
+                assert allowed.stdout.strip() == "yes", (verb, resource, allowed.stderr)
+        for verb, what in (
+            ("delete", "secrets"), ("delete", "services"),
+            ("delete", "httproutes.gateway.networking.k8s.io"),
+            ("create", "modeldeployments.modelplane.ai"),
+        ):  # fmt: skip
             denied = control.kubectl("auth", "can-i", verb, what, "-A", account, check=False)
             assert denied.stdout.strip() == "no", (verb, what)
     finally:

@@ -183,8 +183,20 @@ def test_uninstall_hook_runs_the_chart_script_before_the_services_go(
     assert command[1] == "/etc/modelplane/uninstall/uninstall.py"
     assert uninstall_module().parser().parse_args(command[2:]).timeout == 270
     role = by_kind(rendered, "ClusterRole")[f"{RELEASE}:uninstall"]
-    plurals = {p for phase in uninstall_module().PHASES for p in phase}
-    assert set(role["rules"][0]["resources"]) == plurals
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    needed = set()
+    for collection in (c for phase in uninstall_module().PHASES for c in phase):
+        api = collection.path.split("/")
+        group = "" if api[1] == "api" else api[2]
+        verbs = ("get", "list", "delete") if collection.delete else ("list",)
+        needed |= {(group, collection.plural, verb) for verb in verbs}
+    assert granted == needed
     for obj in (role, config, by_kind(rendered, "ServiceAccount")[f"{RELEASE}-uninstall"]):
         assert int(obj["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0  # before the Job
 

@@ -59,3 +59,24 @@ def test_clusters_and_classes_go_once_the_workloads_are_gone() -> None:
         "inferenceclusters/east (held by modelplane.ai/cluster-provisioner)",
         "inferenceclasses/l4",
     ]
+
+
+def test_gateway_config_objects_are_waited_on_last_and_never_deleted() -> None:
+    route = obj("chat", "modelplane-system", labels={"app.kubernetes.io/managed-by": "x"})
+    gateway = obj("modelplane-gateway", "modelplane-system")
+    step = uninstall_module().plan({"httproutes": [route], "gateways": [gateway]})
+    assert step.delete == []
+    assert sorted(step.waiting) == [
+        "gateways/modelplane-system/modelplane-gateway", "httproutes/modelplane-system/chat",
+    ]  # fmt: skip
+    first = uninstall_module().plan({"httproutes": [route], "inferenceclasses": [obj("l4")]})
+    assert first.waiting == ["inferenceclasses/l4"]
+
+
+def test_each_gateway_config_kind_is_listed_by_its_label_at_its_api() -> None:
+    collections = {c.plural: c for c in uninstall_module().PHASES[-1]}
+    assert collections["httproutes"].path == "/apis/gateway.networking.k8s.io/v1/httproutes"
+    assert collections["services"].path == "/api/v1/services"
+    assert collections["endpointslices"].path == "/apis/discovery.k8s.io/v1/endpointslices"
+    selectors = {c.selector for c in collections.values()}
+    assert selectors == {"app.kubernetes.io/managed-by=modelplane-gateway-config"}

@@ -9,6 +9,9 @@ it deletes the Deployments, so the services still run and release what they hold
 2. InferenceGateways, InferenceClusters and InferenceClasses are deleted;
    cluster-provisioner releases each cluster's finalizer. The phase ends when none
    is left.
+3. Nothing is deleted: the phase waits until gateway-config has pruned the objects
+   it made (its managed-by label on Gateways, HTTPRoutes, Services, EndpointSlices,
+   BackendTLSPolicies and ConfigMaps), as it does once nothing routes through them.
 Exit 0 once nothing is left; 1 after `--timeout` seconds, logging each object still
 there with the finalizers that hold it (`helm uninstall` then fails and keeps the
 release, so the services keep running and a second uninstall can finish the job).
@@ -26,15 +29,45 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway_config.controller import COLLECTIONS, MANAGED_KINDS
+from gateway_config.render import MANAGER
 from modelplane import logs
 from modelplane.kube import Json, Kube
-from modelplane.wellknown import API
+from modelplane.wellknown import API, MANAGED_BY
 
-PHASES: tuple[tuple[str, ...], ...] = (
-    ("modelservices", "modeldeployments", "modelreplicas", "modelendpoints", "modelcaches"),
-    ("inferencegateways", "inferenceclusters", "inferenceclasses"),
+
+@dataclass(frozen=True)
+class Collection:
+    """One kind, cluster-wide: `path` lists it (`selector` narrowing it), `plural` names it;
+    `delete` False: waited on only (the service that made the objects removes them)."""
+
+    plural: str
+    path: str
+    selector: str | None = None
+    delete: bool = True
+
+
+def modelplane_kinds(*plurals: str) -> tuple[Collection, ...]:
+    return tuple(Collection(plural, f"{API}/{plural}") for plural in plurals)
+
+
+def gateway_config_objects() -> tuple[Collection, ...]:
+    selector = f"{MANAGED_BY}={MANAGER}"
+    return tuple(
+        Collection(COLLECTIONS[kind][1], f"{COLLECTIONS[kind][0]}/{COLLECTIONS[kind][1]}",
+                   selector, delete=False)
+        for kind in MANAGED_KINDS
+    )  # fmt: skip
+
+
+PHASES: tuple[tuple[Collection, ...], ...] = (
+    modelplane_kinds(
+        "modelservices", "modeldeployments", "modelreplicas", "modelendpoints", "modelcaches"
+    ),
+    modelplane_kinds("inferencegateways", "inferenceclusters", "inferenceclasses"),
+    gateway_config_objects(),
 )
-"""Plurals deleted together; a phase starts once every earlier one is empty."""
+"""A phase starts once every earlier one is empty."""
 
 POLL_S = 2.0
 log = logging.getLogger("modelplane.uninstall")
@@ -52,11 +85,11 @@ class Plan:
         return not self.delete and not self.waiting
 
 
-def object_path(plural: str, obj: Json) -> str:
+def object_path(collection: Collection, obj: Json) -> str:
     meta = obj["metadata"]
-    namespace = meta.get("namespace")
-    where = f"namespaces/{namespace}/" if namespace else ""
-    return f"{API}/{where}{plural}/{meta['name']}"
+    base, _, plural = collection.path.rpartition("/")
+    where = f"namespaces/{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{base}/{where}{plural}/{meta['name']}"
 
 
 def describe(plural: str, obj: Json) -> str:
@@ -69,27 +102,28 @@ def describe(plural: str, obj: Json) -> str:
 
 def plan(remaining: Mapping[str, list[Json]]) -> Plan:
     """The step for the first phase with objects left (`remaining`: plural to the objects
-    listed); objects already being deleted are waited on, not deleted again."""
+    listed); objects already being deleted, or only waited on, are not deleted."""
     for phase in PHASES:
-        listed = [(plural, obj) for plural in phase for obj in remaining.get(plural, [])]
+        listed = [(c, obj) for c in phase for obj in remaining.get(c.plural, [])]
         if listed:
             return Plan(
                 delete=[
-                    object_path(p, o)
-                    for p, o in listed
-                    if not o["metadata"].get("deletionTimestamp")
+                    object_path(c, o)
+                    for c, o in listed
+                    if c.delete and not o["metadata"].get("deletionTimestamp")
                 ],
-                waiting=[describe(p, o) for p, o in listed],
+                waiting=[describe(c.plural, o) for c, o in listed],
             )
     return Plan(delete=[], waiting=[])
 
 
 async def list_remaining(kube: Kube) -> dict[str, list[Json]]:
-    """Every object of every phase's kinds (a kind whose CRD is gone has none)."""
+    """Every object of every phase's collections (a kind whose CRD is gone has none)."""
     out: dict[str, list[Json]] = {}
-    for plural in (p for phase in PHASES for p in phase):
-        listing = await kube.get(f"{API}/{plural}")
-        out[plural] = list((listing or {}).get("items") or [])
+    for collection in (c for phase in PHASES for c in phase):
+        params = {"labelSelector": collection.selector} if collection.selector else None
+        listing = await kube.get(collection.path, params)
+        out[collection.plural] = list((listing or {}).get("items") or [])
     return out
 
 
