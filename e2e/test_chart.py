@@ -9,7 +9,9 @@ objects, and uninstall with `--no-hooks`: the pre-delete hook Job needs a runnin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import yaml
 
 from e2e.backends import ClusterHandle
 from e2e.kube import apply, get, items, wait_for
+from tests.api.builders import valid
 from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm, template_args
 from tests.chart.uninstall import uninstall_module
 
@@ -163,3 +166,46 @@ def test_uninstall_hook_may_list_and_delete_every_modelplane_kind_and_nothing_el
     finally:
         name = f"{release}:uninstall"
         control.kubectl("delete", "clusterrolebinding,clusterrole", name, check=False)
+
+
+def test_uninstall_script_deletes_then_waits_out_a_finalizer_on_the_real_api(
+    control: ClusterHandle, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """files/uninstall.py's loop against the control cluster, over this test's namespace
+    only (the fleet's own InferenceClusters must stay): a ModelService held by a finalizer
+    nobody releases keeps it waiting, and it gives up naming the object and the finalizer,
+    before touching the next phase; once the finalizer goes it finishes."""
+    hook = uninstall_module()
+    api = f"/apis/modelplane.ai/v1alpha1/namespaces/{namespace}"
+    phases = (
+        (hook.Collection("modelservices", f"{api}/modelservices"),
+         hook.Collection("modelendpoints", f"{api}/modelendpoints")),
+        (hook.Collection("modelcaches", f"{api}/modelcaches"),),
+    )  # fmt: skip
+    held = valid("ModelService")
+    held["metadata"] |= {"namespace": namespace, "finalizers": ["e2e.modelplane.ai/hold"]}
+    endpoint, cache = valid("ModelEndpoint"), valid("ModelCache")
+    for obj in (endpoint, cache):
+        obj["metadata"]["namespace"] = namespace
+    apply(control, held, endpoint, cache)
+
+    async def uninstall_twice() -> tuple[int, int]:
+        first = await hook.run(str(control.kubeconfig_path), 6, phases)
+        assert items(control, "modelendpoints", "--namespace", namespace) == []
+        (service,) = items(control, "modelservices", "--namespace", namespace)
+        assert service["metadata"]["deletionTimestamp"]
+        assert len(items(control, "modelcaches", "--namespace", namespace)) == 1
+        control.kubectl(
+            "patch", "modelservice", service["metadata"]["name"], "--namespace", namespace,
+            "--type=merge", "--patch", '{"metadata": {"finalizers": null}}',
+        )  # fmt: skip
+        return first, await hook.run(str(control.kubeconfig_path), 60, phases)
+
+    with caplog.at_level(logging.INFO, logger="modelplane.uninstall"):
+        first, second = asyncio.run(uninstall_twice())
+    assert first == 1
+    stuck = [r.fields["object"] for r in caplog.records if r.getMessage() == "still there"]  # type: ignore[attr-defined]
+    assert stuck == [f"modelservices/{namespace}/qwen (held by e2e.modelplane.ai/hold)"]
+    assert second == 0
+    for plural in ("modelservices", "modelendpoints", "modelcaches"):
+        assert items(control, plural, "--namespace", namespace) == []

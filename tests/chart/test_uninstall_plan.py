@@ -80,3 +80,14 @@ def test_each_gateway_config_kind_is_listed_by_its_label_at_its_api() -> None:
     assert collections["endpointslices"].path == "/apis/discovery.k8s.io/v1/endpointslices"
     selectors = {c.selector for c in collections.values()}
     assert selectors == {"app.kubernetes.io/managed-by=modelplane-gateway-config"}
+
+
+def test_object_paths_from_a_cluster_wide_or_a_namespaced_collection_agree() -> None:
+    hook = uninstall_module()
+    everywhere = hook.Collection("modelservices", f"{API}/modelservices")
+    one = hook.Collection("modelservices", f"{API}/namespaces/team-a/modelservices")
+    service = obj("chat", "team-a")
+    want = f"{API}/namespaces/team-a/modelservices/chat"
+    assert hook.object_path(everywhere, service) == hook.object_path(one, service) == want
+    assert hook.object_path(hook.Collection("inferenceclasses", f"{API}/inferenceclasses"),
+                            obj("l4")) == f"{API}/inferenceclasses/l4"  # fmt: skip

@@ -86,10 +86,12 @@ class Plan:
 
 
 def object_path(collection: Collection, obj: Json) -> str:
+    """The object's API path, from its collection's (all namespaces, or one)."""
     meta = obj["metadata"]
     base, _, plural = collection.path.rpartition("/")
-    where = f"namespaces/{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{base}/{where}{plural}/{meta['name']}"
+    if meta.get("namespace") and "/namespaces/" not in base:
+        base = f"{base}/namespaces/{meta['namespace']}"
+    return f"{base}/{plural}/{meta['name']}"
 
 
 def describe(plural: str, obj: Json) -> str:
@@ -100,10 +102,13 @@ def describe(plural: str, obj: Json) -> str:
     return f"{plural}/{name}" + (f" (held by {', '.join(held)})" if held else "")
 
 
-def plan(remaining: Mapping[str, list[Json]]) -> Plan:
+Phases = tuple[tuple[Collection, ...], ...]
+
+
+def plan(remaining: Mapping[str, list[Json]], phases: Phases = PHASES) -> Plan:
     """The step for the first phase with objects left (`remaining`: plural to the objects
     listed); objects already being deleted, or only waited on, are not deleted."""
-    for phase in PHASES:
+    for phase in phases:
         listed = [(c, obj) for c in phase for obj in remaining.get(c.plural, [])]
         if listed:
             return Plan(
@@ -117,21 +122,22 @@ def plan(remaining: Mapping[str, list[Json]]) -> Plan:
     return Plan(delete=[], waiting=[])
 
 
-async def list_remaining(kube: Kube) -> dict[str, list[Json]]:
+async def list_remaining(kube: Kube, phases: Phases) -> dict[str, list[Json]]:
     """Every object of every phase's collections (a kind whose CRD is gone has none)."""
     out: dict[str, list[Json]] = {}
-    for collection in (c for phase in PHASES for c in phase):
+    for collection in (c for phase in phases for c in phase):
         params = {"labelSelector": collection.selector} if collection.selector else None
         listing = await kube.get(collection.path, params)
         out[collection.plural] = list((listing or {}).get("items") or [])
     return out
 
 
-async def run(kubeconfig: str | None, timeout_s: float) -> int:
+async def run(kubeconfig: str | None, timeout_s: float, phases: Phases = PHASES) -> int:
+    """Delete and wait, phase by phase; 0 once nothing is left, 1 at `timeout_s`."""
     kube = await Kube.connect(kubeconfig, "modelplane-uninstall")
     deadline = time.monotonic() + timeout_s
     while True:
-        step = plan(await list_remaining(kube))
+        step = plan(await list_remaining(kube, phases), phases)
         if step.done:
             log.info("every Modelplane object is gone")
             return 0
