@@ -1,4 +1,5 @@
-"""Writes the modelplane.ai CRDs (crds/) and the API's names (lib/modelplane/api/names.py).
+"""Writes the modelplane.ai CRDs (crds/, and the same files into the Helm chart's
+charts/modelplane/crds/) and the API's names (lib/modelplane/api/names.py).
 
 Usage: ``generate.py`` writes every output; ``generate.py --check`` regenerates in
 memory and exits 1, naming each stale or missing file with a short diff, when a
@@ -26,6 +27,8 @@ from tools.apigen.crdgen import crd_files  # noqa: E402
 from tools.apigen.pygen import names_module  # noqa: E402
 
 NAMES_PATH = "lib/modelplane/api/names.py"
+CRD_DIRS = ("crds", "charts/modelplane/crds")
+"""Where each CRD file is written: the repository's API and the Helm chart's crds/."""
 
 
 def _ruff_format(source: str) -> str:
@@ -44,14 +47,21 @@ def _ruff_format(source: str) -> str:
 
 def outputs() -> dict[str, str]:
     """Every generated file, relative path to content."""
-    files = crd_files(KINDS)
+    files = {
+        f"{directory}/{Path(rel).name}": text
+        for rel, text in crd_files(KINDS).items()
+        for directory in CRD_DIRS
+    }
     files[NAMES_PATH] = _ruff_format(names_module(KINDS))
     return files
 
 
 def _stale_crds(files: dict[str, str]) -> list[Path]:
     return sorted(
-        p for p in (ROOT / "crds").glob(f"{GROUP}_*.yaml") if str(p.relative_to(ROOT)) not in files
+        p
+        for directory in CRD_DIRS
+        for p in (ROOT / directory).glob(f"{GROUP}_*.yaml")
+        if str(p.relative_to(ROOT)) not in files
     )
 
 

@@ -42,13 +42,15 @@ GRPC_WORKERS = 64
 kind it owns on each cluster it serves), so there are enough left for unary calls."""
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelplane-cluster-provisioner", description=__doc__)
+    add_controller_flags(p, "127.0.0.1:9090", "where kubeconfig Secrets and the leader Lease live")
+    add_server_flags(p, DEFAULT_LISTEN)
+    return p
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="modelplane-cluster-provisioner", description=__doc__)
-    add_controller_flags(
-        parser, "127.0.0.1:9090", "where kubeconfig Secrets and the leader Lease live"
-    )
-    add_server_flags(parser, DEFAULT_LISTEN)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logs.configure(args.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     servers: list[Any] = []

@@ -30,19 +30,23 @@ DEFAULT_FLEET = "127.0.0.1:50071"
 log = logging.getLogger("endpoint_manager")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
-    add_controller_flags(parser, "127.0.0.1:9092", "where the leader Lease lives")
-    parser.add_argument(
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
+    add_controller_flags(p, "127.0.0.1:9092", "where the leader Lease lives")
+    p.add_argument(
         "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
     )
-    parser.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
-    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    parser.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
-    parser.add_argument(
+    p.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
+    p.add_argument(
         "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
     )
-    args = parser.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     logs.configure(args.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     tls = TlsFiles.from_paths(args.tls_cert, args.tls_key, args.tls_ca)

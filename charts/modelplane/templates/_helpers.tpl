@@ -1,0 +1,82 @@
+{{- /* Names, labels and shared fragments of the chart's templates. */ -}}
+
+{{- define "modelplane.labels" -}}
+app.kubernetes.io/name: modelplane
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end }}
+
+{{- define "modelplane.selector" -}}
+app.kubernetes.io/name: modelplane
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+{{- end }}
+
+{{- /* Cluster-scoped objects are named after the release, so two releases never share one. */ -}}
+{{- define "modelplane.clusterName" -}}
+{{ .root.Release.Name }}:{{ .service }}
+{{- end }}
+
+{{- define "modelplane.image" -}}
+{{- $image := .Values.image -}}
+{{- if $image.digest -}}
+{{ $image.repository }}@{{ $image.digest }}
+{{- else -}}
+{{ $image.repository }}:{{ $image.tag | default .Chart.AppVersion }}
+{{- end }}
+{{- end }}
+
+{{- /* The DNS names a service's certificate carries: its Service in every spelling. */ -}}
+{{- define "modelplane.dnsNames" -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- list .service (printf "%s.%s" .service $ns) (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.%s" .service $ns .root.Values.clusterDomain) | toJson }}
+{{- end }}
+
+{{- define "modelplane.tlsSecret" -}}
+{{ .service }}-tls
+{{- end }}
+
+{{- /* The services the chart runs, and which of them speak gRPC (and so get a certificate). */ -}}
+{{- define "modelplane.services" -}}
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config"]
+{{- end }}
+
+{{- define "modelplane.grpcServices" -}}
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager"]
+{{- end }}
+
+{{- define "modelplane.tlsDir" -}}
+/etc/modelplane/tls
+{{- end }}
+
+{{- /* A service's command line (JSON list): the flags its own parser takes. */ -}}
+{{- define "modelplane.args" -}}
+{{- $v := .root.Values -}}
+{{- $own := index $v.services .service -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- $tls := include "modelplane.tlsDir" . -}}
+{{- $args := list (printf "--namespace=%s" $ns) (printf "--status-address=%s:%v" $v.bindAddress $v.statusPort) (printf "--log-level=%s" $v.logLevel) -}}
+{{- if has .service (include "modelplane.grpcServices" . | fromJsonArray) -}}
+{{- $args = concat $args (list (printf "--tls-cert=%s/tls.crt" $tls) (printf "--tls-key=%s/tls.key" $tls) (printf "--tls-ca=%s/ca.crt" $tls)) -}}
+{{- end -}}
+{{- if eq .service "fleet-scheduler" -}}
+{{- $args = concat $args (list "--in-cluster" (printf "--listen=%s:%v" $v.bindAddress $own.grpcPort)) -}}
+{{- else if eq .service "cluster-provisioner" -}}
+{{- $args = append $args (printf "--listen=%s:%v" $v.bindAddress $own.grpcPort) -}}
+{{- else if eq .service "endpoint-manager" -}}
+{{- $provisioner := index $v.services "cluster-provisioner" -}}
+{{- $args = append $args (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) -}}
+{{- else if eq .service "gateway-config" -}}
+{{- if eq (int $own.hopPort) (int $own.gatewayPort) -}}
+{{- fail (printf "services.gateway-config.hopPort: %v is also gatewayPort; the hop listener needs a port of its own" $own.hopPort) -}}
+{{- end -}}
+{{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort)) -}}
+{{- if $own.backendCAConfigMap -}}
+{{- $args = append $args (printf "--backend-ca-configmap=%s" $own.backendCAConfigMap) -}}
+{{- end -}}
+{{- end -}}
+{{- concat $args $own.extraArgs | toJson -}}
+{{- end }}
