@@ -3,7 +3,8 @@
 Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
 InferenceGateway installs in production). The control cluster also gets
-Modelplane's CRDs and each service's identity and RBAC (`services`).
+Modelplane's CRDs, each service's identity and RBAC (`services`) and the
+fleet's image registry (`registry`).
 Inference clusters also get the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
 the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws, services
+from modelplane_localfleet import gateway, lws, registry, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
@@ -156,6 +157,14 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                     Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
                 )
             )
+    if cluster.plan.role == "control":
+        out.append(
+            ComponentSpec(
+                registry.COMPONENT,
+                registry.serve_argv(cluster.binaries.crane, cluster.state),
+                Probe(registry.health_url(), ""),
+            )
+        )
     if cluster.plan.role != "inference" and services.enabled_marker(cluster.config_dir).exists():
         for service in services.SERVICES:
             out.append(

@@ -182,9 +182,7 @@ HELM = Component(
     version=versions.HELM,
     upstream="helm.sh/helm/v4",
     wrapper="helm",
-    binaries=(
-        Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),
-    ),
+    binaries=(Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),),
     ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={versions.HELM}",
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
 )
