@@ -72,6 +72,7 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
 
 def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
+        registry.storage_dir(cluster.state).mkdir(parents=True, exist_ok=True)
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
         return

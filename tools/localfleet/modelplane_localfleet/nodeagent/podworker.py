@@ -241,7 +241,9 @@ class PodWorker:
             await self._sleep(CONFIG_RETRY_S)
             return None
         for source, _ in mounts:
-            source.mkdir(parents=True, exist_ok=True)
+            if not source.exists():
+                source.mkdir(parents=True)
+                source.chmod(0o777)  # as kubelet makes an emptyDir: any user may write
         layer = directory / "containers" / name
         spec = chroot.Spec(
             lower=str(image.rootfs), layer=str(layer / "fs"),
