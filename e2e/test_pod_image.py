@@ -25,6 +25,7 @@ from modelplane_localfleet.components import CRANE
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.layout import CLUSTER_RANGE
 
+from e2e.backends import harness
 from e2e.kube import Json, apply, get, is_ready, items, wait_for
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
@@ -213,3 +214,10 @@ def test_the_registry_is_a_health_probed_component_of_the_control_cluster(
     with urllib.request.urlopen(f"http://{registry.ADDRESS}/v2/_catalog", timeout=5) as reply:
         assert "e2e/probe-server" in json.loads(reply.read())["repositories"]
     assert (local_fleet.state / "registry").is_dir()
+    by_name = f"{registry.HOSTNAME}:{registry.PORT}/e2e/probe-server:v1"
+    outside = harness(
+        "exec", "--state", str(local_fleet.state), "--",
+        str(CRANE_BINARY), "digest", "--insecure", by_name,
+    )  # fmt: skip
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout.strip() == crane("digest", server_image)

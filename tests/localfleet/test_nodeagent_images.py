@@ -26,6 +26,7 @@ from modelplane_localfleet.binaries import default_cache
 from modelplane_localfleet.components import CRANE
 from modelplane_localfleet.nodeagent import layers
 from modelplane_localfleet.nodeagent.images import Image, ImageStore, PullError, Reference
+from modelplane_localfleet.nodeagent.pulls import ImagePulls
 
 CRANE_BINARY = CRANE.entry(default_cache()) / "crane"
 
@@ -244,3 +245,64 @@ def test_an_unreachable_registry_fails_with_the_reason(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(PullError, match=f"127.0.0.1:{port}: .*"):
         pull(tmp_path, f"127.0.0.1:{port}/test/nothing:v1")
+
+
+class Recorder:
+    """What a pod worker would show: events, the container's waiting states, the sleeps."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.states: list[tuple[str, str]] = []
+        self.sleeps: list[float] = []
+        self.pulls = ImagePulls(store, self.event, self.waiting, self.sleep, asyncio.Event())
+
+    async def event(self, kind: str, reason: str, message: str) -> None:
+        self.events.append((kind, reason, message))
+
+    def waiting(self, name: str, reason: str, message: str) -> None:
+        self.states.append((reason, message))
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def image(self, container: dict[str, str]) -> Image | None:
+        reference = Reference.parse(container["image"])
+        assert reference is not None
+        return asyncio.run(self.pulls.image(container, reference))
+
+
+def test_a_failed_pull_shows_err_image_pull_then_backs_off_doubling(
+    registry: Registry, tmp_path: Path
+) -> None:
+    image = f"{registry.address}/test/absent:v1"
+    recorder = Recorder(ImageStore(tmp_path))
+    for _ in range(7):
+        assert recorder.image({"name": "c", "image": image}) is None
+    assert [reason for reason, _ in recorder.states[:2]] == ["ErrImagePull", "ImagePullBackOff"]
+    assert recorder.states[0][1].startswith(f'Failed to pull image "{image}": ')
+    assert "answered 404" in recorder.states[1][1]
+    waited = [a + b for a, b in zip(recorder.sleeps[::2], recorder.sleeps[1::2], strict=True)]
+    assert waited == [10, 20, 40, 80, 160, 300, 300]
+    assert [reason for _, reason, _ in recorder.events[:6]] == [
+        "Pulling", "Failed", "Failed", "BackOff", "Failed", "Pulling",
+    ]  # fmt: skip
+    assert ("Warning", "Failed", "Error: ErrImagePull") in recorder.events
+    assert ("Normal", "BackOff", f'Back-off pulling image "{image}"') in recorder.events
+
+
+def test_pull_policy_decides_whether_the_registry_is_asked(
+    registry: Registry, tmp_path: Path
+) -> None:
+    ref = registry.push("test/policy:v1", [("version", "one")])
+    recorder = Recorder(ImageStore(tmp_path))
+    never = recorder.image({"name": "c", "image": ref, "imagePullPolicy": "Never"})
+    assert never is None and recorder.states[-1][0] == "ErrImageNeverPull"
+    first = recorder.image({"name": "c", "image": ref, "imagePullPolicy": "IfNotPresent"})
+    assert first is not None and recorder.events[-1][1] == "Pulled"
+    registry.push("test/policy:v1", [("version", "two")])
+    kept = recorder.image({"name": "c", "image": ref, "imagePullPolicy": "IfNotPresent"})
+    assert kept is not None and (kept.rootfs / "version").read_text() == "one"
+    assert recorder.events[-1][2] == f'Container image "{ref}" already present on machine'
+    fresh = recorder.image({"name": "c", "image": ref, "imagePullPolicy": "Always"})
+    assert fresh is not None and (fresh.rootfs / "version").read_text() == "two"
+    assert fresh.digest == registry.crane("digest", ref)

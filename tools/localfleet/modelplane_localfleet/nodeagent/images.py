@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from modelplane_localfleet import registry
 from modelplane_localfleet.nodeagent import layers
 
 PLATFORM = ("linux", "amd64")
@@ -82,6 +83,12 @@ class Reference:
     def wanted(self) -> str:
         """What to ask the registry for: the digest, else the tag (`latest` when none)."""
         return self.digest or self.tag or "latest"
+
+
+def fleet_reference(image: str) -> Reference | None:
+    """The image's reference when a fleet registry serves it, else None (the runtime map)."""
+    ref = Reference.parse(image)
+    return ref if ref is not None and ref.registry in registry.FLEET_REGISTRIES else None
 
 
 def pull_policy(container: dict[str, Any]) -> str:

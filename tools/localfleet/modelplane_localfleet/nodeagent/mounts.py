@@ -5,7 +5,6 @@ own, makes `/` private there (so nothing propagates back to the machine) and
 bind-mounts each `(source, target)` in order. The node agent uses it once for
 itself (the cluster's hosts file over /etc/hosts) and in each container process
 between fork and exec (emptyDir volumes), so it only calls libc directly.
-`mount` is mount(2) itself, for the image launcher (`chroot`).
 """
 
 from __future__ import annotations
@@ -14,10 +13,7 @@ import ctypes
 from collections.abc import Sequence
 
 _CLONE_NEWNS = 0x00020000
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_BIND = 0x1000
+_MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 0x40000
 
@@ -29,15 +25,5 @@ def bind_privately(pairs: Sequence[tuple[bytes, bytes]]) -> None:
     if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "making / private failed")
     for source, target in pairs:
-        if libc.mount(source, target, None, MS_BIND, None) != 0:
+        if libc.mount(source, target, None, _MS_BIND, None) != 0:
             raise OSError(ctypes.get_errno(), f"bind-mounting {source!r} on {target!r} failed")
-
-
-def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    """mount(2): `fstype` None with MS_BIND in `flags` is a bind mount."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    encoded = data.encode() if data is not None else None
-    kind = fstype.encode() if fstype is not None else None
-    if libc.mount(source.encode(), target.encode(), kind, flags, encoded) != 0:
-        what = f"mounting {source} ({fstype or 'bind'}) on {target} failed"
-        raise OSError(ctypes.get_errno(), what)

@@ -6,16 +6,15 @@ task: resolve the environment (retrying while a referenced ConfigMap or Secret
 is missing), plan the command from the image, start the process, run startup,
 readiness and liveness probes, and on exit restart it per `restartPolicy`
 with a capped back-off; its emptyDir volumes are directories of the pod's own,
-mounted at their paths for its process alone. An image from a fleet registry
-is pulled (`images`, with `imagePullPolicy`, events `Pulling`/`Pulled`/`Failed`/
-`BackOff`, and on failure `ErrImagePull`, then `ImagePullBackOff` with kubelet's
-back-off of 10 s doubling to 300 s) and runs from its own root filesystem
-(`chroot`); any other image goes through the runtime map (`runtime`). A
-container whose image has no local command runs without a process: with a
-readiness probe it never turns Ready, and an event says why. Deletion stops
-every process (SIGTERM, the grace period, SIGKILL), reports the containers
-terminated and removes the pod object, so DRA claims are released. Status is
-pushed whenever it changes, coalesced.
+mounted at their paths for its process alone. A container whose image has no local command runs
+without a process: with a readiness probe it never turns Ready, and an event
+says why. Deletion stops every process (SIGTERM, the grace period, SIGKILL),
+reports the containers terminated and removes the pod object, so DRA claims
+are released. Status is pushed whenever it changes, coalesced.
+
+Images a fleet registry serves are pulled (`pulls`: pull policy, events,
+ErrImagePull and ImagePullBackOff) and run from their own root filesystem
+(`rootfs`); any other image goes through the runtime map (`runtime`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -32,18 +30,21 @@ from typing import Protocol
 
 from modelplane.kube import TRANSIENT, Json
 
-from modelplane_localfleet import registry
-from modelplane_localfleet.nodeagent import chroot, containers, env, images, layers, probes, runtime
+from modelplane_localfleet.nodeagent import containers, env, probes, runtime
 from modelplane_localfleet.nodeagent.podstatus import ContainerRecord, pod_status, will_restart
+from modelplane_localfleet.nodeagent.pulls import ImagePulls, ImageStore
+from modelplane_localfleet.nodeagent.rootfs import (
+    ConfigError,
+    environment,
+    launch_spec,
+    launcher_argv,
+)
 
 log = logging.getLogger("nodeagent.pod")
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 20.0
 CONFIG_RETRY_S = 3.0
-PULL_BACKOFF_START_S = 10.0
-PULL_BACKOFF_MAX_S = 300.0
-PULL_ERROR_SHOWN_S = 2.0  # ErrImagePull shows this long before ImagePullBackOff
-Command = tuple[list[str], dict[str, str], list[containers.Mount]]
+Planned = tuple[list[str], dict[str, str], list[containers.Mount]] | str | None
 
 
 class Host(Protocol):
@@ -61,7 +62,7 @@ class Host(Protocol):
 
     def pod_dir(self, pod: Json) -> Path: ...
 
-    images: images.ImageStore
+    images: ImageStore
     hosts_file: Path
 
 
@@ -99,7 +100,13 @@ class PodWorker:
             for c in pod["spec"].get("containers") or []
         }
         self.task: asyncio.Task[None] | None = None
-        self.pull_backoff: dict[str, float] = {}
+        self.pulls = ImagePulls(
+            host.images,
+            lambda kind, reason, message: host.event(self.pod, kind, reason, message),
+            lambda name, reason, message: self._set(self.records[name].waiting(reason, message)),
+            self._sleep,
+            self.deleting,
+        )
 
     @property
     def name(self) -> str:
@@ -183,7 +190,6 @@ class PodWorker:
     # -- one container -------------------------------------------------------------
 
     async def _environment(self, container: Json) -> dict[str, str] | None:
-        """The pod's env for `container`; None (and the reason in its state) when incomplete."""
         namespace = self.pod["metadata"].get("namespace", "default")
         config_maps = await self.host.read_objects(
             "configmaps", namespace, env.referenced(self.pod, "configMap")
@@ -205,8 +211,8 @@ class PodWorker:
     def hostname(self) -> str:
         return str(self.pod["spec"].get("hostname") or self.pod["metadata"]["name"])
 
-    def _identity(self) -> dict[str, str]:
-        """What a local program (runtime map) gets besides the pod's env."""
+    def _local_identity(self) -> dict[str, str]:
+        """What a local program (runtime map) gets besides the container's env."""
         meta = self.pod["metadata"]
         return {
             "HOSTNAME": self.hostname,
@@ -217,110 +223,52 @@ class PodWorker:
             "PATH": "/usr/local/bin:/usr/bin:/bin",
         }
 
-    async def _command(self, container: Json, pod_env: dict[str, str]) -> Command | str | None:
+    async def _command(self, container: Json, container_env: dict[str, str]) -> Planned:
         """What to start: argv, env and mounts; a string when no local command exists (the
-        reason); None when the image is not available yet (state set, back-off slept)."""
+        reason); None when the image is not there yet (state set, back-off slept)."""
         directory = self.host.pod_dir(self.pod)
         mounts = volume_mounts(self.pod, container, directory)
-        reference = images.Reference.parse(str(container.get("image", "")))
-        if reference is None or reference.registry not in registry.FLEET_REGISTRIES:
-            variables = {**self._identity(), **pod_env}
+        reference = self.pulls.reference(str(container.get("image", "")))
+        if reference is None:
+            variables = {**self._local_identity(), **container_env}
             launch = runtime.plan(container, variables, self.facts.pod_ip)
             if isinstance(launch, runtime.Unknown):
                 return launch.reason
             return [env.expand(a, variables) for a in launch.argv], variables, mounts
-        image = await self._pull(container, reference)
+        image = await self.pulls.image(container, reference)
         if image is None:
             return None
         name = container["name"]
+        binds = [(str(source), str(target)) for source, target in mounts]
+        layer = directory / "containers" / name
         try:
-            uid, gid, groups = chroot.identity(self.pod, container, image)
-        except chroot.ConfigError as error:
+            spec = launch_spec(
+                self.pod, container, image, container_env, binds, self.host.hosts_file, layer / "fs"
+            )
+        except ConfigError as error:
             self._set(self.records[name].waiting("CreateContainerError", str(error)))
             await self.host.event(self.pod, "Warning", "Failed", f"Error: {error}")
             await self._sleep(CONFIG_RETRY_S)
             return None
-        for source, _ in mounts:
-            if not source.exists():
-                source.mkdir(parents=True)
-                source.chmod(0o777)  # as kubelet makes an emptyDir: any user may write
-        layer = directory / "containers" / name
-        spec = chroot.Spec(
-            lower=str(image.rootfs), layer=str(layer / "fs"),
-            binds=[(str(source), str(target)) for source, target in mounts],
-            hosts=str(self.host.hosts_file),
-            workdir=container.get("workingDir") or image.config.working_dir or "/",
-            uid=uid, gid=gid, groups=groups, argv=chroot.command(container, image, pod_env),
-        )  # fmt: skip
-        spec.write(layer / "launch.json")
         self._set(replace(self.records[name], image_id=image.image_id))
-        argv = [sys.executable, "-m", chroot.__name__, str(layer / "launch.json")]
-        return argv, chroot.environment(image, pod_env, self.hostname), []
-
-    async def _pull(self, container: Json, reference: images.Reference) -> images.Image | None:
-        """The container's image per its pull policy; None after a failure and its back-off."""
-        name, image_name = container["name"], str(container["image"])
-        policy = images.pull_policy(container)
-        present = self.host.images.present(reference)
-        if present is not None and policy != "Always":
-            message = f'Container image "{image_name}" already present on machine'
-            await self.host.event(self.pod, "Normal", "Pulled", message)
-            return present
-        if policy == "Never":
-            message = f'Container image "{image_name}" is not present with pull policy of Never'
-            self._set(self.records[name].waiting("ErrImageNeverPull", message))
-            await self.host.event(self.pod, "Warning", "ErrImageNeverPull", message)
-            await self._sleep(PULL_BACKOFF_MAX_S)
-            return None
-        await self.host.event(self.pod, "Normal", "Pulling", f'Pulling image "{image_name}"')
-        began = asyncio.get_running_loop().time()
-        try:
-            image = await self.host.images.pull(reference)
-        except (images.PullError, layers.LayerError) as error:
-            await self._pull_failed(name, image_name, str(error))
-            return None
-        self.pull_backoff.pop(name, None)
-        took = asyncio.get_running_loop().time() - began
-        await self.host.event(self.pod, "Normal", "Pulled", (
-            f'Successfully pulled image "{image_name}" in {took:.3f}s. '
-            f"Image size: {image.size} bytes."
-        ))  # fmt: skip
-        return image
-
-    async def _pull_failed(self, name: str, image_name: str, reason: str) -> None:
-        """ErrImagePull, then ImagePullBackOff until the back-off has passed."""
-        message = f'Failed to pull image "{image_name}": {reason}'
-        self._set(self.records[name].waiting("ErrImagePull", message))
-        await self.host.event(self.pod, "Warning", "Failed", message)
-        await self.host.event(self.pod, "Warning", "Failed", "Error: ErrImagePull")
-        delay = self.pull_backoff.get(name, PULL_BACKOFF_START_S)
-        self.pull_backoff[name] = min(delay * 2, PULL_BACKOFF_MAX_S)
-        await self._sleep(PULL_ERROR_SHOWN_S)
-        if self.deleting.is_set():
-            return
-        back_off = f'Back-off pulling image "{image_name}"'
-        self._set(
-            self.records[name].waiting("ImagePullBackOff", f"{back_off}: ErrImagePull: {reason}")
-        )
-        await self.host.event(self.pod, "Normal", "BackOff", back_off)
-        await self.host.event(self.pod, "Warning", "Failed", "Error: ImagePullBackOff")
-        await self._sleep(max(delay - PULL_ERROR_SHOWN_S, 0.0))
+        variables = environment(image, container_env, self.hostname)
+        return launcher_argv(spec, layer / "launch.json"), variables, []
 
     async def _container(self, container: Json) -> None:
         name = container["name"]
         backoff = BACKOFF_START_S
         while not self.deleting.is_set():
-            pod_env = await self._environment(container)
-            if pod_env is None:
+            container_env = await self._environment(container)
+            if container_env is None:
                 await self._sleep(CONFIG_RETRY_S)
                 continue
-            command = await self._command(container, pod_env)
-            if command is None:
+            planned = await self._command(container, container_env)
+            if planned is None:
                 continue
-            if isinstance(command, str):
-                await self._without_process(container, command)
+            if isinstance(planned, str):
+                await self._without_process(container, planned)
                 return
-            argv, variables, mounts = command
+            argv, variables, mounts = planned
             directory = self.host.pod_dir(self.pod)
             try:
                 process = await containers.spawn(

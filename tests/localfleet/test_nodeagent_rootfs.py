@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from modelplane_localfleet.nodeagent import chroot
+from modelplane_localfleet.nodeagent import rootfs
 from modelplane_localfleet.nodeagent.images import Image, ImageConfig, Reference, pull_policy
 
 
@@ -32,18 +32,18 @@ def test_command_follows_kubernetes_rules(
     tmp_path: Path, container: dict[str, object], expected: list[str]
 ) -> None:
     found = image(tmp_path, entrypoint=("/entry",), cmd=("default-arg",))
-    assert chroot.command(container, found, {"MODE": "fast"}) == expected
+    assert rootfs.command(container, found, {"MODE": "fast"}) == expected
 
 
 def test_env_is_the_images_overridden_by_the_pods(tmp_path: Path) -> None:
     found = image(tmp_path, env=("PATH=/opt/bin", "A=image", "B=image=with=equals"))
-    assert chroot.environment(found, {"A": "pod"}, "web-0") == {
+    assert rootfs.environment(found, {"A": "pod"}, "web-0") == {
         "PATH": "/opt/bin",
         "HOSTNAME": "web-0",
         "A": "pod",
         "B": "image=with=equals",
     }
-    assert chroot.environment(image(tmp_path), {}, "h")["PATH"] == chroot.DEFAULT_PATH
+    assert rootfs.environment(image(tmp_path), {}, "h")["PATH"] == rootfs.DEFAULT_PATH
 
 
 @pytest.mark.parametrize(
@@ -67,12 +67,12 @@ def test_the_user_comes_from_the_security_context_else_the_image(
 ) -> None:
     pod = {"spec": {"securityContext": pod_context}}
     found = image(tmp_path, user=user)
-    assert chroot.identity(pod, {"securityContext": context}, found) == expected
+    assert rootfs.identity(pod, {"securityContext": context}, found) == expected
 
 
 def test_an_unknown_user_name_is_an_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(chroot.ConfigError, match="'nobody' is not in its /etc/passwd"):
-        chroot.identity({"spec": {}}, {}, image(tmp_path, user="nobody"))
+    with pytest.raises(rootfs.ConfigError, match="'nobody' is not in its /etc/passwd"):
+        rootfs.identity({"spec": {}}, {}, image(tmp_path, user="nobody"))
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
-"""Running an image's process: what to run (pure `plan`) and the launcher that runs it.
+"""Running a process from an image's root filesystem: what to run, and the launcher.
 
-`plan` applies Kubernetes' rules to a container and its image: `command`
+`launch_spec` applies Kubernetes' rules to a container and its image: `command`
 replaces the image's Entrypoint and drops its Cmd, `args` replaces Cmd, and
 `$(VAR)` in either is expanded from the pod's env; the environment is the
 image's Env overridden by the pod's; the working directory is `workingDir`,
@@ -9,7 +9,7 @@ else the image's WorkingDir, else `/`; the user is `securityContext.runAsUser`/
 `uid:gid`, `name:group`, names looked up in the image's /etc/passwd and
 /etc/group), plus the pod's supplementalGroups.
 
-The launcher (`python -m modelplane_localfleet.nodeagent.chroot SPEC`) is the
+The launcher (`python -m modelplane_localfleet.nodeagent.rootfs SPEC`) is the
 process the agent starts: in a mount namespace of its own it mounts an overlay
 of the image's shared root filesystem with a fresh writable layer of the
 container's own, binds the pod's volumes at their mount paths and the cluster's
@@ -30,12 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from modelplane_localfleet.nodeagent import env, mounts
+from modelplane_localfleet.nodeagent import env
 from modelplane_localfleet.nodeagent.images import Image
+from modelplane_localfleet.nodeagent.mounts import bind_privately
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _PR_SET_PDEATHSIG = 1
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND = 0x2, 0x4, 0x8, 0x1000
 START_FAILED = 128
 
 
@@ -127,7 +129,44 @@ def identity(
     return int(uid), int(gid), sorted({int(gid), *extra})
 
 
+def launch_spec(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    image: Image,
+    container_env: Mapping[str, str],
+    binds: list[tuple[str, str]],
+    hosts: Path,
+    layer: Path,
+) -> Spec:
+    """The launch of `container` from `image`: volumes `binds` (host path, mount path), the
+    hosts file, its writable layer in `layer`; `ConfigError` when the image's user is unknown."""
+    uid, gid, groups = identity(pod, container, image)
+    for source, _ in binds:
+        folder = Path(source)
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            folder.chmod(0o777)  # as kubelet makes an emptyDir: any user may write
+    return Spec(
+        lower=str(image.rootfs), layer=str(layer), binds=binds, hosts=str(hosts),
+        workdir=str(container.get("workingDir") or image.config.working_dir or "/"),
+        uid=uid, gid=gid, groups=groups, argv=command(container, image, container_env),
+    )  # fmt: skip
+
+
+def launcher_argv(spec: Spec, path: Path) -> list[str]:
+    """Write `spec` to `path`; the command line that runs it."""
+    spec.write(path)
+    return [sys.executable, "-m", __name__, str(path)]
+
+
 # -- the launcher (runs as the container's process until it execs) -----------------
+
+
+def _mount(source: str, target: Path, fstype: str | None, flags: int, data: str = "") -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    kind = fstype.encode() if fstype else None
+    if libc.mount(source.encode(), str(target).encode(), kind, flags, data.encode() or None):
+        raise OSError(ctypes.get_errno(), f"mounting {source} on {target} failed")
 
 
 def _bind(source: str, target: Path) -> None:
@@ -136,7 +175,7 @@ def _bind(source: str, target: Path) -> None:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch(exist_ok=True)
-    mounts.mount(source, str(target), None, mounts.MS_BIND, None)
+    _mount(source, target, None, _MS_BIND)
 
 
 def _inside(root: Path, path: str) -> Path:
@@ -151,18 +190,17 @@ def prepare(spec: Spec) -> Path:
     upper, work, root = layer / "upper", layer / "work", layer / "rootfs"
     for folder in (upper, work, root):
         folder.mkdir(parents=True)
-    mounts.bind_privately([])
+    bind_privately([])
     options = f"lowerdir={spec.lower},upperdir={upper},workdir={work}"
-    mounts.mount("overlay", str(root), "overlay", 0, options)
+    _mount("overlay", root, "overlay", 0, options)
     for source, target in spec.binds:
         _bind(source, _inside(root, target))
     _bind(spec.hosts, root / "etc" / "hosts")
     (root / "proc").mkdir(exist_ok=True)
-    secure = mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC
-    mounts.mount("proc", str(root / "proc"), "proc", secure, None)
+    _mount("proc", root / "proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     dev = root / "dev"
     dev.mkdir(exist_ok=True)
-    mounts.mount("tmpfs", str(dev), "tmpfs", mounts.MS_NOSUID, "mode=755,size=64k")
+    _mount("tmpfs", dev, "tmpfs", _MS_NOSUID, "mode=755,size=64k")
     for name in DEVICES:
         if Path("/dev", name).exists():
             _bind(f"/dev/{name}", dev / name)
