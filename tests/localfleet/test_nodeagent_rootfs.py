@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from modelplane_localfleet.nodeagent import rootfs
 from modelplane_localfleet.nodeagent.images import Image, ImageConfig, Reference, pull_policy
+from modelplane_localfleet.nodeagent.rootfs import environment
 
 
 def image(tmp_path: Path, **config: object) -> Image:
@@ -35,15 +36,18 @@ def test_command_follows_kubernetes_rules(
     assert rootfs.command(container, found, {"MODE": "fast"}) == expected
 
 
-def test_env_is_the_images_overridden_by_the_pods(tmp_path: Path) -> None:
+def test_env_is_the_images_overridden_by_the_containers(tmp_path: Path) -> None:
     found = image(tmp_path, env=("PATH=/opt/bin", "A=image", "B=image=with=equals"))
-    assert rootfs.environment(found, {"A": "pod"}, "web-0") == {
+    agent = {"HOSTNAME": "web-0", "PATH": "/usr/bin", "A": "pod"}
+    assert environment(found, {"env": [{"name": "A"}]}, agent) == {
         "PATH": "/opt/bin",
         "HOSTNAME": "web-0",
         "A": "pod",
         "B": "image=with=equals",
     }
-    assert rootfs.environment(image(tmp_path), {}, "h")["PATH"] == rootfs.DEFAULT_PATH
+    assert environment(image(tmp_path), {}, agent)["PATH"] == rootfs.DEFAULT_PATH
+    own = {"env": [{"name": "PATH", "value": "/usr/bin"}]}
+    assert environment(found, own, agent)["PATH"] == "/usr/bin"
 
 
 @pytest.mark.parametrize(

@@ -205,32 +205,24 @@ class PodWorker:
             )
             await self.host.event(self.pod, "Warning", "Failed", message)
             return None
-        return resolved.env
-
-    @property
-    def hostname(self) -> str:
-        return str(self.pod["spec"].get("hostname") or self.pod["metadata"]["name"])
-
-    def _local_identity(self) -> dict[str, str]:
-        """What a local program (runtime map) gets besides the container's env."""
         meta = self.pod["metadata"]
-        return {
-            "HOSTNAME": self.hostname,
+        identity = {
+            "HOSTNAME": self.pod["spec"].get("hostname") or meta["name"],
             "MODELPLANE_POD_NAME": meta["name"],
             "MODELPLANE_POD_NAMESPACE": meta.get("namespace", "default"),
             "MODELPLANE_POD_IP": self.facts.pod_ip,
             "PYTHONUNBUFFERED": "1",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
         }
+        return {**identity, **resolved.env}
 
-    async def _command(self, container: Json, container_env: dict[str, str]) -> Planned:
+    async def _command(self, container: Json, variables: dict[str, str]) -> Planned:
         """What to start: argv, env and mounts; a string when no local command exists (the
         reason); None when the image is not there yet (state set, back-off slept)."""
         directory = self.host.pod_dir(self.pod)
         mounts = volume_mounts(self.pod, container, directory)
         reference = self.pulls.reference(str(container.get("image", "")))
         if reference is None:
-            variables = {**self._local_identity(), **container_env}
             launch = runtime.plan(container, variables, self.facts.pod_ip)
             if isinstance(launch, runtime.Unknown):
                 return launch.reason
@@ -239,11 +231,11 @@ class PodWorker:
         if image is None:
             return None
         name = container["name"]
-        binds = [(str(source), str(target)) for source, target in mounts]
+        binds = [(str(source), str(target), False) for source, target in mounts]
         layer = directory / "containers" / name
         try:
             spec = launch_spec(
-                self.pod, container, image, container_env, binds, self.host.hosts_file, layer / "fs"
+                self.pod, container, image, variables, binds, self.host.hosts_file, layer / "fs"
             )
         except ConfigError as error:
             self._set(self.records[name].waiting("CreateContainerError", str(error)))
@@ -251,18 +243,18 @@ class PodWorker:
             await self._sleep(CONFIG_RETRY_S)
             return None
         self._set(replace(self.records[name], image_id=image.image_id))
-        variables = environment(image, container_env, self.hostname)
-        return launcher_argv(spec, layer / "launch.json"), variables, []
+        image_env = environment(image, container, variables)
+        return launcher_argv(spec, layer / "launch.json"), image_env, []
 
     async def _container(self, container: Json) -> None:
         name = container["name"]
         backoff = BACKOFF_START_S
         while not self.deleting.is_set():
-            container_env = await self._environment(container)
-            if container_env is None:
+            variables = await self._environment(container)
+            if variables is None:
                 await self._sleep(CONFIG_RETRY_S)
                 continue
-            planned = await self._command(container, container_env)
+            planned = await self._command(container, variables)
             if planned is None:
                 continue
             if isinstance(planned, str):

@@ -2,9 +2,9 @@
 
 `launch_spec` applies Kubernetes' rules to a container and its image: `command`
 replaces the image's Entrypoint and drops its Cmd, `args` replaces Cmd, and
-`$(VAR)` in either is expanded from the pod's env; the environment is the
-image's Env overridden by the pod's; the working directory is `workingDir`,
-else the image's WorkingDir, else `/`; the user is `securityContext.runAsUser`/
+`$(VAR)` in either is expanded from the container's env; the environment is
+the image's Env overridden by the container's; the working directory is
+`workingDir`, else the image's WorkingDir, else `/`; the user is `securityContext.runAsUser`/
 `runAsGroup` (container over pod), else the image's User (`uid`, `name`,
 `uid:gid`, `name:group`, names looked up in the image's /etc/passwd and
 /etc/group), plus the pod's supplementalGroups.
@@ -12,7 +12,8 @@ else the image's WorkingDir, else `/`; the user is `securityContext.runAsUser`/
 The launcher (`python -m modelplane_localfleet.nodeagent.rootfs SPEC`) is the
 process the agent starts: in a mount namespace of its own it mounts an overlay
 of the image's shared root filesystem with a fresh writable layer of the
-container's own, binds the pod's volumes at their mount paths and the cluster's
+container's own, binds the pod's volumes at their mount paths (read-only ones
+remounted read-only) and the cluster's
 hosts file at /etc/hosts, mounts /proc and a /dev with the usual device nodes,
 chroots, changes directory and user, and execs the command, keeping its pid.
 """
@@ -37,7 +38,8 @@ from modelplane_localfleet.nodeagent.mounts import bind_privately
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _PR_SET_PDEATHSIG = 1
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND = 0x2, 0x4, 0x8, 0x1000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+_MS_REMOUNT, _MS_BIND = 0x20, 0x1000
 START_FAILED = 128
 
 
@@ -51,7 +53,7 @@ class Spec:
 
     lower: str
     layer: str
-    binds: list[tuple[str, str]]
+    binds: list[tuple[str, str, bool]]  # host path, mount path, read-only
     hosts: str
     workdir: str
     uid: int
@@ -66,7 +68,7 @@ class Spec:
     @classmethod
     def read(cls, path: Path) -> Spec:
         data = json.loads(path.read_text())
-        data["binds"] = [tuple(b) for b in data["binds"]]
+        data["binds"] = [(str(s), str(t), bool(r)) for s, t, r in data["binds"]]
         return cls(**data)
 
 
@@ -79,13 +81,17 @@ def command(container: Mapping[str, Any], image: Image, variables: Mapping[str, 
     return [*image.config.entrypoint, *(args or image.config.cmd)]
 
 
-def environment(image: Image, pod_env: Mapping[str, str], hostname: str) -> dict[str, str]:
-    """Defaults, then the image's Env, then the pod's env."""
-    out = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
+def environment(
+    image: Image, container: Mapping[str, Any], variables: Mapping[str, str]
+) -> dict[str, str]:
+    """A default PATH, then the image's Env, then the container's `variables` (its env and
+    what the agent adds), whose PATH counts only when the container sets PATH itself."""
+    out = {"PATH": DEFAULT_PATH}
     for entry in image.config.env:
         name, _, value = entry.partition("=")
         out[name] = value
-    out.update(pod_env)
+    own_path = any(e.get("name") == "PATH" for e in container.get("env") or [])
+    out.update({k: v for k, v in variables.items() if k != "PATH" or own_path})
     return out
 
 
@@ -134,14 +140,15 @@ def launch_spec(
     container: Mapping[str, Any],
     image: Image,
     container_env: Mapping[str, str],
-    binds: list[tuple[str, str]],
+    binds: list[tuple[str, str, bool]],
     hosts: Path,
     layer: Path,
 ) -> Spec:
-    """The launch of `container` from `image`: volumes `binds` (host path, mount path), the
-    hosts file, its writable layer in `layer`; `ConfigError` when the image's user is unknown."""
+    """The launch of `container` from `image`: volume `binds` (host path, mount path,
+    read-only), the hosts file, its writable layer in `layer`; `ConfigError` when the
+    image's user is unknown."""
     uid, gid, groups = identity(pod, container, image)
-    for source, _ in binds:
+    for source, _, _ in binds:
         folder = Path(source)
         if not folder.exists():
             folder.mkdir(parents=True)
@@ -169,13 +176,15 @@ def _mount(source: str, target: Path, fstype: str | None, flags: int, data: str 
         raise OSError(ctypes.get_errno(), f"mounting {source} on {target} failed")
 
 
-def _bind(source: str, target: Path) -> None:
+def _bind(source: str, target: Path, read_only: bool = False) -> None:
     if Path(source).is_dir():
         target.mkdir(parents=True, exist_ok=True)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch(exist_ok=True)
     _mount(source, target, None, _MS_BIND)
+    if read_only:  # a bind mount takes MS_RDONLY only on a remount
+        _mount("none", target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY)
 
 
 def _inside(root: Path, path: str) -> Path:
@@ -193,8 +202,8 @@ def prepare(spec: Spec) -> Path:
     bind_privately([])
     options = f"lowerdir={spec.lower},upperdir={upper},workdir={work}"
     _mount("overlay", root, "overlay", 0, options)
-    for source, target in spec.binds:
-        _bind(source, _inside(root, target))
+    for source, target, read_only in spec.binds:
+        _bind(source, _inside(root, target), read_only)
     _bind(spec.hosts, root / "etc" / "hosts")
     (root / "proc").mkdir(exist_ok=True)
     _mount("proc", root / "proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
