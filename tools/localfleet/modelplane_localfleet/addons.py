@@ -3,8 +3,7 @@
 Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
 InferenceGateway installs in production). The control cluster also gets
-Modelplane's CRDs, each service's identity and RBAC (`services`) and the
-fleet's image registry (`registry`).
+Modelplane's CRDs and each service's identity and RBAC (`services`).
 Inference clusters also get the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
 the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
@@ -14,7 +13,8 @@ as its own client-certificate user bound by RBAC to what it needs.
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
 ready; server-side apply, so repeating it is harmless), `components` (the
-processes) and `after_ready` (waits that need those processes).
+processes) and `after_ready` (waits that need those processes). The control
+cluster's processes include the fleet's image registry (`registry`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws, registry, services
+from modelplane_localfleet import gateway, lws, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
+from modelplane_localfleet.registry import registry_component, storage_dir
 
 if TYPE_CHECKING:
     from modelplane_localfleet.cluster import Cluster, ComponentSpec
@@ -72,7 +73,7 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
 
 def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
-        registry.storage_dir(cluster.state).mkdir(parents=True, exist_ok=True)
+        storage_dir(cluster.state).mkdir(parents=True, exist_ok=True)
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
         return
@@ -158,14 +159,6 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                     Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
                 )
             )
-    if cluster.plan.role == "control":
-        out.append(
-            ComponentSpec(
-                registry.COMPONENT,
-                registry.serve_argv(cluster.binaries.crane, cluster.state),
-                Probe(registry.health_url(), ""),
-            )
-        )
     if cluster.plan.role != "inference" and services.enabled_marker(cluster.config_dir).exists():
         for service in services.SERVICES:
             out.append(
@@ -175,6 +168,8 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                     Probe(f"http://{address}:{services.STATUS_PORTS[service]}/healthz", "ok"),
                 )
             )
+    if cluster.plan.role == "control":
+        out.append(registry_component(cluster))
     out.append(
         ComponentSpec(
             "traefik",

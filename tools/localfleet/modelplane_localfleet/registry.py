@@ -11,8 +11,13 @@ reference goes through the runtime map (`nodeagent.runtime`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelplane_localfleet.layout import CLUSTER_RANGE
+from modelplane_localfleet.probe import Probe
+
+if TYPE_CHECKING:
+    from modelplane_localfleet.cluster import Cluster, ComponentSpec
 
 PORT = 5000
 HOSTNAME = "registry.modelplane.local"
@@ -39,3 +44,11 @@ def serve_argv(crane: Path, state: Path) -> list[str]:
 def health_url() -> str:
     """`GET /v2/` answers 200 once the registry serves the distribution API."""
     return f"http://{ADDRESS}/v2/"
+
+
+def registry_component(cluster: Cluster) -> ComponentSpec:
+    """The registry as a component of the control cluster: started, probed, listed."""
+    from modelplane_localfleet.cluster import ComponentSpec
+
+    argv = serve_argv(cluster.binaries.crane, cluster.state)
+    return ComponentSpec(COMPONENT, argv, Probe(health_url(), ""))
