@@ -134,7 +134,9 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], Launch | Unknown]] = [
         {"image": "nginx:1.27"},
         {},
         Unknown(
-            "image 'nginx:1.27' has no local command in the local fleet (it runs vLLM, SGLang and modelplane/enginesim images as the engine simulator)"
+            "image 'nginx:1.27' has no local command in the local fleet (it runs vLLM, SGLang "
+            "and modelplane/enginesim images as the engine simulator; images in a fleet "
+            "registry run from their own content)"
         ),
     ),
 ]

@@ -13,7 +13,8 @@ as its own client-certificate user bound by RBAC to what it needs.
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
 ready; server-side apply, so repeating it is harmless), `components` (the
-processes) and `after_ready` (waits that need those processes).
+processes) and `after_ready` (waits that need those processes). The control
+cluster's processes include the fleet's image registry (`registry`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from modelplane_localfleet import gateway, lws, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
+from modelplane_localfleet.registry import registry_component, storage_dir
 
 if TYPE_CHECKING:
     from modelplane_localfleet.cluster import Cluster, ComponentSpec
@@ -71,6 +73,7 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
 
 def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
+        storage_dir(cluster.state).mkdir(parents=True, exist_ok=True)
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
         return
@@ -165,6 +168,8 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                     Probe(f"http://{address}:{services.STATUS_PORTS[service]}/healthz", "ok"),
                 )
             )
+    if cluster.plan.role == "control":
+        out.append(registry_component(cluster))
     out.append(
         ComponentSpec(
             "traefik",

@@ -50,6 +50,7 @@ class Binaries:
     lws: Path  # cache entry: lws-manager, crds/, webhook/, rbac/
     gateway_api: Path  # cache entry: crds/
     traefik: Path
+    crane: Path  # serves the fleet's registry (see `registry`)
 
     @property
     def kubectl(self) -> Path:

@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from modelplane_localfleet import addons, binaries, layout, process, services
+from modelplane_localfleet import addons, binaries, layout, process, registry, services
 from modelplane_localfleet.cluster import Binaries, Cluster, ComponentStatus
+from modelplane_localfleet.components import CRANE
 from modelplane_localfleet.fleetfile import ClusterEntry
 from modelplane_localfleet.layout import CLUSTER_RANGE, CONTROL, POD_SUPERNET, PORTS, FleetLayout
 from modelplane_localfleet.netns import NetworkNamespace, require_root
@@ -60,6 +61,7 @@ def locate_binaries(cache: Path) -> Binaries:
         lws=binaries.LWS.entry(cache),
         gateway_api=binaries.GATEWAY_API.entry(cache),
         traefik=traefik if traefik.exists() else Path(shutil.which("traefik") or traefik),
+        crane=CRANE.entry(cache) / "crane",
     )
 
 
@@ -117,7 +119,10 @@ class Fleet:
 
     def _enter(self) -> None:
         require_root("the local fleet")
+        fresh = not self.namespace.exists()
         self.namespace.create()
+        if fresh:
+            self.namespace.set_hosts({registry.HOSTNAME: registry.ADDRESS.split(":")[0]})
         self.namespace.enter()
 
     def _require_running_namespace(self) -> None:

@@ -32,6 +32,7 @@ from modelplane.kube import TRANSIENT, GoneError, Json, Kube
 from modelplane_localfleet.nodeagent import config as agent_config
 from modelplane_localfleet.nodeagent import mounts, objects
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
+from modelplane_localfleet.nodeagent.images import ImageStore
 from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
@@ -90,6 +91,7 @@ class Agent:
         self.background: set[asyncio.Task[None]] = set()
         self.hostnames: dict[str, list[str]] = {}
         self.hosts_file = state / "hosts"
+        self.images = ImageStore(state / "images")
         self.hosts_base = hosts_base
         self.registered = False
         self.started = _now()

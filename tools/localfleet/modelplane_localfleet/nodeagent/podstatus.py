@@ -36,6 +36,7 @@ class ContainerRecord:
     started: bool = False
     pid: int | None = None
     last_terminated: ContainerRecord | None = None
+    image_id: str = ""  # `<repo>@sha256:...` once pulled from a registry
 
     def waiting(self, reason: str, message: str = "") -> ContainerRecord:
         return replace(self, state="waiting", reason=reason, message=message, ready=False)
@@ -109,7 +110,7 @@ def container_status(record: ContainerRecord) -> dict[str, Any]:
     status: dict[str, Any] = {
         "name": record.name,
         "image": record.image,
-        "imageID": f"localfleet://{record.image}",
+        "imageID": record.image_id or f"localfleet://{record.image}",
         "ready": record.ready,
         "started": record.state == "running",
         "restartCount": record.restart_count,

@@ -11,6 +11,10 @@ without a process: with a readiness probe it never turns Ready, and an event
 says why. Deletion stops every process (SIGTERM, the grace period, SIGKILL),
 reports the containers terminated and removes the pod object, so DRA claims
 are released. Status is pushed whenever it changes, coalesced.
+
+Images a fleet registry serves are pulled (`pulls`: pull policy, events,
+ErrImagePull and ImagePullBackOff) and run from their own root filesystem
+(`rootfs`); any other image goes through the runtime map (`runtime`).
 """
 
 from __future__ import annotations
@@ -28,11 +32,19 @@ from modelplane.kube import TRANSIENT, Json
 
 from modelplane_localfleet.nodeagent import containers, env, probes, runtime
 from modelplane_localfleet.nodeagent.podstatus import ContainerRecord, pod_status, will_restart
+from modelplane_localfleet.nodeagent.pulls import ImagePulls, ImageStore
+from modelplane_localfleet.nodeagent.rootfs import (
+    ConfigError,
+    environment,
+    launch_spec,
+    launcher_argv,
+)
 
 log = logging.getLogger("nodeagent.pod")
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 20.0
 CONFIG_RETRY_S = 3.0
+Planned = tuple[list[str], dict[str, str], list[containers.Mount]] | str | None
 
 
 class Host(Protocol):
@@ -49,6 +61,9 @@ class Host(Protocol):
     async def remove(self, pod: Json) -> None: ...
 
     def pod_dir(self, pod: Json) -> Path: ...
+
+    images: ImageStore
+    hosts_file: Path
 
 
 def _now() -> datetime.datetime:
@@ -85,6 +100,13 @@ class PodWorker:
             for c in pod["spec"].get("containers") or []
         }
         self.task: asyncio.Task[None] | None = None
+        self.pulls = ImagePulls(
+            host.images,
+            lambda kind, reason, message: host.event(self.pod, kind, reason, message),
+            lambda name, reason, message: self._set(self.records[name].waiting(reason, message)),
+            self._sleep,
+            self.deleting,
+        )
 
     @property
     def name(self) -> str:
@@ -194,6 +216,36 @@ class PodWorker:
         }
         return {**identity, **resolved.env}
 
+    async def _command(self, container: Json, variables: dict[str, str]) -> Planned:
+        """What to start: argv, env and mounts; a string when no local command exists (the
+        reason); None when the image is not there yet (state set, back-off slept)."""
+        directory = self.host.pod_dir(self.pod)
+        mounts = volume_mounts(self.pod, container, directory)
+        reference = self.pulls.reference(str(container.get("image", "")))
+        if reference is None:
+            launch = runtime.plan(container, variables, self.facts.pod_ip)
+            if isinstance(launch, runtime.Unknown):
+                return launch.reason
+            return [env.expand(a, variables) for a in launch.argv], variables, mounts
+        image = await self.pulls.image(container, reference)
+        if image is None:
+            return None
+        name = container["name"]
+        binds = [(str(source), str(target), False) for source, target in mounts]
+        layer = directory / "containers" / name
+        try:
+            spec = launch_spec(
+                self.pod, container, image, variables, binds, self.host.hosts_file, layer / "fs"
+            )
+        except ConfigError as error:
+            self._set(self.records[name].waiting("CreateContainerError", str(error)))
+            await self.host.event(self.pod, "Warning", "Failed", f"Error: {error}")
+            await self._sleep(CONFIG_RETRY_S)
+            return None
+        self._set(replace(self.records[name], image_id=image.image_id))
+        image_env = environment(image, container, variables)
+        return launcher_argv(spec, layer / "launch.json"), image_env, []
+
     async def _container(self, container: Json) -> None:
         name = container["name"]
         backoff = BACKOFF_START_S
@@ -202,17 +254,18 @@ class PodWorker:
             if variables is None:
                 await self._sleep(CONFIG_RETRY_S)
                 continue
-            launch = runtime.plan(container, variables, self.facts.pod_ip)
-            if isinstance(launch, runtime.Unknown):
-                await self._without_process(container, launch.reason)
+            planned = await self._command(container, variables)
+            if planned is None:
+                continue
+            if isinstance(planned, str):
+                await self._without_process(container, planned)
                 return
-            argv = [env.expand(a, variables) for a in launch.argv]
+            argv, variables, mounts = planned
             directory = self.host.pod_dir(self.pod)
             try:
                 process = await containers.spawn(
-                    argv, variables, directory, directory / "logs" / f"{name}.log",
-                    volume_mounts(self.pod, container, directory),
-                )  # fmt: skip
+                    argv, variables, directory, directory / "logs" / f"{name}.log", mounts
+                )
             except OSError as error:
                 self._set(self.records[name].waiting("RunContainerError", str(error)))
                 await self.host.event(self.pod, "Warning", "Failed", f"{name}: {error}")

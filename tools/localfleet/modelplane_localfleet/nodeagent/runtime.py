@@ -1,8 +1,9 @@
 """The runtime map: which container images the agent can run, and as what command (pure).
 
-The local fleet has no container runtime. Images it knows become local
-processes: our engine simulator, and vLLM and SGLang images, which run the
-simulator in their place. `plan` reads the container's command line the way
+Images in a fleet registry run from their own content (`images`, `chroot`);
+no reachable registry holds the engines' images, so those in `RUNTIME_MAP`
+become local processes: our engine simulator, and vLLM and SGLang images,
+which run the simulator in their place. `plan` reads the container's command line the way
 the image would run it (entrypoint, `sh -c` scripts with `exec`, `$VAR`
 references), picks out the engine's flags (`--model`/`--model-path` or vLLM's
 positional model, `--served-model-name`, `--port`, `--kv-transfer-config`, and
@@ -21,9 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-SIMULATOR_IMAGES = ("modelplane/enginesim", "ghcr.io/modelplane/enginesim")
-VLLM_IMAGES = ("vllm/vllm-openai", "vllm/vllm-openai-rocm", "vllm/vllm-tpu")
-SGLANG_IMAGES = ("lmsysorg/sglang",)
+RUNTIME_MAP = {
+    # image repository (any registry prefix of Docker Hub dropped) -> what runs in its place;
+    # tools/localfleet/README.md shows the same table.
+    "modelplane/enginesim": "simulator",
+    "ghcr.io/modelplane/enginesim": "simulator",
+    "vllm/vllm-openai": "vllm",
+    "vllm/vllm-openai-rocm": "vllm",
+    "vllm/vllm-tpu": "vllm",
+    "lmsysorg/sglang": "sglang",
+}
 VLLM_ENTRYPOINT = ("vllm", "serve")
 VLLM_PORT = 8000
 SGLANG_PORT = 30000
@@ -68,15 +76,7 @@ def repository(image: str) -> str:
 
 
 def engine_of(image: str) -> str | None:
-    repo = repository(image)
-    for engine, images in (
-        ("simulator", SIMULATOR_IMAGES),
-        ("vllm", VLLM_IMAGES),
-        ("sglang", SGLANG_IMAGES),
-    ):
-        if repo in images:
-            return engine
-    return None
+    return RUNTIME_MAP.get(repository(image))
 
 
 def command_line(container: Mapping[str, Any], engine: str) -> list[str]:
@@ -149,7 +149,8 @@ def plan(container: Mapping[str, object], env: Mapping[str, str], pod_ip: str) -
     if engine is None:
         return Unknown(
             f"image {image!r} has no local command in the local fleet (it runs vLLM, SGLang "
-            f"and {SIMULATOR_IMAGES[0]} images as the engine simulator)"
+            "and modelplane/enginesim images as the engine simulator; images in a fleet "
+            "registry run from their own content)"
         )
     words = unwrap_shell(command_line(container, engine), env)
     start = _engine_start(words)
