@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws, services
+from modelplane_localfleet import gateway, lws, servicenet, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
@@ -37,16 +37,18 @@ if TYPE_CHECKING:
 
 TRAEFIK_USER = "modelplane:traefik"
 LWS_USER = "modelplane:lws-controller-manager"
+# The control cluster's CPU nodes, where the control plane's pods run.
+SYSTEM_POOL = PoolHardware("system", "system", 2, (), cpu="16", memory="64Gi")
 
 
 def users(plan: ClusterPlan) -> dict[str, str]:
     """Client-certificate users by component, for the kubeconfigs `Cluster` writes."""
-    out = {"traefik": TRAEFIK_USER}
+    out = {"traefik": TRAEFIK_USER, "node-agent": node_agent_rbac.USER}
     if plan.role == "control":
         out.update(services.users())
+        out["kube-proxy"] = servicenet.KUBE_PROXY_USER
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
-        out["node-agent"] = node_agent_rbac.USER
     return out
 
 
@@ -62,6 +64,8 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
         cluster.plan.address,
         PORTS.node_agent_health,
         tuple(pools),
+        apiserver=f"{cluster.plan.address}:{PORTS.apiserver}",
+        routes_cluster_ips=cluster.plan.role == "control",
     )
     config.nodes()  # refuses more nodes than the pod range holds
     path = node_agent_config_path(cluster)
@@ -73,6 +77,8 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
+        proxy = servicenet.kube_proxy_config(cluster.plan, cluster.kubeconfig_for("kube-proxy"))
+        (cluster.config_dir / "kube-proxy.yaml").write_text(yaml.safe_dump(proxy, sort_keys=False))
         return
     cert_dir = cluster.config_dir / "lws-certs"
     if not (cert_dir / "tls.key").exists():
@@ -109,9 +115,10 @@ def install(cluster: Cluster) -> None:
     cluster.kubectl(*args)
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     objects = [*gateway.rbac_objects(TRAEFIK_USER), gateway.gateway_class()]
+    objects += servicenet.kubernetes_endpoints(cluster.plan)
+    objects += node_agent_rbac.rbac_objects()
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
-        objects += node_agent_rbac.rbac_objects()
         objects += services.inference_gateway(PORTS.gateway_web)
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
@@ -141,21 +148,32 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 Probe(lws.readiness_url(address, PORTS.lws_health), "ok"),
             )
         )
-        if node_agent_config_path(cluster).exists():
-            out.append(
-                ComponentSpec(
-                    "node-agent",
-                    [
-                        sys.executable,
-                        "-m",
-                        "modelplane_localfleet.nodeagent",
-                        f"--config={node_agent_config_path(cluster)}",
-                        f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
-                        f"--state={cluster.run_dir / 'node-agent'}",
-                    ],
-                    Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
-                )
+    else:
+        out.append(
+            ComponentSpec(
+                "kube-proxy",
+                servicenet.kube_proxy_command(
+                    cluster.binaries.kubernetes / "kube-proxy",
+                    cluster.config_dir / "kube-proxy.yaml",
+                ),
+                Probe(servicenet.kube_proxy_probe_url(cluster.plan), "lastUpdated"),
             )
+        )
+    if node_agent_config_path(cluster).exists():
+        out.append(
+            ComponentSpec(
+                "node-agent",
+                [
+                    sys.executable,
+                    "-m",
+                    "modelplane_localfleet.nodeagent",
+                    f"--config={node_agent_config_path(cluster)}",
+                    f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
+                    f"--state={cluster.run_dir / 'node-agent'}",
+                ],
+                Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
+            )
+        )
     if cluster.plan.role != "inference" and services.enabled_marker(cluster.config_dir).exists():
         for service in services.SERVICES:
             out.append(

@@ -158,7 +158,7 @@ class Cluster:
                 self.name,
                 now,
                 server=True,
-                ips=sorted({address, "10.96.0.1"}),
+                ips=sorted({address, self.plan.kubernetes_service_ip}),
                 dns_names=[
                     "localhost",
                     "kubernetes",
@@ -256,7 +256,7 @@ class Cluster:
                     *serving,
                     f"--client-ca-file={pki / 'ca.crt'}",
                     "--authorization-mode=Node,RBAC",
-                    "--service-cluster-ip-range=10.96.0.0/16",
+                    f"--service-cluster-ip-range={self.plan.service_cidr}",
                     "--service-account-issuer=https://kubernetes.default.svc",
                     f"--service-account-key-file={pki / 'sa.pub'}",
                     f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -107,7 +107,13 @@ KUBERNETES = Component(
     wrapper="k8s",
     binaries=tuple(
         _kubernetes_binary(name)
-        for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl")
+        for name in (
+            "kube-apiserver",
+            "kube-scheduler",
+            "kube-controller-manager",
+            "kube-proxy",
+            "kubectl",
+        )
     ),
     ldflags=kubernetes_ldflags(versions.KUBERNETES),
     tags="selinux,notest",
@@ -182,9 +188,7 @@ HELM = Component(
     version=versions.HELM,
     upstream="helm.sh/helm/v4",
     wrapper="helm",
-    binaries=(
-        Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),
-    ),
+    binaries=(Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),),
     ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={versions.HELM}",
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
 )

@@ -10,6 +10,8 @@ with its client certificate and then:
 - renews every Lease every few seconds and re-posts node status every minute;
 - lists and watches bound pods, hands each pod on its nodes an IP from the node's
   range (keeping the one its status already shows) and a `PodWorker`;
+- watches Services: their variables go into containers' environments and their
+  names into the hosts file (`serviceenv`: the fallback for cluster DNS);
 - answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
   `/metrics`, as every service does).
 """
@@ -27,14 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from modelplane import statusserver
+from modelplane.cache import Cache
 from modelplane.kube import TRANSIENT, GoneError, Json, Kube
 
 from modelplane_localfleet.nodeagent import config as agent_config
-from modelplane_localfleet.nodeagent import mounts, objects
+from modelplane_localfleet.nodeagent import mounts, objects, serviceenv
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
 from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
+SERVICES = "/api/v1/services"
 FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
@@ -93,6 +97,8 @@ class Agent:
         self.hosts_base = hosts_base
         self.registered = False
         self.started = _now()
+        self.services = Cache(kube, [SERVICES])
+        self.services.listeners.append(lambda _path, _obj: self._write_hosts())
 
     # -- nodes and devices ---------------------------------------------------------
 
@@ -239,9 +245,16 @@ class Agent:
         self.hostnames[meta["uid"]] = [address, short, f"{short}.svc", f"{short}.svc.cluster.local"]
         self._write_hosts()
 
+    def seen_services(self) -> list[Json]:
+        """The cluster's Services as its pods reach them (see `serviceenv.as_seen`)."""
+        direct = None if self.cfg.routes_cluster_ips else self.cfg.apiserver
+        return serviceenv.as_seen(self.services.items(SERVICES), direct)
+
     def _write_hosts(self) -> None:
         lines = [self.hosts_base.rstrip("\n"), "# pods of this cluster (modelplane node agent)"]
         lines += [" ".join(names) for names in self.hostnames.values()]
+        lines.append("# Services of this cluster (the node agent's stand-in for cluster DNS)")
+        lines += [" ".join(names) for names in serviceenv.host_names(self.seen_services())]
         text = "\n".join(lines) + "\n"
         # Rewrite in place: the bind mount over /etc/hosts follows the inode, not the name.
         with self.hosts_file.open("r+") as handle:
@@ -266,6 +279,19 @@ class Agent:
                 data.update(found.get("stringData") or {})
             out[(namespace, name)] = data
         return out
+
+    async def get_object(self, kind: str, namespace: str, name: str) -> Json | None:
+        return await self.kube.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+
+    async def request_token(self, path: str, body: Json) -> Json:
+        answer = await self.kube.create(path, body)
+        if answer is None:
+            raise ValueError(f"TokenRequest {path}: no answer")
+        return answer
+
+    async def service_env(self, pod: Json) -> dict[str, str]:
+        await self.services.wait_synced()
+        return serviceenv.service_env(self.seen_services(), pod)
 
     async def patch_status(self, pod: Json, status: Json) -> None:
         meta = pod["metadata"]
@@ -329,7 +355,7 @@ async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -
         except TRANSIENT as error:
             log.warning("registering nodes failed, retrying: %s", error)
             await asyncio.sleep(RETRY_S)
-    await asyncio.gather(health, agent.heartbeat(), agent.pods())
+    await asyncio.gather(health, agent.heartbeat(), agent.services.run(), agent.pods())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,8 +7,10 @@ the image would run it (entrypoint, `sh -c` scripts with `exec`, `$VAR`
 references), picks out the engine's flags (`--model`/`--model-path` or vLLM's
 positional model, `--served-model-name`, `--port`, `--kv-transfer-config`, and
 vLLM's multi-node `--nnodes`/`--node-rank`/`--master-addr`) and returns the
-simulator's command line, always bound to the pod IP whatever `--host` says. An
-image it does not know gives `Unknown`, with the reason for the pod's event.
+simulator's command line, always bound to the pod IP whatever `--host` says.
+`modelplane/python-probe` runs its command with the agent's own Python in
+place of `python`/`python3` (for tests of what a pod sees). An image it does
+not know gives `Unknown`, with the reason for the pod's event.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 SIMULATOR_IMAGES = ("modelplane/enginesim", "ghcr.io/modelplane/enginesim")
 VLLM_IMAGES = ("vllm/vllm-openai", "vllm/vllm-openai-rocm", "vllm/vllm-tpu")
 SGLANG_IMAGES = ("lmsysorg/sglang",)
+PYTHON_IMAGES = ("modelplane/python-probe",)
+_PYTHONS = {"python", "python3", "/usr/bin/python3", "/usr/local/bin/python"}
 VLLM_ENTRYPOINT = ("vllm", "serve")
 VLLM_PORT = 8000
 SGLANG_PORT = 30000
@@ -143,8 +147,17 @@ def parse_flags(words: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     return positionals, flags
 
 
-def plan(container: Mapping[str, object], env: Mapping[str, str], pod_ip: str) -> Launch | Unknown:
+def _python(container: Mapping[str, Any]) -> Launch | Unknown:
+    words = command_line(container, "python")
+    if not words or words[0] not in _PYTHONS:
+        return Unknown(f"{PYTHON_IMAGES[0]} runs `python ...` commands, not {shlex.join(words)!r}")
+    return Launch((sys.executable, *words[1:]), 0, "python")
+
+
+def plan(container: Mapping[str, Any], env: Mapping[str, str], pod_ip: str) -> Launch | Unknown:
     image = str(container.get("image", ""))
+    if repository(image) in PYTHON_IMAGES:
+        return _python(container)
     engine = engine_of(image)
     if engine is None:
         return Unknown(
