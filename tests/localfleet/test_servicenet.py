@@ -44,8 +44,11 @@ def test_the_kubernetes_service_endpoints_are_the_apiserver_address() -> None:
 
 
 def test_kube_proxy_runs_nftables_on_its_cluster_address_and_leaves_global_sysctls_alone() -> None:
-    config = servicenet.kube_proxy_config(CONTROL, Path("/s/kube-proxy.kubeconfig"))
+    config = servicenet.kube_proxy_config(
+        CONTROL, Path("/s/kube-proxy.kubeconfig"), "control-system-0"
+    )
     assert config["mode"] == "nftables"
+    assert config["hostnameOverride"] == "control-system-0"
     assert config["clientConnection"] == {"kubeconfig": "/s/kube-proxy.kubeconfig"}
     assert config["healthzBindAddress"] == "10.240.0.1:10256"
     assert config["metricsBindAddress"] == "10.240.0.1:10249"

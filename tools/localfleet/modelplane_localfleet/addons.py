@@ -2,13 +2,15 @@
 
 Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
-InferenceGateway installs in production). The control cluster also gets
-Modelplane's CRDs and each service's identity and RBAC (`services`).
+InferenceGateway installs in production), the endpoints of `default/kubernetes`
+(`servicenet`) and the node agent (kubelet, runtime and DRA driver stand-in)
+for the pools `write_node_agent_config` describes. The control cluster also gets
+Modelplane's CRDs, each service's identity and RBAC (`services`), kube-proxy and
+its system pool (`SYSTEM_POOL`: CPU nodes for the control plane's pods).
 Inference clusters also get the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
-the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
-stand-in) for the pools `write_node_agent_config` describes. Each process acts
-as its own client-certificate user bound by RBAC to what it needs.
+the cluster CA's bundle. Each process acts as its own client-certificate user
+bound by RBAC to what it needs.
 
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
@@ -56,9 +58,8 @@ def node_agent_config_path(cluster: Cluster) -> Path:
     return cluster.config_dir / "node-agent.json"
 
 
-def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
-    """What the cluster's node agent simulates; read when the agent starts."""
-    config = AgentConfig(
+def _agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> AgentConfig:
+    return AgentConfig(
         cluster.name,
         cluster.plan.pod_cidr,
         cluster.plan.address,
@@ -67,6 +68,11 @@ def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> 
         apiserver=f"{cluster.plan.address}:{PORTS.apiserver}",
         routes_cluster_ips=cluster.plan.role == "control",
     )
+
+
+def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
+    """What the cluster's node agent simulates; read when the agent starts."""
+    config = _agent_config(cluster, pools)
     config.nodes()  # refuses more nodes than the pod range holds
     path = node_agent_config_path(cluster)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +83,15 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     if cluster.plan.role != "inference":
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
-        proxy = servicenet.kube_proxy_config(cluster.plan, cluster.kubeconfig_for("kube-proxy"))
-        (cluster.config_dir / "kube-proxy.yaml").write_text(yaml.safe_dump(proxy, sort_keys=False))
+        node = _agent_config(cluster, [SYSTEM_POOL]).nodes()[0].name
+        proxy = servicenet.kube_proxy_config(
+            cluster.plan, cluster.kubeconfig_for("kube-proxy"), node
+        )
+        # kube-proxy exits when its configuration file changes: rewrite it only then.
+        path = cluster.config_dir / "kube-proxy.yaml"
+        text = yaml.safe_dump(proxy, sort_keys=False)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
         return
     cert_dir = cluster.config_dir / "lws-certs"
     if not (cert_dir / "tls.key").exists():

@@ -2,9 +2,11 @@
 
 Every cluster runs etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler on its own address inside the fleet's namespace, with
-client-certificate auth and RBAC. Inference clusters add the LeaderWorkerSet
-controller (with its webhooks) and every cluster gets the Gateway API CRDs, the
-`traefik` GatewayClass and a Traefik process (see `addons`).
+client-certificate auth, RBAC and a Service range of its own
+(`ClusterPlan.service_cidr`). Inference clusters add the LeaderWorkerSet
+controller (with its webhooks), the control cluster kube-proxy, and every
+cluster gets the Gateway API CRDs, the `traefik` GatewayClass, a Traefik
+process and a node agent (see `addons`).
 
 Guarantees:
 - Certificates and configuration are written once and reused, so a cluster

@@ -14,7 +14,8 @@ second kube-proxy would delete the first one's rules on every sync. Inference
 clusters do not need it: their traffic goes pod IP to pod IP (Traefik routes
 to EndpointSlice addresses), and their pods reach their own apiserver at its
 address (see the node agent's service environment). `kube_proxy_config` is its
-`KubeProxyConfiguration`: nftables mode, bound to the cluster's address, no
+`KubeProxyConfiguration`: nftables mode, bound to the cluster's address, on
+the first system-pool node (kube-proxy waits up to 30 s for its Node), no
 cluster CIDR (so ClusterIP traffic is DNATed, never masqueraded: everything is
 local on the namespace's loopback) and no conntrack sysctls (they are global,
 not the namespace's).
@@ -65,14 +66,15 @@ def kubernetes_endpoints(plan: ClusterPlan) -> list[dict[str, Any]]:
     return [endpoints, endpoint_slice]
 
 
-def kube_proxy_config(plan: ClusterPlan, kubeconfig: Path) -> dict[str, Any]:
-    """kube-proxy's configuration file for the cluster `plan`."""
+def kube_proxy_config(plan: ClusterPlan, kubeconfig: Path, node: str) -> dict[str, Any]:
+    """kube-proxy's configuration file for the cluster `plan`, running as on `node` (it
+    waits for that Node to have addresses; it must be one the node agent registers)."""
     return {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "mode": "nftables",
-        "hostnameOverride": plan.name,
+        "hostnameOverride": node,
         "bindAddress": plan.address,
         "healthzBindAddress": f"{plan.address}:{PORTS.kube_proxy_health}",
         "metricsBindAddress": f"{plan.address}:{PORTS.kube_proxy_metrics}",
