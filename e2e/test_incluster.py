@@ -10,7 +10,10 @@ namespace (RBAC granted here), resolves `kubernetes.default.svc.cluster.local`
 (the node agent's hosts file) and sees a ConfigMap volume change while it runs.
 On an inference cluster (no kube-proxy there) the same client reaches its own
 API server at that server's address. A Deployment's pods are restarted when
-their process is killed and replaced when deleted.
+their process is killed and replaced when deleted; with two replicas electing
+a leader (`modelplane.leader`, connected in-cluster from the service-account
+files as the control plane's services are), the survivor takes the Lease when
+the leader's pod is killed.
 """
 
 from __future__ import annotations
@@ -169,7 +172,20 @@ def test_an_inference_cluster_pod_reaches_its_own_api_server(
     assert report["pods"] == ["client"]
 
 
-def _deployment(namespace: str) -> Json:
+ELECTION = """
+import asyncio, logging, os
+from modelplane.kube import Kube
+from modelplane.leader import LeaderElector
+logging.basicConfig(level=logging.INFO)
+async def main():
+    kube = await Kube.connect(None, "e2e")  # in-cluster: the service-account files
+    namespace = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+    await LeaderElector(kube, namespace, "sleeper", os.environ["HOSTNAME"], 4, 1).run()
+asyncio.run(main())
+"""
+
+
+def _deployment(namespace: str, script: str = "import time; time.sleep(3600)") -> Json:
     labels = {"app": "sleeper"}
     return {
         "apiVersion": "apps/v1",
@@ -187,7 +203,7 @@ def _deployment(namespace: str) -> Json:
                         {
                             "name": "sleeper",
                             "image": IMAGE,
-                            "command": ["python", "-c", "import time; time.sleep(3600)"],
+                            "command": ["python", "-c", script],
                         }
                     ],
                 },
@@ -234,3 +250,58 @@ def test_a_deployments_killed_pod_is_restarted_and_a_deleted_one_replaced(
     names = wait_for("a new replica instead of the deleted one", replicas)
     assert first["metadata"]["name"] in names
     assert len(names) == 2
+
+
+def _lease_grants(namespace: str) -> list[Json]:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "leases", "namespace": namespace},
+        "rules": [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "verbs": ["get", "list", "watch", "create", "update"],
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "leases", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leases"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+    }
+    return [role, binding]
+
+
+def _holder(control: Cluster, namespace: str) -> str | None:
+    found = control.kubectl("get", "lease", "-n", namespace, "sleeper", "-o", "json", check=False)
+    if found.returncode != 0:
+        return None
+    holder = json.loads(found.stdout)["spec"].get("holderIdentity")
+    return str(holder) if holder else None
+
+
+def test_when_the_leaders_pod_is_killed_the_other_replica_takes_the_lease(
+    local_fleet: Fleet, namespace: str
+) -> None:
+    control = local_fleet.cluster("control")
+    apply(control, *_lease_grants(namespace), _deployment(namespace, ELECTION))
+    pods = wait_for("two ready replicas", lambda: _ready_pods(control, namespace))
+    names = {p["metadata"]["name"] for p in pods}
+    leader = wait_for("a leader", lambda: _holder(control, namespace), timeout_s=60)
+    assert leader in names
+
+    control.kubectl("delete", "pod", "-n", namespace, leader, "--grace-period=0", "--force")
+    successor = wait_for(
+        "the lease held by another replica",
+        lambda: (holder := _holder(control, namespace)) not in (None, leader) and holder,
+        timeout_s=60,
+    )
+    live = {
+        p["metadata"]["name"] for p in items(control, "pods", "-n", namespace, "-l", "app=sleeper")
+    }
+    # The survivor, or (if it started in time) the replica the Deployment made instead.
+    assert successor in live
+    assert leader not in live
