@@ -10,8 +10,10 @@ with its client certificate and then:
 - renews every Lease every few seconds and re-posts node status every minute;
 - lists and watches bound pods, hands each pod on its nodes an IP from the node's
   range (keeping the one its status already shows) and a `PodWorker`;
-- watches Services: their variables go into containers' environments and their
-  names into the hosts file (`serviceenv`: the fallback for cluster DNS);
+- watches Services, ConfigMaps and Secrets (one informer cache): Services'
+  variables go into containers' environments and their names into the hosts
+  file (`serviceenv`: the fallback for cluster DNS); volumes read ConfigMaps
+  and Secrets from the cache, so keeping them current costs no requests;
 - answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
   `/metrics`, as every service does).
 """
@@ -39,6 +41,7 @@ from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
 SERVICES = "/api/v1/services"
+WATCHED = (SERVICES, "/api/v1/configmaps", "/api/v1/secrets")
 FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
@@ -97,8 +100,8 @@ class Agent:
         self.hosts_base = hosts_base
         self.registered = False
         self.started = _now()
-        self.services = Cache(kube, [SERVICES])
-        self.services.listeners.append(lambda _path, _obj: self._write_hosts())
+        self.cache = Cache(kube, WATCHED)
+        self.cache.listeners.append(self._changed)
 
     # -- nodes and devices ---------------------------------------------------------
 
@@ -248,7 +251,11 @@ class Agent:
     def seen_services(self) -> list[Json]:
         """The cluster's Services as its pods reach them (see `serviceenv.as_seen`)."""
         direct = None if self.cfg.routes_cluster_ips else self.cfg.apiserver
-        return serviceenv.as_seen(self.services.items(SERVICES), direct)
+        return serviceenv.as_seen(self.cache.items(SERVICES), direct)
+
+    def _changed(self, path: str, _obj: Json) -> None:
+        if path == SERVICES:
+            self._write_hosts()
 
     def _write_hosts(self) -> None:
         lines = [self.hosts_base.rstrip("\n"), "# pods of this cluster (modelplane node agent)"]
@@ -281,7 +288,9 @@ class Agent:
         return out
 
     async def get_object(self, kind: str, namespace: str, name: str) -> Json | None:
-        return await self.kube.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+        """A ConfigMap or Secret (`kind` plural, lower case) from the watched cache."""
+        await self.cache.wait_synced()
+        return self.cache.get(f"/api/v1/{kind}", name, namespace)
 
     async def request_token(self, path: str, body: Json) -> Json:
         answer = await self.kube.create(path, body)
@@ -290,7 +299,7 @@ class Agent:
         return answer
 
     async def service_env(self, pod: Json) -> dict[str, str]:
-        await self.services.wait_synced()
+        await self.cache.wait_synced()
         return serviceenv.service_env(self.seen_services(), pod)
 
     async def patch_status(self, pod: Json, status: Json) -> None:
@@ -355,7 +364,7 @@ async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -
         except TRANSIENT as error:
             log.warning("registering nodes failed, retrying: %s", error)
             await asyncio.sleep(RETRY_S)
-    await asyncio.gather(health, agent.heartbeat(), agent.services.run(), agent.pods())
+    await asyncio.gather(health, agent.heartbeat(), agent.cache.run(), agent.pods())
 
 
 def main(argv: list[str] | None = None) -> None:

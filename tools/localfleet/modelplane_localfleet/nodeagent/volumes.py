@@ -21,8 +21,9 @@ running process sees either the old files or the new ones, never a mix, and a
 changed ConfigMap, Secret or token reaches it without a restart.
 
 `PodVolumes` keeps one pod's volumes current: it reads the ConfigMaps and
-Secrets, asks for tokens when due (see `tokens`), and rewrites what changed,
-every `SYNC_S` seconds while the pod runs.
+Secrets (the agent serves them from its watch cache), asks for tokens when due
+(see `tokens`), and rewrites what changed, every `SYNC_S` seconds while the
+pod runs.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from modelplane.kube import TRANSIENT, Json
 from modelplane_localfleet.nodeagent import env, tokens
 
 log = logging.getLogger("nodeagent.volumes")
-SYNC_S = 5.0
+SYNC_S = 2.0
 DEFAULT_MODE = 0o644
 FILE_KINDS = ("configMap", "secret", "downwardAPI", "projected")
 DATA_LINK = "..data"
