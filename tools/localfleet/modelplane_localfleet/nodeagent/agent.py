@@ -12,8 +12,9 @@ with its client certificate and then:
   range (keeping the one its status already shows) and a `PodWorker`;
 - watches Services, ConfigMaps and Secrets (one informer cache): Services'
   variables go into containers' environments and their names into the hosts
-  file (`serviceenv`: the fallback for cluster DNS); volumes read ConfigMaps
-  and Secrets from the cache, so keeping them current costs no requests;
+  file (`serviceenv`: the fallback for cluster DNS); environments and volumes
+  read ConfigMaps and Secrets from the cache, so keeping volumes current costs
+  no requests;
 - answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
   `/metrics`, as every service does).
 """
@@ -277,7 +278,7 @@ class Agent:
 
         out: dict[tuple[str, str], Mapping[str, str]] = {}
         for name in sorted(names):
-            found = await self.kube.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+            found = await self.get_object(kind, namespace, name)
             if found is None:
                 continue
             data: dict[str, str] = dict(found.get("data") or {})
