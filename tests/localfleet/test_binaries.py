@@ -54,6 +54,7 @@ def test_every_binary_is_checked_against_its_pinned_version() -> None:
         "kube-apiserver": (Check(("--version",), "Kubernetes v1.36.3"),),
         "kube-scheduler": (Check(("--version",), "Kubernetes v1.36.3"),),
         "kube-controller-manager": (Check(("--version",), "Kubernetes v1.36.3"),),
+        "kube-proxy": (Check(("--version",), "Kubernetes v1.36.3"),),
         "kubectl": (Check(("version", "--client"), "Client Version: v1.36.3"),),
         "etcd": (Check(("--version",), "etcd Version: 3.6.16"),),
         "lws-manager": (
@@ -180,6 +181,7 @@ def test_several_binaries_are_built_by_one_go_build_into_the_folder(tmp_path: Pa
         "k8s.io/kubernetes/cmd/kube-apiserver",
         "k8s.io/kubernetes/cmd/kube-scheduler",
         "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-proxy",
         "k8s.io/kubernetes/cmd/kubectl",
     ]
 

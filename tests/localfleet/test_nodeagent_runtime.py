@@ -154,3 +154,13 @@ def test_a_port_that_is_not_a_number_is_reported_not_raised() -> None:
     assert plan(container, {}, "10.244.16.2") == Unknown(
         "image 'vllm/vllm-openai:v0.23.0': --port '$(UNSET)' is not a port number"
     )
+
+
+def test_the_python_probe_image_runs_its_command_with_the_agents_python() -> None:
+    container = {"image": "modelplane/python-probe:1", "command": ["python3", "-c", "print(1)"]}
+    launch = plan(container, {}, "10.244.0.2")
+    assert isinstance(launch, Launch)
+    assert launch.argv == (sys.executable, "-c", "print(1)")
+    refused = plan({"image": "modelplane/python-probe", "command": ["sh"]}, {}, "10.244.0.2")
+    assert isinstance(refused, Unknown)
+    assert "runs `python ...` commands" in refused.reason

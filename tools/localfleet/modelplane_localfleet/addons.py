@@ -2,13 +2,15 @@
 
 Every cluster: the Gateway API standard CRDs, the `traefik` GatewayClass and a
 Traefik process (on the control cluster it stands in for the gateway the
-InferenceGateway installs in production). The control cluster also gets
-Modelplane's CRDs and each service's identity and RBAC (`services`).
+InferenceGateway installs in production), the endpoints of `default/kubernetes`
+(`servicenet`) and the node agent (kubelet, runtime and DRA driver stand-in)
+for the pools `write_node_agent_config` describes. The control cluster also gets
+Modelplane's CRDs, each service's identity and RBAC (`services`), kube-proxy and
+its system pool (`SYSTEM_POOL`: CPU nodes for the control plane's pods).
 Inference clusters also get the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
-the cluster CA's bundle, and the node agent (kubelet, runtime and DRA driver
-stand-in) for the pools `write_node_agent_config` describes. Each process acts
-as its own client-certificate user bound by RBAC to what it needs.
+the cluster CA's bundle. Each process acts as its own client-certificate user
+bound by RBAC to what it needs.
 
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws, services
+from modelplane_localfleet import gateway, lws, servicenet, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
@@ -39,16 +41,18 @@ if TYPE_CHECKING:
 
 TRAEFIK_USER = "modelplane:traefik"
 LWS_USER = "modelplane:lws-controller-manager"
+# The control cluster's CPU nodes, where the control plane's pods run.
+SYSTEM_POOL = PoolHardware("system", "system", 2, (), cpu="16", memory="64Gi")
 
 
 def users(plan: ClusterPlan) -> dict[str, str]:
     """Client-certificate users by component, for the kubeconfigs `Cluster` writes."""
-    out = {"traefik": TRAEFIK_USER}
+    out = {"traefik": TRAEFIK_USER, "node-agent": node_agent_rbac.USER}
     if plan.role == "control":
         out.update(services.users())
+        out["kube-proxy"] = servicenet.KUBE_PROXY_USER
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
-        out["node-agent"] = node_agent_rbac.USER
     return out
 
 
@@ -56,15 +60,21 @@ def node_agent_config_path(cluster: Cluster) -> Path:
     return cluster.config_dir / "node-agent.json"
 
 
-def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
-    """What the cluster's node agent simulates; read when the agent starts."""
-    config = AgentConfig(
+def _agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> AgentConfig:
+    return AgentConfig(
         cluster.name,
         cluster.plan.pod_cidr,
         cluster.plan.address,
         PORTS.node_agent_health,
         tuple(pools),
+        apiserver=f"{cluster.plan.address}:{PORTS.apiserver}",
+        routes_cluster_ips=cluster.plan.role == "control",
     )
+
+
+def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
+    """What the cluster's node agent simulates; read when the agent starts."""
+    config = _agent_config(cluster, pools)
     config.nodes()  # refuses more nodes than the pod range holds
     path = node_agent_config_path(cluster)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +86,15 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
         storage_dir(cluster.state).mkdir(parents=True, exist_ok=True)
         ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
         services.write_tls(cluster.ca(), ca_pem, cluster.config_dir, cluster.plan.address, now)
+        node = _agent_config(cluster, [SYSTEM_POOL]).nodes()[0].name
+        proxy = servicenet.kube_proxy_config(
+            cluster.plan, cluster.kubeconfig_for("kube-proxy"), node
+        )
+        # kube-proxy exits when its configuration file changes: rewrite it only then.
+        path = cluster.config_dir / "kube-proxy.yaml"
+        text = yaml.safe_dump(proxy, sort_keys=False)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
         return
     cert_dir = cluster.config_dir / "lws-certs"
     if not (cert_dir / "tls.key").exists():
@@ -112,9 +131,10 @@ def install(cluster: Cluster) -> None:
     cluster.kubectl(*args)
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     objects = [*gateway.rbac_objects(TRAEFIK_USER), gateway.gateway_class()]
+    objects += servicenet.kubernetes_endpoints(cluster.plan)
+    objects += node_agent_rbac.rbac_objects()
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
-        objects += node_agent_rbac.rbac_objects()
         objects += services.inference_gateway(PORTS.gateway_web)
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
@@ -144,21 +164,32 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 Probe(lws.readiness_url(address, PORTS.lws_health), "ok"),
             )
         )
-        if node_agent_config_path(cluster).exists():
-            out.append(
-                ComponentSpec(
-                    "node-agent",
-                    [
-                        sys.executable,
-                        "-m",
-                        "modelplane_localfleet.nodeagent",
-                        f"--config={node_agent_config_path(cluster)}",
-                        f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
-                        f"--state={cluster.run_dir / 'node-agent'}",
-                    ],
-                    Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
-                )
+    else:
+        out.append(
+            ComponentSpec(
+                "kube-proxy",
+                servicenet.kube_proxy_command(
+                    cluster.binaries.kubernetes / "kube-proxy",
+                    cluster.config_dir / "kube-proxy.yaml",
+                ),
+                Probe(servicenet.kube_proxy_probe_url(cluster.plan), "lastUpdated"),
             )
+        )
+    if node_agent_config_path(cluster).exists():
+        out.append(
+            ComponentSpec(
+                "node-agent",
+                [
+                    sys.executable,
+                    "-m",
+                    "modelplane_localfleet.nodeagent",
+                    f"--config={node_agent_config_path(cluster)}",
+                    f"--kubeconfig={cluster.kubeconfig_for('node-agent')}",
+                    f"--state={cluster.run_dir / 'node-agent'}",
+                ],
+                Probe(f"http://{address}:{PORTS.node_agent_health}/readyz", "ok"),
+            )
+        )
     if cluster.plan.role != "inference" and services.enabled_marker(cluster.config_dir).exists():
         for service in services.SERVICES:
             out.append(

@@ -2,9 +2,11 @@
 
 Every cluster runs etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler on its own address inside the fleet's namespace, with
-client-certificate auth and RBAC. Inference clusters add the LeaderWorkerSet
-controller (with its webhooks) and every cluster gets the Gateway API CRDs, the
-`traefik` GatewayClass and a Traefik process (see `addons`).
+client-certificate auth, RBAC and a Service range of its own
+(`ClusterPlan.service_cidr`). Inference clusters add the LeaderWorkerSet
+controller (with its webhooks), the control cluster kube-proxy, and every
+cluster gets the Gateway API CRDs, the `traefik` GatewayClass, a Traefik
+process and a node agent (see `addons`).
 
 Guarantees:
 - Certificates and configuration are written once and reused, so a cluster
@@ -159,7 +161,7 @@ class Cluster:
                 self.name,
                 now,
                 server=True,
-                ips=sorted({address, "10.96.0.1"}),
+                ips=sorted({address, self.plan.kubernetes_service_ip}),
                 dns_names=[
                     "localhost",
                     "kubernetes",
@@ -257,7 +259,7 @@ class Cluster:
                     *serving,
                     f"--client-ca-file={pki / 'ca.crt'}",
                     "--authorization-mode=Node,RBAC",
-                    "--service-cluster-ip-range=10.96.0.0/16",
+                    f"--service-cluster-ip-range={self.plan.service_cidr}",
                     "--service-account-issuer=https://kubernetes.default.svc",
                     f"--service-account-key-file={pki / 'sa.pub'}",
                     f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -110,7 +110,13 @@ KUBERNETES = Component(
     wrapper="k8s",
     binaries=tuple(
         _kubernetes_binary(name)
-        for name in ("kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl")
+        for name in (
+            "kube-apiserver",
+            "kube-scheduler",
+            "kube-controller-manager",
+            "kube-proxy",
+            "kubectl",
+        )
     ),
     ldflags=kubernetes_ldflags(versions.KUBERNETES),
     tags="selinux,notest",

@@ -85,8 +85,9 @@ class Fleet:
         self.cache = cache or binaries.default_cache()
         self.say = say
         self.layout: FleetLayout = layout.load(self.state) or layout.new_layout(self.state)
+        control_services = self.layout.clusters[CONTROL].service_cidr
         self.namespace = NetworkNamespace(
-            self.layout.namespace, str(CLUSTER_RANGE), str(POD_SUPERNET)
+            self.layout.namespace, str(CLUSTER_RANGE), str(POD_SUPERNET), control_services
         )
         self._binaries: Binaries | None = None
 
@@ -191,6 +192,7 @@ class Fleet:
             for entry in entries:
                 self.layout.add(entry.name, entry.secret)
             layout.save(self.state, self.layout)
+            addons.write_node_agent_config(self.cluster(CONTROL), [addons.SYSTEM_POOL])
             for entry in entries:
                 addons.write_node_agent_config(self.cluster(entry.name), entry.pools)
             marker = services.enabled_marker(self.cluster(CONTROL).config_dir)

@@ -10,6 +10,10 @@ Pure decisions, no I/O except reading and writing `fleet.json`:
   cluster uses the same port numbers on its own address (nothing collides).
 - Each cluster owns one /20 of `POD_SUPERNET` for its nodes' pod ranges, so pod IPs
   of different clusters never overlap (64 clusters at most).
+- Each cluster owns one /16 service range, `10.(96+index).0.0/16`: the control
+  cluster's `10.96.0.0/16` is the only one routed in the namespace (its
+  kube-proxy serves it), so an inference cluster's ClusterIP never lands on a
+  control cluster Service.
 - The state directory holds one folder per concern, each with one entry per
   cluster: `kubeconfig/<name>.yaml`, `pki/<name>/`, `etcd/<name>/`,
   `config/<name>/`, `run/<name>/<component>.json`, `logs/<name>/<component>.log`.
@@ -29,6 +33,7 @@ CLUSTER_RANGE = ipaddress.ip_network("10.240.0.0/16")
 POD_SUPERNET = ipaddress.ip_network("10.244.0.0/14")
 CLUSTER_POD_PREFIX = 20
 MAX_CLUSTERS = 2 ** (CLUSTER_POD_PREFIX - POD_SUPERNET.prefixlen)
+SERVICE_BASE = ipaddress.ip_network("10.96.0.0/16")
 STATE_VERSION = 1
 
 Role = Literal["control", "inference"]
@@ -50,6 +55,8 @@ class Ports:
     gateway_admin: int = 8082
     gateway_hop: int = 8001  # the control cluster's h2c hop (gateway-config --hop-port)
     node_agent_health: int = 10248
+    kube_proxy_health: int = 10256
+    kube_proxy_metrics: int = 10249
 
 
 PORTS = Ports()
@@ -83,6 +90,17 @@ class ClusterPlan:
             if i == self.index:
                 return str(subnet)
         raise ValueError(f"cluster index {self.index} is beyond {MAX_CLUSTERS} clusters")
+
+    @property
+    def service_cidr(self) -> str:
+        """This cluster's Service range: the index-th /16 from `SERVICE_BASE`."""
+        step = SERVICE_BASE.num_addresses * self.index
+        return str(ipaddress.ip_network((SERVICE_BASE.network_address + step, 16)))
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        """The ClusterIP of `default/kubernetes`: the first address of the Service range."""
+        return str(ipaddress.ip_network(self.service_cidr)[1])
 
     @property
     def server(self) -> str:

@@ -10,6 +10,11 @@ with its client certificate and then:
 - renews every Lease every few seconds and re-posts node status every minute;
 - lists and watches bound pods, hands each pod on its nodes an IP from the node's
   range (keeping the one its status already shows) and a `PodWorker`;
+- watches Services, ConfigMaps and Secrets (one informer cache): Services'
+  variables go into containers' environments and their names into the hosts
+  file (`serviceenv`: the fallback for cluster DNS); environments and volumes
+  read ConfigMaps and Secrets from the cache, so keeping volumes current costs
+  no requests;
 - answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
   `/metrics`, as every service does).
 """
@@ -27,15 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from modelplane import statusserver
+from modelplane.cache import Cache
 from modelplane.kube import TRANSIENT, GoneError, Json, Kube
 
 from modelplane_localfleet.nodeagent import config as agent_config
-from modelplane_localfleet.nodeagent import mounts, objects
+from modelplane_localfleet.nodeagent import mounts, objects, serviceenv
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, AgentConfig, NodePlan
 from modelplane_localfleet.nodeagent.images import ImageStore
 from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
+SERVICES = "/api/v1/services"
+WATCHED = (SERVICES, "/api/v1/configmaps", "/api/v1/secrets")
 FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
@@ -95,6 +103,8 @@ class Agent:
         self.hosts_base = hosts_base
         self.registered = False
         self.started = _now()
+        self.cache = Cache(kube, WATCHED)
+        self.cache.listeners.append(self._changed)
 
     # -- nodes and devices ---------------------------------------------------------
 
@@ -241,9 +251,20 @@ class Agent:
         self.hostnames[meta["uid"]] = [address, short, f"{short}.svc", f"{short}.svc.cluster.local"]
         self._write_hosts()
 
+    def seen_services(self) -> list[Json]:
+        """The cluster's Services as its pods reach them (see `serviceenv.as_seen`)."""
+        direct = None if self.cfg.routes_cluster_ips else self.cfg.apiserver
+        return serviceenv.as_seen(self.cache.items(SERVICES), direct)
+
+    def _changed(self, path: str, _obj: Json) -> None:
+        if path == SERVICES:
+            self._write_hosts()
+
     def _write_hosts(self) -> None:
         lines = [self.hosts_base.rstrip("\n"), "# pods of this cluster (modelplane node agent)"]
         lines += [" ".join(names) for names in self.hostnames.values()]
+        lines.append("# Services of this cluster (the node agent's stand-in for cluster DNS)")
+        lines += [" ".join(names) for names in serviceenv.host_names(self.seen_services())]
         text = "\n".join(lines) + "\n"
         # Rewrite in place: the bind mount over /etc/hosts follows the inode, not the name.
         with self.hosts_file.open("r+") as handle:
@@ -259,7 +280,7 @@ class Agent:
 
         out: dict[tuple[str, str], Mapping[str, str]] = {}
         for name in sorted(names):
-            found = await self.kube.get(f"/api/v1/namespaces/{namespace}/{kind}/{name}")
+            found = await self.get_object(kind, namespace, name)
             if found is None:
                 continue
             data: dict[str, str] = dict(found.get("data") or {})
@@ -268,6 +289,21 @@ class Agent:
                 data.update(found.get("stringData") or {})
             out[(namespace, name)] = data
         return out
+
+    async def get_object(self, kind: str, namespace: str, name: str) -> Json | None:
+        """A ConfigMap or Secret (`kind` plural, lower case) from the watched cache."""
+        await self.cache.wait_synced()
+        return self.cache.get(f"/api/v1/{kind}", name, namespace)
+
+    async def request_token(self, path: str, body: Json) -> Json:
+        answer = await self.kube.create(path, body)
+        if answer is None:
+            raise ValueError(f"TokenRequest {path}: no answer")
+        return answer
+
+    async def service_env(self, pod: Json) -> dict[str, str]:
+        await self.cache.wait_synced()
+        return serviceenv.service_env(self.seen_services(), pod)
 
     async def patch_status(self, pod: Json, status: Json) -> None:
         meta = pod["metadata"]
@@ -331,7 +367,7 @@ async def run(cfg: AgentConfig, kubeconfig: str, state: Path, hosts_base: str) -
         except TRANSIENT as error:
             log.warning("registering nodes failed, retrying: %s", error)
             await asyncio.sleep(RETRY_S)
-    await asyncio.gather(health, agent.heartbeat(), agent.pods())
+    await asyncio.gather(health, agent.heartbeat(), agent.cache.run(), agent.pods())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 MAX_NODE_PREFIX = 26
+NODE_CPU = "64"
+NODE_MEMORY = "512Gi"
 POOL_LABEL = "modelplane.ai/pool"
 AGENT_LABEL = "modelplane.ai/local-node-agent"
 
@@ -71,6 +73,8 @@ class PoolHardware:
     class_name: str
     node_count: int
     devices: tuple[ClassDevice, ...]
+    cpu: str = NODE_CPU
+    memory: str = NODE_MEMORY
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,8 @@ class PoolHardware:
             "className": self.class_name,
             "nodeCount": self.node_count,
             "devices": [d.to_dict() for d in self.devices],
+            "cpu": self.cpu,
+            "memory": self.memory,
         }
 
     @classmethod
@@ -87,6 +93,8 @@ class PoolHardware:
             data["className"],
             int(data["nodeCount"]),
             tuple(ClassDevice.from_dict(d) for d in data["devices"]),
+            str(data.get("cpu", NODE_CPU)),
+            str(data.get("memory", NODE_MEMORY)),
         )
 
 
@@ -111,13 +119,19 @@ class NodePlan:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    """Everything the agent of one cluster needs to know at start."""
+    """Everything the agent of one cluster needs to know at start.
+
+    `apiserver` is `address:port` of the cluster's apiserver; `routes_cluster_ips`
+    says whether a kube-proxy serves the cluster's ClusterIPs in the namespace (the
+    control cluster's): if not, pods reach the apiserver at its own address."""
 
     cluster: str
     pod_cidr: str
     health_address: str
     health_port: int
     pools: tuple[PoolHardware, ...]
+    apiserver: str = ""
+    routes_cluster_ips: bool = False
 
     def nodes(self) -> list[NodePlan]:
         """Every node of every pool, each with its own slice of the cluster's pod range."""
@@ -144,6 +158,8 @@ class AgentConfig:
                 "podCIDR": self.pod_cidr,
                 "health": {"address": self.health_address, "port": self.health_port},
                 "pools": [p.to_dict() for p in self.pools],
+                "apiserver": self.apiserver,
+                "routesClusterIPs": self.routes_cluster_ips,
             },
             indent=2,
         )
@@ -157,6 +173,8 @@ class AgentConfig:
             data["health"]["address"],
             int(data["health"]["port"]),
             tuple(PoolHardware.from_dict(p) for p in data["pools"]),
+            data.get("apiserver", ""),
+            bool(data.get("routesClusterIPs", False)),
         )
 
 

@@ -6,10 +6,10 @@ can be signalled) and with a parent-death signal, so processes never outlive
 the agent: a cluster stopped abruptly loses its pods, as a lost node would.
 `stop` sends SIGTERM, waits for the grace period, then SIGKILL.
 
-Volumes: each `(source, target)` mount is bind-mounted in a mount namespace of
-the process's own, so the process sees its pod's directory at the mount path
-while the machine's view of that path is untouched (a missing mount point is
-created empty first).
+Volumes: each `VolumeMount` is bind-mounted in a mount namespace of the
+process's own (read-only when it says so), so the process sees its pod's
+directory (or file, for a `subPath`) at the mount path while the machine's
+view of that path is untouched (a missing mount point is created empty first).
 """
 
 from __future__ import annotations
@@ -23,20 +23,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from modelplane_localfleet.nodeagent.mounts import bind_privately
+from modelplane_localfleet.nodeagent.volumes import VolumeMount
 
 _PR_SET_PDEATHSIG = 1
-Mount = tuple[Path, Path]
 
 
-def _prepare(mounts: Sequence[Mount]) -> Callable[[], None]:
+def _prepare(mounts: Sequence[VolumeMount]) -> Callable[[], None]:
     """What the child runs between fork and exec (only async-signal-tolerant calls)."""
-    sources = [(str(s).encode(), str(t).encode()) for s, t in mounts]
+    sources = [(str(m.source).encode(), str(m.target).encode()) for m in mounts]
+    read_only = {str(m.target).encode() for m in mounts if m.read_only}
 
     def prepare() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if sources:
-            bind_privately(sources)
+            bind_privately(sources, read_only)
 
     return prepare
 
@@ -46,13 +47,17 @@ async def spawn(
     env: Mapping[str, str],
     cwd: Path,
     log: Path,
-    mounts: Sequence[Mount] = (),
+    mounts: Sequence[VolumeMount] = (),
 ) -> asyncio.subprocess.Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
-    for source, target in mounts:
-        source.mkdir(parents=True, exist_ok=True)
-        target.mkdir(parents=True, exist_ok=True)
+    for mount in mounts:
+        if mount.source.is_file():
+            mount.target.parent.mkdir(parents=True, exist_ok=True)
+            mount.target.touch(exist_ok=True)
+            continue
+        mount.source.mkdir(parents=True, exist_ok=True)
+        mount.target.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
             *argv,

@@ -130,7 +130,7 @@ def _value_from(
             return None, f"fieldRef: unsupported fieldPath {path!r}"
         return value, None
     if "resourceFieldRef" in source:
-        return _resource_value(source["resourceFieldRef"], container), None
+        return resource_value(source["resourceFieldRef"], container), None
     for kind, objects in (("configMap", config_maps), ("secret", secrets)):
         ref = source.get(f"{kind}KeyRef")
         if not ref:
@@ -171,7 +171,7 @@ def field_value(pod: Mapping[str, Any], path: str, facts: PodFacts) -> str | Non
     return None
 
 
-def _resource_value(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
+def resource_value(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
     """limits.X / requests.X of the container, divided by the divisor and rounded up."""
     kind, _, resource = ref["resource"].partition(".")
     resources = container.get("resources") or {}

@@ -23,8 +23,6 @@ from typing import Any
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, POOL_LABEL, ClassDevice, NodePlan
 
 KUBELET_VERSION = "v1.36.3"
-NODE_CPU = "64"
-NODE_MEMORY = "512Gi"
 NODE_PODS = 110
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_S = 40
@@ -66,7 +64,7 @@ def node_status(
     plan: NodePlan, now: datetime.datetime, started: datetime.datetime
 ) -> dict[str, Any]:
     """The status subresource: addresses, capacity, conditions with `now` as heartbeat."""
-    resources = {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": str(max_pods(plan))}
+    resources = {"cpu": plan.pool.cpu, "memory": plan.pool.memory, "pods": str(max_pods(plan))}
     beat, since = timestamp(now), timestamp(started)
 
     def condition(kind: str, status: str, reason: str, message: str) -> dict[str, str]:

@@ -5,9 +5,13 @@ nodes until the pod is terminal or deleted. Each container runs in its own
 task: resolve the environment (retrying while a referenced ConfigMap or Secret
 is missing), plan the command from the image, start the process, run startup,
 readiness and liveness probes, and on exit restart it per `restartPolicy`
-with a capped back-off; its emptyDir volumes are directories of the pod's own,
-mounted at their paths for its process alone. A container whose image has no local command runs
-without a process: with a readiness probe it never turns Ready, and an event
+with a capped back-off. Before any container starts, the pod's volumes are made
+(`volumes`: emptyDir, configMap, secret, downwardAPI, projected with tokens;
+retried every few seconds while a source is missing, reason `ContainerCreating`
+and a `FailedMount` event) and then kept current while the pod runs; they are
+mounted at their paths for its processes alone. Containers get kubelet's
+service variables (`KUBERNETES_SERVICE_HOST`, ...). A container whose image has
+no local command runs without a process: with a readiness probe it never turns Ready, and an event
 says why. Deletion stops every process (SIGTERM, the grace period, SIGKILL),
 reports the containers terminated and removes the pod object, so DRA claims
 are released. Status is pushed whenever it changes, coalesced.
@@ -30,7 +34,7 @@ from typing import Protocol
 
 from modelplane.kube import TRANSIENT, Json
 
-from modelplane_localfleet.nodeagent import containers, env, probes, runtime
+from modelplane_localfleet.nodeagent import containers, env, probes, runtime, volumes
 from modelplane_localfleet.nodeagent.podstatus import ContainerRecord, pod_status, will_restart
 from modelplane_localfleet.nodeagent.pulls import ImagePulls, ImageStore
 from modelplane_localfleet.nodeagent.rootfs import (
@@ -44,11 +48,13 @@ log = logging.getLogger("nodeagent.pod")
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 20.0
 CONFIG_RETRY_S = 3.0
-Planned = tuple[list[str], dict[str, str], list[containers.Mount]] | str | None
+Planned = tuple[list[str], dict[str, str], list[volumes.VolumeMount]] | str | None
 
 
-class Host(Protocol):
+class Host(volumes.Reader, Protocol):
     """What a pod worker needs from its agent."""
+
+    async def service_env(self, pod: Json) -> dict[str, str]: ...
 
     async def read_objects(
         self, kind: str, namespace: str, names: set[str]
@@ -68,17 +74,6 @@ class Host(Protocol):
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def volume_mounts(pod: Json, container: Json, pod_dir: Path) -> list[containers.Mount]:
-    """The container's emptyDir mounts: a directory of the pod's own at each mount path."""
-    empty = {v["name"] for v in pod["spec"].get("volumes") or [] if "emptyDir" in v}
-    out = []
-    for mount in container.get("volumeMounts") or []:
-        if mount["name"] in empty:
-            source = pod_dir / "volumes" / mount["name"] / mount.get("subPath", "")
-            out.append((source, Path(mount["mountPath"])))
-    return out
 
 
 class PodWorker:
@@ -132,16 +127,33 @@ class PodWorker:
 
     # -- the pod's life ------------------------------------------------------------
 
+    async def _mount(self) -> asyncio.Task[None] | None:
+        """Make the pod's volumes (retrying), then keep them current in the task returned."""
+        pod_dir = self.host.pod_dir(self.pod)
+        pod_volumes = volumes.PodVolumes(self.host, self.pod, self.facts, pod_dir)
+        while problems := await pod_volumes.sync():
+            message = "; ".join(problems)
+            for record in list(self.records.values()):
+                self._set(record.waiting("ContainerCreating", message))
+            await self.host.event(self.pod, "Warning", "FailedMount", message)
+            await self._sleep(CONFIG_RETRY_S)
+            if self.deleting.is_set():
+                return None
+        return asyncio.create_task(pod_volumes.keep_current())
+
     async def run(self) -> None:
         reporter = asyncio.create_task(self._report())
         self.dirty.set()
+        keeper = await self._mount()
         loops = [asyncio.create_task(self._container(c)) for c in self.pod["spec"]["containers"]]
+        if keeper is None:
+            self.deleting.set()
         done = asyncio.create_task(asyncio.wait(loops))
         deleting = asyncio.create_task(self.deleting.wait())
         await asyncio.wait([done, deleting], return_when=asyncio.FIRST_COMPLETED)
         if self.deleting.is_set():
             await self._terminate()
-        for task in [*loops, deleting, done]:
+        for task in [*loops, deleting, done, *([keeper] if keeper else [])]:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         await self._push()
@@ -214,13 +226,13 @@ class PodWorker:
             "PYTHONUNBUFFERED": "1",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
         }
-        return {**identity, **resolved.env}
+        return {**await self.host.service_env(self.pod), **identity, **resolved.env}
 
     async def _command(self, container: Json, variables: dict[str, str]) -> Planned:
         """What to start: argv, env and mounts; a string when no local command exists (the
         reason); None when the image is not there yet (state set, back-off slept)."""
         directory = self.host.pod_dir(self.pod)
-        mounts = volume_mounts(self.pod, container, directory)
+        mounts = volumes.container_mounts(self.pod, container, directory)
         reference = self.pulls.reference(str(container.get("image", "")))
         if reference is None:
             launch = runtime.plan(container, variables, self.facts.pod_ip)
@@ -231,7 +243,7 @@ class PodWorker:
         if image is None:
             return None
         name = container["name"]
-        binds = [(str(source), str(target), False) for source, target in mounts]
+        binds = [(str(m.source), str(m.target), m.read_only) for m in mounts]
         layer = directory / "containers" / name
         try:
             spec = launch_spec(

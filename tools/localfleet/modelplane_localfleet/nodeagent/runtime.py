@@ -8,8 +8,10 @@ the image would run it (entrypoint, `sh -c` scripts with `exec`, `$VAR`
 references), picks out the engine's flags (`--model`/`--model-path` or vLLM's
 positional model, `--served-model-name`, `--port`, `--kv-transfer-config`, and
 vLLM's multi-node `--nnodes`/`--node-rank`/`--master-addr`) and returns the
-simulator's command line, always bound to the pod IP whatever `--host` says. An
-image it does not know gives `Unknown`, with the reason for the pod's event.
+simulator's command line, always bound to the pod IP whatever `--host` says.
+`modelplane/python-probe` runs its command with the agent's own Python in
+place of `python`/`python3` (for tests of what a pod sees). An image it does
+not know gives `Unknown`, with the reason for the pod's event.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ RUNTIME_MAP = {
     "vllm/vllm-openai-rocm": "vllm",
     "vllm/vllm-tpu": "vllm",
     "lmsysorg/sglang": "sglang",
+    "modelplane/python-probe": "python",
 }
+_PYTHONS = {"python", "python3", "/usr/bin/python3", "/usr/local/bin/python"}
 VLLM_ENTRYPOINT = ("vllm", "serve")
 VLLM_PORT = 8000
 SGLANG_PORT = 30000
@@ -143,9 +147,19 @@ def parse_flags(words: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     return positionals, flags
 
 
-def plan(container: Mapping[str, object], env: Mapping[str, str], pod_ip: str) -> Launch | Unknown:
+def _python(container: Mapping[str, Any]) -> Launch | Unknown:
+    words = command_line(container, "python")
+    if not words or words[0] not in _PYTHONS:
+        command = shlex.join(words)
+        return Unknown(f"modelplane/python-probe runs `python ...` commands, not {command!r}")
+    return Launch((sys.executable, *words[1:]), 0, "python")
+
+
+def plan(container: Mapping[str, Any], env: Mapping[str, str], pod_ip: str) -> Launch | Unknown:
     image = str(container.get("image", ""))
     engine = engine_of(image)
+    if engine == "python":
+        return _python(container)
     if engine is None:
         return Unknown(
             f"image {image!r} has no local command in the local fleet (it runs vLLM, SGLang "
