@@ -50,9 +50,11 @@ def template_args(*sets: str, namespace: str = NAMESPACE, release: str = RELEASE
     return out
 
 
-def render(helm: Path, *sets: str, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+def render(
+    helm: Path, *sets: str, namespace: str = NAMESPACE, release: str = RELEASE
+) -> list[dict[str, Any]]:
     """Every object `helm template` renders with `sets` (each `path=value`)."""
-    result = run_helm(helm, *template_args(*sets, namespace=namespace))
+    result = run_helm(helm, *template_args(*sets, namespace=namespace, release=release))
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

@@ -62,7 +62,7 @@ def test_every_binary_is_checked_against_its_pinned_version() -> None:
             Check(("--help",), "-config"),
         ),
         "crane": (Check(("version",), "0.22.1"),),
-        "helm": (Check(("version",), "v4.3.2"),),
+        "helm": (Check(("version",), "v3.21.4"),),
         "skaffold": (Check(("version",), "v2.16.1"),),
     }
 
@@ -99,7 +99,7 @@ def test_an_entry_is_named_by_component_and_version(tmp_path: Path) -> None:
         "lws-v0.9.0",
         "gateway-api-v1.6.3",
         "crane-v0.22.1",
-        "helm-v4.3.2",
+        "helm-v3.21.4",
         "skaffold-v2.16.1",
     ]
     assert ETCD.entry(tmp_path).parent == tmp_path / "localfleet"
@@ -286,3 +286,14 @@ def test_a_failed_go_build_reports_the_compiler_error_not_the_package_list(
     assert "undefined: undefinedName" in str(failure.value)
     assert "building broken failed" in str(failure.value)
     assert "example.local/broken\n" in [line + "\n" for line in seen]
+
+
+def test_helm_assumes_the_kubernetes_minor_of_the_client_go_it_is_built_with() -> None:
+    from modelplane_localfleet.components import HELM
+    from modelplane_localfleet.gomod import required_version
+
+    client_go = required_version((HELM.module_dir / "go.mod").read_text(), "k8s.io/client-go")
+    assert client_go is not None
+    minor = client_go.removeprefix("v0.").split(".")[0]
+    assert f"helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}" in HELM.ldflags
+    assert f"helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor}" in HELM.ldflags

@@ -189,10 +189,22 @@ CRANE = Component(
 HELM = Component(
     name="helm",
     version=versions.HELM,
-    upstream="helm.sh/helm/v4",
+    upstream="helm.sh/helm/v3",
     wrapper="helm",
-    binaries=(Binary("helm", "helm.sh/helm/v4/cmd/helm", (Check(("version",), versions.HELM),)),),
-    ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={versions.HELM}",
+    binaries=(Binary("helm", "helm.sh/helm/v3/cmd/helm", (Check(("version",), versions.HELM),)),),
+    # As helm's Makefile does: the Kubernetes version `helm template` and `helm lint` assume
+    # (without it: v1.20) is the minor of the client-go it is built with (0.36 -> 1.36).
+    ldflags=" ".join(
+        [
+            "-s -w",
+            f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}",
+            *(
+                f"-X helm.sh/helm/v3/pkg/{package}.k8sVersion{part}={value}"
+                for package in ("chartutil", "lint/rules")
+                for part, value in (("Major", "1"), ("Minor", "36"))
+            ),
+        ]
+    ),
     disk=DiskNeeds(entry=GIB // 8, modules=GIB // 2, build_cache=GIB),
 )
 SKAFFOLD = Component(

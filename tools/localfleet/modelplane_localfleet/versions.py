@@ -14,8 +14,9 @@ and regenerating the wrapper with `modelplane-localfleet gomod`.
   we install are the ones its Gateway provider reads (`go version -m traefik`).
 - crane (go-containerregistry): the newest release on the proxy; it builds the
   control plane's images and serves the local fleet's registry.
-- Helm: the newest v4 release the proxy serves as approved (v4 builds on the
-  same `k8s.io/*` 0.36 libraries as the fleet).
+- Helm: the newest approved v3 release on the proxy. Not v4: skaffold v2.16.1's
+  Helm deployer runs `helm version --client`, a flag Helm 4 removed, so skaffold
+  cannot deploy with Helm 4 (checked with `skaffold render`).
 - skaffold: v2.16.1, the release the module proxy serves; its go.mod pins
   dependencies with replace lines, which the wrapper carries (Go ignores a
   dependency's replace lines).
@@ -29,5 +30,5 @@ LWS = "v0.9.0"
 GATEWAY_API = "v1.6.3"
 TRAEFIK = "3.7.15"
 CRANE = "v0.22.1"
-HELM = "v4.3.2"
+HELM = "v3.21.4"
 SKAFFOLD = "v2.16.1"
