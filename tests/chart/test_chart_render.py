@@ -43,8 +43,16 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+POD_IP = "10.244.0.7"
+
+
 def parsed_args(rendered: list[dict[str, Any]], service: str) -> argparse.Namespace:
-    args = container(by_kind(rendered, "Deployment")[service])["args"]
+    """The service's own parser on its args, `$(POD_IP)` expanded as kubelet would from the
+    container's env (which must take POD_IP from the downward API's status.podIP)."""
+    spec = container(by_kind(rendered, "Deployment")[service])
+    pod_ip = {e["name"]: e for e in spec.get("env", [])}["POD_IP"]
+    assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    args = [arg.replace("$(POD_IP)", POD_IP) for arg in spec["args"]]
     return PARSERS[service]().parse_args(args)
 
 
@@ -81,14 +89,14 @@ def test_args_are_accepted_by_the_services_own_parser(
 ) -> None:
     args = parsed_args(rendered, service)
     assert args.namespace == NAMESPACE
-    assert args.status_address == "0.0.0.0:9090"
+    assert args.status_address == f"{POD_IP}:9090"
     assert args.kubeconfig is None  # in-cluster
 
 
 def test_grpc_servers_bind_every_address_with_mutual_tls(rendered: list[dict[str, Any]]) -> None:
     for service, port in (("fleet-scheduler", 50061), ("cluster-provisioner", 50071)):
         args = parsed_args(rendered, service)
-        assert args.listen == f"0.0.0.0:{port}"
+        assert args.listen == f"{POD_IP}:{port}"
         assert (args.tls_cert, args.tls_key, args.tls_ca) == (
             "/etc/modelplane/tls/tls.crt", "/etc/modelplane/tls/tls.key", "/etc/modelplane/tls/ca.crt",
         )  # fmt: skip

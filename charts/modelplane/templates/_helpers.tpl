@@ -58,14 +58,16 @@ app.kubernetes.io/component: {{ .service }}
 {{- $own := index $v.services .service -}}
 {{- $ns := .root.Release.Namespace -}}
 {{- $tls := include "modelplane.tlsDir" . -}}
-{{- $args := list (printf "--namespace=%s" $ns) (printf "--status-address=%s:%v" $v.bindAddress $v.statusPort) (printf "--log-level=%s" $v.logLevel) -}}
+{{- /* "" binds the pod's own IP (env POD_IP, from the downward API; kubelet expands $(POD_IP)). */ -}}
+{{- $bind := $v.bindAddress | default "$(POD_IP)" -}}
+{{- $args := list (printf "--namespace=%s" $ns) (printf "--status-address=%s:%v" $bind $v.statusPort) (printf "--log-level=%s" $v.logLevel) -}}
 {{- if has .service (include "modelplane.grpcServices" . | fromJsonArray) -}}
 {{- $args = concat $args (list (printf "--tls-cert=%s/tls.crt" $tls) (printf "--tls-key=%s/tls.key" $tls) (printf "--tls-ca=%s/ca.crt" $tls)) -}}
 {{- end -}}
 {{- if eq .service "fleet-scheduler" -}}
-{{- $args = concat $args (list "--in-cluster" (printf "--listen=%s:%v" $v.bindAddress $own.grpcPort)) -}}
+{{- $args = concat $args (list "--in-cluster" (printf "--listen=%s:%v" $bind $own.grpcPort)) -}}
 {{- else if eq .service "cluster-provisioner" -}}
-{{- $args = append $args (printf "--listen=%s:%v" $v.bindAddress $own.grpcPort) -}}
+{{- $args = append $args (printf "--listen=%s:%v" $bind $own.grpcPort) -}}
 {{- else if eq .service "endpoint-manager" -}}
 {{- $provisioner := index $v.services "cluster-provisioner" -}}
 {{- $args = append $args (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) -}}
