@@ -59,8 +59,17 @@ def test_env_is_the_images_overridden_by_the_containers(tmp_path: Path) -> None:
         ("4000:4001", {}, {}, (4000, 4001, [4001])),
         ("web", {"runAsUser": 7, "supplementalGroups": [9]}, {"runAsGroup": 8}, (7, 8, [8, 9])),
         ("web", {"runAsUser": 7}, {"runAsUser": 101}, (101, 102, [102, 500])),
+        ("4000:4001", {"fsGroup": 65532}, {}, (4000, 4001, [4001, 65532])),
     ],
-    ids=["root", "name", "name:group", "numbers", "runAs overrides", "container over pod"],
+    ids=[
+        "root",
+        "name",
+        "name:group",
+        "numbers",
+        "runAs overrides",
+        "container over pod",
+        "fsGroup joins the groups",
+    ],
 )
 def test_the_user_comes_from_the_security_context_else_the_image(
     tmp_path: Path,

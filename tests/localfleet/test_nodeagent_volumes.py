@@ -279,3 +279,27 @@ def test_a_missing_config_map_keeps_the_volume_unmade(tmp_path: Path) -> None:
     problems = asyncio.run(volumes.PodVolumes(api, _pod([cfg]), FACTS, tmp_path).sync())
     assert problems == ["volume 'cfg'.configMap: configMap 'settings' not found"]
     assert not (tmp_path / "volumes" / "cfg" / "..data").exists()
+
+
+def test_with_an_fs_group_a_secret_of_mode_0400_is_readable_by_that_group(
+    tmp_path: Path,
+) -> None:
+    pod = {"spec": {"securityContext": {"runAsUser": 65532, "fsGroup": 65532}}}
+    assert volumes.fs_group(pod) == 65532
+    assert volumes.fs_group({"spec": {}}) is None
+    files = {"tls.key": File(b"secret", 0o400)}
+    assert volumes.write_atomically(tmp_path, files, NOW, volumes.fs_group(pod))
+    published = (tmp_path / "tls.key").resolve()
+    assert published.stat().st_gid == 65532
+    assert published.stat().st_mode & 0o777 == 0o440
+    # Unchanged content with the same group is not published again.
+    assert not volumes.write_atomically(tmp_path, files, NOW, 65532)
+
+
+def test_files_published_before_the_fs_group_was_known_are_published_again(
+    tmp_path: Path,
+) -> None:
+    files = {"ca.crt": File(b"pem", 0o440)}
+    assert volumes.write_atomically(tmp_path, files, NOW)
+    assert volumes.write_atomically(tmp_path, files, NOW + datetime.timedelta(seconds=1), 4242)
+    assert (tmp_path / "ca.crt").resolve().stat().st_gid == 4242

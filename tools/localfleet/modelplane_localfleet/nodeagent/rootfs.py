@@ -7,7 +7,7 @@ the image's Env overridden by the container's; the working directory is
 `workingDir`, else the image's WorkingDir, else `/`; the user is `securityContext.runAsUser`/
 `runAsGroup` (container over pod), else the image's User (`uid`, `name`,
 `uid:gid`, `name:group`, names looked up in the image's /etc/passwd and
-/etc/group), plus the pod's supplementalGroups.
+/etc/group), plus the pod's supplementalGroups and fsGroup.
 
 The launcher (`python -m modelplane_localfleet.nodeagent.rootfs SPEC`) is the
 process the agent starts: in a mount namespace of its own it mounts an overlay
@@ -130,6 +130,8 @@ def identity(
     if gid is None:
         gid = int(row[3]) if row and row[3].isdigit() else 0
     extra = [int(g) for g in pod_context.get("supplementalGroups") or []]
+    if pod_context.get("fsGroup") is not None:  # kubelet adds it: the group volumes belong to
+        extra.append(int(pod_context["fsGroup"]))
     if row:
         extra += [int(r[2]) for r in groups if len(r) > 3 and row[0] in r[3].split(",")]
     return int(uid), int(gid), sorted({int(gid), *extra})

@@ -259,10 +259,35 @@ def _current(directory: Path) -> dict[str, File] | None:
     return out
 
 
-def write_atomically(directory: Path, files: Mapping[str, File], now: datetime.datetime) -> bool:
-    """Publish `files` in `directory` through a `..data` symlink swap; False if unchanged."""
+def _owned_by(directory: Path, group: int | None) -> bool:
+    """Every published file belongs to `group` (always true without one)."""
+    if group is None:
+        return True
+    target = directory / DATA_LINK
+    return all(p.stat().st_gid == group for p in target.rglob("*") if p.is_file())
+
+
+def fs_group(pod: Json) -> int | None:
+    """The pod's `securityContext.fsGroup`: the group its file volumes belong to."""
+    value = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    return int(value) if value is not None else None
+
+
+def write_atomically(
+    directory: Path,
+    files: Mapping[str, File],
+    now: datetime.datetime,
+    group: int | None = None,
+) -> bool:
+    """Publish `files` in `directory` through a `..data` symlink swap; False if unchanged.
+
+    With `group` (the pod's fsGroup) every file belongs to that group and is group-readable
+    (mode | 0440), as kubelet sets a read-only volume's ownership, so a non-root process of
+    that group reads a Secret published with mode 0440 or 0400."""
     directory.mkdir(parents=True, exist_ok=True)
-    if _current(directory) == dict(files):
+    if group is not None:
+        files = {path: File(f.data, f.mode | 0o440) for path, f in files.items()}
+    if _current(directory) == dict(files) and _owned_by(directory, group):
         return False
     old = os.readlink(directory / DATA_LINK) if (directory / DATA_LINK).is_symlink() else None
     fresh = directory / f"..{now.strftime('%Y_%m_%d_%H_%M_%S.%f')}"
@@ -272,6 +297,8 @@ def write_atomically(directory: Path, files: Mapping[str, File], now: datetime.d
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content.data)
         path.chmod(content.mode)
+        if group is not None:
+            os.chown(path, -1, group)
     staging = directory / f"{DATA_LINK}_tmp"
     staging.unlink(missing_ok=True)
     staging.symlink_to(fresh.name)
@@ -354,7 +381,7 @@ class PodVolumes:
                 continue
             files, found = payload(self.pod, volume, sources)
             problems += found
-            if not found and write_atomically(directory, files, _now()):
+            if not found and write_atomically(directory, files, _now(), fs_group(self.pod)):
                 log.debug("pod %s: volume %s updated", self.pod_dir.name, volume["name"])
         return problems
 
