@@ -1,8 +1,9 @@
 """One fleet-scheduler pass: read the fleet from the cache, decide with `reconcile.decide`, apply.
 
 Placement is decided for every deployment at once on one shared ledger, so the
-loop has one key (`loop.ALL`): any change of the five watched kinds queues one
-pass, however many changes arrive while it waits. Every copy reads those kinds
+loop has one key (`loop.ALL`): any change of the five watched kinds that can
+alter the decision (`changes.Relevance`: not this service's own status writes)
+queues one pass, however many changes arrive while it waits. Every copy reads those kinds
 from its `Cache` (list + watch, no API request per pass) and refreshes its
 `LiveSnapshot` (the gRPC API answers from it); only the leader writes: ModelReplicas by
 server-side apply (field manager `modelplane-fleet-scheduler`), deletions of
