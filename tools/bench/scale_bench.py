@@ -19,7 +19,10 @@ TLS), waits for their `/readyz` and both clusters Ready, then:
    whose status changed in the window (each change rewrites deployments' status);
 3. one more: `--more` times, applies one more placeable deployment and times
    from `kubectl apply` returning until its status is written for its
-   generation and its ModelReplica exists (polled every 20 ms).
+   generation and its ModelReplica exists (polled every 20 ms), with the
+   fleet-scheduler's passes meanwhile (`modelplane_queue_work_duration_seconds`);
+   before the next, waits for this one to serve (at most 3 minutes), so each is
+   timed at rest rather than beside a starting engine.
 
 Prints each run and min/median/max over `--runs`. Needs root, like the fleet.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
@@ -122,6 +126,19 @@ def requests(url: str) -> Counts:
     return out
 
 
+def work_done(url: str) -> tuple[float, float]:
+    """(seconds, count) of `modelplane_queue_work_duration_seconds` at `url`."""
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        text = reply.read().decode()
+    totals = {"_sum": 0.0, "_count": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            for suffix in totals:
+                if sample.name == f"modelplane_queue_work_duration_seconds{suffix}":
+                    totals[suffix] += sample.value
+    return totals["_sum"], totals["_count"]
+
+
 @dataclass(frozen=True)
 class Rates:
     """Requests per minute at rest, watches left out."""
@@ -180,6 +197,8 @@ class Run:
     settle_s: float = 0.0
     apply_s: float = 0.0
     more_s: list[float] = field(default_factory=list)
+    more_passes: list[tuple[int, float]] = field(default_factory=list)
+    """per one-more sample: fleet-scheduler passes until placed, their mean seconds"""
     rss_mib: dict[str, float] = field(default_factory=dict)
     peak_mib: dict[str, float] = field(default_factory=dict)
     rates: dict[str, Rates] = field(default_factory=dict)
@@ -260,12 +279,24 @@ async def measure(
             )
             return bool((replicas or {}).get("items"))
 
+        async def serving(name: str = name) -> bool:
+            md = await kube.get(f"{collection}/{name}")
+            return bool(((md or {}).get("status") or {}).get("readyReplicas"))
+
+        passes = work_done(metrics_url(control, "fleet-scheduler"))
         control.kubectl(
             "apply", "--server-side", "-f", "-",
             stdin=json.dumps(deployment(name, 1, 1, FLOORS[0])),
         )  # fmt: skip
         applied = time.monotonic()
         run.more_s.append(await until(placed, 0.02, 120) - applied)
+        done = work_done(metrics_url(control, "fleet-scheduler"))
+        took, count = done[0] - passes[0], done[1] - passes[1]
+        run.more_passes.append((int(count), took / count if count else 0.0))
+        # the next one is timed at rest again: once this replica serves (its engine
+        # starting takes the machine's CPU for a while), or after 3 minutes
+        with contextlib.suppress(TimeoutError):
+            await until(serving, 0.5, 180)
     return run
 
 
@@ -321,6 +352,11 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
     print(f"InferenceClusters whose status changed while at rest, per run: {changed}")
     more = [statistics.median(r.more_s) for r in runs]
     print(f"one more deployment placed (per-run medians): {spread(more, ' s', 2)}")
+    each = [round(v, 2) for r in runs for v in r.more_s]
+    print(f"one more deployment placed, every sample: {each}")
+    mean_pass = [took for r in runs for _, took in r.more_passes if took]
+    if mean_pass:
+        print(f"fleet-scheduler pass while placing one more: {spread(mean_pass, ' s', 3)}")
     for service in services.SERVICES:
         print(f"{service}:")
         print(f"  RSS at rest: {spread([r.rss_mib[service] for r in runs], ' MiB')}")
