@@ -81,9 +81,10 @@ Script = Callable[[World], Awaitable[None]]
 
 
 def play(script: Script, names: Iterable[str] = ("a", "b"), whole: bool = False,
-         workers: int = 4, gated: bool = False) -> World:  # fmt: skip
+         workers: int = 4, gated: bool = False, ignoring: bool = False) -> World:  # fmt: skip
     """Run `script` against a loop over `names`; with `gated`, reconciles wait for the
-    script to open `world.gate`."""
+    script to open `world.gate`; with `ignoring`, a whole-pass loop's `keys` finds no
+    change worth a pass."""
 
     async def main() -> World:
         kube = FakeKube()
@@ -94,6 +95,8 @@ def play(script: Script, names: Iterable[str] = ("a", "b"), whole: bool = False,
         kwargs: dict[str, Any] = (
             {} if whole else {"reconcile": lambda key: world.reconcile(key), "keys": by_name}
         )
+        if ignoring:
+            kwargs["keys"] = lambda _path, _obj: ()
         loop = ReconcileLoop(
             "test",
             kube,
@@ -218,6 +221,18 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_the_loop(case: Case) -> None:
     assert play(case.script, whole=case.whole).ran == case.ran
+
+
+def test_a_whole_pass_loop_runs_no_pass_for_a_change_its_keys_ignore_but_still_resyncs() -> None:
+    async def script(world: World) -> None:
+        world.ran.append("synced")
+        world.kube.put(THINGS, thing("a", 2))
+        await settle()
+        world.ran.append("changed")
+        world.loop.resync()
+
+    world = play(script, whole=True, ignoring=True)
+    assert world.ran == [ALL, "synced", "changed", ALL]
 
 
 def test_no_more_than_workers_keys_run_at_once_and_all_run() -> None:

@@ -12,8 +12,9 @@
 - `modelplane_queue_work_duration_seconds{service,kind}`: a histogram of the time one
   key's reconcile takes, whatever its result;
 - `modelplane_leader{service}`: 1 while this copy holds the lease;
-- `modelplane_api_requests_total{server,method}`: requests this process made to each
-  API server (`modelplane.kube`; a watch counts once, as method `WATCH`).
+- `modelplane_api_requests_total{server,method,resource}`: requests this process made
+  to each API server (`modelplane.kube`; a watch counts once, as method `WATCH`;
+  `resource` is the plural, so leader election's `leases` can be told apart).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ WORK_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 API_REQUESTS = Counter(
-    "modelplane_api_requests_total", "Requests made to an API server.", ["server", "method"]
+    "modelplane_api_requests_total",
+    "Requests made to an API server.",
+    ["server", "method", "resource"],
 )
 LEADER = Gauge("modelplane_leader", "1 while this copy holds the leader lease.", ["service"])
 

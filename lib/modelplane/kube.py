@@ -8,8 +8,9 @@ server-side apply with the client's own field manager; `watch` yields events
 from a resourceVersion until the server ends the stream, and raises `GoneError`
 when that version is too old, so the caller lists again. `TRANSIENT` names the
 errors worth retrying. Every request is counted in
-`modelplane_api_requests_total{server,method}` (a watch as method `WATCH`), so
-a service's requests at rest can be read off its `/metrics`.
+`modelplane_api_requests_total{server,method,resource}` (a watch as method
+`WATCH`; `resource` the plural of the path, e.g. `leases`), so a service's
+requests at rest can be read off its `/metrics`, leader election apart.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ class GoneError(Exception):
     """The watch's resourceVersion is too old: list again."""
 
 
+def resource(path: str) -> str:
+    """The resource (plural) an API path names: `leases` for
+    `/apis/coordination.k8s.io/v1/namespaces/ns/leases/name`, `namespaces` for
+    `/api/v1/namespaces/ns`."""
+    parts = path.partition("?")[0].strip("/").split("/")
+    rest = parts[2:] if parts[0] == "api" else parts[3:]
+    if len(rest) > 2 and rest[0] == "namespaces":
+        rest = rest[2:]
+    return rest[0] if rest else ""
+
+
 def _split(path: str) -> tuple[str, str]:
     base, _, last = path.rstrip("/").rpartition("/")
     return base, last
@@ -44,9 +56,9 @@ class Kube:
         self.api = api
         self.field_manager = field_manager
 
-    def _count(self, method: str) -> None:
+    def _count(self, method: str, path: str) -> None:
         server = getattr(getattr(self.api, "auth", None), "server", "") or ""
-        controllermetrics.API_REQUESTS.labels(str(server), method).inc()
+        controllermetrics.API_REQUESTS.labels(str(server), method, resource(path)).inc()
 
     @classmethod
     async def connect(cls, kubeconfig: str | dict[str, Any] | None, field_manager: str) -> Kube:
@@ -72,7 +84,7 @@ class Kube:
             kwargs["headers"] = {"Content-Type": content_type}
         if params:
             kwargs["params"] = dict(params)
-        self._count(method)
+        self._count(method, path)
         async with self.api.call_api(method, version="", base=base, url=last, **kwargs) as reply:
             data: Json = reply.json() if reply.content else {}
             return data
@@ -150,7 +162,7 @@ class Kube:
     async def watch(self, path: str, params: Mapping[str, str | int]) -> AsyncIterator[Json]:
         base, last = _split(path)
         query = {**params, "watch": "true", "allowWatchBookmarks": "true"}
-        self._count("WATCH")
+        self._count("WATCH", path)
         async with self.api.call_api(
             "GET", version="", base=base, url=last, params=query, stream=True, timeout=None
         ) as reply:

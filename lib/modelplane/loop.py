@@ -11,7 +11,9 @@ runs once. What a key means is the service's choice, through `keys(path, obj)`:
 - one key for everything (`ALL`, the default, for a decision made globally:
   fleet-scheduler's placement, gateway-config's front door, endpoint-manager's
   pass): every change queues `ALL`, and `reconcile_pass()` runs once however
-  many changes arrived while it waited.
+  many changes arrived while it waited. Its `keys` may return no key for a
+  change that cannot alter the decision (fleet-scheduler ignores its own status
+  writes that way); the resync and a new leadership queue `ALL` regardless.
 
 A reconcile may return seconds: its key runs again that soon (e.g. a remote
 cluster to inspect again, a workload becoming ready that no watch here
@@ -82,9 +84,11 @@ class ReconcileLoop:
         backoff: Backoff | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
-        """Whole-pass: give `reconcile_pass` (and leave `keys` as `everything`). Per key:
+        """Whole-pass: give `reconcile_pass` (`keys` returning `ALL` or nothing; by default
+        `everything`). Per key:
         give `reconcile` and `keys`, and None for `reconcile_pass`. `cache`, when given,
         is the one the service reads (its paths are watched; `paths` is then ignored)."""
+        whole_pass = reconcile is None
         if reconcile is None:
             if reconcile_pass is None:
                 raise ValueError("give reconcile_pass or reconcile")
@@ -99,7 +103,7 @@ class ReconcileLoop:
         self.paths = self.cache.paths
         self.reconcile = reconcile
         self.keys = keys
-        self.fixed = (ALL,) if keys is everything else ()
+        self.fixed = (ALL,) if whole_pass else ()
         self.elector = elector
         self.resync_s = resync_s
         self.workers = workers

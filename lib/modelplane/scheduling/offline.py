@@ -19,7 +19,7 @@ judged exactly as the running scheduler judges it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,13 +147,19 @@ def _report(placement: Placement, source: Mapping[str, Any] | None) -> Deploymen
     )
 
 
-def _validate(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-    """`validate` of everything but `status`, which controllers write and the API server
+Validate = Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Any]]]
+"""`modelplane.api.validation.validate`, or a stand-in answering exactly as it does."""
+
+
+def _validate(
+    obj: Mapping[str, Any], check: Validate = validate
+) -> tuple[dict[str, Any], list[Any]]:
+    """`check` of everything but `status`, which controllers write and the API server
     has already checked: a status this scheduler does not fully read must never take a
     cluster out of the fleet. The status given is kept as it is."""
     if "status" not in obj:
-        return validate(obj)
-    defaulted, errors = validate({k: v for k, v in obj.items() if k != "status"})
+        return check(obj)
+    defaulted, errors = check({k: v for k, v in obj.items() if k != "status"})
     defaulted["status"] = obj["status"]
     return defaulted, errors
 
@@ -175,6 +181,7 @@ def plan(
     *,
     offline: bool = True,
     sources: Sequence[str] = (),
+    validator: Validate = validate,
 ) -> Plan:
     """Validate `objects` and place every ModelDeployment among them, oldest first.
 
@@ -184,6 +191,8 @@ def plan(
     so problems with objects other than deployments point at the document. An
     object given twice (same kind, namespace and name) is replaced by the later one,
     as `kubectl apply` would, keeping its place in the order; that is a warning.
+    `validator` replaces `validate` (the running scheduler passes one that remembers
+    each object version's result); its defaulted object may be changed by `plan`.
     """
     valid: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in SCHEDULING_KINDS}
     order: list[tuple[int, Mapping[str, Any], str | None]] = []
@@ -213,7 +222,7 @@ def plan(
         position = latest[identity]
         obj = objects[position]
         kind = identity[0]
-        defaulted, errors = _validate(obj)
+        defaulted, errors = _validate(obj, validator)
         message = "; ".join(str(e) for e in errors) if errors else None
         if kind == "ModelDeployment":
             if not _deleting(obj):

@@ -16,6 +16,7 @@ import sys
 
 import httpx
 from modelplane import logs
+from modelplane.cache import Cache
 from modelplane.fleetclient import FleetClient
 from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.kube import Kube
@@ -55,9 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         # the aio channel belongs to the running event loop: made here, not before
         fleet = FleetClient.connect(args.fleet, f"modelplane-{SERVICE}", tls, args.insecure)
         http = httpx.AsyncClient(trust_env=False)
-        manager = EndpointManager(kube, fleet, elector, Prober(http))
+        cache = Cache(kube, watched_paths())
+        manager = EndpointManager(kube, fleet, elector, Prober(http), cache)
         loop = ReconcileLoop(
-            SERVICE, kube, watched_paths(), manager.reconcile_all, elector, RESYNC_S
+            SERVICE, kube, cache.paths, manager.reconcile_all, elector, RESYNC_S, cache=cache
         )
         manager.wake = loop.trigger  # a change on a cluster runs a pass at once
         return loop

@@ -1,12 +1,13 @@
 """One endpoint-manager pass: observe every ModelReplica, `decide`, carry the decision out.
 
-Only the leader acts. A pass lists ModelReplicas, ModelDeployments,
-InferenceClusters and endpoint-manager's ModelEndpoints on the control cluster,
-keeps `RemoteCache` following exactly the clusters that replicas name (their
+Only the leader acts. A pass reads ModelReplicas, ModelDeployments,
+InferenceClusters and endpoint-manager's ModelEndpoints from the loop's `Cache`
+(list + watch of the control cluster: no API request to observe them), keeps
+`RemoteCache` following exactly the clusters that replicas name (their
 objects arrive through `Fleet.Watch`; nothing on a cluster is polled), then per
 replica, concurrently and each on its own (one failing replica never holds up
 another):
-- observe: its cluster, deployment and endpoint from the lists, its objects on
+- observe: its cluster, deployment and endpoint from the cache, its objects on
   the cluster from the cache, and what this process remembers of it (the last
   apply, the last health probe, when its endpoint was withdrawn);
 - decide: `decide.decide(replica, observed, now)`;
@@ -32,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from modelplane import conditions, controllermetrics
+from modelplane.cache import Cache
 from modelplane.fleetclient import FleetClient, FleetError
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
@@ -49,21 +51,23 @@ SOON_S = 0.5
 log = logging.getLogger("endpoint_manager")
 
 
+REPLICAS = f"{API}/modelreplicas"
+DEPLOYMENTS = f"{API}/modeldeployments"
+CLUSTERS = f"{API}/inferenceclusters"
+ENDPOINTS = f"{API}/modelendpoints?labelSelector={MANAGED_BY}={workload.MANAGER}"
+"""Only the ModelEndpoints this service made."""
+
+
 def watched_paths() -> list[str]:
-    return [
-        f"{API}/modelreplicas",
-        f"{API}/modeldeployments",
-        f"{API}/inferenceclusters",
-        f"{API}/modelendpoints",
-    ]
+    return [REPLICAS, DEPLOYMENTS, CLUSTERS, ENDPOINTS]
 
 
 def _path(namespace: str, plural: str, name: str) -> str:
     return f"{API}/namespaces/{namespace}/{plural}/{name}"
 
 
-def _by_key(listing: Json | None) -> dict[str, Json]:
-    return {key(item): item for item in (listing or {}).get("items", [])}
+def _by_key(items: list[Json]) -> dict[str, Json]:
+    return {key(item): item for item in items}
 
 
 def cluster_token(cluster: Mapping[str, Any]) -> str:
@@ -86,11 +90,14 @@ class EndpointManager:
         fleet: FleetClient,
         elector: LeaderElector,
         prober: Prober,
+        cache: Cache,
         clock: Callable[[], datetime.datetime] = _now,
     ) -> None:
+        """`cache` holds `watched_paths()`: the one the loop keeps current."""
         self.kube = kube
         self.fleet = fleet
         self.elector = elector
+        self.cache = cache
         self.prober = prober
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None
@@ -104,17 +111,10 @@ class EndpointManager:
         if not self.elector.is_leader:
             self.remote.track({})
             return None
-        replicas = _by_key(await self.kube.get(f"{API}/modelreplicas"))
-        deployments = _by_key(await self.kube.get(f"{API}/modeldeployments"))
-        clusters = {
-            c["metadata"]["name"]: c
-            for c in ((await self.kube.get(f"{API}/inferenceclusters")) or {}).get("items", [])
-        }
-        endpoints = _by_key(
-            await self.kube.get(
-                f"{API}/modelendpoints", {"labelSelector": f"{MANAGED_BY}={workload.MANAGER}"}
-            )
-        )
+        replicas = _by_key(self.cache.items(REPLICAS))
+        deployments = _by_key(self.cache.items(DEPLOYMENTS))
+        clusters = {c["metadata"]["name"]: c for c in self.cache.items(CLUSTERS)}
+        endpoints = _by_key(self.cache.items(ENDPOINTS))
         named = {r["spec"]["clusterName"] for r in replicas.values()}
         self.remote.track({n: cluster_token(c) for n, c in clusters.items() if n in named})
         depth = controllermetrics.queued(SERVICE, "ModelReplica", len(replicas))

@@ -13,7 +13,8 @@ import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
-from endpoint_manager.controller import EndpointManager
+from endpoint_manager.controller import EndpointManager, watched_paths
+from modelplane.cache import Cache
 
 Json = dict[str, Any]
 T0 = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
@@ -54,8 +55,10 @@ class Kube:
         self.calls = calls
         self.replica = replica()
         self.endpoints: list[Json] = []
+        self.lists: list[str] = []
 
     async def get(self, path: str, params: Any = None) -> Json:
+        self.lists.append(path)
         items = {
             "modelreplicas": [self.replica], "inferenceclusters": [CLUSTER],
             "modelendpoints": self.endpoints, "modeldeployments": [],
@@ -138,9 +141,16 @@ class Prober:
         return True
 
 
+async def watched(manager: EndpointManager) -> None:
+    """The cache brought up to date with the control cluster, as its watches would."""
+    for informer in manager.cache.informers.values():
+        await informer.relist()
+
+
 async def passes(manager: EndpointManager, clock: list[float], times: list[float]) -> None:
     for at in times:
         clock[0] = at
+        await watched(manager)
         await manager.reconcile_all()
         for _ in range(50):
             await asyncio.sleep(0)
@@ -149,8 +159,9 @@ async def passes(manager: EndpointManager, clock: list[float], times: list[float
 def setup() -> tuple[EndpointManager, Kube, Fleet, list[tuple[str, ...]], list[float]]:
     calls: list[tuple[str, ...]] = []
     kube, fleet, clock = Kube(calls), Fleet(calls), [0.0]
+    cache = Cache(kube, watched_paths())  # type: ignore[arg-type]
     manager = EndpointManager(
-        kube, fleet, Elector(), Prober(calls),  # type: ignore[arg-type]
+        kube, fleet, Elector(), Prober(calls), cache,  # type: ignore[arg-type]
         clock=lambda: T0 + datetime.timedelta(seconds=clock[0]),
     )  # fmt: skip
     return manager, kube, fleet, calls, clock
@@ -215,6 +226,32 @@ def test_an_object_deleted_on_the_cluster_is_applied_again() -> None:
         await fleet.delete("east", "gateway.networking.k8s.io/v1", "HTTPRoute", "ml", "qwen-east-0")
         await passes(manager, clock, [8, 9])  # the event arrives after the pass at 8
         assert [c for c in calls if c[0] == "apply"] == [c for c in SERVING if c[0] == "apply"]
+        await manager.remote.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_reads_the_control_cluster_from_the_cache_without_a_request() -> None:
+    async def scenario() -> None:
+        manager, kube, _, calls, clock = setup()
+        await watched(manager)
+        assert sorted(kube.lists) == sorted(
+            f"{API}/{plural}"
+            for plural in (
+                "modelreplicas",
+                "modeldeployments",
+                "inferenceclusters",
+                "modelendpoints",
+            )
+        )
+        kube.lists.clear()
+        for at in (0, 2, 4, 6):
+            clock[0] = at
+            await manager.reconcile_all()
+            for _ in range(50):
+                await asyncio.sleep(0)
+        assert kube.lists == [], "no list of the control cluster per pass"
+        assert calls[:1] == SERVING[:1], "the replica read from the cache is handled"
         await manager.remote.close()
 
     asyncio.run(scenario())

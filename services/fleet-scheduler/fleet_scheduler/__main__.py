@@ -75,6 +75,7 @@ def run_live(args: argparse.Namespace, server: Any) -> int:
     from modelplane.loop import ReconcileLoop
     from modelplane.service import run_controller
 
+    from fleet_scheduler.changes import Relevance
     from fleet_scheduler.controller import RESYNC_S, SERVICE, Scheduler, watched_paths
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -89,6 +90,7 @@ def run_live(args: argparse.Namespace, server: Any) -> int:
             scheduler.reconcile_all,
             elector,
             RESYNC_S,
+            keys=Relevance(cache).keys,
             kind="ModelDeployment",
             cache=cache,
         )

@@ -1,12 +1,15 @@
 """One fleet-scheduler pass: read the fleet from the cache, decide with `reconcile.decide`, apply.
 
 Placement is decided for every deployment at once on one shared ledger, so the
-loop has one key (`loop.ALL`): any change of the five watched kinds queues one
-pass, however many changes arrive while it waits. Every copy reads those kinds
+loop has one key (`loop.ALL`): any change of the five watched kinds that can
+alter the decision (`changes.Relevance`: not this service's own status writes)
+queues one pass, however many changes arrive while it waits. Every copy reads those kinds
 from its `Cache` (list + watch, no API request per pass) and refreshes its
 `LiveSnapshot` (the gRPC API answers from it); only the leader writes: ModelReplicas by
 server-side apply (field manager `modelplane-fleet-scheduler`), deletions of
 dropped replicas, and ModelDeployment status through the status subresource.
+The leader validates each object version once (`validated.ValidationCache`), so
+a pass over unchanged objects costs only the placement.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from modelplane.writes import Write, perform
 
 from fleet_scheduler.reconcile import decide
 from fleet_scheduler.snapshot import LiveSnapshot
+from fleet_scheduler.validated import ValidationCache
 
 SERVICE = "fleet-scheduler"
 RESYNC_S = 60.0  # a safety net: every input is watched
@@ -56,6 +60,7 @@ class Scheduler:
         self.elector = elector
         self.live = live
         self.cache = cache
+        self.validated = ValidationCache()
 
     def observe(self) -> list[Json]:
         """The watched objects, kind by kind, each kind by namespace and name (read-only)."""
@@ -68,7 +73,8 @@ class Scheduler:
         if not self.elector.is_leader:
             return
         with controllermetrics.reconciling(SERVICE, "ModelDeployment"):
-            decision = decide(objects, _now())
+            self.validated.retain(objects)
+            decision = decide(objects, _now(), self.validated)
             for problem in decision.problems:
                 log.warning("object left out", extra={"fields": {"why": problem}})
             writes = [self._apply_replica(r) for r in decision.apply]

@@ -2,7 +2,8 @@
 
 `decide` places every ModelDeployment with `modelplane.scheduling.offline.plan`,
 the same entry point the gRPC API and `modelplane schedule`/`explain` call (so
-`explain` answers what this pass decided), and returns:
+`explain` answers what this pass decided; the live loop only lets `plan` reuse
+the validation of object versions it has already seen), and returns:
 
 - `apply`: the ModelReplicas to create or update (a retained replica whose
   rendering changed, e.g. an edited template that still fits its pinned pool,
@@ -31,7 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelplane.scheduling.offline import plan
+from modelplane.api.validation import validate
+from modelplane.scheduling.offline import Validate, plan
 from modelplane.scheduling.status import deployment_status
 from modelplane.wellknown import Json
 
@@ -70,8 +72,9 @@ def _changed(existing: Obj | None, wanted: Obj) -> bool:
     return bool(existing.get("spec") != wanted["spec"])
 
 
-def decide(objects: Sequence[Obj], now: str) -> Decision:
-    result = plan(objects, offline=False)
+def decide(objects: Sequence[Obj], now: str, validator: Validate = validate) -> Decision:
+    """`validator` goes to `plan` (the live loop gives a `validated.ValidationCache`)."""
+    result = plan(objects, offline=False, validator=validator)
     deployments = {_key(o): o for o in objects if o.get("kind") == "ModelDeployment"}
     replicas = [o for o in objects if o.get("kind") == "ModelReplica"]
     existing = {_key(r): r for r in replicas}

@@ -7,6 +7,8 @@ from typing import Any
 
 from fleet_scheduler.dryrun import explain
 from fleet_scheduler.reconcile import decide
+from fleet_scheduler.validated import ValidationCache
+from modelplane.api.validation import validate
 
 NOW = "2026-11-29T04:00:00Z"
 GPU = {"name": "gpu", "driver": "gpu.nvidia.com", "deviceClassName": "gpu.nvidia.com",
@@ -200,3 +202,58 @@ def test_a_replica_whose_engine_grew_is_updated_with_its_new_node_cost() -> None
     assert [(r["metadata"]["name"], [e["nodeCost"] for e in r["spec"]["engines"]])
             for r in decision.apply] == [("chat-east-0", [2])]  # fmt: skip
     assert decision.delete == ()
+
+
+class CountingValidate:
+    """The real `validate`, counting the objects it is given by name."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, obj: Any) -> tuple[dict[str, Any], list[Any]]:
+        self.seen.append(obj["metadata"]["name"])
+        return validate(obj)
+
+
+def listed(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`objects` as the API server lists them: each with a uid and a resourceVersion."""
+    out = copy.deepcopy(objects)
+    for i, obj in enumerate(out):
+        obj["metadata"].update(uid=f"uid-{i}", resourceVersion=str(100 + i))
+    return out
+
+
+def test_a_pass_over_unchanged_objects_validates_none_of_them_again() -> None:
+    check = CountingValidate()
+    remembered = ValidationCache(check)
+    objects = listed([*FLEET, deployment(3), deployment(0, name="idle")])
+    first = decide(objects, NOW, remembered)
+    assert sorted(check.seen) == ["chat", "east", "idle", "l4", "west"]
+    check.seen.clear()
+    again = decide(objects, NOW, remembered)
+    assert check.seen == [], "every object version was validated already"
+    assert again == first == decide(objects, NOW), "remembering changes no decision"
+
+
+def test_a_new_version_of_an_object_is_validated_again_and_gone_ones_are_forgotten() -> None:
+    check = CountingValidate()
+    remembered = ValidationCache(check)
+    objects = listed([*FLEET, deployment(3), deployment(0, name="idle")])
+    decide(objects, NOW, remembered)
+    check.seen.clear()
+    objects[3]["spec"]["replicas"] = 1
+    objects[3]["metadata"]["resourceVersion"] = "200"
+    assert len(decide(objects, NOW, remembered).apply) == len(decide(objects, NOW).apply) == 1
+    assert check.seen == ["chat"]
+    remembered.retain(objects[:4])
+    assert sorted(remembered.results) == ["uid-0", "uid-1", "uid-2", "uid-3"]
+
+
+def test_an_invalid_version_stays_invalid_when_remembered() -> None:
+    remembered = ValidationCache()
+    objects = listed([*FLEET, deployment(1, selector="device.bogus(")])
+    for _ in range(2):
+        [(_, _, status)] = decide(objects, NOW, remembered).status
+        scheduled = {c["type"]: c for c in status["conditions"]}["Scheduled"]
+        assert scheduled["status"] == "False"
+        assert "spec.engines[0].members[0].nodeSelector" in scheduled["message"]
