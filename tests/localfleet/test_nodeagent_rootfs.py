@@ -116,3 +116,19 @@ def test_pull_policy_defaults_as_the_api_server_does(
     container: dict[str, object], expected: str
 ) -> None:
     assert pull_policy(container) == expected
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        (
+            {"metadata": {"name": "fleet-scheduler-7f9c-x2x"}, "spec": {}},
+            "fleet-scheduler-7f9c-x2x",
+        ),
+        ({"metadata": {"name": "web-0"}, "spec": {"hostname": "leader"}}, "leader"),
+        ({"metadata": {"name": "a" * 62 + "-b"}, "spec": {}}, "a" * 62),
+    ],
+    ids=["the pod's name", "spec.hostname", "cut to 63 without a trailing dash"],
+)
+def test_the_container_is_named_like_its_pod(pod: dict[str, object], expected: str) -> None:
+    assert rootfs.pod_hostname(pod) == expected

@@ -40,6 +40,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _PR_SET_PDEATHSIG = 1
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 _MS_REMOUNT, _MS_BIND = 0x20, 0x1000
+_CLONE_NEWUTS = 0x04000000
 START_FAILED = 128
 
 
@@ -60,6 +61,7 @@ class Spec:
     gid: int
     groups: list[int]
     argv: list[str]
+    hostname: str = ""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,16 @@ def launch_spec(
         lower=str(image.rootfs), layer=str(layer), binds=binds, hosts=str(hosts),
         workdir=str(container.get("workingDir") or image.config.working_dir or "/"),
         uid=uid, gid=gid, groups=groups, argv=command(container, image, container_env),
+        hostname=pod_hostname(pod),
     )  # fmt: skip
+
+
+def pod_hostname(pod: Mapping[str, Any]) -> str:
+    """What kubelet gives the pod as its hostname: `spec.hostname`, else the pod's name
+    (cut to 63 characters, no trailing dots or dashes)."""
+    spec = pod.get("spec") or {}
+    name = str(spec.get("hostname") or (pod.get("metadata") or {}).get("name") or "")
+    return name[:63].rstrip("-.")
 
 
 def launcher_argv(spec: Spec, path: Path) -> list[str]:
@@ -222,7 +233,20 @@ def prepare(spec: Spec) -> Path:
     return root
 
 
+def _set_hostname(name: str) -> None:
+    """A UTS namespace of the container's own, named like its pod (leader election and
+    logs read it, as in a real pod)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWUTS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUTS) failed")
+    encoded = name.encode()
+    if libc.sethostname(encoded, len(encoded)) != 0:
+        raise OSError(ctypes.get_errno(), f"sethostname({name!r}) failed")
+
+
 def launch(spec: Spec) -> None:
+    if spec.hostname:
+        _set_hostname(spec.hostname)
     root = prepare(spec)
     os.chroot(root)
     os.makedirs(spec.workdir, exist_ok=True)
