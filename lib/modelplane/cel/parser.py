@@ -12,22 +12,18 @@ own ``cache``: it checks the grammar's digest in the file and rebuilds from the
 grammar when the file is missing, stale, unreadable or cannot be written).  Only
 the grammar file is read from the cel-python package: importing ``celpy`` itself
 (which pulls in its evaluator, ``pendulum`` and ``dateutil``) is not needed to parse.
+That file work lives in ``modelplane.celtables``, outside this pure package.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.util
-import os
 import re
-import sys
 from functools import cache
-from pathlib import Path
 
 from lark import Lark, Token, Tree
-from lark import __version__ as lark_version
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+from modelplane import celtables
 
 __all__ = ["ParseError", "parse"]
 
@@ -52,34 +48,6 @@ def _literal_keywords(token: Token) -> Token:
     return token
 
 
-def _grammar() -> str:
-    spec = importlib.util.find_spec("celpy")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("cel-python (the celpy package) is not installed: it holds the grammar")
-    return (Path(next(iter(spec.submodule_search_locations))) / "cel.lark").read_text()
-
-
-def _cache_file(grammar: str) -> Path:
-    key = repr((grammar, sorted(_OPTIONS.items()), lark_version, sys.version_info[:2]))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelplane" / f"cel-parser-{digest}.lark"
-
-
-@cache
-def _parser() -> Lark:
-    grammar = _grammar()
-    path = _cache_file(grammar)
-    with contextlib.suppress(OSError):  # then Lark quietly fails to write the cache
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return Lark(
-        grammar,
-        lexer_callbacks={"IDENT": _literal_keywords},
-        cache=str(path),
-        **_OPTIONS,
-    )
-
-
 def _describe(error: LarkError) -> str:
     if isinstance(error, UnexpectedEOF):
         return "unexpected end of expression"
@@ -90,6 +58,11 @@ def _describe(error: LarkError) -> str:
     if isinstance(error, UnexpectedCharacters):
         return f"line {error.line}, column {error.column}: unexpected character {error.char!r}"
     return str(error).strip().splitlines()[0] if str(error).strip() else "invalid expression"
+
+
+@cache
+def _parser() -> Lark:
+    return celtables.lalr_parser(_OPTIONS, {"IDENT": _literal_keywords})
 
 
 def parse(text: str) -> Tree[Token]:

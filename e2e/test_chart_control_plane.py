@@ -1,0 +1,195 @@
+"""The control plane as a platform team installs it, running as pods and serving a model.
+
+The image is built by `tools/image`'s builder from this tree and pushed to the fleet's
+registry; the chart is installed with the real helm into `modelplane-system` (where the
+fleet keeps the clusters' kubeconfig Secrets). Then, with nothing but those pods running
+the control plane: the tour's model is placed and served through the front door; a
+killed leader is replaced by its Deployment while the other copy takes its Lease and
+keeps working; `helm uninstall` runs the chart's pre-delete hook, which removes every
+Modelplane object through the running services, so the inference cluster keeps no
+workload and the release leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from modelplane_imagebuild import build
+from modelplane_localfleet import registry
+from modelplane_localfleet.binaries import default_cache
+from modelplane_localfleet.cluster import Cluster
+from modelplane_localfleet.components import CRANE
+from modelplane_localfleet.fleet import Fleet
+from modelplane_localfleet.tour import chat
+
+from e2e.backends import FLEET_FILE
+from e2e.kube import Json, apply, get, is_ready, items, wait_for
+from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm
+
+pytestmark = pytest.mark.usefixtures("local_fleet")
+ROOT = Path(__file__).resolve().parents[1]
+TOUR = ROOT / "examples" / "tour"
+RELEASE = "e2e-cp"
+NAMESPACE = "modelplane-system"
+INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """The control plane's image of this tree in the fleet registry: (repository, digest)."""
+    layout = tmp_path_factory.mktemp("image") / "layout"
+    built = build.build(ROOT, layout, build.default_cache(), build.uv_next_to_python(), print)
+    crane = CRANE.entry(default_cache()) / "crane"
+    pushed = build.push(crane, layout, f"{registry.ADDRESS}/modelplane:e2e", insecure=True)
+    repository, _, digest = pushed.partition("@")
+    assert digest == built.image.digest
+    return repository, digest
+
+
+def helm(control: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_helm(helm_binary(), f"--kubeconfig={control.kubeconfig_path}", *args)
+
+
+def pods_of(control: Cluster, service: str) -> list[Json]:
+    selector = f"{INSTANCE},app.kubernetes.io/component={service}"
+    return [
+        pod
+        for pod in items(control, "pods", "-n", NAMESPACE, "-l", selector)
+        if not pod["metadata"].get("deletionTimestamp")
+    ]
+
+
+def holder(control: Cluster, service: str) -> str:
+    return str(get(control, "lease", service, "-n", NAMESPACE)["spec"].get("holderIdentity"))
+
+
+def leader_pod(control: Cluster, service: str) -> str | None:
+    """The pod whose process holds the service's Lease (identity `<hostname>-<pid>`, the
+    hostname being the pod's name)."""
+    identity = holder(control, service)
+    names = [p["metadata"]["name"] for p in pods_of(control, service) if is_ready(p)]
+    return next((n for n in names if identity.startswith(f"{n}-")), None)
+
+
+def all_running(control: Cluster) -> bool:
+    for service in SERVICES:
+        ready = [p for p in pods_of(control, service) if is_ready(p)]
+        if len(ready) != 2 or leader_pod(control, service) is None:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def installed(local_fleet: Fleet, image: tuple[str, str]) -> Iterator[Cluster]:
+    control = local_fleet.cluster("control")
+    repository, digest = image
+    done = helm(
+        control, "install", RELEASE, str(CHART), "--namespace", NAMESPACE,
+        "--set", f"image.repository={repository}", "--set", f"image.digest={digest}",
+        "--wait", "--timeout", "5m",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    try:
+        wait_for("every service's two copies Ready, one leading", lambda: all_running(control))
+        yield control
+    finally:
+        helm(control, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait")
+
+
+def tour_objects(namespace: str) -> list[Json]:
+    """The tour's qwen-demo ModelDeployment and ModelService, in `namespace`."""
+    docs = [d for d in yaml.safe_load_all((TOUR / "03-qwen-demo.yaml").read_text()) if d]
+    objects = [d for d in docs if d["kind"] in ("ModelDeployment", "ModelService")]
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+    return objects
+
+
+def served(address: str) -> bool:
+    status, _, _ = chat(address, "hello")
+    return status == 200
+
+
+def test_every_service_runs_from_the_image_with_one_copy_leading(
+    installed: Cluster, image: tuple[str, str]
+) -> None:
+    _, digest = image
+    for service in SERVICES:
+        pods = pods_of(installed, service)
+        assert len(pods) == 2 and all(is_ready(p) for p in pods), service
+        for pod in pods:
+            (status,) = pod["status"]["containerStatuses"]
+            assert status["imageID"].endswith(f"@{digest}"), status["imageID"]
+            assert pod["spec"]["nodeName"].startswith("control-system-")
+        assert leader_pod(installed, service) is not None, holder(installed, service)
+
+
+def test_the_tours_model_is_served_through_the_front_door(
+    installed: Cluster, namespace: str
+) -> None:
+    installed.kubectl("apply", "-f", str(TOUR / "01-inference-gateway.yaml"))
+    installed.kubectl("apply", "-f", str(FLEET_FILE))
+    apply(installed, *tour_objects(namespace))
+    address = wait_for(
+        "the ModelService's address",
+        lambda: (get(installed, "modelservice", "qwen", "-n", namespace).get("status") or {}).get(
+            "address"
+        ),
+    )
+    assert str(address).endswith(f"/{namespace}/qwen")
+    wait_for("an answer through the front door", lambda: served(str(address)), 240)
+    status, reply, pod = chat(str(address), "once more")
+    assert status == 200 and reply and pod.startswith(f"{namespace}/qwen-demo-")
+
+
+def test_a_killed_leader_is_replaced_and_the_other_copy_takes_over(
+    installed: Cluster, namespace: str
+) -> None:
+    """fleet-scheduler's leader dies (force-deleted, as a lost node would): the standby
+    takes the Lease, the Deployment starts a new copy, and placement goes on."""
+    apply(installed, *tour_objects(namespace))
+    leader = leader_pod(installed, "fleet-scheduler")
+    assert leader is not None
+    installed.kubectl("delete", "pod", leader, "-n", NAMESPACE, "--grace-period=0", "--force")
+    new_leader = wait_for(
+        "the other copy leading",
+        lambda: (found := leader_pod(installed, "fleet-scheduler")) not in (None, leader) and found,
+        60,
+    )
+    assert new_leader != leader
+    wait_for(
+        "the Deployment's replacement copy Ready",
+        lambda: len([p for p in pods_of(installed, "fleet-scheduler") if is_ready(p)]) == 2,
+        120,
+    )
+    installed.kubectl("scale", "modeldeployment", "qwen-demo", "-n", namespace, "--replicas=2")
+    wait_for(
+        "a second replica placed by the new leader",
+        lambda: len(items(installed, "modelreplicas", "-n", namespace)) == 2,
+        60,
+    )
+
+
+def test_uninstall_removes_every_modelplane_object_and_leaves_nothing(
+    installed: Cluster, local_fleet: Fleet, namespace: str
+) -> None:
+    apply(installed, *tour_objects(namespace))
+    wait_for("a replica", lambda: items(installed, "modelreplicas", "-n", namespace), 60)
+    done = helm(installed, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait")
+    assert done.returncode == 0, done.stderr
+    for kind in ("modeldeployments", "modelreplicas", "modelservices", "modelendpoints"):
+        assert items(installed, kind, "-A") == [], kind
+    assert items(installed, "inferenceclusters") == []
+    east = local_fleet.cluster("east")
+    assert items(east, "deployments,services,pods", "-n", namespace) == []
+    left = items(
+        installed,
+        "deployments,services,secrets,serviceaccounts,configmaps,roles,rolebindings,jobs",
+        "-n", NAMESPACE, "-l", INSTANCE,
+    )  # fmt: skip
+    left += items(installed, "clusterroles,clusterrolebindings", "-l", INSTANCE)
+    assert [f"{o['kind']}/{o['metadata']['name']}" for o in left] == []
