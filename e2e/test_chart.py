@@ -2,9 +2,10 @@
 in place, uninstalled without leftovers, and a wrong value refused before anything is made.
 
 Each test installs into its own namespace under its own release name, so the release's
-cluster-scoped roles (`<release>:<service>`) never meet the fleet's. The services' pods
-stay Pending here (the control cluster runs no images yet), so the tests assert the
-objects, and uninstall with `--no-hooks`: the pre-delete hook Job needs a running pod.
+cluster-scoped roles (`<release>:<service>`) never meet the fleet's. The chart's default
+image is in no fleet registry, so its pods do not run here: these tests assert the
+objects and uninstall with `--no-hooks`. `test_chart_control_plane.py` installs the
+chart with the image pushed to the fleet registry and runs it (hook included).
 """
 
 from __future__ import annotations
