@@ -15,7 +15,7 @@ def test_every_service_has_its_rbac_bound_to_its_own_user() -> None:
     for service in services.SERVICES:
         mine = [b for b in bindings if b["subjects"][0]["name"] == f"modelplane:{service}"]
         assert {b["kind"] for b in mine} == {"ClusterRoleBinding", "RoleBinding"}, service
-        assert all(b["roleRef"]["name"] == f"modelplane:{service}" for b in mine)
+        assert all(b["roleRef"]["name"] == f"localfleet:{service}" for b in mine)
 
 
 def test_only_cluster_provisioner_may_read_secrets() -> None:
@@ -26,7 +26,7 @@ def test_only_cluster_provisioner_may_read_secrets() -> None:
         for rule in o.get("rules", [])
         if "secrets" in rule.get("resources", [])
     }
-    assert readers == {"modelplane:cluster-provisioner"}
+    assert readers == {"localfleet:cluster-provisioner"}
 
 
 def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_api() -> None:

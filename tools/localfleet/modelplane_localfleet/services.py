@@ -83,13 +83,21 @@ def _binding(kind: str, role: dict[str, Any], service: str) -> dict[str, Any]:
     }
 
 
+HARNESS_ROLE_PREFIX = "localfleet:"
+
+
 def rbac_objects() -> list[dict[str, Any]]:
-    """Every service's roles from the chart's files, each bound to the service's user."""
+    """Every service's roles from the chart's files, each bound to the service's user.
+
+    The roles are named `localfleet:<service>`, not the files' `modelplane:<service>`,
+    so a chart release named `modelplane` (whose roles are `<release>:<service>`) installs
+    beside them on the same control cluster."""
     out: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     ]
     for service in SERVICES:
         for role in yaml.safe_load_all((RBAC_DIR / f"{service}.yaml").read_text()):
+            role["metadata"]["name"] = HARNESS_ROLE_PREFIX + service
             if role["kind"] == "Role":
                 role["metadata"]["namespace"] = NAMESPACE
                 out += [role, _binding("RoleBinding", role, service)]
