@@ -41,13 +41,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return clone
 
 
-def skaffold_env() -> dict[str, str]:
+def skaffold_env(control: Cluster) -> dict[str, str]:
     cache = default_cache()
     helm = build(HELM, cache, print) / "helm"
     skaffold = build(SKAFFOLD, cache, print) / "skaffold"
     path = os.pathsep.join([str(skaffold.parent), str(helm.parent), os.environ["PATH"]])
-    return {**os.environ, "PATH": path, "SKAFFOLD_UPDATE_CHECK": "false",
-            "SKAFFOLD_DISABLE_MONITORING": "true"}  # fmt: skip
+    return {**os.environ, "PATH": path, "KUBECONFIG": str(control.kubeconfig_path),
+            "SKAFFOLD_UPDATE_CHECK": "false", "SKAFFOLD_DISABLE_MONITORING": "true"}  # fmt: skip
 
 
 def skaffold_args(command: str) -> list[str]:
@@ -76,7 +76,7 @@ def image_of(control: Cluster, service: str) -> str:
 def ran(local_fleet: Fleet, workspace: Path) -> Iterator[Cluster]:
     control = local_fleet.cluster("control")
     done = subprocess.run(
-        [*skaffold_args("run"), "--status-check=true"], cwd=workspace, env=skaffold_env(),
+        [*skaffold_args("run"), "--status-check=true"], cwd=workspace, env=skaffold_env(control),
         capture_output=True, text=True, check=False, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -109,7 +109,7 @@ def test_dev_puts_a_python_edit_into_the_running_pod(ran: Cluster, workspace: Pa
     with (workspace / "dev.log").open("w") as log:
         dev = subprocess.Popen(
             [*skaffold_args("dev"), "--cleanup=false", "--port-forward=false"],
-            cwd=workspace, env=skaffold_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=workspace, env=skaffold_env(ran), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
 
