@@ -253,6 +253,8 @@ def test_pod_volumes_request_a_bound_token_and_follow_config_map_changes(tmp_pat
     assert (access / "ca.crt").read_text() == "CA"
     assert (access / "namespace").read_text() == "modelplane-system"
     assert (tmp_path / "volumes" / "scratch").is_dir()
+    # An emptyDir any user may write, as kubelet makes it (the container may run as non-root).
+    assert (tmp_path / "volumes" / "scratch").stat().st_mode & 0o777 == 0o777
     path, body = api.token_requests[0]
     assert path == "/api/v1/namespaces/modelplane-system/serviceaccounts/api/token"
     assert body["spec"] == {

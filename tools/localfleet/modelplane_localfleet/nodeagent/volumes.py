@@ -375,8 +375,9 @@ class PodVolumes:
         for volume in self.pod["spec"].get("volumes") or []:
             kind = _kind(volume)
             directory = volume_dir(self.pod_dir, volume["name"])
-            if kind == "emptyDir":
-                directory.mkdir(parents=True, exist_ok=True)
+            if kind == "emptyDir" and not directory.exists():
+                directory.mkdir(parents=True)
+                directory.chmod(0o777)  # as kubelet makes an emptyDir: any user may write
             if kind not in FILE_KINDS:
                 continue
             files, found = payload(self.pod, volume, sources)
