@@ -15,6 +15,7 @@ from modelplane_localfleet import binaries
 from modelplane_localfleet.components import CRANE
 
 from tests.image.conftest import Built, build_env
+from tests.registry import crane_registry
 
 pytestmark = pytest.mark.slow
 
@@ -27,18 +28,8 @@ def crane() -> Path:
 @pytest.fixture(scope="module")
 def registry(crane: Path) -> Iterator[str]:
     """`host:port` of an in-memory registry on a port the kernel picked."""
-    server = subprocess.Popen(
-        [str(crane), "registry", "serve", "--address", "127.0.0.1:0"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stderr is not None
-        line = server.stderr.readline()
-        assert "serving on port" in line, line
-        yield f"127.0.0.1:{line.rsplit(' ', 1)[1].strip()}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with crane_registry(crane) as address:
+        yield address
 
 
 def _crane(crane: Path, *args: str) -> str:

@@ -21,6 +21,7 @@ from modelplane_localfleet import binaries
 from modelplane_localfleet.components import CRANE, HELM, SKAFFOLD
 
 from tests.chart.helm import render as helm_render
+from tests.registry import crane_registry
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,18 +63,8 @@ def skaffold(tools: dict[str, Path], *args: str) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="module")
 def registry(tools: dict[str, Path]) -> Iterator[str]:
     """`host:port` of an in-memory registry on a port the kernel picked."""
-    server = subprocess.Popen(
-        [str(tools["crane"]), "registry", "serve", "--address", "127.0.0.1:0"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stderr is not None
-        line = server.stderr.readline()
-        assert "serving on port" in line, line
-        yield f"127.0.0.1:{line.rsplit(' ', 1)[1].strip()}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with crane_registry(tools["crane"]) as address:
+        yield address
 
 
 def _objects(text: str) -> list[dict[str, Any]]:
