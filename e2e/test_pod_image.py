@@ -192,7 +192,10 @@ def test_an_image_missing_from_the_registry_backs_off_with_the_reason(
 
     def backing_off() -> Json | None:
         found = get(east, "pod", "-n", east_namespace, "missing")
-        waiting: Json = found["status"]["containerStatuses"][0]["state"].get("waiting") or {}
+        statuses = (found.get("status") or {}).get("containerStatuses") or []
+        if not statuses:  # not bound yet, or the agent has not posted its status
+            return None
+        waiting: Json = statuses[0]["state"].get("waiting") or {}
         return waiting if waiting.get("reason") == "ImagePullBackOff" else None
 
     waiting = wait_for("ImagePullBackOff", backing_off, timeout_s=60)
