@@ -27,6 +27,7 @@ from modelplane_localfleet.layout import CLUSTER_RANGE
 
 from e2e.backends import harness
 from e2e.kube import Json, apply, get, is_ready, items, wait_for
+from tests.registry import crane_output
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 
@@ -86,12 +87,7 @@ def _add(
 
 
 def crane(*args: str) -> str:
-    result = subprocess.run(
-        [str(CRANE_BINARY), "--insecure", *args],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, f"crane {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
+    return crane_output(CRANE_BINARY, "--insecure", *args)
 
 
 @pytest.fixture(scope="module")

@@ -26,3 +26,12 @@ def crane_registry(crane: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def crane_output(crane: Path, *args: str, timeout: float = 120) -> str:
+    """What `crane ARGS` prints, stripped; fails the test with crane's error when it fails."""
+    done = subprocess.run(
+        [str(crane), *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
+    assert done.returncode == 0, f"crane {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()

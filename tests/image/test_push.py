@@ -15,7 +15,7 @@ from modelplane_localfleet import binaries
 from modelplane_localfleet.components import CRANE
 
 from tests.image.conftest import Built, build_env
-from tests.registry import crane_registry
+from tests.registry import crane_output, crane_registry
 
 pytestmark = pytest.mark.slow
 
@@ -32,21 +32,15 @@ def registry(crane: Path) -> Iterator[str]:
         yield address
 
 
-def _crane(crane: Path, *args: str) -> str:
-    done = subprocess.run([str(crane), *args], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_the_pushed_image_reads_back_with_the_same_digest(
     image: Built, crane: Path, registry: str
 ) -> None:
     reference = f"{registry}/modelplane:test"
     pushed = build.push(crane, image.layout, reference)
     assert pushed == f"{registry}/modelplane@{image.digest}"
-    assert _crane(crane, "digest", reference).strip() == image.digest
-    assert json.loads(_crane(crane, "manifest", reference)) == image.manifest
-    assert json.loads(_crane(crane, "config", reference)) == image.config
+    assert crane_output(crane, "digest", reference).strip() == image.digest
+    assert json.loads(crane_output(crane, "manifest", reference)) == image.manifest
+    assert json.loads(crane_output(crane, "config", reference)) == image.config
 
 
 def test_the_skaffold_builder_pushes_image(image: Built, crane: Path, registry: str) -> None:
@@ -58,4 +52,4 @@ def test_the_skaffold_builder_pushes_image(image: Built, crane: Path, registry: 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pushed"] == f"{registry}/modelplane@{image.digest}"
-    assert _crane(crane, "digest", reference).strip() == image.digest
+    assert crane_output(crane, "digest", reference).strip() == image.digest

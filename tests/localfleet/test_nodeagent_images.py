@@ -28,6 +28,8 @@ from modelplane_localfleet.nodeagent import layers
 from modelplane_localfleet.nodeagent.images import Image, ImageStore, PullError, Reference
 from modelplane_localfleet.nodeagent.pulls import ImagePulls
 
+from tests.registry import crane_output
+
 CRANE_BINARY = CRANE.entry(default_cache()) / "crane"
 
 Entry = tuple[str, str | None]  # name, content (None: a directory); "a -> b" is a symlink
@@ -59,12 +61,7 @@ class Registry:
     work: Path
 
     def crane(self, *args: str) -> str:
-        result = subprocess.run(
-            [str(CRANE_BINARY), "--insecure", *args],
-            capture_output=True, text=True, check=False, timeout=60,
-        )  # fmt: skip
-        assert result.returncode == 0, f"crane {' '.join(args)}: {result.stderr}"
-        return result.stdout.strip()
+        return crane_output(CRANE_BINARY, "--insecure", *args, timeout=60)
 
     def push(self, name: str, *layer_entries: list[Entry], **mutate: str) -> str:
         """Push an image of these layers; its reference."""
