@@ -47,12 +47,18 @@ def test_the_controller_manager_creates_pods_and_the_scheduler_binds_them(
 ) -> None:
     control.kubectl("apply", "-f", "-", stdin=json.dumps(NODE))
     control.kubectl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
-    deadline = time.monotonic() + 60
     pods: list[dict] = []  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        pods = _pods(control)
-        if len(pods) == 2 and all(p["spec"].get("nodeName") for p in pods):
-            break
-        time.sleep(0.5)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pods = _pods(control)
+            if len(pods) == 2 and all(p["spec"].get("nodeName") for p in pods):
+                break
+            time.sleep(0.5)
+    finally:
+        # The fleet is shared by the session: leave no fake node (it reports no platform, which
+        # tools such as skaffold read from the cluster's nodes) and no pods bound to it.
+        control.kubectl("delete", "deployment", "probe", "-n", "default", "--wait=false")
+        control.kubectl("delete", "node", "fake-node-0", "--wait=false")
     assert len(pods) == 2, "the ReplicaSet controller made two pods"
     assert {p["spec"].get("nodeName") for p in pods} == {"fake-node-0"}, "the scheduler bound both"
