@@ -36,7 +36,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from modelplane_localfleet import addons, binaries, layout, process, registry, services
+from modelplane_localfleet import (
+    addons,
+    binaries,
+    controlplane,
+    layout,
+    process,
+    registry,
+    services,
+)
 from modelplane_localfleet.cluster import Binaries, Cluster, ComponentStatus
 from modelplane_localfleet.components import CRANE
 from modelplane_localfleet.fleetfile import ClusterEntry
@@ -123,8 +131,16 @@ class Fleet:
         fresh = not self.namespace.exists()
         self.namespace.create()
         if fresh:
-            self.namespace.set_hosts({registry.HOSTNAME: registry.ADDRESS.split(":")[0]})
+            self.namespace.set_hosts(self._base_hosts())
         self.namespace.enter()
+
+    @staticmethod
+    def _base_hosts() -> dict[str, str]:
+        return {registry.HOSTNAME: registry.ADDRESS.split(":")[0]}
+
+    def add_hosts(self, names: dict[str, str]) -> None:
+        """Name more addresses in the namespace's hosts file (the registry stays named)."""
+        self.namespace.set_hosts({**self.namespace.hosts(), **self._base_hosts(), **names})
 
     def _require_running_namespace(self) -> None:
         require_root("the local fleet")
@@ -281,7 +297,8 @@ class Fleet:
 
     def client_env(self) -> dict[str, str]:
         """The environment of a client inside the fleet: kubectl on the control cluster and,
-        when the fleet runs the services, `modelplane explain` on its fleet-scheduler."""
+        when the control plane runs (installed from the chart, or as harness processes),
+        `modelplane explain` on its fleet-scheduler."""
         found = self.binaries()
         path = os.pathsep.join(
             [str(found.kubernetes), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
@@ -293,7 +310,11 @@ class Fleet:
             "PATH": path,
             "MODELPLANE_FLEET_STATE": str(self.state),
         }
-        if services.enabled_marker(control.config_dir).exists():
+        installed = controlplane.installed_control_plane(control.config_dir)
+        if installed is not None:
+            env["MODELPLANE_FLEET_SCHEDULER"] = installed.fleet_scheduler
+            env["MODELPLANE_TLS_DIR"] = str(installed.tls_dir)
+        elif services.enabled_marker(control.config_dir).exists():
             port = services.GRPC_PORTS["fleet-scheduler"]
             env["MODELPLANE_FLEET_SCHEDULER"] = f"{control.plan.address}:{port}"
             env["MODELPLANE_TLS_DIR"] = str(

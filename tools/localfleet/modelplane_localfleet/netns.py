@@ -203,6 +203,15 @@ class NetworkNamespace:
                 "use `modelplane-localfleet exec --state DIR -- ...`"
             )
 
+    def hosts(self) -> dict[str, str]:
+        """The names of the namespace's hosts file (hostname -> IP), localhost left out."""
+        path = ETC_DIR / self.name / "hosts"
+        found: dict[str, str] = {}
+        for line in path.read_text().splitlines() if path.exists() else []:
+            address, *names = line.split()
+            found.update({name: address for name in names if name != "localhost"})
+        return found
+
     def set_hosts(self, names: Mapping[str, str]) -> None:
         """Write the namespace's /etc/hosts: localhost plus `names` (hostname -> IP)."""
         hosts_dir = ETC_DIR / self.name

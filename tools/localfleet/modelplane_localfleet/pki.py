@@ -3,7 +3,8 @@
 Guarantees: the CA has basicConstraints CA:TRUE, keyCertSign and a subject key id;
 every leaf has an authority key id (strict TLS verification in current Pythons and
 Go rejects leaves without one), the SANs asked for, and the extended key usages
-of its role. Keys are ECDSA P-256. Validity is passed in, so tests are repeatable.
+of its role. Keys it makes are ECDSA P-256; a CA loaded from elsewhere (the
+chart's, which Helm's genCA makes) may be RSA. Validity is passed in, so tests are repeatable.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
     )
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: SigningKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -61,7 +63,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 class CertificateAuthority:
     """A self-signed CA that issues the fleet's certificates."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+    def __init__(self, key: SigningKey, cert: x509.Certificate) -> None:
         self._key = key
         self.cert = cert
 
@@ -88,8 +90,8 @@ class CertificateAuthority:
     @classmethod
     def load(cls, pair: KeyPair) -> CertificateAuthority:
         key = serialization.load_pem_private_key(pair.key_pem, password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("the fleet CA key must be an ECDSA key")
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError("a CA key must be ECDSA or RSA (Helm's genCA makes RSA keys)")
         return cls(key, x509.load_pem_x509_certificate(pair.cert_pem))
 
     def pair(self) -> KeyPair:
@@ -113,7 +115,10 @@ class CertificateAuthority:
         usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
             [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
         )
-        ca_ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        try:
+            ca_ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        except x509.ExtensionNotFound:
+            ca_ski = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name(common_name, organizations))
