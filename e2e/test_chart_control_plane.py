@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 from modelplane_imagebuild import build
-from modelplane_localfleet import registry
+from modelplane_localfleet import controlplane
 from modelplane_localfleet.binaries import default_cache
 from modelplane_localfleet.cluster import Cluster
-from modelplane_localfleet.components import CRANE
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.tour import chat
 
@@ -43,8 +42,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """The control plane's image of this tree in the fleet registry: (repository, digest)."""
     layout = tmp_path_factory.mktemp("image") / "layout"
     built = build.build(ROOT, layout, build.default_cache(), build.uv_next_to_python(), print)
-    crane = CRANE.entry(default_cache()) / "crane"
-    pushed = build.push(crane, layout, f"{registry.ADDRESS}/modelplane:e2e", insecure=True)
+    pushed = controlplane.publish_image(layout, default_cache(), tag="e2e")
     repository, _, digest = pushed.partition("@")
     assert digest == built.image.digest
     return repository, digest

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -27,9 +26,7 @@ from typing import Any
 import pytest
 
 from e2e.kube import wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELPLANE = [sys.executable, "-m", "modelplane"]
+from e2e.usercli import MODELPLANE, ROOT, inside, kubectl_json, printed_command
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +48,6 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
             capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
         assert down.returncode == 0, down.stderr
-
-
-def inside(state: Path, *command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MODELPLANE, "localfleet", "exec", "--state", str(state), "--", *command],
-        capture_output=True, text=True, check=False, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
-
-
-def kubectl_json(state: Path, *args: str) -> Any:
-    done = inside(state, "kubectl", *args, "-o", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def printed_command(output: str, after: str) -> list[str]:
-    """The command on the line after the line starting with `after`."""
-    lines = output.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.startswith(after))
-    return shlex.split(lines[index + 1])
 
 
 def replicas(state: Path) -> dict[str, Any]:
@@ -327,3 +304,30 @@ def test_the_printed_commands_scale_and_delete_a_cluster_and_zero_answers_503(
 
     # `--max-time 5` bounds each try: the 503 must come back, not hang.
     assert wait_for("a 503 from the scaled-to-zero service", prompt_503, 60)
+
+
+def test_the_control_plane_runs_as_pods_the_chart_installed(tour: tuple[Path, str]) -> None:
+    """`up --tour` installs the chart: each service is a Deployment of two Ready pods
+    running the image pushed to the fleet registry (by digest), and no harness process."""
+    state, output = tour
+    assert "helm upgrade --install modelplane charts/modelplane" in output
+    deployments = kubectl_json(state, "get", "deployments", "-n", "modelplane-system",
+                               "-l", "app.kubernetes.io/instance=modelplane")  # fmt: skip
+    ready_copies = {
+        d["metadata"]["name"]: (d.get("status") or {}).get("readyReplicas")
+        for d in deployments["items"]
+    }
+    services = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
+    assert ready_copies == dict.fromkeys(services, 2), ready_copies
+    pods = kubectl_json(state, "get", "pods", "-n", "modelplane-system",
+                        "-l", "app.kubernetes.io/instance=modelplane")["items"]  # fmt: skip
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        image = container["image"]
+        assert re.fullmatch(r"10\.240\.0\.1:5000/modelplane@sha256:[0-9a-f]{64}", image), image
+    status = inside(state, sys.executable, "-m", "modelplane_localfleet", "status",
+                    "--state", str(state))  # fmt: skip
+    # (exit 1 when any component is down: earlier tests stop a cluster on purpose)
+    assert status.stdout.startswith("CLUSTER"), status.stderr
+    components = {line.split()[1] for line in status.stdout.splitlines()[1:] if line.split()}
+    assert not components & set(services), status.stdout

@@ -22,3 +22,26 @@ def test_localfleet_help_is_the_harness_help(capsys: pytest.CaptureFixture[str])
     assert out.startswith("usage: modelplane-localfleet")
     for command in ("up", "down", "status", "exec", "add", "stop", "start", "remove"):
         assert command in out
+
+
+def test_up_installs_the_chart_on_a_fleet_with_the_given_clusters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: list[list[str]] = []
+
+    def harness(arguments: list[str]) -> int:
+        handed.append(arguments)
+        return 0
+
+    monkeypatch.setattr("modelplane.cli.main._run_localfleet", harness)
+    assert main(["up", "--state", "/tmp/s", "-f", "a.yaml", "-f", "b.yaml"]) == 0
+    assert main(["up", "--tour", "--state", "/tmp/s"]) == 0
+    assert handed == [
+        ["up", "--chart", "--state", "/tmp/s", "--file=a.yaml", "--file=b.yaml"],
+        ["tour", "--state", "/tmp/s"],
+    ]
+
+
+def test_up_tour_refuses_clusters_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["up", "--tour", "-f", "a.yaml"]) == 2
+    assert "--tour brings its own clusters" in capsys.readouterr().err

@@ -71,6 +71,7 @@ def test_names_written_to_the_namespace_hosts_file_resolve_inside_it(
     namespace.set_hosts({"leader.lws.ml-team": "10.244.1.2"})
     result = namespace.run(["getent", "hosts", "leader.lws.ml-team"])
     assert result.stdout.split()[0] == "10.244.1.2"
+    assert namespace.hosts() == {"leader.lws.ml-team": "10.244.1.2"}, "read back, no localhost"
 
 
 @ROOT_ONLY

@@ -92,3 +92,42 @@ def test_a_ca_survives_a_round_trip_through_pem() -> None:
     again = CertificateAuthority.load(ca.pair())
     leaf = x509.load_pem_x509_certificate(again.issue("x", NOW, client=True).cert_pem)
     assert leaf.issuer == ca.cert.subject
+
+
+def _rsa_ca_like_helms_gen_ca() -> KeyPair:
+    """A CA as Helm's `genCA` makes it: RSA 2048, CA:TRUE, and here no subject key id."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelplane modelplane CA")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_pem)
+
+
+def test_a_charts_rsa_ca_issues_a_client_certificate_that_verifies_against_it() -> None:
+    pair = _rsa_ca_like_helms_gen_ca()
+    ca_cert = x509.load_pem_x509_certificate(pair.cert_pem)
+    leaf = x509.load_pem_x509_certificate(
+        CertificateAuthority.load(pair).issue("modelplane-cli", NOW, client=True).cert_pem
+    )
+    leaf.verify_directly_issued_by(ca_cert)
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)

@@ -119,11 +119,16 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser(
         "up",
-        help="run the project on this machine: the local fleet, the services, and with "
-        "--tour the getting-started tour (needs root)",
+        help="run the project on this machine (needs root): the local fleet, the control "
+        "plane installed from this checkout's image with the Helm chart; again to upgrade",
     )
+    up.add_argument("--tour", action="store_true", help="then walk the getting-started tour on it")
     up.add_argument(
-        "--tour", action="store_true", help="walk the getting-started tour (required today)"
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        help="FLEET.yaml: also start these InferenceClusters' simulated nodes (repeatable)",
     )
     up.add_argument("--state", default=TOUR_STATE, help=f"state directory (default {TOUR_STATE})")
     up.set_defaults(run=_up)
@@ -142,14 +147,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> int:
-    if not args.tour:
-        print(
-            "error: say `modelplane up --tour` (or run your own fleet with "
-            "`modelplane localfleet up -f FLEET.yaml --services`)",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID
-    return _run_localfleet(["tour", "--state", args.state])
+    if args.tour:
+        if args.filename:
+            print("error: --tour brings its own clusters; drop -f", file=sys.stderr)
+            return EXIT_INVALID
+        return _run_localfleet(["tour", "--state", args.state])
+    files = [f"--file={path}" for path in args.filename]
+    return _run_localfleet(["up", "--chart", "--state", args.state, *files])
 
 
 def _down(args: argparse.Namespace) -> int:

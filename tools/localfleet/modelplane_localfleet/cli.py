@@ -89,11 +89,27 @@ def _fleet(args: argparse.Namespace) -> Fleet:
 
 
 def _up(args: argparse.Namespace) -> int:
-    entries = fleetfile.read(args.file)
+    from modelplane_localfleet import controlplane
+
+    entries = fleetfile.read(args.file or [])
     fleet = _fleet(args)
+    if args.chart:
+        controlplane.prepare(fleet.state, fleet.cache)
     took = fleet.up(entries, with_services=args.services)
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
+    if args.chart:
+        began = time.monotonic()
+        installed = controlplane.install(fleet)
+        print(
+            f"control plane installed in {time.monotonic() - began:.1f}s: helm release "
+            f"{installed.release} in {installed.namespace}, every pod Ready"
+        )
     print("\n".join(fleet.summary()))
+    if args.chart:
+        from modelplane_localfleet.tour import first_steps
+
+        print("\n" + "\n".join(first_steps(fleet.state, fleet.gateway_address())))
+        return 0
     print(
         f"run clients inside it: modelplane-localfleet exec --state {fleet.state} -- kubectl get ns"
     )
@@ -206,12 +222,22 @@ def parser() -> argparse.ArgumentParser:
     regen.set_defaults(run=_gomod)
 
     up = sub.add_parser("up", help="start the control cluster and one cluster per InferenceCluster")
-    up.add_argument("-f", "--file", action="append", required=True, help="FLEET.yaml (repeatable)")
     up.add_argument(
+        "-f", "--file", action="append", help="FLEET.yaml (repeatable; none: the control cluster)"
+    )
+    control_plane = up.add_mutually_exclusive_group()
+    control_plane.add_argument(
+        "--chart",
+        action="store_true",
+        help="also install the control plane as a platform team would: this checkout's image "
+        "in the fleet registry, the Helm chart charts/modelplane (release modelplane)",
+    )
+    control_plane.add_argument(
         "--services",
         action="store_true",
         help="also run the control plane's services (cluster-provisioner, fleet-scheduler, "
-        "endpoint-manager, gateway-config) on the control cluster",
+        "endpoint-manager, gateway-config) as processes of the harness (benchmarks, tests "
+        "of one service)",
     )
     _fleet_arguments(up)
     up.set_defaults(run=_up)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from modelplane_localfleet import binaries, registry
 from modelplane_localfleet.components import CRANE, HELM
 from modelplane_localfleet.pki import CertificateAuthority, KeyPair
+from modelplane_localfleet.services import SERVICES
 
 if TYPE_CHECKING:
     from modelplane_localfleet.cluster import Cluster
@@ -43,9 +44,7 @@ RELEASE = "modelplane"
 NAMESPACE = "modelplane-system"
 REPOSITORY = f"{registry.ADDRESS}/modelplane"
 CLI_IDENTITY = "modelplane-cli"
-# The chart's services and their gRPC ports (values.yaml); the others serve no gRPC.
-SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
-SCHEDULER_GRPC_PORT = 50061
+SCHEDULER_GRPC_PORT = 50061  # values.yaml services.fleet-scheduler.grpcPort
 Say = Callable[[str], None]
 
 

@@ -322,6 +322,11 @@ class Fleet:
             )
         return env
 
+    def gateway_address(self) -> str:
+        """The front door: the control cluster's gateway (an InferenceGateway's address)."""
+        port = "" if PORTS.gateway_web == 80 else f":{PORTS.gateway_web}"
+        return f"http://{self.cluster(CONTROL).plan.address}{port}"
+
     def summary(self) -> list[str]:
         lines = [f"{'CLUSTER':<14}{'APISERVER':<28}{'GATEWAY':<18}KUBECONFIG"]
         for cluster in self.clusters():

@@ -1,7 +1,9 @@
 """`modelplane up --tour`: the documentation's getting-started tour, walked on the local fleet.
 
-It brings up the control cluster with the control plane's four services (each
-its own process and identity), then applies the repository's `examples/tour/`
+It brings up the control cluster, installs the control plane as a platform team
+would (`controlplane`: the image of this checkout pushed to the fleet registry,
+the Helm chart installed with it, each service two pods with one leading), then
+applies the repository's `examples/tour/`
 manifests in the tour's order, waiting at each step for what a person would
 wait for and printing it:
 
@@ -34,7 +36,7 @@ from typing import Any, TypeVar
 
 from modelplane.cli import TOUR_STATE
 
-from modelplane_localfleet import fleetfile
+from modelplane_localfleet import controlplane, fleetfile
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet, FleetError
 from modelplane_localfleet.layout import CONTROL
@@ -155,10 +157,15 @@ class Tour:
 
     def run(self) -> str:
         began = time.monotonic()
-        self.step("Control plane: the control cluster and its four services")
-        took = self.fleet.up([], with_services=True)
-        self.say(f"    up in {took:.0f}s: cluster-provisioner, fleet-scheduler, endpoint-manager,"
-                 " gateway-config")  # fmt: skip
+        self.step("Control plane: the control cluster, then the chart charts/modelplane")
+        controlplane.prepare(self.fleet.state, self.fleet.cache, self.say)
+        took = self.fleet.up([])
+        self.say(f"    control cluster up in {took:.0f}s")
+        installed = controlplane.install(self.fleet, self.say)
+        self.say(
+            f"    release {installed.release} in {installed.namespace}: cluster-provisioner,"
+            " fleet-scheduler, endpoint-manager, gateway-config (two pods each, one leading)"
+        )
 
         self.step("The front door: InferenceGateway default")
         self.apply("01-inference-gateway.yaml")
@@ -269,6 +276,31 @@ class Tour:
             if cluster.name != CONTROL and _get(cluster, "pod", "-n", namespace, name):
                 return cluster.name
         return "?"
+
+
+def first_steps(state: Path, gateway: str) -> list[str]:
+    """What to do after `modelplane up`: apply manifests, add clusters, where the gateway is."""
+    modelplane = Path(sys.executable).parent / "modelplane"
+    run = f"{modelplane} localfleet exec --state {state} --"
+    examples = EXAMPLES
+    return [
+        f"The front door (gateway) answers at {gateway} once an InferenceGateway exists:",
+        f"  {run} kubectl apply -f {examples / '01-inference-gateway.yaml'}",
+        "Add GPU capacity: start a cluster's simulated nodes, then register it:",
+        f"  {modelplane} localfleet add us-east -f {examples / '02-platform-us-east.yaml'}"
+        f" --state {state}",
+        f"  {run} kubectl apply -f {examples / '02-platform-us-east.yaml'}",
+        "Apply your manifests (ModelDeployment, ModelService, ...) with kubectl inside the fleet:",
+        f"  {run} kubectl apply -f {examples / '03-qwen-demo.yaml'}",
+        f"  {run} kubectl get md,ms,modelreplicas -A",
+        "Why a deployment's replicas are where they are (asks the running fleet-scheduler):",
+        f"  {'' if state == Path(TOUR_STATE) else run + ' '}{modelplane} explain"
+        f" md/qwen-demo -n {NAMESPACE}",
+        "Upgrade the control plane after a code change (rebuilds the image, helm upgrade):",
+        f"  {modelplane} up --state {state}",
+        "Tear everything down:",
+        f"  {modelplane} down --state {state}",
+    ]
 
 
 def next_steps(state: Path, address: str) -> list[str]:
