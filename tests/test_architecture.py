@@ -28,6 +28,8 @@ PURE = [
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "decide.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "workload.py",
+    ROOT / "services" / "scheduler-extender" / "scheduler_extender" / "inventory.py",
+    LIB / "devices.py",
     *(
         ROOT / "services" / "gateway-config" / "gateway_config" / f"{name}.py"
         for name in ("backends", "decide", "render", "status")

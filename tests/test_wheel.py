@@ -17,7 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"
-SERVICES = ("fleet_scheduler", "cluster_provisioner", "endpoint_manager", "gateway_config")
+SERVICES = (
+    "fleet_scheduler",
+    "cluster_provisioner",
+    "endpoint_manager",
+    "gateway_config",
+    "scheduler_extender",
+)
 
 INVALID = """\
 apiVersion: modelplane.ai/v1alpha1

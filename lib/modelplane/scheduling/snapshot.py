@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from modelplane.cel import Attribute, AttributeKind, Device
+from modelplane.devices import selector_device
 from modelplane.naming import DEPLOYMENT_LABEL, REPLICA_INDEX_LABEL
 from modelplane.scheduling.model import (
     Cache,
@@ -31,7 +31,6 @@ from modelplane.scheduling.model import (
 from modelplane.scheduling.taints import Taint, Toleration
 
 Obj = Mapping[str, Any]
-ATTRIBUTE_KINDS: tuple[AttributeKind, ...] = ("string", "bool", "int", "version")
 
 
 def _labels(mapping: Mapping[str, str] | None) -> Labels:
@@ -46,19 +45,14 @@ def _match_labels(spec: Obj, key: str = "clusterSelector") -> Labels:
 def hardware_class(obj: Obj) -> HardwareClass:
     devices = []
     for device in obj["spec"].get("devices", ()):
-        attributes = []
-        for key, value in (device.get("attributes") or {}).items():
-            kind = next(k for k in ATTRIBUTE_KINDS if k in value)
-            attributes.append((key, Attribute(kind, value[kind])))
-        capacity = [
-            (key, str(value["value"])) for key, value in (device.get("capacity") or {}).items()
-        ]
         devices.append(
             ClassDevice(
                 name=device["name"],
                 claim=device.get("claim", "DRA"),
                 count=int(device.get("count", 1)),
-                device=Device(device["driver"], tuple(sorted(attributes)), tuple(sorted(capacity))),
+                device=selector_device(
+                    device["driver"], device.get("attributes"), device.get("capacity")
+                ),
                 device_class_name=device.get("deviceClassName"),
             )
         )

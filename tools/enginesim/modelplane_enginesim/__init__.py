@@ -17,7 +17,7 @@ Modules, pure ones marked (no I/O, no clock unless injected):
     metrics        (pure) vLLM's Prometheus families, written by hand
     kvtransfer     (pure) `kv_transfer_params` and the producer's block store
     engine         concurrency slots and the ttft/tpot latency model
-    http           the HTTP/1.1 server (asyncio streams + h11)
+    (HTTP/1.1 server: modelplane.httpserver, asyncio streams + h11)
     serving        one inference request: checks, KV fetch, engine time, rendering
     sidechannel    the KV side channel: producer's TCP server, consumer's fetch
     group          leader/worker membership over TCP

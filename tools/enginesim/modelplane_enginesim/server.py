@@ -18,11 +18,12 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+from modelplane.httpserver import HttpServer, Request, Response, json_response, text_response
+
 from modelplane_enginesim.anthropic_api import MessagesApi
 from modelplane_enginesim.config import Settings
 from modelplane_enginesim.engine import Engine
 from modelplane_enginesim.group import Leader, Worker
-from modelplane_enginesim.http import HttpServer, Request, Response, json_response, text_response
 from modelplane_enginesim.inference import Api, ApiError
 from modelplane_enginesim.kvtransfer import BlockStore
 from modelplane_enginesim.logs import log
@@ -213,7 +214,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
         app.worker.start()
     pod = settings.pod
     http = HttpServer(
-        app.handle, [("x-modelplane-pod", pod.qualified), ("x-modelplane-pod-ip", pod.ip)]
+        app.handle,
+        [("x-modelplane-pod", pod.qualified), ("x-modelplane-pod-ip", pod.ip)],
+        log_error=lambda event, fields: log(event, None, **fields),
     )
     tls = _tls_context(settings)
     port = await http.start(settings.host, settings.port, tls)

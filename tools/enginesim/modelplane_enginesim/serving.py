@@ -22,10 +22,11 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
+from modelplane.httpserver import Request, Response, json_response
+
 from modelplane_enginesim import sidechannel
 from modelplane_enginesim.config import Settings
 from modelplane_enginesim.engine import Engine, Job
-from modelplane_enginesim.http import Request, Response, json_response
 from modelplane_enginesim.inference import Api, ApiError, Outcome, StreamFormat, decide
 from modelplane_enginesim.kvtransfer import BlockStore, KvRequest, parse_params, response_params
 from modelplane_enginesim.logs import log

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import gateway, lws, servicenet, services
+from modelplane_localfleet import extension, gateway, lws, servicenet, services
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
@@ -53,6 +53,7 @@ def users(plan: ClusterPlan) -> dict[str, str]:
         out["kube-proxy"] = servicenet.KUBE_PROXY_USER
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
+        out[extension.EXTENDER_COMPONENT] = extension.EXTENDER_USER
     return out
 
 
@@ -107,6 +108,11 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
         cert_dir=cert_dir,
     )
     (cluster.config_dir / "lws-manager.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    extension.write_scheduler_config(
+        cluster.config_dir / f"{extension.SCHEDULER_COMPONENT}.yaml",
+        cluster.kubeconfig_for("kube-scheduler"),
+        extension.extender_url(cluster.plan.address),
+    )
 
 
 def _apply(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
@@ -135,6 +141,7 @@ def install(cluster: Cluster) -> None:
     objects += node_agent_rbac.rbac_objects()
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
+        objects += extension.rbac_objects()
         objects += services.inference_gateway(PORTS.gateway_web)
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
@@ -164,6 +171,7 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
                 Probe(lws.readiness_url(address, PORTS.lws_health), "ok"),
             )
         )
+        out += extension_components(cluster)
     else:
         out.append(
             ComponentSpec(
@@ -216,6 +224,34 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
         )
     )
     return out
+
+
+def extension_components(cluster: Cluster) -> list[ComponentSpec]:
+    """The extender and the second kube-scheduler that asks it (`extension`)."""
+    from modelplane_localfleet.cluster import ComponentSpec
+    from modelplane_localfleet.probe import Probe
+
+    address = cluster.plan.address
+    return [
+        ComponentSpec(
+            extension.EXTENDER_COMPONENT,
+            extension.extender_command(
+                cluster.kubeconfig_for(extension.EXTENDER_COMPONENT), address
+            ),
+            Probe(f"{extension.extender_url(address)}/readyz", "ok"),
+        ),
+        ComponentSpec(
+            extension.SCHEDULER_COMPONENT,
+            extension.scheduler_command(
+                cluster.binaries.kubernetes / "kube-scheduler",
+                cluster.config_dir / f"{extension.SCHEDULER_COMPONENT}.yaml",
+                cluster.kubeconfig_for("kube-scheduler"),
+                address,
+                cluster.serving_flags(),
+            ),
+            cluster.https_probe(PORTS.modelplane_scheduler, "/healthz", authenticated=False),
+        ),
+    ]
 
 
 def after_ready(cluster: Cluster) -> None:

@@ -211,7 +211,7 @@ class Cluster:
 
     # -- components --------------------------------------------------------------------
 
-    def _https_probe(self, port: int, path: str, *, authenticated: bool) -> Probe:
+    def https_probe(self, port: int, path: str, *, authenticated: bool) -> Probe:
         pki = self.pki_dir
         return Probe(
             f"https://{self.plan.address}:{port}{path}",
@@ -221,15 +221,20 @@ class Cluster:
             client_key=pki / "admin.key" if authenticated else None,
         )
 
+    def serving_flags(self) -> list[str]:
+        """The cluster's serving certificate, for a control-plane binary's HTTPS port."""
+        pki = self.pki_dir
+        return [
+            f"--tls-cert-file={pki / 'serving.crt'}",
+            f"--tls-private-key-file={pki / 'serving.key'}",
+        ]
+
     def core_components(self) -> list[ComponentSpec]:
         """etcd, kube-apiserver, kube-controller-manager and kube-scheduler."""
         pki, address, k8s = self.pki_dir, self.plan.address, self.binaries.kubernetes
         etcd_url = f"http://{address}:{PORTS.etcd}"
         peer_url = f"http://{address}:{PORTS.etcd_peer}"
-        serving = [
-            f"--tls-cert-file={pki / 'serving.crt'}",
-            f"--tls-private-key-file={pki / 'serving.key'}",
-        ]
+        serving = self.serving_flags()
         return [
             ComponentSpec(
                 "etcd",
@@ -268,7 +273,7 @@ class Cluster:
                     # Endpoints validation in a loop otherwise.
                     "--endpoint-reconciler-type=none",
                 ],
-                self._https_probe(PORTS.apiserver, "/readyz", authenticated=True),
+                self.https_probe(PORTS.apiserver, "/readyz", authenticated=True),
             ),
             ComponentSpec(
                 "kube-controller-manager",
@@ -287,7 +292,7 @@ class Cluster:
                     # Each controller acts as its own service account, as bootstrap RBAC expects.
                     "--use-service-account-credentials=true",
                 ],
-                self._https_probe(PORTS.controller_manager, "/healthz", authenticated=False),
+                self.https_probe(PORTS.controller_manager, "/healthz", authenticated=False),
             ),
             ComponentSpec(
                 "kube-scheduler",
@@ -300,7 +305,7 @@ class Cluster:
                     f"--secure-port={PORTS.scheduler}",
                     *serving,
                 ],
-                self._https_probe(PORTS.scheduler, "/healthz", authenticated=False),
+                self.https_probe(PORTS.scheduler, "/healthz", authenticated=False),
             ),
         ]
 

@@ -48,6 +48,8 @@ class Ports:
     apiserver: int = 6443
     controller_manager: int = 10257
     scheduler: int = 10259
+    modelplane_scheduler: int = 10261  # inference clusters: the extension's kube-scheduler
+    scheduler_extender: int = 10262  # inference clusters: modelplane-scheduler-extender
     lws_webhook: int = 9443
     lws_health: int = 8081
     lws_metrics: int = 8443

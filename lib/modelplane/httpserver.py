@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 server: asyncio streams for I/O, h11 for framing.
+"""A small HTTP/1.1 server: asyncio streams for I/O, h11 for framing (the engine
+simulator's and the scheduler extender's).
 
 Guarantees: connections are kept alive between requests (closed after
 `keepalive_s` idle, longer than a Traefik gateway keeps idle backend
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from typing import TYPE_CHECKING
 
 import h11
 
-from modelplane_enginesim.logs import log
+log = logging.getLogger("modelplane.httpserver")
+
 
 if TYPE_CHECKING:
     import ssl
@@ -84,8 +87,12 @@ class HttpServer:
         handler: Handler,
         default_headers: Sequence[tuple[str, str]] = (),
         keepalive_s: float = 120.0,
+        log_error: Callable[[str, dict[str, object]], None] | None = None,
     ) -> None:
+        """`log_error(event, fields)` reports connection and handler errors (default: the
+        `modelplane.httpserver` logger)."""
         self.handler = handler
+        self.log_error = log_error or (lambda event, fields: log.warning("%s %s", event, fields))
         self.default_headers = [(k.encode(), v.encode()) for k, v in default_headers]
         self.keepalive_s = keepalive_s
         self.closing = False
@@ -140,7 +147,7 @@ class HttpServer:
         except (ConnectionError, TimeoutError, h11.LocalProtocolError):
             pass
         except Exception as error:  # a stream that failed after its head went out
-            log("connection_error", error=repr(error))
+            self.log_error("connection_error", {"error": repr(error)})
         finally:
             self._busy.pop(writer, None)
             writer.close()
@@ -189,7 +196,10 @@ class HttpServer:
         try:
             response = await self.handler(request)
         except Exception as error:
-            log("handler_error", method=request.method, path=request.path, error=repr(error))
+            self.log_error(
+                "handler_error",
+                {"method": request.method, "path": request.path, "error": repr(error)},
+            )
             response = json_response(500, {"error": {"message": "internal error", "code": 500}})
         head = self._head(response)
         if response.stream is None:

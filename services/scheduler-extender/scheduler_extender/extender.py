@@ -1,0 +1,150 @@
+"""The extender's answers: `filter` and `prioritize` from the watched cluster state.
+
+`Extender` reads a `Cache` of ResourceSlices, ResourceClaims, ResourceClaimTemplates
+and DeviceClasses (never the API server per call), rebuilds the `Inventory` only
+when slices or claims changed, and answers in the kube-scheduler extender wire
+format (`k8s.io/kube-scheduler/extender/v1`: Go field names, no JSON tags).
+
+Between kube-scheduler choosing a node and the claim's allocation reaching the
+watch, the next pod would see that node as emptier than it is; a burst of small
+pods would then spread instead of packing. So `prioritize` keeps a short-lived
+*pending* reservation: the devices the pod would take on its best node. Scores
+count pending devices as taken; filtering never does (it refuses only what the
+watched allocations rule out, so a wrong guess cannot keep a pod off a node).
+A pending reservation ends when a claim reserved for the pod shows an allocation,
+or after `PENDING_TTL_S`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from modelplane.cache import OnChange
+
+from scheduler_extender.inventory import (
+    DeviceId,
+    Inventory,
+    allocated,
+    assignment,
+    requests_of,
+    score,
+)
+
+RESOURCE = "/apis/resource.k8s.io/v1"
+SLICES = f"{RESOURCE}/resourceslices"
+CLAIMS = f"{RESOURCE}/resourceclaims"
+TEMPLATES = f"{RESOURCE}/resourceclaimtemplates"
+CLASSES = f"{RESOURCE}/deviceclasses"
+PATHS = (SLICES, CLAIMS, TEMPLATES, CLASSES)
+PENDING_TTL_S = 15.0
+Json = dict[str, Any]
+
+
+def _by_key(items: list[Json]) -> dict[str, Json]:
+    out = {}
+    for obj in items:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace")
+        out[f"{namespace}/{meta['name']}" if namespace else meta["name"]] = obj
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    node: str
+    devices: tuple[DeviceId, ...]
+    until: float
+
+
+class Watched(Protocol):
+    """What the extender reads of `modelplane.cache.Cache`."""
+
+    listeners: list[OnChange]
+
+    @property
+    def synced(self) -> bool: ...
+
+    def items(self, path: str) -> list[Json]: ...
+
+
+class Extender:
+    def __init__(self, cache: Watched, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cache = cache
+        self.clock = clock
+        self._inventory: Inventory | None = None
+        self.pending: dict[str, Pending] = {}  # pod uid -> its guessed devices
+        cache.listeners.append(self._changed)
+
+    def _changed(self, path: str, obj: Json) -> None:
+        if path in (SLICES, CLAIMS):
+            self._inventory = None
+        if path == CLAIMS and list(allocated([obj])):
+            for reserved in (obj.get("status") or {}).get("reservedFor") or ():
+                self.pending.pop(str(reserved.get("uid")), None)
+
+    def inventory(self) -> Inventory:
+        if self._inventory is None:
+            self._inventory = Inventory.build(self.cache.items(SLICES), self.cache.items(CLAIMS))
+        return self._inventory
+
+    def _requests(self, pod: Json) -> tuple[list[Any], list[DeviceId]]:
+        return requests_of(
+            pod,
+            _by_key(self.cache.items(CLAIMS)),
+            _by_key(self.cache.items(TEMPLATES)),
+            _by_key(self.cache.items(CLASSES)),
+        )
+
+    def _with_pending(self, inventory: Inventory, except_pod: str) -> Inventory:
+        now = self.clock()
+        for uid in [u for u, p in self.pending.items() if p.until <= now]:
+            del self.pending[uid]
+        held = [d for uid, p in self.pending.items() if uid != except_pod for d in p.devices]
+        return inventory.with_taken(held) if held else inventory
+
+    def filter(self, args: Mapping[str, Any]) -> Json:
+        pod = args.get("Pod") or {}
+        names = _node_names(args)
+        requests, _held = self._requests(pod)
+        inventory = self.inventory()
+        passed: list[str] = []
+        failed: dict[str, str] = {}
+        for node in names:
+            found = assignment(inventory, node, requests)
+            if isinstance(found, str):
+                failed[node] = f"modelplane: {found}"
+            else:
+                passed.append(node)
+        if args.get("NodeNames") is not None:
+            return {"NodeNames": passed, "FailedNodes": failed, "Error": ""}
+        kept = set(passed)
+        nodes = [
+            n for n in (args.get("Nodes") or {}).get("items") or () if n["metadata"]["name"] in kept
+        ]
+        return {"Nodes": {"items": nodes}, "FailedNodes": failed, "Error": ""}
+
+    def prioritize(self, args: Mapping[str, Any]) -> list[Json]:
+        pod = args.get("Pod") or {}
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        names = _node_names(args)
+        requests, _held = self._requests(pod)
+        if not requests:
+            return [{"Host": node, "Score": 0} for node in names]
+        inventory = self._with_pending(self.inventory(), except_pod=uid)
+        scores = {node: score(inventory, node, requests) for node in names}
+        for node in sorted(names, key=lambda n: (-scores[n], n)):
+            found = assignment(inventory, node, requests)
+            if not isinstance(found, str):
+                self.pending[uid] = Pending(node, tuple(found), self.clock() + PENDING_TTL_S)
+                break
+        return [{"Host": node, "Score": scores[node]} for node in names]
+
+
+def _node_names(args: Mapping[str, Any]) -> list[str]:
+    """The candidate nodes: `NodeNames` (nodeCacheCapable) or the names in `Nodes`."""
+    if args.get("NodeNames") is not None:
+        return [str(n) for n in args["NodeNames"]]
+    return [str(n["metadata"]["name"]) for n in (args.get("Nodes") or {}).get("items") or ()]
