@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from modelplane.cache import OnChange
 
 from scheduler_extender.inventory import (
+    Catalog,
     DeviceId,
     Inventory,
     allocated,
@@ -74,11 +75,14 @@ class Extender:
     def __init__(self, cache: Watched, clock: Callable[[], float] = time.monotonic) -> None:
         self.cache = cache
         self.clock = clock
+        self._catalog: Catalog | None = None
         self._inventory: Inventory | None = None
         self.pending: dict[str, Pending] = {}  # pod uid -> its guessed devices
         cache.listeners.append(self._changed)
 
     def _changed(self, path: str, obj: Json) -> None:
+        if path == SLICES:
+            self._catalog = None
         if path in (SLICES, CLAIMS):
             self._inventory = None
         if path == CLAIMS and list(allocated([obj])):
@@ -86,8 +90,13 @@ class Extender:
                 self.pending.pop(str(reserved.get("uid")), None)
 
     def inventory(self) -> Inventory:
+        """Devices (and their selector matches) change only with the slices; what is taken
+        changes with every allocation: the two are rebuilt apart."""
+        if self._catalog is None:
+            self._catalog = Catalog.from_slices(self.cache.items(SLICES))
         if self._inventory is None:
-            self._inventory = Inventory.build(self.cache.items(SLICES), self.cache.items(CLAIMS))
+            taken = frozenset(allocated(self.cache.items(CLAIMS)))
+            self._inventory = Inventory(self._catalog, taken)
         return self._inventory
 
     def _requests(self, pod: Json) -> tuple[list[Any], list[DeviceId]]:

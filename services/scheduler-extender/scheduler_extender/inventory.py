@@ -42,13 +42,17 @@ class DeviceRequest:
     count: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    devices: Mapping[str, tuple[NodeDevice, ...]]  # node name -> its devices
-    taken: frozenset[DeviceId] = field(default_factory=frozenset)
+class Catalog:
+    """Every node's devices, from the ResourceSlices; which devices match a selector set
+    is computed once per set and kept (devices change only with the slices)."""
+
+    def __init__(self, devices: Mapping[str, tuple[NodeDevice, ...]]) -> None:
+        self.devices = devices
+        self._matching: dict[tuple[Selector, ...], frozenset[DeviceId]] = {}
+        self._matching_any: dict[tuple[tuple[Selector, ...], ...], frozenset[DeviceId]] = {}
 
     @classmethod
-    def build(cls, slices: Iterable[Json], claims: Iterable[Json]) -> Inventory:
+    def from_slices(cls, slices: Iterable[Json]) -> Catalog:
         by_node: dict[str, list[NodeDevice]] = {}
         for piece in slices:
             spec = piece.get("spec") or {}
@@ -61,10 +65,46 @@ class Inventory:
                 device_id = (driver, pool, str(entry["name"]))
                 device = selector_device(driver, entry.get("attributes"), entry.get("capacity"))
                 by_node.setdefault(node, []).append(NodeDevice(device_id, device))
-        return cls({n: tuple(d) for n, d in by_node.items()}, frozenset(allocated(claims)))
+        return cls({n: tuple(d) for n, d in by_node.items()})
+
+    def matching(self, selectors: tuple[Selector, ...]) -> frozenset[DeviceId]:
+        """The devices that match every selector of `selectors`."""
+        found = self._matching.get(selectors)
+        if found is None:
+            found = frozenset(
+                d.id
+                for devices in self.devices.values()
+                for d in devices
+                if all(matches(selector, d.device).matched for selector in selectors)
+            )
+            self._matching[selectors] = found
+        return found
+
+    def matching_any(self, sets: tuple[tuple[Selector, ...], ...]) -> frozenset[DeviceId]:
+        """The devices matching every selector of at least one of `sets`."""
+        found = self._matching_any.get(sets)
+        if found is None:
+            found = frozenset().union(*(self.matching(selectors) for selectors in sets))
+            self._matching_any[sets] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    catalog: Catalog
+    taken: frozenset[DeviceId] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(cls, slices: Iterable[Json], claims: Iterable[Json]) -> Inventory:
+        return cls(Catalog.from_slices(slices), frozenset(allocated(claims)))
+
+    @property
+    def devices(self) -> Mapping[str, tuple[NodeDevice, ...]]:
+        """Node name -> its devices."""
+        return self.catalog.devices
 
     def with_taken(self, more: Iterable[DeviceId]) -> Inventory:
-        return Inventory(self.devices, self.taken | frozenset(more))
+        return Inventory(self.catalog, self.taken | frozenset(more))
 
 
 def allocated(claims: Iterable[Json]) -> Iterable[DeviceId]:
@@ -136,12 +176,15 @@ def requests_of(
     return wanted, held
 
 
-def _wanted(request: DeviceRequest, device: NodeDevice) -> bool:
-    return all(matches(selector, device.device).matched for selector in request.selectors)
+def _wanted(inventory: Inventory, request: DeviceRequest) -> frozenset[DeviceId]:
+    return inventory.catalog.matching(request.selectors)
 
 
-def _candidates(request: DeviceRequest, free: Sequence[NodeDevice]) -> list[int]:
-    return [i for i, d in enumerate(free) if _wanted(request, d)]
+def _candidates(
+    inventory: Inventory, request: DeviceRequest, free: Sequence[NodeDevice]
+) -> list[int]:
+    wanted = _wanted(inventory, request)
+    return [i for i, d in enumerate(free) if d.id in wanted]
 
 
 def fits(inventory: Inventory, node: str, requests: Sequence[DeviceRequest]) -> str | None:
@@ -159,9 +202,10 @@ def assignment(
     free = [d for d in inventory.devices.get(node, ()) if d.id not in inventory.taken]
     slots: list[list[int]] = []
     for request in requests:
-        candidates = _candidates(request, free)
+        candidates = _candidates(inventory, request, free)
         if request.count is None:
-            everything = [d for d in inventory.devices.get(node, ()) if _wanted(request, d)]
+            wanted = _wanted(inventory, request)
+            everything = [d for d in inventory.devices.get(node, ()) if d.id in wanted]
             if not everything or len(everything) != len(candidates):
                 return (
                     f"claim {request.claim} request {request.name}: allocationMode All, "
@@ -175,6 +219,8 @@ def assignment(
                     f"matching devices, {request.count} wanted"
                 )
             slots += [candidates] * request.count
+    if len(requests) == 1:  # one request: any of its candidates will do
+        return [free[device].id for device in slots[0][: len(slots)]] if slots else []
     owner = _assign(slots) if len(slots) <= len(free) else None
     if owner is None:
         return "the claims' requests cannot all be met at once from the free devices"
@@ -203,7 +249,8 @@ def score(inventory: Inventory, node: str, requests: Sequence[DeviceRequest]) ->
     """Most-allocated: 0..10, the share of the node's devices that match any request and
     are already taken, rounded up (so one device in use already beats a free node; 10: a
     node all but full; 0: a whole free node)."""
-    relevant = [d for d in inventory.devices.get(node, ()) if any(_wanted(r, d) for r in requests)]
+    wanted = inventory.catalog.matching_any(tuple(r.selectors for r in requests))
+    relevant = [d for d in inventory.devices.get(node, ()) if d.id in wanted]
     if not relevant:
         return 0
     used = sum(1 for d in relevant if d.id in inventory.taken)
