@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import httpx2
-from cache_hydrator.plan import AUTH, REPO, REVISION, HydrationError, Listing, RemoteFile
 from huggingface_hub import HfApi, get_session, hf_hub_url, hf_raise_for_status
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -27,6 +26,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.utils._headers import build_hf_headers
+
+from cache_hydrator.plan import AUTH, REPO, REVISION, HydrationError, Listing, RemoteFile
 
 _ATTEMPTS = 5
 _TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
@@ -74,7 +75,8 @@ class Hub:
             return HydrationError(AUTH, f"the hub refused the token for {where} (HTTP {status})")
         if isinstance(error, HfHubHTTPError):
             return HydrationError("", f"the hub at {self.endpoint} answered HTTP {status}: {error}")
-        return HydrationError("", f"cannot reach the hub at {self.endpoint}: {error!r}")
+        unreachable = f"cannot reach the hub at {self.endpoint} (HF_ENDPOINT)"
+        return HydrationError("", f"{unreachable}: {error!r}")
 
     def resolve(self) -> Listing:
         """The revision's commit and files, with sizes and checksums (one call)."""

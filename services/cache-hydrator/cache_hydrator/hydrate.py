@@ -26,6 +26,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub import constants
+
 from cache_hydrator.hub import CorruptedError, Hub, StoppedError
 from cache_hydrator.plan import (
     AUTH,
@@ -40,7 +42,6 @@ from cache_hydrator.plan import (
 )
 from cache_hydrator.progress import Progress, Reporter, Status
 from cache_hydrator.volume import Volume
-from huggingface_hub import constants
 
 
 @dataclass(frozen=True)
@@ -207,12 +208,15 @@ def main(argv: list[str] | None = None) -> None:
             progress.set(phase="Failed", message=str(failed))
         except OSError as error:
             progress.set(phase="Failed", message=_os_error(error, args.dir))
+        except Exception as error:  # a status file that stays Hydrating helps no one
+            progress.set(phase="Failed", message=f"unexpected error: {error!r}")
+            raise
     sys.exit(0 if progress.snapshot().phase == "Ready" else 1)
 
 
 def _os_error(error: OSError, directory: Path) -> str:
     if error.errno in {errno.ENOSPC, errno.EDQUOT}:
-        return f"{SIZE}: the volume at {directory} is full ({error.strerror})"
+        return f"{SIZE}: the volume is full: writing to {directory} failed ({error.strerror})"
     return f"cannot write the volume at {directory}: {error}"
 
 

@@ -18,10 +18,10 @@ AUTH = "spec.huggingFace.authSecret"
 
 
 class HydrationError(Exception):
-    """A run that cannot succeed as specified: the field to change and why."""
+    """A run that cannot succeed: the field to change (empty when none is at fault) and why."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}" if field else message)
         self.field = field
 
 
