@@ -180,7 +180,10 @@ def test_the_command_serves_a_folder_to_hf_download(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert hub.stdout is not None
-        endpoint = hub.stdout.readline().split(" at ")[-1].strip()
+        lines = iter(hub.stdout.readline, "")
+        listed = next(lines)
+        assert listed.startswith(f"{REPO} "), listed  # one line per revision: repo, commit, ...
+        endpoint = next(lines).split(" at ")[-1].strip()
         assert endpoint.startswith("http://127.0.0.1:"), endpoint
         done = subprocess.run(
             [bin_dir / "hf", "download", REPO, "--local-dir", tmp_path / "out"],

@@ -48,7 +48,8 @@ class Hubsim:
             text=True,
         )
         assert self.process.stdout is not None
-        self.endpoint = self.process.stdout.readline().split(" at ")[-1].strip()
+        serving = next(line for line in self.process.stdout if line.startswith("serving "))
+        self.endpoint = serving.split(" at ")[-1].strip()
         # The first listing hashes every file: keep that out of the timings.
         self.get(f"/api/models/{REPO}?blobs=true")
 

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--root {args.root}: not a folder")
     throttle = args.throttle_mib_s * 1024 * 1024 if args.throttle_mib_s else None
     server = HubServer(args.root, (args.host, args.port), throttle, args.verbose)
+    # Hash every file now: a first listing of a large repository would outlast a client's timeout.
+    for snapshot in server.hub.warm():
+        size = sum(f.size for f in snapshot.files) / 1024**2
+        print(f"{snapshot.repo_id} {snapshot.commit} {len(snapshot.files)} files {size:.1f} MiB")
     print(f"serving {args.root} at {server.endpoint}", flush=True)
     try:
         server.serve_forever()

@@ -182,6 +182,16 @@ class Hub:
                     return snapshot
         raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
 
+    def warm(self) -> list[Snapshot]:
+        """Reads (and so hashes) every revision of every repository, before serving."""
+        found = []
+        for org in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for repo in sorted(p for p in org.iterdir() if p.is_dir()):
+                for folder in sorted(p for p in repo.iterdir() if p.is_dir()):
+                    if not folder.name.startswith("."):
+                        found.append(self._read(f"{org.name}/{repo.name}", folder))
+        return found
+
     def _read(self, repo_id: str, folder: Path) -> Snapshot:
         files = []
         newest = 0.0
