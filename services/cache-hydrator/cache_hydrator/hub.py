@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from huggingface_hub.utils._headers import build_hf_headers
 
 from cache_hydrator.plan import AUTH, REPO, REVISION, HydrationError, Listing, RemoteFile
 
-_ATTEMPTS = 5
+_ATTEMPTS = 5  # transfers in a row that break before a byte arrives
 _TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 _READ = 1024 * 1024
 
@@ -113,16 +114,20 @@ class Hub:
             digest = _Digest(file)
             while chunk := out.read(_READ):
                 digest.update(chunk)
-            offset = out.tell()
-            for attempt in range(_ATTEMPTS):
+            failures = 0  # in a row without a byte of progress
+            while True:
+                before = out.tell()
                 try:
-                    offset = self._stream(url, out, offset, digest, on_bytes, stop)
+                    self._stream(url, out, file.size, digest, on_bytes, stop)
                     break
-                except httpx2.TransportError as error:
-                    if attempt == _ATTEMPTS - 1:
+                except httpx2.TransportError as error:  # resumes from what was written
+                    failures = 0 if out.tell() > before else failures + 1
+                    if failures == _ATTEMPTS:
                         raise self.explain(error) from error
+                    time.sleep(failures)
                 except HfHubHTTPError as error:
                     raise self.explain(error) from error
+            offset = out.tell()
         if offset != file.size or digest.hexdigest() != file.checksum:
             kind = "sha256" if file.sha256 else "git object id"
             raise CorruptedError(
@@ -135,11 +140,13 @@ class Hub:
         self,
         url: str,
         out: BinaryIO,
-        offset: int,
+        size: int,
         digest: _Digest,
         on_bytes: Callable[[int], None],
         stop: threading.Event,
-    ) -> int:
+    ) -> None:
+        """Appends the file's bytes from the partial file's end, hashing them as they come."""
+        offset = out.tell()
         headers = build_hf_headers(token=self.token or False)
         headers["Accept-Encoding"] = "identity"
         if offset:
@@ -148,7 +155,7 @@ class Hub:
             "GET", url, headers=headers, timeout=_TIMEOUT, follow_redirects=True
         ) as response:
             if response.status_code == 416:
-                return offset  # nothing left past `offset`: the check decides
+                return  # nothing left past `offset`: the check decides
             if response.status_code >= 400:
                 response.read()
                 hf_raise_for_status(response)
@@ -165,7 +172,8 @@ class Hub:
                 digest.update(chunk)
                 offset += len(chunk)
                 on_bytes(len(chunk))
-        return offset
+                if offset > size:
+                    return  # longer than the listing says: the check fails it
 
 
 class _Digest:

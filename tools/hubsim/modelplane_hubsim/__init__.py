@@ -8,6 +8,7 @@ internet. It is not a Hub: no uploads, no accounts, no Xet storage.
 Modules:
     repos   (no network) the directory layout: repositories, revisions, files, commits
     server  the HTTP server (stdlib `http.server`, `sendfile` for file bodies)
+    seed    writes repositories: a synthetic model, `.hub.json` (gated, tokens, branches)
 
 See tools/hubsim/README.md for the directory layout and the endpoints.
 """

@@ -21,12 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--throttle-mib-s", type=float, help="cap all file bodies together at this rate"
     )
+    parser.add_argument(
+        "--cut-after-mib", type=float, help="break every file answer after this many MiB"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         parser.error(f"--root {args.root}: not a folder")
     throttle = args.throttle_mib_s * 1024 * 1024 if args.throttle_mib_s else None
-    server = HubServer(args.root, (args.host, args.port), throttle, args.verbose)
+    cut = int(args.cut_after_mib * 1024 * 1024) if args.cut_after_mib else None
+    server = HubServer(args.root, (args.host, args.port), throttle, args.verbose, cut)
     # Hash every file now: a first listing of a large repository would outlast a client's timeout.
     for snapshot in server.hub.warm():
         size = sum(f.size for f in snapshot.files) / 1024**2

@@ -9,7 +9,8 @@ File answers carry `X-Repo-Commit`, `ETag` (the sha256 for LFS files, the git ob
 otherwise), `X-Linked-Etag` and `X-Linked-Size` for LFS files, and honour one `Range`.
 Errors carry the Hub's `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound,
 GatedRepo) and `X-Error-Message`. Bodies go out with `sendfile` in slices, each counted in
-`Stats`; `throttle` caps the bytes per second of all file bodies together.
+`Stats`; `throttle` caps the bytes per second of all file bodies together, and
+`cut_after` breaks every file answer after that many bytes (a flaky network).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,10 +36,11 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 @dataclass
 class Stats:
-    """What the hub has served since it started (or since `reset`)."""
+    """What the hub has served since it started (or since `reset`): bytes per file, and
+    the last 10,000 requests."""
 
     bytes_by_file: dict[str, int] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
+    requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, key: str, sent: int) -> None:
@@ -263,6 +266,10 @@ class Handler(BaseHTTPRequestHandler):
     def _send_body(self, found: RepoFile, start: int, end: int, key: str) -> None:
         throttle = self.server.throttle
         step = _THROTTLED_SLICE if throttle else _SLICE
+        cut = self.server.cut_after
+        if cut is not None and end - start > cut:
+            end = start + cut  # the answer promised more: the client sees a broken transfer
+            self.close_connection = True
         with found.disk.open("rb") as f:
             offset = start
             while offset < end:
@@ -288,12 +295,15 @@ class HubServer(ThreadingHTTPServer):
         address: tuple[str, int] = ("127.0.0.1", 0),
         throttle: float | None = None,
         verbose: bool = False,
+        cut_after: int | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.hub = Hub(root)
         self.stats = Stats()
         self.throttle = Throttle(throttle) if throttle else None
         self.verbose = verbose
+        # Closes every file answer's connection after this many body bytes (a flaky network).
+        self.cut_after = cut_after
 
     @property
     def endpoint(self) -> str:
