@@ -54,7 +54,13 @@ class Request:
 
 def hydrate(request: Request, progress: Progress) -> None:
     """Brings the volume to Ready or raises `HydrationError`."""
-    hub, volume = request.hub, Volume(request.directory)
+    volume = Volume(request.directory)
+    with volume.exclusive():
+        _hydrate(request, volume, progress)
+
+
+def _hydrate(request: Request, volume: Volume, progress: Progress) -> None:
+    hub = request.hub
     marker = volume.read_marker()
     if marker and (marker["repo"], marker["revision"]) == (hub.repo, hub.revision):
         _check_size(request.size_gib, marker["bytes"], hub.repo, marker["commit"])

@@ -5,16 +5,20 @@
     DIR/.modelplane/verified.json    {path: [checksum, size]} of every verified file
     DIR/.modelplane/ready.json       the marker: repo, revision, commit, files; written last
     DIR/.modelplane/status.json      the progress report (progress.py)
+    DIR/.modelplane/lock             held (flock) by the run in progress
 
 The marker exists only while the volume holds exactly the marked commit, verified.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,6 +36,18 @@ class Volume:
         self._partial = self.state / "partial"
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[str, int]] = {}
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Holds `DIR/.modelplane/lock` for the run: a second run on the volume fails at once."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        lock = self.state / "lock"
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HydrationError("", f"another hydration run holds {lock}") from None
+            yield
 
     def final(self, path: str) -> Path:
         parts = PurePosixPath(path).parts

@@ -3,6 +3,7 @@ client: what lands on the volume, the marker, the status file, and each failure'
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -93,6 +94,17 @@ def test_a_transfer_broken_mid_file_resumes_where_it_broke(hub: Hub, tmp_path: P
     assert hub.server.stats.bytes_sent == total  # nothing fetched twice
     ranged = [r for r in hub.server.stats.requests if "model-00001-of-00003" in r]
     assert len(ranged) == 3  # 2 MiB in three answers of at most 768 KiB
+
+
+def test_a_second_run_on_a_volume_in_use_fails_at_once(hub: Hub, tmp_path: Path) -> None:
+    lock = tmp_path / "cache" / ".modelplane" / "lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a first run would
+        run = hub.hydrate(tmp_path / "cache", "--repo", hub.model)
+    assert (run.code, run.status["phase"]) == (1, "Failed")
+    assert run.status["message"] == f"another hydration run holds {lock}"
+    assert hub.server.stats.bytes_sent == 0
 
 
 def test_a_gated_repository_with_the_right_token(hub: Hub, tmp_path: Path) -> None:
