@@ -31,12 +31,12 @@ from huggingface_hub import constants
 from cache_hydrator.hub import CorruptedError, Hub, StoppedError
 from cache_hydrator.plan import (
     AUTH,
-    GIB,
     REPO,
     SIZE,
     Fetch,
     HydrationError,
     Listing,
+    check_size,
     decide,
     human,
 )
@@ -63,7 +63,9 @@ def _hydrate(request: Request, volume: Volume, progress: Progress) -> None:
     hub = request.hub
     marker = volume.read_marker()
     if marker and (marker["repo"], marker["revision"]) == (hub.repo, hub.revision):
-        _check_size(request.size_gib, marker["bytes"], hub.repo, marker["commit"])
+        check_size(
+            request.size_gib, hub.repo, marker["commit"], marker["bytes"], len(marker["files"])
+        )
         progress.set(
             phase="Ready",
             step="done",
@@ -99,13 +101,6 @@ def _hydrate(request: Request, volume: Volume, progress: Progress) -> None:
         message=f"{hub.repo} at {listing.commit}: {len(listing.files)} files, "
         f"{human(listing.total_bytes)}, verified",
     )
-
-
-def _check_size(size_gib: int | None, nbytes: int, repo: str, commit: str) -> None:
-    if size_gib is not None and nbytes > size_gib * GIB:
-        raise HydrationError(
-            SIZE, f"{size_gib} GiB is below the size of {repo} at {commit} ({human(nbytes)})"
-        )
 
 
 def _fetch_all(

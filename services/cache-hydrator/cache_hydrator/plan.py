@@ -83,14 +83,19 @@ def human(nbytes: int) -> str:
     return f"{nbytes / GIB:.2f} GiB" if nbytes >= GIB else f"{nbytes / 1024**2:.1f} MiB"
 
 
-def decide(listing: Listing, disk: OnDisk, size_gib: int | None) -> Plan:
-    total = listing.total_bytes
+def check_size(size_gib: int | None, repo: str, commit: str, total: int, files: int) -> None:
+    """Fails when `sizeGiB` is below the repository's size."""
     if size_gib is not None and total > size_gib * GIB:
         raise HydrationError(
             SIZE,
-            f"{size_gib} GiB is below the size of {listing.repo} at {listing.commit} "
-            f"({human(total)} in {len(listing.files)} files)",
+            f"{size_gib} GiB is below the size of {repo} at {commit} "
+            f"({human(total)} in {files} files)",
         )
+
+
+def decide(listing: Listing, disk: OnDisk, size_gib: int | None) -> Plan:
+    total = listing.total_bytes
+    check_size(size_gib, listing.repo, listing.commit, total, len(listing.files))
     wanted = {f.path: f for f in listing.files}
     keep = tuple(f for f in listing.files if disk.verified.get(f.path) == (f.checksum, f.size))
     kept = {f.path for f in keep}
