@@ -105,3 +105,15 @@ def test_the_installed_command_validates_with_the_packaged_crds(
     assert done.returncode == 2
     (report,) = json.loads(done.stdout)["deployments"]
     assert report["error"].startswith("ModelDeployment ml-team/bad: spec.engines[0]"), report
+
+
+def test_the_installed_hydration_job_runs_with_its_pinned_client(
+    installed: Path, tmp_path: Path
+) -> None:
+    # Nothing listens on port 9 (discard): the job gets as far as asking the hub.
+    done = _run(installed / "modelplane-hydrate", "--repo", "acme/model", "--dir", tmp_path / "c",
+                "--endpoint", "http://127.0.0.1:9", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    status = json.loads((tmp_path / "c" / ".modelplane" / "status.json").read_text())
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("cannot reach the hub at http://127.0.0.1:9 (HF_ENDPOINT)")

@@ -19,6 +19,7 @@ SERVICES = (
     "modelplane-cluster-provisioner",
     "modelplane-endpoint-manager",
     "modelplane-gateway-config",
+    "modelplane-hydrate",  # the cache volume's hydration job
 )
 
 

@@ -53,13 +53,14 @@ def cluster(nodes: int) -> dict[str, list[dict[str, Any]]]:
         if n % 2:
             results = [{"request": "gpu", "driver": "gpu.nvidia.com", "pool": node,
                         "device": f"gpu-{i}"} for i in range(4)]  # fmt: skip
+            allocation = {"devices": {"results": results}}
             claims.append({"metadata": {"name": f"c{n}", "namespace": "ml"},
-                           "status": {"allocation": {"devices": {"results": results}}}})  # fmt: skip
+                           "status": {"allocation": allocation}})  # fmt: skip
+    hopper = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
     template = {"metadata": {"name": "two", "namespace": "ml"},
                 "spec": {"spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
                     "deviceClassName": "gpu.nvidia.com", "count": 2,
-                    "selectors": [{"cel": {"expression":
-                        'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'}}]}}]}}}}  # fmt: skip
+                    "selectors": [{"cel": {"expression": hopper}}]}}]}}}}  # fmt: skip
     device_class = {"metadata": {"name": "gpu.nvidia.com"},
                     "spec": {"selectors": [{"cel": {"expression":
                         'device.driver == "gpu.nvidia.com"'}}]}}  # fmt: skip
@@ -92,8 +93,9 @@ def measure(nodes: int, calls: int) -> dict[str, list[float]]:
     names = [s["spec"]["nodeName"] for s in objects[SLICES]]
     timings: dict[str, list[float]] = {"filter": [], "prioritize": []}
     for i in range(calls + 200):
+        claims = [{"name": "gpu", "resourceClaimTemplateName": "two"}]
         pod = {"metadata": {"name": f"p{i}", "namespace": "ml", "uid": f"u{i}"},
-               "spec": {"resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "two"}]}}  # fmt: skip
+               "spec": {"resourceClaims": claims}}  # fmt: skip
         body = json.dumps({"Pod": pod, "NodeNames": names})
         for verb in ("filter", "prioritize"):
             began = time.perf_counter()
