@@ -35,7 +35,15 @@ def chained_timeout() -> BaseException:
 SLOW = TimeoutError()
 REFUSED = httpx.ConnectError("[Errno 111] Connection refused")
 CUT = httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-REFUSED_STATUS = kr8s.ServerError("forbidden")
+
+
+def status(code: int) -> kr8s.ServerError:
+    response = httpx.Response(code, request=httpx.Request("GET", "https://x/api/v1/nodes"))
+    return kr8s.ServerError(f"status {code}", response=response)
+
+
+FORBIDDEN = status(403)
+UNAVAILABLE = status(503)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,11 @@ CASES = [
         "a watch cut mid-stream decides nothing: the list after it does",
         [CUT, CUT, None, CUT, REFUSED], [False, False, False, False, True],
     ),
-    Case("an error status is an answer of sorts: not a loss", [REFUSED_STATUS] * 4, [False] * 4),
+    Case("a 4xx status is an answer of sorts: not a loss", [FORBIDDEN] * 4, [False] * 4),
+    Case(
+        "a 5xx status (its storage down) is a miss like a timeout; a 4xx between resets nothing",
+        [UNAVAILABLE, SLOW, FORBIDDEN, UNAVAILABLE], [False, False, False, True],
+    ),
     Case("any answer after a loss is the server back", [REFUSED, None], [True, False]),
 ]  # fmt: skip
 
@@ -185,4 +197,4 @@ def test_a_quiet_server_is_probed_and_lost_only_after_several_unanswered_probes(
     # then on probed at the quiet pace
     assert sleep.slept == [30.0, 30.0, 30.0, 30.0, 2.0, 2.0, 30.0]
     assert server.liveness.misses == 3
-    assert changes == ["", "no answer in time 3 times in a row (TimeoutError)"]
+    assert changes == ["", "not served 3 times in a row (TimeoutError)"]

@@ -11,10 +11,10 @@ is up. `Liveness` (pure: time is passed in) judges from how each request went
   means lost at once: the watch broke and cannot be re-established (the first
   reason is kept until the server answers again, so the loss reads the same);
 - a missed deadline (connecting timed out, a probe unanswered in time, a
-  connection the kernel's keepalive gave up on) is one miss, and only
-  `misses_to_lose` misses in a row mean lost: one slow answer from a loaded
-  server is not a loss;
-- anything else (a watch cut mid-stream, an error status) decides nothing by
+  connection the kernel's keepalive gave up on) or a 5xx status (the server
+  cannot serve: its storage is down) is one miss, and only `misses_to_lose`
+  misses in a row mean lost: one slow answer from a loaded server is not a loss;
+- anything else (a watch cut mid-stream, a 4xx status) decides nothing by
   itself: the informer lists again, and how that goes decides.
 
 `WatchedServer` connects (`connect()`, within `deadline_s`, again after a
@@ -70,6 +70,12 @@ def missed_deadline(error: BaseException) -> bool:
     )
 
 
+def unavailable(error: BaseException) -> bool:
+    """True for a 5xx status: the server answered but could not serve (its storage down)."""
+    response = getattr(error, "response", None)
+    return isinstance(response, httpx.Response) and response.status_code >= 500
+
+
 def cannot_connect(error: BaseException) -> bool:
     """True when a connection to the server could not be made (refused, no route, TLS)."""
     return not missed_deadline(error) and isinstance(
@@ -96,10 +102,10 @@ class Liveness:
         before = self.lost
         if error is None:
             self.heard_at, self.misses, self.lost = now, 0, ""
-        elif missed_deadline(error):
+        elif missed_deadline(error) or unavailable(error):
             self.misses += 1
             if self.misses >= self.misses_to_lose and not before:
-                self.lost = f"no answer in time {self.misses} times in a row ({describe(error)})"
+                self.lost = f"not served {self.misses} times in a row ({describe(error)})"
         elif cannot_connect(error) and not before:
             self.lost = describe(error)
         return self.lost != before
@@ -173,7 +179,7 @@ class WatchedServer:
         if failure != self.reported:
             self.reported = failure
             log.info(
-                "server reachability changed",
+                "watched server: view whole" if failure == "" else "watched server: view failing",
                 extra={"fields": {"path": path, "failure": failure}},
             )
             self.on_change()
