@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from modelplane.naming import POOL_LABEL
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
@@ -27,6 +29,9 @@ pytestmark = pytest.mark.usefixtures("local_fleet")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
 NOT_READY_WITHIN_S = 15
 FLEET_API_PORT = 50171
+AT_REST_S = 9
+"""Polled every 3 s as before, a cluster got at least 6 GETs in this window; watched, at
+most one (the probe after 30 s without a word from it)."""
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +82,45 @@ def test_existing_clusters_turn_ready_with_their_gateway_and_pools(
     )
     assert 'modelplane_leader{service="cluster-provisioner"} 1.0' in body
     assert provisioner.get("/readyz")[0] == 200
+
+
+def _gets_to(service: Service, server: str) -> float:
+    """The GET requests `service` has made to the API server at `server` (its /metrics)."""
+    pattern = re.compile(r"^modelplane_api_requests_total\{(.*)\} (\S+)$")
+    total = 0.0
+    for line in service.get("/metrics")[1].splitlines():
+        found = pattern.match(line)
+        if found and 'method="GET"' in found[1] and f'server="{server}"' in found[1]:
+            total += float(found[2])
+    return total
+
+
+def _l4_nodes(control: Cluster) -> int:
+    pools = get(control, "inferencecluster", "east")["status"]["pools"]
+    return int(next(p["nodes"] for p in pools if p["name"] == "l4"))
+
+
+def test_a_node_leaving_a_pool_reaches_the_status_through_the_watch_without_polling(
+    local_fleet: Fleet, provisioner: Service
+) -> None:
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    wait_for("east's l4 pool at 3 nodes", lambda: _l4_nodes(control) == 3)
+    gets = _gets_to(provisioner, east.plan.server)
+    time.sleep(AT_REST_S)
+    at_rest = _gets_to(provisioner, east.plan.server) - gets
+    print(f"GETs to east in {AT_REST_S}s at rest: {at_rest:g}")
+    assert at_rest <= 1, "more than the one idle probe: the cluster is being polled"
+    node = east.kubectl(
+        "get", "nodes", "-l", f"{POOL_LABEL}=l4", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout.strip()
+    east.kubectl("label", "node", node, f"{POOL_LABEL}-")
+    began = time.monotonic()
+    try:
+        wait_for("east's l4 pool at 2 nodes", lambda: _l4_nodes(control) == 2, 30)
+        print(f"a node leaving the pool reached the status in {time.monotonic() - began:.1f}s")
+    finally:
+        east.kubectl("label", "node", node, f"{POOL_LABEL}=l4", "--overwrite")
+    wait_for("east's l4 pool at 3 nodes again", lambda: _l4_nodes(control) == 3, 30)
 
 
 def _cluster(
@@ -157,7 +201,9 @@ def test_a_stopped_cluster_turns_not_ready_in_bounded_time_and_ready_again(
         assert ready(control, "lossy")["reason"] == "ClusterUnreachable"
         assert get(control, "inferencecluster", "lossy")["status"]["gatewayAddress"]
         assert harness("start", "lossy", "--state", str(local_fleet.state)).returncode == 0
+        began = time.monotonic()
         wait_for("lossy Ready again", lambda: ready(control, "lossy").get("status") == "True", 60)
+        print(f"lossy Ready again {time.monotonic() - began:.1f}s after start returned")
     finally:
         control.kubectl("delete", "ic", "lossy", "--ignore-not-found")
         harness("remove", "lossy", "--state", str(local_fleet.state))

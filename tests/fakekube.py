@@ -5,7 +5,8 @@ resourceVersion and is sent to the open watches of its collection whose label
 selector matches. A test can end every open watch as the server's timeout does
 (`end_watches`), break them as an API server restart does (`break_watches`),
 make the next watch find its version compacted away (`compact`: "410 Gone"),
-and make lists fail (`failing_lists`). Objects can be read (`get` of
+make lists fail (`failing_lists`), and serve a collection not at all
+(`absent`: a list answers None, as `Kube.get` does for a 404). Objects can be read (`get` of
 `collection/name`), created and replaced (refused, as None, unless the body
 carries the stored resourceVersion). Every call is recorded in `calls`.
 """
@@ -25,9 +26,10 @@ _END = {"type": "_END"}
 
 
 def _selected(obj: Json, params: Mapping[str, Any]) -> bool:
-    wanted = [p.split("=", 1) for p in str(params.get("labelSelector", "")).split(",") if p]
+    """Label selectors `k=v` and `k` (the label exists); field selector `metadata.name=x`."""
+    wanted = [p.partition("=") for p in str(params.get("labelSelector", "")).split(",") if p]
     labels = obj["metadata"].get("labels") or {}
-    if not all(labels.get(k) == v for k, v in wanted):
+    if not all(k in labels and (not eq or labels[k] == v) for k, eq, v in wanted):
         return False
     fields = [p.split("=", 1) for p in str(params.get("fieldSelector", "")).split(",") if p]
     return all(k == "metadata.name" and obj["metadata"]["name"] == v for k, v in fields)
@@ -52,6 +54,7 @@ class FakeKube:
         self.watchers: list[tuple[str, Mapping[str, Any], asyncio.Queue[Json]]] = []
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.failing_lists = 0
+        self.absent: set[str] = set()
 
     def _bump(self, obj: Json) -> Json:
         self.version += 1
@@ -122,6 +125,8 @@ class FakeKube:
         if self.failing_lists:
             self.failing_lists -= 1
             raise httpx.ConnectError("connection refused")
+        if path in self.absent:
+            return None
         items = self.collections.get(path, {})
         return {
             "apiVersion": self.api_version,

@@ -188,3 +188,57 @@ def test_a_watch_that_keeps_failing_after_good_lists_backs_off_further_each_time
     bounds = [0.5, 1.0, 2.0, 4.0]
     assert len(world.waits) == 4
     assert all(b / 2 <= w <= b for w, b in zip(world.waits, bounds, strict=True))
+
+
+def test_a_collection_the_server_does_not_serve_is_empty_and_listed_again_until_it_appears() -> (
+    None
+):
+    kube = FakeKube()
+    kube.absent.add(THINGS)
+    waits: list[float] = []
+    gate = asyncio.Event()
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+        await gate.wait()
+        gate.clear()
+
+    cache = Cache(kube, [THINGS], sleep=wait)
+
+    async def main() -> list[str]:
+        task = asyncio.create_task(cache.run())
+        await settle()
+        assert cache.synced
+        assert cache.items(THINGS) == []
+        assert waits == [10.0]  # listed again after the backoff's cap, not at once
+        kube.absent.discard(THINGS)
+        kube.put(THINGS, thing("late"))
+        gate.set()
+        await settle()
+        task.cancel()
+        return [o["metadata"]["name"] for o in cache.items(THINGS)]
+
+    assert asyncio.run(main()) == ["late"]
+    assert [verb for verb, _, _ in kube.calls] == ["get", "get", "watch"]  # watched once served
+
+
+def test_every_request_is_reported_as_answered_or_with_its_error() -> None:
+    contacts: list[tuple[str, str]] = []
+
+    async def script(world: World) -> None:
+        world.cache.contact_listeners.append(
+            lambda path, error: contacts.append((path, type(error).__name__))
+        )
+        world.kube.put(THINGS, thing("b"))  # a watch event
+        await settle()
+        world.kube.failing_lists = 1
+        world.kube.break_watches()
+        await settle()
+
+    run(script)
+    assert contacts == [
+        (THINGS, "NoneType"),  # the event
+        (THINGS, "RemoteProtocolError"),  # the watch cut
+        (THINGS, "ConnectError"),  # the list refused
+        (THINGS, "NoneType"),  # the list that worked
+    ]

@@ -9,13 +9,19 @@ listing; when the version is too old ("410 Gone") or the watch or list fails
 (e.g. the API server restarting), it lists again, after a backoff that grows
 while the failures go on (a list that works but a watch that keeps failing
 included) and resets once a watch delivers an event or runs to its end, and it
-reports what changed in between as events.
+reports what changed in between as events. A collection the server does not
+serve (a list answering 404: its CRD is not installed) is held empty and listed
+again after the backoff's cap, never watched, until it appears.
 
 Readers (`items`, `get`) get the stored objects themselves, each with its
 `apiVersion` and `kind` filled in, sorted by namespace and name: they must not
 mutate them. `on_change(path, obj)` is called for every object added, changed
 or deleted (a deleted object as last seen), after the store reflects it.
-`synced` is True once every collection has been listed once.
+`synced` is True once every collection has been listed once. Each
+`contact_listeners(path, error)` is told how every request to the server went:
+None when it answered (a list, any watch event, a watch the server ended), the
+exception when a list or watch failed; `modelplane.watchhealth` judges from
+that whether the server is still there.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from modelplane.workqueue import Backoff
 
 Json = dict[str, Any]
 OnChange = Callable[[str, Json], None]
+OnContact = Callable[[str, BaseException | None], None]
 log = logging.getLogger("modelplane.cache")
 
 
@@ -67,6 +74,7 @@ class Informer:
         on_change: OnChange,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        on_contact: OnContact | None = None,
     ) -> None:
         self.kube = kube
         self.path = path
@@ -75,9 +83,11 @@ class Informer:
         self.on_change = on_change
         self.backoff = backoff or Backoff(base_s=0.5, cap_s=10.0, rng=random.Random())
         self.sleep = sleep
+        self.on_contact = on_contact or (lambda _path, _error: None)
         self.objects: dict[str, Json] = {}
         self.version = ""
         self.synced = False
+        self.absent = False  # the server does not serve the collection (404)
         self.listed = asyncio.Event()
 
     def _fill(self, obj: Json, api_version: str, kind: str) -> Json:
@@ -87,7 +97,9 @@ class Informer:
 
     async def relist(self) -> None:
         """List the collection and replace the store, reporting every difference."""
-        listing = await self.kube.get(self.collection, self.params) or {}
+        found = await self.kube.get(self.collection, self.params)
+        self.absent = found is None
+        listing = found or {}
         api_version = str(listing.get("apiVersion", ""))
         kind = str(listing.get("kind", "")).removesuffix("List")
         fresh = {
@@ -98,6 +110,7 @@ class Informer:
         self.version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
         self.synced = True
         self.listed.set()
+        self.on_contact(self.path, None)
         for key, obj in self.objects.items():
             if key not in old or _version(old[key]) != _version(obj):
                 self.on_change(self.path, obj)
@@ -123,20 +136,28 @@ class Informer:
         """Follow one watch from the current version until the server ends it."""
         params = {**self.params, "resourceVersion": self.version}
         async for event in self.kube.watch(self.collection, params):
+            self.on_contact(self.path, None)
             self.apply(event)
             self.backoff.forget(self.path)
+        self.on_contact(self.path, None)
 
     async def run(self) -> None:
-        """List, then watch for ever: re-watch when a watch ends, list again when one fails."""
+        """List, then watch for ever: re-watch when a watch ends, list again when one fails
+        (or after the backoff's cap while the collection is absent)."""
         stale = True
         while True:
             try:
                 if stale:
                     await self.relist()
                     stale = False
+                if self.absent:
+                    stale = True
+                    await self.sleep(self.backoff.cap_s)
+                    continue
                 await self.watch_once()
                 self.backoff.forget(self.path)  # the server ended a watch that worked
             except Exception as error:  # the API server restarting, 410 Gone, a bad event
+                self.on_contact(self.path, error)
                 stale = True
                 delay = self.backoff.failure(self.path)
                 log.warning(
@@ -160,14 +181,19 @@ class Cache:
         """`sleep` (the wait before listing again) and `rng` (its jitter) are for tests."""
         self.paths = tuple(dict.fromkeys(paths))
         self.listeners: list[OnChange] = []
+        self.contact_listeners: list[OnContact] = []
         self.informers = {
-            p: Informer(kube, p, self._changed, Backoff(0.5, 10.0, rng=rng), sleep)
+            p: Informer(kube, p, self._changed, Backoff(0.5, 10.0, rng=rng), sleep, self._contact)
             for p in self.paths
         }
 
     def _changed(self, path: str, obj: Json) -> None:
         for listener in self.listeners:
             listener(path, obj)
+
+    def _contact(self, path: str, error: BaseException | None) -> None:
+        for listener in self.contact_listeners:
+            listener(path, error)
 
     @property
     def synced(self) -> bool:

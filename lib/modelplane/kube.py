@@ -6,8 +6,12 @@ in-cluster service account when none is given). Every call takes an API path
 (`/api/v1/namespaces/ns/pods/name`) and returns plain dicts; `apply` is
 server-side apply with the client's own field manager; `watch` yields events
 from a resourceVersion until the server ends the stream, and raises `GoneError`
-when that version is too old, so the caller lists again. `TRANSIENT` names the
-errors worth retrying. Every request is counted in
+when that version is too old, so the caller lists again. A watch's connection
+carries TCP keepalive (`keep_alive`), so a server that vanished without closing
+it (a cut network, a powered-off host) ends the watch with an error within
+about `DEAD_PEER_S` instead of leaving it open for ever. `connect` may bound
+connecting (TCP and TLS) with `connect_timeout_s`; other reads are not bounded.
+`TRANSIENT` names the errors worth retrying. Every request is counted in
 `modelplane_api_requests_total{server,method,resource}` (a watch as method
 `WATCH`; `resource` the plural of the path, e.g. `leases`), so a service's
 requests at rest can be read off its `/metrics`, leader election apart.
@@ -16,6 +20,7 @@ requests at rest can be read off its `/metrics`, leader election apart.
 from __future__ import annotations
 
 import json
+import socket
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -29,6 +34,29 @@ from modelplane.wellknown import Json as Json  # noqa: PLC0414 (re-exported for 
 
 # kr8s warns on servers newer than the versions it lists; the API it uses is stable.
 warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", module="kr8s")
+
+
+KEEPALIVE_IDLE_S = 3
+KEEPALIVE_INTERVAL_S = 2
+KEEPALIVE_PROBES = 3
+DEAD_PEER_S = KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_PROBES
+"""Seconds after which a watch whose server stopped answering at the TCP level fails."""
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """Probe an idle connection after `KEEPALIVE_IDLE_S`, every `KEEPALIVE_INTERVAL_S`, and
+    drop it after `KEEPALIVE_PROBES` unanswered probes, or when data sent stays unacknowledged
+    for `DEAD_PEER_S` (the options a platform lacks are left out)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+        ("TCP_USER_TIMEOUT", DEAD_PEER_S * 1000),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class GoneError(Exception):
@@ -52,21 +80,32 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class Kube:
-    def __init__(self, api: kr8s.asyncio.Api, field_manager: str) -> None:
+    def __init__(
+        self, api: kr8s.asyncio.Api, field_manager: str, connect_timeout_s: float | None = None
+    ) -> None:
         self.api = api
         self.field_manager = field_manager
+        self.timeout = httpx.Timeout(None, connect=connect_timeout_s)
 
     def _count(self, method: str, path: str) -> None:
         server = getattr(getattr(self.api, "auth", None), "server", "") or ""
         controllermetrics.API_REQUESTS.labels(str(server), method, resource(path)).inc()
 
     @classmethod
-    async def connect(cls, kubeconfig: str | dict[str, Any] | None, field_manager: str) -> Kube:
+    async def connect(
+        cls,
+        kubeconfig: str | dict[str, Any] | None,
+        field_manager: str,
+        connect_timeout_s: float | None = None,
+    ) -> Kube:
         """A client for the cluster of `kubeconfig` (a path or the parsed file); one
-        connection per distinct kubeconfig is reused."""
+        connection per distinct kubeconfig is reused (a `connect_timeout_s` given then
+        bounds connecting for every client of that kubeconfig)."""
         # kr8s loads a parsed kubeconfig (dict) too; its annotation only names paths.
         api = await kr8s.asyncio.api(kubeconfig=kubeconfig)  # type: ignore[arg-type]
-        return cls(api, field_manager)
+        if connect_timeout_s is not None:
+            api.timeout = httpx.Timeout(None, connect=connect_timeout_s)
+        return cls(api, field_manager, connect_timeout_s)
 
     async def _call(
         self,
@@ -164,8 +203,12 @@ class Kube:
         query = {**params, "watch": "true", "allowWatchBookmarks": "true"}
         self._count("WATCH", path)
         async with self.api.call_api(
-            "GET", version="", base=base, url=last, params=query, stream=True, timeout=None
+            "GET", version="", base=base, url=last, params=query, stream=True, timeout=self.timeout
         ) as reply:
+            stream = reply.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                keep_alive(sock)
             async for line in reply.aiter_lines():
                 if not line:
                     continue
@@ -183,4 +226,4 @@ def _status(error: kr8s.ServerError) -> int | None:
     return response.status_code if isinstance(response, httpx.Response) else None
 
 
-TRANSIENT = (httpx.HTTPError, kr8s.ServerError, OSError, GoneError)
+TRANSIENT = (httpx.HTTPError, kr8s.ServerError, kr8s.APITimeoutError, OSError, GoneError)

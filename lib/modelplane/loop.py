@@ -15,10 +15,12 @@ runs once. What a key means is the service's choice, through `keys(path, obj)`:
   change that cannot alter the decision (fleet-scheduler ignores its own status
   writes that way); the resync and a new leadership queue `ALL` regardless.
 
-A reconcile may return seconds: its key runs again that soon (e.g. a remote
-cluster to inspect again, a workload becoming ready that no watch here
-reports). One that raises (a transient error, or an unexpected one, logged
-with its traceback: one bad object must not stop the loop) is retried after a
+A reconcile may return seconds: its key runs again that soon (e.g. a time
+limit falling due, a workload becoming ready that no watch here reports). A
+change only another watch sees (a remote cluster's) queues its keys through
+`enqueue`, or every key through `trigger`. A reconcile that raises (a
+transient error, or an unexpected one, logged with its traceback: one bad
+object must not stop the loop) is retried after a
 per-key exponential backoff with jitter; a success resets it. Every
 `resync_s` (a safety net only: it reads the cache, not the API) and whenever
 this copy becomes the leader, every key is queued again.
@@ -146,12 +148,15 @@ class ReconcileLoop:
     def resync(self) -> None:
         self._add(self.all_keys())
 
-    def trigger(self) -> None:
-        """Queue every key now, for a change no watched collection shows (a remote
-        cluster's watch, for endpoint-manager). Before the first sync it does nothing:
-        that sync queues every key anyway."""
+    def enqueue(self, keys: Iterable[str]) -> None:
+        """Queue `keys` now, for a change no watched collection shows (a remote cluster's
+        watch). Before the first sync it does nothing: that sync queues every key anyway."""
         if self.unfinished is not None:
-            self.resync()
+            self._add(keys)
+
+    def trigger(self) -> None:
+        """Queue every key now (`enqueue` of them all; endpoint-manager's remote watches)."""
+        self.enqueue(self.all_keys())
 
     async def _sync_then_resync(self) -> None:
         await self.cache.wait_synced()

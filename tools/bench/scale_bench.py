@@ -203,8 +203,8 @@ class Run:
     peak_mib: dict[str, float] = field(default_factory=dict)
     rates: dict[str, Rates] = field(default_factory=dict)
     clusters_changed_at_rest: int = 0
-    """InferenceClusters whose status changed in the at-rest window (e.g. an inspection
-    timed out on a loaded machine): each change re-writes deployments' status"""
+    """InferenceClusters whose status changed in the at-rest window (e.g. one judged lost
+    on a loaded machine): each change re-writes deployments' status"""
 
 
 async def until(check: Callable[[], Awaitable[bool]], every_s: float, timeout_s: float) -> float:

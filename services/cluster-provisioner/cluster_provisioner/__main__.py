@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         provisioner = Provisioner(kube, args.namespace, elector, cache)
-        return ReconcileLoop(
+        loop = ReconcileLoop(
             SERVICE,
             kube,
             cache.paths,
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             workers=WORKERS,
             cache=cache,
         )
+        provisioner.views.on_change = lambda name: loop.enqueue((name,))
+        return loop
 
     try:
         asyncio.run(

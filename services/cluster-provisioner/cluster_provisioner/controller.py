@@ -1,20 +1,24 @@
-"""Reconciling one InferenceCluster: its status and finalizer, from the cache and an inspection.
+"""Reconciling one InferenceCluster: its status and finalizer, from the caches.
 
 A key of the shared `ReconcileLoop` is an InferenceCluster's name. The loop's
 cache holds InferenceClusters, InferenceClasses, ModelReplicas and the Secrets
 of the service's namespace (list + watch); `keys` maps a change to the clusters
 it concerns: a cluster to itself, a class to the clusters with a pool of it, a
 replica to its cluster, a Secret to the clusters whose kubeconfig it holds.
-`reconcile(name)` reads the cluster, classes, replica count and Secret from the
-cache (no API request), inspects the cluster itself through its kubeconfig, and
-asks to run again after `INSPECT_EVERY_S`: that is how a cluster that stopped
-answering turns not Ready within a bounded time (`INSPECT_EVERY_S` plus the
-inspection deadline). The loop's resync (`RESYNC_S`) is only a safety net.
-Only the leader inspects and writes (a new leader's loop queues every cluster).
-Status goes through the status subresource, only when it changed, carrying the
-cached resourceVersion (a stale one is refused, and the watch brings the newer
-object back round). The finalizer (`drain`) holds a deleted cluster until the
-ModelReplicas on it have drained, and is released after the status that says so.
+What each inference cluster carries comes from its own watches
+(`cluster_provisioner.remote.ClusterViews`), which queue the cluster whenever
+something there changes or it is lost or reached again: no request is made to
+reconcile. `reconcile(name)` reads everything from those caches (observe),
+asks the pure `status.decide` and `drain.finalizer_action` (decide), and writes
+what changed (apply). A cluster whose watches have not listed yet is left as it
+is until they have. The loop's resync (`RESYNC_S`) is only a safety net.
+Only the leader watches the clusters and writes (a new leader's loop queues
+every cluster; a copy that is not the leader stops watching them). Status goes
+through the status subresource, only when it changed, carrying the cached
+resourceVersion (a stale one is refused, and the watch brings the newer object
+back round). The finalizer (`drain`) holds a deleted cluster until the
+ModelReplicas on it have drained, and is released after the status that says
+so; a deleted cluster is queued again when its drain's time limit falls due.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from modelplane.leader import LeaderElector
 from modelplane.wellknown import API
 
 from cluster_provisioner import drain, observe
+from cluster_provisioner.remote import ClusterViews
 from cluster_provisioner.status import Inspection, decide
 
 SERVICE = "cluster-provisioner"
-INSPECT_EVERY_S = 3.0
 RESYNC_S = 60.0
 WORKERS = 16
 CLUSTERS = f"{API}/inferenceclusters"
@@ -51,11 +55,19 @@ def watched_paths(namespace: str) -> list[str]:
 
 
 class Provisioner:
-    def __init__(self, kube: Kube, namespace: str, elector: LeaderElector, cache: Cache) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        elector: LeaderElector,
+        cache: Cache,
+        views: ClusterViews | None = None,
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.elector = elector
         self.cache = cache
+        self.views = views or ClusterViews()
 
     def keys(self, path: str, obj: Json) -> Iterable[str]:
         """The clusters a change of `obj` (in the watched collection `path`) concerns."""
@@ -78,16 +90,19 @@ class Provisioner:
         return drain.replicas_by_cluster(self.cache.items(REPLICAS)).get(cluster, 0)
 
     async def reconcile_key(self, name: str) -> float | None:
-        """Reconcile the cluster `name` (nothing when it is gone or this copy is not the
-        leader); run again after `INSPECT_EVERY_S` to inspect it afresh."""
+        """Reconcile the cluster `name` (when it is gone or this copy is not the leader,
+        only stop watching it); the seconds until its drain's time limit, while deleted."""
         cluster = self.cache.get(CLUSTERS, name)
         if cluster is None or not self.elector.is_leader:
+            await self.views.forget(name)
             return None
         classes = {c["metadata"]["name"]: c for c in self.cache.items(CLASSES)}
-        await self.reconcile(cluster, classes, self.replicas_on(name))
-        return INSPECT_EVERY_S
+        return await self.reconcile(cluster, classes, self.replicas_on(name))
 
-    async def reconcile(self, cluster: Json, classes: Mapping[str, Json], replicas: int) -> None:
+    async def reconcile(
+        self, cluster: Json, classes: Mapping[str, Json], replicas: int
+    ) -> float | None:
+        name = cluster["metadata"]["name"]
         with controllermetrics.reconciling(SERVICE, "InferenceCluster"):
             secret = observe.secret_name(cluster)
             credentials = None
@@ -96,7 +111,11 @@ class Provisioner:
                 credentials = observe.credentials(cluster, found, self.namespace)
             inspection: Inspection | None = None
             if credentials is not None and credentials.kubeconfig:
-                inspection = await observe.inspect(credentials.kubeconfig)
+                inspection = await self.views.inspect(name, credentials.kubeconfig)
+                if inspection is None:
+                    return None  # its watches queue the cluster once they have listed
+            else:
+                await self.views.forget(name)
             deleting = drain.deletion_started(cluster) is not None
             draining = drain.draining_message(cluster, replicas) if deleting else ""
             status = decide(cluster, classes, credentials, inspection, _now(), draining)
@@ -107,6 +126,7 @@ class Provisioner:
             action = drain.finalizer_action(cluster, replicas, reachable, now)
             if action is not drain.Action.KEEP:
                 await self._set_finalizer(cluster, action, replicas, reachable)
+            return drain.hold_ends_in(cluster, now) if action is drain.Action.KEEP else None
 
     async def _set_finalizer(
         self, cluster: Json, action: drain.Action, replicas: int, reachable: bool

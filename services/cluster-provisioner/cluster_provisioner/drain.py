@@ -9,7 +9,8 @@ InferenceCluster exists. `finalizer_action` releases the finalizer once no
 ModelReplica names the cluster, at once when the cluster cannot be reached
 (nothing can be torn down there; endpoint-manager then releases those replicas
 without teardown), and at the latest `HOLD_LIMIT_S` after the deletion began,
-so a stuck replica never blocks a cluster's removal for good.
+so a stuck replica never blocks a cluster's removal for good (`hold_ends_in`
+says when that falls due).
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def finalizer_action(
         return Action.KEEP
     expired = (now - started).total_seconds() >= HOLD_LIMIT_S
     return Action.RELEASE if replicas == 0 or not reachable or expired else Action.KEEP
+
+
+def hold_ends_in(cluster: Mapping[str, Any], now: datetime.datetime) -> float | None:
+    """Seconds until a deleted cluster's finalizer is released whatever is left on it
+    (`HOLD_LIMIT_S` after its deletion began); None for a cluster not being deleted."""
+    started = deletion_started(cluster)
+    if started is None:
+        return None
+    return max(0.0, HOLD_LIMIT_S - (now - started).total_seconds())
 
 
 def draining_message(cluster: Mapping[str, Any], replicas: int) -> str:

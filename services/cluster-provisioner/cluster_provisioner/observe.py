@@ -3,24 +3,24 @@
 `secret_name` names a cluster's kubeconfig Secret (in the collection
 `secrets_path`) and `credentials` turns it (or None when missing) into
 `Credentials`, naming what is wrong: no Secret, no such key, not a kubeconfig.
-`inspect` connects with that kubeconfig (connections are reused per kubeconfig)
-and reads, within a deadline: which of the serving stack's CRDs exist, the
-address of the stack's Gateway, and how many Ready nodes each pool
-(`modelplane.ai/pool` label) has. Any failure to reach the cluster is an
-`Inspection` with `error` set, never an exception.
+`remote_paths` are the collections watched on the cluster itself (by
+`cluster_provisioner.remote`): its pool nodes (`modelplane.ai/pool` label),
+each of the serving stack's CRDs, and the stack's Gateway, each selected by
+name. `inspection` (pure) reads the `Inspection` off those cached objects:
+which CRDs exist, the Gateway's address, how many Ready nodes each pool has,
+or, when the cluster cannot be reached, why.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
-from modelplane.kube import TRANSIENT, Kube
+from modelplane.kube import Json
 from modelplane.naming import POOL_LABEL
 from modelplane.wellknown import INFERENCE_GATEWAY_NAME as GATEWAY_NAME
 from modelplane.wellknown import INFERENCE_GATEWAY_NAMESPACE as GATEWAY_NAMESPACE
@@ -39,7 +39,12 @@ REQUIRED_CRDS = (
     "httproutes.gateway.networking.k8s.io",
     "leaderworkersets.leaderworkerset.x-k8s.io",
 )
-INSPECT_TIMEOUT_S = 4.0
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+GATEWAYS = (
+    f"/apis/gateway.networking.k8s.io/v1/namespaces/{GATEWAY_NAMESPACE}/gateways"
+    f"?fieldSelector=metadata.name={GATEWAY_NAME}"
+)
+NODES = f"/api/v1/nodes?labelSelector={POOL_LABEL}"
 
 
 def credentials(
@@ -99,16 +104,25 @@ def _ready(node: Mapping[str, Any]) -> bool:
     )
 
 
-async def _read(kube: Kube) -> Inspection:
-    crds = await kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
-    names = {c["metadata"]["name"] for c in (crds or {}).get("items", [])}
-    missing = tuple(c for c in REQUIRED_CRDS if c not in names)
+def crd_path(name: str) -> str:
+    return f"{CRDS}?fieldSelector=metadata.name={name}"
+
+
+def remote_paths() -> list[str]:
+    """The collections watched on an inference cluster, nodes first (the idle probe lists
+    one of them)."""
+    return [NODES, *(crd_path(name) for name in REQUIRED_CRDS), GATEWAYS]
+
+
+def inspection(items: Callable[[str], list[Json]], failure: str) -> Inspection:
+    """What the cluster carries, from the cached objects of `remote_paths` (`items(path)`),
+    or why it cannot be read (`failure`, when not empty)."""
+    if failure:
+        return Inspection(error=failure)
+    missing = tuple(name for name in REQUIRED_CRDS if not items(crd_path(name)))
     address, problem = None, ""
-    if "gateways.gateway.networking.k8s.io" in names:
-        gateway = await kube.get(
-            f"/apis/gateway.networking.k8s.io/v1/namespaces/{GATEWAY_NAMESPACE}"
-            f"/gateways/{GATEWAY_NAME}"
-        )
+    if "gateways.gateway.networking.k8s.io" not in missing:
+        gateway = next(iter(items(GATEWAYS)), None)
         if gateway is None:
             problem = f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} not found"
         else:
@@ -117,19 +131,5 @@ async def _read(kube: Kube) -> Inspection:
             problem = (
                 "" if address else f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} has no address"
             )
-    nodes = await kube.get("/api/v1/nodes", {"labelSelector": POOL_LABEL})
-    ready = Counter(
-        n["metadata"]["labels"][POOL_LABEL] for n in (nodes or {}).get("items", []) if _ready(n)
-    )
+    ready = Counter(n["metadata"]["labels"][POOL_LABEL] for n in items(NODES) if _ready(n))
     return Inspection("", missing, address, problem, dict(ready))
-
-
-async def inspect(kubeconfig: str) -> Inspection:
-    try:
-        parsed = yaml.safe_load(kubeconfig)
-        kube = await Kube.connect(parsed, FIELD_MANAGER)
-        return await asyncio.wait_for(_read(kube), INSPECT_TIMEOUT_S)
-    except TimeoutError:
-        return Inspection(error=f"no answer within {INSPECT_TIMEOUT_S:g}s")
-    except (*TRANSIENT, ValueError, KeyError) as error:
-        return Inspection(error=str(error).splitlines()[0] if str(error) else type(error).__name__)
