@@ -1,0 +1,144 @@
+"""`modelplane-pd-router` (or `python -m pd_router`): run the prefill/decode router.
+
+It proxies `--listen` to the replica's engines: OpenAI requests are prefilled
+on a prefill pod and decoded on a decode pod, everything else goes to a decode
+pod. Each phase's pods are the ready endpoints of a Service in `--namespace`
+(`--prefill-service`, `--decode-service`; EndpointSlices, watched) or a fixed
+list (`--prefill-pods`, `--decode-pods`: `host:port,...`). `/metrics`,
+`/healthz` and `/readyz` are served on `--status-address`. JSON log lines go to
+stderr until SIGTERM or SIGINT. Exit status 2 when the command line is unusable,
+naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from modelplane import logs
+from modelplane.service import split_address
+
+from pd_router.app import Config, Source, serve
+from pd_router.handoff import Tuning
+from pd_router.pods import parse_static
+
+log = logging.getLogger("pd_router")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelplane-pd-router", description=__doc__)
+    p.add_argument("--listen", default="0.0.0.0:8000", help="host:port of the proxy")
+    p.add_argument("--status-address", default="0.0.0.0:9090", help="/metrics, /healthz, /readyz")
+    p.add_argument("--namespace", default="default", help="where the engines' Services are")
+    p.add_argument("--kubeconfig", help="the cluster of the Services (default: in-cluster)")
+    for phase in ("prefill", "decode"):
+        p.add_argument(f"--{phase}-service", help=f"the Service of the {phase} engines")
+        p.add_argument(f"--{phase}-pods", help=f"fixed {phase} engines instead: host:port,...")
+    p.add_argument("--port-name", default="http", help="the engines' port in the EndpointSlices")
+    p.add_argument(
+        "--min-prefill-chars", type=int, default=Tuning.min_prefill_chars,
+        help="prompts shorter than this (characters) skip the prefill pod",
+    )  # fmt: skip
+    p.add_argument(
+        "--block-chars", type=int, default=Tuning.block_chars,
+        help="prefix affinity: characters per prompt block",
+    )  # fmt: skip
+    p.add_argument(
+        "--prefix-blocks", type=int, default=Tuning.prefix_blocks,
+        help="prefix affinity: leading blocks hashed",
+    )  # fmt: skip
+    p.add_argument(
+        "--balance", type=float, default=Tuning.balance,
+        help="prefill load bound: a pod takes at most balance x the mean in-flight (>= 1)",
+    )  # fmt: skip
+    p.add_argument("--prefill-timeout", type=float, default=Tuning.prefill_timeout_s, help="s")
+    p.add_argument(
+        "--decode-timeout", type=float, default=Tuning.decode_timeout_s,
+        help="s to a decode pod's response head",
+    )  # fmt: skip
+    p.add_argument("--scrape-interval", type=float, default=1.0, help="s between /metrics reads")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def _source(args: argparse.Namespace, phase: str) -> Source:
+    service, pods = getattr(args, f"{phase}_service"), getattr(args, f"{phase}_pods")
+    if (service is None) == (pods is None):
+        raise ValueError(f"--{phase}-service or --{phase}-pods: give exactly one")
+    if service is not None:
+        return Source(service=service)
+    try:
+        found = tuple(parse_static(pods))
+    except ValueError as error:
+        raise ValueError(f"--{phase}-pods: {error}") from None
+    if phase == "decode" and not found:
+        raise ValueError("--decode-pods: at least one pod")
+    return Source(pods=found)
+
+
+def config(args: argparse.Namespace) -> Config:
+    """The router's settings from the flags; ValueError naming the flag at fault."""
+    positive = {
+        "--min-prefill-chars": args.min_prefill_chars >= 0,
+        "--block-chars": args.block_chars > 0,
+        "--prefix-blocks": args.prefix_blocks > 0,
+        "--balance": args.balance >= 1.0,
+        "--prefill-timeout": args.prefill_timeout > 0,
+        "--decode-timeout": args.decode_timeout > 0,
+        "--scrape-interval": args.scrape_interval > 0,
+    }
+    for flag, ok in positive.items():
+        if not ok:
+            raise ValueError(f"{flag}: out of range")
+    try:
+        host, port = split_address(args.listen)
+        status_host, status_port = split_address(args.status_address)
+    except ValueError:
+        raise ValueError("--listen/--status-address: expected host:port") from None
+    return Config(
+        prefill=_source(args, "prefill"),
+        decode=_source(args, "decode"),
+        host=host,
+        port=port,
+        status_host=status_host,
+        status_port=status_port,
+        namespace=args.namespace,
+        kubeconfig=args.kubeconfig,
+        port_name=args.port_name,
+        scrape_interval_s=args.scrape_interval,
+        tuning=Tuning(
+            min_prefill_chars=args.min_prefill_chars,
+            block_chars=args.block_chars,
+            prefix_blocks=args.prefix_blocks,
+            balance=args.balance,
+            prefill_timeout_s=args.prefill_timeout,
+            decode_timeout_s=args.decode_timeout,
+        ),
+    )
+
+
+async def _run(settings: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logs.configure(args.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = config(args)
+    except ValueError as error:
+        log.error("bad command line", extra={"fields": {"error": str(error)}})
+        sys.exit(2)
+    asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    main()
