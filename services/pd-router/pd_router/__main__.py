@@ -19,11 +19,10 @@ import signal
 import sys
 
 from modelplane import logs
-from modelplane.service import split_address
 
 from pd_router.app import Config, Source, serve
 from pd_router.handoff import Tuning
-from pd_router.pods import parse_static
+from pd_router.pods import parse_address, parse_static
 
 log = logging.getLogger("pd_router")
 
@@ -94,10 +93,13 @@ def config(args: argparse.Namespace) -> Config:
         if not ok:
             raise ValueError(f"{flag}: out of range")
     try:
-        host, port = split_address(args.listen)
-        status_host, status_port = split_address(args.status_address)
-    except ValueError:
-        raise ValueError("--listen/--status-address: expected host:port") from None
+        host, port = parse_address(args.listen)
+    except ValueError as error:
+        raise ValueError(f"--listen: {error}") from None
+    try:
+        status_host, status_port = parse_address(args.status_address)
+    except ValueError as error:
+        raise ValueError(f"--status-address: {error}") from None
     return Config(
         prefill=_source(args, "prefill"),
         decode=_source(args, "decode"),

@@ -69,12 +69,17 @@ def ready_pods(slices: Iterable[Mapping[str, Any]], port_name: str) -> list[Pod]
     return sorted(found.values())
 
 
+def parse_address(entry: str) -> tuple[str, int]:
+    """`host:port` (`[v6]:port` too) -> (host, port); ValueError naming the entry."""
+    host, sep, port = entry.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"address {entry.strip()!r}: expected host:port")
+    return host, int(port)
+
+
 def parse_static(text: str) -> list[Pod]:
-    pods: list[Pod] = []
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        host, sep, port = entry.rpartition(":")
-        host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"pod address {entry!r}: expected host:port")
-        pods.append(Pod(host, int(port)))
+    pods = [Pod(*parse_address(e)) for e in text.split(",") if e.strip()]
+    if any(pod.port == 0 for pod in pods):
+        raise ValueError("pod port 0: expected a port number")
     return sorted(set(pods))

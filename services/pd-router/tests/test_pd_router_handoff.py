@@ -11,7 +11,9 @@ carrying `X-Modelplane-Prefill-Pod` proves the whole hand-off happened.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -276,6 +278,25 @@ def test_a_client_that_disconnects_cancels_the_decode(fleet: Fleet) -> None:
         return sum(now) == sum(before) + 1
 
     assert wait_until(aborted, 5.0), "the decode engine kept generating"
+
+
+def test_a_client_that_disconnects_cancels_the_prefill(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path, prefill=1, decode=1, prefill_args=("--ttft-ms", "60000"))
+    try:
+        body = json.dumps({"prompt": LONG, "max_tokens": 2}).encode()
+        head = f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+
+        def prefilling() -> float:
+            return fleet.metric("modelplane_pd_router_in_flight", {"phase": "prefill"})
+
+        with socket.create_connection(("127.0.0.1", int(fleet.url.rsplit(":", 1)[1]))) as raw:
+            raw.sendall(head.encode() + body)
+            assert wait_until(lambda: prefilling() == 1, 5.0)
+        # The engine would take a minute: only the router closing its request ends it.
+        assert wait_until(lambda: prefilling() == 0, 5.0), fleet.log()
+        assert fleet.metric("vllm:num_requests_running", sim=fleet.prefill[0]) == 0
+    finally:
+        fleet.stop()
 
 
 def test_a_hot_prefix_spills_at_its_load_bound(tmp_path: Path) -> None:
