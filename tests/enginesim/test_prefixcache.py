@@ -6,7 +6,6 @@ import asyncio
 import socket
 
 import pytest
-
 from modelplane_enginesim.engine import Engine, Job
 from modelplane_enginesim.metrics import Metrics
 from modelplane_enginesim.prefixcache import PrefixCache
