@@ -53,6 +53,10 @@ def parser() -> argparse.ArgumentParser:
         "--balance", type=float, default=Tuning.balance,
         help="prefill load bound: a pod takes at most balance x the mean in-flight (>= 1)",
     )  # fmt: skip
+    p.add_argument(
+        "--prefill-policy", choices=("prefix", "round-robin"), default=Tuning.prefill_policy,
+        help="prefill choice: prefix affinity with bounded load, or round-robin (to compare)",
+    )  # fmt: skip
     p.add_argument("--prefill-timeout", type=float, default=Tuning.prefill_timeout_s, help="s")
     p.add_argument(
         "--decode-timeout", type=float, default=Tuning.decode_timeout_s,
@@ -118,6 +122,7 @@ def config(args: argparse.Namespace) -> Config:
             balance=args.balance,
             prefill_timeout_s=args.prefill_timeout,
             decode_timeout_s=args.decode_timeout,
+            prefill_policy=args.prefill_policy,
         ),
     )
 

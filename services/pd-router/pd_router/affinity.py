@@ -55,6 +55,11 @@ class Ring:
                 break
         return list(seen)
 
+    def rotate(self, turn: int, exclude: Collection[str] = ()) -> Choice | None:
+        """Round-robin over the pods instead (no affinity): the baseline to compare with."""
+        candidates = [p for p in self.pods if p not in exclude]
+        return Choice(candidates[turn % len(candidates)], False) if candidates else None
+
     def choose(
         self,
         key: int,

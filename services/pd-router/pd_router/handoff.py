@@ -57,6 +57,8 @@ class Tuning:
     balance: float = 1.25
     prefill_timeout_s: float = 30.0
     decode_timeout_s: float = 300.0
+    prefill_policy: str = "prefix"
+    """`prefix` (affinity, bounded load) or `round-robin` (for comparison)."""
 
 
 def _forwarded(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -128,9 +130,13 @@ class Router:
         """The prefill's `kv_transfer_params`, or None when no prefill pod gave them."""
         tried: list[str] = []
         for attempt in range(2):
-            choice = self.prefill.ring.choose(
-                key, self.prefill.in_flight, self.tuning.balance, tried
-            )
+            if self.tuning.prefill_policy == "round-robin":
+                self._turn += 1
+                choice = self.prefill.ring.rotate(self._turn, tried)
+            else:
+                choice = self.prefill.ring.choose(
+                    key, self.prefill.in_flight, self.tuning.balance, tried
+                )
             if choice is None:
                 return None
             if attempt:

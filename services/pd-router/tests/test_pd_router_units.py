@@ -133,6 +133,14 @@ def test_excluded_pods_are_never_chosen() -> None:
     assert Ring(()).choose(99, {}, 1.25) is None
 
 
+def test_round_robin_takes_the_pods_in_turn() -> None:
+    ring = Ring(PODS[:3])
+    picks = [ring.rotate(turn) for turn in range(6)]
+    assert [c.pod for c in picks if c is not None] == PODS[:3] * 2
+    assert ring.rotate(0, exclude=PODS[:1]) == ring.rotate(2, exclude=PODS[:1])
+    assert ring.rotate(0, exclude=PODS[:3]) is None
+
+
 def test_decode_goes_to_the_least_loaded_pod() -> None:
     pods = ["a", "b", "c"]
     reported = {"a": EngineLoad(waiting=0, kv_usage=0.9), "b": EngineLoad(waiting=2)}
