@@ -18,9 +18,11 @@ the router's own h11 client `pd_router.upstream.Upstream`). Three parts:
    documents of `--document-words` words, each request one random document plus
    its own question, streamed; prefix affinity vs round-robin prefill choice.
 3. Requests/s on one core: the router pinned to CPU 0 (`taskset`), engines with
-   no latency, closed-loop concurrency 1, 2, 4, ... ; prints throughput and the
-   router's added p50 (router p50 minus direct p50 at the same concurrency) at
-   each level, and the last level whose added p50 stays under twice the one at
+   no latency, closed-loop concurrency 1, 2, 4, ... ; prints throughput, the
+   router's added p50 (router p50 minus direct p50 at the same concurrency) and
+   the router process's CPU time per request (user + system, from /proc: the
+   figure that does not depend on what else the machine runs) at each level,
+   and the last level whose added p50 stays under twice the one at
    concurrency 1.
 
 It is a benchmark, not a test: it prints figures and never fails on them.
@@ -112,6 +114,13 @@ def stop(*procs: Proc) -> None:
             proc.process.wait(5)
         except subprocess.TimeoutExpired:
             proc.process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -301,8 +310,10 @@ async def part_throughput(quick: bool) -> None:
         "decode-only requests (small body); direct = the same requests to the 2 decode "
         "engines in turn\n"
     )
-    print("| concurrency | router req/s | router p50 | direct p50 | added p50 |")
-    print("|---|---|---|---|---|")
+    print(
+        "| concurrency | router req/s | router p50 | direct p50 | added p50 | router CPU/request |"
+    )
+    print("|---|---|---|---|---|---|")
     try:
         baseline = 0.0
         best: tuple[int, float] = (0, 0.0)
@@ -323,14 +334,16 @@ async def part_throughput(quick: bool) -> None:
 
             await closed_loop(concurrency * 4, concurrency, routed)
             await closed_loop(concurrency * 4, concurrency, straight)
+            cpu = cpu_seconds(router.process.pid)
             through, rate = await closed_loop(count, concurrency, routed)
+            cpu = (cpu_seconds(router.process.pid) - cpu) / count
             plain, _ = await closed_loop(count, concurrency, straight)
             added = pct(through, 0.5) - pct(plain, 0.5)
             baseline = baseline or max(added, 0.01)
             if added <= 2 * baseline:
                 best = (concurrency, rate)
             print(f"| {concurrency} | {rate:.0f} | {pct(through, 0.5):.2f} ms | "
-                  f"{pct(plain, 0.5):.2f} ms | {added:+.2f} ms |")  # fmt: skip
+                  f"{pct(plain, 0.5):.2f} ms | {added:+.2f} ms | {cpu * 1e3:.2f} ms |")  # fmt: skip
             for upstream in via + direct:
                 upstream.close()
         print(f"\nadded p50 at concurrency 1: {baseline:.2f} ms; last level under twice that: "

@@ -27,6 +27,19 @@ from pd_router.pods import parse_address, parse_static
 log = logging.getLogger("pd_router")
 
 
+TUNING_FLAGS = (
+    ("--min-prefill-chars", "min_prefill_chars", int,
+     "prompts shorter than this (characters) skip the prefill pod"),
+    ("--block-chars", "block_chars", int, "prefix affinity: characters per prompt block"),
+    ("--prefix-blocks", "prefix_blocks", int, "prefix affinity: leading blocks hashed"),
+    ("--balance", "balance", float,
+     "prefill load bound: a pod takes at most balance x the mean in-flight (>= 1)"),
+    ("--prefill-timeout", "prefill_timeout_s", float, "seconds a prefill may take"),
+    ("--decode-timeout", "decode_timeout_s", float, "seconds to a decode pod's response head"),
+)  # fmt: skip
+"""Flag, `Tuning` field, type, help: the thresholds, each a flag of its own."""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane-pd-router", description=__doc__)
     p.add_argument("--listen", default="0.0.0.0:8000", help="host:port of the proxy")
@@ -37,30 +50,12 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{phase}-service", help=f"the Service of the {phase} engines")
         p.add_argument(f"--{phase}-pods", help=f"fixed {phase} engines instead: host:port,...")
     p.add_argument("--port-name", default="http", help="the engines' port in the EndpointSlices")
+    defaults = Tuning()
+    for flag, field, kind, text in TUNING_FLAGS:
+        p.add_argument(flag, dest=field, type=kind, default=getattr(defaults, field), help=text)
     p.add_argument(
-        "--min-prefill-chars", type=int, default=Tuning.min_prefill_chars,
-        help="prompts shorter than this (characters) skip the prefill pod",
-    )  # fmt: skip
-    p.add_argument(
-        "--block-chars", type=int, default=Tuning.block_chars,
-        help="prefix affinity: characters per prompt block",
-    )  # fmt: skip
-    p.add_argument(
-        "--prefix-blocks", type=int, default=Tuning.prefix_blocks,
-        help="prefix affinity: leading blocks hashed",
-    )  # fmt: skip
-    p.add_argument(
-        "--balance", type=float, default=Tuning.balance,
-        help="prefill load bound: a pod takes at most balance x the mean in-flight (>= 1)",
-    )  # fmt: skip
-    p.add_argument(
-        "--prefill-policy", choices=("prefix", "round-robin"), default=Tuning.prefill_policy,
+        "--prefill-policy", choices=("prefix", "round-robin"), default=defaults.prefill_policy,
         help="prefill choice: prefix affinity with bounded load, or round-robin (to compare)",
-    )  # fmt: skip
-    p.add_argument("--prefill-timeout", type=float, default=Tuning.prefill_timeout_s, help="s")
-    p.add_argument(
-        "--decode-timeout", type=float, default=Tuning.decode_timeout_s,
-        help="s to a decode pod's response head",
     )  # fmt: skip
     p.add_argument("--scrape-interval", type=float, default=1.0, help="s between /metrics reads")
     p.add_argument("--log-level", default="INFO")
@@ -89,8 +84,8 @@ def config(args: argparse.Namespace) -> Config:
         "--block-chars": args.block_chars > 0,
         "--prefix-blocks": args.prefix_blocks > 0,
         "--balance": args.balance >= 1.0,
-        "--prefill-timeout": args.prefill_timeout > 0,
-        "--decode-timeout": args.decode_timeout > 0,
+        "--prefill-timeout": args.prefill_timeout_s > 0,
+        "--decode-timeout": args.decode_timeout_s > 0,
         "--scrape-interval": args.scrape_interval > 0,
     }
     for flag, ok in positive.items():
@@ -116,13 +111,8 @@ def config(args: argparse.Namespace) -> Config:
         port_name=args.port_name,
         scrape_interval_s=args.scrape_interval,
         tuning=Tuning(
-            min_prefill_chars=args.min_prefill_chars,
-            block_chars=args.block_chars,
-            prefix_blocks=args.prefix_blocks,
-            balance=args.balance,
-            prefill_timeout_s=args.prefill_timeout,
-            decode_timeout_s=args.decode_timeout,
             prefill_policy=args.prefill_policy,
+            **{field: getattr(args, field) for _, field, _, _ in TUNING_FLAGS},
         ),
     )
 
