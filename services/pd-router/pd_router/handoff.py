@@ -16,8 +16,11 @@ prompt of at least `min_prefill_chars` characters:
 Every other request goes to a decode pod unchanged. A decode pod that fails
 before its response head (connection, a 5xx, `decode_timeout_s`) is tried once
 more on another pod, with the client's own body (the first may have taken the
-prefilled blocks). The handler runs as a task that the server cancels when the
-client disconnects; cancelling closes the upstream connections it holds.
+prefilled blocks); so is a decode that answers 400 about its `kv_transfer_params`
+(the blocks could not be fetched: the prefill pod died or they expired), on the
+least-loaded pod, which then prefills itself. The handler runs as a task that
+the server cancels when the client disconnects; cancelling closes the upstream
+connections it holds.
 """
 
 from __future__ import annotations
@@ -223,7 +226,17 @@ class Router:
                     if exchange.status >= 500 and not last:
                         tried.append(address)
                         continue
-                    await _relay(exchange, reply)
+                    read = b""
+                    if exchange.status == 400 and not attempt and body is not retry_body:
+                        read = await exchange.read()
+                        if _refused_handoff(read):
+                            log.warning(
+                                "decode refused the prefilled blocks; decoding without them",
+                                extra={"fields": {"pod": address, "answer": read[:300].decode(
+                                    "utf-8", "replace")}},
+                            )  # fmt: skip
+                            continue
+                    await _relay(exchange, reply, read)
                 finally:
                     exchange.close()
             metrics.REQUESTS.labels(route, str(exchange.status)).inc()
@@ -234,9 +247,11 @@ class Router:
         await reply.whole(status, _error(message, status), JSON)
 
 
-async def _relay(exchange: Exchange, reply: Reply) -> None:
-    """The upstream answer to the client, chunk by chunk as it arrives."""
+async def _relay(exchange: Exchange, reply: Reply, read: bytes = b"") -> None:
+    """The upstream answer to the client, chunk by chunk as it arrives (after `read`, what
+    was already read of it)."""
     await reply.start(exchange.status, _forwarded_response(exchange.headers))
+    await reply.send(read)
     async for chunk in exchange.chunks():
         await reply.send(chunk)
     await reply.finish()
@@ -245,6 +260,16 @@ async def _relay(exchange: Exchange, reply: Reply) -> None:
 def _forwarded_response(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The engine's headers less hop-by-hop ones (its content-length stays: same body)."""
     return [(k, v) for k, v in headers if k == b"content-length" or k not in HOP_BY_HOP]
+
+
+def _refused_handoff(answer: bytes) -> bool:
+    """Whether a decode engine's 400 is about the `kv_transfer_params` (the prefilled blocks
+    could not be fetched: the prefill pod died, or the blocks expired)."""
+    try:
+        error = json.loads(answer).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("param") == "kv_transfer_params"
 
 
 def _kv_params(answer: bytes) -> Mapping[str, Any] | None:

@@ -280,6 +280,23 @@ def test_a_client_that_disconnects_cancels_the_decode(fleet: Fleet) -> None:
     assert wait_until(aborted, 5.0), "the decode engine kept generating"
 
 
+def test_blocks_the_decode_cannot_fetch_are_decoded_without(tmp_path: Path) -> None:
+    # The prefill engine lets its blocks expire after a microsecond: every hand-off fails.
+    fleet = Fleet(tmp_path, prefill=1, decode=1,
+                  prefill_args=("--ttft-ms", "0", "--kv-lease-ms", "0.001"))  # fmt: skip
+    try:
+        body = {"prompt": LONG, "max_tokens": 3}
+        answer = fleet.client.post("/v1/completions", json=body)
+        assert answer.status_code == 200, answer.text
+        assert "x-modelplane-prefill-pod" not in answer.headers
+        expected = _straight(fleet, "/v1/completions", body)
+        assert answer.json()["choices"][0]["text"] == expected["choices"][0]["text"]  # type: ignore[index]
+        assert fleet.metric("modelplane_pd_router_retries_total", {"phase": "decode"}) == 1
+        assert "decode refused the prefilled blocks" in fleet.log()
+    finally:
+        fleet.stop()
+
+
 def test_a_client_that_disconnects_cancels_the_prefill(tmp_path: Path) -> None:
     fleet = Fleet(tmp_path, prefill=1, decode=1, prefill_args=("--ttft-ms", "60000"))
     try:
