@@ -319,7 +319,7 @@ def test_a_client_that_disconnects_cancels_the_prefill(tmp_path: Path) -> None:
 def test_a_hot_prefix_spills_at_its_load_bound(tmp_path: Path) -> None:
     fleet = Fleet(
         tmp_path, prefill=2, decode=1,
-        prefill_args=("--ttft-ms", "600", "--tpot-ms", "0"),
+        prefill_args=("--ttft-ms", "2000", "--tpot-ms", "0"),
         router_args=("--min-prefill-chars", "40", "--balance", "1.25"),
     )  # fmt: skip
     try:
