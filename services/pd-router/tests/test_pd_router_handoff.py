@@ -108,7 +108,8 @@ class Fleet:
         page = sim.get("/metrics").text if sim else httpx.get(self.status_url + "/metrics").text
         return sample(page, name, labels)
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """Stop everything; the router's exit status (None when it never started)."""
         router = getattr(self, "router", None)
         if router is not None and router.poll() is None:
             router.terminate()
@@ -122,6 +123,7 @@ class Fleet:
         for sim in self.prefill + self.decode:
             if sim.process.poll() is None:
                 sim.stop()
+        return router.returncode if router is not None else None
 
 
 def prompt(words: int, seed: str = "") -> str:
@@ -136,7 +138,7 @@ LONG = prompt(30, "long")  # over --min-prefill-chars 40
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     started = Fleet(tmp_path_factory.mktemp("pd"))
     yield started
-    started.stop()
+    assert started.stop() == 0, started.log()  # SIGTERM: a clean exit
 
 
 @pytest.fixture(scope="module")
