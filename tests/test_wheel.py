@@ -23,6 +23,7 @@ SERVICES = (
     "endpoint_manager",
     "gateway_config",
     "scheduler_extender",
+    "pd_router",
 )
 
 INVALID = """\

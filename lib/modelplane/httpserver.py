@@ -8,8 +8,9 @@ closes first); a response without a body
 length (`Response.stream`) goes out with chunked transfer encoding (or
 close-delimited for an HTTP/1.0 client), each chunk flushed as it is produced;
 every response, the server's own errors (400 bad framing, 413 too large, 500 a
-handler that raised) included, carries `default_headers`; a stream whose
-client went away is closed (`aclose`) so its producer can clean up;
+handler that raised) included, carries `default_headers`; a handler whose
+client closes the connection before the answer is cancelled, and a stream whose
+client went away is closed (`aclose`), so the work stops either way;
 `shutdown` stops accepting, closes idle connections, lets requests in flight
 finish within a grace period, marks their responses `Connection: close`, then
 closes whatever is left.
@@ -72,6 +73,10 @@ def json_response(status: int, value: object, headers: Sequence[tuple[str, str]]
 
 def text_response(status: int, text: str) -> Response:
     return Response(status, text.encode(), "text/plain; charset=utf-8")
+
+
+class _HungUpError(Exception):
+    pass
 
 
 class _RefusedError(Exception):
@@ -138,7 +143,7 @@ class HttpServer:
                     break
                 self._busy[writer] = True
                 try:
-                    await self._respond(conn, writer, request)
+                    await self._respond(conn, reader, writer, request)
                 finally:
                     self._busy[writer] = False
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -191,10 +196,16 @@ class HttpServer:
                 return None
 
     async def _respond(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: Request
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: Request,
     ) -> None:
         try:
-            response = await self.handler(request)
+            response = await self._unless_hung_up(conn, reader, request)
+        except _HungUpError:
+            raise ConnectionResetError("client went away before its answer") from None
         except Exception as error:
             self.log_error(
                 "handler_error",
@@ -221,6 +232,25 @@ class HttpServer:
             await writer.drain()
         finally:
             await stream.aclose()
+
+    async def _unless_hung_up(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, request: Request
+    ) -> Response:
+        """The handler's response; its task is cancelled if the client closes meanwhile
+        (as vLLM aborts a request whose client left), raising `_HungUpError`."""
+        answering = asyncio.ensure_future(self.handler(request))
+        listening = asyncio.ensure_future(reader.read(READ_SIZE))
+        await asyncio.wait((answering, listening), return_when=asyncio.FIRST_COMPLETED)
+        if not listening.done():
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+        elif not listening.exception() and listening.result():
+            conn.receive_data(listening.result())  # the next request, pipelined: kept
+        elif not answering.done():
+            answering.cancel()
+            await asyncio.gather(answering, return_exceptions=True)
+            raise _HungUpError
+        return await answering
 
     def _head(self, response: Response) -> h11.Response:
         headers = list(self.default_headers)

@@ -104,6 +104,43 @@ def test_a_streamed_decode_carries_the_prefill_pod(pair: tuple[Sim, Sim, int]) -
     assert [c["choices"][0]["finish_reason"] for c in chunks(text)] == [None, None, "length"]
 
 
+@pytest.mark.parametrize(
+    ("max_tokens", "said"), [(5, "not 5"), (None, "not 16")], ids=["five", "unset"]
+)
+def test_a_prefill_must_ask_for_exactly_one_token(
+    pair: tuple[Sim, Sim, int], max_tokens: int | None, said: str
+) -> None:
+    producer, _, _ = pair
+    body: dict[str, Any] = {"prompt": PROMPT, "kv_transfer_params": PREFILL_PARAMS}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    response = producer.post("/v1/completions", body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "max_tokens"
+    assert "exactly 1 token" in error["message"] and said in error["message"]
+
+
+def test_expired_blocks_are_refused() -> None:
+    side_port = free_port("127.0.0.4")
+    producer = Sim(
+        "--kv-role", "producer", "--side-channel-port", str(side_port), "--kv-lease-ms", "50",
+        "--ttft-ms", "0", host="127.0.0.4",
+    )  # fmt: skip
+    consumer = Sim("--kv-role", "consumer", "--ttft-ms", "0", host="127.0.0.5")
+    try:
+        params = _prefill(producer)["kv_transfer_params"]
+        time.sleep(0.2)  # past the 50 ms lease
+        body = {"prompt": PROMPT, "kv_transfer_params": params, "max_tokens": 2}
+        response = consumer.post("/v1/completions", body)
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert f"127.0.0.4:{side_port}" in message and "unknown or expired blocks" in message
+    finally:
+        producer.stop()
+        consumer.stop()
+
+
 def test_without_the_hand_off_the_consumer_prefills_itself(pair: tuple[Sim, Sim, int]) -> None:
     _, consumer, _ = pair
     began = time.monotonic()

@@ -20,6 +20,8 @@ SERVICES = (
     "modelplane-endpoint-manager",
     "modelplane-gateway-config",
     "modelplane-hydrate",  # the cache volume's hydration job
+    "modelplane-pd-router",  # a PrefillDecode replica's router
+    "modelplane-scheduler-extender",  # the scheduler extension of an inference cluster
 )
 
 

@@ -16,6 +16,7 @@ Modules, pure ones marked (no I/O, no clock unless injected):
     anthropic_api  (pure) messages: parsing, body, SSE events, errors
     metrics        (pure) vLLM's Prometheus families, written by hand
     kvtransfer     (pure) `kv_transfer_params` and the producer's block store
+    prefixcache    (pure) the LRU of prompt block hashes behind the time to first token
     engine         concurrency slots and the ttft/tpot latency model
     (HTTP/1.1 server: modelplane.httpserver, asyncio streams + h11)
     serving        one inference request: checks, KV fetch, engine time, rendering

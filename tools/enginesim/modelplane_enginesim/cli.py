@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     timing = p.add_argument_group("engine")
     timing.add_argument("--ttft-ms", type=float, default=20.0, help="time to first token")
     timing.add_argument("--tpot-ms", type=float, default=5.0, help="time per output token")
+    timing.add_argument(
+        "--prefill-ms-per-token",
+        type=float,
+        default=0.0,
+        help="added to the time to first token per prompt token not in the prefix cache",
+    )
+    timing.add_argument(
+        "--prefix-cache-blocks", type=int, default=4096, help="prefix cache size (LRU)"
+    )
     timing.add_argument("--max-concurrency", type=int, default=64, help="requests generating")
     timing.add_argument("--max-model-len", type=int, default=4096)
     timing.add_argument("--startup-delay-ms", type=float, default=0.0, help="/health 503 until")
@@ -46,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--side-channel-port", type=int, help="default $VLLM_NIXL_SIDE_CHANNEL_PORT/5600"
     )
     kv.add_argument("--engine-id", help="KV engine id (default: a random UUID)")
+    kv.add_argument(
+        "--kv-lease-ms", type=float, default=120_000.0, help="a prefill's blocks expire after"
+    )
     group = p.add_argument_group("leader/worker group")
     group.add_argument("--group-size", type=int, help="default $LWS_GROUP_SIZE, else 1")
     group.add_argument("--worker-index", type=int, help="default $LWS_WORKER_INDEX, else 0")
@@ -96,7 +108,12 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settin
         ((a.tls_cert is None) == (a.tls_key is None), "--tls-cert and --tls-key go together"),
         (a.max_concurrency >= 1, "--max-concurrency must be at least 1"),
         (a.max_model_len >= 1, "--max-model-len must be at least 1"),
-        (min(a.ttft_ms, a.tpot_ms, a.startup_delay_ms) >= 0, "times must not be negative"),
+        (
+            min(a.ttft_ms, a.tpot_ms, a.startup_delay_ms, a.prefill_ms_per_token) >= 0,
+            "times must not be negative",
+        ),
+        (a.kv_lease_ms > 0, "--kv-lease-ms must be positive"),
+        (a.prefix_cache_blocks >= 0, "--prefix-cache-blocks must not be negative"),
         (group_size >= 1, f"group size {group_size} must be at least 1"),
         (
             0 <= worker_index < group_size,
@@ -119,6 +136,8 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settin
         pod=pod,
         ttft_ms=a.ttft_ms,
         tpot_ms=a.tpot_ms,
+        prefill_ms_per_token=a.prefill_ms_per_token,
+        prefix_cache_blocks=a.prefix_cache_blocks,
         max_concurrency=a.max_concurrency,
         max_model_len=a.max_model_len,
         startup_delay_ms=a.startup_delay_ms,
@@ -126,6 +145,7 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settin
         side_channel_host=a.side_channel_host or env.get("VLLM_NIXL_SIDE_CHANNEL_HOST") or pod.ip,
         side_channel_port=side_port,
         engine_id=a.engine_id or _uuid(),
+        kv_lease_s=a.kv_lease_ms / 1000,
         group_size=group_size,
         worker_index=worker_index,
         leader_address=leader,

@@ -41,6 +41,9 @@ class Settings:
     pod: Identity
     ttft_ms: float = 20.0
     tpot_ms: float = 5.0
+    prefill_ms_per_token: float = 0.0
+    """Added to the time to first token per prompt token not found in the prefix cache."""
+    prefix_cache_blocks: int = 4096
     max_concurrency: int = 64
     max_model_len: int = 4096
     startup_delay_ms: float = 0.0
@@ -48,6 +51,8 @@ class Settings:
     side_channel_host: str = ""
     side_channel_port: int = 5600
     engine_id: str = ""
+    kv_lease_s: float = 120.0
+    """How long a producer keeps a prefill's blocks for the consumer to fetch."""
     group_size: int = 1
     worker_index: int = 0
     leader_address: str | None = None

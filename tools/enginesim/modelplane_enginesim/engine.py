@@ -1,8 +1,9 @@
 """The simulated engine: a concurrency limit, a latency model and the metrics they produce.
 
 Guarantees: at most `max_concurrency` jobs generate at once, the others wait in
-arrival order and count as waiting; a job's first token is due `ttft` after it
-starts generating (`tpot` when its prefill was done remotely), each further
+arrival order and count as waiting; a job's first token is due `ttft` plus
+`prefill_s_per_token` per uncached prompt token after it starts generating
+(`tpot` when its prefill was done remotely), each further
 token `tpot` after the previous one; `running` and `waiting` are exact at every
 await point; a job that ends early (client gone, server stopping) frees its slot
 and counts as finished with reason `abort`. No HTTP here.
@@ -27,6 +28,8 @@ class Job:
     finish: tuple[str, ...]
     arrived: float
     remote_prefill: bool = False
+    uncached_tokens: int = 0
+    """Prompt tokens the prefix cache did not hold: the prefill computes these."""
 
     @property
     def steps(self) -> int:
@@ -40,11 +43,13 @@ class Engine:
         max_concurrency: int,
         ttft_s: float,
         tpot_s: float,
+        prefill_s_per_token: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metrics = metrics
         self.ttft = ttft_s
         self.tpot = tpot_s
+        self.prefill_s_per_token = prefill_s_per_token
         self.clock = clock
         self.running = 0
         self.waiting = 0
@@ -69,7 +74,8 @@ class Engine:
         finished = False
         try:
             start = self.clock()
-            first_due = start + (self.tpot if job.remote_prefill else self.ttft)
+            prefill = self.ttft + self.prefill_s_per_token * job.uncached_tokens
+            first_due = start + (self.tpot if job.remote_prefill else prefill)
             steps = job.steps
             if not paced and steps:
                 await self._sleep_until(first_due + (steps - 1) * self.tpot)

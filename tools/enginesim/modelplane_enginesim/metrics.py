@@ -74,6 +74,7 @@ class Metrics:
         self.max_concurrency = max_concurrency
         self.prompt_tokens = 0
         self.generation_tokens = 0
+        self.prefix_cache = (0, 0)  # (queries, hits) in tokens
         self.finished: dict[str, int] = dict.fromkeys(FINISHED_REASONS, 0)
         self.ttft = Histogram(
             "vllm:time_to_first_token_seconds",
@@ -116,6 +117,16 @@ class Metrics:
                 "vllm:generation_tokens_total",
                 "Number of generation tokens processed.",
                 self.generation_tokens,
+            ),
+            (
+                "vllm:prefix_cache_queries_total",
+                "Prefix cache queries, in terms of number of queried tokens.",
+                self.prefix_cache[0],
+            ),
+            (
+                "vllm:prefix_cache_hits_total",
+                "Prefix cache hits, in terms of number of cached tokens.",
+                self.prefix_cache[1],
             ),
         )
         for name, help_text, total in counters:

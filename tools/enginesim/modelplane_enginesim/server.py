@@ -51,9 +51,17 @@ class App:
         self.created = int(time.time())
         self.metrics = Metrics(settings.served_model_names[0], settings.max_concurrency)
         self.engine = Engine(
-            self.metrics, settings.max_concurrency, settings.ttft_ms / 1000, settings.tpot_ms / 1000
+            self.metrics,
+            settings.max_concurrency,
+            settings.ttft_ms / 1000,
+            settings.tpot_ms / 1000,
+            settings.prefill_ms_per_token / 1000,
         )
-        self.store = BlockStore(settings.engine_id, settings.pod) if settings.produces_kv else None
+        self.store = (
+            BlockStore(settings.engine_id, settings.pod, settings.kv_lease_s)
+            if settings.produces_kv
+            else None
+        )
         self.leader: Leader | None = None
         self.worker: Worker | None = None
         if settings.group_role == "leader":

@@ -27,9 +27,10 @@ from modelplane.httpserver import Request, Response, json_response
 from modelplane_enginesim import sidechannel
 from modelplane_enginesim.config import Settings
 from modelplane_enginesim.engine import Engine, Job
-from modelplane_enginesim.inference import Api, ApiError, Outcome, StreamFormat, decide
+from modelplane_enginesim.inference import Api, ApiError, Outcome, Prompt, StreamFormat, decide
 from modelplane_enginesim.kvtransfer import BlockStore, KvRequest, parse_params, response_params
 from modelplane_enginesim.logs import log
+from modelplane_enginesim.prefixcache import PrefixCache
 
 FETCH_TIMEOUT_S = 2.0
 SSE_HEADERS = [("cache-control", "no-cache")]
@@ -53,6 +54,7 @@ class Serving:
         self.store = store
         self.refusal = refusal
         self.side_channel_port = side_channel_port
+        self.prefix = PrefixCache(settings.prefix_cache_blocks)
 
     async def handle(self, api: Api, prefix: str, request: Request) -> Response:
         arrived = self.engine.now()
@@ -67,7 +69,7 @@ class Serving:
             plan = api.parse(body)
             model = self._model(plan.model)
             kv = parse_params(body.get("kv_transfer_params"))
-            self._check_kv(kv, plan.stream)
+            self._check_kv(kv, plan.stream, plan.max_tokens)
             outcome = decide(
                 plan,
                 model,
@@ -79,12 +81,14 @@ class Serving:
             prefill_pod = await self._fetch(kv) if kv is not None and kv.mode == "decode" else None
         except ApiError as error:
             return json_response(error.status, api.error(error), headers)
+        remote = prefill_pod is not None
         job = Job(
             prompt_tokens=outcome.prompt_tokens,
             lengths=outcome.lengths,
             finish=outcome.finish,
             arrived=arrived,
-            remote_prefill=prefill_pod is not None,
+            remote_prefill=remote,
+            uncached_tokens=0 if remote else self._uncached(plan.prompts),
         )
         if prefill_pod is not None:
             headers.append(("x-modelplane-prefill-pod", _qualified(prefill_pod)))
@@ -114,7 +118,13 @@ class Serving:
             raise ApiError(404, f"The model `{requested}` does not exist.", "model")
         return requested
 
-    def _check_kv(self, kv: KvRequest | None, stream: bool) -> None:
+    def _uncached(self, prompts: tuple[Prompt, ...]) -> int:
+        """Prompt tokens to compute: those the prefix cache did not hold (now it does)."""
+        cached = sum(self.prefix.admit(p.text) for p in prompts)
+        self.engine.metrics.prefix_cache = (self.prefix.queries, self.prefix.hits)
+        return sum(p.tokens for p in prompts) - cached
+
+    def _check_kv(self, kv: KvRequest | None, stream: bool, max_tokens: int | None) -> None:
         if kv is None:
             return
         role = self.settings.kv_role
@@ -134,6 +144,13 @@ class Serving:
             )
         if kv.mode == "prefill" and stream:
             raise ApiError(400, "stream: a prefill for remote decode answers in one body", "stream")
+        if kv.mode == "prefill" and max_tokens != 1:
+            raise ApiError(
+                400,
+                f"max_tokens: a prefill for remote decode generates exactly 1 token, not "
+                f"{'no limit' if max_tokens is None else max_tokens}",
+                "max_tokens",
+            )
 
     async def _fetch(self, kv: KvRequest) -> dict[str, Any]:
         try:

@@ -1,0 +1,377 @@
+"""Measures the prefill/decode router (`modelplane-pd-router`) against going to the engines.
+
+Every engine is a simulator process (`python -m modelplane_enginesim`) on its own
+loopback address; the router is a `python -m pd_router` process with the pods as
+fixed lists. The load comes from this process (asyncio, kept-alive connections,
+the router's own h11 client `pd_router.upstream.Upstream`). Three parts:
+
+1. Added latency. Engines with no simulated latency; per body size (about 200 B,
+   and 1 MB of prompt) and concurrency (1, 50), the same requests (a) straight to
+   a decode engine vs through the router with prefill skipped (`decode only`), and
+   (b) the client doing the hand-off itself (prefill call, then decode call with
+   the returned `kv_transfer_params`) vs the router doing it (`prefill+decode`).
+   Printed: p50/p99 of each and the difference of the p50s (the router's added
+   time). The router's own decision time is read off its metrics histogram.
+2. Time to first token on a shared-prefix workload: 2 prefill engines whose
+   prefill costs `--prefill-ms-per-token` per token their prefix cache does not
+   hold (a cache of `--cache-blocks` blocks each), `--documents` distinct
+   documents of `--document-words` words, each request one random document plus
+   its own question, streamed; prefix affinity vs round-robin prefill choice.
+3. Requests/s on one core: the router pinned to CPU 0 (`taskset`), engines with
+   no latency, closed-loop concurrency 1, 2, 4, ... ; prints throughput, the
+   router's added p50 (router p50 minus direct p50 at the same concurrency) and
+   the router process's CPU time per request (user + system, from /proc: the
+   figure that does not depend on what else the machine runs) at each level,
+   and the last level whose added p50 stays under twice the one at
+   concurrency 1.
+
+It is a benchmark, not a test: it prints figures and never fails on them.
+
+    .venv/bin/python tools/bench/pd_router_bench.py [--quick] [--part 1 2 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pd_router.upstream import Upstream
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HEADERS = [(b"content-type", b"application/json")]
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+@dataclass
+class Proc:
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def start_sim(host: str, role: str, *args: str) -> Proc:
+    port = free_port(host)
+    extra = ["--side-channel-port", str(free_port(host))] if role == "producer" else []
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelplane_enginesim", "--host", host, "--port", str(port),
+         "--kv-role", role, "--max-concurrency", "256", "--max-model-len", "400000", *extra, *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_http(f"http://{host}:{port}/health")
+    return Proc(process, host, port)
+
+
+def start_router(prefill: Sequence[Proc], decode: Sequence[Proc], *args: str) -> tuple[Proc, str]:
+    port, status = free_port("127.0.0.1"), free_port("127.0.0.1")
+    command = [sys.executable, "-m", "pd_router", "--listen", f"127.0.0.1:{port}",
+               "--status-address", f"127.0.0.1:{status}", "--log-level", "ERROR",
+               "--prefill-pods", ",".join(p.address for p in prefill),
+               "--decode-pods", ",".join(p.address for p in decode), *args]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status_url = f"http://127.0.0.1:{status}"
+    wait_http(status_url + "/readyz")
+    return Proc(process, "127.0.0.1", port), status_url
+
+
+def stop(*procs: Proc) -> None:
+    for proc in procs:
+        proc.process.terminate()
+    for proc in procs:
+        try:
+            proc.process.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def closed_loop(
+    count: int, concurrency: int, one: Callable[[int], Awaitable[float]]
+) -> tuple[list[float], float]:
+    """Run `one(i)` for i < count with `concurrency` at a time; its latencies and the rate."""
+    latencies: list[float] = []
+    next_index = iter(range(count))
+
+    async def worker() -> None:
+        for i in next_index:
+            latencies.append(await one(i))
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, count / (time.perf_counter() - began)
+
+
+async def post(upstream: Upstream, path: bytes, body: bytes) -> bytes:
+    exchange = await upstream.open(b"POST", path, HEADERS, [body])
+    answer = await exchange.read()
+    if exchange.status != 200:
+        raise RuntimeError(f"{exchange.status}: {answer[:200]!r}")
+    return answer
+
+
+def body_of(prompt: str, **fields: Any) -> bytes:
+    return json.dumps({"prompt": prompt, "max_tokens": 1, **fields}).encode()
+
+
+def splice_params(body: bytes, params: Any) -> bytes:
+    doc = json.loads(body)
+    doc["kv_transfer_params"] = params
+    return json.dumps(doc).encode()
+
+
+PREFILL = {"do_remote_decode": True, "do_remote_prefill": False}
+
+
+async def by_hand(prefill: Upstream, decode: Upstream, body: bytes) -> None:
+    """The hand-off done by the client: what the router does, without the router."""
+    doc = json.loads(body)
+    doc.update(kv_transfer_params=PREFILL, max_tokens=1, stream=False)
+    answer = json.loads(await post(prefill, b"/v1/completions", json.dumps(doc).encode()))
+    await post(decode, b"/v1/completions", splice_params(body, answer["kv_transfer_params"]))
+
+
+def metric_sum(status_url: str, name: str) -> float:
+    with urllib.request.urlopen(status_url + "/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+async def part_overhead(quick: bool) -> None:
+    print("## 1. Added latency (engines without simulated latency)")
+    prefill = [start_sim("127.0.0.2", "producer", "--ttft-ms", "0", "--tpot-ms", "0")]
+    decode = [start_sim("127.0.0.10", "consumer", "--ttft-ms", "0", "--tpot-ms", "0")]
+    skip, skip_status = start_router(prefill, decode, "--min-prefill-chars", str(10**9))
+    hand, hand_status = start_router(prefill, decode, "--min-prefill-chars", "1")
+    try:
+        small = body_of(" ".join(f"w{i}" for i in range(20)))
+        big = body_of(" ".join(f"w{i % 5000}" for i in range(150_000)))
+        print(f"bodies: {len(small)} B and {len(big) / 1e6:.2f} MB\n")
+        print("| body | concurrency | path | direct p50 / p99 | router p50 / p99 | added p50 |")
+        print("|---|---|---|---|---|---|")
+        for label, body, counts in (("small", small, (300, 2000)), ("1 MB", big, (20, 100))):
+            for concurrency, full in zip((1, 50), counts, strict=True):
+                count = max(concurrency, full // 5) if quick else full
+                await _overhead_row(label, body, concurrency, count, prefill[0], decode[0],
+                                    skip, hand if label == "small" else None)  # fmt: skip
+        for name, url in (("decode only", skip_status), ("prefill+decode", hand_status)):
+            total = metric_sum(url, "modelplane_pd_router_decision_seconds_sum")
+            decisions = metric_sum(url, "modelplane_pd_router_decision_seconds_count")
+            print(f"\nrouting decision ({name}), mean: {total / max(decisions, 1) * 1e3:.3f} ms")
+    finally:
+        stop(skip, hand, *prefill, *decode)
+
+
+async def _overhead_row(
+    label: str, body: bytes, concurrency: int, count: int,
+    prefill: Proc, decode: Proc, skip: Proc, hand: Proc | None,
+) -> None:  # fmt: skip
+    """One body size at one concurrency; the hand-off rows only with `hand` (small bodies:
+    with 1 MB ones a single simulated prefill engine, not the router, is the bottleneck)."""
+    direct_decode = Upstream(decode.host, decode.port)
+    direct_prefill = Upstream(prefill.host, prefill.port)
+    via_skip = Upstream(skip.host, skip.port)
+    via_hand = Upstream(hand.host, hand.port) if hand else via_skip
+
+    async def timed(action: Awaitable[Any]) -> float:
+        began = time.perf_counter()
+        await action
+        return time.perf_counter() - began
+
+    rows = (
+        ("decode only",
+         lambda _: timed(post(direct_decode, b"/v1/completions", body)),
+         lambda _: timed(post(via_skip, b"/v1/completions", body))),
+        ("prefill+decode",
+         lambda _: timed(by_hand(direct_prefill, direct_decode, body)),
+         lambda _: timed(post(via_hand, b"/v1/completions", body))),
+    )  # fmt: skip
+    for path, direct, routed in rows[: 2 if hand else 1]:
+        await closed_loop(min(count, 20), concurrency, direct)  # warm the connections
+        await closed_loop(min(count, 20), concurrency, routed)
+        straight, _ = await closed_loop(count, concurrency, direct)
+        through, _ = await closed_loop(count, concurrency, routed)
+        added = pct(through, 0.5) - pct(straight, 0.5)
+        print(f"| {label} | {concurrency} | {path} | {pct(straight, 0.5):.2f} / "
+              f"{pct(straight, 0.99):.2f} ms | {pct(through, 0.5):.2f} / "
+              f"{pct(through, 0.99):.2f} ms | {added:+.2f} ms |")  # fmt: skip
+    for upstream in (direct_decode, direct_prefill, via_skip, via_hand):
+        upstream.close()
+
+
+async def ttft(upstream: Upstream, body: bytes) -> float:
+    began = time.perf_counter()
+    exchange = await upstream.open(b"POST", b"/v1/completions", HEADERS, [body])
+    first = 0.0
+    async for _chunk in exchange.chunks():
+        if not first:
+            first = time.perf_counter() - began
+    if exchange.status != 200:
+        raise RuntimeError(f"status {exchange.status}")
+    return first
+
+
+async def part_affinity(args: argparse.Namespace) -> None:
+    print("\n## 2. Time to first token, shared-prefix workload: prefix affinity vs round-robin")
+    words, docs = args.document_words, args.documents
+    prefill_args = ("--ttft-ms", "5", "--tpot-ms", "0",
+                    "--prefill-ms-per-token", str(args.prefill_ms_per_token),
+                    "--prefix-cache-blocks", str(args.cache_blocks))  # fmt: skip
+    print(f"{docs} documents of {words} words; 2 prefill engines, {args.prefill_ms_per_token} ms "
+          f"per uncached token, prefix cache {args.cache_blocks} blocks of 16 each; "
+          f"{args.requests} streamed requests, concurrency {args.concurrency}\n")  # fmt: skip
+    documents = [" ".join(f"d{d}w{i}" for i in range(words)) for d in range(docs)]
+    rng = random.Random(7)
+    picks = [rng.randrange(docs) for _ in range(args.requests)]
+    print("| prefill choice | TTFT p50 | TTFT p99 | prefix cache hit rate |")
+    print("|---|---|---|---|")
+    for policy in ("prefix", "round-robin"):
+        prefill = [start_sim(f"127.0.0.{2 + i}", "producer", *prefill_args) for i in range(2)]
+        decode = [start_sim("127.0.0.10", "consumer", "--ttft-ms", "5", "--tpot-ms", "2")]
+        router, _ = start_router(prefill, decode, "--prefill-policy", policy)
+        try:
+            via = Upstream(router.host, router.port)
+
+            def one(i: int, via: Upstream = via) -> Awaitable[float]:
+                text = f"{documents[picks[i]]} question {i}: why?"
+                return ttft(via, body_of(text, max_tokens=8, stream=True))
+
+            latencies, _ = await closed_loop(args.requests, args.concurrency, one)
+            via.close()
+            hits = sum(_sim_metric(p, "vllm:prefix_cache_hits_total") for p in prefill)
+            queries = sum(_sim_metric(p, "vllm:prefix_cache_queries_total") for p in prefill)
+            print(f"| {policy} | {pct(latencies, 0.5):.1f} ms | {pct(latencies, 0.99):.1f} ms | "
+                  f"{hits / max(queries, 1):.0%} |")  # fmt: skip
+        finally:
+            stop(router, *prefill, *decode)
+
+
+def _sim_metric(proc: Proc, name: str) -> float:
+    return metric_sum(f"http://{proc.address}", name)
+
+
+async def part_throughput(quick: bool) -> None:
+    print("\n## 3. Requests/s of the router on one core (CPU 0) before its added latency doubles")
+    prefill = [start_sim("127.0.0.2", "producer", "--ttft-ms", "0", "--tpot-ms", "0")]
+    decode = [start_sim(f"127.0.0.{10 + i}", "consumer", "--ttft-ms", "0", "--tpot-ms", "0")
+              for i in range(2)]  # fmt: skip
+    router, _ = start_router(prefill, decode, "--min-prefill-chars", str(10**9))
+    if shutil.which("taskset"):
+        subprocess.run(["taskset", "-pc", "0", str(router.process.pid)], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    body = body_of(" ".join(f"w{i}" for i in range(20)))
+    print(
+        "decode-only requests (small body); direct = the same requests to the 2 decode "
+        "engines in turn\n"
+    )
+    print(
+        "| concurrency | router req/s | router p50 | direct p50 | added p50 | router CPU/request |"
+    )
+    print("|---|---|---|---|---|---|")
+    try:
+        baseline = 0.0
+        best: tuple[int, float] = (0, 0.0)
+        for concurrency in (1, 2, 4, 8, 16, 32, 64):
+            count = max(200, concurrency * (20 if quick else 60))
+            via = [Upstream(router.host, router.port)]
+            direct = [Upstream(d.host, d.port) for d in decode]
+
+            async def routed(_: int, via: list[Upstream] = via) -> float:
+                began = time.perf_counter()
+                await post(via[0], b"/v1/completions", body)
+                return time.perf_counter() - began
+
+            async def straight(i: int, direct: list[Upstream] = direct) -> float:
+                began = time.perf_counter()
+                await post(direct[i % 2], b"/v1/completions", body)
+                return time.perf_counter() - began
+
+            await closed_loop(concurrency * 4, concurrency, routed)
+            await closed_loop(concurrency * 4, concurrency, straight)
+            cpu = cpu_seconds(router.process.pid)
+            through, rate = await closed_loop(count, concurrency, routed)
+            cpu = (cpu_seconds(router.process.pid) - cpu) / count
+            plain, _ = await closed_loop(count, concurrency, straight)
+            added = pct(through, 0.5) - pct(plain, 0.5)
+            baseline = baseline or max(added, 0.01)
+            if added <= 2 * baseline:
+                best = (concurrency, rate)
+            print(f"| {concurrency} | {rate:.0f} | {pct(through, 0.5):.2f} ms | "
+                  f"{pct(plain, 0.5):.2f} ms | {added:+.2f} ms | {cpu * 1e3:.2f} ms |")  # fmt: skip
+            for upstream in via + direct:
+                upstream.close()
+        print(f"\nadded p50 at concurrency 1: {baseline:.2f} ms; last level under twice that: "
+              f"concurrency {best[0]}, {best[1]:.0f} requests/s")  # fmt: skip
+    finally:
+        stop(router, *prefill, *decode)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer requests")
+    p.add_argument("--part", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--documents", type=int, default=24)
+    p.add_argument("--document-words", type=int, default=1600)
+    p.add_argument("--prefill-ms-per-token", type=float, default=0.1)
+    p.add_argument("--cache-blocks", type=int, default=1400)
+    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--concurrency", type=int, default=8)
+    args = p.parse_args()
+    load = os.getloadavg()[0]
+    print(f"# pd-router benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at start)\n")
+    if 1 in args.part:
+        asyncio.run(part_overhead(args.quick))
+    if 2 in args.part:
+        asyncio.run(part_affinity(args))
+    if 3 in args.part:
+        asyncio.run(part_throughput(args.quick))
+
+
+if __name__ == "__main__":
+    main()
