@@ -24,9 +24,10 @@ from typing import Any
 
 import yaml
 
+from modelplane.api.blockyaml import readable
 from modelplane.api.names import API_VERSION
 from modelplane.api.validation import FieldError, Validator, default_validator
-from modelplane.api.yamlload import load_document
+from modelplane.api.yamlload import load_lines
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -35,6 +36,7 @@ FOREIGN = f"not a {API_VERSION} object"
 _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _END = re.compile(r"^\.\.\.\s*$")
 _CONTENT = re.compile(r"^\s*[^\s#]")
+_MARKERS = ("---", "...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +71,33 @@ class Document:
         return self.obj is not None
 
 
-def split_documents(text: str) -> list[str]:
-    """The YAML documents of a stream, split at ``---`` lines; a leading empty part is dropped."""
+def document_lines(text: str) -> list[list[str]]:
+    """The lines of each YAML document of a stream, split at ``---`` lines; a leading
+    part without content is dropped."""
+    if readable(text):  # only printable ASCII and "\n": splitlines() is split("\n")
+        lines = text.split("\n") if text else []
+        if text.endswith("\n"):
+            lines.pop()
+    else:
+        lines = text.splitlines()
     chunks: list[list[str]] = [[]]
-    for line in text.splitlines():
-        if _SEPARATOR.match(line):
-            chunks.append([line[3:]])
+    current = chunks[0]
+    for line in lines:
+        if line[:3] not in _MARKERS:
+            current.append(line)
+        elif _SEPARATOR.match(line):
+            current = [line[3:]]
+            chunks.append(current)
         elif not _END.match(line):
-            chunks[-1].append(line)
+            current.append(line)
     if len(chunks) > 1 and not any(_CONTENT.match(ln) for ln in chunks[0]):
         chunks.pop(0)
-    return ["\n".join(c) + "\n" for c in chunks]
+    return chunks
+
+
+def split_documents(text: str) -> list[str]:
+    """The YAML documents of a stream, split at ``---`` lines; a leading empty part is dropped."""
+    return ["\n".join(c) + "\n" for c in document_lines(text)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +120,10 @@ def parse_text(text: str, file: Path) -> list[Parsed]:
         return [p for i, raw in enumerate(items) if (p := _parsed(raw, Source(file, i)))]
     out: list[Parsed] = []
     memo: dict[tuple[str, bool], str] = {}  # how plain scalars resolve, shared by the file
-    for i, chunk in enumerate(split_documents(text)):
+    simple = readable(text)
+    for i, lines in enumerate(document_lines(text)):
         try:
-            raw = load_document(chunk, memo)
+            raw = load_lines(lines, memo, simple)
         except yaml.YAMLError as exc:
             out.append(
                 Parsed(Source(file, i), None, "malformed YAML: " + " ".join(str(exc).split()))

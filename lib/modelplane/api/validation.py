@@ -17,9 +17,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from modelplane.api.accept import Accept, RejectedError, accepting
 from modelplane.api.crds import DEFAULT_CRD_DIR, CrdInfo, crd_info, load_crds
 from modelplane.api.names import API_VERSION
-from modelplane.api.rules import compile_all, evaluate
+from modelplane.api.rules import compile_all, evaluate, holding
 from modelplane.api.structural import Issue, apply_defaults, check, copy_json
 
 _NAME_MAX = 253
@@ -91,6 +92,10 @@ class Validator:
             info = crd if isinstance(crd, CrdInfo) else crd_info(crd)
             self._crds[info.kind] = info
         self.rule_count = sum(compile_all(info.schema) for info in self._crds.values())
+        self._accept: dict[str, Accept] = {
+            kind: accepting(info.schema, holding, unchecked="metadata")
+            for kind, info in self._crds.items()
+        }
 
     @classmethod
     def from_directory(cls, directory: Path = DEFAULT_CRD_DIR) -> Validator:
@@ -105,6 +110,29 @@ class Validator:
 
     def validate(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
         """The defaulted object and every error in it (empty when valid)."""
+        accepted = self._accepted(obj)
+        if accepted is not None:
+            return accepted, []
+        return self.validate_fully(obj)
+
+    def _accepted(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The defaulted object when the compiled fast path finds it plainly valid, else None."""
+        if type(obj) is not dict or obj.get("apiVersion") != API_VERSION:
+            return None
+        accept = self._accept.get(obj.get("kind"))  # type: ignore[arg-type]
+        if accept is None:
+            return None
+        kind = obj["kind"]
+        if _metadata_issues(obj.get("metadata"), _name_max(self._crds[kind].schema)):
+            return None
+        try:
+            out: dict[str, Any] = accept(obj)
+        except RejectedError:
+            return None
+        return out
+
+    def validate_fully(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+        """``validate`` by the general walk alone, which words every error."""
         if not isinstance(obj, Mapping):
             return {}, [FieldError("", "Invalid value: an object must be a mapping")]
         kind = obj.get("kind")
