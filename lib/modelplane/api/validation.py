@@ -2,7 +2,10 @@
 
 ``validate(obj)`` applies schema defaults, checks the structural schema strictly
 (unknown fields are errors) and evaluates every ``x-kubernetes-validations`` rule,
-all read from the generated CRDs in ``crds/``.
+all read from the generated CRDs in ``crds/``. Each kind's schema is also compiled
+once into a one-pass fast path (``modelplane.api.accept``) that takes plainly valid
+objects; anything it does not take goes through the general walk, which words
+every error, so results and messages are the general walk's either way.
 
 Guarantees: the input is never mutated; the returned dict is the defaulted
 object (meaningful when there are no errors); every error names the object's
@@ -92,8 +95,8 @@ class Validator:
             info = crd if isinstance(crd, CrdInfo) else crd_info(crd)
             self._crds[info.kind] = info
         self.rule_count = sum(compile_all(info.schema) for info in self._crds.values())
-        self._accept: dict[str, Accept] = {
-            kind: accepting(info.schema, holding, unchecked="metadata")
+        self._accept: dict[str, tuple[Accept, int]] = {
+            kind: (accepting(info.schema, holding, unchecked="metadata"), _name_max(info.schema))
             for kind, info in self._crds.items()
         }
 
@@ -119,11 +122,12 @@ class Validator:
         """The defaulted object when the compiled fast path finds it plainly valid, else None."""
         if type(obj) is not dict or obj.get("apiVersion") != API_VERSION:
             return None
-        accept = self._accept.get(obj.get("kind"))  # type: ignore[arg-type]
-        if accept is None:
+        kind = obj.get("kind")
+        compiled = self._accept.get(kind) if type(kind) is str else None
+        if compiled is None:
             return None
-        kind = obj["kind"]
-        if _metadata_issues(obj.get("metadata"), _name_max(self._crds[kind].schema)):
+        accept, name_max = compiled
+        if _metadata_issues(obj.get("metadata"), name_max):
             return None
         try:
             out: dict[str, Any] = accept(obj)
