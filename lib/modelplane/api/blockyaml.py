@@ -38,7 +38,7 @@ class UnsupportedError(Exception):
 
 _KEY = r"(?P<key>[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}):(?: +|$)"
 _PLAIN_START = r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_.]"
-_PLAIN_REST = r"(?:[^\s:#]|:(?=\S)|#| +(?=[^\s#]))*"
+_PLAIN_REST = r"(?:[^\s:#]++|:(?=\S)|#| ++(?=[^\s#]))*+"
 """After its first character a plain scalar may hold anything printable but ": ",
 a ":" at its end, and " #" (where a comment starts)."""
 _VALUE = (
