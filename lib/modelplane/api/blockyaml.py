@@ -49,7 +49,12 @@ _VALUE = (
 )
 _LINE = re.compile(f"(?P<indent> *)(?P<dash>- +)?(?:{_KEY})?{_VALUE}")
 """A line: its indentation, a sequence item's dash, a key, a value (each but the first optional)."""
-_UNREADABLE = re.compile(r"[^\n\x20-\x7e]")
+_SIMPLE = re.compile(
+    r"( *)(- )?([A-Za-z0-9_][A-Za-z0-9_./-]{0,200}):(?: ([A-Za-z0-9_./][A-Za-z0-9_./-]*))?$"
+)
+"""The most common line, a key with a plain value of name characters or none, read
+as ``_LINE`` reads it but several times faster."""
+_READABLE = bytes(range(0x20, 0x7F)) + b"\n"
 
 # Token kinds: a key at a column (with its value, or _OPEN when a block may follow),
 # a sequence item's dash at a column, a scalar after a dash.
@@ -76,7 +81,7 @@ _CONSTRUCTOR = SafeConstructor()
 def readable(text: str) -> bool:
     """Whether ``text`` has only printable ASCII and newlines (no tabs, no ``\\r``):
     then its ``splitlines()`` is ``split("\\n")`` and this reader may try it."""
-    return text.isascii() and _UNREADABLE.search(text) is None
+    return text.isascii() and not text.encode("ascii").translate(None, _READABLE)
 
 
 def _plain(text: str) -> Any:
@@ -101,20 +106,16 @@ def _plain(text: str) -> Any:
 _MISSING = object()
 
 
-def _value(
-    last: str | None, plain: str | None, single: str | None, double: str | None, flow: str | None
-) -> Any:
-    """The value ``_LINE`` matched, by its last group."""
-    if last == "plain":
-        assert plain is not None
-        value = _PLAIN.get(plain, _MISSING)
-        return _plain(plain.rstrip(" ")) if value is _MISSING else value
+def _value(last: str | None, single: str | None, double: str | None, flow: str | None) -> Any:
+    """A quoted scalar's or an empty flow collection's value, by ``_LINE``'s last group."""
     if last == "single":
         assert single is not None
         return single.replace("''", "'")
     if last == "double":
         return double
-    return {} if flow == "{}" else []
+    if last == "flow":
+        return {} if flow == "{}" else []
+    raise UnsupportedError  # "- " and nothing after it
 
 
 Token = tuple[int, int, Any, Any]
@@ -125,7 +126,25 @@ def _tokens(lines: Sequence[str]) -> list[Token]:
     out: list[Token] = []
     append = out.append
     match = _LINE.match
+    known = _PLAIN
+    simple = _SIMPLE.match
     for line in lines:
+        common = simple(line)
+        if common is not None:
+            indent, dash, key, plain = common.groups()
+            if plain is None:
+                value = _OPEN
+            else:
+                value = known.get(plain, _MISSING)
+                if value is _MISSING:
+                    value = _plain(plain)
+            column = len(indent)
+            if dash is not None:
+                append((_ITEM, column, None, None))
+                column += 2
+            name = known.get(key, _MISSING)
+            append((_KEYED, column, _plain(key) if name is _MISSING else name, value))
+            continue
         found = match(line)
         if found is None:
             if line.lstrip(" ").startswith("#"):
@@ -135,6 +154,14 @@ def _tokens(lines: Sequence[str]) -> list[Token]:
         if last == "indent":
             continue  # a blank line
         indent, dash, key, plain, single, double, flow = found.groups()
+        if last == "plain":  # the common case, inline: a plain scalar seen before
+            value = known.get(plain, _MISSING)
+            if value is _MISSING:
+                value = _plain(plain.rstrip(" "))
+        elif last == "key":
+            value = _OPEN
+        else:
+            value = _value(last, single, double, flow)
         column = len(indent)
         if dash is not None:
             append((_ITEM, column, None, None))
@@ -142,12 +169,12 @@ def _tokens(lines: Sequence[str]) -> list[Token]:
             if key is None:
                 if last == "dash":  # "- " and nothing: its item is on the next lines
                     raise UnsupportedError
-                append((_SCALAR, column, None, _value(last, plain, single, double, flow)))
+                append((_SCALAR, column, None, value))
                 continue
         elif key is None:
             raise UnsupportedError  # a scalar on its own line: a continuation, or not a mapping
-        value = _OPEN if last == "key" else _value(last, plain, single, double, flow)
-        append((_KEYED, column, _plain(key), value))
+        name = known.get(key, _MISSING)
+        append((_KEYED, column, _plain(key) if name is _MISSING else name, value))
     return out
 
 

@@ -37,6 +37,7 @@ _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _END = re.compile(r"^\.\.\.\s*$")
 _CONTENT = re.compile(r"^\s*[^\s#]")
 _MARKERS = ("---", "...")
+_MARKER_LINE = re.compile(r"^(?:---|\.\.\.)", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +72,49 @@ class Document:
         return self.obj is not None
 
 
-def document_lines(text: str) -> list[list[str]]:
+def document_lines(text: str, simple: bool | None = None) -> list[list[str]]:
     """The lines of each YAML document of a stream, split at ``---`` lines; a leading
-    part without content is dropped."""
-    if readable(text):  # only printable ASCII and "\n": splitlines() is split("\n")
+    part without content is dropped. ``simple`` is ``readable(text)`` when known."""
+    if simple is None:
+        simple = readable(text)
+    if simple:  # only printable ASCII and "\n": splitlines() is split("\n")
         lines = text.split("\n") if text else []
         if text.endswith("\n"):
             lines.pop()
     else:
         lines = text.splitlines()
     chunks: list[list[str]] = [[]]
-    current = chunks[0]
-    for line in lines:
-        if line[:3] not in _MARKERS:
-            current.append(line)
-        elif _SEPARATOR.match(line):
+    current, start = chunks[0], 0
+    for i in _marker_lines(text, lines, simple):
+        line = lines[i]
+        if _SEPARATOR.match(line):
+            current.extend(lines[start:i])
             current = [line[3:]]
             chunks.append(current)
-        elif not _END.match(line):
-            current.append(line)
+        elif _END.match(line):
+            current.extend(lines[start:i])
+        else:
+            continue
+        start = i + 1
+    current.extend(lines[start:])
     if len(chunks) > 1 and not any(_CONTENT.match(ln) for ln in chunks[0]):
         chunks.pop(0)
     return chunks
+
+
+def _marker_lines(text: str, lines: list[str], simple: bool) -> list[int]:
+    """The indices of the lines that start with ``---`` or ``...``; for a ``simple``
+    text (lines split at "\n" only) found by one search of the whole text."""
+    if not simple:
+        return [i for i, line in enumerate(lines) if line[:3] in _MARKERS]
+    out: list[int] = []
+    index = position = 0
+    for found in _MARKER_LINE.finditer(text):
+        index += text.count("\n", position, found.start())
+        position = found.start()
+        if index < len(lines):
+            out.append(index)
+    return out
 
 
 def split_documents(text: str) -> list[str]:
@@ -121,7 +143,7 @@ def parse_text(text: str, file: Path) -> list[Parsed]:
     out: list[Parsed] = []
     memo: dict[tuple[str, bool], str] = {}  # how plain scalars resolve, shared by the file
     simple = readable(text)
-    for i, lines in enumerate(document_lines(text)):
+    for i, lines in enumerate(document_lines(text, simple)):
         try:
             raw = load_lines(lines, memo, simple)
         except yaml.YAMLError as exc:

@@ -87,18 +87,33 @@ def _metadata_issues(meta: Any, name_max: int) -> list[Issue]:
 
 
 class Validator:
-    """Validates objects against a fixed set of CRDs; its rules are compiled up front."""
+    """Validates objects against a fixed set of CRDs.
+
+    A kind's rules and fast path are compiled once, on its first object (a rule that
+    does not compile raises ``RuleCompileError`` then), so a process that sees four
+    kinds does not compile the other kinds' rules."""
 
     def __init__(self, crds: Iterable[CrdInfo | Mapping[str, Any]]) -> None:
         self._crds: dict[str, CrdInfo] = {}
         for crd in crds:
             info = crd if isinstance(crd, CrdInfo) else crd_info(crd)
             self._crds[info.kind] = info
-        self.rule_count = sum(compile_all(info.schema) for info in self._crds.values())
-        self._accept: dict[str, tuple[Accept, int]] = {
-            kind: (accepting(info.schema, holding, unchecked="metadata"), _name_max(info.schema))
-            for kind, info in self._crds.items()
-        }
+        self._compiled: dict[str, tuple[Accept, int]] = {}
+
+    @property
+    def rule_count(self) -> int:
+        """How many rules the CRDs declare; compiles every kind's rules."""
+        return sum(compile_all(info.schema) for info in self._crds.values())
+
+    def _compile(self, kind: str) -> tuple[Accept, int]:
+        """The kind's fast path and bound on metadata.name, its rules compiled first."""
+        compiled = self._compiled.get(kind)
+        if compiled is None:
+            schema = self._crds[kind].schema
+            compile_all(schema)
+            accept = accepting(schema, holding, unchecked="metadata")
+            compiled = self._compiled[kind] = (accept, _name_max(schema))
+        return compiled
 
     @classmethod
     def from_directory(cls, directory: Path = DEFAULT_CRD_DIR) -> Validator:
@@ -123,10 +138,9 @@ class Validator:
         if type(obj) is not dict or obj.get("apiVersion") != API_VERSION:
             return None
         kind = obj.get("kind")
-        compiled = self._accept.get(kind) if type(kind) is str else None
-        if compiled is None:
+        if type(kind) is not str or kind not in self._crds:
             return None
-        accept, name_max = compiled
+        accept, name_max = self._compile(kind)
         if _metadata_issues(obj.get("metadata"), name_max):
             return None
         try:
@@ -151,7 +165,7 @@ class Validator:
             msg = f"Unsupported value: {kind!r}: supported values: {known}"
             return out, [FieldError("kind", msg, label, name)]
         schema = self._crds[kind].schema
-        issues = _metadata_issues(out.get("metadata"), _name_max(schema))
+        issues = _metadata_issues(out.get("metadata"), self._compile(kind)[1])
         out = apply_defaults(schema, out)
         issues += check(schema, out, "", evaluate, skip=frozenset({"metadata"}))
         return out, [FieldError(path, message, kind, name) for path, message in issues]
