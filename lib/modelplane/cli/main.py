@@ -21,10 +21,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelplane.api.manifests import load_paths
-from modelplane.cli import TOUR_STATE, output
-from modelplane.scheduling.offline import Plan, plan
+from modelplane.cli import TOUR_STATE
+
+if TYPE_CHECKING:
+    from modelplane.scheduling.offline import Plan
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -33,12 +35,17 @@ EXIT_INVALID = 2
 def _plan_files(filenames: list[str]) -> tuple[bool, Plan]:
     """Loads the manifests (printing parse errors) and plans them; (any parse error, plan).
 
-    The cyclic garbage collector is paused meanwhile, and what was built is then left
-    out of later collections (``gc.freeze``): this one-shot work keeps nearly all it
-    builds until the command exits, so each collection would only rescan the thousands
-    of loaded objects (about a sixth of the run on a large fleet)."""
+    The API, CEL and scheduling modules are imported here, by the commands that plan
+    (the others, `localfleet` for one, do without them). The cyclic garbage collector
+    is paused meanwhile, and what was built is then left out of later collections
+    (``gc.freeze``): this one-shot work keeps nearly all it builds until the command
+    exits, so each collection would only rescan the thousands of loaded objects
+    (about a sixth of the run on a large fleet)."""
     gc.disable()
     try:
+        from modelplane.api.manifests import load_paths
+        from modelplane.scheduling.offline import plan
+
         loaded = load_paths(filenames)
         for problem in loaded.errors:
             print(f"error: {problem}", file=sys.stderr)
@@ -50,6 +57,8 @@ def _plan_files(filenames: list[str]) -> tuple[bool, Plan]:
 
 def _schedule(args: argparse.Namespace) -> int:
     unreadable, result = _plan_files(args.filename)
+    from modelplane.cli import output
+
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
@@ -78,6 +87,8 @@ def _explain(args: argparse.Namespace) -> int:
                 )
         return explain_remote(args.scheduler, args.namespace, name, args.tls_dir)
     _, result = _plan_files(args.filename)
+    from modelplane.cli import output
+
     for report in result.deployments:
         if report.namespace == args.namespace and report.name == name:
             sys.stdout.write(output.explain(report))
