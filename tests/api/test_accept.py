@@ -107,7 +107,7 @@ def test_the_fast_path_and_the_general_walk_agree() -> None:
         assert same(obj, before), obj
         assert [str(e) for e in got_errors] == [str(e) for e in want_errors], obj
         assert same(got, want), obj
-        fast_accepted += validator._accepted(obj) is not None
+        fast_accepted += validator.accepted(obj) is not None
         invalid += bool(want_errors)
     # Not a vacuous pass: thousands of objects, many taken by the fast path, many invalid.
     assert len(objects) > 3000
@@ -119,4 +119,4 @@ def test_the_fast_path_takes_every_valid_base_object() -> None:
     validator = default_validator()
     for obj in _bases():
         if not validator.validate_fully(obj)[1]:
-            assert validator._accepted(obj) is not None, obj
+            assert validator.accepted(obj) is not None, obj

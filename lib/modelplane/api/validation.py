@@ -128,12 +128,12 @@ class Validator:
 
     def validate(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
         """The defaulted object and every error in it (empty when valid)."""
-        accepted = self._accepted(obj)
+        accepted = self.accepted(obj)
         if accepted is not None:
             return accepted, []
         return self.validate_fully(obj)
 
-    def _accepted(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    def accepted(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         """The defaulted object when the compiled fast path finds it plainly valid, else None."""
         if type(obj) is not dict or obj.get("apiVersion") != API_VERSION:
             return None
