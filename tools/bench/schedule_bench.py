@@ -135,24 +135,28 @@ def _cli_figure(clusters: int, replicas: int, runs: int) -> dict[str, float]:
 
 
 def _cli_whole_process(clusters: int, deployments: int, runs: int) -> list[float]:
-    """Wall seconds of whole `modelplane schedule` processes on one file holding the
-    fleet (with 2,000 existing replicas) and `deployments` deployments of the mix."""
-    cli = [str(ROOT / ".venv" / "bin" / "modelplane"), "schedule", "-o", "json", "-f"]
+    """Wall seconds of whole `modelplane schedule -f FLEET -f DEPLOYMENTS -o table`
+    processes: the fleet (with 2,000 existing replicas) and `deployments` deployments
+    of the mix, in two files."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fleet.yaml"
-        write_fleet(path, clusters, deployments)
+        fleet, wanted = write_inputs(Path(tmp), clusters, deployments)
+        cli = [str(ROOT / ".venv" / "bin" / "modelplane"), "schedule", "-f", str(fleet)]
+        cli += ["-f", str(wanted), "-o", "table"]
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run([*cli, str(path)], check=True, capture_output=True)
+            subprocess.run(cli, check=True, capture_output=True)
             times.append(time.perf_counter() - start)
     return times
 
 
-def write_fleet(path: Path, clusters: int, deployments: int) -> None:
-    """The whole-process scenario's input, for timing it with other tools too."""
-    documents = fleetgen.fleet(clusters, 2000) + mixed_deployments(deployments)
-    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+def write_inputs(directory: Path, clusters: int, deployments: int) -> tuple[Path, Path]:
+    """The whole-process scenario's input, for timing it with other tools too:
+    `directory`/fleet.yaml and `directory`/deployments.yaml."""
+    fleet, wanted = directory / "fleet.yaml", directory / "deployments.yaml"
+    fleet.write_text(yaml.safe_dump_all(fleetgen.fleet(clusters, 2000), sort_keys=False))
+    wanted.write_text(yaml.safe_dump_all(mixed_deployments(deployments), sort_keys=False))
+    return fleet, wanted
 
 
 def main() -> None:
@@ -164,13 +168,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument(
-        "--write-fleet",
-        metavar="FILE",
-        help="only write the whole-process scenario's input (1,000 clusters, 20 deployments)",
+        "--write-inputs",
+        metavar="DIR",
+        help="only write the whole-process scenario's input (1,000 clusters, 20 deployments) "
+        "to DIR/fleet.yaml and DIR/deployments.yaml",
     )
     args = parser.parse_args()
-    if args.write_fleet:
-        write_fleet(Path(args.write_fleet), 1000, 20)
+    if args.write_inputs:
+        Path(args.write_inputs).mkdir(parents=True, exist_ok=True)
+        write_inputs(Path(args.write_inputs), 1000, 20)
         return
     sizes = [100, 1000] if args.quick else [100, 1000, 5000]
     version = sys.version.split()[0]
@@ -199,7 +205,7 @@ def main() -> None:
             f"{r['median_ms']:.1f}ms, min {r['min_ms']:.1f}ms, max {r['max_ms']:.1f}ms)"
         )
     whole = _cli_whole_process(1000, 20, max(3, args.runs))
-    name = "modelplane schedule, 1000 clusters, 20 deployments"
+    name = "modelplane schedule -o table, 1000 clusters, 20 deployments"
     print(
         f"{name:<58} {statistics.median(whole) * 1000:>8.0f}ms {min(whole) * 1000:>8.0f}ms "
         f"{max(whole) * 1000:>8.0f}ms  (whole process)"

@@ -24,9 +24,10 @@ from typing import Any
 
 import yaml
 
+from modelplane.api.blockyaml import readable
 from modelplane.api.names import API_VERSION
 from modelplane.api.validation import FieldError, Validator, default_validator
-from modelplane.api.yamlload import load_document
+from modelplane.api.yamlload import load_lines
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -35,6 +36,8 @@ FOREIGN = f"not a {API_VERSION} object"
 _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _END = re.compile(r"^\.\.\.\s*$")
 _CONTENT = re.compile(r"^\s*[^\s#]")
+_MARKERS = ("---", "...")
+_MARKER_LINE = re.compile(r"^(?:---|\.\.\.)", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +72,54 @@ class Document:
         return self.obj is not None
 
 
-def split_documents(text: str) -> list[str]:
-    """The YAML documents of a stream, split at ``---`` lines; a leading empty part is dropped."""
+def document_lines(text: str, simple: bool | None = None) -> list[list[str]]:
+    """The lines of each YAML document of a stream, split at ``---`` lines; a leading
+    part without content is dropped. ``simple`` is ``readable(text)`` when known."""
+    if simple is None:
+        simple = readable(text)
+    if simple:  # only printable ASCII and "\n": splitlines() is split("\n")
+        lines = text.split("\n") if text else []
+        if text.endswith("\n"):
+            lines.pop()
+    else:
+        lines = text.splitlines()
     chunks: list[list[str]] = [[]]
-    for line in text.splitlines():
+    current, start = chunks[0], 0
+    for i in _marker_lines(text, lines, simple):
+        line = lines[i]
         if _SEPARATOR.match(line):
-            chunks.append([line[3:]])
-        elif not _END.match(line):
-            chunks[-1].append(line)
+            current.extend(lines[start:i])
+            current = [line[3:]]
+            chunks.append(current)
+        elif _END.match(line):
+            current.extend(lines[start:i])
+        else:
+            continue
+        start = i + 1
+    current.extend(lines[start:])
     if len(chunks) > 1 and not any(_CONTENT.match(ln) for ln in chunks[0]):
         chunks.pop(0)
-    return ["\n".join(c) + "\n" for c in chunks]
+    return chunks
+
+
+def _marker_lines(text: str, lines: list[str], simple: bool) -> list[int]:
+    """The indices of the lines that start with ``---`` or ``...``; for a ``simple``
+    text (lines split at "\n" only) found by one search of the whole text."""
+    if not simple:
+        return [i for i, line in enumerate(lines) if line[:3] in _MARKERS]
+    out: list[int] = []
+    index = position = 0
+    for found in _MARKER_LINE.finditer(text):
+        index += text.count("\n", position, found.start())
+        position = found.start()
+        if index < len(lines):
+            out.append(index)
+    return out
+
+
+def split_documents(text: str) -> list[str]:
+    """The YAML documents of a stream, split at ``---`` lines; a leading empty part is dropped."""
+    return ["\n".join(c) + "\n" for c in document_lines(text)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +142,10 @@ def parse_text(text: str, file: Path) -> list[Parsed]:
         return [p for i, raw in enumerate(items) if (p := _parsed(raw, Source(file, i)))]
     out: list[Parsed] = []
     memo: dict[tuple[str, bool], str] = {}  # how plain scalars resolve, shared by the file
-    for i, chunk in enumerate(split_documents(text)):
+    simple = readable(text)
+    for i, lines in enumerate(document_lines(text, simple)):
         try:
-            raw = load_document(chunk, memo)
+            raw = load_lines(lines, memo, simple)
         except yaml.YAMLError as exc:
             out.append(
                 Parsed(Source(file, i), None, "malformed YAML: " + " ".join(str(exc).split()))

@@ -121,6 +121,27 @@ def _reference_issue(rule: Mapping[str, Any], value: Any, target: str) -> Issue 
     return None
 
 
+def holding(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """The test that every rule of this schema node holds for a value, by the fast programs
+    alone: False when one fails or cannot decide (``evaluate`` then says why)."""
+    runs = [fast_program(rule["rule"]) for rule in schema.get(RULES_KEY, ())]
+    if any(run is None for run in runs):
+        return lambda value: False
+
+    def holds(value: Any) -> bool:
+        frame = {"self": value}
+        for run in runs:
+            assert run is not None
+            try:
+                if run(frame) is not True:
+                    return False
+            except Exception:  # EvalError, or anything unexpected: the reference decides
+                return False
+        return True
+
+    return holds
+
+
 def evaluate(schema: Mapping[str, Any], value: Any, path: str) -> list[Issue]:
     """The issues of the rules declared on this schema node, for ``value``."""
     rules = schema.get(RULES_KEY)

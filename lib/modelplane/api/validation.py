@@ -2,7 +2,10 @@
 
 ``validate(obj)`` applies schema defaults, checks the structural schema strictly
 (unknown fields are errors) and evaluates every ``x-kubernetes-validations`` rule,
-all read from the generated CRDs in ``crds/``.
+all read from the generated CRDs in ``crds/``. Each kind's schema is also compiled
+once into a one-pass fast path (``modelplane.api.accept``) that takes plainly valid
+objects; anything it does not take goes through the general walk, which words
+every error, so results and messages are the general walk's either way.
 
 Guarantees: the input is never mutated; the returned dict is the defaulted
 object (meaningful when there are no errors); every error names the object's
@@ -17,9 +20,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from modelplane.api.accept import Accept, RejectedError, accepting
 from modelplane.api.crds import DEFAULT_CRD_DIR, CrdInfo, crd_info, load_crds
 from modelplane.api.names import API_VERSION
-from modelplane.api.rules import compile_all, evaluate
+from modelplane.api.rules import compile_all, evaluate, holding
 from modelplane.api.structural import Issue, apply_defaults, check, copy_json
 
 _NAME_MAX = 253
@@ -83,14 +87,33 @@ def _metadata_issues(meta: Any, name_max: int) -> list[Issue]:
 
 
 class Validator:
-    """Validates objects against a fixed set of CRDs; its rules are compiled up front."""
+    """Validates objects against a fixed set of CRDs.
+
+    A kind's rules and fast path are compiled once, on its first object (a rule that
+    does not compile raises ``RuleCompileError`` then), so a process that sees four
+    kinds does not compile the other kinds' rules."""
 
     def __init__(self, crds: Iterable[CrdInfo | Mapping[str, Any]]) -> None:
         self._crds: dict[str, CrdInfo] = {}
         for crd in crds:
             info = crd if isinstance(crd, CrdInfo) else crd_info(crd)
             self._crds[info.kind] = info
-        self.rule_count = sum(compile_all(info.schema) for info in self._crds.values())
+        self._compiled: dict[str, tuple[Accept, int]] = {}
+
+    @property
+    def rule_count(self) -> int:
+        """How many rules the CRDs declare; compiles every kind's rules."""
+        return sum(compile_all(info.schema) for info in self._crds.values())
+
+    def _compile(self, kind: str) -> tuple[Accept, int]:
+        """The kind's fast path and bound on metadata.name, its rules compiled first."""
+        compiled = self._compiled.get(kind)
+        if compiled is None:
+            schema = self._crds[kind].schema
+            compile_all(schema)
+            accept = accepting(schema, holding, unchecked="metadata")
+            compiled = self._compiled[kind] = (accept, _name_max(schema))
+        return compiled
 
     @classmethod
     def from_directory(cls, directory: Path = DEFAULT_CRD_DIR) -> Validator:
@@ -105,6 +128,29 @@ class Validator:
 
     def validate(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
         """The defaulted object and every error in it (empty when valid)."""
+        accepted = self.accepted(obj)
+        if accepted is not None:
+            return accepted, []
+        return self.validate_fully(obj)
+
+    def accepted(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The defaulted object when the compiled fast path finds it plainly valid, else None."""
+        if type(obj) is not dict or obj.get("apiVersion") != API_VERSION:
+            return None
+        kind = obj.get("kind")
+        if type(kind) is not str or kind not in self._crds:
+            return None
+        accept, name_max = self._compile(kind)
+        if _metadata_issues(obj.get("metadata"), name_max):
+            return None
+        try:
+            out: dict[str, Any] = accept(obj)
+        except RejectedError:
+            return None
+        return out
+
+    def validate_fully(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+        """``validate`` by the general walk alone, which words every error."""
         if not isinstance(obj, Mapping):
             return {}, [FieldError("", "Invalid value: an object must be a mapping")]
         kind = obj.get("kind")
@@ -119,7 +165,7 @@ class Validator:
             msg = f"Unsupported value: {kind!r}: supported values: {known}"
             return out, [FieldError("kind", msg, label, name)]
         schema = self._crds[kind].schema
-        issues = _metadata_issues(out.get("metadata"), _name_max(schema))
+        issues = _metadata_issues(out.get("metadata"), self._compile(kind)[1])
         out = apply_defaults(schema, out)
         issues += check(schema, out, "", evaluate, skip=frozenset({"metadata"}))
         return out, [FieldError(path, message, kind, name) for path, message in issues]

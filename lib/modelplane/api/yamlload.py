@@ -10,6 +10,10 @@ function of the scalar's text); pass one dict for the documents of one file. Int
 bools, nulls and floats are built once per (tag, text) per process (they are
 immutable; at most 65,536 are kept).
 
+``load_lines(lines, memo, simple)`` reads the document whose lines are given: with
+``modelplane.api.blockyaml`` first when ``simple`` (the text passed ``readable``),
+else, or when that reader declines, with ``load_document``.
+
 Errors are PyYAML's: ``yaml.YAMLError`` for a malformed document.
 """
 
@@ -19,6 +23,8 @@ from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from modelplane.api import blockyaml
 
 _BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
@@ -110,3 +116,17 @@ def load_document(text: str, memo: dict[tuple[str, bool], str] | None = None) ->
     finally:
         loader.dispose()
     return yaml.load(text, Loader=_BASE)
+
+
+def load_lines(
+    lines: list[str], memo: dict[tuple[str, bool], str] | None = None, simple: bool = False
+) -> Any:
+    """The one document made of ``lines``, equal to ``yaml.safe_load`` of them joined.
+
+    ``simple`` says the text passed ``blockyaml.readable``: the fast reader may try it."""
+    if simple:
+        try:
+            return blockyaml.read(lines)
+        except blockyaml.UnsupportedError:
+            pass
+    return load_document("\n".join(lines) + "\n", memo)

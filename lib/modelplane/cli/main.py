@@ -16,31 +16,56 @@ report is still printed).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelplane.api.manifests import load_paths
-from modelplane.cli import TOUR_STATE, output
-from modelplane.scheduling.offline import plan
+from modelplane.cli import TOUR_STATE
+
+if TYPE_CHECKING:
+    from modelplane.scheduling.offline import Plan
 
 EXIT_OK = 0
 EXIT_INVALID = 2
 
 
+def _plan_files(filenames: list[str]) -> tuple[bool, Plan]:
+    """Loads the manifests (printing parse errors) and plans them; (any parse error, plan).
+
+    The API, CEL and scheduling modules are imported here, by the commands that plan
+    (the others, `localfleet` for one, do without them). The cyclic garbage collector
+    is paused meanwhile, and what was built is then left out of later collections
+    (``gc.freeze``): this one-shot work keeps nearly all it builds until the command
+    exits, so each collection would only rescan the thousands of loaded objects
+    (about a sixth of the run on a large fleet)."""
+    gc.disable()
+    try:
+        from modelplane.api.manifests import load_paths
+        from modelplane.scheduling.offline import plan
+
+        loaded = load_paths(filenames)
+        for problem in loaded.errors:
+            print(f"error: {problem}", file=sys.stderr)
+        return bool(loaded.errors), plan(loaded.objects, sources=loaded.sources)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def _schedule(args: argparse.Namespace) -> int:
-    loaded = load_paths(args.filename)
-    for problem in loaded.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    result = plan(loaded.objects, sources=loaded.sources)
+    unreadable, result = _plan_files(args.filename)
+    from modelplane.cli import output
+
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     render = {"json": output.as_json, "yaml": output.as_yaml, "table": output.as_table}[args.output]
     sys.stdout.write(render(result.deployments))
-    return EXIT_INVALID if loaded.errors or result.failed else EXIT_OK
+    return EXIT_INVALID if unreadable or result.failed else EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -61,10 +86,9 @@ def _explain(args: argparse.Namespace) -> int:
                     ["exec", "--state", state, "--", *again, "-n", args.namespace]
                 )
         return explain_remote(args.scheduler, args.namespace, name, args.tls_dir)
-    loaded = load_paths(args.filename)
-    for problem in loaded.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    result = plan(loaded.objects, sources=loaded.sources)
+    _, result = _plan_files(args.filename)
+    from modelplane.cli import output
+
     for report in result.deployments:
         if report.namespace == args.namespace and report.name == name:
             sys.stdout.write(output.explain(report))
