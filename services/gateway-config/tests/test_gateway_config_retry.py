@@ -33,7 +33,7 @@ def test_every_service_route_retries_502_to_504_and_connection_errors_through_it
             },
             "spec": {"retry": {"attempts": 10, "status": ["502-504"],
                                "retryNonIdempotentMethod": True,
-                               "maxRequestBodyBytes": 8 * 1024 * 1024}},
+                               "maxRequestBodyBytes": 1024 * 1024}},
         }
     ]  # fmt: skip
     (route,) = by_kind["HTTPRoute"]
