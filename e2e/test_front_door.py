@@ -7,6 +7,10 @@ Engine simulators started by the test are the ModelEndpoints (as in
   50 per second: every request is answered 200 (the route's retry sends what
   failed on the dead one to the other), and the latency during the loss is
   printed;
+- the same with the replica path: each simulator behind an inference
+  cluster's gateway (h2c from the front door, as endpoint-manager publishes a
+  replica), and cluster `east` lost abruptly (`Fleet.stop`, every process
+  SIGKILLed; started again afterwards);
 - a canary entry at weight 1 against one at weight 19 gets 5% of 4,000
   requests within one percentage point; once the canary's endpoint is gone its
   share goes to the other entry, with no failed request.
@@ -23,6 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gateway_config.backends import REPLICA_PUBLISHER
+from modelplane_localfleet.fleet import Fleet
+from modelplane_localfleet.services import NAMESPACE as GATEWAY_NAMESPACE
 
 from e2e.kube import Json, apply, wait_for
 from e2e.simulator import call
@@ -124,6 +131,67 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def report(what: str, records: list[Json]) -> None:
+    """Print the failures and the latencies before and in the 2 s after the loss; assert
+    that every request was answered 200."""
+    failed = [r for r in records if r["status"] != 200]
+    during = [r["s"] for r in records if RUN_BEFORE_S <= r["at"] < RUN_BEFORE_S + 2]
+    before = [r["s"] for r in records if r["at"] < RUN_BEFORE_S]
+    print(
+        f"\n{what}: {len(failed)} of {len(records)} failed; latency p50/p99 before "
+        f"{p(before, 0.5) * 1000:.0f}/{p(before, 0.99) * 1000:.0f} ms, in the 2 s after "
+        f"{p(during, 0.5) * 1000:.0f}/{p(during, 0.99) * 1000:.0f} ms"
+    )
+    assert failed == []
+
+
+def replica_route(sim_url: str) -> list[Json]:
+    """On an inference cluster: `/sim/` of its gateway routed to the simulator at `sim_url`
+    (a selectorless Service and its EndpointSlice), as a replica's route would be."""
+    host, port = sim_url.removeprefix("http://").rsplit(":", 1)
+    meta = {"name": "sim", "namespace": GATEWAY_NAMESPACE}
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": int(port)}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {**meta, "labels": {"kubernetes.io/service-name": "sim"}},
+         "addressType": "IPv4", "ports": [{"name": "http", "port": int(port)}],
+         "endpoints": [{"addresses": [host], "conditions": {"ready": True}}]},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta,
+         "spec": {"parentRefs": [{"name": "modelplane-inference",
+                                  "namespace": GATEWAY_NAMESPACE}],
+                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/sim/"}}],
+                             "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                                 "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                             "backendRefs": [{"name": "sim", "port": int(port)}]}]}},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("rps", [10, 50])
+def test_losing_a_cluster_under_load_fails_no_request(
+    local_fleet: Fleet, front_door: FrontDoor, sims: Sims, namespace: str, rps: int
+) -> None:
+    control = front_door.control
+    labels = {DEPLOYMENT: "chat", "app.kubernetes.io/managed-by": REPLICA_PUBLISHER}
+    for name in ("east", "west"):
+        apply(local_fleet.cluster(name), *replica_route(sims.start(name)))
+        gateway = f"http://{local_fleet.cluster(name).plan.address}"
+        apply(control, endpoint(namespace, name, gateway, "/sim/", **labels))
+    apply(control, weighted_service(namespace, "chat", (labels, 1)))
+    wait_for("chat routed to two endpoints", lambda: routed(control, namespace, "chat", 2))
+    base = f"http://{front_door.address}/{namespace}/chat"
+    pods = {f"{SIM_NAMESPACE}/east", f"{SIM_NAMESPACE}/west"}
+    wait_for("both clusters to answer", lambda: serving(f"{base}/health", 12) == pods, 60)
+    try:
+        records = load(
+            f"{base}/v1/chat/completions", rps, RUN_BEFORE_S, RUN_BEFORE_S + RUN_AFTER_S,
+            lambda: local_fleet.stop("east"),
+        )  # fmt: skip
+    finally:
+        local_fleet.start("east")
+    report(f"{rps}/s, cluster east lost", records)
+
+
 @pytest.mark.parametrize("rps", [10, 50])
 def test_killing_one_of_two_endpoints_under_load_fails_no_request(
     front_door: FrontDoor, sims: Sims, namespace: str, rps: int
@@ -145,16 +213,8 @@ def test_killing_one_of_two_endpoints_under_load_fails_no_request(
         f"{base}/v1/chat/completions", rps, RUN_BEFORE_S, RUN_BEFORE_S + RUN_AFTER_S,
         lambda: sims.kill("doomed"),
     )  # fmt: skip
-    failed = [r for r in records if r["status"] != 200]
-    during = [r["s"] for r in records if RUN_BEFORE_S <= r["at"] < RUN_BEFORE_S + 2]
-    before = [r["s"] for r in records if r["at"] < RUN_BEFORE_S]
-    print(
-        f"\n{rps}/s, one of two endpoints killed: {len(failed)} of {len(records)} failed; "
-        f"latency p50/p99 before {p(before, 0.5) * 1000:.0f}/{p(before, 0.99) * 1000:.0f} ms, "
-        f"in the 2 s after the kill {p(during, 0.5) * 1000:.0f}/{p(during, 0.99) * 1000:.0f} ms"
-    )
-    assert len(records) == int(rps * (RUN_BEFORE_S + RUN_AFTER_S))
-    assert failed == []
+    report(f"{rps}/s, one of two endpoints killed", records)
+    assert len(records) == rps * (RUN_BEFORE_S + RUN_AFTER_S)
     # the dead endpoint stays selected (nobody withdraws a manual ModelEndpoint): no failure
     assert serving(f"{base}/health", 20) == {f"{SIM_NAMESPACE}/live"}
 

@@ -14,7 +14,11 @@ new attempt is the balancer's next pick, normally another endpoint.
   endpoint's cluster is gone: connection refused, reset, no route) is retried
   for every method.
 - An answer whose status is in `STATUS` (502, 503, 504: an endpoint's gateway
-  whose engine or upstream is gone, an engine at capacity) is swallowed and
+  whose engine or upstream is gone, an engine at capacity; 500: what Traefik
+  itself answers when its h2c connection to a cluster's gateway is lost
+  mid-request, an HTTP/2 error being neither EOF nor a network error to its
+  status mapping; without it 2 of 300 requests failed at 50 per second when a
+  cluster was lost) is swallowed and
   retried, POST included (`retryNonIdempotentMethod`), as long as nothing of
   the answer has reached the client; a request body is buffered for that up to
   `MAX_BODY_BYTES` (a larger body is still retried on connection errors only).
@@ -50,7 +54,7 @@ API_VERSION = "traefik.io/v1alpha1"
 GROUP = "traefik.io"
 KIND = "Middleware"
 ATTEMPTS = 10
-STATUS = ("502-504",)
+STATUS = ("500", "502-504")
 MAX_BODY_BYTES = 1 << 20
 
 

@@ -11,7 +11,7 @@ NOW = "2026-12-03T15:00:00Z"
 MANAGED = {"app.kubernetes.io/managed-by": "modelplane-gateway-config"}
 
 
-def test_every_service_route_retries_502_to_504_and_connection_errors_through_its_middleware() -> (
+def test_every_service_route_retries_500_502_to_504_and_connection_errors_through_its_middleware() -> (
     None
 ):
     meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
@@ -31,7 +31,7 @@ def test_every_service_route_retries_502_to_504_and_connection_errors_through_it
                 "ownerReferences": [{"apiVersion": "modelplane.ai/v1alpha1", "kind": "ModelService",
                                      "name": "chat", "uid": "uid-chat", "controller": True}],
             },
-            "spec": {"retry": {"attempts": 10, "status": ["502-504"],
+            "spec": {"retry": {"attempts": 10, "status": ["500", "502-504"],
                                "retryNonIdempotentMethod": True,
                                "maxRequestBodyBytes": 1024 * 1024}},
         }
