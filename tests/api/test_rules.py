@@ -770,9 +770,23 @@ REJECTED = [
     rejected(
         "An unknown field in a service endpoint is rejected",
         MS,
+        "spec.endpoints[0].wieght",
+        'unknown field "wieght"',
+        Set("spec.endpoints[0].wieght", 5),
+    ),
+    rejected(
+        "A service endpoint weight of 0 is rejected",
+        MS,
         "spec.endpoints[0].weight",
-        'unknown field "weight"',
-        Set("spec.endpoints[0].weight", 5),
+        "must be greater than or equal to 1",
+        Set("spec.endpoints[0].weight", 0),
+    ),
+    rejected(
+        "A service endpoint weight above 1000 is rejected",
+        MS,
+        "spec.endpoints[0].weight",
+        "must be less than or equal to 1000",
+        Set("spec.endpoints[0].weight", 1001),
     ),
     # ------------------------------------------------------------- ModelEndpoint
     rejected(
@@ -983,6 +997,9 @@ ACCEPTED = [
             "spec.endpoints[0].selector.matchLabels",
             {"modelplane.ai/deployment": "qwen", "modelplane.ai/cluster": "gke-us"},
         ),
+    ),
+    accepted(
+        "A service endpoint weight of 19 is accepted", MS, Set("spec.endpoints[0].weight", 19)
     ),
     accepted("An http url is accepted", ME, Set("spec.url", "http://10.0.1.50/ml-team/q/")),
     accepted(

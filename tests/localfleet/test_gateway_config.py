@@ -82,3 +82,30 @@ def test_the_front_door_has_a_hop_entrypoint_where_gateway_config_expects_it() -
     assert PORTS.gateway_hop == DEFAULT_PORT == 8001  # gateway-config's --hop-port default
     plain = _flags(gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2))
     assert not [f for f in plain if f.startswith("entryPoints.hop.")]
+
+
+def test_the_front_door_reads_traefik_middlewares_and_every_traefik_kind_exists() -> None:
+    front = _flags(
+        gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2, hop_port=3)
+    )
+    assert front["providers.kubernetesCRD"] == "true"  # ExtensionRef filters resolve through it
+    plain = _flags(gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2))
+    assert "providers.kubernetesCRD" not in plain
+    crds = {c["metadata"]["name"]: c["spec"] for c in gateway.traefik_crds()}
+    # the ten kinds Traefik 3.7's CRD provider lists before its caches sync
+    assert sorted(crds) == sorted(
+        f"{plural}.traefik.io"
+        for plural in (
+            "ingressroutes", "ingressroutetcps", "ingressrouteudps", "middlewares",
+            "middlewaretcps", "serverstransports", "serverstransporttcps", "tlsoptions",
+            "tlsstores", "traefikservices",
+        )
+    )  # fmt: skip
+    assert crds["middlewares.traefik.io"]["names"]["kind"] == "Middleware"
+    assert {s["scope"] for s in crds.values()} == {"Namespaced"}
+    rules = gateway.rbac_objects("traefik")[0]["rules"]
+    assert {
+        "apiGroups": ["traefik.io"],
+        "resources": ["*"],
+        "verbs": ["get", "list", "watch"],
+    } in rules

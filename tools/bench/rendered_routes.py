@@ -16,7 +16,10 @@ Kubernetes:
 - the backendRef's `URLRewrite` gives a prefix replacement and, with
   `hostname`, the Host header;
 - a BackendTLSPolicy on the Service gives a server transport with that host
-  name as SNI and the CAs of its ConfigMap (written under `work`).
+  name as SNI and the CAs of its ConfigMap (written under `work`);
+- a rule's `ExtensionRef` filter naming a rendered Traefik `Middleware` (the
+  retry) gives that middleware, its spec as is (the CRD's fields are the file
+  provider's), first in the router's chain.
 
 Only what gateway-config renders is read: one rule per route and one
 backendRef per rule (a ModelService with one endpoint); anything else raises.
@@ -76,6 +79,12 @@ def file_config(
         listener = route["spec"]["parentRefs"][0]["sectionName"]
         router = f"{ns}-{name}"
         middlewares = []
+        for flt in rule.get("filters") or []:
+            ref_name = flt["extensionRef"]["name"]
+            http["middlewares"][f"{router}-{ref_name}"] = dict(
+                by_kind["Middleware"][(ns, ref_name)]["spec"]
+            )
+            middlewares.append(f"{router}-{ref_name}")
         for flt in ref.get("filters") or []:
             rewrite = flt["urlRewrite"]
             replace = rewrite["path"]["replacePrefixMatch"]

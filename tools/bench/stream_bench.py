@@ -1,7 +1,7 @@
 """Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
-        [--kinds replica plain https] [--baseline] [--direct]
+        [--kinds engine replica plain https] [--baseline] [--direct]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -11,6 +11,8 @@ are what gateway-config renders: `gateway_config.decide` over one ModelService
 `bench/<kind>` per kind with one ModelEndpoint each (the Gateway's address
 127.0.0.1, the CA bundle ConfigMap the bench's CA), turned into file-provider
 configuration by `tools.bench.rendered_routes`:
+- `engine`: no gateway, the replica's engine simulator itself (the figure the
+  others' added latency is measured against);
 - `replica`: an endpoint published by endpoint-manager (the cluster gateway's
   address): h2c to the cluster gateway, which relays HTTP/1.1 to the engine;
 - `plain`: an external provider by plain HTTP;
@@ -18,8 +20,9 @@ configuration by `tools.bench.rendered_routes`:
   its host name, HTTP/2 left enabled as in the Gateway provider's
   BackendTLSPolicy transports (the simulator speaks HTTP/1.1 only).
 So `plain` and `https` go web -> h2c -> hop -> provider, as gateway-config
-routes them. Each route strips the service prefix (URLRewrite
-`ReplacePrefixMatch`) and, for a host name, sends it as Host. Names resolve to
+routes them, and every service route goes through its retry middleware. Each
+route strips the service prefix (URLRewrite `ReplacePrefixMatch`) and, for a
+host name, sends it as Host. Names resolve to
 127.0.0.1 (the bench writes the server URLs itself; Traefik never resolves
 them).
 
@@ -62,7 +65,9 @@ sys.path.insert(0, str(ROOT))
 from tools.bench import rendered_routes  # noqa: E402
 
 HOST = "127.0.0.1"
-KINDS = ("replica", "plain", "https")
+KINDS = ("engine", "replica", "plain", "https")
+ROUTED = KINDS[1:]
+"""The kinds behind the front door (`engine` is called directly)."""
 PROVIDER = "provider.bench.modelplane.test"
 BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 16, "stream": True}  # fmt: skip
@@ -93,7 +98,7 @@ def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> 
 
 
 def rendered(
-    endpoints: list[dict[str, Any]], ca_pem: str, hop_port: int, work: Path
+    endpoints: list[dict[str, Any]], ca_pem: str, hop_port: int, work: Path, retries: bool = True
 ) -> dict[str, Any]:
     """The front door's file configuration: what gateway-config renders for one ModelService
     `bench/<kind>` per endpoint (named by kind), the Gateway's address being 127.0.0.1."""
@@ -111,7 +116,7 @@ def rendered(
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
         backend_ca={"data": {"ca.crt": ca_pem}},
     )
-    settings = Settings(backend_ca=CA_CONFIGMAP, hop_port=hop_port)
+    settings = Settings(backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries)
     objects = decide(snapshot, settings, NOW).apply
     resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
     entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
@@ -165,13 +170,17 @@ def routes(backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/")
 class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
-    def __init__(self, work: Path, baseline: bool, direct: bool = False) -> None:
+    def __init__(
+        self, work: Path, baseline: bool, direct: bool = False, retries: bool = True
+    ) -> None:
         self.work = work
+        self.retries = retries
         self.baseline = baseline
         self.direct = direct
         self.hop = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.front_port = free_port()
+        self.engine_port = 0
         self.pings: list[str] = []
 
     def spawn(self, name: str, argv: list[str]) -> None:
@@ -217,13 +226,16 @@ class Relay:
             "plain": endpoint("plain", f"http://plain.bench.test:{ports['plain']}"),
             "https": endpoint("https", f"https://{PROVIDER}:{ports['https']}"),
         }
+        self.engine_port = ports["engine"]
+        routed = [kind for kind in kinds if kind in ROUTED]
         backends: dict[str, Backend] = {}
-        for kind in kinds:
+        for kind in routed:
             found = backend(endpoints[kind])
             assert isinstance(found, Backend), found
             backends[kind] = found
-        if "replica" in kinds:
+        if "replica" in kinds or "engine" in kinds:
             self.simulator("engine", ports["engine"])
+        if "replica" in kinds:
             engine = Backend("engine", "http", HOST, ports["engine"], "IPv4", "/")
             cluster = routes({"engine": engine}, ca_file, prefix="/")
             self.traefik("cluster-gateway", ports["cluster"], cluster)
@@ -234,12 +246,14 @@ class Relay:
         if self.direct:
             front = routes(backends, ca_file)
         else:
-            chosen = [endpoints[kind] for kind in kinds]
-            front = rendered(chosen, ca_file.read_text(), self.hop, self.work)
+            chosen = [endpoints[kind] for kind in routed]
+            front = rendered(chosen, ca_file.read_text(), self.hop, self.work, self.retries)
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 
     def url(self, kind: str) -> str:
+        if kind == "engine":
+            return f"http://{HOST}:{self.engine_port}/v1/chat/completions"
         return f"http://{HOST}:{self.front_port}/bench/{kind}/v1/chat/completions"
 
     def wait_ready(self, kinds: list[str], timeout_s: float = 60.0) -> None:
@@ -324,9 +338,11 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def relay(kinds: list[str], baseline: bool, direct: bool, keep: bool) -> Iterator[Relay]:
+def relay(
+    kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True
+) -> Iterator[Relay]:
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct)
+    found = Relay(work, baseline, direct, retries)
     try:
         found.start(kinds)
         yield found
@@ -350,8 +366,12 @@ def main() -> None:
         help="route every backend straight from web (no h2c hop: the front door before it)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    parser.add_argument(
+        "--no-retries", action="store_true", help="routes without their retry middleware"
+    )
     args = parser.parse_args()
-    with relay(args.kinds, args.baseline, args.direct, args.keep_logs) as found:
+    kinds, keep = args.kinds, args.keep_logs
+    with relay(kinds, args.baseline, args.direct, keep, not args.no_retries) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}
@@ -359,10 +379,12 @@ def main() -> None:
             figures = stream_many(found.url(kind), args.requests, args.concurrency)
             results[kind] = asyncio.run(figures)
             print(json.dumps({"kind": kind, **results[kind]}), flush=True)
-    print(f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5} {'p50 ms':>8} {'p99 ms':>8}")
+    head = f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5}"
+    print(f"{head} {'ttft p50':>8} {'ttft p99':>8} {'end p50':>8} {'end p99':>8} (ms)")
     for kind, r in results.items():
         row = f"{kind:8} {r['sent']:6} {r['failed']:6} {r['cut']:5}"
-        print(f"{row} {r['end_p50_ms']:8.1f} {r['end_p99_ms']:8.1f}")
+        first = f"{r['first_p50_ms']:8.1f} {r['first_p99_ms']:8.1f}"
+        print(f"{row} {first} {r['end_p50_ms']:8.1f} {r['end_p99_ms']:8.1f}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
         help="a ConfigMap of --namespace whose ca.crt (PEM) https backends named by host are "
         "verified against instead of the system's CAs (default: the system's)",
     )
+    p.add_argument(
+        "--retries",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="retry a request that failed on one endpoint on another, through a Traefik "
+        "Middleware per ModelService (needs Traefik's Kubernetes CRD provider and its CRDs)",
+    )
     return p
 
 
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     settings = Settings(
         args.gateway_class, args.gateway_port, args.namespace, args.backend_ca_configmap,
-        args.hop_port,
+        args.hop_port, args.retries,
     )  # fmt: skip
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:

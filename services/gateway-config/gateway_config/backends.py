@@ -2,10 +2,10 @@
 
 `backend` turns one ModelEndpoint into a `Backend` (scheme, host, port, the
 EndpointSlice address type, the path that replaces the service prefix) or into
-the reason its `spec.url` cannot be routed; `select` gives the endpoints a
-ModelService's `spec.endpoints[].selector.matchLabels` match, as one union
-(an endpoint matched by two entries counts once) sorted by name, plus the
-indexes of the entries that match nothing.
+the reason its `spec.url` cannot be routed; `by_entry` gives, per entry of a
+ModelService's `spec.endpoints`, the endpoints its `selector.matchLabels`
+matches; `select` their union (an endpoint matched by two entries counts once)
+sorted by name, plus the indexes of the entries that match nothing.
 
 A replica's endpoint (published by endpoint-manager, plain http) points at an
 inference cluster's gateway, which speaks HTTP/2 cleartext: its backend's
@@ -155,10 +155,9 @@ def matches(labels: Mapping[str, str], match_labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in match_labels.items())
 
 
-def select(service: Obj, endpoints: Sequence[Obj]) -> tuple[list[Obj], list[int]]:
-    """The endpoints (of the service's namespace, not being deleted) any entry of
-    `spec.endpoints` matches, deduplicated and sorted by name; and the indexes of the
-    entries that match none."""
+def by_entry(service: Obj, endpoints: Sequence[Obj]) -> list[list[Obj]]:
+    """Per entry of `spec.endpoints`, the endpoints (of the service's namespace, not being
+    deleted) its selector matches, in the order given."""
     namespace = service["metadata"].get("namespace", "")
     candidates = [
         e
@@ -166,12 +165,26 @@ def select(service: Obj, endpoints: Sequence[Obj]) -> tuple[list[Obj], list[int]
         if e["metadata"].get("namespace", "") == namespace
         and not e["metadata"].get("deletionTimestamp")
     ]
+    entries = (service.get("spec") or {}).get("endpoints") or []
+    return [
+        [
+            e
+            for e in candidates
+            if matches(
+                e["metadata"].get("labels") or {},
+                (entry.get("selector") or {}).get("matchLabels") or {},
+            )
+        ]
+        for entry in entries
+    ]
+
+
+def select(service: Obj, endpoints: Sequence[Obj]) -> tuple[list[Obj], list[int]]:
+    """The endpoints any entry of `spec.endpoints` matches (`by_entry`), deduplicated and
+    sorted by name; and the indexes of the entries that match none."""
     chosen: dict[str, Obj] = {}
     empty: list[int] = []
-    entries = (service.get("spec") or {}).get("endpoints") or []
-    for index, entry in enumerate(entries):
-        wanted = (entry.get("selector") or {}).get("matchLabels") or {}
-        found = [e for e in candidates if matches(e["metadata"].get("labels") or {}, wanted)]
+    for index, found in enumerate(by_entry(service, endpoints)):
         if not found:
             empty.append(index)
         for e in found:

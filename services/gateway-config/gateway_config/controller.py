@@ -34,6 +34,7 @@ SERVICE = "gateway-config"
 RESYNC_S = 60.0  # a safety net: every input is watched
 GATEWAY_API = "/apis/gateway.networking.k8s.io/v1"
 SLICES_API = "/apis/discovery.k8s.io/v1"
+TRAEFIK_API = "/apis/traefik.io/v1alpha1"
 COLLECTIONS = {
     "GatewayClass": (GATEWAY_API, "gatewayclasses", False),
     "Gateway": (GATEWAY_API, "gateways", True),
@@ -42,6 +43,7 @@ COLLECTIONS = {
     "EndpointSlice": (SLICES_API, "endpointslices", True),
     "BackendTLSPolicy": (GATEWAY_API, "backendtlspolicies", True),
     "ConfigMap": ("/api/v1", "configmaps", True),
+    "Middleware": (TRAEFIK_API, "middlewares", True),
     "InferenceGateway": (API, "inferencegateways", False),
     "ModelService": (API, "modelservices", True),
     "ModelEndpoint": (API, "modelendpoints", True),
@@ -55,6 +57,9 @@ MANAGED_KINDS = (
     "BackendTLSPolicy",
     "ConfigMap",
 )
+RETRY_KINDS = ("Middleware",)
+"""Managed too while `Settings.retries` is on (Traefik's kinds: absent where it is not installed;
+the chart's uninstall hook does not wait on them, their ModelService's deletion removes them)."""
 log = logging.getLogger("gateway_config")
 
 
@@ -77,6 +82,11 @@ def managed(kind: str) -> str:
     return f"{path(kind)}?labelSelector={MANAGED_BY}={MANAGER}"
 
 
+def managed_kinds(settings: Settings) -> tuple[str, ...]:
+    """The kinds of gateway-config's own objects with these settings."""
+    return MANAGED_KINDS + (RETRY_KINDS if settings.retries else ())
+
+
 def watched_paths(settings: Settings) -> list[str]:
     """What the cache holds: the kinds it reads, cluster-wide; the Gateway, the
     GatewayClass and the CA bundle by name; of the kinds it writes only its own (by the
@@ -87,7 +97,7 @@ def watched_paths(settings: Settings) -> list[str]:
         path("ModelEndpoint"),
         by_name("Gateway", GATEWAY_NAME, settings.namespace),
         by_name("GatewayClass", settings.gateway_class),
-        *(managed(kind) for kind in MANAGED_KINDS),
+        *(managed(kind) for kind in managed_kinds(settings)),
     ]
     if settings.backend_ca:
         paths.append(by_name("ConfigMap", settings.backend_ca, settings.namespace))
@@ -126,7 +136,7 @@ class GatewayConfig:
             gateway=self._one(by_name("Gateway", GATEWAY_NAME, settings.namespace)),
             gateway_class=self._one(by_name("GatewayClass", settings.gateway_class)),
             backend_ca=self._one(by_name("ConfigMap", ca, settings.namespace)) if ca else None,
-            managed=[obj for kind in MANAGED_KINDS for obj in items(managed(kind))],
+            managed=[obj for kind in managed_kinds(settings) for obj in items(managed(kind))],
         )
 
     async def reconcile_all(self) -> None:

@@ -8,7 +8,7 @@ carrying gateway-config's managed-by label. Output (`Decision`):
 - `apply`: the objects to server-side apply, only those missing or different
   from what is observed, in an order that never routes to a Service before it
   and its TLS settings exist (GatewayClass, Gateway, ConfigMaps, Services,
-  EndpointSlices, BackendTLSPolicies, HTTPRoutes);
+  EndpointSlices, BackendTLSPolicies, retry Middlewares, HTTPRoutes);
 - `managed`: the keys of every managed object that should exist; `delete`: the
   observed managed objects outside it (routes first), so a restart mid-way or a
   withdrawn endpoint converges instead of leaving orphans;
@@ -37,9 +37,10 @@ from typing import Any
 from modelplane.wellknown import Json
 
 from gateway_config import hop, render, status
-from gateway_config.backends import Backend, backend, select
+from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.hop import Hop
 from gateway_config.render import CA_KEY
+from gateway_config.weights import endpoint_weights, entry_weight
 
 Obj = Mapping[str, Any]
 Key = tuple[str, str, str]
@@ -47,9 +48,12 @@ Key = tuple[str, str, str]
 
 APPLY_ORDER = (
     "GatewayClass", "Gateway", "ConfigMap", "Service", "EndpointSlice", "BackendTLSPolicy",
-    "HTTPRoute",
+    "Middleware", "HTTPRoute",
 )  # fmt: skip
-DELETE_ORDER = ("HTTPRoute", "Gateway", "BackendTLSPolicy", "EndpointSlice", "Service", "ConfigMap")
+DELETE_ORDER = (
+    "HTTPRoute", "Middleware", "Gateway", "BackendTLSPolicy", "EndpointSlice", "Service",
+    "ConfigMap",
+)  # fmt: skip
 STATUS_FIELDS = ("observedGeneration", "conditions", "address")
 
 
@@ -64,6 +68,9 @@ class Settings:
     hop_port: int = hop.DEFAULT_PORT
     """The port of the Gateway's `hop` listener (an entrypoint of the same Traefik, apart
     from `port`): the h2c hop to every backend that is not h2c."""
+    retries: bool = True
+    """Whether each ModelService's route retries through its Traefik Middleware
+    (`gateway_config.retry`; needs Traefik's Kubernetes CRD provider and its CRDs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +217,25 @@ def _service_objects(
     # hop routes first: the service's route must never send a request to the hop listener
     # before that listener routes it on
     objects += [render.hop_route(service, b, settings.namespace) for b in routed if hop.needed(b)]
-    objects.append(render.route(service, routed, settings.namespace, via))
+    weights = _weights(service, endpoints, {b.name for b in routed})
+    if settings.retries:
+        objects.append(render.retry_middleware(service))
+    objects.append(
+        render.route(service, routed, settings.namespace, via, weights, settings.retries)
+    )
     return objects, [b.name for b in routed], unrouted, empty
+
+
+def _weights(service: Obj, endpoints: Sequence[Obj], routed: set[str]) -> dict[str, int]:
+    """The backendRef weight of each routed endpoint (`gateway_config.weights`)."""
+    entries = (service.get("spec") or {}).get("endpoints") or []
+    found = by_entry(service, endpoints)
+    return endpoint_weights(
+        [
+            (entry_weight(entry), [n for e in matched if (n := e["metadata"]["name"]) in routed])
+            for entry, matched in zip(entries, found, strict=True)
+        ]
+    )
 
 
 def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:

@@ -5,10 +5,13 @@
   (the h2c hop, `gateway_config.hop`), and is owned by the InferenceGateway
   `default`.
 - Per ModelService `<ns>/<name>`: `route`, the HTTPRoute `<ns>/<name>` with one
-  rule matching `PathPrefix /<ns>/<name>/` and one backendRef (weight 1) per
-  backend, each with its own URLRewrite (`ReplacePrefixMatch` with the
-  endpoint's `rewritePath`, plus the Host header for named hosts); no request
-  timeout, so streams are never cut by the route. Each backend is a
+  rule matching `PathPrefix /<ns>/<name>/`, the `ExtensionRef` filter of the
+  service's retry Middleware (`retry_middleware`, same name, see
+  `gateway_config.retry`), and one backendRef per backend, weighted as
+  `gateway_config.weights` decides (1 when no weights are given), each with its
+  own URLRewrite (`ReplacePrefixMatch` with the endpoint's `rewritePath`, plus
+  the Host header for named hosts); no request timeout, so streams are never
+  cut by the route. Each backend is a
   selectorless headless Service plus an EndpointSlice (`backend_objects`); a
   service with no backend keeps one backendRef to a Service whose EndpointSlice
   lists no endpoint, which Traefik answers with a prompt 503 (a Service without
@@ -40,6 +43,7 @@ from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
 from gateway_config import hop as hops
+from gateway_config import retry
 from gateway_config.backends import H2C, AddressType, Backend
 from gateway_config.hop import Hop
 
@@ -274,7 +278,7 @@ def _rewrite(replace_prefix: str, hostname: str | None = None) -> list[Json]:
     return [{"type": "URLRewrite", "urlRewrite": rewrite}]
 
 
-def _hop_ref(service: Obj, backend: Backend, hop: Hop) -> Json:
+def _hop_ref(service: Obj, backend: Backend, hop: Hop, weight: int = 1) -> Json:
     """To `backend` through the hop: its hop Service, the prefix turned into its hop prefix."""
     meta = service["metadata"]
     return {
@@ -282,19 +286,19 @@ def _hop_ref(service: Obj, backend: Backend, hop: Hop) -> Json:
         "kind": "Service",
         "name": hop_name(meta["name"], backend.name),
         "port": hop.port,
-        "weight": 1,
+        "weight": weight,
         "filters": _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name)),
     }
 
 
-def _backend_ref(service: Obj, backend: Backend | None) -> Json:
+def _backend_ref(service: Obj, backend: Backend | None, weight: int = 1) -> Json:
     endpoint = None if backend is None else backend.name
     ref: Json = {
         "group": "",
         "kind": "Service",
         "name": backend_name(service["metadata"]["name"], endpoint),
         "port": 80 if backend is None else backend.port,
-        "weight": 1,
+        "weight": weight,
     }
     if backend is not None:
         hostname = backend.host if backend.address_type == "FQDN" else None
@@ -309,9 +313,13 @@ def path_prefix(service: Obj) -> str:
 
 def _route(
     service: Obj, name: str, labels: dict[str, str], listener: str, prefix: str,
-    refs: list[Json], gateway_namespace: str,
+    refs: list[Json], gateway_namespace: str, filters: list[Json] | None = None,
 ) -> Json:  # fmt: skip
     meta = service["metadata"]
+    rule: Json = {"matches": [{"path": {"type": "PathPrefix", "value": prefix}}]}
+    if filters:
+        rule["filters"] = filters
+    rule["backendRefs"] = refs
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
@@ -326,32 +334,49 @@ def _route(
                     "sectionName": listener,
                 }
             ],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
-                    "backendRefs": refs,
-                }
-            ],
+            "rules": [rule],
         },
     }
 
 
 def route(
-    service: Obj, backends: Sequence[Backend], gateway_namespace: str, hop: Hop | None = None
+    service: Obj,
+    backends: Sequence[Backend],
+    gateway_namespace: str,
+    hop: Hop | None = None,
+    weights: Mapping[str, int] | None = None,
+    retries: bool = True,
 ) -> Json:
-    """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in); given `hop`,
-    a backend that is not h2c is reached through its hop Service."""
+    """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in), with
+    `retries` through its retry Middleware; `weights` by endpoint name (absent: 1); given
+    `hop`, a backend that is not h2c is reached through its hop Service."""
     meta = service["metadata"]
+    weight = dict(weights or {})
     refs = [
-        _hop_ref(service, b, hop)
+        _hop_ref(service, b, hop, weight.get(b.name, 1))
         if hop is not None and hops.needed(b)
-        else _backend_ref(service, b)
+        else _backend_ref(service, b, weight.get(b.name, 1))
         for b in backends
     ] or [_backend_ref(service, None)]
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    filters = [retry.filter_ref(meta["name"])] if retries else []
     return _route(
-        service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace
-    )
+        service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace,
+        filters,
+    )  # fmt: skip
+
+
+def retry_middleware(service: Obj) -> Json:
+    """The Traefik Middleware that retries a failed request of the service's route on
+    another endpoint (`gateway_config.retry`); named like the route."""
+    meta = service["metadata"]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return {
+        "apiVersion": retry.API_VERSION,
+        "kind": retry.KIND,
+        "metadata": _metadata(meta["name"], meta["namespace"], service, **labels),
+        "spec": retry.spec(),
+    }
 
 
 def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:

@@ -167,6 +167,7 @@ def test_a_pass_writes_the_front_door_the_routes_and_every_status_then_nothing()
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_a}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_b}"),
+        ("apply", "/apis/traefik.io/v1alpha1/namespaces/ml/middlewares/chat"),
         ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{a}"),
         ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{b}"),
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
@@ -295,6 +296,7 @@ def test_the_backend_ca_bundle_is_cached_by_name_and_its_copy_follows_it() -> No
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{p}"),
         ("apply", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_p}"),
         ("apply", policy_path),
+        ("apply", "/apis/traefik.io/v1alpha1/namespaces/ml/middlewares/chat"),
         ("apply", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{p}"),
         ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
     ]

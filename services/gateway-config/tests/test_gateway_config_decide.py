@@ -18,6 +18,14 @@ NOW = "2026-11-29T03:00:00Z"
 LATER = "2026-11-29T03:05:00Z"
 SETTINGS = Settings()
 MANAGED = {"app.kubernetes.io/managed-by": "modelplane-gateway-config"}
+
+
+def RETRY_FILTER(name: str) -> Json:  # noqa: N802 (reads as the constant it stands for)
+    """The rule filter of ModelService `name`'s retry Middleware, as Traefik's docs spell it."""
+    ref = {"group": "traefik.io", "kind": "Middleware", "name": name}
+    return {"type": "ExtensionRef", "extensionRef": ref}
+
+
 Json = dict[str, Any]
 
 
@@ -230,11 +238,13 @@ def test_a_service_routes_to_the_union_of_its_selectors_each_endpoint_once_with_
                                 "sectionName": "http"}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": "/ml/chat/"}}],
+                    "filters": [RETRY_FILTER("chat")],
                     "backendRefs": [
                         {"group": "", "kind": "Service", "name": name_a, "port": 8080, "weight": 1,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
                              "type": "ReplacePrefixMatch", "replacePrefixMatch": "/ml/rep-a/"}}}]},
-                        {"group": "", "kind": "Service", "name": name_b, "port": 80, "weight": 1,
+                        # entry 0 matches both (1/2 each), entry 1 sim-b alone (1): 1/2 : 3/2
+                        {"group": "", "kind": "Service", "name": name_b, "port": 80, "weight": 3,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
                              "type": "ReplacePrefixMatch", "replacePrefixMatch": "/ml/rep-b/"}}}]},
                     ],
@@ -367,6 +377,7 @@ def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway()
                 "parentRefs": [{**PARENT, "sectionName": "http"}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": "/ml/llm/"}}],
+                    "filters": [RETRY_FILTER("llm")],
                     "backendRefs": [
                         {"group": "", "kind": "Service", "name": via, "port": 8001, "weight": 1,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
@@ -654,8 +665,11 @@ def test_managed_objects_no_longer_wanted_are_deleted_routes_first() -> None:
         ("Service", "ml", name_b),
         ("EndpointSlice", "ml", name_b),
         ("HTTPRoute", "ml", "chat"),
+        ("Middleware", "ml", "chat"),
     }
-    assert [o["kind"] for o in decision.apply] == ["Service", "EndpointSlice", "HTTPRoute"]
+    assert [o["kind"] for o in decision.apply] == [
+        "Service", "EndpointSlice", "Middleware", "HTTPRoute"
+    ]  # fmt: skip
 
 
 def test_objects_being_deleted_are_left_to_garbage_collection() -> None:
@@ -778,7 +792,7 @@ def test_a_configured_bundle_is_copied_next_to_each_policy_which_trusts_it_alone
     kinds = [o["kind"] for o in decision.apply]
     assert kinds == [
         "GatewayClass", "Gateway", "ConfigMap", *["Service"] * 4, *["EndpointSlice"] * 4,
-        "BackendTLSPolicy", *["HTTPRoute"] * 3,
+        "BackendTLSPolicy", "Middleware", *["HTTPRoute"] * 3,
     ]  # fmt: skip
     assert condition(status_of(decision, "ModelService", "chat"), "Ready")[2] == (
         "ModelService ml/chat routes to 2 ModelEndpoint(s): plain, provider"

@@ -58,12 +58,22 @@ MODEL_SERVICE = Kind(
                                 "Which ModelEndpoints this entry adds.",
                                 required=True,
                             ),
+                            Field(
+                                "weight",
+                                Int(minimum=1, maximum=1000),
+                                "This entry's share of the traffic, relative to the other "
+                                "entries' weights, spread evenly over its endpoints; an entry "
+                                "with no routable endpoint gets none (its share goes to the "
+                                "others). Remove an entry to stop its traffic.",
+                                default=1,
+                            ),
                         ),
                     ),
                     max_items=16,
                     min_items=1,
                 ),
-                "Entries whose matched endpoints the service routes to, all together.",
+                "Entries whose matched endpoints the service routes to, each entry with its "
+                "share of the traffic (weight).",
                 required=True,
             ),
         ),

@@ -136,7 +136,8 @@ def install(cluster: Cluster) -> None:
         args += ["-f", str(path)]
     cluster.kubectl(*args)
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-    objects = [*gateway.rbac_objects(TRAEFIK_USER), gateway.gateway_class()]
+    objects = [*gateway.traefik_crds(), *gateway.rbac_objects(TRAEFIK_USER)]
+    objects.append(gateway.gateway_class())
     objects += servicenet.kubernetes_endpoints(cluster.plan)
     objects += node_agent_rbac.rbac_objects()
     if cluster.plan.role == "inference":

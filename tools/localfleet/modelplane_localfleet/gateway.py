@@ -26,13 +26,20 @@ Guarantees of the command line `traefik_command` builds:
   the backend is closing (a POST there is a 502: Go retries no
   non-idempotent request). This sets the default transport (plain HTTP and
   h2c backends).
+- Given `hop_port` (the front door), Traefik's Kubernetes CRD provider is on
+  too: gateway-config's HTTPRoutes reach its retry `Middleware`s
+  (`traefik.io/v1alpha1`) through `ExtensionRef` filters, which Traefik
+  resolves through that provider. Its informers list every Traefik kind, so
+  `traefik_crds` installs all ten (schemas left open: Traefik validates what it
+  reads, and only gateway-config writes them here).
 - Go's reverse proxy, not the fast proxy (`experimental.fastProxy`): with
   Traefik 3.7.15 the fast proxy ends a stream whose backend died mid-body as
   if it were complete, with `Internal Server Error` appended
   (traefik/traefik#13568), so a client could not tell a truncated answer.
 
-`rbac_objects` grants its client-certificate user what the Gateway provider
-reads and the status it writes; `gateway_class` is the `traefik` GatewayClass a
+`rbac_objects` grants its client-certificate user what the Gateway and CRD
+providers read (the CRD provider's caches also list Nodes, and sync only when
+they may) and the status it writes; `gateway_class` is the `traefik` GatewayClass a
 Traefik install publishes.
 """
 
@@ -51,6 +58,12 @@ HOP_ENTRYPOINT = "hop"
 ADMIN_ENTRYPOINT = "admin"
 BACKEND_IDLE_S = 4
 RELAY_FLAGS = (f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",)
+TRAEFIK_GROUP = "traefik.io"
+TRAEFIK_KINDS = (
+    "IngressRoute", "IngressRouteTCP", "IngressRouteUDP", "Middleware", "MiddlewareTCP",
+    "ServersTransport", "ServersTransportTCP", "TLSOption", "TLSStore", "TraefikService",
+)  # fmt: skip
+"""The kinds Traefik 3.7's CRD provider watches (all must exist for its caches to sync)."""
 
 
 def crd_files(entry: Path) -> list[Path]:
@@ -68,13 +81,44 @@ def gateway_class() -> dict[str, Any]:
     }
 
 
-def _hop_flags(address: str, hop_port: int) -> list[str]:
+def traefik_crds() -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions of `TRAEFIK_KINDS` (namespaced, `v1alpha1`, open schema)."""
+    crds = []
+    for kind in TRAEFIK_KINDS:
+        plural = f"{kind.lower()}s"
+        version = {
+            "name": "v1alpha1",
+            "served": True,
+            "storage": True,
+            "schema": {
+                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            },
+        }
+        crds.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{plural}.{TRAEFIK_GROUP}"},
+                "spec": {
+                    "group": TRAEFIK_GROUP,
+                    "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                              "singular": kind.lower()},
+                    "scope": "Namespaced",
+                    "versions": [version],
+                },
+            }
+        )  # fmt: skip
+    return crds
+
+
+def _front_door_flags(address: str, hop_port: int) -> list[str]:
     entry = f"--entryPoints.{HOP_ENTRYPOINT}"
     return [
         f"{entry}.address={address}:{hop_port}",
         f"{entry}.transport.respondingTimeouts.readTimeout=0s",
         f"{entry}.transport.respondingTimeouts.writeTimeout=0s",
         f"{entry}.forwardedHeaders.trustedIPs={address}",
+        "--providers.kubernetesCRD=true",
     ]
 
 
@@ -87,7 +131,7 @@ def traefik_command(
     hop_port: int | None = None,
     log_level: str = "INFO",
 ) -> list[str]:
-    hop = [] if hop_port is None else _hop_flags(address, hop_port)
+    hop = [] if hop_port is None else _front_door_flags(address, hop_port)
     return [
         str(traefik),
         "--global.checkNewVersion=false",
@@ -126,11 +170,12 @@ def rbac_objects(user: str) -> list[dict[str, Any]]:
         "rules": [
             {
                 "apiGroups": [""],
-                "resources": ["namespaces", "services", "secrets", "configmaps"],
+                "resources": ["namespaces", "services", "secrets", "configmaps", "nodes"],
                 "verbs": read,
             },
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
             {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*"], "verbs": read},
+            {"apiGroups": [TRAEFIK_GROUP], "resources": ["*"], "verbs": read},
             {
                 "apiGroups": ["gateway.networking.k8s.io"],
                 "resources": ["*/status"],
