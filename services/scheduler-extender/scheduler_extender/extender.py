@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from modelplane.cache import OnChange
 
 from scheduler_extender.inventory import (
+    MAX_SCORE,
     Catalog,
     DeviceId,
     Inventory,
@@ -143,13 +144,27 @@ class Extender:
         if not requests:
             return [{"Host": node, "Score": 0} for node in names]
         inventory = self._with_pending(self.inventory(), except_pod=uid)
-        scores = {node: score(inventory, node, requests) for node in names}
-        for node in sorted(names, key=lambda n: (-scores[n], n)):
-            found = assignment(inventory, node, requests)
-            if not isinstance(found, str):
-                self.pending[uid] = Pending(node, tuple(found), self.clock() + PENDING_TTL_S)
-                break
+        found = {node: assignment(inventory, node, requests) for node in names}
+        fitting = {node: f for node, f in found.items() if not isinstance(f, str)}
+        # A node that fits only without the pending guesses scores 0: most-allocated among
+        # the nodes where the pod still fits once the burst before it has landed.
+        scores = {
+            node: score(inventory, node, requests) if node in fitting else 0 for node in names
+        }
+        if fitting:
+            chosen = min(fitting, key=lambda n: (-scores[n], n))
+            devices = tuple(fitting[chosen])
+            self.pending[uid] = Pending(chosen, devices, self.clock() + PENDING_TTL_S)
+            scores[chosen] = _above_the_rest(scores, chosen)
         return [{"Host": node, "Score": scores[node]} for node in names]
+
+
+def _above_the_rest(scores: Mapping[str, int], chosen: str) -> int:
+    """The chosen node's score, raised one step above every other node's where there is room:
+    kube-scheduler breaks ties at random, and a pending reservation on one of equally empty
+    nodes is only right if the scheduler picks that one too."""
+    others = [s for node, s in scores.items() if node != chosen]
+    return min(MAX_SCORE, max(scores[chosen], max(others, default=-1) + 1))
 
 
 def _node_names(args: Mapping[str, Any]) -> list[str]:

@@ -271,10 +271,25 @@ def test_a_burst_of_small_pods_packs_onto_one_node_before_any_allocation_is_seen
     chosen = []
     for name in ("p1", "p2", "p3", "p4"):
         scores = extender.prioritize({"Pod": pod(name, "two"), "NodeNames": ["node-b", "node-a"]})
-        chosen.append(max(scores, key=lambda s: (s["Score"], s["Host"] == "node-a"))["Host"])
-    assert chosen == ["node-a"] * 4, "every 2-GPU pod scored its way onto the first node"
+        best = max(s["Score"] for s in scores)
+        (top,) = [s["Host"] for s in scores if s["Score"] == best]  # no tie for a random pick
+        chosen.append(top)
+    assert chosen == ["node-a"] * 4, "every 2-GPU pod scored its way onto the same node"
     last = extender.prioritize({"Pod": pod("p5", "two"), "NodeNames": ["node-a", "node-b"]})
-    assert {s["Host"]: s["Score"] for s in last} == {"node-a": 10, "node-b": 0}
+    assert {s["Host"]: s["Score"] for s in last} == {"node-a": 0, "node-b": 1}, (
+        "node-a is full once the burst lands: the next pod is steered to the free node"
+    )
+
+
+def test_equally_empty_nodes_are_no_tie_the_reserved_one_scores_higher() -> None:
+    extender = Extender(cache_with(claim("x", "node-b", [0, 1, 2, 3])), clock=lambda: 100.0)
+    scores = extender.prioritize({"Pod": pod("p1", "two"), "NodeNames": ["node-a", "node-b"]})
+    assert {s["Host"]: s["Score"] for s in scores} == {"node-a": 0, "node-b": 5}
+    assert extender.pending["uid-p1"].node == "node-b"
+    fresh = Extender(cache_with(), clock=lambda: 100.0)
+    scores = fresh.prioritize({"Pod": pod("p1", "two"), "NodeNames": ["node-b", "node-a"]})
+    assert {s["Host"]: s["Score"] for s in scores} == {"node-a": 1, "node-b": 0}
+    assert fresh.pending["uid-p1"].node == "node-a"
 
 
 def test_a_pending_reservation_ends_with_the_allocation_or_its_ttl() -> None:
