@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from modelplane.cli.main import main
 
@@ -45,3 +48,16 @@ def test_up_installs_the_chart_on_a_fleet_with_the_given_clusters(
 def test_up_tour_refuses_clusters_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["up", "--tour", "-f", "a.yaml"]) == 2
     assert "--tour brings its own clusters" in capsys.readouterr().err
+
+
+def test_up_without_root_says_so_before_building_anything(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    built: list[object] = []
+    monkeypatch.setattr(
+        "modelplane_localfleet.controlplane.prepare", lambda *args, **kw: built.append(args)
+    )
+    assert main(["up", "--state", str(tmp_path / "fleet")]) == 2
+    assert built == [], "no image or helm build before the root check"
+    assert "needs root" in capsys.readouterr().err

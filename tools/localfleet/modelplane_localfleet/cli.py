@@ -24,7 +24,7 @@ from pathlib import Path
 from modelplane_localfleet import binaries, fleetfile, versions, wrappers
 from modelplane_localfleet.components import COMPONENTS
 from modelplane_localfleet.fleet import Fleet, FleetError
-from modelplane_localfleet.netns import PrivilegeError
+from modelplane_localfleet.netns import PrivilegeError, require_root
 
 MIB = 1 << 20
 
@@ -94,6 +94,7 @@ def _up(args: argparse.Namespace) -> int:
     entries = fleetfile.read(args.file or [])
     fleet = _fleet(args)
     if args.chart:
+        require_root("the local fleet")  # before minutes of building, not after
         controlplane.prepare(fleet.state, fleet.cache)
     took = fleet.up(entries, with_services=args.services)
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")

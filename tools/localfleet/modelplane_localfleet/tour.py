@@ -40,6 +40,7 @@ from modelplane_localfleet import controlplane, fleetfile
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet, FleetError
 from modelplane_localfleet.layout import CONTROL
+from modelplane_localfleet.netns import require_root
 from modelplane_localfleet.polling import poll
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "tour"
@@ -158,6 +159,7 @@ class Tour:
     def run(self) -> str:
         began = time.monotonic()
         self.step("Control plane: the control cluster, then the chart charts/modelplane")
+        require_root("the local fleet")  # before minutes of building, not after
         controlplane.prepare(self.fleet.state, self.fleet.cache, self.say)
         took = self.fleet.up([])
         self.say(f"    control cluster up in {took:.0f}s")
