@@ -61,3 +61,22 @@ def test_up_without_root_says_so_before_building_anything(
     assert main(["up", "--state", str(tmp_path / "fleet")]) == 2
     assert built == [], "no image or helm build before the root check"
     assert "needs root" in capsys.readouterr().err
+
+
+def test_a_failed_chart_install_is_an_error_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from modelplane_localfleet.controlplane import InstallError
+    from modelplane_localfleet.fleet import Fleet
+
+    def refused(*_args: object, **_kw: object) -> None:
+        raise InstallError("helm install of modelplane failed: values don't meet the schema")
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr("modelplane_localfleet.controlplane.prepare", lambda *a, **k: "sha256:0")
+    monkeypatch.setattr(Fleet, "up", lambda *a, **k: 0.0)
+    monkeypatch.setattr("modelplane_localfleet.controlplane.install", refused)
+    assert main(["up", "--state", str(tmp_path / "fleet")]) == 2
+    assert capsys.readouterr().err == (
+        "error: helm install of modelplane failed: values don't meet the schema\n"
+    )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from modelplane_localfleet import binaries, fleetfile, versions, wrappers
 from modelplane_localfleet.components import COMPONENTS
+from modelplane_localfleet.controlplane import InstallError
 from modelplane_localfleet.fleet import Fleet, FleetError
 from modelplane_localfleet.netns import PrivilegeError, require_root
 
@@ -281,7 +282,13 @@ def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (FleetError, PrivilegeError, fleetfile.FleetFileError, binaries.BuildError) as error:
+    except (
+        FleetError,
+        PrivilegeError,
+        fleetfile.FleetFileError,
+        binaries.BuildError,
+        InstallError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return code

@@ -284,16 +284,15 @@ def first_steps(state: Path, gateway: str) -> list[str]:
     """What to do after `modelplane up`: apply manifests, add clusters, where the gateway is."""
     modelplane = Path(sys.executable).parent / "modelplane"
     run = f"{modelplane} localfleet exec --state {state} --"
-    examples = EXAMPLES
     return [
         f"The front door (gateway) answers at {gateway} once an InferenceGateway exists:",
-        f"  {run} kubectl apply -f {examples / '01-inference-gateway.yaml'}",
+        f"  {run} kubectl apply -f {EXAMPLES / '01-inference-gateway.yaml'}",
         "Add GPU capacity: start a cluster's simulated nodes, then register it:",
-        f"  {modelplane} localfleet add us-east -f {examples / '02-platform-us-east.yaml'}"
+        f"  {modelplane} localfleet add us-east -f {EXAMPLES / '02-platform-us-east.yaml'}"
         f" --state {state}",
-        f"  {run} kubectl apply -f {examples / '02-platform-us-east.yaml'}",
+        f"  {run} kubectl apply -f {EXAMPLES / '02-platform-us-east.yaml'}",
         "Apply your manifests (ModelDeployment, ModelService, ...) with kubectl inside the fleet:",
-        f"  {run} kubectl apply -f {examples / '03-qwen-demo.yaml'}",
+        f"  {run} kubectl apply -f {EXAMPLES / '03-qwen-demo.yaml'}",
         f"  {run} kubectl get md,ms,modelreplicas -A",
         "Why a deployment's replicas are where they are (asks the running fleet-scheduler):",
         f"  {'' if state == Path(TOUR_STATE) else run + ' '}{modelplane} explain"
