@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelplane.cache import OnChange
+from modelplane.cache import OnChange, object_key
 
 from scheduler_extender.inventory import (
     MAX_SCORE,
@@ -46,12 +46,7 @@ Json = dict[str, Any]
 
 
 def _by_key(items: list[Json]) -> dict[str, Json]:
-    out = {}
-    for obj in items:
-        meta = obj["metadata"]
-        namespace = meta.get("namespace")
-        out[f"{namespace}/{meta['name']}" if namespace else meta["name"]] = obj
-    return out
+    return {object_key(obj): obj for obj in items}
 
 
 @dataclass(frozen=True, slots=True)
