@@ -33,3 +33,8 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 CLUSTER_UNREACHABLE = "ClusterUnreachable"
 """Reason of an InferenceCluster's Ready=False when cluster-provisioner cannot reach it
 (cluster-provisioner writes it; endpoint-manager reads it to release replicas at once)."""
+
+SYSTEM_NODE_LABEL = "modelplane.ai/system"
+"""On an inference cluster's system (non-GPU) nodes, value "true": where platform pods that
+need no device run (the prefill/decode router). Such nodes carry no `modelplane.ai/pool`
+label, so no node pool (and no scheduler) counts them."""

@@ -26,6 +26,7 @@ from modelplane.service import add_controller_flags, run_controller
 
 from endpoint_manager.controller import RESYNC_S, SERVICE, EndpointManager, watched_paths
 from endpoint_manager.health import Prober
+from endpoint_manager.workload import DEFAULT_ROUTER_IMAGE
 
 DEFAULT_FLEET = "127.0.0.1:50071"
 log = logging.getLogger("endpoint_manager")
@@ -43,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
     )
+    p.add_argument(
+        "--router-image",
+        default=DEFAULT_ROUTER_IMAGE,
+        help="the image PrefillDecode replicas' router runs (modelplane-pd-router; the chart "
+        f"sets the control plane's own image; default {DEFAULT_ROUTER_IMAGE})",
+    )
     return p
 
 
@@ -57,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         fleet = FleetClient.connect(args.fleet, f"modelplane-{SERVICE}", tls, args.insecure)
         http = httpx.AsyncClient(trust_env=False)
         cache = Cache(kube, watched_paths())
-        manager = EndpointManager(kube, fleet, elector, Prober(http), cache)
+        manager = EndpointManager(
+            kube, fleet, elector, Prober(http), cache, router_image=args.router_image
+        )
         loop = ReconcileLoop(
             SERVICE, kube, cache.paths, manager.reconcile_all, elector, RESYNC_S, cache=cache
         )

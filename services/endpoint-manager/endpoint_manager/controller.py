@@ -92,8 +92,11 @@ class EndpointManager:
         prober: Prober,
         cache: Cache,
         clock: Callable[[], datetime.datetime] = _now,
+        router_image: str = workload.DEFAULT_ROUTER_IMAGE,
     ) -> None:
-        """`cache` holds `watched_paths()`: the one the loop keeps current."""
+        """`cache` holds `watched_paths()`: the one the loop keeps current; `router_image`
+        runs the router of PrefillDecode replicas."""
+        self.router_image = router_image
         self.kube = kube
         self.fleet = fleet
         self.elector = elector
@@ -161,6 +164,7 @@ class EndpointManager:
             applied=self.applied.get(uid),
             health=self.health.get(uid),
             withdrawn_at=self.withdrawn.get(uid),
+            router_image=self.router_image,
         )
 
     async def reconcile(

@@ -20,7 +20,8 @@ that applies or probes leaves the rest (prune, status, endpoint) alone: the
 controller carries those out and decides again with their outcome.
 
 `Synced` says whether its objects are applied; `Ready` whether every workload
-has all its pods ready and the health probe answered 200. Its ModelEndpoint
+has all its pods ready (a PrefillDecode replica's phase engines: one pod each;
+its router: all) and the health probe answered 200. Its ModelEndpoint
 exists only while it is Ready.
 
 A replica being deleted is drained in order: its ModelEndpoint is withdrawn
@@ -109,7 +110,8 @@ class Observed:
     remote: every object on its cluster labelled as the replica's, from the watch cache
     (None while the cache of that cluster is not synced);
     applied, health: the last apply and probe (None: none yet, e.g. after a restart);
-    withdrawn_at: when this process withdrew the endpoint of the replica being deleted.
+    withdrawn_at: when this process withdrew the endpoint of the replica being deleted;
+    router_image: what a PrefillDecode replica's router runs (endpoint-manager's setting).
     """
 
     cluster: Json | None
@@ -119,6 +121,7 @@ class Observed:
     applied: Applied | None = None
     health: Health | None = None
     withdrawn_at: datetime.datetime | None = None
+    router_image: str = workload.DEFAULT_ROUTER_IMAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,7 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
         synced = made.make(conditions.SYNCED, False, CLUSTER_NOT_FOUND, why)
     else:
         try:
-            rendered = workload.render(replica)
+            rendered = workload.render(replica, seen.router_image)
         except workload.UnsupportedError as error:
             synced = made.make(conditions.SYNCED, False, UNSUPPORTED, f"{name}: {error}")
         else:
@@ -247,10 +250,11 @@ def _not_ready(
     for obj in rendered.objects:
         if (obj["apiVersion"], obj["kind"]) not in workload.WORKLOAD_KINDS:
             continue
-        found = live.get((obj["kind"], obj["metadata"]["name"]))
+        ident = (obj["kind"], obj["metadata"]["name"])
+        found = live.get(ident)
         if found is None:
             problems.append(f"{name}: no {obj['kind']} {obj['metadata']['name']} on {cluster} yet")
-        elif (problem := workload_problem(found)) is not None:
+        elif (problem := workload_problem(found, ident in rendered.one_ready)) is not None:
             problems.append(problem)
     return "; ".join(problems) or None
 

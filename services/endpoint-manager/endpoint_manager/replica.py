@@ -2,7 +2,7 @@
 ModelEndpoint. Pure (no I/O, no clock): `endpoint_manager.decide` builds on it.
 
 - `route_path`, `gateway_url`: where the replica answers on its cluster's gateway;
-- `workload_problem`: why a Deployment or LeaderWorkerSet is not fully ready yet;
+- `workload_problem`: why a Deployment or LeaderWorkerSet is not (fully) ready yet;
 - `endpoint_for`, `same_endpoint`: the ModelEndpoint of a serving replica and whether an
   existing one already says the same;
 - `cluster_lost`: an InferenceCluster being deleted that cluster-provisioner cannot reach
@@ -55,13 +55,16 @@ def gateway_url(cluster: Mapping[str, Any] | None) -> str | None:
     return str(address).rstrip("/") if "://" in address else f"http://{address}"
 
 
-def workload_problem(workload: Mapping[str, Any]) -> str | None:
-    """Why a Deployment or LeaderWorkerSet is not fully ready yet (None when it is)."""
+def workload_problem(workload: Mapping[str, Any], one_ready: bool = False) -> str | None:
+    """Why a Deployment or LeaderWorkerSet is not fully ready yet (None when it is); with
+    `one_ready`, why none of its pods (gangs) is ready (None once one is)."""
     meta, spec = workload["metadata"], workload.get("spec") or {}
     status = workload.get("status") or {}
     wanted = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas") or 0)
     what = f"{workload.get('kind', 'Workload')} {meta.get('namespace', '')}/{meta['name']}"
+    if one_ready:
+        return None if ready >= 1 or wanted < 1 else f"{what}: none of {wanted} ready"
     if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
         return f"{what}: the latest change is not rolled out yet"
     if ready < wanted:

@@ -17,6 +17,9 @@ returns, in apply order (and, reversed, teardown order):
 5. an HTTPRoute on the cluster's serving Gateway (`GATEWAY`) sending
    `/<namespace>/<replica>/...` to that Service with the prefix rewritten to `/`.
 
+A `PrefillDecode` replica is rendered by `endpoint_manager.prefilldecode` (its
+phase engines as above, a Service per phase, the prefill/decode router in front).
+
 The member's pod template passes through as written; the platform adds only
 what it must: its labels (the user's stay), the pool pin
 `modelplane.ai/pool: <pool>` (merged into any nodeSelector), the device claim
@@ -62,6 +65,8 @@ SERVING_LABEL = "modelplane.ai/serving"
 
 ENGINE_CONTAINER = "engine"
 DEFAULT_ENGINE_PORT = 8000
+DEFAULT_ROUTER_IMAGE = "modelplane/modelplane:latest"
+"""The image the P/D router runs from (endpoint-manager's `--router-image` overrides it)."""
 SERVICE_PORT = 80
 HEALTH_PATH = "/health"
 CLAIM_NAME = "modelplane-devices"
@@ -77,11 +82,15 @@ LWS_API = "leaderworkerset.x-k8s.io/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 WORKLOAD_KINDS = frozenset({("apps/v1", "Deployment"), (LWS_API, "LeaderWorkerSet")})
 """(apiVersion, kind) of the objects that run pods: their status says whether pods are ready."""
+RBAC_API = "rbac.authorization.k8s.io/v1"
 OWNED_KINDS = (
     (GATEWAY_API, "HTTPRoute"),
     ("v1", "Service"),
     (LWS_API, "LeaderWorkerSet"),
     ("apps/v1", "Deployment"),
+    (RBAC_API, "RoleBinding"),
+    (RBAC_API, "Role"),
+    ("v1", "ServiceAccount"),
     (RCT_API, "ResourceClaimTemplate"),
 )
 """(apiVersion, kind) of what a replica may own on its cluster (labelled `managed_labels`),
@@ -96,12 +105,15 @@ class Rendered:
 
     objects: every object to server-side apply on the replica's cluster, in apply order;
     serving_service: the name of the Service in front of the serving pods;
-    path: the replica's path prefix on its cluster's gateway, `/<namespace>/<replica>/`.
+    path: the replica's path prefix on its cluster's gateway, `/<namespace>/<replica>/`;
+    one_ready: (kind, name) of the workloads that serve once one of their pods is ready
+    (a P/D replica's phase engines); every other workload needs all its pods ready.
     """
 
     objects: tuple[Json, ...]
     serving_service: str
     path: str
+    one_ready: frozenset[tuple[str, str]] = frozenset()
 
 
 class UnsupportedError(ValueError):
@@ -138,14 +150,15 @@ def object_name(*parts: str, limit: int = naming.DNS_LABEL_MAX) -> str:
     return naming.shorten(name, limit)
 
 
-def render(replica: Obj) -> Rendered:
-    """The objects `replica` needs on its cluster, in apply order (see the module docstring).
+def render(replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE) -> Rendered:
+    """The objects `replica` needs on its cluster, in apply order (see the module docstring);
+    `router_image` runs a PrefillDecode replica's router.
 
-    Raises `UnsupportedError` for PrefillDecode serving, a ModelCache reference, an engine
+    Raises `UnsupportedError` for an unknown serving mode, a ModelCache reference, an engine
     that is neither one Standalone member nor one Leader plus one Worker member, a member
     without a pool, container or device class, and serving engines on different ports.
     """
-    return _Renderer(replica).render()
+    return _Renderer(replica, router_image).render()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +172,10 @@ class _Pod:
 
 
 class _Renderer:
-    def __init__(self, replica: Obj) -> None:
+    def __init__(self, replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE) -> None:
         meta = replica["metadata"]
         self.replica = replica
+        self.router_image = router_image
         self.name: str = meta["name"]
         self.namespace: str = meta.get("namespace") or "default"
         self.labels = managed_labels(replica)
@@ -179,9 +193,10 @@ class _Renderer:
     def render(self) -> Rendered:
         spec = self.replica.get("spec") or {}
         mode = (spec.get("serving") or {}).get("mode", "Unified")
-        if mode != "Unified":
+        if mode not in ("Unified", "PrefillDecode"):
             raise self.error(
-                "spec.serving.mode", f"{mode} serving is not supported yet; use Unified"
+                "spec.serving.mode",
+                f"{mode} serving is not supported; use Unified or PrefillDecode",
             )
         if spec.get("modelCacheRef"):
             raise self.error(
@@ -190,6 +205,10 @@ class _Renderer:
         engines: Sequence[Obj] = spec.get("engines") or ()
         if not engines:
             raise self.error("spec.engines", "a replica needs at least one engine")
+        if mode == "PrefillDecode":
+            from endpoint_manager import prefilldecode  # it builds on this module
+
+            return prefilldecode.render(self, engines)
         claims: list[Json] = []
         workloads: list[Json] = []
         port: tuple[int, str] | None = None
@@ -208,19 +227,21 @@ class _Renderer:
         assert port is not None
         service = object_name(self.name)
         path = f"/{self.namespace}/{self.name}/"
-        namespace = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": self.namespace, "labels": {MANAGED_BY: MANAGER}},
-        }
         objects = (
-            namespace,
+            self.namespace_object(),
             *claims,
             *workloads,
             self.service(service, port[0]),
             self.route(service, path),
         )
         return Rendered(objects=objects, serving_service=service, path=path)
+
+    def namespace_object(self) -> Json:
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": self.namespace, "labels": {MANAGED_BY: MANAGER}},
+        }
 
     def engine(self, engine: Obj, at: str) -> tuple[list[_Pod], Json]:
         """The engine's pods (the serving one first) and its workload."""
@@ -356,14 +377,19 @@ class _Renderer:
             },
         }
 
-    def service(self, name: str, port: int) -> Json:
+    def service(self, name: str, port: int, selector: Mapping[str, str] | None = None) -> Json:
+        """A ClusterIP Service, port 80 (`http`) to `port` of the pods of `selector` (default:
+        the replica's serving pods)."""
         return {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": self.meta(name),
             "spec": {
                 "type": "ClusterIP",
-                "selector": {REPLICA_LABEL: self.labels[REPLICA_LABEL], SERVING_LABEL: "true"},
+                "selector": {
+                    REPLICA_LABEL: self.labels[REPLICA_LABEL],
+                    **(selector or {SERVING_LABEL: "true"}),
+                },
                 "ports": [
                     {"name": "http", "protocol": "TCP", "port": SERVICE_PORT, "targetPort": port}
                 ],

@@ -677,13 +677,6 @@ def test_two_unified_engines_get_a_deployment_each_behind_one_service() -> None:
 # --- what is not supported --------------------------------------------------------------
 
 
-def _prefill_decode() -> Json:
-    return scheduled(deployment(
-        engine("prefill", phase="Prefill"), engine("decode", phase="Decode"),
-        serving={"mode": "PrefillDecode"},
-    ))  # fmt: skip
-
-
 def _set(path: str, value: Any) -> Callable[[Json], None]:
     def change(replica: Json) -> None:
         *parents, last = path.split(".")
@@ -714,8 +707,9 @@ M0 = "spec.engines.0.members.0"
 @pytest.mark.parametrize(
     ("name", "replica", "field", "message"),
     [
-        ("prefill/decode serving waits for the router", _prefill_decode(), "spec.serving.mode",
-         f"{REPLICA} spec.serving.mode: PrefillDecode serving is not supported yet; use Unified"),
+        ("an unknown serving mode", edited(QWEN, _set("spec.serving", {"mode": "Speculative"})),
+         "spec.serving.mode",
+         f"{REPLICA} spec.serving.mode: Speculative serving is not supported; use Unified or PrefillDecode"),
         ("a ModelCache mount is not built yet", edited(QWEN, _set("spec.modelCacheRef", {"name": "qwen"})),
          "spec.modelCacheRef",
          f"{REPLICA} spec.modelCacheRef: mounting a ModelCache at /mnt/models is not supported yet"),
