@@ -1,8 +1,7 @@
 """A PrefillDecode replica on its cluster: two phase engines, their Services, the router (pure).
 
-Replicas come from the fleet-scheduler's offline planner on the fleet of
-test_endpoint_manager_workload.py (east: pool `l4` of one-L4 nodes, pool `h100` of
-two-H100 nodes): the kimi-k2 recipe's shape, prefill on Hopper, decode on Ada.
+Replicas come from the fleet-scheduler's offline planner on the e2e fleet
+(`e2e/fleet.yaml`; east: pool `l4` of one-L4 nodes, pool `h100` of two-H100 nodes): the kimi-k2 recipe's shape, prefill on Hopper, decode on Ada.
 Expected names, selectors, RBAC rules and flags are written out here.
 """
 
@@ -10,21 +9,17 @@ from __future__ import annotations
 
 import copy
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from endpoint_manager.decide import Applied, Observed, decide
 from endpoint_manager.workload import Rendered, UnsupportedError, render
-from test_endpoint_manager_workload import (
-    HOPPER,
-    container,
-    deployment,
-    engine,
-    member,
-    scheduled,
-)
+from modelplane.scheduling.offline import plan
 
 Json = dict[str, Any]
+FLEET = list(yaml.safe_load_all((Path(__file__).parents[3] / "e2e" / "fleet.yaml").read_text()))
 ROUTER_IMAGE = "registry.example/modelplane/modelplane@sha256:abc"
 REPLICA = "ModelReplica ml-team/kimi-east-0"
 LABELS = {
@@ -33,18 +28,44 @@ LABELS = {
     "modelplane.ai/deployment": "kimi",
 }
 KV = '--kv-transfer-config={"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
+HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
+
+
+def member(role: str, *args: str, gpu: str = ADA, **extra: Any) -> Json:
+    engine = {"name": "engine", "image": "vllm/vllm-openai:v0.23.0", "args": list(args)}
+    return {
+        "role": role,
+        "nodeSelector": {"devices": [{"name": "gpu", "count": 1, "selectors": [{"cel": gpu}]}]},
+        "template": {"spec": {"containers": [engine]}},
+        **extra,
+    }
 
 
 def pd(*engines: Json) -> Json:
-    return scheduled(deployment(*engines, name="kimi", serving={"mode": "PrefillDecode"}))
+    """The one ModelReplica the fleet-scheduler makes of a PrefillDecode `kimi` on east."""
+    deployment = {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "kimi", "namespace": "ml-team", "uid": "u-1"},
+        "spec": {
+            "replicas": 1,
+            "clusterSelector": {"matchLabels": {"modelplane.ai/region": "us-east"}},
+            "serving": {"mode": "PrefillDecode"},
+            "engines": list(engines),
+        },
+    }
+    result = plan([*FLEET, deployment])
+    assert not result.failed, result
+    (report,) = result.deployments
+    (replica,) = report.manifests
+    return copy.deepcopy(replica)
 
 
-PREFILL = engine(
-    "prefill", member("Standalone", container("--model=kimi", KV), selector=HOPPER),
-    phase="Prefill",
-)  # fmt: skip
-DECODE = engine("decode", member("Standalone", container("--model=kimi", KV)), phase="Decode",
-                copies=2)  # fmt: skip
+PREFILL = {"name": "prefill", "phase": "Prefill",
+           "members": [member("Standalone", "--model=kimi", KV, gpu=HOPPER)]}  # fmt: skip
+DECODE = {"name": "decode", "phase": "Decode", "copies": 2,
+          "members": [member("Standalone", "--model=kimi", KV)]}  # fmt: skip
 KIMI = pd(PREFILL, DECODE)
 
 
@@ -178,9 +199,10 @@ def test_the_replicas_service_and_route_lead_to_the_router_only() -> None:
 
 
 def test_a_gang_phase_is_a_leaderworkerset_whose_service_selects_its_leaders() -> None:
-    leader = member("Leader", container("--model=kimi"), selector=HOPPER)
-    worker = member("Worker", container("--model=kimi", "--headless"), selector=HOPPER, nodes=1)
-    rendered = render(pd(engine("prefill", leader, worker, phase="Prefill"), DECODE))
+    leader = member("Leader", "--model=kimi", gpu=HOPPER)
+    worker = member("Worker", "--model=kimi", "--headless", gpu=HOPPER, worker={"nodes": 1})
+    gang = {"name": "prefill", "phase": "Prefill", "members": [leader, worker]}
+    rendered = render(pd(gang, DECODE))
     lws = named(rendered, "LeaderWorkerSet", "kimi-east-0-prefill")
     assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
     service = named(rendered, "Service", "kimi-east-0-prefill")
