@@ -43,14 +43,14 @@ def member(role: str, *args: str, gpu: str = ADA, **extra: Any) -> Json:
 
 
 def pd(*engines: Json) -> Json:
-    """The one ModelReplica the fleet-scheduler makes of a PrefillDecode `kimi` on east."""
+    """The one ModelReplica the fleet-scheduler makes of a PrefillDecode `kimi` (west has no
+    Hopper pool, so both phases land on east, each on its own pool)."""
     deployment = {
         "apiVersion": "modelplane.ai/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": "kimi", "namespace": "ml-team", "uid": "u-1"},
         "spec": {
             "replicas": 1,
-            "clusterSelector": {"matchLabels": {"modelplane.ai/region": "us-east"}},
             "serving": {"mode": "PrefillDecode"},
             "engines": list(engines),
         },
@@ -99,6 +99,8 @@ def test_the_objects_and_their_apply_order() -> None:
 
 
 def test_each_phase_runs_copies_pods_on_its_own_pool() -> None:
+    assert KIMI["spec"]["clusterName"] == "east"
+    assert [e["nodePoolName"] for e in KIMI["spec"]["engines"]] == ["h100", "l4"]
     rendered = render(KIMI, ROUTER_IMAGE)
     prefill = named(rendered, "Deployment", "kimi-east-0-prefill")
     decode = named(rendered, "Deployment", "kimi-east-0-decode")
