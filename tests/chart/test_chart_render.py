@@ -113,6 +113,9 @@ def test_endpoint_manager_dials_the_cluster_provisioner_service(
     assert host == f"cluster-provisioner.{NAMESPACE}.svc"
     assert {"name": "grpc", "port": int(port)}.items() <= service["spec"]["ports"][1].items()
     assert args.tls_ca and args.tls_cert and not args.insecure
+    assert (
+        args.router_image == container(by_kind(rendered, "Deployment")["endpoint-manager"])["image"]
+    )
 
 
 def test_tls_files_are_mounted_from_the_services_secret(rendered: list[dict[str, Any]]) -> None:
@@ -173,6 +176,11 @@ def test_replicas_and_gateway_settings_reach_the_deployments(helm: Any) -> None:
         container(deployments["gateway-config"])["image"]
         == "modelplane/modelplane@sha256:" + "a" * 64
     )
+    # P/D replicas' router runs from the control plane's own image, pinned the same way
+    args = PARSERS["endpoint-manager"]().parse_args(
+        container(deployments["endpoint-manager"])["args"]
+    )
+    assert args.router_image == "modelplane/modelplane@sha256:" + "a" * 64
 
 
 def test_uninstall_hook_runs_the_chart_script_before_the_services_go(

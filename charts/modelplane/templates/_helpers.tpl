@@ -70,7 +70,7 @@ app.kubernetes.io/component: {{ .service }}
 {{- $args = append $args (printf "--listen=%s:%v" $bind $own.grpcPort) -}}
 {{- else if eq .service "endpoint-manager" -}}
 {{- $provisioner := index $v.services "cluster-provisioner" -}}
-{{- $args = append $args (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) -}}
+{{- $args = concat $args (list (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) (printf "--router-image=%s" (include "modelplane.image" .root))) -}}
 {{- else if eq .service "gateway-config" -}}
 {{- if eq (int $own.hopPort) (int $own.gatewayPort) -}}
 {{- fail (printf "services.gateway-config.hopPort: %v is also gatewayPort; the hop listener needs a port of its own" $own.hopPort) -}}
