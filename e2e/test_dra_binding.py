@@ -65,9 +65,10 @@ def gpu_pod(name: str, namespace: str, template: str) -> Json:
 
 
 def node_pools(east: Cluster) -> dict[str, str]:
+    """Pool of each pool node (the system node belongs to none)."""
     return {
         n["metadata"]["name"]: n["metadata"]["labels"]["modelplane.ai/pool"]
-        for n in items(east, "nodes")
+        for n in items(east, "nodes", "-l", "modelplane.ai/pool")
     }
 
 

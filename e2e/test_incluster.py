@@ -147,7 +147,7 @@ def test_a_system_pool_pod_reaches_its_api_server_through_the_cluster_ip(
 ) -> None:
     control = local_fleet.cluster("control")
     started = _run_client(
-        local_fleet, control, namespace, nodeSelector={"modelplane.ai/pool": "system"}
+        local_fleet, control, namespace, nodeSelector={"modelplane.ai/system": "true"}
     )
     pod, report = started["pod"], started["report"]
     cluster_ip = get(control, "service", "-n", "default", "kubernetes")["spec"]["clusterIP"]
@@ -198,7 +198,7 @@ def _deployment(namespace: str, script: str = "import time; time.sleep(3600)") -
                 "metadata": {"labels": labels},
                 "spec": {
                     "terminationGracePeriodSeconds": 1,
-                    "nodeSelector": {"modelplane.ai/pool": "system"},
+                    "nodeSelector": {"modelplane.ai/system": "true"},
                     "containers": [
                         {
                             "name": "sleeper",

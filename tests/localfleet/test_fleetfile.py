@@ -91,3 +91,23 @@ def test_a_cluster_defined_twice_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(cluster)
     with pytest.raises(FleetFileError, match="us-east is defined twice"):
         read([tmp_path])
+
+
+def test_a_pool_named_system_is_refused_since_every_cluster_has_a_system_node(
+    tmp_path: Path,
+) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "apiVersion: modelplane.ai/v1alpha1\nkind: InferenceClass\nmetadata: {name: c}\n"
+        "spec: {devices: [{name: gpu, driver: gpu.nvidia.com, deviceClassName: gpu, count: 1}]}\n"
+        "---\n"
+        "apiVersion: modelplane.ai/v1alpha1\nkind: InferenceCluster\nmetadata: {name: east}\n"
+        "spec: {cluster: {source: Existing, existing: {secretRef: {name: k, key: kubeconfig}}},"
+        " nodePools: [{name: system, className: c, nodeCount: 1}]}\n"
+    )
+    with pytest.raises(FleetFileError) as raised:
+        read([fleet])
+    assert str(raised.value) == (
+        f"{fleet} (document 1): InferenceCluster/east spec.nodePools[0].name: "
+        "'system' is the local fleet's system node; name the pool else"
+    )

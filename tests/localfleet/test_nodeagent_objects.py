@@ -93,3 +93,16 @@ def test_one_slice_per_node_and_driver_with_count_devices_exactly_as_declared() 
 def test_the_config_survives_its_json_form() -> None:
     config = _config(PoolHardware("h100", "h100-8x", 2, (GPU, NIC)))
     assert AgentConfig.from_json(config.to_json()) == config
+
+
+def test_a_system_node_is_labelled_system_and_belongs_to_no_pool() -> None:
+    system = PoolHardware("system", "system", 1, (), cpu="8", memory="32Gi", system=True)
+    plans = _config(PoolHardware("h100", "h100-8x", 1, (GPU,)), system).nodes()
+    labels = node(plans[1], "east")["metadata"]["labels"]
+    assert plans[1].name == "east-system-0"
+    assert labels["modelplane.ai/system"] == "true"
+    assert "modelplane.ai/pool" not in labels
+    assert resource_slices(plans[1], "uid-2") == []
+    assert "modelplane.ai/system" not in node(plans[0], "east")["metadata"]["labels"]
+    config = _config(system)
+    assert AgentConfig.from_json(config.to_json()) == config

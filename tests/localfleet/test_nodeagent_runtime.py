@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +165,19 @@ def test_the_python_probe_image_runs_its_command_with_the_agents_python() -> Non
     refused = plan({"image": "modelplane/python-probe", "command": ["sh"]}, {}, "10.244.0.2")
     assert isinstance(refused, Unknown)
     assert "runs `python ...` commands" in refused.reason
+
+
+def test_the_control_plane_image_runs_its_console_script_from_the_agents_environment() -> None:
+    container = {
+        "image": "modelplane/modelplane:latest",
+        "command": ["modelplane-pd-router"],
+        "args": ["--namespace=ml-team", "--listen=$(POD_IP):8000"],
+    }
+    launch = plan(container, {}, "10.244.0.2")
+    assert isinstance(launch, Launch)
+    script = Path(sys.executable).parent / "modelplane-pd-router"
+    assert launch.argv == (str(script), "--namespace=ml-team", "--listen=$(POD_IP):8000")
+    assert script.is_file()  # the router is installed beside the agent's Python
+    refused = plan({"image": "modelplane/modelplane", "command": ["sh", "-c", "x"]}, {}, "10.0.0.2")
+    assert isinstance(refused, Unknown)
+    assert "console scripts" in refused.reason

@@ -7,7 +7,8 @@ InferenceGateway installs in production), the endpoints of `default/kubernetes`
 for the pools `write_node_agent_config` describes. The control cluster also gets
 Modelplane's CRDs, each service's identity and RBAC (`services`), kube-proxy and
 its system pool (`SYSTEM_POOL`: CPU nodes for the control plane's pods).
-Inference clusters also get the serving stack's Gateway, the
+Inference clusters also get a system node (`INFERENCE_SYSTEM_POOL`: CPU, no
+devices, for the prefill/decode routers), the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
 the cluster CA's bundle. Each process acts as its own client-certificate user
 bound by RBAC to what it needs.
@@ -42,7 +43,10 @@ if TYPE_CHECKING:
 TRAEFIK_USER = "modelplane:traefik"
 LWS_USER = "modelplane:lws-controller-manager"
 # The control cluster's CPU nodes, where the control plane's pods run.
-SYSTEM_POOL = PoolHardware("system", "system", 2, (), cpu="16", memory="64Gi")
+SYSTEM_POOL = PoolHardware("system", "system", 2, (), cpu="16", memory="64Gi", system=True)
+# Each inference cluster's CPU node, where platform pods that need no device run (the
+# prefill/decode routers): `modelplane.ai/system=true`, no pool label, so no pool counts it.
+INFERENCE_SYSTEM_POOL = PoolHardware("system", "system", 1, (), cpu="8", memory="32Gi", system=True)
 
 
 def users(plan: ClusterPlan) -> dict[str, str]:
@@ -74,7 +78,10 @@ def _agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> AgentConfi
 
 
 def write_node_agent_config(cluster: Cluster, pools: Sequence[PoolHardware]) -> None:
-    """What the cluster's node agent simulates; read when the agent starts."""
+    """What the cluster's node agent simulates (an inference cluster's `pools` and its
+    system node); read when the agent starts."""
+    if cluster.plan.role == "inference":
+        pools = [*pools, INFERENCE_SYSTEM_POOL]
     config = _agent_config(cluster, pools)
     config.nodes()  # refuses more nodes than the pod range holds
     path = node_agent_config_path(cluster)

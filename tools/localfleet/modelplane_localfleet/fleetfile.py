@@ -8,6 +8,7 @@ source is `Existing` also names the Secret (and key) where `up` stores its
 kubeconfig. Invalid InferenceClusters and
 InferenceClasses are errors that name the file, the document, the object and the
 field; objects of other kinds are ignored, so a whole fleet folder can be passed.
+A pool may not be named `system` (each local cluster's system node has that name).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from modelplane_localfleet.layout import Secret
 from modelplane_localfleet.nodeagent.config import ClassDevice, PoolHardware
 
 FLEET_KINDS = ("InferenceClass", "InferenceCluster")
+SYSTEM_POOL_NAME = "system"
+"""Every local cluster's system node is `<cluster>-system-0`: no fleet-file pool takes it."""
 
 
 class FleetFileError(ValueError):
@@ -65,6 +68,12 @@ def read(paths: Iterable[str | Path]) -> list[ClusterEntry]:
         pools = []
         for i, pool in enumerate(spec.get("nodePools") or ()):
             found = classes.get(pool["className"])
+            if pool["name"] == SYSTEM_POOL_NAME:
+                problems.append(
+                    f"{source}: InferenceCluster/{name} spec.nodePools[{i}].name: "
+                    f"{SYSTEM_POOL_NAME!r} is the local fleet's system node; name the pool else"
+                )
+                continue
             if found is None:
                 problems.append(
                     f"{source}: InferenceCluster/{name} spec.nodePools[{i}].className: "

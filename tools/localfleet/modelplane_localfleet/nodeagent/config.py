@@ -67,7 +67,9 @@ class ClassDevice:
 
 @dataclass(frozen=True, slots=True)
 class PoolHardware:
-    """A node pool as the fleet file declares it, with its class's devices."""
+    """A node pool as the fleet file declares it, with its class's devices; `system`: the
+    cluster's CPU nodes for platform pods (labelled `modelplane.ai/system=true`, no pool
+    label, so no node pool counts them)."""
 
     name: str
     class_name: str
@@ -75,6 +77,7 @@ class PoolHardware:
     devices: tuple[ClassDevice, ...]
     cpu: str = NODE_CPU
     memory: str = NODE_MEMORY
+    system: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,7 @@ class PoolHardware:
             "devices": [d.to_dict() for d in self.devices],
             "cpu": self.cpu,
             "memory": self.memory,
+            "system": self.system,
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class PoolHardware:
             tuple(ClassDevice.from_dict(d) for d in data["devices"]),
             str(data.get("cpu", NODE_CPU)),
             str(data.get("memory", NODE_MEMORY)),
+            bool(data.get("system", False)),
         )
 
 

@@ -20,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from modelplane.wellknown import SYSTEM_NODE_LABEL
+
 from modelplane_localfleet.nodeagent.config import AGENT_LABEL, POOL_LABEL, ClassDevice, NodePlan
 
 KUBELET_VERSION = "v1.36.3"
@@ -42,15 +44,21 @@ def max_pods(plan: NodePlan) -> int:
 
 
 def node(plan: NodePlan, cluster: str) -> dict[str, Any]:
+    """The Node of `plan`: a pool node carries its pool and class, a system node
+    `modelplane.ai/system=true` only."""
+    placement = (
+        {SYSTEM_NODE_LABEL: "true"}
+        if plan.pool.system
+        else {POOL_LABEL: plan.pool.name, "modelplane.ai/inference-class": plan.pool.class_name}
+    )
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": plan.name,
             "labels": {
-                POOL_LABEL: plan.pool.name,
+                **placement,
                 AGENT_LABEL: cluster,
-                "modelplane.ai/inference-class": plan.pool.class_name,
                 "kubernetes.io/hostname": plan.name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",

@@ -10,7 +10,10 @@ positional model, `--served-model-name`, `--port`, `--kv-transfer-config`, and
 vLLM's multi-node `--nnodes`/`--node-rank`/`--master-addr`) and returns the
 simulator's command line, always bound to the pod IP whatever `--host` says.
 `modelplane/python-probe` runs its command with the agent's own Python in
-place of `python`/`python3` (for tests of what a pod sees). An image it does
+place of `python`/`python3` (for tests of what a pod sees);
+`modelplane/modelplane` (the control plane's image, as the harness names it
+when it does not push one: endpoint-manager's default `--router-image`) runs
+its `modelplane-*` console script from the agent's own environment. An image it does
 not know gives `Unknown`, with the reason for the pod's event.
 """
 
@@ -22,6 +25,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 RUNTIME_MAP = {
@@ -34,6 +38,7 @@ RUNTIME_MAP = {
     "vllm/vllm-tpu": "vllm",
     "lmsysorg/sglang": "sglang",
     "modelplane/python-probe": "python",
+    "modelplane/modelplane": "modelplane",
 }
 _PYTHONS = {"python", "python3", "/usr/bin/python3", "/usr/local/bin/python"}
 VLLM_ENTRYPOINT = ("vllm", "serve")
@@ -155,11 +160,24 @@ def _python(container: Mapping[str, Any]) -> Launch | Unknown:
     return Launch((sys.executable, *words[1:]), 0, "python")
 
 
+def _modelplane(container: Mapping[str, Any]) -> Launch | Unknown:
+    words = command_line(container, "modelplane")
+    if not words or not re.fullmatch(r"modelplane(-[a-z-]+)?", words[0]):
+        command = shlex.join(words)
+        return Unknown(
+            f"modelplane/modelplane runs its `modelplane-*` console scripts, not {command!r}"
+        )
+    script = Path(sys.executable).parent / words[0]
+    return Launch((str(script), *words[1:]), 0, "modelplane")
+
+
 def plan(container: Mapping[str, Any], env: Mapping[str, str], pod_ip: str) -> Launch | Unknown:
     image = str(container.get("image", ""))
     engine = engine_of(image)
     if engine == "python":
         return _python(container)
+    if engine == "modelplane":
+        return _modelplane(container)
     if engine is None:
         return Unknown(
             f"image {image!r} has no local command in the local fleet (it runs vLLM, SGLang "
