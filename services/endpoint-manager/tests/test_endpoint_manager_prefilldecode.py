@@ -330,3 +330,15 @@ def test_the_router_image_comes_from_endpoint_managers_setting() -> None:
     routers = [o for o in decision.apply if o["metadata"]["name"] == "kimi-east-0-router"]
     deployment = next(o for o in routers if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "other/image:1"
+
+
+def test_each_phase_service_targets_its_own_engines_port() -> None:
+    decode = copy.deepcopy(DECODE)
+    box = decode["members"][0]["template"]["spec"]["containers"][0]
+    box["ports"] = [{"containerPort": 8001}]  # the recipe's decode engine
+    rendered = render(pd(PREFILL, decode))
+    ports = {
+        name: named(rendered, "Service", name)["spec"]["ports"][0]["targetPort"]
+        for name in ("kimi-east-0-prefill", "kimi-east-0-decode", "kimi-east-0")
+    }
+    assert ports == {"kimi-east-0-prefill": 8000, "kimi-east-0-decode": 8001, "kimi-east-0": 8000}
