@@ -110,6 +110,21 @@ def gateway_config(fleet: Fleet, port: int, log: Path) -> Service:
     return Service(fleet, "gateway-config", "gateway_config", port, log)
 
 
+def placing_and_serving(fleet: Fleet, first_port: int, logs: Path) -> dict[str, Service]:
+    """cluster-provisioner, fleet-scheduler and endpoint-manager, on status ports
+    `first_port` .. +2 and gRPC ports `first_port + 41000` .. +1: what turns a
+    ModelDeployment into a serving replica and its ModelEndpoint."""
+    fleet_api = first_port + 41000
+    address = fleet.cluster("control").plan.address
+    return {
+        "cluster-provisioner": cluster_provisioner(fleet, first_port, fleet_api, logs / "cp.log"),
+        "fleet-scheduler": fleet_scheduler(fleet, first_port + 1, fleet_api + 1, logs / "fs.log"),
+        "endpoint-manager": endpoint_manager(
+            fleet, first_port + 2, f"{address}:{fleet_api}", logs / "em.log"
+        ),
+    }
+
+
 def service_ready(name: str, service: Service) -> bool:
     """Whether `service` answers /readyz with 200; fails at once, with its log, if it exited."""
     code = service.process.poll()

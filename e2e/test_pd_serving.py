@@ -41,19 +41,11 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
-from e2e.services import (
-    Service,
-    cluster_provisioner,
-    endpoint_manager,
-    fleet_scheduler,
-    gateway_config,
-    serving,
-)
+from e2e.services import Service, gateway_config, placing_and_serving, serving
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 RECIPE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests" / "examples"
 KIMI = RECIPE / "kimi-k2"
-FLEET_API_PORT = 50211
 HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
 ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
 SIZES = {"kimi-prefill": (HOPPER, 2), "kimi-decode": (ADA, 1)}
@@ -73,15 +65,8 @@ def services(
     logs = tmp_path_factory.mktemp("services")
     control = local_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
-    address = control.plan.address
     running = {
-        "cluster-provisioner": cluster_provisioner(
-            local_fleet, 9151, FLEET_API_PORT, logs / "cp.log"
-        ),
-        "fleet-scheduler": fleet_scheduler(local_fleet, 9152, 50212, logs / "fs.log"),
-        "endpoint-manager": endpoint_manager(
-            local_fleet, 9153, f"{address}:{FLEET_API_PORT}", logs / "em.log"
-        ),
+        **placing_and_serving(local_fleet, 9151, logs),
         "gateway-config": gateway_config(local_fleet, 9154, logs / "gc.log"),
     }
     apply(
