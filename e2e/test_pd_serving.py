@@ -19,14 +19,17 @@ the KV blocks from (`X-Modelplane-Prefill-Pod`) only after the fetch succeeded
 (forged, expired or missing parameters are a 400), so that header on every
 OpenAI answer, with `X-Modelplane-Pod` naming a decode pod, proves each request
 was prefilled on a prefill pod and decoded on a decode pod with valid
-parameters; `/v1/messages` is answered by decode alone. Then a prefill pod is
-deleted while chat completions arrive at 10 per second: none fails.
+parameters; `/v1/messages` is answered by decode alone. Prompts sharing a
+long prefix are prefilled on one pod (the router's prefix affinity). Then a
+prefill pod is deleted while chat completions arrive at 10 per second: none
+fails.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -255,6 +258,30 @@ def test_anthropic_messages_go_to_a_decode_pod_unchanged(
         assert getattr(block, "text", ""), block
         assert reply.headers.get("x-modelplane-pod") in decode
         assert "x-modelplane-prefill-pod" not in reply.headers
+
+
+def test_prompts_sharing_a_prefix_are_prefilled_on_one_pod(
+    local_fleet: Fleet, deployed: tuple[str, str]
+) -> None:
+    """The router's prefix affinity: 20 prompts with a common 1,200-character head and
+    their own tails meet one prefill pod's prefix cache (at least 90% of them)."""
+    namespace, address = deployed
+    east = local_fleet.cluster("east")
+    prefill = names(namespace, pods_of(east, namespace, "kimi-prefill"))
+    client = openai.OpenAI(base_url=f"{address}/v1", api_key="unused", max_retries=0)
+    head = PROMPT + " " + PROMPT[:200]
+    where = Counter(
+        _completion_of(client, f"{head} Question {i}: what does note {i} say?") for i in range(20)
+    )
+    print(f"\nshared-prefix prompts by prefill pod: {dict(where)}")
+    assert set(where) <= prefill, where
+    assert where.most_common(1)[0][1] >= 18, where
+
+
+def _completion_of(client: openai.OpenAI, prompt: str) -> str:
+    """The prefill pod of a completion of `prompt`."""
+    raw = client.completions.with_raw_response.create(model="kimi-k2", prompt=prompt, max_tokens=2)
+    return raw.headers.get("x-modelplane-prefill-pod", "")
 
 
 def test_a_prefill_pod_deleted_under_10_requests_per_second_fails_no_request(
