@@ -62,9 +62,9 @@ def pd(*engines: Json) -> Json:
     return copy.deepcopy(replica)
 
 
-PREFILL = {"name": "prefill", "phase": "Prefill",
+PREFILL: Json = {"name": "prefill", "phase": "Prefill",
            "members": [member("Standalone", "--model=kimi", KV, gpu=HOPPER)]}  # fmt: skip
-DECODE = {"name": "decode", "phase": "Decode", "copies": 2,
+DECODE: Json = {"name": "decode", "phase": "Decode", "copies": 2,
           "members": [member("Standalone", "--model=kimi", KV)]}  # fmt: skip
 KIMI = pd(PREFILL, DECODE)
 
