@@ -195,7 +195,10 @@ def _hub_repository(local_fleet: Fleet) -> dict[str, bytes]:
 
 
 def _hub_commit() -> str:
-    with urllib.request.urlopen(f"{hub.ENDPOINT}/api/models/{REPO}?blobs=true") as answer:
+    request = urllib.request.Request(
+        f"{hub.ENDPOINT}/api/models/{REPO}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
         commit: str = json.load(answer)["sha"]
     return commit
 
