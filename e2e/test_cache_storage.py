@@ -158,11 +158,13 @@ def test_a_claim_is_shared_across_nodes_read_only_where_asked_and_deleted_with_i
     )
 
 
-def test_a_pod_whose_claim_is_not_bound_waits_in_container_creating(
-    east: Cluster, east_namespace: str
+def test_a_pod_whose_claim_is_not_bound_waits_in_container_creating_then_runs(
+    local_fleet: Fleet, east: Cluster, east_namespace: str
 ) -> None:
+    claim = _claim(east_namespace, "shared")
+    claim["spec"]["storageClassName"] = "manual"  # no provisioner: it stays Pending
+    apply(east, claim)
     pod = _probe_pod(east_namespace, "waiting", "east-l4-2", READ, read_only=True)
-    pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = "absent"
     pod["spec"]["nodeName"] = "east-l4-2"  # past the scheduler, which would hold it Pending
     apply(east, pod)
 
@@ -173,8 +175,35 @@ def test_a_pod_whose_claim_is_not_bound_waits_in_container_creating(
         return state if state.get("reason") == "ContainerCreating" else None
 
     state = wait_for("the pod to wait for its claim", waiting, timeout_s=60)
-    assert "PersistentVolumeClaim 'absent' not found" in state["message"]
-    assert "volume 'shared'.persistentVolumeClaim.claimName" in state["message"]
+    assert state["message"] == (
+        "volume 'shared'.persistentVolumeClaim.claimName: "
+        "PersistentVolumeClaim 'shared' is not bound yet (Pending)"
+    )
+
+    directory = local_fleet.state / f"manual-{east_namespace}"
+    directory.mkdir()
+    (directory / "note.txt").write_text("written by hand")
+    volume_name = f"manual-{east_namespace}"
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": volume_name},
+        "spec": {
+            "storageClassName": "manual",
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "hostPath": {"path": str(directory)},
+            "claimRef": {"namespace": east_namespace, "name": "shared"},
+        },
+    }
+    try:
+        apply(east, volume)
+        done = _finished(east, east_namespace, "waiting")
+        assert done["status"]["phase"] == "Succeeded", done["status"]
+        report = _report(local_fleet, "east", done)
+        assert report == {"content": "written by hand", "refused": "Read-only file system"}
+    finally:
+        east.kubectl("delete", "pv", volume_name, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")
