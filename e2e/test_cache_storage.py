@@ -3,7 +3,10 @@
 On the inference cluster `east`: a claim of class `modelplane-rwx` is provisioned by the
 harness's provisioner and bound by kube-controller-manager's binder; a pod on one node
 writes into it and a pod on another node reads it, through a read-only mount that
-refuses writes; deleting the claim deletes the volume and its directory. Then the
+refuses writes; deleting the claim deletes the volume and its directory. A claim the
+class cannot answer (a block device) gets a `ProvisioningFailed` event naming the field;
+a pod whose claim is not bound waits in ContainerCreating, then runs once a volume
+binds it. Then the
 hydration job (`modelplane-hydrate` from this tree's image, pushed to the fleet
 registry) fills a claim from the fleet's hub with a gated repository and a token
 Secret, and the engine simulator serves from `--model /mnt/models` on that claim.
@@ -12,6 +15,7 @@ Secret, and the engine simulator serves from `--model /mnt/models` on that claim
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -127,8 +131,10 @@ def test_a_claim_is_shared_across_nodes_read_only_where_asked_and_deleted_with_i
         "localfleet.modelplane.ai/rwx",
         "Delete",
     )
+    began = time.monotonic()
     apply(east, _claim(east_namespace, "shared"))
     claim = _bound(east, east_namespace, "shared")
+    print(f"figure: claim applied to Bound in {time.monotonic() - began:.1f}s")
     volume = get(east, "pv", claim["spec"]["volumeName"])
     assert volume["spec"]["accessModes"] == ["ReadWriteMany"]
     assert volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
@@ -156,6 +162,26 @@ def test_a_claim_is_shared_across_nodes_read_only_where_asked_and_deleted_with_i
         and not items(east, "pv", f"--field-selector=metadata.name={volume['metadata']['name']}"),
         timeout_s=60,
     )
+
+
+def test_a_claim_the_class_cannot_answer_gets_an_event_naming_the_field(
+    east: Cluster, east_namespace: str
+) -> None:
+    claim = _claim(east_namespace, "raw")
+    claim["spec"]["volumeMode"] = "Block"
+    apply(east, claim)
+
+    def refused() -> Json | None:
+        selector = "--field-selector=involvedObject.name=raw,reason=ProvisioningFailed"
+        events = items(east, "events", "-n", east_namespace, selector)
+        return events[0] if events else None
+
+    event = wait_for("the claim's ProvisioningFailed event", refused, timeout_s=60)
+    assert event["type"] == "Warning"
+    assert event["message"].startswith(
+        f"PersistentVolumeClaim {east_namespace}/raw spec.volumeMode: "
+    ), event["message"]
+    assert get(east, "pvc", "-n", east_namespace, "raw")["status"]["phase"] == "Pending"
 
 
 def test_a_pod_whose_claim_is_not_bound_waits_in_container_creating_then_runs(
@@ -313,7 +339,9 @@ def test_the_hydration_job_fills_a_claim_from_the_hub_and_the_engine_serves_it(
         done = condition(job, "Complete").get("status") == "True"
         return job if done or condition(job, "Failed").get("status") == "True" else None
 
+    began = time.monotonic()
     job = wait_for("the hydration job to finish", finished, timeout_s=180)
+    print(f"figure: hydration Job applied to Complete in {time.monotonic() - began:.1f}s")
     pod = wait_for("the job's pod", _pod_of_job(east, east_namespace))
     assert condition(job, "Complete").get("status") == "True", _log(
         local_fleet, "east", pod, "hydrate"
@@ -341,6 +369,7 @@ def test_the_hydration_job_fills_a_claim_from_the_hub_and_the_engine_serves_it(
         for line in _log(local_fleet, "east", engine, "engine").splitlines()
         if line.startswith("loaded /mnt/models")
     ]
+    print(f"figure: {loaded}")
     assert loaded and loaded[0].startswith(
         f"loaded /mnt/models: {len(shards)} safetensors files, {len(shards)} tensors, "
         f"{total / (1 << 20):.1f} MiB"
