@@ -1,7 +1,8 @@
 """Session fixtures for end-to-end tests: one fleet per test session, a namespace per test.
 
 `--backend local` (default) brings up the local fleet of `e2e/fleet.yaml` with
-`modelplane-localfleet up` and moves this test process into the fleet's network
+`modelplane-localfleet up` (its model hub serving an empty folder that tests fill:
+`modelplane_localfleet.hub.configured_root`) and moves this test process into the fleet's network
 namespace, so every client the tests start runs there; `--backend kind` makes
 kind clusters instead (needs Docker; see `backends`). A failed `up` fails the
 session; it never skips it. At the end the fleet goes `down`, and the session
@@ -54,7 +55,8 @@ def local_fleet(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     if os.geteuid() != 0:
         pytest.fail("the local fleet needs root to create its network namespace")
     state = tmp_path_factory.mktemp("fleet")
-    up = harness("up", "-f", str(FLEET_FILE), "--state", str(state))
+    hub_root = tmp_path_factory.mktemp("hub")  # the fleet's model hub serves what tests write
+    up = harness("up", "-f", str(FLEET_FILE), "--state", str(state), "--hub-root", str(hub_root))
     if up.returncode != 0:
         harness("down", "--state", str(state))
         pytest.fail(f"modelplane-localfleet up failed:\n{up.stdout}\n{up.stderr}")

@@ -131,6 +131,16 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], Launch | Unknown]] = [
         ),
     ),
     (
+        "a model folder on a claim, read at the pod's load rate",
+        {"image": "vllm/vllm-openai:v0.11.0", "args": ["--model", "/mnt/models"]},
+        {"ENGINESIM_LOAD_RATE_MIB_S": "64"},
+        Launch(
+            (*SIM, "--port", "8000", "--model", "/mnt/models", "--load-rate-mib-s", "64"),
+            8000,
+            "vllm",
+        ),
+    ),
+    (
         "an image the fleet does not know runs nothing, and says so",
         {"image": "nginx:1.27"},
         {},

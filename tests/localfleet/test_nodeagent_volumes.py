@@ -305,3 +305,73 @@ def test_files_published_before_the_fs_group_was_known_are_published_again(
     assert volumes.write_atomically(tmp_path, files, NOW)
     assert volumes.write_atomically(tmp_path, files, NOW + datetime.timedelta(seconds=1), 4242)
     assert (tmp_path / "ca.crt").resolve().stat().st_gid == 4242
+
+
+def _claim(name: str, volume: str | None, phase: str) -> Any:
+    spec = {"volumeName": volume} if volume else {}
+    return {"metadata": {"name": name}, "spec": spec, "status": {"phase": phase}}
+
+
+def _claim_volume(name: str, claim: str, read_only: bool = False) -> dict[str, Any]:
+    return {"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}
+
+
+def test_a_bound_claim_is_its_volume_directory_shared_by_every_pod(tmp_path: Path) -> None:
+    shared = tmp_path / "storage" / "pvc-1"
+    shared.mkdir(parents=True)
+    api = FakeApi()
+    api.objects[("persistentvolumeclaims", "weights")] = _claim("weights", "pvc-1", "Bound")
+    api.objects[("persistentvolumes", "pvc-1")] = {"spec": {"hostPath": {"path": str(shared)}}}
+    writer = _pod([_claim_volume("models", "weights")], [{"name": "models", "mountPath": "/m"}])
+    reader = _pod([_claim_volume("models", "weights")], [{"name": "models", "mountPath": "/m"}])
+    for pod, directory in ((writer, tmp_path / "a"), (reader, tmp_path / "b")):
+        assert asyncio.run(volumes.PodVolumes(api, pod, FACTS, directory).sync()) == []
+    (tmp_path / "a" / "volumes" / "models" / "w.txt").write_text("written by a")
+    assert (tmp_path / "b" / "volumes" / "models" / "w.txt").read_text() == "written by a"
+    assert (shared / "w.txt").read_text() == "written by a"
+
+
+def test_a_claim_is_read_only_where_the_pod_or_the_mount_asks(tmp_path: Path) -> None:
+    pod = _pod(
+        [_claim_volume("rw", "one"), _claim_volume("ro", "two", read_only=True)],
+        [
+            {"name": "rw", "mountPath": "/rw"},
+            {"name": "rw", "mountPath": "/rw-view", "readOnly": True, "subPath": "sub"},
+            {"name": "ro", "mountPath": "/ro"},
+        ],
+    )
+    assert volumes.container_mounts(pod, pod["spec"]["containers"][0], tmp_path) == [
+        VolumeMount(tmp_path / "volumes" / "rw", Path("/rw"), False),
+        VolumeMount(tmp_path / "volumes" / "rw" / "sub", Path("/rw-view"), True),
+        VolumeMount(tmp_path / "volumes" / "ro", Path("/ro"), True),
+    ]
+
+
+def test_a_claim_without_a_bound_directory_keeps_the_pod_waiting(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.objects[("persistentvolumeclaims", "pending")] = _claim("pending", None, "Pending")
+    api.objects[("persistentvolumeclaims", "csi")] = _claim("csi", "pv-csi", "Bound")
+    api.objects[("persistentvolumes", "pv-csi")] = {"spec": {"csi": {"driver": "x"}}}
+    api.objects[("persistentvolumeclaims", "gone-dir")] = _claim("gone-dir", "pv-gone", "Bound")
+    api.objects[("persistentvolumes", "pv-gone")] = {
+        "spec": {"hostPath": {"path": str(tmp_path / "nowhere")}}
+    }
+    pod = _pod(
+        [
+            _claim_volume("a", "pending"),
+            _claim_volume("b", "absent"),
+            _claim_volume("c", "csi"),
+            _claim_volume("d", "gone-dir"),
+        ]
+    )
+    problems = asyncio.run(volumes.PodVolumes(api, pod, FACTS, tmp_path).sync())
+    at = ".persistentVolumeClaim.claimName"
+    assert problems == [
+        f"volume 'a'{at}: PersistentVolumeClaim 'pending' is not bound yet (Pending)",
+        f"volume 'b'{at}: PersistentVolumeClaim 'absent' not found",
+        f"volume 'c'{at}: PersistentVolume 'pv-csi' has no hostPath or local directory "
+        "(the local fleet mounts directories only)",
+        f"volume 'd'{at}: PersistentVolume 'pv-gone': directory {tmp_path / 'nowhere'} "
+        "does not exist",
+    ]
+    assert not (tmp_path / "volumes").exists() or not any((tmp_path / "volumes").iterdir())

@@ -3,7 +3,10 @@
 Guarantees: `parse_settings` reads only `argv` and the `env` it is given (so
 tests need no process environment); a bad value, from a flag or from the
 environment, stops with argparse's usage error naming it; `main` exits with
-the server's exit code (0 after SIGTERM). Without `--tls-cert` the process never
+the server's exit code (0 after SIGTERM). A `--model` that is a folder is
+loaded first (`weights`: config.json and every safetensors file read whole,
+at most `--load-rate-mib-s`); a folder without a loadable model exits 1 with
+an error naming the file, before anything listens. Without `--tls-cert` the process never
 loads `ssl` (about 4.5 MB of resident OpenSSL a plain engine does not need).
 """
 
@@ -14,8 +17,13 @@ import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 
+from modelplane_enginesim import weights
 from modelplane_enginesim.config import KV_ROLES, Identity, KvRole, Settings
+
+MIB = 1 << 20
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", required=True, help="address to bind (the pod IP)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (0: any free port)")
-    p.add_argument("--model", default="simulated-model")
+    p.add_argument(
+        "--model",
+        default="simulated-model",
+        help="a model name, or a folder (/mnt/models, ./m): its config.json and safetensors "
+        "files are checked and read before serving",
+    )
     p.add_argument("--served-model-name", nargs="+", help="names accepted (default: --model)")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     p.add_argument("--tls-key", help="the PEM private key of --tls-cert")
@@ -48,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--max-concurrency", type=int, default=64, help="requests generating")
     timing.add_argument("--max-model-len", type=int, default=4096)
     timing.add_argument("--startup-delay-ms", type=float, default=0.0, help="/health 503 until")
+    timing.add_argument(
+        "--load-rate-mib-s",
+        type=float,
+        help="read a model folder at most this fast (default: as fast as the disk reads)",
+    )
     kv = p.add_argument_group("prefill/decode")
     kv.add_argument("--kv-role", choices=KV_ROLES, default="none")
     kv.add_argument("--side-channel-host", help="default $VLLM_NIXL_SIDE_CHANNEL_HOST, else pod IP")
@@ -113,6 +131,10 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settin
             "times must not be negative",
         ),
         (a.kv_lease_ms > 0, "--kv-lease-ms must be positive"),
+        (
+            a.load_rate_mib_s is None or a.load_rate_mib_s > 0,
+            "--load-rate-mib-s must be positive",
+        ),
         (a.prefix_cache_blocks >= 0, "--prefix-cache-blocks must not be negative"),
         (group_size >= 1, f"group size {group_size} must be at least 1"),
         (
@@ -152,6 +174,8 @@ def parse_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settin
         group_port=a.group_port,
         tls_cert=a.tls_cert,
         tls_key=a.tls_key,
+        served_names_given=bool(a.served_model_name),
+        load_rate_mib_s=a.load_rate_mib_s,
     )
 
 
@@ -164,8 +188,30 @@ def _without_tls() -> None:
         sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
+def load_model(settings: Settings) -> Settings:
+    """Load a model folder (`weights`) and serve it under its name; exits 1 naming the file
+    when the folder does not hold a loadable model. A model name is returned unchanged."""
+    if not weights.is_path(settings.model):
+        return settings
+    rate = settings.load_rate_mib_s * MIB if settings.load_rate_mib_s else None
+    try:
+        loaded = weights.load(Path(settings.model), rate)
+    except weights.WeightsError as error:
+        print(f"modelplane-enginesim: error: cannot load the model: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(
+        f"loaded {loaded.folder}: {len(loaded.files)} safetensors files, {loaded.tensors} "
+        f"tensors, {loaded.bytes_read / MIB:.1f} MiB in {loaded.seconds:.2f}s; serving "
+        f"{loaded.name}",
+        flush=True,
+    )
+    if settings.served_names_given:
+        return settings
+    return replace(settings, served_model_names=(loaded.name,))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = parse_settings(argv, os.environ)
+    settings = load_model(parse_settings(argv, os.environ))
     if settings.tls_cert is None:
         _without_tls()
     from modelplane_enginesim import server

@@ -60,6 +60,10 @@ class Settings:
     tls_cert: str | None = None
     """PEM certificate (chain) file: serve HTTPS instead of HTTP (with `tls_key`)."""
     tls_key: str | None = None
+    served_names_given: bool = False
+    """`--served-model-name` was given (else a model folder's config may name the model)."""
+    load_rate_mib_s: float | None = None
+    """Reading a model folder's files is capped at this rate (None: as fast as they read)."""
 
     @property
     def group_role(self) -> GroupRole:

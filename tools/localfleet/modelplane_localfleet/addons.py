@@ -10,14 +10,17 @@ its system pool (`SYSTEM_POOL`: CPU nodes for the control plane's pods).
 Inference clusters also get a system node (`INFERENCE_SYSTEM_POOL`: CPU, no
 devices, for the prefill/decode routers), the serving stack's Gateway, the
 LeaderWorkerSet CRDs, its controller and its webhooks, registered by URL with
-the cluster CA's bundle. Each process acts as its own client-certificate user
-bound by RBAC to what it needs.
+the cluster CA's bundle, and the RWX StorageClass `modelplane-rwx` with the
+harness's provisioner (`provisioner`, volumes under `storage/<cluster>/`).
+Each process acts as its own client-certificate user bound by RBAC to what it
+needs.
 
 The functions here are the hooks `cluster.Cluster` calls in order:
 `users` and `write_files` (once per start), `install` (after the apiserver is
 ready; server-side apply, so repeating it is harmless), `components` (the
 processes) and `after_ready` (waits that need those processes). The control
-cluster's processes include the fleet's image registry (`registry`).
+cluster's processes include the fleet's image registry (`registry`) and, when
+`up --hub-root` asked for it, the model hub (`hub`).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import extension, gateway, lws, servicenet, services
+from modelplane_localfleet import extension, gateway, lws, provisioner, servicenet, services
+from modelplane_localfleet.hub import hub_component
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
 from modelplane_localfleet.nodeagent.config import AgentConfig, PoolHardware
+from modelplane_localfleet.provisioning import storage_class
 from modelplane_localfleet.registry import registry_component, storage_dir
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ def users(plan: ClusterPlan) -> dict[str, str]:
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
         out[extension.EXTENDER_COMPONENT] = extension.EXTENDER_USER
+        out[provisioner.SERVICE] = provisioner.USER
     return out
 
 
@@ -150,6 +156,8 @@ def install(cluster: Cluster) -> None:
     if cluster.plan.role == "inference":
         objects += lws.rbac_objects(cluster.binaries.lws / "rbac" / "role.yaml", LWS_USER)
         objects += extension.rbac_objects()
+        objects += provisioner.rbac_objects()
+        objects.append(storage_class())
         objects += services.inference_gateway(PORTS.gateway_web)
         objects += lws.webhook_configurations(
             cluster.binaries.lws / "webhook",
@@ -180,6 +188,7 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
             )
         )
         out += extension_components(cluster)
+        out.append(provisioner_component(cluster))
     else:
         out.append(
             ComponentSpec(
@@ -217,6 +226,9 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
             )
     if cluster.plan.role == "control":
         out.append(registry_component(cluster))
+        model_hub = hub_component(cluster)
+        if model_hub is not None:
+            out.append(model_hub)
     out.append(
         ComponentSpec(
             "traefik",
@@ -260,6 +272,18 @@ def extension_components(cluster: Cluster) -> list[ComponentSpec]:
             cluster.https_probe(PORTS.modelplane_scheduler, "/healthz", authenticated=False),
         ),
     ]
+
+
+def provisioner_component(cluster: Cluster) -> ComponentSpec:
+    """The harness's RWX provisioner: volumes of class `modelplane-rwx` under `storage/<name>/`."""
+    from modelplane_localfleet.cluster import ComponentSpec
+    from modelplane_localfleet.probe import Probe
+
+    status = f"{cluster.plan.address}:{PORTS.rwx_provisioner}"
+    argv = provisioner.command(
+        sys.executable, cluster.kubeconfig_for(provisioner.SERVICE), cluster.storage_dir, status
+    )
+    return ComponentSpec(provisioner.SERVICE, argv, Probe(f"http://{status}/readyz", "ok"))
 
 
 def after_ready(cluster: Cluster) -> None:

@@ -1,6 +1,7 @@
 """`modelplane-localfleet`: the local fleet's command line (also `modelplane localfleet`).
 
-- `up -f FLEET.yaml --state DIR`, `down`, `status`, `exec -- CMD...`: the whole fleet.
+- `up -f FLEET.yaml --state DIR [--hub-root DIR]`, `down`, `status`, `exec -- CMD...`: the
+  whole fleet (`--hub-root`: the model hub, see `hub`).
 - `add NAME [-f FLEET.yaml]`, `stop NAME`, `start NAME`, `remove NAME`: one
   inference cluster while the fleet runs.
 - `build` (the components, into the cache, whatever is missing; prints each
@@ -93,11 +94,13 @@ def _up(args: argparse.Namespace) -> int:
     from modelplane_localfleet import controlplane
 
     entries = fleetfile.read(args.file or [])
+    if args.hub_root is not None and not args.hub_root.is_dir():
+        raise FleetError(f"--hub-root {args.hub_root}: not a folder")
     fleet = _fleet(args)
     if args.chart:
         require_root("the local fleet")  # before minutes of building, not after
         controlplane.prepare(fleet.state, fleet.cache)
-    took = fleet.up(entries, with_services=args.services)
+    took = fleet.up(entries, with_services=args.services, hub_root=args.hub_root)
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
     if args.chart:
         began = time.monotonic()
@@ -240,6 +243,14 @@ def parser() -> argparse.ArgumentParser:
         help="also run the control plane's services (cluster-provisioner, fleet-scheduler, "
         "endpoint-manager, gateway-config) as processes of the harness (benchmarks, tests "
         "of one service)",
+    )
+    up.add_argument(
+        "--hub-root",
+        type=Path,
+        metavar="DIR",
+        help="also serve DIR's model repositories (<org>/<name>/<revision>/...) as a Hugging "
+        "Face hub at http://10.240.0.1:5080 (hub.modelplane.local), reachable from every "
+        "cluster's pods; kept for later `up`s",
     )
     _fleet_arguments(up)
     up.set_defaults(run=_up)

@@ -122,6 +122,11 @@ class Cluster:
         return self.state / "run" / self.name
 
     @property
+    def storage_dir(self) -> Path:
+        """The directories of the cluster's provisioned volumes (inference clusters)."""
+        return self.state / "storage" / self.name
+
+    @property
     def log_dir(self) -> Path:
         return self.state / "logs" / self.name
 
@@ -130,7 +135,14 @@ class Cluster:
 
     def owned_paths(self) -> list[Path]:
         """Everything `remove` deletes (logs stay for the post-mortem)."""
-        return [self.kubeconfig_path, self.pki_dir, self.config_dir, self.etcd_dir, self.run_dir]
+        return [
+            self.kubeconfig_path,
+            self.pki_dir,
+            self.config_dir,
+            self.etcd_dir,
+            self.run_dir,
+            self.storage_dir,
+        ]
 
     def ca(self) -> CertificateAuthority:
         pair = KeyPair(

@@ -4,9 +4,9 @@
 `state` (see `layout` for what lives where):
 
 - `up(entries)` creates the namespace, plans the clusters, starts every cluster in
-  parallel (only what does not run yet), and stores each Existing cluster's
-  kubeconfig in the control cluster as the Secret its `secretRef` names, in
-  namespace `modelplane-system`. Repeating it changes nothing that runs.
+  parallel (only what does not run yet; with `hub_root`, the model hub too), and
+  stores each Existing cluster's kubeconfig in the control cluster as the Secret
+  its `secretRef` names, in namespace `modelplane-system`. Repeating it changes nothing that runs.
 - `add`, `stop` (abrupt: SIGKILL), `start` and `remove` act on one inference cluster.
 - `down` stops everything, deletes the namespace and its hosts file, and needs
   nothing but the state path: after a crashed harness it still finds the
@@ -40,6 +40,7 @@ from modelplane_localfleet import (
     addons,
     binaries,
     controlplane,
+    hub,
     layout,
     process,
     registry,
@@ -136,7 +137,7 @@ class Fleet:
 
     @staticmethod
     def _base_hosts() -> dict[str, str]:
-        return {registry.HOSTNAME: registry.ADDRESS.split(":")[0]}
+        return {registry.HOSTNAME: registry.ADDRESS.split(":")[0], hub.HOSTNAME: hub.HOST}
 
     def add_hosts(self, names: dict[str, str]) -> None:
         """Name more addresses in the namespace's hosts file (the registry stays named)."""
@@ -197,9 +198,16 @@ class Fleet:
 
     # -- commands ----------------------------------------------------------------------
 
-    def up(self, entries: Sequence[ClusterEntry], *, with_services: bool = False) -> float:
+    def up(
+        self,
+        entries: Sequence[ClusterEntry],
+        *,
+        with_services: bool = False,
+        hub_root: Path | None = None,
+    ) -> float:
         """Bring the whole fleet up; the seconds it took. `with_services` also runs the
-        control plane's services as components of the control cluster."""
+        control plane's services as components of the control cluster; `hub_root`, the
+        model hub serving that folder (`hub`)."""
         began = time.monotonic()
         require_root("the local fleet")
         # Builds reach the Go module proxy, so they happen before entering the namespace.
@@ -215,6 +223,8 @@ class Fleet:
             if with_services:
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()
+            if hub_root is not None:
+                hub.configure(self.cluster(CONTROL).config_dir, hub_root)
             self._enter()
             clusters = self.clusters()
             self._start_all(clusters)

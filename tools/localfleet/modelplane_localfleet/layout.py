@@ -50,6 +50,7 @@ class Ports:
     scheduler: int = 10259
     modelplane_scheduler: int = 10261  # inference clusters: the extension's kube-scheduler
     scheduler_extender: int = 10262  # inference clusters: modelplane-scheduler-extender
+    rwx_provisioner: int = 10263  # inference clusters: the harness's RWX provisioner
     lws_webhook: int = 9443
     lws_health: int = 8081
     lws_metrics: int = 8443

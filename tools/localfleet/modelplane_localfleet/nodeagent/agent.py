@@ -10,11 +10,11 @@ with its client certificate and then:
 - renews every Lease every few seconds and re-posts node status every minute;
 - lists and watches bound pods, hands each pod on its nodes an IP from the node's
   range (keeping the one its status already shows) and a `PodWorker`;
-- watches Services, ConfigMaps and Secrets (one informer cache): Services'
-  variables go into containers' environments and their names into the hosts
-  file (`serviceenv`: the fallback for cluster DNS); environments and volumes
-  read ConfigMaps and Secrets from the cache, so keeping volumes current costs
-  no requests;
+- watches Services, ConfigMaps, Secrets, PersistentVolumeClaims and
+  PersistentVolumes (one informer cache): Services' variables go into
+  containers' environments and their names into the hosts file (`serviceenv`:
+  the fallback for cluster DNS); environments and volumes read the rest from
+  the cache, so keeping volumes current costs no requests;
 - answers `GET /readyz` with `ok` once its nodes are registered (and `/healthz`,
   `/metrics`, as every service does).
 """
@@ -29,7 +29,6 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from modelplane import statusserver
 from modelplane.cache import Cache
@@ -43,7 +42,13 @@ from modelplane_localfleet.nodeagent.podworker import PodWorker
 
 log = logging.getLogger("nodeagent")
 SERVICES = "/api/v1/services"
-WATCHED = (SERVICES, "/api/v1/configmaps", "/api/v1/secrets")
+WATCHED = (
+    SERVICES,
+    "/api/v1/configmaps",
+    "/api/v1/secrets",
+    "/api/v1/persistentvolumeclaims",
+    "/api/v1/persistentvolumes",
+)
 FIELD_MANAGER = "modelplane-node-agent"
 LEASE_RENEW_S = 5.0
 STATUS_REPOST_S = 60.0
@@ -291,7 +296,8 @@ class Agent:
         return out
 
     async def get_object(self, kind: str, namespace: str, name: str) -> Json | None:
-        """A ConfigMap or Secret (`kind` plural, lower case) from the watched cache."""
+        """A ConfigMap, Secret, PersistentVolumeClaim or PersistentVolume (`kind` plural,
+        lower case; `namespace` empty for a volume) from the watched cache."""
         await self.cache.wait_synced()
         return self.cache.get(f"/api/v1/{kind}", name, namespace)
 
@@ -314,20 +320,8 @@ class Agent:
 
     async def event(self, pod: Json, kind: str, reason: str, message: str) -> None:
         meta = pod["metadata"]
-        now = objects.micro_timestamp(_now())
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                "namespace": meta["namespace"], "uid": meta["uid"],
-            },
-            "type": kind, "reason": reason, "message": message[:1024],
-            "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")},
-            "firstTimestamp": now[:19] + "Z", "lastTimestamp": now[:19] + "Z", "count": 1,
-            "reportingComponent": "kubelet", "reportingInstance": pod["spec"].get("nodeName", ""),
-        }  # fmt: skip
+        host = pod["spec"].get("nodeName", "")
+        body = objects.event({**pod, "kind": "Pod"}, kind, reason, message, "kubelet", host, _now())
         log.info("pod %s/%s: %s %s: %s", meta["namespace"], meta["name"], kind, reason, message)
         with contextlib.suppress(*TRANSIENT):
             await self.kube.create(f"/api/v1/namespaces/{meta['namespace']}/events", body)

@@ -10,6 +10,8 @@
 - `resource_slices`: one ResourceSlice per node and driver listing `count`
   devices per class device (`gpu-0`, `gpu-1`, ...) with the class's attributes
   and capacity exactly as declared, owned by the Node so they go with it.
+- `event`: a core/v1 Event about one object (the agent's pod events; the harness's
+  provisioner's claim events).
 """
 
 from __future__ import annotations
@@ -37,6 +39,33 @@ def timestamp(now: datetime.datetime) -> str:
 
 def micro_timestamp(now: datetime.datetime) -> str:
     return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event(
+    involved: dict[str, Any],
+    kind: str,
+    reason: str,
+    message: str,
+    component: str,
+    host: str,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    """An Event of type `kind` (Normal, Warning) about `involved` (an object as listed)."""
+    meta = involved["metadata"]
+    at = timestamp(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion", "v1"), "kind": involved["kind"],
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+        },
+        "type": kind, "reason": reason, "message": message[:1024],
+        "source": {"component": component, "host": host},
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+        "reportingComponent": component, "reportingInstance": host,
+    }  # fmt: skip
 
 
 def max_pods(plan: NodePlan) -> int:

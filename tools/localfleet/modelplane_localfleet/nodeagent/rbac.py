@@ -2,7 +2,8 @@
 
 Kubelet's and a DRA driver's rights, no more: its nodes, their status and
 leases; pods it runs (read, status, delete to finish deletions) and their events;
-the ConfigMaps and Secrets pods refer to and Services (read); tokens for the
+the ConfigMaps, Secrets and PersistentVolumeClaims (and their volumes) pods
+refer to and Services (read); tokens for the
 pods' service accounts (`serviceaccounts/token` create); DeviceClasses and
 ResourceSlices it publishes, and ResourceClaims it reads.
 """
@@ -36,6 +37,7 @@ def rbac_objects(user: str = USER) -> list[dict[str, Any]]:
             _rule("", ["pods/status"], ["get", "patch", "update"]),
             _rule("", ["events"], ["create", "patch", "update"]),
             _rule("", ["configmaps", "secrets", "services"], read),
+            _rule("", ["persistentvolumeclaims", "persistentvolumes"], read),
             _rule("", ["serviceaccounts/token"], ["create"]),
             _rule("resource.k8s.io", ["deviceclasses", "resourceslices"], write),
             _rule("resource.k8s.io", ["resourceclaims"], read),

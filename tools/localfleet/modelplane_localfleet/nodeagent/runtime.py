@@ -51,6 +51,7 @@ TUNING_ENV = {
     "ENGINESIM_TPOT_MS": "--tpot-ms",
     "ENGINESIM_MAX_CONCURRENCY": "--max-concurrency",
     "ENGINESIM_STARTUP_DELAY_MS": "--startup-delay-ms",
+    "ENGINESIM_LOAD_RATE_MIB_S": "--load-rate-mib-s",
 }
 _SHELLS = {"sh", "/bin/sh", "bash", "/bin/bash", "/usr/bin/bash", "/usr/bin/env"}
 _SHELL_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")

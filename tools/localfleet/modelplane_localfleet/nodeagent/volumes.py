@@ -1,10 +1,18 @@
-"""Pod volumes as kubelet makes them: emptyDir, configMap, secret, downwardAPI and projected.
+"""Pod volumes as kubelet makes them: emptyDir, configMap, secret, downwardAPI, projected
+and persistentVolumeClaim.
 
-Each volume is a directory of the pod's own, `<pod dir>/volumes/<name>/`.
+Each volume is a directory of the pod's own, `<pod dir>/volumes/<name>/`; a
+persistentVolumeClaim's is a symbolic link there to its bound volume's directory
+(`claim_directory`: claim -> bound PersistentVolume -> its `hostPath` or `local`
+path), so every pod on every node that uses the claim binds the same directory
+(all nodes of the local fleet share one file system). A claim that is missing, not
+bound yet, or bound to a volume without a directory here is a problem naming the
+volume and field, so the pod waits in ContainerCreating as under kubelet.
 `container_mounts` says where a container sees them: `{mountPath: host
 directory, readOnly}` per `volumeMount` (with `subPath`); configMap, secret,
 downwardAPI and projected volumes are always read-only, as kubelet mounts
-them. This is the interface the runtime uses to bind them into the process's
+them, and a claim is where the mount or the pod's `persistentVolumeClaim.readOnly`
+asks. This is the interface the runtime uses to bind them into the process's
 mount namespace (or under an image's root file system).
 
 `payload` renders the files of one volume from the objects it reads (pure):
@@ -47,6 +55,7 @@ log = logging.getLogger("nodeagent.volumes")
 SYNC_S = 2.0
 DEFAULT_MODE = 0o644
 FILE_KINDS = ("configMap", "secret", "downwardAPI", "projected")
+CLAIM = "persistentVolumeClaim"
 DATA_LINK = "..data"
 
 
@@ -73,6 +82,8 @@ class Sources:
     secrets: Mapping[str, Json] = field(default_factory=dict)
     tokens: Mapping[tokens.TokenKey, str] = field(default_factory=dict)
     facts: env.PodFacts = field(default_factory=lambda: env.PodFacts("", "", ""))
+    claims: Mapping[str, Json] = field(default_factory=dict)
+    persistent_volumes: Mapping[str, Json] = field(default_factory=dict)
 
 
 def volume_dir(pod_dir: Path, name: str) -> Path:
@@ -80,7 +91,7 @@ def volume_dir(pod_dir: Path, name: str) -> Path:
 
 
 def _kind(volume: Mapping[str, Any]) -> str | None:
-    for kind in ("emptyDir", *FILE_KINDS):
+    for kind in ("emptyDir", CLAIM, *FILE_KINDS):
         if kind in volume:
             return kind
     return None
@@ -88,21 +99,56 @@ def _kind(volume: Mapping[str, Any]) -> str | None:
 
 def container_mounts(pod: Json, container: Json, pod_dir: Path) -> list[VolumeMount]:
     """The container's mounts of volumes the agent makes, in `volumeMounts` order."""
-    kinds = {v["name"]: _kind(v) for v in pod["spec"].get("volumes") or []}
+    declared = {v["name"]: v for v in pod["spec"].get("volumes") or []}
     out = []
     for mount in container.get("volumeMounts") or []:
-        kind = kinds.get(mount["name"])
+        volume = declared.get(mount["name"]) or {}
+        kind = _kind(volume)
         if kind is None:
             continue
         source = volume_dir(pod_dir, mount["name"])
         if mount.get("subPath"):
             source = source / mount["subPath"]
-        read_only = bool(mount.get("readOnly")) or kind in FILE_KINDS
+        claim_read_only = bool((volume.get(CLAIM) or {}).get("readOnly"))
+        read_only = bool(mount.get("readOnly")) or kind in FILE_KINDS or claim_read_only
         out.append(VolumeMount(source, Path(mount["mountPath"]), read_only))
     return out
 
 
 # -- payloads (pure) -------------------------------------------------------------------
+
+
+def claim_names(pod: Json) -> set[str]:
+    """The PersistentVolumeClaims the pod's volumes use."""
+    return {v[CLAIM]["claimName"] for v in pod["spec"].get("volumes") or [] if CLAIM in v}
+
+
+def claim_directory(volume: Json, sources: Sources) -> tuple[Path | None, list[str]]:
+    """The host directory of a persistentVolumeClaim volume, or the problems that keep it."""
+    name = volume[CLAIM].get("claimName", "")
+    where = f"volume {volume['name']!r}.persistentVolumeClaim.claimName"
+    claim = sources.claims.get(name)
+    if claim is None:
+        return None, [f"{where}: PersistentVolumeClaim {name!r} not found"]
+    if claim["metadata"].get("deletionTimestamp"):
+        return None, [f"{where}: PersistentVolumeClaim {name!r} is being deleted"]
+    bound = (claim.get("spec") or {}).get("volumeName")
+    phase = (claim.get("status") or {}).get("phase", "Pending")
+    if not bound or phase != "Bound":
+        return None, [f"{where}: PersistentVolumeClaim {name!r} is not bound yet ({phase})"]
+    found = sources.persistent_volumes.get(bound)
+    if found is None:
+        return None, [f"{where}: PersistentVolume {bound!r} of claim {name!r} not found"]
+    spec = found.get("spec") or {}
+    path = (spec.get("hostPath") or spec.get("local") or {}).get("path")
+    if not path:
+        return None, [
+            f"{where}: PersistentVolume {bound!r} has no hostPath or local directory "
+            "(the local fleet mounts directories only)"
+        ]
+    if not Path(path).is_dir():
+        return None, [f"{where}: PersistentVolume {bound!r}: directory {path} does not exist"]
+    return Path(path), []
 
 
 def referenced(pod: Json, kind: str) -> set[str]:
@@ -316,6 +362,17 @@ def write_atomically(
     return True
 
 
+def link_to(link: Path, target: Path) -> None:
+    """`link` becomes a symbolic link to `target` (replaced in one rename if it differs)."""
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staging = link.with_name(f".{link.name}.tmp")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(target)
+    staging.replace(link)
+
+
 # -- one pod's volumes ---------------------------------------------------------------------
 
 
@@ -359,15 +416,27 @@ class PodVolumes:
                 answer = await self.reader.request_token(tokens.request_path(self.pod), body)
                 self.tokens[key] = tokens.from_response(answer, now)
 
+    async def _persistent_volumes(self, claims: Mapping[str, Json]) -> dict[str, Json]:
+        out = {}
+        for claim in claims.values():
+            bound = str((claim.get("spec") or {}).get("volumeName") or "")
+            found = await self.reader.get_object("persistentvolumes", "", bound) if bound else None
+            if found is not None:
+                out[bound] = found
+        return out
+
     async def sync(self) -> list[str]:
         """Make every volume current; the problems that keep some from being made."""
         try:
             await self._refresh_tokens()
+            claims = await self._objects("PersistentVolumeClaim", claim_names(self.pod))
             sources = Sources(
                 await self._objects("ConfigMap", referenced(self.pod, "configMap")),
                 await self._objects("Secret", referenced(self.pod, "secret")),
                 {key: token.value for key, token in self.tokens.items()},
                 self.facts,
+                claims,
+                await self._persistent_volumes(claims),
             )
         except (*TRANSIENT, ValueError) as error:
             return [f"reading the volumes' sources failed: {error}"]
@@ -375,6 +444,12 @@ class PodVolumes:
         for volume in self.pod["spec"].get("volumes") or []:
             kind = _kind(volume)
             directory = volume_dir(self.pod_dir, volume["name"])
+            if kind == CLAIM:
+                target, found = claim_directory(volume, sources)
+                problems += found
+                if target is not None:
+                    link_to(directory, target)
+                continue
             if kind == "emptyDir" and not directory.exists():
                 directory.mkdir(parents=True)
                 directory.chmod(0o777)  # as kubelet makes an emptyDir: any user may write
