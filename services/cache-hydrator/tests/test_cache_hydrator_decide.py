@@ -363,7 +363,7 @@ def test_a_narrowed_selector_removes_an_unused_copy_then_drops_its_entry() -> No
 
 # --- deletion -------------------------------------------------------------------------------
 
-DELETING = {"deletionTimestamp": STAMP}
+DELETING: dict[str, Any] = {"deletionTimestamp": STAMP}
 
 
 def test_deleting_a_used_cache_is_held_naming_the_deployment() -> None:
