@@ -12,6 +12,7 @@ the record, and the next report tries again.
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -23,7 +24,8 @@ TIMEOUT_S = 4.0
 
 
 class ConfigMapReport:
-    def __init__(self, name: str, account: Path = ACCOUNT) -> None:
+    def __init__(self, name: str, account: Path | None = None) -> None:
+        account = account or ACCOUNT
         host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
         port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
         if not host or not (account / "token").exists():
@@ -35,7 +37,8 @@ class ConfigMapReport:
         server = f"[{host}]" if ":" in host else host
         self.url = f"https://{server}:{port}/api/v1/namespaces/{namespace}/configmaps/{name}"
         self.account = account
-        self.client = httpx.Client(verify=str(account / "ca.crt"), timeout=TIMEOUT_S)
+        trust = ssl.create_default_context(cafile=str(account / "ca.crt"))
+        self.client = httpx.Client(verify=trust, timeout=TIMEOUT_S)
 
     def __call__(self, text: str) -> None:
         token = (self.account / "token").read_text().strip()  # projected: it rotates
