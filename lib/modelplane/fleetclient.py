@@ -18,6 +18,7 @@ stream breaks, so a caller always sees a watch end and starts it over.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +32,7 @@ from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
 from modelplane.wellknown import Json
 
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
+DEFAULT_TARGET = "127.0.0.1:50071"
 CALL_TIMEOUT_S = 10.0
 """Deadline of every unary call (the channel has none, so that a watch can last)."""
 RESOURCES = {
@@ -49,6 +51,20 @@ RESOURCES = {
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkersets",
 }
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a service that calls the Fleet API: `--fleet`, `--tls-cert`, `--tls-key`,
+    `--tls-ca` and `--insecure` (for `FleetClient.connect`)."""
+    parser.add_argument(
+        "--fleet", default=DEFAULT_TARGET, help=f"the Fleet API (default {DEFAULT_TARGET})"
+    )
+    parser.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
+    )
 
 
 class FleetError(Exception):

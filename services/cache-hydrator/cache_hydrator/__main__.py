@@ -17,7 +17,7 @@ import sys
 
 from modelplane import logs
 from modelplane.cache import Cache
-from modelplane.fleetclient import FleetClient
+from modelplane.fleetclient import FleetClient, add_client_flags
 from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
@@ -27,7 +27,6 @@ from modelplane.service import add_controller_flags, run_controller
 from cache_hydrator.controller import RESYNC_S, SERVICE, CacheHydrator, watched_paths
 from cache_hydrator.render import JobConfig
 
-DEFAULT_FLEET = "127.0.0.1:50071"
 DEFAULT_HUB = "https://huggingface.co"
 DEFAULT_IMAGE = "modelplane/modelplane:latest"
 log = logging.getLogger("cache_hydrator")
@@ -36,15 +35,7 @@ log = logging.getLogger("cache_hydrator")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane-cache-hydrator", description=__doc__)
     add_controller_flags(p, "127.0.0.1:9094", "where the leader Lease lives")
-    p.add_argument(
-        "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
-    )
-    p.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
-    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    p.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
-    p.add_argument(
-        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
-    )
+    add_client_flags(p)
     p.add_argument(
         "--hydrate-image",
         default=DEFAULT_IMAGE,
@@ -59,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logs.configure(args.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     tls = TlsFiles.from_paths(args.tls_cert, args.tls_key, args.tls_ca)
     job = JobConfig(image=args.hydrate_image, hub_endpoint=args.hub)
 

@@ -180,7 +180,7 @@ def _find(remote: tuple[Json, ...], kind: str, name: str) -> Json | None:
     )
 
 
-def mirror(cache: Mapping[str, Any], cluster: str, remote: tuple[Json, ...]) -> Json:
+def mirror(cache: Mapping[str, Any], cluster: str, storage: str, remote: tuple[Json, ...]) -> Json:
     """The cluster's entry from what is there: the job's report, else the Job's failure,
     else the claim waiting for its volume, else the Job not started yet."""
     meta = cache["metadata"]
@@ -220,11 +220,10 @@ def mirror(cache: Mapping[str, Any], cluster: str, remote: tuple[Json, ...]) -> 
     claim = naming.cache_claim_name(meta["name"])
     volume = _find(remote, "PersistentVolumeClaim", claim)
     if volume is None or (volume.get("status") or {}).get("phase") != "Bound":
-        where = (volume or {}).get("spec", {}).get("storageClassName") or "its StorageClass"
         return _entry(
             cluster,
             "Pending",
-            f"PersistentVolumeClaim {namespace}/{claim} is Pending: {where} has not "
+            f"PersistentVolumeClaim {namespace}/{claim} is Pending: {storage} has not "
             "provisioned a ReadWriteMany volume for it yet",
         )
     return _entry(cluster, "Pending", f"Job {namespace}/{run} has not reported progress yet")
@@ -319,7 +318,7 @@ def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> 
         stale = _stale(cache, remote)
         if stale:
             delete[cluster] = stale
-        entry = mirror(cache, cluster, remote)
+        entry = mirror(cache, cluster, storage, remote)
         if cluster in seen.apply_errors:
             entry = _entry(
                 cluster, "Pending", f"applying on {cluster}: {seen.apply_errors[cluster]}"

@@ -120,9 +120,8 @@ def test_one_cache_is_staged_on_its_footprint_once_with_only_the_named_key_copie
         ("finalizers", path, "modelplane.ai/cache-hydrator"),
         *(("apply", "east", kind) for kind in kinds),
         ("status", f"{path}/status", "0/1"),
-        ("get", SECRET_PATH),
-        ("status", f"{path}/status", "0/1"),  # now it names the claim's class
         ("get", SECRET_PATH),  # at rest: nothing applied or written again
+        ("get", SECRET_PATH),
     ]
     secret = fleet.objects[("east", "Secret", "modelcache-qwen-token")]
     assert list(secret["data"]) == ["HF_TOKEN"]

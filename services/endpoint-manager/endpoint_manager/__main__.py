@@ -17,7 +17,7 @@ import sys
 import httpx
 from modelplane import logs
 from modelplane.cache import Cache
-from modelplane.fleetclient import FleetClient
+from modelplane.fleetclient import FleetClient, add_client_flags
 from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
@@ -27,22 +27,13 @@ from modelplane.service import add_controller_flags, run_controller
 from endpoint_manager.controller import RESYNC_S, SERVICE, EndpointManager, watched_paths
 from endpoint_manager.health import Prober
 
-DEFAULT_FLEET = "127.0.0.1:50071"
 log = logging.getLogger("endpoint_manager")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
     add_controller_flags(p, "127.0.0.1:9092", "where the leader Lease lives")
-    p.add_argument(
-        "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
-    )
-    p.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
-    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    p.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
-    p.add_argument(
-        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
-    )
+    add_client_flags(p)
     return p
 
 
