@@ -10,8 +10,8 @@ and each on its own (one failing cache never holds up another):
 - decide: `decide.decide(cache, observed, now)`;
 - carry out, in order: the finalizer, the applies and deletes through `Fleet`, the
   status (status subresource), the finalizer's release.
-The cluster side is listed on every pass, not watched: while a cache is Pending or
-Hydrating the pass comes again after `SOON_S`, so its status mirrors the job's reports
+The cluster side is listed on every pass, not watched: while a cache is Hydrating
+somewhere the pass comes again after `SOON_S`, so its status mirrors the job's reports
 (every 2 s) within `SOON_S` plus one report; otherwise every `RESYNC_S`.
 """
 

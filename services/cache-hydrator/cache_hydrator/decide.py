@@ -323,7 +323,7 @@ def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> 
             entry = _entry(
                 cluster, "Pending", f"applying on {cluster}: {seen.apply_errors[cluster]}"
             )
-        soon = soon or entry["phase"] in ("Pending", "Hydrating")
+        soon = soon or entry["phase"] == "Hydrating"
         entries.append(entry)
 
     for cluster, old in old_entries.items():

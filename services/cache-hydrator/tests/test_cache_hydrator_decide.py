@@ -246,7 +246,7 @@ def test_a_claim_without_a_volume_is_pending_naming_the_claim_and_its_class() ->
         "PersistentVolumeClaim ml/modelcache-qwen is Pending: shared-rwx has not provisioned "
         "a ReadWriteMany volume for it yet"
     )
-    assert decision.soon
+    assert not decision.soon  # a claim waits for its volume at the resync, not every 2 s
 
 
 def test_the_jobs_report_is_mirrored_with_bytes_and_commit() -> None:
@@ -264,6 +264,7 @@ def test_the_jobs_report_is_mirrored_with_bytes_and_commit() -> None:
     assert (
         ready_condition(decision)["message"] == "ModelCache ml/qwen: not staged on east Hydrating"
     )
+    assert decision.soon  # mirrored every 2 s while the job runs
 
 
 def test_every_footprint_cluster_ready_makes_the_cache_ready() -> None:
