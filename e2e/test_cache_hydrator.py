@@ -13,7 +13,9 @@ claim, and that is what is asserted. Checked:
   `kubectl get mc` report it;
 - a ModelCache whose footprint is west: its entry is Failed naming the field;
 - deleting a ModelCache a ModelDeployment uses is held (condition naming the
-  deployment) until the deployment goes; then its copy on east is removed and it is gone.
+  deployment) until the deployment goes; then its copy on east is removed and it is gone;
+- a selector narrowed away from east while a replica there uses the cache keeps east's
+  copy until the replica goes, then removes it.
 """
 
 from __future__ import annotations
@@ -122,6 +124,17 @@ def token_secret(namespace: str) -> Json:
     }  # fmt: skip
 
 
+def qwen_using(namespace: str, cache: str) -> Json:
+    """The documentation's qwen3-8b deployment on us-east, reading its weights from `cache`."""
+    deployment: Json = yaml.safe_load(
+        (SEED / "examples" / "qwen3-8b" / "model-deployment.yaml").read_text()
+    )
+    deployment["metadata"]["namespace"] = namespace
+    deployment["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
+    deployment["spec"]["modelCacheRef"] = {"name": cache}
+    return deployment
+
+
 def entry(control: Cluster, namespace: str, name: str, cluster: str) -> Json | None:
     found = get(control, "modelcache", "-n", namespace, name)
     for each in (found.get("status") or {}).get("clusters") or []:
@@ -212,13 +225,7 @@ def test_deleting_a_cache_a_deployment_uses_is_held_until_the_deployment_goes(
     control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
     apply(control, token_secret(namespace), model_cache(namespace, "held", "us-east"))
     wait_for("the claim on east", lambda: named(east, namespace, "pvc"), 60)
-    deployment: Json = yaml.safe_load(
-        (SEED / "examples" / "qwen3-8b" / "model-deployment.yaml").read_text()
-    )
-    deployment["metadata"]["namespace"] = namespace
-    deployment["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
-    deployment["spec"]["modelCacheRef"] = {"name": "held"}
-    apply(control, deployment)
+    apply(control, qwen_using(namespace, "held"))
     wait_for("a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60)
 
     control.kubectl("delete", "modelcache", "-n", namespace, "held", "--wait=false")
@@ -238,3 +245,38 @@ def test_deleting_a_cache_a_deployment_uses_is_held_until_the_deployment_goes(
     wait_for("the cache gone", lambda: not items(control, "modelcaches", "-n", namespace), 120)
     for kind in ("jobs", "configmaps", "pvc", "secrets"):
         assert named(east, namespace, kind) == [], f"{kind} left on east"
+
+
+def test_a_narrowed_selector_keeps_a_used_copy_until_its_replica_goes(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    """The footprint moves from east to west while a replica on east uses the cache: east's
+    copy stays (its entry says who holds it) until the deployment goes, then it is removed
+    and east's entry dropped; west, without an RWX class, is Failed meanwhile."""
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    apply(control, token_secret(namespace), model_cache(namespace, "moving", "us-east"))
+    wait_for("the claim on east", lambda: named(east, namespace, "pvc"), 60)
+    apply(control, qwen_using(namespace, "moving"))
+    (replica,) = wait_for(
+        "a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60
+    )
+    apply(control, model_cache(namespace, "moving", "us-west"))
+
+    def kept() -> Json | None:
+        found = entry(control, namespace, "moving", "east")
+        return found if found and "outside" in found["message"] else None
+
+    assert wait_for("east's copy kept", kept, 60)["message"] == (
+        "outside spec.clusterSelector; kept while ModelReplica "
+        f"{namespace}/{replica['metadata']['name']} uses it"
+    )
+    assert named(east, namespace, "pvc") == ["modelcache-moving"]
+    west = wait_for("west's entry", lambda: entry(control, namespace, "moving", "west"), 60)
+    assert west["phase"] == "Failed"
+    assert get(control, "modelcache", "-n", namespace, "moving")["status"]["readyClusters"] == "0/1"
+
+    control.kubectl("delete", "modeldeployment", "-n", namespace, "qwen3-8b", "--wait=false")
+    wait_for("east's copy removed", lambda: not named(east, namespace, "pvc"), 120)
+    wait_for(
+        "east's entry dropped", lambda: entry(control, namespace, "moving", "east") is None, 60
+    )
