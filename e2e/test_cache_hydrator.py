@@ -1,8 +1,8 @@
 """cache-hydrator on the local fleet: a ModelCache staged through the Fleet API.
 
-cluster-provisioner (Fleet API), fleet-scheduler and cache-hydrator run as their own
-processes and identities (cache-hydrator's RBAC allows `get` on Secrets and nothing
-more). `east` is given a ReadWriteMany StorageClass for the test (named in its
+cluster-provisioner (Fleet API), fleet-scheduler, endpoint-manager and cache-hydrator
+run as their own processes and identities (cache-hydrator's RBAC allows `get` on
+Secrets and nothing more). `east` is given a ReadWriteMany StorageClass for the test (named in its
 InferenceCluster's `spec.cluster.existing.cache.storageClassName`); `west` has none.
 The session fleet has no volume provisioner yet, so east's claim stays Pending and the
 hydration Job's pod cannot start: the cache's entry for east is Pending naming the
@@ -12,6 +12,8 @@ claim, and that is what is asserted. Checked:
   Job running `modelplane-hydrate` on the claim; `status.clusters[]` and
   `kubectl get mc` report it;
 - a ModelCache whose footprint is west: its entry is Failed naming the field;
+- endpoint-manager holds a replica of a deployment using the cache with CacheReady=False
+  and the cache's state on its cluster, applying nothing;
 - deleting a ModelCache a ModelDeployment uses is held (condition naming the
   deployment) until the deployment goes; then its copy on east is removed and it is gone;
 - a selector narrowed away from east while a replica there uses the cache keeps east's
@@ -32,7 +34,14 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, items, wait_for
-from e2e.services import Service, cluster_provisioner, fleet_scheduler, serving, tls_dir
+from e2e.services import (
+    Service,
+    cluster_provisioner,
+    endpoint_manager,
+    fleet_scheduler,
+    serving,
+    tls_dir,
+)
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
@@ -81,9 +90,12 @@ def services(
         "cache-hydrator": cache_hydrator(
             local_fleet, 9143, f"{address}:{FLEET_API_PORT}", logs / "ch.log"
         ),
+        "endpoint-manager": endpoint_manager(
+            local_fleet, 9144, f"{address}:{FLEET_API_PORT}", logs / "em.log"
+        ),
     }
     try:
-        with serving(control, running) as ready:
+        with serving(control, running, drain=True) as ready:
             yield ready
             # every cache deleted while cache-hydrator runs, so their copies leave east
             control.kubectl("delete", "modelcaches", "--all", "-A", "--wait=false")
@@ -226,7 +238,24 @@ def test_deleting_a_cache_a_deployment_uses_is_held_until_the_deployment_goes(
     apply(control, token_secret(namespace), model_cache(namespace, "held", "us-east"))
     wait_for("the claim on east", lambda: named(east, namespace, "pvc"), 60)
     apply(control, qwen_using(namespace, "held"))
-    wait_for("a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60)
+    (replica,) = wait_for(
+        "a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60
+    )
+    name = replica["metadata"]["name"]
+
+    def waiting() -> Json | None:
+        found = get(control, "modelreplica", "-n", namespace, name)
+        gate = condition(found, "CacheReady")
+        return gate if "PersistentVolumeClaim" in gate.get("message", "") else None
+
+    gate = wait_for("the replica waiting for its cache", waiting, 60)
+    assert (gate["status"], gate["reason"]) == ("False", "CacheNotReady")
+    assert gate["message"] == (
+        f"ModelReplica {namespace}/{name}: waiting for ModelCache {namespace}/held on east: "
+        f"Pending: PersistentVolumeClaim {namespace}/modelcache-held is Pending: {RWX_CLASS} "
+        "has not provisioned a ReadWriteMany volume for it yet"
+    )
+    assert items(east, "deployments", "-n", namespace) == [], "nothing applied before the cache"
 
     control.kubectl("delete", "modelcache", "-n", namespace, "held", "--wait=false")
 
