@@ -31,6 +31,7 @@ PURE = [
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "cachegate.py",
     ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "decide.py",
     ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "render.py",
+    ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "remote.py",
     ROOT / "services" / "scheduler-extender" / "scheduler_extender" / "inventory.py",
     LIB / "devices.py",
     *(

@@ -7,6 +7,7 @@ cluster to fill one volume.
 Modules, pure ones marked:
     render      (pure) the objects of one cache on one cluster: claim, token copy, Job, ...
     decide      (pure) footprint, per-cluster status, applies, prunes, finalizer
+    remote      (pure) a cache's objects on one cluster: its status entry, prune, teardown
     controller  the controller's pass: observe (control cluster, Fleet.List) -> decide -> apply
     plan        (pure) what a run keeps, resumes, removes and fetches; the size checks
     hub         the hub through `huggingface_hub`: listing, resumable checked fetch, errors

@@ -31,7 +31,8 @@ from modelplane.leader import LeaderElector
 from modelplane.wellknown import API, API_VERSION, Json
 
 from cache_hydrator import render
-from cache_hydrator.decide import FINALIZER, Decision, Observed, Ref, decide, footprint
+from cache_hydrator.decide import FINALIZER, Decision, Observed, decide, footprint
+from cache_hydrator.remote import Ref
 
 SERVICE = "cache-hydrator"
 RESYNC_S = 10.0

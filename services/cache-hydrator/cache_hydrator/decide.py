@@ -34,6 +34,7 @@ from modelplane import conditions, naming
 from modelplane.wellknown import Json
 
 from cache_hydrator import render
+from cache_hydrator.remote import Ref, entry, find, mirror, stale, teardown
 
 FINALIZER = "modelplane.ai/cache-hydrator"
 CLASS_FIELD = "spec.cluster.existing.cache.storageClassName"
@@ -46,9 +47,6 @@ NOT_STAGED = "NotStaged"
 IN_USE = "InUse"
 DELETING = "Deleting"
 NO_CLUSTERS = "NoClusters"
-
-Ref = tuple[str, str, str, str]
-"""(apiVersion, kind, namespace, name) of an object on an inference cluster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,118 +119,12 @@ def _cluster_ready(cluster: Mapping[str, Any]) -> tuple[bool, str]:
     return False, "no Ready condition yet"
 
 
-def _entry(cluster: str, phase: str, message: str, **extra: object) -> Json:
-    return {"clusterName": cluster, "phase": phase, "message": message, **extra}
-
-
 def _users_on(users: tuple[Json, ...], cluster: str | None = None) -> list[str]:
     return sorted(
         f"ModelReplica {u['metadata']['namespace']}/{u['metadata']['name']}"
         for u in users
         if cluster is None or u["spec"].get("clusterName") == cluster
     )
-
-
-def _refs(objects: list[Json]) -> tuple[Ref, ...]:
-    return tuple(
-        (o["apiVersion"], o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
-        for o in objects
-        if not o["metadata"].get("deletionTimestamp")
-    )
-
-
-def teardown(cache: Mapping[str, Any], remote: tuple[Json, ...]) -> tuple[Ref, ...]:
-    """Everything of `cache` on a cluster, in teardown order: Jobs and their pods, the
-    ConfigMaps, the token copy and the job's identity (by name, never listed), the claim."""
-    meta = cache["metadata"]
-    namespace, name = meta.get("namespace") or "default", meta["name"]
-    seen = [o for k in ("Job", "Pod", "ConfigMap") for o in remote if o.get("kind") == k]
-    account = render.account_name(name)
-    by_name: tuple[Ref, ...] = (
-        ("v1", "Secret", namespace, render.token_secret_name(name)),
-        (render.RBAC_API, "RoleBinding", namespace, account),
-        (render.RBAC_API, "Role", namespace, account),
-        ("v1", "ServiceAccount", namespace, account),
-        ("v1", "PersistentVolumeClaim", namespace, naming.cache_claim_name(name)),
-    )
-    return _refs(seen) + by_name
-
-
-def _stale(cache: Mapping[str, Any], remote: tuple[Json, ...]) -> tuple[Ref, ...]:
-    """Jobs, ConfigMaps and pods of an earlier source (another Job name)."""
-    current = render.job_name(cache)
-    old = [
-        o
-        for o in remote
-        if (o.get("kind") in ("Job", "ConfigMap") and o["metadata"]["name"] != current)
-        or (
-            o.get("kind") == "Pod"
-            and (o["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name")
-            not in (None, current)
-        )
-    ]
-    return _refs(old)
-
-
-def _find(remote: tuple[Json, ...], kind: str, name: str) -> Json | None:
-    return next(
-        (o for o in remote if o.get("kind") == kind and o["metadata"]["name"] == name), None
-    )
-
-
-def mirror(cache: Mapping[str, Any], cluster: str, storage: str, remote: tuple[Json, ...]) -> Json:
-    """The cluster's entry from what is there: the job's report, else the Job's failure,
-    else the claim waiting for its volume, else the Job not started yet."""
-    meta = cache["metadata"]
-    namespace = meta.get("namespace") or "default"
-    run = render.job_name(cache)
-    config = _find(remote, "ConfigMap", run) or {}
-    text = (config.get("data") or {}).get(render.PROGRESS_KEY)
-    job = _find(remote, "Job", run)
-    failed = [
-        c
-        for c in ((job or {}).get("status") or {}).get("conditions") or []
-        if c.get("type") == "Failed" and c.get("status") == "True"
-    ]
-    if text:
-        try:
-            report = json.loads(text)
-        except ValueError:
-            report = {}
-        phase = (
-            report.get("phase") if report.get("phase") in ("Hydrating", "Ready", "Failed") else None
-        )
-        if phase is not None:
-            message = str(report.get("message") or "")
-            if phase == "Hydrating" and failed:
-                phase, message = "Failed", f"Job {namespace}/{run}: {failed[0].get('message')}"
-            return _entry(
-                cluster,
-                phase,
-                message or _progress_line(report),
-                bytesDone=int(report.get("bytesDone") or 0),
-                bytesTotal=int(report.get("bytesTotal") or 0),
-                commit=str(report.get("commit") or ""),
-            )
-    if failed:
-        why = failed[0].get("message") or failed[0].get("reason")
-        return _entry(cluster, "Failed", f"Job {namespace}/{run} failed: {why}")
-    claim = naming.cache_claim_name(meta["name"])
-    volume = _find(remote, "PersistentVolumeClaim", claim)
-    if volume is None or (volume.get("status") or {}).get("phase") != "Bound":
-        return _entry(
-            cluster,
-            "Pending",
-            f"PersistentVolumeClaim {namespace}/{claim} is Pending: {storage} has not "
-            "provisioned a ReadWriteMany volume for it yet",
-        )
-    return _entry(cluster, "Pending", f"Job {namespace}/{run} has not reported progress yet")
-
-
-def _progress_line(report: Mapping[str, Any]) -> str:
-    done, total = int(report.get("bytesDone") or 0), int(report.get("bytesTotal") or 0)
-    share = f" ({100 * done // total}%)" if total else ""
-    return f"{report.get('step') or 'hydrating'}: {done} of {total} bytes{share}"
 
 
 def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> Decision:
@@ -281,12 +173,12 @@ def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> 
         remote = seen.remote.get(cluster)
         if not up:
             entries.append(
-                _entry(cluster, "Pending", f"InferenceCluster {cluster} is not Ready: {why}")
+                entry(cluster, "Pending", f"InferenceCluster {cluster} is not Ready: {why}")
             )
             continue
         if storage is None:
             entries.append(
-                _entry(
+                entry(
                     cluster,
                     "Failed",
                     f"InferenceCluster {cluster} {CLASS_FIELD}: not set, so the cluster has "
@@ -295,12 +187,12 @@ def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> 
             )
             continue
         if problem is not None:
-            entries.append(_entry(cluster, "Failed", problem))
+            entries.append(entry(cluster, "Failed", problem))
             continue
         wanted = render.render(cache, storage, seen.job, seen.token)
         wanted_digest = digest(wanted)
         missing = remote is not None and any(
-            _find(remote, kind, obj_name) is None
+            find(remote, kind, obj_name) is None
             for kind, obj_name in (
                 ("PersistentVolumeClaim", naming.cache_claim_name(meta["name"])),
                 ("Job", render.job_name(cache)),
@@ -312,19 +204,19 @@ def decide(cache: Mapping[str, Any], seen: Observed, now: datetime.datetime) -> 
         if remote is None:
             entries.append(
                 old_entries.get(cluster)
-                or _entry(cluster, "Pending", f"listing {name}'s objects on {cluster}")
+                or entry(cluster, "Pending", f"listing {name}'s objects on {cluster}")
             )
             continue
-        stale = _stale(cache, remote)
-        if stale:
-            delete[cluster] = stale
-        entry = mirror(cache, cluster, storage, remote)
+        old_runs = stale(cache, remote)
+        if old_runs:
+            delete[cluster] = old_runs
+        state = mirror(cache, cluster, storage, remote)
         if cluster in seen.apply_errors:
-            entry = _entry(
+            state = entry(
                 cluster, "Pending", f"applying on {cluster}: {seen.apply_errors[cluster]}"
             )
-        soon = soon or entry["phase"] == "Hydrating"
-        entries.append(entry)
+        soon = soon or state["phase"] == "Hydrating"
+        entries.append(state)
 
     for cluster, old in old_entries.items():
         if cluster in inside or cluster not in clusters:
