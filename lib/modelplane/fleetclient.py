@@ -19,16 +19,20 @@ stream breaks, so a caller always sees a watch end and starts it over.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from modelplane.grpcutil.client import dial_aio
-from modelplane.grpcutil.tls import TlsFiles
+from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from modelplane.service import MakeLoop, run_controller
 from modelplane.wellknown import Json
 
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
@@ -65,6 +69,21 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
     )
+
+
+def run_client_service(service: str, args: argparse.Namespace, make_loop: MakeLoop) -> None:
+    """Run a controller that calls the Fleet API (`service.run_controller` with the
+    flags of `add_controller_flags`); exit status 2, with a log line, when its TLS files
+    cannot be read or plain gRPC is asked for off loopback."""
+    try:
+        asyncio.run(
+            run_controller(service, args.kubeconfig, args.namespace, args.status_address, make_loop)
+        )
+    except (TlsConfigError, ValueError) as error:
+        logging.getLogger(service.replace("-", "_")).error(
+            "cannot reach the Fleet API", extra={"fields": {"fleet": args.fleet, "why": str(error)}}
+        )
+        sys.exit(2)
 
 
 class FleetError(Exception):

@@ -11,25 +11,22 @@ cannot be read or plain gRPC is asked for off loopback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import sys
 
 from modelplane import logs
 from modelplane.cache import Cache
-from modelplane.fleetclient import FleetClient, add_client_flags
-from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
+from modelplane.fleetclient import FleetClient, add_client_flags, run_client_service
+from modelplane.grpcutil.tls import TlsFiles
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import add_controller_flags, run_controller
+from modelplane.service import add_controller_flags
 
 from cache_hydrator.controller import RESYNC_S, SERVICE, CacheHydrator, watched_paths
 from cache_hydrator.render import JobConfig
 
 DEFAULT_HUB = "https://huggingface.co"
 DEFAULT_IMAGE = "modelplane/modelplane:latest"
-log = logging.getLogger("cache_hydrator")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,15 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             SERVICE, kube, cache.paths, hydrator.reconcile_all, elector, RESYNC_S, cache=cache
         )
 
-    try:
-        asyncio.run(
-            run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
-        )
-    except (TlsConfigError, ValueError) as error:
-        log.error(
-            "cannot reach the Fleet API", extra={"fields": {"fleet": args.fleet, "why": str(error)}}
-        )
-        sys.exit(2)
+    run_client_service(SERVICE, args, make_loop)
 
 
 if __name__ == "__main__":
