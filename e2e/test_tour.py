@@ -1,7 +1,7 @@
 """The main job: `modelplane up --tour` walks the getting-started tour on a fleet of its own.
 
 The tour brings up its own local fleet (a second network namespace next to the
-session's) with the four services, and prints the service address and
+session's) with the five services, and prints the service address and
 commands. The test then acts as the person reading that output: it sends
 requests with the official `openai` and `anthropic` SDKs (inside the tour's
 namespace, through `modelplane localfleet exec`), pastes the printed commands
@@ -317,7 +317,13 @@ def test_the_control_plane_runs_as_pods_the_chart_installed(tour: tuple[Path, st
         d["metadata"]["name"]: (d.get("status") or {}).get("readyReplicas")
         for d in deployments["items"]
     }
-    services = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
+    services = (
+        "cluster-provisioner",
+        "fleet-scheduler",
+        "endpoint-manager",
+        "gateway-config",
+        "cache-hydrator",
+    )
     assert ready_copies == dict.fromkeys(services, 2), ready_copies
     pods = kubectl_json(state, "get", "pods", "-n", "modelplane-system",
                         "-l", "app.kubernetes.io/instance=modelplane")["items"]  # fmt: skip

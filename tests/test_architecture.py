@@ -28,6 +28,10 @@ PURE = [
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "replica.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "decide.py",
     ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "workload.py",
+    ROOT / "services" / "endpoint-manager" / "endpoint_manager" / "cachegate.py",
+    ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "decide.py",
+    ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "render.py",
+    ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "remote.py",
     ROOT / "services" / "scheduler-extender" / "scheduler_extender" / "inventory.py",
     LIB / "devices.py",
     *(

@@ -18,19 +18,25 @@ stream breaks, so a caller always sees a watch end and starts it over.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from modelplane.grpcutil.client import dial_aio
-from modelplane.grpcutil.tls import TlsFiles
+from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as pb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from modelplane.service import MakeLoop, run_controller
 from modelplane.wellknown import Json
 
 SERVICE_NAME = "modelplane.fleet.v1.Fleet"
+DEFAULT_TARGET = "127.0.0.1:50071"
 CALL_TIMEOUT_S = 10.0
 """Deadline of every unary call (the channel has none, so that a watch can last)."""
 RESOURCES = {
@@ -38,7 +44,10 @@ RESOURCES = {
     ("v1", "Service"): "services",
     ("v1", "ConfigMap"): "configmaps",
     ("v1", "Pod"): "pods",
+    ("v1", "Secret"): "secrets",
     ("v1", "ServiceAccount"): "serviceaccounts",
+    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
+    ("batch/v1", "Job"): "jobs",
     ("rbac.authorization.k8s.io/v1", "Role"): "roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
     ("apps/v1", "Deployment"): "deployments",
@@ -46,6 +55,35 @@ RESOURCES = {
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkersets",
 }
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a service that calls the Fleet API: `--fleet`, `--tls-cert`, `--tls-key`,
+    `--tls-ca` and `--insecure` (for `FleetClient.connect`)."""
+    parser.add_argument(
+        "--fleet", default=DEFAULT_TARGET, help=f"the Fleet API (default {DEFAULT_TARGET})"
+    )
+    parser.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
+    )
+
+
+def run_client_service(service: str, args: argparse.Namespace, make_loop: MakeLoop) -> None:
+    """Run a controller that calls the Fleet API (`service.run_controller` with the
+    flags of `add_controller_flags`); exit status 2, with a log line, when its TLS files
+    cannot be read or plain gRPC is asked for off loopback."""
+    try:
+        asyncio.run(
+            run_controller(service, args.kubeconfig, args.namespace, args.status_address, make_loop)
+        )
+    except (TlsConfigError, ValueError) as error:
+        logging.getLogger(service.replace("-", "_")).error(
+            "cannot reach the Fleet API", extra={"fields": {"fleet": args.fleet, "why": str(error)}}
+        )
+        sys.exit(2)
 
 
 class FleetError(Exception):

@@ -15,6 +15,10 @@ DEPLOYMENT_LABEL = "modelplane.ai/deployment"
 CLUSTER_LABEL = "modelplane.ai/cluster"
 REPLICA_INDEX_LABEL = "modelplane.ai/replica-index"
 POOL_LABEL = "modelplane.ai/pool"
+CACHE_LABEL = "modelplane.ai/cache"
+"""On every object cache-hydrator makes on an inference cluster: the ModelCache's name."""
+CACHE_MOUNT_PATH = "/mnt/models"
+"""Where a ModelCache's volume is mounted in every pod that uses it."""
 
 
 def shorten(name: str, limit: int = DNS_LABEL_MAX) -> str:
@@ -36,3 +40,9 @@ def replica_name(deployment: str, cluster: str, index: int) -> str:
 def deployment_selector(deployment: str) -> str:
     """The serialized label selector of a deployment's replicas (for the scale subresource)."""
     return f"{DEPLOYMENT_LABEL}={deployment}"
+
+
+def cache_claim_name(cache: str) -> str:
+    """The PersistentVolumeClaim that holds ModelCache `cache` on every cluster it stages to
+    (in the cache's namespace there): cache-hydrator makes it, endpoint-manager mounts it."""
+    return shorten(f"modelcache-{cache}")

@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelplane"
 RELEASE = "mp"
 NAMESPACE = "modelplane-system"
-SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
+SERVICES = (
+    "cluster-provisioner",
+    "fleet-scheduler",
+    "endpoint-manager",
+    "gateway-config",
+    "cache-hydrator",
+)
 
 
 def helm_binary() -> Path:

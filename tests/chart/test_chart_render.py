@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cache_hydrator.__main__ import parser as cache_hydrator_parser
 from cluster_provisioner.__main__ import parser as cluster_provisioner_parser
 from endpoint_manager.__main__ import parser as endpoint_manager_parser
 from fleet_scheduler.__main__ import parser as fleet_scheduler_parser
@@ -25,6 +26,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "fleet-scheduler": fleet_scheduler_parser,
     "endpoint-manager": endpoint_manager_parser,
     "gateway-config": gateway_config_parser,
+    "cache-hydrator": cache_hydrator_parser,
 }
 KNOWN_KINDS = {
     ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ConfigMap"),
@@ -104,10 +106,11 @@ def test_grpc_servers_bind_every_address_with_mutual_tls(rendered: list[dict[str
     assert parsed_args(rendered, "fleet-scheduler").in_cluster
 
 
-def test_endpoint_manager_dials_the_cluster_provisioner_service(
-    rendered: list[dict[str, Any]],
+@pytest.mark.parametrize("client", ["endpoint-manager", "cache-hydrator"])
+def test_fleet_clients_dial_the_cluster_provisioner_service(
+    rendered: list[dict[str, Any]], client: str
 ) -> None:
-    args = parsed_args(rendered, "endpoint-manager")
+    args = parsed_args(rendered, client)
     host, _, port = args.fleet.rpartition(":")
     service = by_kind(rendered, "Service")["cluster-provisioner"]
     assert host == f"cluster-provisioner.{NAMESPACE}.svc"
@@ -120,7 +123,7 @@ def test_endpoint_manager_dials_the_cluster_provisioner_service(
 
 def test_tls_files_are_mounted_from_the_services_secret(rendered: list[dict[str, Any]]) -> None:
     secrets = by_kind(rendered, "Secret")
-    for service in ("fleet-scheduler", "cluster-provisioner", "endpoint-manager"):
+    for service in ("fleet-scheduler", "cluster-provisioner", "endpoint-manager", "cache-hydrator"):
         deployment = by_kind(rendered, "Deployment")[service]
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
@@ -229,3 +232,11 @@ def test_a_disruption_budget_keeps_one_copy_of_each_replicated_service(helm: Any
     assert (
         budgets["endpoint-manager"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     )
+
+
+def test_cache_hydrator_runs_jobs_from_the_charts_image_against_the_public_hub(
+    rendered: list[dict[str, Any]],
+) -> None:
+    args = parsed_args(rendered, "cache-hydrator")
+    image = container(by_kind(rendered, "Deployment")["cache-hydrator"])["image"]
+    assert (args.hydrate_image, args.hub) == (image, "https://huggingface.co")

@@ -19,6 +19,7 @@ SERVICES = (
     "modelplane-cluster-provisioner",
     "modelplane-endpoint-manager",
     "modelplane-gateway-config",
+    "modelplane-cache-hydrator",
     "modelplane-hydrate",  # the cache volume's hydration job
     "modelplane-pd-router",  # a PrefillDecode replica's router
     "modelplane-scheduler-extender",  # the scheduler extension of an inference cluster

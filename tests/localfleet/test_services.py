@@ -18,15 +18,21 @@ def test_every_service_has_its_rbac_bound_to_its_own_user() -> None:
         assert all(b["roleRef"]["name"] == f"localfleet:{service}" for b in mine)
 
 
-def test_only_cluster_provisioner_may_read_secrets() -> None:
-    readers = {
-        o["metadata"]["name"]
-        for o in services.rbac_objects()
-        if o["kind"] in ("ClusterRole", "Role")
-        for rule in o.get("rules", [])
-        if "secrets" in rule.get("resources", [])
+def test_only_cluster_provisioner_may_list_secrets_and_cache_hydrator_only_gets_them() -> None:
+    """Kubeconfig Secrets are cluster-provisioner's alone; cache-hydrator reads a ModelCache's
+    authSecret by name (`get`), so it can never enumerate Secrets it was not pointed at."""
+    verbs: dict[str, set[str]] = {}
+    for o in services.rbac_objects():
+        if o["kind"] not in ("ClusterRole", "Role"):
+            continue
+        for rule in o.get("rules", []):
+            if "secrets" in rule.get("resources", []):
+                verbs.setdefault(o["metadata"]["name"], set()).update(rule["verbs"])
+    assert {name for name, v in verbs.items() if v & {"list", "watch"}} == {
+        "localfleet:cluster-provisioner"
     }
-    assert readers == {"localfleet:cluster-provisioner"}
+    assert verbs["localfleet:cache-hydrator"] == {"get"}
+    assert set(verbs) == {"localfleet:cluster-provisioner", "localfleet:cache-hydrator"}
 
 
 def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_api() -> None:

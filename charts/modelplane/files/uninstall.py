@@ -4,8 +4,9 @@
 it deletes the Deployments, so the services still run and release what they hold:
 1. ModelServices, ModelDeployments, ModelReplicas, ModelEndpoints and ModelCaches
    (every namespace) are deleted; endpoint-manager tears each replica's workload
-   down on its inference cluster and then releases the replica's finalizer. The
-   phase ends when none of these is left.
+   down on its inference cluster and then releases the replica's finalizer;
+   cache-hydrator removes each cache's copies once no replica uses it and then
+   releases the cache's finalizer. The phase ends when none of these is left.
 2. InferenceGateways, InferenceClusters and InferenceClasses are deleted;
    cluster-provisioner releases each cluster's finalizer. The phase ends when none
    is left.

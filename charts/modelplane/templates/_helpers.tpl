@@ -41,11 +41,11 @@ app.kubernetes.io/component: {{ .service }}
 
 {{- /* The services the chart runs, and which of them speak gRPC (and so get a certificate). */ -}}
 {{- define "modelplane.services" -}}
-["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config"]
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config", "cache-hydrator"]
 {{- end }}
 
 {{- define "modelplane.grpcServices" -}}
-["cluster-provisioner", "fleet-scheduler", "endpoint-manager"]
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator"]
 {{- end }}
 
 {{- define "modelplane.tlsDir" -}}
@@ -71,6 +71,10 @@ app.kubernetes.io/component: {{ .service }}
 {{- else if eq .service "endpoint-manager" -}}
 {{- $provisioner := index $v.services "cluster-provisioner" -}}
 {{- $args = concat $args (list (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) (printf "--router-image=%s" (include "modelplane.image" .root))) -}}
+{{- else if eq .service "cache-hydrator" -}}
+{{- $provisioner := index $v.services "cluster-provisioner" -}}
+{{- $image := $own.hydrateImage | default (include "modelplane.image" .root) -}}
+{{- $args = concat $args (list (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) (printf "--hydrate-image=%s" $image) (printf "--hub=%s" $own.hub)) -}}
 {{- else if eq .service "gateway-config" -}}
 {{- if eq (int $own.hopPort) (int $own.gatewayPort) -}}
 {{- fail (printf "services.gateway-config.hopPort: %v is also gatewayPort; the hop listener needs a port of its own" $own.hopPort) -}}

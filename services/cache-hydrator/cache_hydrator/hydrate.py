@@ -41,6 +41,7 @@ from cache_hydrator.plan import (
     human,
 )
 from cache_hydrator.progress import Progress, Reporter, Status
+from cache_hydrator.report import ConfigMapReport
 from cache_hydrator.volume import Volume
 
 
@@ -185,6 +186,11 @@ def parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, help="seconds between reports (at most 5)"
     )
     parse.add_argument("--workers", type=int, default=8, help="files fetched at once")
+    parse.add_argument(
+        "--report-configmap",
+        help="also publish each report into this ConfigMap of the pod's namespace "
+        "(in-cluster credentials; cache-hydrator mirrors it)",
+    )
     return parse
 
 
@@ -198,7 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.size_gib is not None and args.size_gib < 1:
         parse.error(f"--size-gib {args.size_gib}: must be at least 1")
     status_file = args.status_file or args.dir / ".modelplane" / "status.json"
-    progress = Progress(Status(repo=args.repo, revision=args.revision), status_file, sys.stdout)
+    try:
+        publish = ConfigMapReport(args.report_configmap) if args.report_configmap else None
+    except (ValueError, OSError) as error:
+        parse.error(str(error))
+    status = Status(repo=args.repo, revision=args.revision)
+    progress = Progress(status, status_file, sys.stdout, publish)
     with Reporter(progress, args.interval):
         try:
             hub = Hub(

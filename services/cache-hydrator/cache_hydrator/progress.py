@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -38,12 +39,20 @@ class Status:
 
 
 class Progress:
-    """Thread-safe updates to one `Status`; `report` writes it out."""
+    """Thread-safe updates to one `Status`; `report` writes it out (and hands the file's
+    text to `publish` when given: `report.ConfigMapReport`)."""
 
-    def __init__(self, status: Status, path: Path, out: TextIO) -> None:
+    def __init__(
+        self,
+        status: Status,
+        path: Path,
+        out: TextIO,
+        publish: Callable[[str], None] | None = None,
+    ) -> None:
         self._status = status
         self._path = path
         self._out = out
+        self._publish = publish
         self._lock = threading.Lock()
 
     def set(self, **fields: object) -> None:
@@ -69,8 +78,11 @@ class Progress:
         status.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._path.parent.mkdir(parents=True, exist_ok=True)
         scratch = self._path.with_name(f".{self._path.name}.{os.getpid()}")
-        scratch.write_text(json.dumps(asdict(status), indent=2) + "\n")
+        text = json.dumps(asdict(status), indent=2) + "\n"
+        scratch.write_text(text)
         scratch.replace(self._path)
+        if self._publish is not None:
+            self._publish(text)
         share = f" ({100 * status.bytesDone // status.bytesTotal}%)" if status.bytesTotal else ""
         line = (
             f"{status.phase} {status.step}: {human(status.bytesDone)} of "

@@ -10,40 +10,27 @@ when the TLS files cannot be read or plain gRPC is asked for off loopback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import sys
 
 import httpx
 from modelplane import logs
 from modelplane.cache import Cache
-from modelplane.fleetclient import FleetClient
-from modelplane.grpcutil.tls import TlsConfigError, TlsFiles
+from modelplane.fleetclient import FleetClient, add_client_flags, run_client_service
+from modelplane.grpcutil.tls import TlsFiles
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import add_controller_flags, run_controller
+from modelplane.service import add_controller_flags
 
 from endpoint_manager.controller import RESYNC_S, SERVICE, EndpointManager, watched_paths
 from endpoint_manager.health import Prober
 from endpoint_manager.workload import DEFAULT_ROUTER_IMAGE
 
-DEFAULT_FLEET = "127.0.0.1:50071"
-log = logging.getLogger("endpoint_manager")
-
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelplane-endpoint-manager", description=__doc__)
     add_controller_flags(p, "127.0.0.1:9092", "where the leader Lease lives")
-    p.add_argument(
-        "--fleet", default=DEFAULT_FLEET, help=f"the Fleet API (default {DEFAULT_FLEET})"
-    )
-    p.add_argument("--tls-cert", help="PEM client certificate (with --tls-key)")
-    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    p.add_argument("--tls-ca", help="PEM CA bundle the Fleet server's certificate chains to")
-    p.add_argument(
-        "--insecure", action="store_true", help="allow plain gRPC to a non-loopback --fleet"
-    )
+    add_client_flags(p)
     p.add_argument(
         "--router-image",
         default=DEFAULT_ROUTER_IMAGE,
@@ -73,15 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         manager.wake = loop.trigger  # a change on a cluster runs a pass at once
         return loop
 
-    try:
-        asyncio.run(
-            run_controller(SERVICE, args.kubeconfig, args.namespace, args.status_address, make_loop)
-        )
-    except (TlsConfigError, ValueError) as error:
-        log.error(
-            "cannot reach the Fleet API", extra={"fields": {"fleet": args.fleet, "why": str(error)}}
-        )
-        sys.exit(2)
+    run_client_service(SERVICE, args, make_loop)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """One endpoint-manager pass: observe every ModelReplica, `decide`, carry the decision out.
 
 Only the leader acts. A pass reads ModelReplicas, ModelDeployments,
-InferenceClusters and endpoint-manager's ModelEndpoints from the loop's `Cache`
+InferenceClusters, ModelCaches and endpoint-manager's ModelEndpoints from the loop's `Cache`
 (list + watch of the control cluster: no API request to observe them), keeps
 `RemoteCache` following exactly the clusters that replicas name (their
 objects arrive through `Fleet.Watch`; nothing on a cluster is polled), then per
@@ -39,7 +39,7 @@ from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.wellknown import API, API_VERSION, MANAGED_BY, Json
 
-from endpoint_manager import workload
+from endpoint_manager import cachegate, workload
 from endpoint_manager.decide import Applied, Decision, Health, Observed, Ref, decide
 from endpoint_manager.health import Prober
 from endpoint_manager.remote import RemoteCache
@@ -54,12 +54,13 @@ log = logging.getLogger("endpoint_manager")
 REPLICAS = f"{API}/modelreplicas"
 DEPLOYMENTS = f"{API}/modeldeployments"
 CLUSTERS = f"{API}/inferenceclusters"
+CACHES = f"{API}/modelcaches"
 ENDPOINTS = f"{API}/modelendpoints?labelSelector={MANAGED_BY}={workload.MANAGER}"
 """Only the ModelEndpoints this service made."""
 
 
 def watched_paths() -> list[str]:
-    return [REPLICAS, DEPLOYMENTS, CLUSTERS, ENDPOINTS]
+    return [REPLICAS, DEPLOYMENTS, CLUSTERS, ENDPOINTS, CACHES]
 
 
 def _path(namespace: str, plural: str, name: str) -> str:
@@ -156,6 +157,7 @@ class EndpointManager:
         """What is known of `replica` now, without any call."""
         meta, uid = replica["metadata"], replica["metadata"]["uid"]
         label = workload.managed_labels(replica)[workload.REPLICA_LABEL]
+        cache = cachegate.cache_name(replica)
         return Observed(
             cluster=cluster,
             deployment=deployment,
@@ -165,6 +167,7 @@ class EndpointManager:
             health=self.health.get(uid),
             withdrawn_at=self.withdrawn.get(uid),
             router_image=self.router_image,
+            cache=self.cache.get(CACHES, cache, meta["namespace"]) if cache else None,
         )
 
     async def reconcile(

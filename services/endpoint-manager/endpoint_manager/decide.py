@@ -19,6 +19,10 @@ by the replica's uid, so probes do not bunch) while it answers. A decision
 that applies or probes leaves the rest (prune, status, endpoint) alone: the
 controller carries those out and decides again with their outcome.
 
+A replica with `spec.modelCacheRef` also carries `CacheReady` (`cachegate`): while its
+ModelCache is not Ready on the replica's cluster nothing is applied and `Synced` is False
+with the cache's progress there.
+
 `Synced` says whether its objects are applied; `Ready` whether every workload
 has all its pods ready (a PrefillDecode replica's phase engines: one pod each;
 its router: all) and the health probe answered 200. Its ModelEndpoint
@@ -43,7 +47,7 @@ from typing import Any
 from modelplane import conditions
 from modelplane.wellknown import Json
 
-from endpoint_manager import workload
+from endpoint_manager import cachegate, workload
 from endpoint_manager.replica import (
     APPLIED,
     APPLY_FAILED,
@@ -112,6 +116,7 @@ class Observed:
     applied, health: the last apply and probe (None: none yet, e.g. after a restart);
     withdrawn_at: when this process withdrew the endpoint of the replica being deleted;
     router_image: what a PrefillDecode replica's router runs (endpoint-manager's setting).
+    cache: the ModelCache its `spec.modelCacheRef` names (None: none, or not found).
     """
 
     cluster: Json | None
@@ -122,6 +127,7 @@ class Observed:
     health: Health | None = None
     withdrawn_at: datetime.datetime | None = None
     router_image: str = workload.DEFAULT_ROUTER_IMAGE
+    cache: Json | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,7 @@ class _Conditions:
         self.generation = int(replica["metadata"].get("generation") or 0)
         self.now = stamp(now)
         self.name = f"ModelReplica {key(replica)}"
+        self.extra: list[dict[str, object]] = []  # conditions every status carries
 
     def make(self, type_: str, ok: bool, reason: str, message: str) -> dict[str, object]:
         state: conditions.Status = "True" if ok else "False"
@@ -173,7 +180,7 @@ class _Conditions:
         """The new status, or None when it says what the replica's status already says."""
         old = self.replica.get("status") or {}
         new: Json = {
-            "conditions": conditions.merge(old.get("conditions") or [], wanted),
+            "conditions": conditions.merge(old.get("conditions") or [], [*wanted, *self.extra]),
             "observedGeneration": self.generation,
             "address": address,
         }
@@ -187,9 +194,14 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
     name = made.name
     todo = Decision(add_finalizer=FINALIZER not in (meta.get("finalizers") or []))
     rendered: workload.Rendered | None = None
+    gate = cachegate.check(replica, seen.cache)
+    if gate is not None:
+        made.extra = [made.make(cachegate.CACHE_READY, gate.ready, gate.reason, gate.message)]
     if seen.cluster is None:
         why = f"{name}: spec.clusterName {cluster_name!r} names no InferenceCluster"
         synced = made.make(conditions.SYNCED, False, CLUSTER_NOT_FOUND, why)
+    elif gate is not None and not gate.ready:
+        synced = made.make(conditions.SYNCED, False, gate.reason, gate.message)
     else:
         try:
             rendered = workload.render(replica, seen.router_image)

@@ -25,7 +25,9 @@ what it must: its labels (the user's stay), the pool pin
 `modelplane.ai/pool: <pool>` (merged into any nodeSelector), the device claim
 (`spec.resourceClaims` plus `resources.claims` on the engine container), an
 HTTP readiness probe on `/health` at the engine port when the engine
-container of a serving pod has none, and in gangs `MODELPLANE_LEADER_ADDRESS`
+container of a serving pod has none, with `spec.modelCacheRef` the ModelCache's claim
+(`naming.cache_claim_name`) mounted read-only at `/mnt/models` in every container of
+every pod (gangs included), and in gangs `MODELPLANE_LEADER_ADDRESS`
 (from the `LWS_LEADER_ADDRESS` that LeaderWorkerSet injects, with
 `LWS_GROUP_SIZE` and the rank `LWS_WORKER_INDEX`, 0 for the leader). The engine
 container is the one named `engine`, else the first; the engine port is its
@@ -154,7 +156,7 @@ def render(replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE) -> Rendered:
     """The objects `replica` needs on its cluster, in apply order (see the module docstring);
     `router_image` runs a PrefillDecode replica's router.
 
-    Raises `UnsupportedError` for an unknown serving mode, a ModelCache reference, an engine
+    Raises `UnsupportedError` for an unknown serving mode, an engine
     that is neither one Standalone member nor one Leader plus one Worker member, a member
     without a pool, container or device class, and serving engines on different ports.
     """
@@ -197,10 +199,6 @@ class _Renderer:
             raise self.error(
                 "spec.serving.mode",
                 f"{mode} serving is not supported; use Unified or PrefillDecode",
-            )
-        if spec.get("modelCacheRef"):
-            raise self.error(
-                "spec.modelCacheRef", "mounting a ModelCache at /mnt/models is not supported yet"
             )
         engines: Sequence[Obj] = spec.get("engines") or ()
         if not engines:
@@ -308,6 +306,9 @@ class _Renderer:
             }
         if gang:
             _add_leader_address(spec)
+        cache = (self.replica.get("spec") or {}).get("modelCacheRef") or {}
+        if cache.get("name"):
+            _mount_cache(spec, naming.cache_claim_name(str(cache["name"])))
         return _Pod(template=template, claim_template=claim, port=port, at=at)
 
     def claim_template(self, parts: Sequence[str], requests: Sequence[Obj], at: str) -> Json:
@@ -445,6 +446,26 @@ def _claim_devices(spec: Json, container: Json, claim_template: str) -> None:
     used = resources.get("claims") or []
     if not any(c.get("name") == CLAIM_NAME for c in used):
         resources["claims"] = [*used, {"name": CLAIM_NAME}]
+
+
+CACHE_VOLUME = "modelplane-cache"
+
+
+def _mount_cache(spec: Json, claim: str) -> None:
+    """The ModelCache's claim as a read-only volume, mounted at `/mnt/models` in every
+    container of the pod (replacing a volume or mount of the same name or path)."""
+    volume = {"name": CACHE_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    spec["volumes"] = [
+        *(v for v in spec.get("volumes") or () if v.get("name") != CACHE_VOLUME),
+        volume,
+    ]
+    mount = {"name": CACHE_VOLUME, "mountPath": naming.CACHE_MOUNT_PATH, "readOnly": True}
+    for container in [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]:
+        kept = [
+            m for m in container.get("volumeMounts") or ()
+            if m.get("name") != CACHE_VOLUME and m.get("mountPath") != naming.CACHE_MOUNT_PATH
+        ]  # fmt: skip
+        container["volumeMounts"] = [*kept, dict(mount)]
 
 
 def _add_leader_address(spec: Json) -> None:

@@ -61,7 +61,7 @@ class Kube:
         self.lists.append(path)
         items = {
             "modelreplicas": [self.replica], "inferenceclusters": [CLUSTER],
-            "modelendpoints": self.endpoints, "modeldeployments": [],
+            "modelendpoints": self.endpoints, "modeldeployments": [], "modelcaches": [],
         }[path.rsplit("/", 1)[1]]  # fmt: skip
         return {"items": copy.deepcopy(items)}
 
@@ -242,6 +242,7 @@ def test_a_pass_reads_the_control_cluster_from_the_cache_without_a_request() -> 
                 "modeldeployments",
                 "inferenceclusters",
                 "modelendpoints",
+                "modelcaches",
             )
         )
         kube.lists.clear()

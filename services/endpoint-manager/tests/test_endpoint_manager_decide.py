@@ -173,6 +173,19 @@ def with_spec(change: Json) -> Json:
 
 
 RENDERED = render(replica()).objects
+HYDRATING = (f"{NAME}: waiting for ModelCache ml-team/qwen-weights on east: Hydrating, "
+             "300 of 1200 bytes (25%): downloading")  # fmt: skip
+
+
+def model_cache(phase: str, message: str) -> Json:
+    """ModelCache qwen-weights with an entry for east (and a Ready one for west)."""
+    return {"metadata": {"name": "qwen-weights", "namespace": "ml-team"}, "status": {"clusters": [
+        {"clusterName": "west", "phase": "Ready", "bytesDone": 1200, "bytesTotal": 1200},
+        {"clusterName": "east", "phase": phase, "message": message, "commit": "c0ffee",
+         "bytesDone": 1200 if phase == "Ready" else 300, "bytesTotal": 1200},
+    ]}}  # fmt: skip
+
+
 ROUTE_REF = ("gateway.networking.k8s.io/v1", "HTTPRoute", "ml-team", SERVICE)
 SVC_REF = ("v1", "Service", "ml-team", SERVICE)
 DEPLOYMENT_REF = ("apps/v1", "Deployment", "ml-team", DEPLOYMENT_NAME)
@@ -265,11 +278,29 @@ LIVE: list[tuple[str, Json, Observed, datetime.datetime, Decision]] = [
      Decision(status=status(
          cond("Ready", False, "WorkloadNotReady", f"{NAME}: spec.clusterName 'east' names no InferenceCluster"),
          cond("Synced", False, "ClusterNotFound", f"{NAME}: spec.clusterName 'east' names no InferenceCluster")))),
-    ("a ModelCache reference is Unsupported for now and nothing is applied",
+    ("a replica whose ModelCache does not exist waits with CacheReady False and applies nothing",
      with_spec({"modelCacheRef": {"name": "qwen-weights"}}), seen(endpoint=None, applied=None), T0,
      Decision(status=status(
-         cond("Ready", False, "WorkloadNotReady", f"{NAME}: {NAME} spec.modelCacheRef: mounting a ModelCache at /mnt/models is not supported yet"),
-         cond("Synced", False, "Unsupported", f"{NAME}: {NAME} spec.modelCacheRef: mounting a ModelCache at /mnt/models is not supported yet")))),
+         cond("CacheReady", False, "CacheNotFound", f"{NAME} spec.modelCacheRef.name: ModelCache ml-team/qwen-weights not found"),
+         cond("Ready", False, "WorkloadNotReady", f"{NAME} spec.modelCacheRef.name: ModelCache ml-team/qwen-weights not found"),
+         cond("Synced", False, "CacheNotFound", f"{NAME} spec.modelCacheRef.name: ModelCache ml-team/qwen-weights not found")))),
+    ("a replica whose ModelCache is hydrating on its cluster waits with the cache's progress there",
+     with_spec({"modelCacheRef": {"name": "qwen-weights"}}),
+     seen(endpoint=None, applied=None, cache=model_cache("Hydrating", "downloading")), T0,
+     Decision(status=status(
+         cond("CacheReady", False, "CacheNotReady", HYDRATING),
+         cond("Ready", False, "WorkloadNotReady", HYDRATING),
+         cond("Synced", False, "CacheNotReady", HYDRATING)))),
+    ("once its ModelCache is Ready on its cluster the replica is applied with the cache mounted",
+     with_spec({"modelCacheRef": {"name": "qwen-weights"}}),
+     seen(endpoint=None, applied=None, cache=model_cache("Ready", "")), T0,
+     Decision(apply=render(with_spec({"modelCacheRef": {"name": "qwen-weights"}})).objects)),
+    ("a served replica of a Ready cache carries CacheReady True",
+     with_spec({"modelCacheRef": {"name": "qwen-weights"}}),
+     seen(cache=model_cache("Ready", ""), health=Health(True, at(-1))), T0,
+     Decision(status=status(
+         cond("CacheReady", True, "CacheStaged", f"{NAME}: ModelCache ml-team/qwen-weights is Ready on east (commit c0ffee)"),
+         SERVING, SYNCED, address=ADDRESS))),
 ]  # fmt: skip
 
 GONE_CLUSTER: Json = {"metadata": {"name": "east"}}

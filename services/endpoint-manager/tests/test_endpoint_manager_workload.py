@@ -710,9 +710,6 @@ M0 = "spec.engines.0.members.0"
         ("an unknown serving mode", edited(QWEN, _set("spec.serving", {"mode": "Speculative"})),
          "spec.serving.mode",
          f"{REPLICA} spec.serving.mode: Speculative serving is not supported; use Unified or PrefillDecode"),
-        ("a ModelCache mount is not built yet", edited(QWEN, _set("spec.modelCacheRef", {"name": "qwen"})),
-         "spec.modelCacheRef",
-         f"{REPLICA} spec.modelCacheRef: mounting a ModelCache at /mnt/models is not supported yet"),
         ("two Worker members do not fit one worker template", edited(gang(), _second_worker),
          "spec.engines[0].members",
          "ModelReplica ml-team/coder-east-0 spec.engines[0].members: roles ['Leader', 'Worker', 'Worker'] are not "
@@ -777,3 +774,41 @@ def _scribble(node: Any) -> None:
         for value in node:
             _scribble(value)
         node.append("scribbled")
+
+
+CACHE_VOLUME = {
+    "name": "modelplane-cache",
+    "persistentVolumeClaim": {"claimName": "modelcache-coder-weights", "readOnly": True},
+}
+CACHE_MOUNT = {"name": "modelplane-cache", "mountPath": "/mnt/models", "readOnly": True}
+
+
+def test_a_cache_reference_mounts_its_claim_read_only_in_every_container_of_a_gang() -> None:
+    cached = edited(gang(), _set("spec.modelCacheRef", {"name": "coder-weights"}))
+    lws = next(o for o in render(cached).objects if o["kind"] == "LeaderWorkerSet")
+    group = lws["spec"]["leaderWorkerTemplate"]
+    for template in (group["leaderTemplate"], group["workerTemplate"]):
+        assert template["spec"]["volumes"] == [CACHE_VOLUME]
+        for container in template["spec"]["containers"]:
+            assert container["volumeMounts"] == [CACHE_MOUNT]
+
+
+def test_a_cache_mount_replaces_a_users_volume_at_mnt_models_and_keeps_the_others() -> None:
+    def own_mounts(replica: Json) -> None:
+        replica["spec"]["modelCacheRef"] = {"name": "coder-weights"}
+        spec = first_member(replica)["template"]["spec"]
+        spec["volumes"] = [{"name": "scratch", "emptyDir": {}}]
+        spec["containers"][0]["volumeMounts"] = [
+            {"name": "scratch", "mountPath": "/tmp"},
+            {"name": "scratch", "mountPath": "/mnt/models"},
+        ]
+
+    deployment = next(
+        o for o in render(edited(QWEN, own_mounts)).objects if o["kind"] == "Deployment"
+    )
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {}}, CACHE_VOLUME]
+    assert spec["containers"][0]["volumeMounts"] == [
+        {"name": "scratch", "mountPath": "/tmp"},
+        CACHE_MOUNT,
+    ]

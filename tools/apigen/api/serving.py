@@ -201,6 +201,9 @@ CLUSTER_CACHE_STATUS = Obj(
             "Pending, Hydrating, Ready or Failed.",
         ),
         Field("message", Str(max_length=4096), "Details of the current phase."),
+        Field("bytesDone", Int(minimum=0), "Bytes of the weights on the cluster's volume."),
+        Field("bytesTotal", Int(minimum=0), "Bytes of the weights in all."),
+        Field("commit", Str(max_length=64), "The commit the revision resolved to."),
     ),
 )
 
@@ -261,11 +264,23 @@ MODEL_CACHE = Kind(
                 ),
                 "The cache's state on each cluster it stages to.",
             ),
+            Field(
+                "readyClusters",
+                Str(max_length=32),
+                "Clusters of the footprint where the cache is Ready, out of all: 1/2.",
+            ),
+            Field(
+                "progress",
+                Str(max_length=32),
+                "Bytes staged across the footprint, as a share of the total: 45%.",
+            ),
         ),
     ),
     columns=(
         Column("Source", "string", ".spec.source", "Where the weights come from."),
         Column("Size", "integer", ".spec.huggingFace.sizeGiB", "GiB of storage per cluster."),
+        Column("Clusters", "string", ".status.readyClusters", "Ready clusters out of all."),
+        Column("Progress", "string", ".status.progress", "Bytes staged, as a share."),
         condition_column("Ready", "Ready", "Whether the cache is staged."),
         AGE,
     ),

@@ -241,8 +241,8 @@ def parser() -> argparse.ArgumentParser:
         "--services",
         action="store_true",
         help="also run the control plane's services (cluster-provisioner, fleet-scheduler, "
-        "endpoint-manager, gateway-config) as processes of the harness (benchmarks, tests "
-        "of one service)",
+        "endpoint-manager, gateway-config, cache-hydrator) as processes of the harness "
+        "(benchmarks, tests of one service)",
     )
     up.add_argument(
         "--hub-root",

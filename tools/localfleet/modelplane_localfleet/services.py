@@ -30,7 +30,13 @@ ROOT = Path(__file__).resolve().parents[3]
 RBAC_DIR = ROOT / "charts" / "modelplane" / "files" / "rbac"
 CRD_DIR = ROOT / "crds"
 NAMESPACE = "modelplane-system"
-SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config")
+SERVICES = (
+    "cluster-provisioner",
+    "fleet-scheduler",
+    "endpoint-manager",
+    "gateway-config",
+    "cache-hydrator",
+)
 API = "rbac.authorization.k8s.io"
 
 
@@ -137,6 +143,7 @@ STATUS_PORTS = {
     "fleet-scheduler": 9091,
     "endpoint-manager": 9092,
     "gateway-config": 9093,
+    "cache-hydrator": 9094,
 }
 GRPC_PORTS = {"cluster-provisioner": 50071, "fleet-scheduler": 50061}
 MODULES = {service: service.replace("-", "_") for service in SERVICES}
@@ -163,6 +170,6 @@ def service_argv(service: str, python: str, config_dir: Path, address: str) -> l
     ]  # fmt: skip
     if service in GRPC_PORTS:
         argv += [f"--listen={address}:{GRPC_PORTS[service]}", *tls_flags]
-    elif service == "endpoint-manager":
+    elif service in ("endpoint-manager", "cache-hydrator"):
         argv += [f"--fleet={address}:{GRPC_PORTS['cluster-provisioner']}", *tls_flags]
     return argv

@@ -166,7 +166,8 @@ class Tour:
         installed = controlplane.install(self.fleet, self.say)
         self.say(
             f"    release {installed.release} in {installed.namespace}: cluster-provisioner,"
-            " fleet-scheduler, endpoint-manager, gateway-config (two pods each, one leading)"
+            " fleet-scheduler, endpoint-manager, gateway-config, cache-hydrator (two pods each,"
+            " one leading)"
         )
 
         self.step("The front door: InferenceGateway default")
