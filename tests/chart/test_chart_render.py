@@ -116,6 +116,12 @@ def test_fleet_clients_dial_the_cluster_provisioner_service(
     assert host == f"cluster-provisioner.{NAMESPACE}.svc"
     assert {"name": "grpc", "port": int(port)}.items() <= service["spec"]["ports"][1].items()
     assert args.tls_ca and args.tls_cert and not args.insecure
+
+
+def test_endpoint_manager_runs_routers_on_the_control_plane_image(
+    rendered: list[dict[str, Any]],
+) -> None:
+    args = parsed_args(rendered, "endpoint-manager")
     assert (
         args.router_image == container(by_kind(rendered, "Deployment")["endpoint-manager"])["image"]
     )
