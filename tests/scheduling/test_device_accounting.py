@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 from modelplane.scheduling import schedule_all
-from modelplane.scheduling.model import Cluster, Fleet, Placement
+from modelplane.scheduling.model import Accounting, Cluster, Deployment, Fleet, Placement
 from modelplane.scheduling.packing import Nodes, dominated, node_devices
 
 from tests.scheduling.builders import (
@@ -34,31 +34,31 @@ from tests.scheduling.test_rules import CASES, Case
 EIGHT = hw("h100x8", gpu("80Gi", count=8, architecture="Hopper"))
 
 
-def gpus(name: str, count: int, replicas: int) -> object:
+def gpus(name: str, count: int, replicas: int) -> Deployment:
     return deployment(
         name, engine("e", member("Standalone", request("gpu", count))), replicas=replicas
     )
 
 
-def in_mode(f: Fleet, mode: str) -> Fleet:
+def in_mode(f: Fleet, mode: Accounting) -> Fleet:
     clusters = tuple(dataclasses.replace(c, accounting=mode) for c in f.clusters)
     return dataclasses.replace(f, clusters=clusters)
 
 
-def two_nodes(mode: str) -> Fleet:
+def two_nodes(mode: Accounting) -> Fleet:
     return in_mode(fleet([cluster("c", pool("p", "h100x8", 2))], [EIGHT]), mode)
 
 
 def test_four_two_gpu_replicas_and_one_eight_gpu_replica_fit_two_nodes_in_device_mode() -> None:
     small, big = gpus("small", 2, 4), gpus("big", 8, 1)
-    placements = schedule_all([small, big], two_nodes("Device"))  # type: ignore[list-item]
+    placements = schedule_all([small, big], two_nodes("Device"))
     assert [len(p.replicas) for p in placements] == [4, 1]
     assert [p.unscheduled for p in placements] == [0, 0]
 
 
 def test_the_whole_node_rule_places_two_of_them_and_says_so() -> None:
     small, big = gpus("small", 2, 4), gpus("big", 8, 1)
-    placements = schedule_all([small, big], two_nodes("Node"))  # type: ignore[list-item]
+    placements = schedule_all([small, big], two_nodes("Node"))
     assert [len(p.replicas) for p in placements] == [2, 0]
     assert placements[1].reasons == ("c: pool p has 0 of 1 needed nodes free",)
 
@@ -66,7 +66,7 @@ def test_the_whole_node_rule_places_two_of_them_and_says_so() -> None:
 def test_a_misfit_in_device_mode_says_how_many_devices_the_best_node_had_free() -> None:
     # 3 + 3 + 3 GPUs leave the nodes with 2 and 5 free: a 6-GPU pod fits neither.
     first, second = gpus("threes", 3, 3), gpus("six", 6, 1)
-    placements = schedule_all([first, second], two_nodes("Device"))  # type: ignore[list-item]
+    placements = schedule_all([first, second], two_nodes("Device"))
     assert len(placements[0].replicas) == 3
     assert placements[1].reasons == (
         "c: pool p (device accounting): a pod claiming 6 gpu.nvidia.com fits no node; "
@@ -79,7 +79,7 @@ def test_existing_replicas_recorded_without_pod_shapes_count_as_whole_nodes() ->
     existing = [dataclasses.replace(r, engines=tuple(
         dataclasses.replace(pin, pods=()) for pin in r.engines)) for r in as_existing(placed)]  # fmt: skip
     again = dataclasses.replace(two_nodes("Device"), replicas=tuple(existing))
-    big = schedule_all([gpus("small", 2, 1), gpus("big", 8, 2)], again)  # type: ignore[list-item]
+    big = schedule_all([gpus("small", 2, 1), gpus("big", 8, 2)], again)
     assert len(big[1].replicas) == 1  # the unknown replica holds a node of its own
 
 
@@ -108,9 +108,9 @@ def test_packing_puts_a_pod_on_the_fullest_node_that_fits_and_gives_back_exactly
     whole = nodes.pack([()])
     assert whole == [(1, ())]
     assert nodes.pack([(("gpu", 8),), (("gpu", 8),)]) is None  # only node 2 is free
-    assert nodes.free == [{"gpu": 2}, {"gpu": 0}, {"gpu": 8}]  # all or nothing
+    assert nodes.free == [[2], [0], [8]]  # all or nothing
     nodes.give(whole)
-    assert nodes.free[1] == {"gpu": 8}
+    assert nodes.free[1] == [8]
 
 
 def test_a_smaller_demand_is_dominated_and_a_whole_node_holds_anything() -> None:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelplane.naming import replica_name
-from modelplane.scheduling.ledger import Ledger
+from modelplane.scheduling.ledger import Book, Ledger
 from modelplane.scheduling.matching import EngineFit, Matcher, compile_deployment
 from modelplane.scheduling.model import (
     Cluster,
@@ -420,14 +420,15 @@ class _Plan:
             if self._static_reason(self.session.clusters[name]) is None
         ]
 
-    def _fit_capacity(self, cluster: Cluster) -> _Choice | str:
-        """Pools for each engine in order (no backtracking), or why capacity is short."""
+    def _fit_capacity(self, cluster: Cluster, explain: bool = True) -> _Choice | str:
+        """Pools for each engine in order (no backtracking), or why capacity is short
+        (worded only with `explain`)."""
         ledger = self.session.ledger
         pending: dict[str, Demand] = {}
         engines: list[PlacedEngine] = []
         details: list[str] = []
         for engine, fits in zip(self.deployment.engines, self.fits, strict=True):
-            shortages: list[str] = []
+            short: list[tuple[Book, Demand, Demand]] = []
             chosen: PlacedEngine | None = None
             for pool in cluster.pools:
                 fit = fits[pool.class_name]
@@ -443,9 +444,11 @@ class _Plan:
                     )
                     pending[pool.name] = before + fit.pods
                     break
-                shortages.append(book.shortage(before, fit.pods))
+                short.append((book, before, fit.pods))
             if chosen is None:
-                return "; ".join(shortages)
+                if not explain:
+                    return ""
+                return "; ".join(book.shortage(before, pods) for book, before, pods in short)
             engines.append(chosen)
         return _Choice(tuple(engines), "; ".join(details))
 
@@ -465,7 +468,7 @@ class _Plan:
         for cluster in candidates:
             if per_cluster[cluster.name] != level:
                 continue
-            choice = self._fit_capacity(cluster)
+            choice = self._fit_capacity(cluster, explain=False)
             if isinstance(choice, _Choice):
                 detail = (
                     f"placed on {cluster.name}: it hosted the fewest replicas of this deployment "

@@ -137,7 +137,7 @@ class DeviceBook:
         wanted = sum(sum(n for _, n in pod) for pod in demand if pod)
         return (
             f"({len(demand)} pods, {wanted} devices, packed per node; "
-            f"{self.nodes.free_devices()} devices free)"
+            f"{self.nodes.empty} of {len(self.nodes.free)} nodes wholly free)"
         )
 
     def growth(self, before: int, now: Demand, held: Demand) -> str:

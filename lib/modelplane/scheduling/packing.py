@@ -78,54 +78,88 @@ def dominated(now: Demand, held: Demand) -> bool:
 
 
 class Nodes:
-    """The free devices of each node of one pool."""
+    """The free devices of each node of one pool, as counts per device class."""
 
     def __init__(self, nodes: int, capacity: Mapping[str, int]) -> None:
         self.capacity = dict(capacity)
-        self.free = [dict(capacity) for _ in range(max(nodes, 0))]
+        self.classes = tuple(sorted(capacity))
+        self.cap = [capacity[c] for c in self.classes]
+        self.free = [list(self.cap) for _ in range(max(nodes, 0))]
+        self.empty = len(self.free)  # nodes with every device free
+        self.total = [n * len(self.free) for n in self.cap]  # free devices per class
         self.overflow = 0  # pods charged that fit no node (a pool already overcommitted)
+        self._vectors: dict[PodShape, list[tuple[int, int]] | None] = {}
 
-    def _fits(self, node: int, pod: PodShape) -> bool:
-        free = self.free[node]
+    def _vector(self, pod: PodShape) -> list[tuple[int, int]] | None:
+        """(class index, count) per device class the pod claims; None when no node of the
+        pool could hold it even empty."""
+        if pod in self._vectors:
+            return self._vectors[pod]
+        index = {c: i for i, c in enumerate(self.classes)}
+        vector: list[tuple[int, int]] | None
         if pod == WHOLE_NODE:
-            return free == self.capacity
-        return all(free.get(c, 0) >= n for c, n in pod)
+            vector = list(enumerate(self.cap))
+        elif all(c in index and n <= self.cap[index[c]] for c, n in pod):
+            vector = [(index[c], n) for c, n in pod]
+        else:
+            vector = None
+        self._vectors[pod] = vector
+        return vector
 
-    def _in_use(self, node: int, pod: PodShape) -> int:
-        classes = [c for c, _ in pod] if pod else list(self.capacity)
-        return sum(self.capacity.get(c, 0) - self.free[node].get(c, 0) for c in classes)
+    def _is_empty(self, node: int) -> bool:
+        return self.free[node] == self.cap
 
-    def _take(self, node: int, pod: PodShape) -> None:
+    def _place(self, pod: PodShape) -> int:
+        """The node for `pod` (most of its classes in use among those that fit, lowest on
+        ties), taken; -1 when none fits."""
+        vector = self._vector(pod)
+        if vector is None:
+            return -1
+        whole = pod == WHOLE_NODE
+        best, best_used = -1, -1
+        for node, free in enumerate(self.free):
+            if whole:
+                if free != self.cap:
+                    continue
+                used = 0
+            else:
+                if any(free[i] < n for i, n in vector):
+                    continue
+                used = sum(self.cap[i] - free[i] for i, _ in vector)
+            if used > best_used:
+                best, best_used = node, used
+        if best >= 0:
+            self._change(best, vector, -1)
+        return best
+
+    def _change(self, node: int, vector: list[tuple[int, int]], sign: int) -> None:
+        was_empty = self._is_empty(node)
         free = self.free[node]
-        for c, n in pod or self.capacity.items():
-            free[c] = free.get(c, 0) - n
+        for i, n in vector:
+            free[i] += sign * n
+            self.total[i] += sign * n
+        self.empty += int(self._is_empty(node)) - int(was_empty)
 
     def give(self, placed: Sequence[tuple[int, PodShape]]) -> None:
-        """Return pods placed by `pack` (node -1: an overflowed pod)."""
+        """Return pods placed by `pack` or `force` (node -1: an overflowed pod)."""
         for node, pod in placed:
             if node < 0:
                 self.overflow -= 1
                 continue
-            free = self.free[node]
-            for c, n in pod or self.capacity.items():
-                free[c] = free.get(c, 0) + n
+            vector = self._vector(pod)
+            assert vector is not None
+            self._change(node, vector, +1)
 
     def pack(self, pods: Sequence[PodShape]) -> list[tuple[int, PodShape]] | None:
         """Place every pod (largest first, most-allocated node that fits, lowest on ties)
         and say where; None, with nothing placed, when some pod fits no node."""
         placed: list[tuple[int, PodShape]] = []
         for pod in sorted(pods, key=size, reverse=True):
-            best = -1
-            for node in range(len(self.free)):
-                if self._fits(node, pod) and (
-                    best < 0 or self._in_use(node, pod) > self._in_use(best, pod)
-                ):
-                    best = node
-            if best < 0:
+            node = self._place(pod)
+            if node < 0:
                 self.give(placed)
                 return None
-            self._take(best, pod)
-            placed.append((best, pod))
+            placed.append((node, pod))
         return placed
 
     def force(self, pods: Sequence[PodShape]) -> list[tuple[int, PodShape]]:
@@ -133,17 +167,28 @@ class Nodes:
         that already exists, whether or not the pool still holds it)."""
         placed: list[tuple[int, PodShape]] = []
         for pod in sorted(pods, key=size, reverse=True):
-            one = self.pack([pod])
-            if one is None:
+            node = self._place(pod)
+            if node < 0:
                 self.overflow += 1
-                placed.append((-1, pod))
-            else:
-                placed += one
+            placed.append((node, pod))
         return placed
 
     def fits(self, pods: Sequence[PodShape]) -> bool:
-        """Whether `pods` could be placed now (nothing is placed)."""
+        """Whether `pods` could be placed now (nothing is placed). Pods that each fit an
+        empty node fit at once when there are enough empty nodes; pods that claim more of a
+        class than the pool has free do not fit."""
         if self.overflow:
+            return False
+        vectors = [self._vector(p) for p in pods]
+        if any(v is None for v in vectors):
+            return False
+        if len(pods) <= self.empty:
+            return True
+        wanted = [0] * len(self.cap)
+        for vector in vectors:
+            for i, n in vector or ():
+                wanted[i] += n
+        if any(w > t for w, t in zip(wanted, self.total, strict=True)):
             return False
         placed = self.pack(pods)
         if placed is None:
@@ -153,13 +198,7 @@ class Nodes:
 
     def best_free(self, pod: PodShape) -> tuple[int, int]:
         """(free, total) devices of `pod`'s classes on the node with the most of them free."""
-        classes = [c for c, _ in pod] if pod else list(self.capacity)
-        total = sum(self.capacity.get(c, 0) for c in classes)
-        free = max((sum(f.get(c, 0) for c in classes) for f in self.free), default=0)
+        vector = self._vector(pod) or []
+        total = sum(self.cap[i] for i, _ in vector)
+        free = max((sum(f[i] for i, _ in vector) for f in self.free), default=0)
         return free, total
-
-    def free_devices(self) -> int:
-        return sum(sum(f.values()) for f in self.free)
-
-    def whole_free_nodes(self) -> int:
-        return sum(1 for f in self.free if f == self.capacity)
