@@ -33,3 +33,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 CLUSTER_UNREACHABLE = "ClusterUnreachable"
 """Reason of an InferenceCluster's Ready=False when cluster-provisioner cannot reach it
 (cluster-provisioner writes it; endpoint-manager reads it to release replicas at once)."""
+
+SCHEDULER_EXTENDER_LEASE = ("kube-system", "modelplane-scheduler-extender")
+"""(namespace, name) of the Lease the scheduler extender holds and renews on its inference
+cluster while it serves; cluster-provisioner follows it to report the extension's health."""

@@ -168,3 +168,29 @@ def test_the_snapshot_reads_the_mode_from_the_cluster_status() -> None:
     del obj["status"]
     assert isinstance(from_object(obj, offline=True), Cluster)
     assert from_object(obj, offline=True).accounting == "Node"
+
+
+def test_a_cluster_back_in_node_accounting_keeps_every_replica_and_takes_no_new_one() -> None:
+    """The extension stopped: what device accounting placed stays (nothing is evicted), and
+    the pool, overcommitted by the whole-node rule, takes nothing more until it is not."""
+    small, big = gpus("small", 2, 4), gpus("big", 8, 1)
+    placed = schedule_all([small, big], two_nodes("Device"))
+    existing = [r for p in placed for r in as_existing(p)]
+    node = dataclasses.replace(two_nodes("Node"), replicas=tuple(existing))
+    more = gpus("more", 1, 1)
+    again = schedule_all([small, big, more], node)
+    assert [len(p.replicas) for p in again] == [4, 1, 0]
+    assert [p.removed for p in again] == [(), (), ()]
+    assert all(r.retained for p in again[:2] for r in p.replicas)
+    assert again[2].reasons == ("c: pool p has 0 of 1 needed nodes free",)
+
+
+def test_feeding_a_device_placement_back_changes_nothing() -> None:
+    wanted = [gpus("small", 2, 4), gpus("three", 3, 2), gpus("big", 8, 1)]
+    first = schedule_all(wanted, two_nodes("Device"))
+    existing = [r for p in first for r in as_existing(p)]
+    again = schedule_all(wanted, dataclasses.replace(two_nodes("Device"), replicas=tuple(existing)))
+    assert [summary(p) for p in again] == [summary(p) for p in first]
+    assert [(p.unscheduled, p.removed) for p in again] == [
+        (p.unscheduled, p.removed) for p in first
+    ]

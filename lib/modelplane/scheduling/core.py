@@ -254,15 +254,16 @@ class _Plan:
         before = _nodes_per_pool(replica.engines)
         now = _per_pool(engines)
         held = ledger.held(replica)
-        ledger.release_replica(replica)
-        for name in sorted(now):
+        changed = sorted(p for p in {*now, *held} if now.get(p, ()) != held.get(p, ()))
+        ledger.release_pools(replica, changed)  # unchanged pools stay where they were packed
+        for name in changed:
             book = ledger.book(replica.cluster, name)
-            assert book is not None  # a retained replica's pools exist
             was = held.get(name, ())
-            if book.grew(was, now[name]) and not book.fits(now[name]):
-                return f"no longer fits pool {name} on {replica.cluster}: " + book.growth(
-                    before[name], now[name], was
-                )
+            grown = name in now and book is not None and book.grew(was, now[name])
+            if grown and book is not None and not book.fits(now[name]):
+                ledger.release_replica(replica)
+                why = book.growth(before[name], now[name], was)
+                return f"no longer fits pool {name} on {replica.cluster}: {why}"
         ledger.hold(replica, now)
         return None
 

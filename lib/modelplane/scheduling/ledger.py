@@ -8,19 +8,22 @@ Each pool is counted by its cluster's accounting mode:
   (`modelplane.scheduling.packing`); a pod that fits no node does not fit.
 
 What is charged is a `Demand` per pool: the shape of each claiming pod. It starts
-from what each existing replica records, packed largest pod first over every
-replica of the pool. Before any deployment is placed, every replica that will
-be dropped is released and every retained one that shrank is lowered to its new
-demand (`Session.settle`); when its deployment is placed, a retained replica is
-charged what its current shape needs (`core`), so an edited template is charged
-once, at its new cost, never twice and never at a stale one, and a replica's
-growth sees the capacity others give back. A replica pinned to a cluster or pool
-that no longer exists charges nothing: only pools that exist are ever asked.
+from what each existing replica records, charged replica by replica in the order
+the replicas are given (the cluster's own packing follows the order its pods
+bound in, which the fleet does not see: where they differ, a pod the fleet
+promised room may stay Pending; the extension never binds it wrongly). Before
+any deployment is placed, every replica that will be dropped is released and
+every retained one that shrank is lowered to its new demand (`Session.settle`);
+when its deployment is placed, a retained replica is charged what its current
+shape needs (`core`), so an edited template is charged once, at its new cost,
+never twice and never at a stale one, and a replica's growth sees the capacity
+others give back. A replica pinned to a cluster or pool that no longer exists
+charges nothing: only pools that exist are ever asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from modelplane.scheduling.model import Accounting, Fleet, PodShape, Replica
 from modelplane.scheduling.packing import (
@@ -175,27 +178,13 @@ class Ledger:
     def __init__(self, fleet: Fleet) -> None:
         self.books = books(fleet)
         self._held: dict[int, tuple[str, dict[str, Demand], list[tuple[Key, object]]]] = {}
-        # Existing replicas are packed largest pod first over each pool, whatever their order.
-        pending: list[tuple[Replica, dict[str, Demand]]] = []
+        # Existing replicas are charged one by one in the order given, each as a placement
+        # is: feeding a session's placements back, in order, packs them exactly as it did.
         for replica in fleet.replicas:
             demands: dict[str, Demand] = {}
             for pin in replica.engines:
                 demands[pin.pool] = demands.get(pin.pool, ()) + pin_demand(pin.node_cost, pin.pods)
-            pending.append((replica, demands))
-        self._charge_existing(pending)
-
-    def _charge_existing(self, pending: Iterable[tuple[Replica, dict[str, Demand]]]) -> None:
-        items: list[tuple[int, Replica, str, PodShape]] = []
-        for order, (replica, demands) in enumerate(pending):
-            self._held[id(replica)] = (replica.cluster, demands, [])
-            for pool, demand in demands.items():
-                items += [(order, replica, pool, pod) for pod in demand]
-        items.sort(key=lambda item: (-size(item[3])[0], item[3], item[0]))
-        for _, replica, pool, pod in items:
-            key = (replica.cluster, pool)
-            book = self.books.get(key)
-            if book is not None:
-                self._held[id(replica)][2].append((key, book.take((pod,))))
+            self.hold(replica, demands)
 
     def book(self, cluster: str, pool: str) -> Book | None:
         return self.books.get((cluster, pool))
@@ -211,15 +200,28 @@ class Ledger:
         return dict(self._held.get(id(replica), ("", {}, []))[1])
 
     def hold(self, replica: Replica, demands: Mapping[str, Demand]) -> None:
-        """Charge `replica` exactly `demands` (per pool of its cluster) instead of what it held."""
-        self.release_replica(replica)
-        tokens: list[tuple[Key, object]] = []
+        """Charge `replica` exactly `demands` (per pool of its cluster) instead of what it
+        held; a pool whose demand is unchanged keeps its charge as it is (its pods stay on
+        the nodes they were packed onto)."""
+        _, before, tokens = self._held.pop(id(replica), ("", {}, []))
+        kept: list[tuple[Key, object]] = []
+        for key, token in tokens:
+            if demands.get(key[1], ()) == before.get(key[1]):
+                kept.append((key, token))
+            else:
+                self.books[key].give(token)
+        unchanged = {key[1] for key, _ in kept}
         for pool, demand in sorted(demands.items()):
             key = (replica.cluster, pool)
             book = self.books.get(key)
-            if book is not None and demand:
-                tokens.append((key, book.take(demand)))
-        self._held[id(replica)] = (replica.cluster, dict(demands), tokens)
+            if pool not in unchanged and book is not None and demand:
+                kept.append((key, book.take(demand)))
+        self._held[id(replica)] = (replica.cluster, dict(demands), kept)
+
+    def release_pools(self, replica: Replica, pools: Collection[str]) -> None:
+        """Release what `replica` holds on `pools`, keeping the rest."""
+        held = self.held(replica)
+        self.hold(replica, {pool: d for pool, d in held.items() if pool not in pools})
 
     def release_replica(self, replica: Replica) -> None:
         """Release whatever `replica` holds; a second release does nothing."""
