@@ -37,3 +37,8 @@ CLUSTER_UNREACHABLE = "ClusterUnreachable"
 SCHEDULER_EXTENDER_LEASE = ("kube-system", "modelplane-scheduler-extender")
 """(namespace, name) of the Lease the scheduler extender holds and renews on its inference
 cluster while it serves; cluster-provisioner follows it to report the extension's health."""
+
+SCHEDULER_NAME = "modelplane"
+"""`schedulerName` of the second kube-scheduler that runs with the scheduler extender on an
+inference cluster; endpoint-manager sets it on the pods it renders there while the
+extension is healthy."""

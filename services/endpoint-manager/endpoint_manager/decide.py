@@ -64,6 +64,7 @@ from endpoint_manager.replica import (
     stamp,
     workload_problem,
 )
+from endpoint_manager.schedulername import scheduler_name
 
 RETRY_S = 2.0
 SETTLE_S = 5.0
@@ -189,7 +190,7 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
         synced = made.make(conditions.SYNCED, False, CLUSTER_NOT_FOUND, why)
     else:
         try:
-            rendered = workload.render(replica)
+            rendered = workload.render(replica, scheduler_name(seen.cluster, seen.remote))
         except workload.UnsupportedError as error:
             synced = made.make(conditions.SYNCED, False, UNSUPPORTED, f"{name}: {error}")
         else:

@@ -138,14 +138,15 @@ def object_name(*parts: str, limit: int = naming.DNS_LABEL_MAX) -> str:
     return naming.shorten(name, limit)
 
 
-def render(replica: Obj) -> Rendered:
-    """The objects `replica` needs on its cluster, in apply order (see the module docstring).
+def render(replica: Obj, scheduler_name: str | None = None) -> Rendered:
+    """The objects `replica` needs on its cluster, in apply order (see the module docstring);
+    with `scheduler_name`, every pod names that scheduler unless its template names one.
 
     Raises `UnsupportedError` for PrefillDecode serving, a ModelCache reference, an engine
     that is neither one Standalone member nor one Leader plus one Worker member, a member
     without a pool, container or device class, and serving engines on different ports.
     """
-    return _Renderer(replica).render()
+    return _Renderer(replica, scheduler_name).render()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +160,9 @@ class _Pod:
 
 
 class _Renderer:
-    def __init__(self, replica: Obj) -> None:
+    def __init__(self, replica: Obj, scheduler_name: str | None = None) -> None:
         meta = replica["metadata"]
+        self.scheduler_name = scheduler_name
         self.replica = replica
         self.name: str = meta["name"]
         self.namespace: str = meta.get("namespace") or "default"
@@ -270,6 +272,8 @@ class _Renderer:
             labels[SERVING_LABEL] = "true"
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
         spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), naming.POOL_LABEL: pool}
+        if self.scheduler_name:
+            spec.setdefault("schedulerName", self.scheduler_name)
 
         claim = None
         requests: Sequence[Obj] = member.get("deviceRequests") or ()

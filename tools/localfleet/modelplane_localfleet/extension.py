@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from modelplane.wellknown import SCHEDULER_EXTENDER_LEASE
+from modelplane import wellknown
 
 from modelplane_localfleet.layout import PORTS
 
-SCHEDULER_NAME = "modelplane"
 EXTENDER_USER = "modelplane:scheduler-extender"
 SCHEDULER_COMPONENT = "modelplane-scheduler"
 EXTENDER_COMPONENT = "scheduler-extender"
 EXTENDER_WEIGHT = 10  # scores 0..10 x 10 x weight: outweighs the default score plugins
 ROLE_NAME = "modelplane-localfleet:scheduler-extender"
-LEASE_NAMESPACE = SCHEDULER_EXTENDER_LEASE[0]
+SCHEDULER_NAME = wellknown.SCHEDULER_NAME
+LEASE_NAMESPACE = wellknown.SCHEDULER_EXTENDER_LEASE[0]
 
 
 def scheduler_config(scheduler_kubeconfig: Path, extender_url: str) -> dict[str, Any]:
