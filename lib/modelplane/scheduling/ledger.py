@@ -139,7 +139,7 @@ class DeviceBook:
     def taken(self, pending: Demand, demand: Demand) -> str:
         wanted = sum(sum(n for _, n in pod) for pod in demand if pod)
         return (
-            f"({len(demand)} pods, {wanted} devices, packed per node; "
+            f"(device accounting: {len(demand)} pods, {wanted} devices, packed per node; "
             f"{self.nodes.empty} of {len(self.nodes.free)} nodes wholly free)"
         )
 

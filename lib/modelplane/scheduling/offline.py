@@ -87,11 +87,13 @@ class DeploymentReport:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Reports per deployment (input order) and errors about other objects."""
+    """Reports per deployment (input order), errors about other objects, and how each
+    cluster's capacity was counted (`Node` or `Device`, by cluster name)."""
 
     deployments: tuple[DeploymentReport, ...]
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    accounting: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -263,4 +265,5 @@ def plan(
             error,
         )
         reports.append(_report(held, None))
-    return Plan(tuple(reports), tuple(problems), tuple(warnings))
+    accounting = {c.name: c.accounting for c in fleet.clusters}
+    return Plan(tuple(reports), tuple(problems), tuple(warnings), accounting)
