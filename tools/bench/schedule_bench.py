@@ -42,7 +42,10 @@ def _one_run(
     grouped = snapshot.by_kind(objects)
     fleet = Fleet(
         clusters=tuple(
-            dataclasses.replace(snapshot.cluster(o, offline=True), accounting=accounting)
+            dataclasses.replace(
+                snapshot.cluster(o, offline=True),
+                accounting="Device" if accounting == "Device" else "Node",
+            )
             for o in grouped["InferenceCluster"]
         ),
         classes={c.name: c for c in map(snapshot.hardware_class, grouped["InferenceClass"])},
