@@ -98,7 +98,15 @@ class DeviceBook:
 
     def __init__(self, name: str, nodes: int, capacity: Mapping[str, int]) -> None:
         self.name = name
-        self.nodes = Nodes(nodes, capacity)
+        self._size = (nodes, capacity)
+        self._nodes: Nodes | None = None
+
+    @property
+    def nodes(self) -> Nodes:
+        """The pool's nodes, built on first use (most pools of a large fleet are never asked)."""
+        if self._nodes is None:
+            self._nodes = Nodes(*self._size)
+        return self._nodes
 
     def fits(self, demand: Demand) -> bool:
         return self.nodes.fits(demand)
@@ -156,13 +164,12 @@ Book = NodeBook | DeviceBook
 def books(fleet: Fleet) -> dict[Key, Book]:
     """A book per pool of every cluster, in the cluster's accounting mode."""
     out: dict[Key, Book] = {}
+    per_class = {name: node_devices(cls) for name, cls in fleet.classes.items()}
     for cluster in fleet.clusters:
         for pool in cluster.pools:
-            cls = fleet.classes.get(pool.class_name)
-            if cluster.accounting == "Device" and cls is not None:
-                out[(cluster.name, pool.name)] = DeviceBook(
-                    pool.name, pool.nodes, node_devices(cls)
-                )
+            capacity = per_class.get(pool.class_name)
+            if cluster.accounting == "Device" and capacity is not None:
+                out[(cluster.name, pool.name)] = DeviceBook(pool.name, pool.nodes, capacity)
             else:
                 out[(cluster.name, pool.name)] = NodeBook(pool.name, pool.nodes)
     return out

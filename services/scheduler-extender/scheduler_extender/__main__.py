@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -93,8 +94,11 @@ class App:
 
 
 async def hold_lease(cache: Cache, elector: LeaderElector) -> None:
-    """Once every watch has listed, hold the extension's Lease and keep renewing it."""
+    """Once every watch has listed, freeze what was built out of the cyclic collector
+    (the listed objects live until they change; the collector need not rescan them on
+    every cycle), then hold the extension's Lease and keep renewing it."""
     await cache.wait_synced()
+    gc.freeze()
     await elector.run()
 
 
