@@ -7,15 +7,23 @@ in `Device` accounting, and prints the replicas and GPUs placed by each rule. Ea
 deployment asks for more replicas than the fleet could hold, so each rule fills the
 fleet as far as it allows; deployments come smallest engine first, a round of every
 size at a time (so later, larger engines meet a fleet the small ones have used).
-A benchmark: it prints figures and never fails on them.
+Then the time to place each of `schedule_bench`'s 20 mixed deployments on its
+1,000-cluster fleet (2,000 existing replicas), in one process, alternating Node and
+Device sessions (`--rounds` each), the cyclic collector paused while placing: the
+median CPU time per deployment, and of the session's setup (the ledger). A
+benchmark: it prints figures and never fails on them.
 
-    .venv/bin/python tools/bench/accounting_bench.py
+    .venv/bin/python tools/bench/accounting_bench.py [--rounds 9]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import gc
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from modelplane.api.validation import validate  # noqa: E402
 from modelplane.scheduling import schedule_all, snapshot  # noqa: E402
+from modelplane.scheduling.core import Session  # noqa: E402
 from modelplane.scheduling.model import Accounting, Deployment, Fleet  # noqa: E402
 
-from tools.bench import fleetgen  # noqa: E402
+from tools.bench import fleetgen, schedule_bench  # noqa: E402
 
 MIXES = {
     "small (1-2 GPUs)": (1, 2),
@@ -36,8 +45,8 @@ MIXES = {
 ROUNDS = 4
 
 
-def fleet(clusters: int, eight_only: bool) -> Fleet:
-    objects = [validate(o)[0] for o in fleetgen.fleet(clusters, 0)]
+def fleet(clusters: int, eight_only: bool, existing: int = 0) -> Fleet:
+    objects = [validate(o)[0] for o in fleetgen.fleet(clusters, existing)]
     grouped = snapshot.by_kind(objects)
     built = [snapshot.cluster(o, offline=True) for o in grouped["InferenceCluster"]]
     if eight_only:  # only the pools of eight-GPU classes
@@ -48,7 +57,44 @@ def fleet(clusters: int, eight_only: bool) -> Fleet:
     return Fleet(
         clusters=tuple(built),
         classes={c.name: c for c in map(snapshot.hardware_class, grouped["InferenceClass"])},
+        replicas=tuple(snapshot.replica(o) for o in grouped.get("ModelReplica", ())),
     )
+
+
+def in_mode(f: Fleet, mode: Accounting) -> Fleet:
+    clusters = tuple(dataclasses.replace(c, accounting=mode) for c in f.clusters)
+    return dataclasses.replace(f, clusters=clusters)
+
+
+def timing(rounds: int) -> None:
+    """Median CPU ms per deployment and per session setup, Node and Device alternating."""
+    base = fleet(1000, eight_only=False, existing=2000)
+    specs = schedule_bench.mixed_deployments(20)
+    targets = [snapshot.deployment(validate(s)[0]) for s in specs]
+    modes: tuple[Accounting, ...] = ("Node", "Device")
+    fleets = {mode: in_mode(base, mode) for mode in modes}
+    per: dict[str, list[float]] = {"Node": [], "Device": []}
+    setup: dict[str, list[float]] = {"Node": [], "Device": []}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for mode, f in fleets.items():
+                began = time.process_time()
+                session = Session(f)
+                setup[mode].append(time.process_time() - began)
+                for target in targets:
+                    began = time.process_time()
+                    session.place(target)
+                    per[mode].append(time.process_time() - began)
+    finally:
+        gc.enable()
+    for mode in fleets:
+        print(
+            f"1000 clusters, 20 mixed deployments, {mode:<6} accounting: "
+            f"{statistics.median(per[mode]) * 1000:.2f} ms CPU per deployment (median of "
+            f"{len(per[mode])}), session setup {statistics.median(setup[mode]) * 1000:.1f} ms"
+        )
 
 
 def deployments(sizes: tuple[int, ...], capacity: int) -> list[Deployment]:
@@ -64,8 +110,7 @@ def deployments(sizes: tuple[int, ...], capacity: int) -> list[Deployment]:
 
 
 def placed(f: Fleet, wanted: list[Deployment], mode: Accounting) -> tuple[int, int]:
-    clusters = tuple(dataclasses.replace(c, accounting=mode) for c in f.clusters)
-    result = schedule_all(wanted, dataclasses.replace(f, clusters=clusters))
+    result = schedule_all(wanted, in_mode(f, mode))
     replicas = sum(len(p.replicas) for p in result)
     gpus = sum(
         n for p in result for r in p.replicas for e in r.engines for pod in e.pods for _, n in pod
@@ -74,6 +119,9 @@ def placed(f: Fleet, wanted: list[Deployment], mode: Accounting) -> tuple[int, i
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
     fleets = {
         "10 clusters, 1- and 8-GPU pools": fleet(10, eight_only=False),
         "10 clusters, 8-GPU pools only": fleet(10, eight_only=True),
@@ -99,6 +147,7 @@ def main() -> None:
                 f"{fleet_name:<34} {mix_name:<25} {capacity:>6} "
                 f"{node[0]:>10}/{node[1]:<9} {device[0]:>11}/{device[1]:<10} {more:>13.0f}%"
             )
+    timing(args.rounds)
 
 
 if __name__ == "__main__":
