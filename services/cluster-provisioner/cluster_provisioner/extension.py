@@ -19,7 +19,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from modelplane.leader import LEASE_DURATION_S, expired
+from modelplane.leases import duration_s, expired, renewed
 from modelplane.wellknown import SCHEDULER_EXTENDER_LEASE, Json
 
 LEASE_NAME = "/".join(SCHEDULER_EXTENDER_LEASE)
@@ -27,11 +27,6 @@ LEASES = (
     f"/apis/coordination.k8s.io/v1/namespaces/{SCHEDULER_EXTENDER_LEASE[0]}/leases"
     f"?fieldSelector=metadata.name={SCHEDULER_EXTENDER_LEASE[1]}"
 )
-
-
-def moment(text: str) -> datetime.datetime:
-    """An RFC 3339 timestamp as an aware datetime."""
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def judge(lease: Mapping[str, Any] | None, now: datetime.datetime) -> tuple[Json, float | None]:
@@ -45,7 +40,7 @@ def judge(lease: Mapping[str, Any] | None, now: datetime.datetime) -> tuple[Json
         }, None
     spec = dict(lease.get("spec") or {})
     holder = spec.get("holderIdentity") or ""
-    duration = int(spec.get("leaseDurationSeconds") or LEASE_DURATION_S)
+    duration = duration_s(spec)
     if expired(spec, now):
         why = "was released" if not holder else f"held by {holder} lapsed (not renewed)"
         return {
@@ -53,8 +48,9 @@ def judge(lease: Mapping[str, Any] | None, now: datetime.datetime) -> tuple[Json
             "accounting": "Node",
             "message": f"Lease {LEASE_NAME} {why}: the fleet counts whole nodes",
         }, None
-    renewed = moment(str(spec.get("renewTime") or spec.get("acquireTime")))
-    left = (renewed - now).total_seconds() + duration
+    last = renewed(spec)
+    assert last is not None  # not expired
+    left = (last - now).total_seconds() + duration
     return {
         "health": "Healthy",
         "accounting": "Device",

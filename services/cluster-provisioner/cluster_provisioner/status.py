@@ -28,10 +28,10 @@ from typing import Any
 
 from modelplane import conditions
 from modelplane.conditions import condition
+from modelplane.leases import parse_time
 from modelplane.wellknown import CLUSTER_UNREACHABLE, Json
 
 from cluster_provisioner import extension
-from cluster_provisioner.extension import moment as _moment
 
 POOLS_AVAILABLE = "PoolsAvailable"
 PROVISIONING_NOT_SUPPORTED = "ProvisioningNotSupported"
@@ -177,7 +177,9 @@ def decide(
     if address:
         status["gatewayAddress"] = address
     if reachable and inspection is not None:
-        status["schedulerExtension"] = extension.judge(inspection.extension_lease, _moment(now))[0]
+        at = parse_time(now)
+        assert at is not None
+        status["schedulerExtension"] = extension.judge(inspection.extension_lease, at)[0]
     elif previous.get("schedulerExtension"):
         status["schedulerExtension"] = previous["schedulerExtension"]
     return status
