@@ -9,9 +9,10 @@ Each pool is counted by its cluster's accounting mode:
 
 What is charged is a `Demand` per pool: the shape of each claiming pod. It starts
 from what each existing replica records, charged replica by replica in the order
-the replicas are given (the cluster's own packing follows the order its pods
-bound in, which the fleet does not see: where they differ, a pod the fleet
-promised room may stay Pending; the extension never binds it wrongly). Before
+the replicas are given (`offline.plan`: oldest first). The cluster's own packing
+follows the order its pods bound in, which the fleet does not see: where they
+differ, a pod the fleet promised room may stay Pending; the extension never binds
+it wrongly. Before
 any deployment is placed, every replica that will be dropped is released and
 every retained one that shrank is lowered to its new demand (`Session.settle`);
 when its deployment is placed, a retained replica is charged what its current

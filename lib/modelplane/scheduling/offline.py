@@ -241,7 +241,12 @@ def plan(
             if not _deleting(o)  # being deleted: its replicas drain and are placed elsewhere
         ),
         classes={c.name: c for c in map(snapshot.hardware_class, valid["InferenceClass"])},
-        replicas=tuple(snapshot.replica(o) for o in valid["ModelReplica"]),
+        # Oldest first: in device accounting the ledger packs existing replicas in this
+        # order, the nearest it knows to the order their pods bound in.
+        replicas=tuple(
+            snapshot.replica(o)
+            for _, o in sorted(enumerate(valid["ModelReplica"]), key=lambda item: _age(*item))
+        ),
         caches={(c.namespace, c.name): c for c in map(snapshot.cache, valid["ModelCache"])},
     )
     session = Session(fleet)
