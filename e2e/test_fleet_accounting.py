@@ -169,8 +169,9 @@ def test_without_the_extension_the_fleet_places_only_what_whole_nodes_allow(
     acct: tuple[Cluster, Cluster], namespace: str
 ) -> None:
     """(After the test above: its extender is stopped.) On an empty acct in Node accounting,
-    four 2-GPU replicas: two are placed, one per node, and their pods bind with the
-    cluster's default scheduler."""
+    four 2-GPU replicas: two are placed (a node each by the whole-node rule), and their
+    pods bind with the cluster's default scheduler (on whichever nodes it picks: it does
+    not pack DRA claims, which is why the fleet counts whole nodes here)."""
     control, cluster = acct
     wait_for("acct empty", lambda: not replicas_on(control), 180)
     if extension_status(control).get("accounting") != "Node":
@@ -183,4 +184,3 @@ def test_without_the_extension_the_fleet_places_only_what_whole_nodes_allow(
     assert len(replicas_on(control, namespace)) == 2
     pods = wait_for("the two pods bound", lambda: bound_pods(cluster, namespace, 2), 240)
     assert all(p["spec"].get("schedulerName") in (None, "default-scheduler") for p in pods)
-    assert len({p["spec"]["nodeName"] for p in pods}) == 2
