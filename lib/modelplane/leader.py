@@ -28,9 +28,9 @@ from typing import Any
 
 from modelplane.cache import Cache
 from modelplane.kube import TRANSIENT, Json, Kube
+from modelplane.leases import LEASE_DURATION_S, expired, parse_time
 
 log = logging.getLogger("modelplane.leader")
-LEASE_DURATION_S = 15
 RENEW_S = LEASE_DURATION_S / 2
 """Renewing at half the lease: 8 requests a minute, and one late or failed renewal
 still leaves time before the Lease lapses."""
@@ -42,21 +42,6 @@ def _now() -> datetime.datetime:
 
 def _format(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def expired(spec: dict[str, Any], now: datetime.datetime) -> bool:
-    """Whether a Lease's holder has let it lapse (or there is none)."""
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-    if not spec.get("holderIdentity") or renewed is None:
-        return True
-    duration = int(spec.get("leaseDurationSeconds") or LEASE_DURATION_S)
-    return now - renewed > datetime.timedelta(seconds=duration)
 
 
 class LeaderElector:
@@ -150,7 +135,7 @@ class LeaderElector:
             return self.renew_s / 2
         lease = self.cache.get(self.watched, self.name, self.namespace)
         spec = (lease or {}).get("spec") or {}
-        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
         holder = spec.get("holderIdentity")
         if lease is None or not holder or holder == self.identity or renewed is None:
             return self.renew_s / 2

@@ -38,3 +38,12 @@ SYSTEM_NODE_LABEL = "modelplane.ai/system"
 """On an inference cluster's system (non-GPU) nodes, value "true": where platform pods that
 need no device run (the prefill/decode router). Such nodes carry no `modelplane.ai/pool`
 label, so no node pool (and no scheduler) counts them."""
+
+SCHEDULER_EXTENDER_LEASE = ("kube-system", "modelplane-scheduler-extender")
+"""(namespace, name) of the Lease the scheduler extender holds and renews on its inference
+cluster while it serves; cluster-provisioner follows it to report the extension's health."""
+
+SCHEDULER_NAME = "modelplane"
+"""`schedulerName` of the second kube-scheduler that runs with the scheduler extender on an
+inference cluster; endpoint-manager sets it on the pods it renders there while the
+extension is healthy."""

@@ -30,7 +30,7 @@ NAMES = {
 
 COLUMNS = {
     "InferenceClass": ["DESCRIPTION", "AGE"],
-    "InferenceCluster": ["SOURCE", "READY", "GATEWAY", "AGE"],
+    "InferenceCluster": ["SOURCE", "READY", "GATEWAY", "ACCOUNTING", "AGE"],
     "InferenceGateway": ["BACKEND", "ADDRESS", "AGE"],
     "ModelDeployment": ["REPLICAS", "DESIRED", "AGE"],
     "ModelReplica": ["CLUSTER", "SYNCED", "READY", "AGE"],
@@ -123,6 +123,7 @@ def test_the_printer_columns_read_the_fields_the_docs_name() -> None:
     assert _columns("ModelReplica")["SYNCED"] == '.status.conditions[?(@.type=="Synced")].status'
     assert _columns("ModelReplica")["READY"] == ready
     assert _columns("InferenceCluster")["GATEWAY"] == ".status.gatewayAddress"
+    assert _columns("InferenceCluster")["ACCOUNTING"] == ".status.schedulerExtension.accounting"
     assert _columns("ModelService")["ADDRESS"] == ".status.address"
     assert _columns("ModelEndpoint")["URL"] == ".spec.url"
     assert _columns("ModelCache")["SIZE"] == ".spec.huggingFace.sizeGiB"

@@ -227,8 +227,8 @@ def test_a_retained_replica_is_charged_its_current_shape_so_the_pool_is_not_over
     code, out, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "table")
     assert (code, out) == (
         0,
-        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  STATUS\n"
-        "ns/a        0        c        e=p                    kept\n"
+        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  ACCOUNTING  STATUS\n"
+        "ns/a        0        c        e=p                    Node        kept\n"
         "\n"
         "ns/b: 1 of 1 replicas fit nowhere:\n"
         "  c: pool p has 0 of 1 needed nodes free\n",
@@ -245,11 +245,12 @@ def test_a_retained_replica_that_no_longer_fits_is_re_placed_and_explain_says_wh
     code, out, _ = run(capsys, "schedule", "-f", str(tmp_path), "-o", "table")
     assert (code, out) == (
         0,
-        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  STATUS\n"
-        "ns/a        0        d        e=p                    new\n"
-        "ns/a        0        c        -                      removed: no longer fits pool p "
-        "on c: its engines now need 2 nodes there (1 when placed) and the pool has 0 more free\n"
-        "ns/b        0        c        e=p                    kept\n",
+        "DEPLOYMENT  REPLICA  CLUSTER  ENGINES (engine=pool)  ACCOUNTING  STATUS\n"
+        "ns/a        0        d        e=p                    Node        new\n"
+        "ns/a        0        c        -                      -           removed: no longer "
+        "fits pool p on c: its engines now need 2 nodes there (1 when placed) and the pool has "
+        "0 more free\n"
+        "ns/b        0        c        e=p                    Node        kept\n",
     )
     code, out, _ = run(capsys, "explain", "md/a", "-n", "ns", "-f", str(tmp_path))
     assert out.splitlines()[1:] == [

@@ -164,7 +164,7 @@ def as_existing(placement: Placement) -> list[Replica]:
             placement.name,
             r.index,
             r.cluster,
-            tuple(EnginePin(e.engine, e.pool, e.node_cost) for e in r.engines),
+            tuple(EnginePin(e.engine, e.pool, e.node_cost, e.pods) for e in r.engines),
             name=f"{placement.name}-{r.cluster}-{r.index}",
         )
         for r in placement.replicas

@@ -25,8 +25,12 @@ sys.path.insert(0, str(ROOT))
 from tools.bench import fleetgen  # noqa: E402
 
 
-def _one_run(kind: str, clusters: int, replicas: int, deployments: int) -> dict[str, Any]:
-    """Runs inside a fresh process: builds the fleet, then times placement only."""
+def _one_run(
+    kind: str, clusters: int, replicas: int, deployments: int, accounting: str = "Node"
+) -> dict[str, Any]:
+    """Runs inside a fresh process: builds the fleet (every cluster in `accounting`), then
+    times placement only."""
+    import dataclasses
     import resource
 
     from modelplane.api.validation import validate
@@ -37,7 +41,13 @@ def _one_run(kind: str, clusters: int, replicas: int, deployments: int) -> dict[
     objects = [validate(o)[0] for o in fleetgen.fleet(clusters, replicas)]
     grouped = snapshot.by_kind(objects)
     fleet = Fleet(
-        clusters=tuple(snapshot.cluster(o, offline=True) for o in grouped["InferenceCluster"]),
+        clusters=tuple(
+            dataclasses.replace(
+                snapshot.cluster(o, offline=True),
+                accounting="Device" if accounting == "Device" else "Node",
+            )
+            for o in grouped["InferenceCluster"]
+        ),
         classes={c.name: c for c in map(snapshot.hardware_class, grouped["InferenceClass"])},
         replicas=tuple(snapshot.replica(o) for o in grouped["ModelReplica"]),
     )
@@ -80,7 +90,7 @@ def mixed_deployments(count: int) -> list[dict[str, Any]]:
 
 
 def _measure(
-    kind: str, clusters: int, replicas: int, deployments: int, runs: int
+    kind: str, clusters: int, replicas: int, deployments: int, runs: int, accounting: str = "Node"
 ) -> dict[str, float]:
     results = []
     for _ in range(runs):
@@ -93,6 +103,7 @@ def _measure(
                 str(clusters),
                 str(replicas),
                 str(deployments),
+                accounting,
             ],
             check=True,
             capture_output=True,
@@ -162,7 +173,7 @@ def write_inputs(directory: Path, clusters: int, deployments: int) -> tuple[Path
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, clusters, replicas, deployments = sys.argv[2], *map(int, sys.argv[3:6])
-        print(json.dumps(_one_run(kind, clusters, replicas, deployments)))
+        print(json.dumps(_one_run(kind, clusters, replicas, deployments, sys.argv[6])))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -204,6 +215,10 @@ def main() -> None:
             f"{name:<58} {r['per_deployment_ms']:>8.2f}ms  (all 20: median "
             f"{r['median_ms']:.1f}ms, min {r['min_ms']:.1f}ms, max {r['max_ms']:.1f}ms)"
         )
+    for accounting in ("Node", "Device"):
+        r = _measure("many", 1000, 2000, 20, args.runs, accounting)
+        name = f"20 deployments, 1000 clusters, {accounting} accounting: per deployment"
+        print(f"{name:<58} {r['per_deployment_ms']:>8.2f}ms  (placed {r['placed']} replicas)")
     whole = _cli_whole_process(1000, 20, max(3, args.runs))
     name = "modelplane schedule -o table, 1000 clusters, 20 deployments"
     print(

@@ -63,8 +63,11 @@ def _schedule(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
-    render = {"json": output.as_json, "yaml": output.as_yaml, "table": output.as_table}[args.output]
-    sys.stdout.write(render(result.deployments))
+    if args.output == "table":
+        sys.stdout.write(output.as_table(result.deployments, result.accounting))
+    else:
+        render = {"json": output.as_json, "yaml": output.as_yaml}[args.output]
+        sys.stdout.write(render(result.deployments))
     return EXIT_INVALID if unreadable or result.failed else EXIT_OK
 
 

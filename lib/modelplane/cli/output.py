@@ -6,7 +6,7 @@ Every renderer is deterministic: the same reports give byte-identical text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import yaml
 
@@ -25,8 +25,13 @@ def as_yaml(reports: Sequence[DeploymentReport]) -> str:
     return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=100)
 
 
-def as_table(reports: Sequence[DeploymentReport]) -> str:
-    rows = [("DEPLOYMENT", "REPLICA", "CLUSTER", "ENGINES (engine=pool)", "STATUS")]
+def as_table(
+    reports: Sequence[DeploymentReport], accounting: Mapping[str, str] | None = None
+) -> str:
+    """One row per replica; ACCOUNTING is how its cluster's pools are counted: `Node` (a
+    whole node per pod that claims a device) or `Device` (devices per node, packed)."""
+    modes = accounting or {}
+    rows = [("DEPLOYMENT", "REPLICA", "CLUSTER", "ENGINES (engine=pool)", "ACCOUNTING", "STATUS")]
     notes: list[str] = []
     for report in reports:
         key = f"{report.namespace}/{report.name}"
@@ -38,11 +43,14 @@ def as_table(reports: Sequence[DeploymentReport]) -> str:
                     str(replica.index),
                     replica.cluster,
                     engines,
+                    modes.get(replica.cluster, "Node"),
                     "kept" if replica.retained else "new",
                 )
             )
         for removed in report.removed:
-            rows.append((key, str(removed.index), removed.cluster, "-", f"removed: {removed.why}"))
+            rows.append(
+                (key, str(removed.index), removed.cluster, "-", "-", f"removed: {removed.why}")
+            )
         if report.error:
             notes.append(f"{key}: error: {report.error}")
         notes.extend(f"{key}: {line}" for line in _missing(report)[:1])
@@ -53,7 +61,7 @@ def as_table(reports: Sequence[DeploymentReport]) -> str:
             and not report.unscheduled
             and not report.error
         ):
-            rows.append((key, "-", "-", "-", "scaled to zero"))
+            rows.append((key, "-", "-", "-", "-", "scaled to zero"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

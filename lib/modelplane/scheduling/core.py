@@ -4,8 +4,10 @@ Rules (the documentation's "How it schedules" page):
 - clusters are filtered by the deployment's `clusterSelector` (and the cache's,
   both must match), pools by CEL device requests against their class;
 - every member of one engine sits on one pool; a replica's engines share a cluster;
-- capacity is counted in nodes (`pods x copies` per member that claims a DRA
-  device) on a ledger shared by every deployment, so no pool is overcommitted;
+- capacity is counted on a ledger shared by every deployment, so no pool is
+  overcommitted: in nodes (`pods x copies` per member that claims a DRA device)
+  on a cluster in `Node` accounting, in devices per node, packed as the
+  cluster's scheduler extension packs them, on one in `Device` accounting;
 - taints: a cluster with a taint the deployment does not tolerate gets no new
   replica of it; a NoExecute taint also removes the replicas already there;
 - retain, then fill: an existing replica stays while its cluster exists, has no
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelplane.naming import replica_name
-from modelplane.scheduling.ledger import Ledger
+from modelplane.scheduling.ledger import Book, Ledger
 from modelplane.scheduling.matching import EngineFit, Matcher, compile_deployment
 from modelplane.scheduling.model import (
     Cluster,
@@ -42,6 +44,7 @@ from modelplane.scheduling.model import (
     Replica,
     format_labels,
 )
+from modelplane.scheduling.packing import Demand
 from modelplane.scheduling.taints import NO_EXECUTE, NO_SCHEDULE, first_untolerated
 
 
@@ -66,7 +69,7 @@ class Session:
         self.cluster_order = sorted(self.clusters)
         self.class_names = sorted({name for c in fleet.clusters for name in c.class_names})
         self.matcher = Matcher(fleet.classes)
-        self.ledger = Ledger(fleet.replicas)
+        self.ledger = Ledger(fleet)
         # Clusters alike in labels, taints, readiness and pools get the same static verdict
         # from every deployment: each kind is judged once per deployment, not each cluster.
         kinds: dict[object, int] = {}
@@ -105,10 +108,12 @@ class Session:
                 self.ledger.release_replica(gone.replica)
             for replica, engines in kept:
                 held = self.ledger.held(replica)
-                now = _per_pool(engines)
-                self.ledger.hold(
-                    replica, {pool: min(held.get(pool, 0), nodes) for pool, nodes in now.items()}
-                )
+                lowered = {}
+                for pool, demand in _per_pool(engines).items():
+                    book = self.ledger.book(replica.cluster, pool)
+                    before = held.get(pool, ())
+                    lowered[pool] = book.lower(before, demand) if book else demand[: len(before)]
+                self.ledger.hold(replica, lowered)
 
     def _plan(self, deployment: Deployment) -> _Plan | str:
         """The deployment's plan in this session, or its user error."""
@@ -156,12 +161,24 @@ class Session:
         )
 
 
-def _per_pool(engines: Sequence[PlacedEngine] | Sequence[EnginePin]) -> Counter[str]:
-    """Nodes per pool of one replica's engines."""
+def _per_pool(engines: Sequence[PlacedEngine]) -> dict[str, Demand]:
+    """The pods per pool of one replica's engines."""
+    pods: dict[str, Demand] = {}
+    for engine in engines:
+        pods[engine.pool] = pods.get(engine.pool, ()) + engine.pods
+    return pods
+
+
+def _nodes_per_pool(engines: Sequence[EnginePin]) -> Counter[str]:
+    """Nodes per pool of one replica's engines as recorded."""
     nodes: Counter[str] = Counter()
     for engine in engines:
         nodes[engine.pool] += engine.node_cost
     return nodes
+
+
+def _placed(engine: Engine, pool: str, fit: EngineFit) -> PlacedEngine:
+    return PlacedEngine(engine.name, pool, fit.node_cost, fit.members, fit.pods)
 
 
 def _cost_change(replica: Replica, engines: tuple[PlacedEngine, ...]) -> str:
@@ -227,28 +244,27 @@ class _Plan:
             fit = fits[pool.class_name]
             if not fit.ok:
                 return f'engine "{engine.name}" no longer fits pool {pool.name}: {fit.reason}'
-            engines.append(PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members))
+            engines.append(_placed(engine, pool.name, fit))
         return tuple(engines)
 
     def _recharge(self, replica: Replica, engines: tuple[PlacedEngine, ...]) -> str | None:
         """Charge a retained replica what its current shape needs instead of what it was
         charged; None when that fits, else why it no longer does (then it charges nothing)."""
         ledger = self.session.ledger
-        cluster = self.session.clusters[replica.cluster]
-        pools = {pool.name: pool for pool in cluster.pools}
-        before = _per_pool(replica.engines)
+        before = _nodes_per_pool(replica.engines)
         now = _per_pool(engines)
         held = ledger.held(replica)
-        ledger.release_replica(replica)
-        for name in sorted(now):
-            free = ledger.free(cluster.name, pools[name])
-            if now[name] > held.get(name, 0) and now[name] > free:
-                return (
-                    f"no longer fits pool {name} on {cluster.name}: its engines now need "
-                    f"{now[name]} nodes there ({before[name]} when placed) and the pool has "
-                    f"{max(free - held.get(name, 0), 0)} more free"
-                )
-        ledger.hold(replica, dict(now))
+        changed = sorted(p for p in {*now, *held} if now.get(p, ()) != held.get(p, ()))
+        ledger.release_pools(replica, changed)  # unchanged pools stay where they were packed
+        for name in changed:
+            book = ledger.book(replica.cluster, name)
+            was = held.get(name, ())
+            grown = name in now and book is not None and book.grew(was, now[name])
+            if grown and book is not None and not book.fits(now[name]):
+                ledger.release_replica(replica)
+                why = book.growth(before[name], now[name], was)
+                return f"no longer fits pool {name} on {replica.cluster}: {why}"
+        ledger.hold(replica, now)
         return None
 
     def retain(
@@ -324,7 +340,7 @@ class _Plan:
             taken.add(index)
             per_cluster[cluster] += 1
             for engine in engines_choice.engines:
-                ledger.charge(cluster, engine.pool, engine.node_cost)
+                ledger.charge(cluster, engine.pool, engine.pods)
             placed.append(
                 PlacedReplica(
                     index,
@@ -405,33 +421,35 @@ class _Plan:
             if self._static_reason(self.session.clusters[name]) is None
         ]
 
-    def _fit_capacity(self, cluster: Cluster) -> _Choice | str:
-        """Pools for each engine in order (no backtracking), or why capacity is short."""
+    def _fit_capacity(self, cluster: Cluster, explain: bool = True) -> _Choice | str:
+        """Pools for each engine in order (no backtracking), or why capacity is short
+        (worded only with `explain`)."""
         ledger = self.session.ledger
-        pending: Counter[str] = Counter()
+        pending: dict[str, Demand] = {}
         engines: list[PlacedEngine] = []
         details: list[str] = []
         for engine, fits in zip(self.deployment.engines, self.fits, strict=True):
-            shortages: list[str] = []
+            short: list[tuple[Book, Demand, Demand]] = []
             chosen: PlacedEngine | None = None
             for pool in cluster.pools:
                 fit = fits[pool.class_name]
-                if not fit.ok:
+                book = ledger.book(cluster.name, pool.name)
+                if not fit.ok or book is None:
                     continue
-                free = ledger.free(cluster.name, pool) - pending[pool.name]
-                if free >= fit.node_cost:
-                    chosen = PlacedEngine(engine.name, pool.name, fit.node_cost, fit.members)
-                    pending[pool.name] += fit.node_cost
+                before = pending.get(pool.name, ())
+                if book.fits(before + fit.pods):
+                    chosen = _placed(engine, pool.name, fit)
                     details.append(
-                        f'engine "{engine.name}" on pool {pool.name} ({fit.node_cost} of {free} '
-                        "free nodes)"
+                        f'engine "{engine.name}" on pool {pool.name} '
+                        + book.taken(before, fit.pods)
                     )
+                    pending[pool.name] = before + fit.pods
                     break
-                shortages.append(
-                    f"pool {pool.name} has {max(free, 0)} of {fit.node_cost} needed nodes free"
-                )
+                short.append((book, before, fit.pods))
             if chosen is None:
-                return "; ".join(shortages)
+                if not explain:
+                    return ""
+                return "; ".join(book.shortage(before, pods) for book, before, pods in short)
             engines.append(chosen)
         return _Choice(tuple(engines), "; ".join(details))
 
@@ -451,7 +469,7 @@ class _Plan:
         for cluster in candidates:
             if per_cluster[cluster.name] != level:
                 continue
-            choice = self._fit_capacity(cluster)
+            choice = self._fit_capacity(cluster, explain=False)
             if isinstance(choice, _Choice):
                 detail = (
                     f"placed on {cluster.name}: it hosted the fewest replicas of this deployment "

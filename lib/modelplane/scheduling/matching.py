@@ -20,18 +20,22 @@ from modelplane.scheduling.model import (
     HardwareClass,
     Member,
     PlacedMember,
+    PodShape,
     ResolvedRequest,
 )
+from modelplane.scheduling.packing import member_pods
 
 
 @dataclass(frozen=True, slots=True)
 class EngineFit:
-    """Whether an engine fits one node of a class and, if so, what it costs and claims."""
+    """Whether an engine fits one node of a class and, if so, what it costs and claims
+    (`pods`: the shape of each of its `node_cost` pods that claim devices)."""
 
     ok: bool
     node_cost: int = 0
     members: tuple[PlacedMember, ...] = ()
     reason: str = ""
+    pods: tuple[PodShape, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,8 @@ class Matcher:
                 reason=f'engine "{engine.name}" claims no DRA device on class "{cls.name}" '
                 "(at least one member must request a DRA device)",
             )
-        return EngineFit(True, node_cost=cost, members=tuple(placed))
+        members = tuple(placed)
+        return EngineFit(True, node_cost=cost, members=members, pods=member_pods(members))
 
     def _fit_member(self, member: Member, cls: HardwareClass) -> _MemberFit:
         if not member.requests:

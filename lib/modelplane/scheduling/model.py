@@ -17,6 +17,9 @@ from modelplane.scheduling.taints import Taint, Toleration
 Role = Literal["Standalone", "Leader", "Worker"]
 Claim = Literal["DRA", "Synthetic"]
 Labels = tuple[tuple[str, str], ...]
+Accounting = Literal["Node", "Device"]
+# (device class, count) per device class one pod claims on its node; () is a whole node.
+PodShape = tuple[tuple[str, int], ...]
 
 
 def labels_match(selector: Labels, labels: Labels) -> bool:
@@ -109,6 +112,10 @@ class Pool:
 class Cluster:
     """An InferenceCluster; `ready` means Ready=True with a gateway address.
 
+    `accounting` is how its pools' capacity is counted: `Node` (a whole node per pod
+    that claims a device) or `Device` (devices per node, packed), which the cluster
+    offers while its scheduler extension is healthy.
+
     Pools are kept in name order whatever order they were given in, so placement
     never depends on how a manifest lists them. `label_set` and `class_names`
     are derived once here, when the snapshot is built, not on every placement.
@@ -120,6 +127,7 @@ class Cluster:
     ready: bool = True
     not_ready_reason: str = ""
     taints: tuple[Taint, ...] = ()
+    accounting: Accounting = "Node"
     label_set: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
     class_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -139,11 +147,14 @@ class Cache:
 
 @dataclass(frozen=True, slots=True)
 class EnginePin:
-    """Where one engine of an existing replica runs and the nodes charged for it."""
+    """Where one engine of an existing replica runs and the nodes charged for it; `pods`,
+    when known, the shape of each of its pods that claims devices (else each of the
+    `node_cost` pods counts as a whole node)."""
 
     engine: str
     pool: str
     node_cost: int
+    pods: tuple[PodShape, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +205,7 @@ class PlacedEngine:
     pool: str
     node_cost: int
     members: tuple[PlacedMember, ...] = ()
+    pods: tuple[PodShape, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,11 +87,13 @@ class DeploymentReport:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Reports per deployment (input order) and errors about other objects."""
+    """Reports per deployment (input order), errors about other objects, and how each
+    cluster's capacity was counted (`Node` or `Device`, by cluster name)."""
 
     deployments: tuple[DeploymentReport, ...]
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    accounting: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -239,7 +241,12 @@ def plan(
             if not _deleting(o)  # being deleted: its replicas drain and are placed elsewhere
         ),
         classes={c.name: c for c in map(snapshot.hardware_class, valid["InferenceClass"])},
-        replicas=tuple(snapshot.replica(o) for o in valid["ModelReplica"]),
+        # Oldest first: in device accounting the ledger packs existing replicas in this
+        # order, the nearest it knows to the order their pods bound in.
+        replicas=tuple(
+            snapshot.replica(o)
+            for _, o in sorted(enumerate(valid["ModelReplica"]), key=lambda item: _age(*item))
+        ),
         caches={(c.namespace, c.name): c for c in map(snapshot.cache, valid["ModelCache"])},
     )
     session = Session(fleet)
@@ -263,4 +270,5 @@ def plan(
             error,
         )
         reports.append(_report(held, None))
-    return Plan(tuple(reports), tuple(problems), tuple(warnings))
+    accounting = {c.name: c.accounting for c in fleet.clusters}
+    return Plan(tuple(reports), tuple(problems), tuple(warnings), accounting)

@@ -14,6 +14,7 @@ from typing import Any, cast
 from modelplane.devices import selector_device
 from modelplane.naming import DEPLOYMENT_LABEL, REPLICA_INDEX_LABEL
 from modelplane.scheduling.model import (
+    Accounting,
     Cache,
     ClassDevice,
     Cluster,
@@ -24,10 +25,12 @@ from modelplane.scheduling.model import (
     HardwareClass,
     Labels,
     Member,
+    PodShape,
     Pool,
     Replica,
     Role,
 )
+from modelplane.scheduling.packing import shape
 from modelplane.scheduling.taints import Taint, Toleration
 
 Obj = Mapping[str, Any]
@@ -64,6 +67,13 @@ def _condition(obj: Obj, type_: str) -> Obj | None:
         if condition.get("type") == type_:
             return cast(Obj, condition)
     return None
+
+
+def accounting(obj: Obj) -> Accounting:
+    """`Device` when the InferenceCluster's status says its scheduler extension is healthy
+    (`status.schedulerExtension.accounting`), else `Node`."""
+    extension = (obj.get("status") or {}).get("schedulerExtension") or {}
+    return "Device" if extension.get("accounting") == "Device" else "Node"
 
 
 def cluster(obj: Obj, *, offline: bool) -> Cluster:
@@ -106,6 +116,7 @@ def cluster(obj: Obj, *, offline: bool) -> Cluster:
             Taint(taint["key"], taint["effect"], taint.get("value") or "")
             for taint in obj["spec"].get("taints") or ()
         ),
+        accounting=accounting(obj),
     )
 
 
@@ -190,15 +201,22 @@ def replica(obj: Obj) -> Replica:
         pool = engine.get("nodePoolName") or next(
             (m["nodePoolName"] for m in members if m.get("nodePoolName")), ""
         )
+        copies = int(engine.get("copies", 1))
+        pods: list[PodShape] = []
+        for m in members:
+            if m.get("deviceRequests"):
+                count = (
+                    int((m.get("worker") or {}).get("nodes", 1)) if m.get("role") == "Worker" else 1
+                )
+                one = shape(
+                    (str(r.get("deviceClassName", "")), int(r.get("count", 1)))
+                    for r in m["deviceRequests"]
+                )
+                pods += [one] * (count * copies)
         cost = engine.get("nodeCost")
-        if cost is None:
-            copies = int(engine.get("copies", 1))
-            cost = copies * sum(
-                (int((m.get("worker") or {}).get("nodes", 1)) if m.get("role") == "Worker" else 1)
-                for m in members
-                if m.get("deviceRequests")
-            )
-        pins.append(EnginePin(engine["name"], pool, int(cost)))
+        pins.append(
+            EnginePin(engine["name"], pool, len(pods) if cost is None else int(cost), tuple(pods))
+        )
     return Replica(
         meta.get("namespace", "default"), owner, int(index), cluster_name, tuple(pins), name
     )

@@ -18,7 +18,9 @@ through the status subresource, only when it changed, carrying the cached
 resourceVersion (a stale one is refused, and the watch brings the newer object
 back round). The finalizer (`drain`) holds a deleted cluster until the
 ModelReplicas on it have drained, and is released after the status that says
-so; a deleted cluster is queued again when its drain's time limit falls due.
+so; a deleted cluster is queued again when its drain's time limit falls due,
+and a cluster whose scheduler extension is healthy when its extender's Lease
+would lapse (`cluster_provisioner.extension`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from modelplane.kube import Json, Kube
 from modelplane.leader import LeaderElector
 from modelplane.wellknown import API
 
-from cluster_provisioner import drain, observe
+from cluster_provisioner import drain, extension, observe
 from cluster_provisioner.remote import ClusterViews
 from cluster_provisioner.status import Inspection, decide
 
@@ -91,7 +93,8 @@ class Provisioner:
 
     async def reconcile_key(self, name: str) -> float | None:
         """Reconcile the cluster `name` (when it is gone or this copy is not the leader,
-        only stop watching it); the seconds until its drain's time limit, while deleted."""
+        only stop watching it); the seconds until it must be looked at again with nothing
+        heard: its drain's time limit, while deleted, or its extender's Lease lapsing."""
         cluster = self.cache.get(CLUSTERS, name)
         if cluster is None or not self.elector.is_leader:
             await self.views.forget(name)
@@ -126,7 +129,10 @@ class Provisioner:
             action = drain.finalizer_action(cluster, replicas, reachable, now)
             if action is not drain.Action.KEEP:
                 await self._set_finalizer(cluster, action, replicas, reachable)
-            return drain.hold_ends_in(cluster, now) if action is drain.Action.KEEP else None
+            due = [drain.hold_ends_in(cluster, now) if action is drain.Action.KEEP else None]
+            if reachable and inspection is not None:
+                due.append(extension.judge(inspection.extension_lease, now)[1])
+            return min((d for d in due if d is not None), default=None)
 
     async def _set_finalizer(
         self, cluster: Json, action: drain.Action, replicas: int, reachable: bool

@@ -5,10 +5,11 @@
 `Credentials`, naming what is wrong: no Secret, no such key, not a kubeconfig.
 `remote_paths` are the collections watched on the cluster itself (by
 `cluster_provisioner.remote`): its pool nodes (`modelplane.ai/pool` label),
-each of the serving stack's CRDs, and the stack's Gateway, each selected by
-name. `inspection` (pure) reads the `Inspection` off those cached objects:
-which CRDs exist, the Gateway's address, how many Ready nodes each pool has,
-or, when the cluster cannot be reached, why.
+each of the serving stack's CRDs, the stack's Gateway and the scheduler
+extender's Lease, each selected by name. `inspection` (pure) reads the
+`Inspection` off those cached objects: which CRDs exist, the Gateway's address,
+how many Ready nodes each pool has, the extender's Lease, or, when the cluster
+cannot be reached, why.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelplane.naming import POOL_LABEL
 from modelplane.wellknown import INFERENCE_GATEWAY_NAME as GATEWAY_NAME
 from modelplane.wellknown import INFERENCE_GATEWAY_NAMESPACE as GATEWAY_NAMESPACE
 
+from cluster_provisioner.extension import LEASES
 from cluster_provisioner.status import (
     KUBECONFIG_INVALID,
     SECRET_KEY_NOT_FOUND,
@@ -111,7 +113,7 @@ def crd_path(name: str) -> str:
 def remote_paths() -> list[str]:
     """The collections watched on an inference cluster, nodes first (the idle probe lists
     one of them)."""
-    return [NODES, *(crd_path(name) for name in REQUIRED_CRDS), GATEWAYS]
+    return [NODES, *(crd_path(name) for name in REQUIRED_CRDS), GATEWAYS, LEASES]
 
 
 def inspection(items: Callable[[str], list[Json]], failure: str) -> Inspection:
@@ -132,4 +134,5 @@ def inspection(items: Callable[[str], list[Json]], failure: str) -> Inspection:
                 "" if address else f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} has no address"
             )
     ready = Counter(n["metadata"]["labels"][POOL_LABEL] for n in items(NODES) if _ready(n))
-    return Inspection("", missing, address, problem, dict(ready))
+    lease = next(iter(items(LEASES)), None)
+    return Inspection("", missing, address, problem, dict(ready), lease)

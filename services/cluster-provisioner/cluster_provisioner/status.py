@@ -14,6 +14,9 @@ carries (`Inspection`). Output: the whole `status`, with
   is left out of `pools`, so nothing is placed on it);
 - `gatewayAddress` and `pools` as last seen: a cluster that cannot be reached
   keeps what it published, so its replicas are retained (degraded, not gone);
+- `schedulerExtension`: the scheduler extension's health from its Lease and the
+  accounting mode it allows (`cluster_provisioner.extension`); kept as last seen
+  while the cluster cannot be reached (it takes no new replica then anyway);
 - `observedGeneration`.
 """
 
@@ -25,7 +28,10 @@ from typing import Any
 
 from modelplane import conditions
 from modelplane.conditions import condition
+from modelplane.leases import parse_time
 from modelplane.wellknown import CLUSTER_UNREACHABLE, Json
+
+from cluster_provisioner import extension
 
 POOLS_AVAILABLE = "PoolsAvailable"
 PROVISIONING_NOT_SUPPORTED = "ProvisioningNotSupported"
@@ -58,6 +64,7 @@ class Inspection:
     gateway_address: str | None = None
     gateway_problem: str = ""
     ready_nodes: Mapping[str, int] | None = None
+    extension_lease: Mapping[str, Any] | None = None
 
 
 def _name(cluster: Mapping[str, Any]) -> str:
@@ -169,4 +176,10 @@ def decide(
     address = address or (None if reachable else previous.get("gatewayAddress"))
     if address:
         status["gatewayAddress"] = address
+    if reachable and inspection is not None:
+        at = parse_time(now)
+        assert at is not None
+        status["schedulerExtension"] = extension.judge(inspection.extension_lease, at)[0]
+    elif previous.get("schedulerExtension"):
+        status["schedulerExtension"] = previous["schedulerExtension"]
     return status

@@ -207,3 +207,12 @@ def test_a_change_on_the_cluster_queues_it_and_reaches_its_status_with_no_reques
         await views.forget("east")
 
     asyncio.run(main())
+
+
+def test_the_extenders_lease_is_watched_on_the_cluster() -> None:
+    server = served()
+    lease = {"metadata": {"name": "modelplane-scheduler-extender", "namespace": "kube-system"},
+             "spec": {"holderIdentity": "node-0", "leaseDurationSeconds": 15}}  # fmt: skip
+    server.put("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease)
+    found = inspected(server).extension_lease
+    assert found is not None and found["spec"] == lease["spec"]

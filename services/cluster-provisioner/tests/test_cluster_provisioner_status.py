@@ -57,6 +57,11 @@ def test_a_healthy_cluster_is_ready_with_its_gateway_and_pools() -> None:
                 "observedGeneration": 3, "lastTransitionTime": NOW,
             },
         ],
+        "schedulerExtension": {
+            "health": "Absent", "accounting": "Node",
+            "message": "no Lease kube-system/modelplane-scheduler-extender: the scheduler "
+            "extension is not installed",
+        },
     }  # fmt: skip
 
 
@@ -132,3 +137,21 @@ def _secret(data: dict[str, str]) -> dict[str, Any]:
 )  # fmt: skip
 def test_credentials(name: str, secret: dict[str, Any] | None, expected: Credentials) -> None:
     assert credentials(cluster(), secret, "modelplane-system") == expected
+
+
+RENEWED_3S_BEFORE = {"spec": {"holderIdentity": "x", "leaseDurationSeconds": 15,
+                               "renewTime": "2026-12-03T17:59:57.000000Z"}}  # fmt: skip
+
+
+def test_a_cluster_with_a_healthy_extender_offers_device_accounting() -> None:
+    inspection = Inspection(gateway_address="10.240.0.2", ready_nodes={"l4": 2},
+                            extension_lease=RENEWED_3S_BEFORE)  # fmt: skip
+    status = decide(cluster(), CLASSES, OK, inspection, "2026-12-03T18:00:00Z")
+    assert status["schedulerExtension"]["accounting"] == "Device"
+
+
+def test_an_unreachable_cluster_keeps_the_extension_status_it_had() -> None:
+    before = {"health": "Healthy", "accounting": "Device", "message": "m"}
+    status = decide(cluster(schedulerExtension=before), CLASSES, OK, Inspection(error="refused"),
+                    LATER)  # fmt: skip
+    assert status["schedulerExtension"] == before

@@ -69,6 +69,7 @@ from endpoint_manager.replica import (
     stamp,
     workload_problem,
 )
+from endpoint_manager.schedulername import scheduler_name
 
 RETRY_S = 2.0
 SETTLE_S = 5.0
@@ -204,7 +205,9 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
         synced = made.make(conditions.SYNCED, False, gate.reason, gate.message)
     else:
         try:
-            rendered = workload.render(replica, seen.router_image)
+            rendered = workload.render(
+                replica, seen.router_image, scheduler_name(seen.cluster, seen.remote)
+            )
         except workload.UnsupportedError as error:
             synced = made.make(conditions.SYNCED, False, UNSUPPORTED, f"{name}: {error}")
         else:

@@ -152,15 +152,18 @@ def object_name(*parts: str, limit: int = naming.DNS_LABEL_MAX) -> str:
     return naming.shorten(name, limit)
 
 
-def render(replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE) -> Rendered:
+def render(
+    replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE, scheduler_name: str | None = None
+) -> Rendered:
     """The objects `replica` needs on its cluster, in apply order (see the module docstring);
-    `router_image` runs a PrefillDecode replica's router.
+    `router_image` runs a PrefillDecode replica's router; with `scheduler_name`, every pod
+    names that scheduler unless its template names one.
 
     Raises `UnsupportedError` for an unknown serving mode, an engine
     that is neither one Standalone member nor one Leader plus one Worker member, a member
     without a pool, container or device class, and serving engines on different ports.
     """
-    return _Renderer(replica, router_image).render()
+    return _Renderer(replica, router_image, scheduler_name).render()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +177,14 @@ class _Pod:
 
 
 class _Renderer:
-    def __init__(self, replica: Obj, router_image: str = DEFAULT_ROUTER_IMAGE) -> None:
+    def __init__(
+        self,
+        replica: Obj,
+        router_image: str = DEFAULT_ROUTER_IMAGE,
+        scheduler_name: str | None = None,
+    ) -> None:
         meta = replica["metadata"]
+        self.scheduler_name = scheduler_name
         self.replica = replica
         self.router_image = router_image
         self.name: str = meta["name"]
@@ -289,6 +298,8 @@ class _Renderer:
             labels[SERVING_LABEL] = "true"
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
         spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), naming.POOL_LABEL: pool}
+        if self.scheduler_name:
+            spec.setdefault("schedulerName", self.scheduler_name)
 
         claim = None
         requests: Sequence[Obj] = member.get("deviceRequests") or ()

@@ -5,23 +5,32 @@ and `/healthz`, `/readyz` (ready once every watch has listed) and `/metrics` on
 `--listen`, from watches of the cluster's DRA objects, until SIGTERM or SIGINT.
 Before its watches have listed, `filter` answers with an `Error`, so a scheduler
 whose extender is not `ignorable` retries the pod instead of binding it blind.
-Exit status 2 when the command line is unusable.
+Once its watches have listed, it holds and renews the Lease
+`kube-system/modelplane-scheduler-extender` (`modelplane.leader`: renewed every
+7.5 s, lapsing after 15 s, released on a graceful stop), by which
+cluster-provisioner reports the extension Healthy and the fleet counts the
+cluster's devices. Exit status 2 when the command line is unusable.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
+import os
 import signal
+import socket
 import time
 
 from modelplane import logs
 from modelplane.cache import Cache
 from modelplane.httpserver import HttpServer, Request, Response, json_response, text_response
-from modelplane.kube import Kube
+from modelplane.kube import TRANSIENT, Kube
+from modelplane.leader import LeaderElector
 from modelplane.service import split_address
+from modelplane.wellknown import SCHEDULER_EXTENDER_LEASE
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from scheduler_extender.extender import PATHS, Extender
@@ -84,6 +93,15 @@ class App:
         return text_response(404, f"no {path}\n")
 
 
+async def hold_lease(cache: Cache, elector: LeaderElector) -> None:
+    """Once every watch has listed, freeze what was built out of the cyclic collector
+    (the listed objects live until they change; the collector need not rescan them on
+    every cycle), then hold the extension's Lease and keep renewing it."""
+    await cache.wait_synced()
+    gc.freeze()
+    await elector.run()
+
+
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     kube = await Kube.connect(args.kubeconfig, "modelplane-scheduler-extender")
     cache = Cache(kube, PATHS)
@@ -92,8 +110,16 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     host, port = split_address(args.listen)
     await http.start(host, port)
     watching = asyncio.create_task(cache.run())
+    namespace, name = SCHEDULER_EXTENDER_LEASE
+    elector = LeaderElector(kube, namespace, name, f"{socket.gethostname()}-{os.getpid()}")
+    leasing = asyncio.create_task(hold_lease(cache, elector))
     log.info("started", extra={"fields": {"listen": args.listen}})
     await stop.wait()
+    leasing.cancel()
+    try:
+        await asyncio.wait_for(elector.release(), 2.0)
+    except (*TRANSIENT, TimeoutError) as error:
+        log.warning("could not release the lease", extra={"fields": {"error": str(error)}})
     watching.cancel()
     await http.shutdown(2.0)
 

@@ -488,6 +488,29 @@ POOL_STATUS = Obj(
     ),
 )
 
+SCHEDULER_EXTENSION = Obj(
+    "SchedulerExtensionStatus",
+    "Whether the cluster runs Modelplane's scheduler extension, and how the fleet scheduler "
+    "counts its capacity.",
+    (
+        Field(
+            "health",
+            Str(enum=("Healthy", "Unhealthy", "Absent")),
+            "Healthy: the extender renews its Lease kube-system/modelplane-scheduler-extender; "
+            "Unhealthy: the Lease has expired; Absent: there is no such Lease.",
+            required=True,
+        ),
+        Field(
+            "accounting",
+            Str(enum=("Device", "Node")),
+            "Device: the fleet counts devices per node, packed (only while Healthy); Node: a "
+            "whole node per pod that claims a device.",
+            required=True,
+        ),
+        Field("message", Str(max_length=1024), "Why, naming the Lease and what was seen."),
+    ),
+)
+
 INFERENCE_CLUSTER = Kind(
     kind="InferenceCluster",
     # Its name is the value of a label on every replica and endpoint (at most 63).
@@ -542,12 +565,23 @@ INFERENCE_CLUSTER = Kind(
                 ListOf(POOL_STATUS, max_items=32, list_type="map", map_keys=("name",)),
                 "The node pools as published to the scheduler.",
             ),
+            Field(
+                "schedulerExtension",
+                SCHEDULER_EXTENSION,
+                "The scheduler extension on the cluster and the accounting mode it allows.",
+            ),
         ),
     ),
     columns=(
         Column("Source", "string", ".spec.cluster.source", "GKE, EKS or Existing."),
         condition_column("Ready", "Ready", "Whether the cluster is ready for replicas."),
         Column("Gateway", "string", ".status.gatewayAddress", "The cluster gateway's address."),
+        Column(
+            "Accounting",
+            "string",
+            ".status.schedulerExtension.accounting",
+            "Device or Node: how the fleet scheduler counts the cluster's capacity.",
+        ),
         AGE,
     ),
 )

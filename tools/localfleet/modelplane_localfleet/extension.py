@@ -13,7 +13,8 @@ never binds a GPU pod without the extender's view of which devices are free
 
 The extender acts as the user `modelplane:scheduler-extender`, allowed to read
 (get, list, watch) ResourceSlices, ResourceClaims, ResourceClaimTemplates and
-DeviceClasses, nothing else.
+DeviceClasses, and to hold its Lease in kube-system (get, list, watch, create,
+update Leases there), by which cluster-provisioner reports the extension healthy.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from modelplane import wellknown
 
 from modelplane_localfleet.layout import PORTS
 
-SCHEDULER_NAME = "modelplane"
 EXTENDER_USER = "modelplane:scheduler-extender"
 SCHEDULER_COMPONENT = "modelplane-scheduler"
 EXTENDER_COMPONENT = "scheduler-extender"
 EXTENDER_WEIGHT = 10  # scores 0..10 x 10 x weight: outweighs the default score plugins
 ROLE_NAME = "modelplane-localfleet:scheduler-extender"
+SCHEDULER_NAME = wellknown.SCHEDULER_NAME
+LEASE_NAMESPACE = wellknown.SCHEDULER_EXTENDER_LEASE[0]
 
 
 def scheduler_config(scheduler_kubeconfig: Path, extender_url: str) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def scheduler_command(
 
 
 def rbac_objects() -> list[dict[str, Any]]:
-    """Read-only access to the DRA objects for the extender's user."""
+    """Read-only access to the DRA objects, and its Lease, for the extender's user."""
     api = "rbac.authorization.k8s.io/v1"
     return [
         {
@@ -114,6 +117,27 @@ def rbac_objects() -> list[dict[str, Any]]:
             "kind": "ClusterRoleBinding",
             "metadata": {"name": ROLE_NAME},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": ROLE_NAME},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": EXTENDER_USER}],
+        },
+        {
+            "apiVersion": api,
+            "kind": "Role",
+            "metadata": {"name": ROLE_NAME, "namespace": LEASE_NAMESPACE},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "list", "watch", "create", "update"],
+                }
+            ],
+        },
+        {
+            "apiVersion": api,
+            "kind": "RoleBinding",
+            "metadata": {"name": ROLE_NAME, "namespace": LEASE_NAMESPACE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                         "name": ROLE_NAME},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                           "name": EXTENDER_USER}],
