@@ -36,7 +36,7 @@ COLUMNS = {
     "ModelReplica": ["CLUSTER", "SYNCED", "READY", "AGE"],
     "ModelService": ["ADDRESS", "AGE"],
     "ModelEndpoint": ["URL", "AGE"],
-    "ModelCache": ["SOURCE", "SIZE", "READY", "AGE"],
+    "ModelCache": ["SOURCE", "SIZE", "CLUSTERS", "PROGRESS", "READY", "AGE"],
 }
 
 TEMPLATE_PATHS = {
