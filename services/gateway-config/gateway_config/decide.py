@@ -8,7 +8,8 @@ carrying gateway-config's managed-by label. Output (`Decision`):
 - `apply`: the objects to server-side apply, only those missing or different
   from what is observed, in an order that never routes to a Service before it
   and its TLS settings exist (GatewayClass, Gateway, ConfigMaps, Services,
-  EndpointSlices, BackendTLSPolicies, retry Middlewares, HTTPRoutes);
+  EndpointSlices, BackendTLSPolicies, Middlewares, failover TraefikServices,
+  HTTPRoutes, the hop listener's before the client listener's);
 - `managed`: the keys of every managed object that should exist; `delete`: the
   observed managed objects outside it (routes first), so a restart mid-way or a
   withdrawn endpoint converges instead of leaving orphans;
@@ -36,11 +37,11 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import hop, render, status
+from gateway_config import failover, hop, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
+from gateway_config.failover import Tier
 from gateway_config.hop import Hop
 from gateway_config.render import CA_KEY
-from gateway_config.weights import endpoint_weights, entry_weight
 
 Obj = Mapping[str, Any]
 Key = tuple[str, str, str]
@@ -48,11 +49,11 @@ Key = tuple[str, str, str]
 
 APPLY_ORDER = (
     "GatewayClass", "Gateway", "ConfigMap", "Service", "EndpointSlice", "BackendTLSPolicy",
-    "Middleware", "HTTPRoute",
+    "Middleware", "TraefikService", "HTTPRoute",
 )  # fmt: skip
 DELETE_ORDER = (
-    "HTTPRoute", "Middleware", "Gateway", "BackendTLSPolicy", "EndpointSlice", "Service",
-    "ConfigMap",
+    "HTTPRoute", "TraefikService", "Middleware", "Gateway", "BackendTLSPolicy",
+    "EndpointSlice", "Service", "ConfigMap",
 )  # fmt: skip
 STATUS_FIELDS = ("observedGeneration", "conditions", "address")
 
@@ -210,29 +211,58 @@ def _service_objects(
             unrouted.append(found)
         else:
             routed.append(found)
-    objects: list[Json] = []
-    targets: list[Backend | None] = [*routed] or [None]
+    tiers = _tiers(service, endpoints, {b.name for b in routed})
+    if settings.retries and len(tiers) > 1:
+        objects = _tiered_objects(service, routed, tiers, settings, ca_bundle, via)
+        return objects, [b.name for b in routed], unrouted, empty
+    first = tiers[0] if tiers else Tier(0, {})
+    chosen = [b for b in routed if b.name in first.endpoints]
+    objects = []
+    targets: list[Backend | None] = [*chosen] or [None]
     for target in targets:
         objects.extend(render.backend_objects(service, target, ca_bundle, via))
     # hop routes first: the service's route must never send a request to the hop listener
     # before that listener routes it on
-    objects += [render.hop_route(service, b, settings.namespace) for b in routed if hop.needed(b)]
-    weights = _weights(service, endpoints, {b.name for b in routed})
+    objects += [render.hop_route(service, b, settings.namespace) for b in chosen if hop.needed(b)]
     if settings.retries:
         objects.append(render.retry_middleware(service))
     objects.append(
-        render.route(service, routed, settings.namespace, via, weights, settings.retries)
+        render.route(service, chosen, settings.namespace, via, first.weights, settings.retries)
     )
     return objects, [b.name for b in routed], unrouted, empty
 
 
-def _weights(service: Obj, endpoints: Sequence[Obj], routed: set[str]) -> dict[str, int]:
-    """The backendRef weight of each routed endpoint (`gateway_config.weights`)."""
+def _tiered_objects(
+    service: Obj,
+    routed: Sequence[Backend],
+    tiers: Sequence[Tier],
+    settings: Settings,
+    ca_bundle: str | None,
+    via: Hop,
+) -> list[Json]:
+    """A service with fallbacks (`gateway_config.failover`): each backend's objects (no hop
+    of its own: its tier's route is already reached over h2c), each tier's, the failover
+    links and the route to the first link."""
+    objects: list[Json] = []
+    for b in routed:
+        objects.extend(render.backend_objects(service, b, ca_bundle))
+    objects.append(render.tier_retry_middleware(service))
+    for tier in tiers:
+        members = [b for b in routed if b.name in tier.endpoints]
+        objects.extend(render.tier_objects(service, tier, members, via, settings.namespace))
+    objects.extend(render.failover_links(service, tiers, via))
+    objects.append(render.failover_route(service, tiers, settings.namespace))
+    return objects
+
+
+def _tiers(service: Obj, endpoints: Sequence[Obj], routed: set[str]) -> list[Tier]:
+    """The service's tiers over its routed endpoints (`gateway_config.failover`), each with
+    the backendRef weight of its endpoints (`gateway_config.weights`)."""
     entries = (service.get("spec") or {}).get("endpoints") or []
     found = by_entry(service, endpoints)
-    return endpoint_weights(
+    return failover.tiers(
         [
-            (entry_weight(entry), [n for e in matched if (n := e["metadata"]["name"]) in routed])
+            (entry, [n for e in matched if (n := e["metadata"]["name"]) in routed])
             for entry, matched in zip(entries, found, strict=True)
         ]
     )

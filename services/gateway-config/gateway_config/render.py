@@ -42,9 +42,10 @@ from typing import Any
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
+from gateway_config import failover, retry
 from gateway_config import hop as hops
-from gateway_config import retry
 from gateway_config.backends import H2C, AddressType, Backend
+from gateway_config.failover import Tier
 from gateway_config.hop import Hop
 
 Obj = Mapping[str, Any]
@@ -89,6 +90,29 @@ def hop_name(service: str, endpoint: str) -> str:
     label of at most 63 characters, never equal to a `backend_name`."""
     digest = hashlib.sha256(f"hop:{service}/{endpoint}".encode()).hexdigest()[:8]
     readable = shorten(_dns_label(f"mp-hop-{service}-{endpoint}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def tier_name(service: str, priority: int) -> str:
+    """The Service, EndpointSlice, addPrefix Middleware and hop-listener HTTPRoute of tier
+    `priority` of ModelService `service` (`gateway_config.failover`):
+    `mp-tier-<service>-<priority>-<hash>`, never equal to another name here."""
+    digest = hashlib.sha256(f"tier:{service}/{priority}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-tier-{service}-{priority}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def link_name(service: str, priority: int) -> str:
+    """The failover TraefikService whose first choice is tier `priority` of `service`."""
+    digest = hashlib.sha256(f"failover:{service}/{priority}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-failover-{service}-{priority}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def tier_retry_name(service: str) -> str:
+    """The retry Middleware of the tier routes of ModelService `service`."""
+    digest = hashlib.sha256(f"tier-retry:{service}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-tier-retry-{service}"), 54).rstrip("-.")
     return f"{readable}-{digest}"
 
 
@@ -369,14 +393,7 @@ def route(
 def retry_middleware(service: Obj) -> Json:
     """The Traefik Middleware that retries a failed request of the service's route on
     another endpoint (`gateway_config.retry`); named like the route."""
-    meta = service["metadata"]
-    labels = {SERVICE_LABEL: _label_value(meta["name"])}
-    return {
-        "apiVersion": retry.API_VERSION,
-        "kind": retry.KIND,
-        "metadata": _metadata(meta["name"], meta["namespace"], service, **labels),
-        "spec": retry.spec(),
-    }
+    return _middleware(service, service["metadata"]["name"], retry.spec())
 
 
 def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
@@ -390,3 +407,97 @@ def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
         service, name, _labels(service, backend.name), hops.LISTENER, prefix, refs,
         gateway_namespace,
     )  # fmt: skip
+
+
+def _middleware(service: Obj, name: str, spec: Json) -> Json:
+    meta = service["metadata"]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return {
+        "apiVersion": retry.API_VERSION,
+        "kind": retry.KIND,
+        "metadata": _metadata(name, meta["namespace"], service, **labels),
+        "spec": spec,
+    }
+
+
+def tier_objects(
+    service: Obj, tier: Tier, backends: Sequence[Backend], hop: Hop, gateway_namespace: str
+) -> list[Json]:
+    """Tier `tier` of a service with fallbacks (`gateway_config.failover`): the Service and
+    EndpointSlice of the gateway's hop address (h2c) the failover link sends it to, the
+    Middleware putting the tier's prefix in front, and the HTTPRoute on the hop listener
+    from that prefix over the tier's endpoints (weighted, each with its own rewrite,
+    behind the tier retry Middleware)."""
+    meta = service["metadata"]
+    name = tier_name(meta["name"], tier.priority)
+    address = (hop.host, hop.address_type)
+    refs = [_backend_ref(service, b, tier.weights[b.name]) for b in backends]
+    prefix = failover.prefix(tier.priority) + path_prefix(service)
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    filters = [retry.filter_ref(tier_retry_name(meta["name"]))]
+    return [
+        _service(service, name, hop.port, "http", H2C, None),
+        _slice(service, name, hop.port, "http", H2C, None, address),
+        _middleware(service, name, failover.add_prefix_spec(tier.priority)),
+        _route(
+            service, name, labels, hops.LISTENER, prefix, refs, gateway_namespace, filters
+        ),
+    ]  # fmt: skip
+
+
+def tier_retry_middleware(service: Obj) -> Json:
+    """The retry Middleware of a service's tier routes: 429 and 503 (overload) are not
+    retried inside a tier but go on to the next (`gateway_config.failover`)."""
+    name = tier_retry_name(service["metadata"]["name"])
+    return _middleware(service, name, retry.spec(failover.TIER_RETRY_STATUS))
+
+
+def _tier_spec(service: Obj, priority: int, hop: Hop) -> Json:
+    name = tier_name(service["metadata"]["name"], priority)
+    return {
+        "kind": "Service",
+        "name": name,
+        "port": hop.port,
+        "scheme": "h2c",
+        "middlewares": [{"name": name}],
+    }
+
+
+def failover_links(service: Obj, tiers: Sequence[Tier], hop: Hop) -> list[Json]:
+    """The failover TraefikServices chaining two tiers or more, the route's first: link i
+    tries tier i, then link i + 1 (the last link: the last tier)."""
+    meta = service["metadata"]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    links = []
+    for i, tier in enumerate(tiers[:-1]):
+        last = i == len(tiers) - 2
+        fallback = (
+            _tier_spec(service, tiers[-1].priority, hop)
+            if last
+            else {"kind": failover.KIND, "name": link_name(meta["name"], tiers[i + 1].priority)}
+        )
+        links.append(
+            {
+                "apiVersion": retry.API_VERSION,
+                "kind": failover.KIND,
+                "metadata": _metadata(
+                    link_name(meta["name"], tier.priority), meta["namespace"], service, **labels
+                ),
+                "spec": failover.link_spec(_tier_spec(service, tier.priority, hop), fallback),
+            }
+        )
+    return links
+
+
+def failover_route(service: Obj, tiers: Sequence[Tier], gateway_namespace: str) -> Json:
+    """The HTTPRoute of a service with fallbacks: everything to its first failover link."""
+    meta = service["metadata"]
+    ref = {
+        "group": retry.GROUP,
+        "kind": failover.KIND,
+        "name": link_name(meta["name"], tiers[0].priority),
+    }
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return _route(
+        service, meta["name"], labels, LISTENER, path_prefix(service), [ref], gateway_namespace
+    )

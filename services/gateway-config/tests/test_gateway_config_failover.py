@@ -1,0 +1,179 @@
+"""Failover and overflow between priorities: the objects rendered, worked out by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway_config.decide import Settings, Snapshot, decide
+from gateway_config.failover import Tier, tiers
+from gateway_config.render import backend_name, hop_name, link_name, tier_name, tier_retry_name
+
+Json = dict[str, Any]
+NOW = "2026-12-03T15:00:00Z"
+GATEWAY = {"kind": "Gateway", "metadata": {"name": "modelplane-gateway"},
+           "status": {"addresses": [{"type": "IPAddress", "value": "10.9.0.1"}]}}  # fmt: skip
+
+
+def model_service(*entries: Json) -> Json:
+    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
+    return {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": list(entries)}}
+
+
+def entry(deployment: str, **fields: int) -> Json:
+    return {"selector": {"matchLabels": {"d": deployment}}, **fields}
+
+
+def model_endpoint(name: str, url: str, deployment: str) -> Json:
+    meta = {"name": name, "namespace": "ml", "uid": f"uid-{name}", "labels": {"d": deployment}}
+    return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": "/x/"}}
+
+
+FLEET = model_endpoint("west", "http://10.1.0.5", "fleet")
+PROVIDER = model_endpoint("groq", "https://api.groq.example.com", "provider")
+TOUR = model_service(entry("fleet"), entry("provider", priority=1))
+
+
+def applied(service: Json, *endpoints: Json, retries: bool = True) -> list[Json]:
+    snapshot = Snapshot(model_services=[service], model_endpoints=endpoints, gateway=GATEWAY)
+    return list(decide(snapshot, Settings(retries=retries), NOW).apply)
+
+
+def one(objects: list[Json], kind: str, name: str) -> Json:
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def rule(route: Json) -> Json:
+    (only,) = route["spec"]["rules"]
+    return dict(only)
+
+
+def test_tiers_group_entries_by_priority_and_leave_out_those_without_endpoints() -> None:
+    found = tiers(
+        [
+            ({"priority": 2}, ["p"]),
+            ({"weight": 3}, ["a", "b"]),
+            ({}, ["c"]),
+            ({"priority": 1}, []),  # nothing routed: no tier 1
+        ]
+    )
+    # tier 0: 3 over {a, b} = 3/2 each, 1 over {c}; x2 -> 3, 3, 2
+    assert found == [Tier(0, {"a": 3, "b": 3, "c": 2}), Tier(2, {"p": 1})]
+
+
+def test_a_fallback_provider_is_chained_behind_the_fleet() -> None:
+    objects = applied(TOUR, FLEET, PROVIDER)
+    first, last = tier_name("chat", 0), tier_name("chat", 1)
+
+    # the client's route goes to the first failover link only, with no retry of its own
+    route = one(objects, "HTTPRoute", "chat")
+    assert rule(route)["backendRefs"] == [
+        {"group": "traefik.io", "kind": "TraefikService", "name": link_name("chat", 0)}
+    ]
+    assert "filters" not in rule(route)
+    assert route["spec"]["parentRefs"][0]["sectionName"] == "http"
+
+    link = one(objects, "TraefikService", link_name("chat", 0))
+    assert link["spec"] == {
+        "failover": {
+            "service": {
+                "kind": "Service",
+                "name": first,
+                "port": 8001,
+                "scheme": "h2c",
+                "middlewares": [{"name": first}],
+            },  # fmt: skip
+            "fallback": {
+                "kind": "Service",
+                "name": last,
+                "port": 8001,
+                "scheme": "h2c",
+                "middlewares": [{"name": last}],
+            },  # fmt: skip
+            "errors": {"status": ["429", "500", "502-504"], "maxRequestBodyBytes": -1},
+        }
+    }
+    assert one(objects, "Middleware", first)["spec"] == {"addPrefix": {"prefix": "/_tier/0"}}
+    assert one(objects, "Middleware", last)["spec"] == {"addPrefix": {"prefix": "/_tier/1"}}
+
+    # each tier's Service is the gateway itself on the hop port, over h2c
+    tier_slice = one(objects, "EndpointSlice", first)
+    assert tier_slice["endpoints"][0]["addresses"] == ["10.9.0.1"]
+    assert tier_slice["ports"][0]["port"] == 8001
+    assert tier_slice["ports"][0]["appProtocol"] == "kubernetes.io/h2c"
+
+    # each tier's route is on the hop listener, retries there without 503 and 429, and
+    # reaches its endpoint directly (no second hop)
+    fleet_route = one(objects, "HTTPRoute", first)
+    assert fleet_route["spec"]["parentRefs"][0]["sectionName"] == "hop"
+    assert rule(fleet_route)["matches"][0]["path"]["value"] == "/_tier/0/ml/chat/"
+    assert [r["name"] for r in rule(fleet_route)["backendRefs"]] == [backend_name("chat", "west")]
+    retry_ref = rule(fleet_route)["filters"][0]["extensionRef"]
+    assert retry_ref["name"] == tier_retry_name("chat")
+    retry = one(objects, "Middleware", tier_retry_name("chat"))["spec"]["retry"]
+    assert retry["status"] == ["500", "502", "504"]
+    provider_route = one(objects, "HTTPRoute", last)
+    assert rule(provider_route)["matches"][0]["path"]["value"] == "/_tier/1/ml/chat/"
+    (provider_ref,) = rule(provider_route)["backendRefs"]
+    assert (provider_ref["name"], provider_ref["port"]) == (backend_name("chat", "groq"), 443)
+    assert provider_ref["filters"][0]["urlRewrite"] == {
+        "hostname": "api.groq.example.com",
+        "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/x/"},
+    }
+    assert not [o for o in objects if o["metadata"]["name"] == hop_name("chat", "groq")]
+    # the provider's certificate is still checked by name
+    one(objects, "BackendTLSPolicy", backend_name("chat", "groq"))
+
+    # what a request meets is applied after what it is sent to
+    order = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert order.index(("HTTPRoute", first)) < order.index(("HTTPRoute", "chat"))
+    assert order.index(("TraefikService", link_name("chat", 0))) < order.index(
+        ("HTTPRoute", "chat")
+    )
+
+
+def test_three_priorities_chain_two_links() -> None:
+    service = model_service(
+        entry("fleet"), entry("provider", priority=1), entry("last", priority=5)
+    )
+    spare = model_endpoint("spare", "https://spare.example.com", "last")
+    objects = applied(service, FLEET, PROVIDER, spare)
+    head = one(objects, "TraefikService", link_name("chat", 0))["spec"]["failover"]
+    assert head["fallback"] == {"kind": "TraefikService", "name": link_name("chat", 1)}
+    tail = one(objects, "TraefikService", link_name("chat", 1))["spec"]["failover"]
+    assert tail["service"]["name"] == tier_name("chat", 1)
+    assert tail["fallback"]["name"] == tier_name("chat", 5)
+    assert len([o for o in objects if o["kind"] == "TraefikService"]) == 2
+
+
+def test_with_the_fleet_gone_the_provider_alone_is_routed_as_a_plain_service() -> None:
+    objects = applied(TOUR, PROVIDER)
+    assert not [o for o in objects if o["kind"] == "TraefikService"]
+    route = one(objects, "HTTPRoute", "chat")
+    assert [r["name"] for r in rule(route)["backendRefs"]] == [hop_name("chat", "groq")]
+    assert rule(route)["filters"][0]["extensionRef"]["name"] == "chat"
+
+
+def test_a_fallback_is_not_routed_while_the_fleet_serves_without_retries() -> None:
+    # without Traefik's CRD provider there is no failover link: only the first tier is routed
+    objects = applied(TOUR, FLEET, PROVIDER, retries=False)
+    assert not [o for o in objects if o["kind"] in ("TraefikService", "Middleware")]
+    route = one(objects, "HTTPRoute", "chat")
+    # (a plain-HTTP endpoint: through its hop)
+    assert [r["name"] for r in rule(route)["backendRefs"]] == [hop_name("chat", "west")]
+    assert not [o for o in objects if o["metadata"]["name"] == backend_name("chat", "groq")]
+
+
+def test_going_back_to_one_tier_prunes_the_failover_objects() -> None:
+    both = Snapshot(model_services=[TOUR], model_endpoints=[FLEET, PROVIDER], gateway=GATEWAY)
+    before = decide(both, Settings(), NOW).apply
+    alone = Snapshot(
+        model_services=[TOUR], model_endpoints=[FLEET], gateway=GATEWAY, managed=before
+    )
+    stale = decide(alone, Settings(), NOW).delete
+    assert ("TraefikService", "ml", link_name("chat", 0)) in stale
+    assert ("HTTPRoute", "ml", tier_name("chat", 1)) in stale
+    assert ("Middleware", "ml", tier_retry_name("chat")) in stale
+    assert stale.index(("HTTPRoute", "ml", tier_name("chat", 0))) < stale.index(
+        ("TraefikService", "ml", link_name("chat", 0))
+    )
