@@ -1,0 +1,183 @@
+"""Issue 19: failover and overflow from the fleet to an external provider at priority 1.
+
+ModelService `chat` has two entries: the fleet (an engine simulator behind each
+inference cluster's gateway, reached over h2c as endpoint-manager publishes a
+replica) at the default priority 0, and the HTTPS provider of
+`e2e/test_external_provider.py` (its fixture: the simulator outside the
+clusters with a certificate from the fleet's CA, gateway-config trusting that
+CA) at priority 1. Chat completions through the service address:
+
+- while both engines serve, the provider gets none;
+- one engine refusing inference with 503 (declared unhealthy, as an engine at
+  capacity or in trouble answers): what lands on it goes to the provider, the
+  other engine keeps its share, nothing fails;
+- both inference clusters stopped abruptly (`Fleet.stop`, their endpoints left
+  selected as nobody withdraws them): every request is answered by the
+  provider;
+- the clusters back: traffic returns to the fleet.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from gateway_config.backends import REPLICA_PUBLISHER
+from gateway_config.render import link_name
+from modelplane_localfleet.fleet import Fleet
+
+from e2e.kube import Json, apply, get, wait_for
+from e2e.simulator import call
+from e2e.test_external_provider import (
+    API,
+    POD_NAMESPACE,
+    PORT,
+    PROVIDER,
+    Backends,
+    backends,
+)
+from e2e.test_front_door import replica_route
+from e2e.test_gateway_config import free_port, healthy, routed
+
+pytestmark = pytest.mark.usefixtures("local_fleet")
+__all__ = ["backends"]  # the fixture, imported so this module can use it
+CLUSTERS = ("east", "west")
+FLEET_LABELS = {
+    "modelplane.ai/deployment": "chat",
+    "app.kubernetes.io/managed-by": REPLICA_PUBLISHER,
+}
+PROVIDER_POD = f"{POD_NAMESPACE}/provider"
+CHAT = {"model": "qwen", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
+
+
+def chats(url: str, requests: int, threads: int = 8) -> tuple[Counter[str], list[object]]:
+    """Who answered `requests` chat completions (`threads` at a time), and every answer that
+    was not a 200 (its status, or the error)."""
+    pods: Counter[str] = Counter()
+    failed: list[object] = []
+    lock = threading.Lock()
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            try:
+                reply = call(url, CHAT, timeout_s=20)
+            except OSError as error:
+                with lock:
+                    failed.append(repr(error))
+                continue
+            with lock:
+                if reply.status == 200:
+                    pods[reply.pod] += 1
+                else:
+                    failed.append((reply.status, reply.body))
+
+    workers = [threading.Thread(target=run, args=(requests // threads,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(300)
+    return pods, failed
+
+
+@pytest.fixture
+def fleet_engines(local_fleet: Fleet, backends: Backends) -> Iterator[dict[str, str]]:
+    """A simulator behind each inference cluster's gateway: name -> its own URL."""
+    urls = {}
+    for name in CLUSTERS:
+        port = free_port(backends.address)
+        backends.simulator(name, backends.address, port)
+        urls[name] = f"http://{backends.address}:{port}"
+        apply(local_fleet.cluster(name), *replica_route(urls[name]))
+    yield urls
+
+
+def model_service(namespace: str) -> Json:
+    return {
+        "apiVersion": API,
+        "kind": "ModelService",
+        "metadata": {"name": "chat", "namespace": namespace},
+        "spec": {
+            "endpoints": [
+                {"selector": {"matchLabels": FLEET_LABELS}},
+                {"selector": {"matchLabels": {"role": "fallback"}}, "priority": 1},
+            ]
+        },
+    }
+
+
+def endpoint(namespace: str, name: str, url: str, rewrite: str, labels: dict[str, str]) -> Json:
+    return {
+        "apiVersion": API,
+        "kind": "ModelEndpoint",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"url": url, "rewritePath": rewrite},
+    }
+
+
+def declare(url: str, healthy_: bool) -> None:
+    reply = call(f"{url}/simulator/health", {"healthy": healthy_})
+    assert reply.status == 200, reply
+
+
+def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
+    local_fleet: Fleet, backends: Backends, fleet_engines: dict[str, str], namespace: str
+) -> None:
+    control = backends.control
+    objects = [
+        endpoint(
+            namespace, name, f"http://{local_fleet.cluster(name).plan.address}", "/sim/",
+            FLEET_LABELS,
+        )
+        for name in CLUSTERS
+    ]  # fmt: skip
+    objects.append(
+        endpoint(namespace, "provider", f"https://{PROVIDER[0]}:{PORT}", "/", {"role": "fallback"})
+    )
+    apply(control, *objects, model_service(namespace))
+    wait_for("chat routed to three endpoints", lambda: routed(control, namespace, "chat", 3))
+    # written before the status that says the service is routed
+    link = get(control, "traefikservice", "-n", namespace, link_name("chat", 0))
+    assert link["spec"]["failover"]["errors"]["status"] == ["429", "500", "502-504"]
+    url = f"http://{backends.address}/{namespace}/chat/v1/chat/completions"
+    fleet = {f"{POD_NAMESPACE}/{name}" for name in CLUSTERS}
+    wait_for("both engines to answer", lambda: set(chats(url, 16)[0]) == fleet, 60)
+
+    # both engines serve: the fallback gets nothing
+    pods, failed = chats(url, 400)
+    print(f"\nfleet serving: {dict(pods)}")
+    assert (failed, set(pods), sum(pods.values())) == ([], fleet, 400)
+
+    # west refuses with 503: its requests go to the provider, east keeps its share
+    declare(fleet_engines["west"], False)
+    try:
+        pods, failed = chats(url, 400)
+    finally:
+        declare(fleet_engines["west"], True)
+    print(f"west refusing with 503: {dict(pods)}")
+    assert failed == []
+    assert set(pods) == {f"{POD_NAMESPACE}/east", PROVIDER_POD}
+    # the round robin alternates: about half went to west, and on to the provider
+    assert 0.35 <= pods[PROVIDER_POD] / 400 <= 0.65
+
+    # both clusters lost abruptly: the provider answers everything
+    try:
+        for name in CLUSTERS:
+            local_fleet.stop(name)
+        pods, failed = chats(url, 400)
+        print(f"both clusters stopped: {dict(pods)}")
+        assert (failed, dict(pods)) == ([], {PROVIDER_POD: 400})
+    finally:
+        for name in CLUSTERS:
+            local_fleet.start(name)
+
+    # the clusters back: traffic returns to the fleet
+    for name in CLUSTERS:
+        cluster_url = f"http://{local_fleet.cluster(name).plan.address}/sim/health"
+        wait_for(f"{name}'s gateway to serve", functools.partial(healthy, cluster_url), 120)
+    wait_for("the fleet to serve again", lambda: set(chats(url, 16)[0]) == fleet, 120)
+    pods, failed = chats(url, 400)
+    print(f"clusters back: {dict(pods)}")
+    assert (failed, set(pods)) == ([], fleet)
