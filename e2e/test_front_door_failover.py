@@ -11,6 +11,9 @@ CA) at priority 1. Chat completions through the service address:
 - one engine refusing inference with 503 (declared unhealthy, as an engine at
   capacity or in trouble answers): what lands on it goes to the provider, the
   other engine keeps its share, nothing fails;
+- the engines saturated (each runs 2 at once and queues the rest, as vLLM
+  does; 16 requests at a time): with the fleet entry's `maxInFlight: 2` the
+  front door answers the excess 429 and it goes to the provider; nothing fails;
 - both inference clusters stopped abruptly (`Fleet.stop`, their endpoints left
   selected as nobody withdraws them): every request is answered by the
   provider;
@@ -45,11 +48,14 @@ from e2e.test_gateway_config import free_port, healthy, routed
 pytestmark = pytest.mark.usefixtures("local_fleet")
 __all__ = ["backends"]  # the fixture, imported so this module can use it
 CLUSTERS = ("east", "west")
+CONCURRENCY = 2
 FLEET_LABELS = {
     "modelplane.ai/deployment": "chat",
     "app.kubernetes.io/managed-by": REPLICA_PUBLISHER,
 }
 PROVIDER_POD = f"{POD_NAMESPACE}/provider"
+ENGINE = (f"--max-concurrency={CONCURRENCY}", "--tpot-ms=20")
+"""Each fleet engine runs 2 requests at once (about 100 ms each) and queues the rest."""
 CHAT = {"model": "qwen", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
 
 
@@ -82,26 +88,32 @@ def chats(url: str, requests: int, threads: int = 8) -> tuple[Counter[str], list
     return pods, failed
 
 
+def answered_by(url: str, pods: set[str], threads: int = 8) -> bool:
+    """Whether 16 chat completions were all answered 200, by exactly `pods`."""
+    found, failed = chats(url, 16, threads)
+    return not failed and set(found) == pods
+
+
 @pytest.fixture
 def fleet_engines(local_fleet: Fleet, backends: Backends) -> Iterator[dict[str, str]]:
     """A simulator behind each inference cluster's gateway: name -> its own URL."""
     urls = {}
     for name in CLUSTERS:
         port = free_port(backends.address)
-        backends.simulator(name, backends.address, port)
+        backends.simulator(name, backends.address, port, *ENGINE)
         urls[name] = f"http://{backends.address}:{port}"
         apply(local_fleet.cluster(name), *replica_route(urls[name]))
     yield urls
 
 
-def model_service(namespace: str) -> Json:
+def model_service(namespace: str, **bound: int) -> Json:
     return {
         "apiVersion": API,
         "kind": "ModelService",
         "metadata": {"name": "chat", "namespace": namespace},
         "spec": {
             "endpoints": [
-                {"selector": {"matchLabels": FLEET_LABELS}},
+                {"selector": {"matchLabels": FLEET_LABELS}, **bound},
                 {"selector": {"matchLabels": {"role": "fallback"}}, "priority": 1},
             ]
         },
@@ -143,7 +155,7 @@ def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
     assert link["spec"]["failover"]["errors"]["status"] == ["429", "500", "502-504"]
     url = f"http://{backends.address}/{namespace}/chat/v1/chat/completions"
     fleet = {f"{POD_NAMESPACE}/{name}" for name in CLUSTERS}
-    wait_for("both engines to answer", lambda: set(chats(url, 16)[0]) == fleet, 60)
+    wait_for("both engines to answer", lambda: answered_by(url, fleet), 60)
 
     # both engines serve: the fallback gets nothing
     pods, failed = chats(url, 400)
@@ -162,6 +174,20 @@ def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
     # the round robin alternates: about half went to west, and on to the provider
     assert 0.35 <= pods[PROVIDER_POD] / 400 <= 0.65
 
+    # engines saturated: bounded at what they run at once, the excess goes to the provider
+    # (unbounded, they queue it and the provider gets nothing, as above)
+    apply(control, model_service(namespace, maxInFlight=CONCURRENCY))
+    wait_for("the bound applied", lambda: chats(url, 32, threads=16)[0][PROVIDER_POD] > 0, 60)
+    pods, failed = chats(url, 800, threads=16)
+    print(f"16 at once against 2 x {CONCURRENCY} slots: {dict(pods)}")
+    assert failed == []
+    assert set(pods) == fleet | {PROVIDER_POD}
+    assert pods[PROVIDER_POD] >= 200  # at most 4 of 16 in flight at the fleet
+    apply(control, model_service(namespace))
+    # (while Traefik's Gateway API and CRD providers catch up with the change, a request can
+    # meet a route whose bound Middleware is already gone: 404; not counted here)
+    wait_for("the bound lifted", lambda: answered_by(url, fleet, threads=8), 60)
+
     # both clusters lost abruptly: the provider answers everything
     try:
         for name in CLUSTERS:
@@ -177,7 +203,7 @@ def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
     for name in CLUSTERS:
         cluster_url = f"http://{local_fleet.cluster(name).plan.address}/sim/health"
         wait_for(f"{name}'s gateway to serve", functools.partial(healthy, cluster_url), 120)
-    wait_for("the fleet to serve again", lambda: set(chats(url, 16)[0]) == fleet, 120)
+    wait_for("the fleet to serve again", lambda: answered_by(url, fleet), 120)
     pods, failed = chats(url, 400)
     print(f"clusters back: {dict(pods)}")
     assert (failed, set(pods)) == ([], fleet)

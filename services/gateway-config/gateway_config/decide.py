@@ -37,7 +37,7 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import failover, hop, render, status
+from gateway_config import failover, hop, limits, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.failover import Tier
 from gateway_config.hop import Hop
@@ -211,9 +211,12 @@ def _service_objects(
             unrouted.append(found)
         else:
             routed.append(found)
-    tiers = _tiers(service, endpoints, {b.name for b in routed})
+    entries = _routed_entries(service, endpoints, {b.name for b in routed})
+    tiers = failover.tiers(entries)
+    # bounds and fallbacks are Traefik Middlewares and TraefikServices, like the retries
+    bounds = limits.endpoint_limits(entries) if settings.retries else {}
     if settings.retries and len(tiers) > 1:
-        objects = _tiered_objects(service, routed, tiers, settings, ca_bundle, via)
+        objects = _tiered_objects(service, routed, tiers, settings, ca_bundle, via, bounds)
         return objects, [b.name for b in routed], unrouted, empty
     first = tiers[0] if tiers else Tier(0, {})
     chosen = [b for b in routed if b.name in first.endpoints]
@@ -226,9 +229,14 @@ def _service_objects(
     objects += [render.hop_route(service, b, settings.namespace) for b in chosen if hop.needed(b)]
     if settings.retries:
         objects.append(render.retry_middleware(service))
+    chosen_bounds = {n: b for n, b in bounds.items() if n in first.endpoints}
+    objects += render.limit_middlewares(service, chosen_bounds)
     objects.append(
-        render.route(service, chosen, settings.namespace, via, first.weights, settings.retries)
-    )
+        render.route(
+            service, chosen, settings.namespace, via, first.weights, settings.retries,
+            chosen_bounds,
+        )
+    )  # fmt: skip
     return objects, [b.name for b in routed], unrouted, empty
 
 
@@ -239,6 +247,7 @@ def _tiered_objects(
     settings: Settings,
     ca_bundle: str | None,
     via: Hop,
+    bounds: Mapping[str, int],
 ) -> list[Json]:
     """A service with fallbacks (`gateway_config.failover`): each backend's objects (no hop
     of its own: its tier's route is already reached over h2c), each tier's, the failover
@@ -247,25 +256,27 @@ def _tiered_objects(
     for b in routed:
         objects.extend(render.backend_objects(service, b, ca_bundle))
     objects.append(render.tier_retry_middleware(service))
+    objects += render.limit_middlewares(service, bounds)
     for tier in tiers:
         members = [b for b in routed if b.name in tier.endpoints]
-        objects.extend(render.tier_objects(service, tier, members, via, settings.namespace))
+        objects += render.tier_objects(service, tier, members, via, settings.namespace, bounds)
     objects.extend(render.failover_links(service, tiers, via))
     objects.append(render.failover_route(service, tiers, settings.namespace))
     return objects
 
 
-def _tiers(service: Obj, endpoints: Sequence[Obj], routed: set[str]) -> list[Tier]:
-    """The service's tiers over its routed endpoints (`gateway_config.failover`), each with
-    the backendRef weight of its endpoints (`gateway_config.weights`)."""
+def _routed_entries(
+    service: Obj, endpoints: Sequence[Obj], routed: set[str]
+) -> list[tuple[Obj, list[str]]]:
+    """Each entry of the service with the names of its matched endpoints that are routed:
+    what its tiers (`gateway_config.failover`), weights (`gateway_config.weights`) and
+    bounds (`gateway_config.limits`) are worked out from."""
     entries = (service.get("spec") or {}).get("endpoints") or []
     found = by_entry(service, endpoints)
-    return failover.tiers(
-        [
-            (entry, [n for e in matched if (n := e["metadata"]["name"]) in routed])
-            for entry, matched in zip(entries, found, strict=True)
-        ]
-    )
+    return [
+        (entry, [n for e in matched if (n := e["metadata"]["name"]) in routed])
+        for entry, matched in zip(entries, found, strict=True)
+    ]
 
 
 def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:

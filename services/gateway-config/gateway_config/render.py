@@ -42,7 +42,7 @@ from typing import Any
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
-from gateway_config import failover, retry
+from gateway_config import failover, limits, retry
 from gateway_config import hop as hops
 from gateway_config.backends import H2C, AddressType, Backend
 from gateway_config.failover import Tier
@@ -106,6 +106,13 @@ def link_name(service: str, priority: int) -> str:
     """The failover TraefikService whose first choice is tier `priority` of `service`."""
     digest = hashlib.sha256(f"failover:{service}/{priority}".encode()).hexdigest()[:8]
     readable = shorten(_dns_label(f"mp-failover-{service}-{priority}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def limit_name(service: str, endpoint: str) -> str:
+    """The inFlightReq Middleware bounding ModelService `service`'s requests at `endpoint`."""
+    digest = hashlib.sha256(f"limit:{service}/{endpoint}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-limit-{service}-{endpoint}"), 54).rstrip("-.")
     return f"{readable}-{digest}"
 
 
@@ -302,20 +309,32 @@ def _rewrite(replace_prefix: str, hostname: str | None = None) -> list[Json]:
     return [{"type": "URLRewrite", "urlRewrite": rewrite}]
 
 
-def _hop_ref(service: Obj, backend: Backend, hop: Hop, weight: int = 1) -> Json:
+def _limit(service: Obj, backend: Backend, bounds: Mapping[str, int]) -> list[Json]:
+    """The filter of the endpoint's inFlightReq Middleware, if it is bounded."""
+    if backend.name not in bounds:
+        return []
+    return [retry.filter_ref(limit_name(service["metadata"]["name"], backend.name))]
+
+
+def _hop_ref(
+    service: Obj, backend: Backend, hop: Hop, weight: int = 1, bounds: Mapping[str, int] = {}
+) -> Json:
     """To `backend` through the hop: its hop Service, the prefix turned into its hop prefix."""
     meta = service["metadata"]
+    rewrite = _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name))
     return {
         "group": "",
         "kind": "Service",
         "name": hop_name(meta["name"], backend.name),
         "port": hop.port,
         "weight": weight,
-        "filters": _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name)),
+        "filters": rewrite + _limit(service, backend, bounds),
     }
 
 
-def _backend_ref(service: Obj, backend: Backend | None, weight: int = 1) -> Json:
+def _backend_ref(
+    service: Obj, backend: Backend | None, weight: int = 1, bounds: Mapping[str, int] = {}
+) -> Json:
     endpoint = None if backend is None else backend.name
     ref: Json = {
         "group": "",
@@ -326,7 +345,7 @@ def _backend_ref(service: Obj, backend: Backend | None, weight: int = 1) -> Json
     }
     if backend is not None:
         hostname = backend.host if backend.address_type == "FQDN" else None
-        ref["filters"] = _rewrite(backend.rewrite_path, hostname)
+        ref["filters"] = _rewrite(backend.rewrite_path, hostname) + _limit(service, backend, bounds)
     return ref
 
 
@@ -370,20 +389,23 @@ def route(
     hop: Hop | None = None,
     weights: Mapping[str, int] | None = None,
     retries: bool = True,
+    bounds: Mapping[str, int] = {},
 ) -> Json:
     """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in), with
-    `retries` through its retry Middleware; `weights` by endpoint name (absent: 1); given
-    `hop`, a backend that is not h2c is reached through its hop Service."""
+    `retries` through its retry Middleware; `weights` by endpoint name (absent: 1), the
+    endpoints in `bounds` behind their inFlightReq Middleware; given `hop`, a backend that
+    is not h2c is reached through its hop Service."""
     meta = service["metadata"]
     weight = dict(weights or {})
     refs = [
-        _hop_ref(service, b, hop, weight.get(b.name, 1))
+        _hop_ref(service, b, hop, weight.get(b.name, 1), bounds)
         if hop is not None and hops.needed(b)
-        else _backend_ref(service, b, weight.get(b.name, 1))
+        else _backend_ref(service, b, weight.get(b.name, 1), bounds)
         for b in backends
     ] or [_backend_ref(service, None)]
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     filters = [retry.filter_ref(meta["name"])] if retries else []
+    filters += _bound_header(service, backends, bounds)
     return _route(
         service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace,
         filters,
@@ -420,8 +442,32 @@ def _middleware(service: Obj, name: str, spec: Json) -> Json:
     }
 
 
+def _bound_header(
+    service: Obj, backends: Sequence[Backend], bounds: Mapping[str, int]
+) -> list[Json]:
+    """The rule filter that names the service for the counters of bounded endpoints."""
+    if not any(b.name in bounds for b in backends):
+        return []
+    meta = service["metadata"]
+    return [limits.header_filter(meta["namespace"], meta["name"])]
+
+
+def limit_middlewares(service: Obj, bounds: Mapping[str, int]) -> list[Json]:
+    """The inFlightReq Middleware of each bounded endpoint (`gateway_config.limits`)."""
+    name = service["metadata"]["name"]
+    return [
+        _middleware(service, limit_name(name, endpoint), limits.spec(amount))
+        for endpoint, amount in sorted(bounds.items())
+    ]
+
+
 def tier_objects(
-    service: Obj, tier: Tier, backends: Sequence[Backend], hop: Hop, gateway_namespace: str
+    service: Obj,
+    tier: Tier,
+    backends: Sequence[Backend],
+    hop: Hop,
+    gateway_namespace: str,
+    bounds: Mapping[str, int] = {},
 ) -> list[Json]:
     """Tier `tier` of a service with fallbacks (`gateway_config.failover`): the Service and
     EndpointSlice of the gateway's hop address (h2c) the failover link sends it to, the
@@ -431,10 +477,11 @@ def tier_objects(
     meta = service["metadata"]
     name = tier_name(meta["name"], tier.priority)
     address = (hop.host, hop.address_type)
-    refs = [_backend_ref(service, b, tier.weights[b.name]) for b in backends]
+    refs = [_backend_ref(service, b, tier.weights[b.name], bounds) for b in backends]
     prefix = failover.prefix(tier.priority) + path_prefix(service)
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     filters = [retry.filter_ref(tier_retry_name(meta["name"]))]
+    filters += _bound_header(service, backends, bounds)
     return [
         _service(service, name, hop.port, "http", H2C, None),
         _slice(service, name, hop.port, "http", H2C, None, address),

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway_config.backends import REPLICA_PUBLISHER
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.failover import Tier, tiers
-from gateway_config.render import backend_name, hop_name, link_name, tier_name, tier_retry_name
+from gateway_config.limits import endpoint_limits
+from gateway_config.render import (
+    backend_name,
+    hop_name,
+    limit_name,
+    link_name,
+    tier_name,
+    tier_retry_name,
+)
 
 Json = dict[str, Any]
 NOW = "2026-12-03T15:00:00Z"
@@ -30,6 +39,7 @@ def model_endpoint(name: str, url: str, deployment: str) -> Json:
 
 FLEET = model_endpoint("west", "http://10.1.0.5", "fleet")
 PROVIDER = model_endpoint("groq", "https://api.groq.example.com", "provider")
+REPLICA_LABELS = {"d": "fleet", "app.kubernetes.io/managed-by": REPLICA_PUBLISHER}
 TOUR = model_service(entry("fleet"), entry("provider", priority=1))
 
 
@@ -82,14 +92,14 @@ def test_a_fallback_provider_is_chained_behind_the_fleet() -> None:
                 "port": 8001,
                 "scheme": "h2c",
                 "middlewares": [{"name": first}],
-            },  # fmt: skip
+            },
             "fallback": {
                 "kind": "Service",
                 "name": last,
                 "port": 8001,
                 "scheme": "h2c",
                 "middlewares": [{"name": last}],
-            },  # fmt: skip
+            },
             "errors": {"status": ["429", "500", "502-504"], "maxRequestBodyBytes": -1},
         }
     }
@@ -177,3 +187,55 @@ def test_going_back_to_one_tier_prunes_the_failover_objects() -> None:
     assert stale.index(("HTTPRoute", "ml", tier_name("chat", 0))) < stale.index(
         ("TraefikService", "ml", link_name("chat", 0))
     )
+
+
+def test_an_endpoint_matched_by_two_bounded_entries_gets_the_least_bound() -> None:
+    found = endpoint_limits(
+        [({"maxInFlight": 8}, ["a", "b"]), ({"maxInFlight": 3}, ["b"]), ({}, ["c"])]
+    )
+    assert found == {"a": 8, "b": 3}
+
+
+def test_a_bounded_fleet_refuses_its_excess_with_429_at_the_front_door() -> None:
+    replica = {**FLEET, "metadata": {**FLEET["metadata"], "labels": REPLICA_LABELS}}
+    service = model_service(entry("fleet", maxInFlight=2), entry("provider", priority=1))
+    objects = applied(service, replica, PROVIDER)
+    name = limit_name("chat", "west")
+    assert one(objects, "Middleware", name)["spec"] == {
+        "inFlightReq": {
+            "amount": 2,
+            "sourceCriterion": {"requestHeaderName": "X-Modelplane-Service"},
+        }
+    }
+    # counted per service whoever the client: the rule names the service in that header
+    fleet_rule = rule(one(objects, "HTTPRoute", tier_name("chat", 0)))
+    assert fleet_rule["filters"][1] == {
+        "type": "RequestHeaderModifier",
+        "requestHeaderModifier": {"set": [{"name": "X-Modelplane-Service", "value": "ml/chat"}]},
+    }
+    (ref,) = fleet_rule["backendRefs"]
+    assert [f["type"] for f in ref["filters"]] == ["URLRewrite", "ExtensionRef"]
+    assert ref["filters"][1]["extensionRef"] == {
+        "group": "traefik.io",
+        "kind": "Middleware",
+        "name": name,
+    }
+    # the provider is not bounded
+    provider_rule = rule(one(objects, "HTTPRoute", tier_name("chat", 1)))
+    assert len(provider_rule["filters"]) == 1
+    assert [f["type"] for f in provider_rule["backendRefs"][0]["filters"]] == ["URLRewrite"]
+
+
+def test_a_bound_without_a_fallback_is_on_the_service_route() -> None:
+    replica = {**FLEET, "metadata": {**FLEET["metadata"], "labels": REPLICA_LABELS}}
+    objects = applied(model_service(entry("fleet", maxInFlight=5)), replica)
+    route_rule = rule(one(objects, "HTTPRoute", "chat"))
+    assert [f["type"] for f in route_rule["filters"]] == ["ExtensionRef", "RequestHeaderModifier"]
+    (ref,) = route_rule["backendRefs"]
+    assert ref["filters"][-1]["extensionRef"]["name"] == limit_name("chat", "west")
+    assert (
+        one(objects, "Middleware", limit_name("chat", "west"))["spec"]["inFlightReq"]["amount"] == 5
+    )
+    # without Traefik's CRD provider there is no Middleware, so no bound
+    plain = applied(model_service(entry("fleet", maxInFlight=5)), replica, retries=False)
+    assert not [o for o in plain if o["kind"] == "Middleware"]

@@ -78,6 +78,15 @@ MODEL_SERVICE = Kind(
                                 "429, 500 or 502-504 (overflow: overloaded or failing).",
                                 default=0,
                             ),
+                            Field(
+                                "maxInFlight",
+                                Int(minimum=1, maximum=100000),
+                                "At most this many of the service's requests in flight at "
+                                "each endpoint of this entry (set it to what the endpoint runs "
+                                "at once: engines queue the rest instead of refusing it); one "
+                                "more is answered 429 by the front door, which goes to the "
+                                "next priority if there is one. Unset: no bound.",
+                            ),
                         ),
                     ),
                     max_items=16,
