@@ -17,7 +17,9 @@ CA) at priority 1. Chat completions through the service address:
 - both inference clusters stopped abruptly (`Fleet.stop`, their endpoints left
   selected as nobody withdraws them): every request is answered by the
   provider;
-- the clusters back: traffic returns to the fleet.
+- the clusters back: traffic returns to the fleet;
+- the fleet's ModelEndpoints withdrawn while requests arrive: the provider
+  takes over with no failed request (the fleet's tier then answers 503 at once).
 """
 
 from __future__ import annotations
@@ -207,3 +209,17 @@ def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
     pods, failed = chats(url, 400)
     print(f"clusters back: {dict(pods)}")
     assert (failed, set(pods)) == ([], fleet)
+
+    # the fleet's endpoints withdrawn under load (as endpoint-manager withdraws a lost
+    # replica's): its tier answers 503 at once and the provider takes over, nothing fails
+    results: list[tuple[Counter[str], list[object]]] = []
+    load = threading.Thread(target=lambda: results.append(chats(url, 800)))
+    load.start()
+    control.kubectl("delete", "modelendpoint", "-n", namespace, *CLUSTERS)
+    wait_for("chat routed to the provider alone", lambda: routed(control, namespace, "chat", 1))
+    load.join(300)
+    ((pods, failed),) = results
+    print(f"fleet endpoints withdrawn under load: {dict(pods)}")
+    assert failed == []
+    assert set(pods) == fleet | {PROVIDER_POD}
+    wait_for("the provider alone", lambda: answered_by(url, {PROVIDER_POD}), 30)

@@ -1,14 +1,14 @@
 """Failover and overflow between a ModelService's priorities (pure).
 
 `spec.endpoints[i].priority` (0 to 9, default 0) orders a service's entries.
-The entries of one priority form a tier; a tier with no routed endpoint (none
-matched, all withdrawn, all with a bad URL) is left out, so the lowest tier
-that has one takes all the traffic (failover on readiness: decided here, from
-the observed ModelEndpoints). Within a tier, entries share by weight
-(`gateway_config.weights`).
+The entries of one priority form a tier; within a tier, entries share by
+weight (`gateway_config.weights`).
 
-With two tiers or more (and retries on) the front door chains them with Traefik
-`failover` TraefikServices (`traefik.io/v1alpha1`, Traefik's CRD provider):
+With two priorities or more in the spec (and retries on) the front door chains
+the tiers with Traefik `failover` TraefikServices (`traefik.io/v1alpha1`,
+Traefik's CRD provider); the chain follows the spec, not the endpoints, so
+endpoints coming and going change only the tiers' backendRefs, never the
+chain:
 
     route `<ns>/<svc>` (listener http) -> TraefikService `<svc>`:
       failover(service: tier 0, fallback: next link ... -> last tier)
@@ -23,10 +23,17 @@ already h2c, so external providers are reached directly from it (no second hop).
 
 A link sends a request to its fallback when the tier's final answer has a
 status in `OVERFLOW_STATUS`, before anything of it reached the client: 429 (a
-provider or engine rejecting work: overflow), 500 and 502-504 (the tier's
-retries on its other endpoints did not help: every endpoint of it failed, or
-an engine at capacity answered 503). 503 and 429 are not retried inside a tier,
-so a saturated tier is asked once, not ten times, before its excess goes on.
+provider or engine rejecting work, or an endpoint at its `maxInFlight`,
+`gateway_config.limits`: overflow), 500 and 502-504 (the tier's retries on its
+other endpoints did not help: every endpoint of it failed, or an engine at
+capacity answered 503), and 503 at once from a tier with no routed endpoint
+(none matched, all withdrawn, all with a bad URL: its route keeps the empty
+stand-in backend, `gateway_config.render`), which is failover on readiness.
+503 and 429 are not retried inside a tier, so a saturated tier is asked once,
+not ten times, before its excess goes on.
+
+Without retries (no Traefik CRD provider) there is no chain: the lowest tier
+with a routed endpoint takes all the traffic, by weight.
 A stream that has started is never moved. Traefik buffers the request body to
 replay it (`maxRequestBodyBytes: -1`, read as it comes: a fixed bound would
 allocate that bound for every request, and refuse larger bodies with 413).
@@ -71,16 +78,19 @@ def entry_priority(entry: Mapping[str, Any]) -> int:
 
 def tiers(entries: Sequence[tuple[Mapping[str, Any], Sequence[str]]]) -> list[Tier]:
     """The tiers, lowest priority first, from (entry, the entry's routed endpoint names)
-    per entry; a priority none of whose entries has a routed endpoint is left out."""
+    per entry: one per priority in the spec, with no endpoint if none is routed."""
     by_priority: dict[int, list[tuple[int, Sequence[str]]]] = {}
     for entry, names in entries:
         by_priority.setdefault(entry_priority(entry), []).append((entry_weight(entry), names))
-    found = [
+    return [
         Tier(priority, endpoint_weights(members))
         for priority, members in sorted(by_priority.items())
-        if any(names for _, names in members)
     ]
-    return found
+
+
+def serving(found: Sequence[Tier]) -> Tier:
+    """The lowest tier with a routed endpoint (without a chain, the only one routed)."""
+    return next((t for t in found if t.weights), Tier(DEFAULT_PRIORITY, {}))
 
 
 def prefix(priority: int) -> str:

@@ -55,6 +55,8 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 GATEWAY_NAME = "modelplane-gateway"
 LISTENER = "http"
+HTTPS_LISTENER = "https"
+REDIRECT_NAME = "modelplane-https-redirect"
 MANAGER = "modelplane-gateway-config"
 SERVICE_LABEL = "modelplane.ai/model-service"
 ENDPOINT_LABEL = "modelplane.ai/model-endpoint"
@@ -161,20 +163,61 @@ def _listener(name: str, port: int) -> Json:
     }
 
 
+def tls_secret(inference_gateway: Obj) -> str | None:
+    """The Secret of the front door's certificate (`spec.tls.secretName`), or None: HTTP."""
+    tls = (inference_gateway.get("spec") or {}).get("tls") or {}
+    name = tls.get("secretName")
+    return str(name) if name else None
+
+
+def client_listener(inference_gateway: Obj | None) -> str:
+    """The listener ModelService routes attach to: `https` with a certificate, else `http`."""
+    with_tls = inference_gateway is not None and tls_secret(inference_gateway) is not None
+    return HTTPS_LISTENER if with_tls else LISTENER
+
+
 def gateway(
-    inference_gateway: Obj, namespace: str, class_name: str, port: int, hop_port: int
+    inference_gateway: Obj,
+    namespace: str,
+    class_name: str,
+    port: int,
+    hop_port: int,
+    https_port: int = 443,
 ) -> Json:
     """The front door: listener `http` on `port` for clients, `hop` on `hop_port` for the
-    h2c hop (Traefik matches a listener to an entrypoint by port, so they must differ)."""
+    h2c hop (Traefik matches a listener to an entrypoint by port, so they must differ)
+    and, given `spec.tls.secretName`, `https` on `https_port` terminating TLS with that
+    Secret (then `http` only redirects, `https_redirect`)."""
+    listeners = [_listener(LISTENER, port), _listener(hops.LISTENER, hop_port)]
+    secret = tls_secret(inference_gateway)
+    if secret is not None:
+        https = _listener(HTTPS_LISTENER, https_port)
+        https["protocol"] = "HTTPS"
+        https["tls"] = {
+            "mode": "Terminate",
+            "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}],
+        }
+        listeners.append(https)
     return {
         "apiVersion": GATEWAY_API,
         "kind": "Gateway",
         "metadata": _metadata(GATEWAY_NAME, namespace, inference_gateway),
-        "spec": {
-            "gatewayClassName": class_name,
-            "listeners": [_listener(LISTENER, port), _listener(hops.LISTENER, hop_port)],
-        },
+        "spec": {"gatewayClassName": class_name, "listeners": listeners},
     }
+
+
+def https_redirect(inference_gateway: Obj, namespace: str, https_port: int) -> Json:
+    """The HTTPRoute `modelplane-https-redirect` on listener `http`: every request gets a
+    301 to the same path over HTTPS (the port named unless 443)."""
+    redirect: Json = {"scheme": "https", "statusCode": 301}
+    if https_port != 443:
+        redirect["port"] = https_port
+    rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "filters": [{"type": "RequestRedirect", "requestRedirect": redirect}],
+    }
+    metadata = _metadata(REDIRECT_NAME, namespace, inference_gateway)
+    return _http_route(metadata, namespace, LISTENER, rule)
 
 
 def _labels(service: Obj, endpoint: str | None) -> dict[str, str]:
@@ -363,10 +406,15 @@ def _route(
     if filters:
         rule["filters"] = filters
     rule["backendRefs"] = refs
+    metadata = _metadata(name, meta["namespace"], service, **labels)
+    return _http_route(metadata, gateway_namespace, listener, rule)
+
+
+def _http_route(metadata: Json, gateway_namespace: str, listener: str, rule: Json) -> Json:
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
-        "metadata": _metadata(name, meta["namespace"], service, **labels),
+        "metadata": metadata,
         "spec": {
             "parentRefs": [
                 {
@@ -390,6 +438,7 @@ def route(
     weights: Mapping[str, int] | None = None,
     retries: bool = True,
     bounds: Mapping[str, int] = {},
+    listener: str = LISTENER,
 ) -> Json:
     """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in), with
     `retries` through its retry Middleware; `weights` by endpoint name (absent: 1), the
@@ -407,7 +456,7 @@ def route(
     filters = [retry.filter_ref(meta["name"])] if retries else []
     filters += _bound_header(service, backends, bounds)
     return _route(
-        service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace,
+        service, meta["name"], labels, listener, path_prefix(service), refs, gateway_namespace,
         filters,
     )  # fmt: skip
 
@@ -477,7 +526,9 @@ def tier_objects(
     meta = service["metadata"]
     name = tier_name(meta["name"], tier.priority)
     address = (hop.host, hop.address_type)
-    refs = [_backend_ref(service, b, tier.weights[b.name], bounds) for b in backends]
+    refs = [_backend_ref(service, b, tier.weights[b.name], bounds) for b in backends] or [
+        _backend_ref(service, None)
+    ]
     prefix = failover.prefix(tier.priority) + path_prefix(service)
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     filters = [retry.filter_ref(tier_retry_name(meta["name"]))]
@@ -536,7 +587,9 @@ def failover_links(service: Obj, tiers: Sequence[Tier], hop: Hop) -> list[Json]:
     return links
 
 
-def failover_route(service: Obj, tiers: Sequence[Tier], gateway_namespace: str) -> Json:
+def failover_route(
+    service: Obj, tiers: Sequence[Tier], gateway_namespace: str, listener: str = LISTENER
+) -> Json:
     """The HTTPRoute of a service with fallbacks: everything to its first failover link."""
     meta = service["metadata"]
     ref = {
@@ -546,5 +599,5 @@ def failover_route(service: Obj, tiers: Sequence[Tier], gateway_namespace: str) 
     }
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     return _route(
-        service, meta["name"], labels, LISTENER, path_prefix(service), [ref], gateway_namespace
+        service, meta["name"], labels, listener, path_prefix(service), [ref], gateway_namespace
     )

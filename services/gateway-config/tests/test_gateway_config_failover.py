@@ -64,11 +64,11 @@ def test_tiers_group_entries_by_priority_and_leave_out_those_without_endpoints()
             ({"priority": 2}, ["p"]),
             ({"weight": 3}, ["a", "b"]),
             ({}, ["c"]),
-            ({"priority": 1}, []),  # nothing routed: no tier 1
+            ({"priority": 1}, []),  # nothing routed: tier 1 without endpoints
         ]
     )
     # tier 0: 3 over {a, b} = 3/2 each, 1 over {c}; x2 -> 3, 3, 2
-    assert found == [Tier(0, {"a": 3, "b": 3, "c": 2}), Tier(2, {"p": 1})]
+    assert found == [Tier(0, {"a": 3, "b": 3, "c": 2}), Tier(1, {}), Tier(2, {"p": 1})]
 
 
 def test_a_fallback_provider_is_chained_behind_the_fleet() -> None:
@@ -156,12 +156,21 @@ def test_three_priorities_chain_two_links() -> None:
     assert len([o for o in objects if o["kind"] == "TraefikService"]) == 2
 
 
-def test_with_the_fleet_gone_the_provider_alone_is_routed_as_a_plain_service() -> None:
+def test_with_the_fleet_gone_its_tier_answers_503_at_once_and_the_chain_stays() -> None:
     objects = applied(TOUR, PROVIDER)
-    assert not [o for o in objects if o["kind"] == "TraefikService"]
+    one(objects, "TraefikService", link_name("chat", 0))
+    stand_in = backend_name("chat", None)
+    fleet_rule = rule(one(objects, "HTTPRoute", tier_name("chat", 0)))
+    assert [r["name"] for r in fleet_rule["backendRefs"]] == [stand_in]
+    assert one(objects, "EndpointSlice", stand_in)["endpoints"] == []
+    provider_rule = rule(one(objects, "HTTPRoute", tier_name("chat", 1)))
+    assert [r["name"] for r in provider_rule["backendRefs"]] == [backend_name("chat", "groq")]
+
+
+def test_without_retries_the_fallback_is_routed_once_the_fleet_is_gone() -> None:
+    objects = applied(TOUR, PROVIDER, retries=False)
     route = one(objects, "HTTPRoute", "chat")
     assert [r["name"] for r in rule(route)["backendRefs"]] == [hop_name("chat", "groq")]
-    assert rule(route)["filters"][0]["extensionRef"]["name"] == "chat"
 
 
 def test_a_fallback_is_not_routed_while_the_fleet_serves_without_retries() -> None:
@@ -174,11 +183,14 @@ def test_a_fallback_is_not_routed_while_the_fleet_serves_without_retries() -> No
     assert not [o for o in objects if o["metadata"]["name"] == backend_name("chat", "groq")]
 
 
-def test_going_back_to_one_tier_prunes_the_failover_objects() -> None:
+def test_dropping_the_fallback_entry_prunes_the_failover_objects() -> None:
     both = Snapshot(model_services=[TOUR], model_endpoints=[FLEET, PROVIDER], gateway=GATEWAY)
     before = decide(both, Settings(), NOW).apply
     alone = Snapshot(
-        model_services=[TOUR], model_endpoints=[FLEET], gateway=GATEWAY, managed=before
+        model_services=[model_service(entry("fleet"))],
+        model_endpoints=[FLEET, PROVIDER],
+        gateway=GATEWAY,
+        managed=before,
     )
     stale = decide(alone, Settings(), NOW).delete
     assert ("TraefikService", "ml", link_name("chat", 0)) in stale
