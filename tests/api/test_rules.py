@@ -407,6 +407,13 @@ REJECTED = [
         Set("spec.backend", "Envoy"),
     ),
     rejected(
+        "A gateway TLS Secret name that is not a DNS name is rejected",
+        GW,
+        "spec.tls.secretName",
+        "should match",
+        Set("spec.tls", {"secretName": "Front_Door"}),
+    ),
+    rejected(
         "A load balancer other than MetalLB is rejected",
         GW,
         "spec.traefik.loadBalancer",
@@ -787,6 +794,27 @@ REJECTED = [
         "spec.endpoints[0].weight",
         "must be less than or equal to 1000",
         Set("spec.endpoints[0].weight", 1001),
+    ),
+    rejected(
+        "A negative service endpoint priority is rejected",
+        MS,
+        "spec.endpoints[0].priority",
+        "must be greater than or equal to 0",
+        Set("spec.endpoints[0].priority", -1),
+    ),
+    rejected(
+        "A service endpoint priority above 9 is rejected",
+        MS,
+        "spec.endpoints[0].priority",
+        "must be less than or equal to 9",
+        Set("spec.endpoints[0].priority", 10),
+    ),
+    rejected(
+        "A service endpoint maxInFlight of 0 is rejected",
+        MS,
+        "spec.endpoints[0].maxInFlight",
+        "must be greater than or equal to 1",
+        Set("spec.endpoints[0].maxInFlight", 0),
     ),
     # ------------------------------------------------------------- ModelEndpoint
     rejected(

@@ -109,3 +109,15 @@ def test_the_front_door_reads_traefik_middlewares_and_every_traefik_kind_exists(
         "resources": ["*"],
         "verbs": ["get", "list", "watch"],
     } in rules
+
+
+def test_the_front_door_has_an_https_entrypoint_on_443_without_timeouts() -> None:
+    argv = gateway.traefik_command(
+        Path("traefik"), address="10.240.0.1", web_port=80, admin_port=8082, hop_port=8001
+    )
+    flags = _flags(argv)
+    assert flags["entryPoints.websecure.address"] == "10.240.0.1:443"
+    assert flags["entryPoints.websecure.transport.respondingTimeouts.writeTimeout"] == "0s"
+    # inference clusters' gateways have none
+    plain = gateway.traefik_command(Path("traefik"), address="a", web_port=1, admin_port=2)
+    assert "entryPoints.websecure.address" not in _flags(plain)

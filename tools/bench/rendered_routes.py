@@ -18,11 +18,18 @@ Kubernetes:
 - a BackendTLSPolicy on the Service gives a server transport with that host
   name as SNI and the CAs of its ConfigMap (written under `work`);
 - a rule's `ExtensionRef` filter naming a rendered Traefik `Middleware` (the
-  retry) gives that middleware, its spec as is (the CRD's fields are the file
-  provider's), first in the router's chain.
+  retry, an endpoint's bound) gives that middleware, its spec as is (the CRD's
+  fields are the file provider's), in the router's chain in filter order; a
+  `RequestHeaderModifier` filter's `set` gives a `headers` middleware;
+- a backendRef to a rendered `TraefikService` (a failover link,
+  `gateway_config.failover`) gives a `failover` service of the same spec whose
+  `service` and `fallback` are the link's LoadBalancerSpecs: a Service (its
+  server as above, scheme as the spec says, its Middlewares as service
+  middlewares) or the next link.
 
 Only what gateway-config renders is read: one rule per route and one
-backendRef per rule (a ModelService with one endpoint); anything else raises.
+backendRef per rule (a ModelService with one endpoint per priority); anything
+else raises.
 """
 
 from __future__ import annotations
@@ -71,6 +78,45 @@ def file_config(
     }
     http: dict[str, Any] = {"routers": {}, "middlewares": {}, "services": {}}
     transports: dict[str, Any] = {}
+
+    def middleware(ns: str, router: str, flt: Obj) -> str:
+        """The middleware of an ExtensionRef or RequestHeaderModifier filter, by name."""
+        if flt["type"] == "RequestHeaderModifier":
+            headers = {h["name"]: h["value"] for h in flt["requestHeaderModifier"]["set"]}
+            http["middlewares"][f"{router}-headers"] = {
+                "headers": {"customRequestHeaders": headers}
+            }
+            return f"{router}-headers"
+        ref_name = flt["extensionRef"]["name"]
+        spec = by_kind["Middleware"][(ns, ref_name)]["spec"]
+        http["middlewares"][f"{router}-{ref_name}"] = dict(spec)
+        return f"{router}-{ref_name}"
+
+    def link(ns: str, name: str) -> str:
+        """The failover service of TraefikService `name` (and of the links after it)."""
+        spec = dict(by_kind["TraefikService"][(ns, name)]["spec"]["failover"])
+        for side in ("service", "fallback"):
+            target = spec[side]
+            if target["kind"] == "TraefikService":
+                spec[side] = link(ns, target["name"])
+                continue
+            key = (ns, target["name"])
+            server = _server(by_kind["Service"][key], slices[key], resolve)
+            scheme = target.get("scheme")
+            if scheme:
+                server = f"{scheme}://{server.split('://', 1)[1]}"
+            # (named apart from the route of the same name, as Traefik's providers do)
+            own = f"{ns}-{target['name']}-link"
+            chain = [middleware(ns, own, {"type": "ExtensionRef", "extensionRef": m})
+                     for m in target.get("middlewares") or []]  # fmt: skip
+            http["services"][own] = {
+                "loadBalancer": {"servers": [{"url": server}]},
+                "middlewares": chain,
+            }
+            spec[side] = own
+        http["services"][f"{ns}-{name}"] = {"failover": spec}
+        return f"{ns}-{name}"
+
     for (ns, name), route in sorted(by_kind.get("HTTPRoute", {}).items()):
         (rule,) = route["spec"]["rules"]
         (ref,) = rule["backendRefs"]
@@ -78,14 +124,19 @@ def file_config(
         prefix = match["path"]["value"]
         listener = route["spec"]["parentRefs"][0]["sectionName"]
         router = f"{ns}-{name}"
-        middlewares = []
-        for flt in rule.get("filters") or []:
-            ref_name = flt["extensionRef"]["name"]
-            http["middlewares"][f"{router}-{ref_name}"] = dict(
-                by_kind["Middleware"][(ns, ref_name)]["spec"]
-            )
-            middlewares.append(f"{router}-{ref_name}")
+        middlewares = [middleware(ns, router, flt) for flt in rule.get("filters") or []]
+        if ref.get("kind") == "TraefikService":
+            http["routers"][router] = {
+                "rule": f"PathPrefix(`{prefix}`)",
+                "service": link(ns, ref["name"]),
+                "middlewares": middlewares,
+                "entryPoints": [entrypoints[listener]],
+            }
+            continue
         for flt in ref.get("filters") or []:
+            if flt["type"] == "ExtensionRef":
+                middlewares.append(middleware(ns, router, flt))
+                continue
             rewrite = flt["urlRewrite"]
             replace = rewrite["path"]["replacePrefixMatch"]
             regex = {"regex": f"^{prefix}(.*)", "replacement": f"{replace}$1"}

@@ -1,7 +1,7 @@
 """Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
-        [--kinds engine replica plain https] [--baseline] [--direct]
+        [--kinds engine replica plain https failover] [--baseline] [--direct]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -18,7 +18,12 @@ configuration by `tools.bench.rendered_routes`:
 - `plain`: an external provider by plain HTTP;
 - `https`: an external provider by HTTPS, verified against a CA made here for
   its host name, HTTP/2 left enabled as in the Gateway provider's
-  BackendTLSPolicy transports (the simulator speaks HTTP/1.1 only).
+  BackendTLSPolicy transports (the simulator speaks HTTP/1.1 only);
+- `failover`: the replica at priority 0 with the `https` provider at priority
+  1 (`gateway_config.failover`): web -> failover link -> h2c -> hop (the
+  tier's route) -> h2c to the cluster gateway; the provider answers only what
+  the replica fails or refuses (nothing, here), so its figure next to
+  `replica`'s is the price of the fallback chain.
 So `plain` and `https` go web -> h2c -> hop -> provider, as gateway-config
 routes them, and every service route goes through its retry middleware. Each
 route strips the service prefix (URLRewrite `ReplacePrefixMatch`) and, for a
@@ -65,13 +70,15 @@ sys.path.insert(0, str(ROOT))
 from tools.bench import rendered_routes  # noqa: E402
 
 HOST = "127.0.0.1"
-KINDS = ("engine", "replica", "plain", "https")
+KINDS = ("engine", "replica", "plain", "https", "failover")
 ROUTED = KINDS[1:]
 """The kinds behind the front door (`engine` is called directly)."""
 PROVIDER = "provider.bench.modelplane.test"
 BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
+FALLBACK = "fallback"
+"""The https provider as the `failover` service's priority-1 entry."""
 CA_CONFIGMAP = "bench-ca"
 NOW = "2026-01-01T00:00:00Z"
 
@@ -102,12 +109,19 @@ def rendered(
 ) -> dict[str, Any]:
     """The front door's file configuration: what gateway-config renders for one ModelService
     `bench/<kind>` per endpoint (named by kind), the Gateway's address being 127.0.0.1."""
+
+    def entries(name: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [{"selector": {"matchLabels": {"kind": name}}}]
+        if name == "failover":
+            found.append({"selector": {"matchLabels": {"kind": FALLBACK}}, "priority": 1})
+        return found
+
     services = [
         {"kind": "ModelService",
          "metadata": {"name": e["metadata"]["name"], "namespace": "bench",
                       "uid": f"uid-ms-{e['metadata']['name']}"},
-         "spec": {"endpoints": [{"selector": {"matchLabels": {"kind": e["metadata"]["name"]}}}]}}
-        for e in endpoints
+         "spec": {"endpoints": entries(e["metadata"]["name"])}}
+        for e in endpoints if e["metadata"]["name"] != FALLBACK
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
     snapshot = Snapshot(
@@ -201,7 +215,7 @@ class Relay:
         argv = gateway.traefik_command(
             traefik, address=HOST, web_port=web_port, admin_port=admin, hop_port=hop
         )
-        argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
+        argv = [a for a in argv if not a.startswith("--providers.kubernetes")]
         if self.baseline:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
         dynamic = self.work / f"{name}.yaml"
@@ -225,6 +239,9 @@ class Relay:
             ),
             "plain": endpoint("plain", f"http://plain.bench.test:{ports['plain']}"),
             "https": endpoint("https", f"https://{PROVIDER}:{ports['https']}"),
+            "failover": endpoint(
+                "failover", f"http://cluster.bench.test:{ports['cluster']}", "/engine/", True
+            ),
         }
         self.engine_port = ports["engine"]
         routed = [kind for kind in kinds if kind in ROUTED]
@@ -233,20 +250,22 @@ class Relay:
             found = backend(endpoints[kind])
             assert isinstance(found, Backend), found
             backends[kind] = found
-        if "replica" in kinds or "engine" in kinds:
+        if {"replica", "engine", "failover"} & set(kinds):
             self.simulator("engine", ports["engine"])
-        if "replica" in kinds:
+        if {"replica", "failover"} & set(kinds):
             engine = Backend("engine", "http", HOST, ports["engine"], "IPv4", "/")
             cluster = routes({"engine": engine}, ca_file, prefix="/")
             self.traefik("cluster-gateway", ports["cluster"], cluster)
         if "plain" in kinds:
             self.simulator("plain", ports["plain"])
-        if "https" in kinds:
+        if {"https", "failover"} & set(kinds):
             self.simulator("https", ports["https"], f"--tls-cert={cert}", f"--tls-key={key}")
         if self.direct:
             front = routes(backends, ca_file)
         else:
             chosen = [endpoints[kind] for kind in routed]
+            if "failover" in routed:
+                chosen.append(endpoint(FALLBACK, f"https://{PROVIDER}:{ports['https']}"))
             front = rendered(chosen, ca_file.read_text(), self.hop, self.work, self.retries)
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)

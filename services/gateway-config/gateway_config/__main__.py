@@ -52,6 +52,13 @@ def parser() -> argparse.ArgumentParser:
         "(client -> web -> h2c -> hop -> backend)",
     )
     p.add_argument(
+        "--https-port",
+        type=int,
+        default=443,
+        help="the port of the Gateway's HTTPS listener, an entry point of its own, used when "
+        "the InferenceGateway names a certificate (spec.tls.secretName)",
+    )
+    p.add_argument(
         "--backend-ca-configmap",
         metavar="NAME",
         help="a ConfigMap of --namespace whose ca.crt (PEM) https backends named by host are "
@@ -77,9 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.hop_port <= 65535 or args.hop_port == args.gateway_port:
         log.error("bad --hop-port", extra={"fields": {"port": args.hop_port}})
         sys.exit(2)
+    if not 1 <= args.https_port <= 65535 or args.https_port in (args.gateway_port, args.hop_port):
+        log.error("bad --https-port", extra={"fields": {"port": args.https_port}})
+        sys.exit(2)
     settings = Settings(
-        args.gateway_class, args.gateway_port, args.namespace, args.backend_ca_configmap,
-        args.hop_port, args.retries,
+        gateway_class=args.gateway_class, port=args.gateway_port, namespace=args.namespace,
+        backend_ca=args.backend_ca_configmap, hop_port=args.hop_port,
+        https_port=args.https_port, retries=args.retries,
     )  # fmt: skip
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:

@@ -44,6 +44,7 @@ COLLECTIONS = {
     "BackendTLSPolicy": (GATEWAY_API, "backendtlspolicies", True),
     "ConfigMap": ("/api/v1", "configmaps", True),
     "Middleware": (TRAEFIK_API, "middlewares", True),
+    "TraefikService": (TRAEFIK_API, "traefikservices", True),
     "InferenceGateway": (API, "inferencegateways", False),
     "ModelService": (API, "modelservices", True),
     "ModelEndpoint": (API, "modelendpoints", True),
@@ -57,7 +58,7 @@ MANAGED_KINDS = (
     "BackendTLSPolicy",
     "ConfigMap",
 )
-RETRY_KINDS = ("Middleware",)
+RETRY_KINDS = ("Middleware", "TraefikService")
 """Managed too while `Settings.retries` is on (Traefik's kinds: absent where it is not installed;
 the chart's uninstall hook does not wait on them, their ModelService's deletion removes them)."""
 log = logging.getLogger("gateway_config")

@@ -8,7 +8,8 @@ carrying gateway-config's managed-by label. Output (`Decision`):
 - `apply`: the objects to server-side apply, only those missing or different
   from what is observed, in an order that never routes to a Service before it
   and its TLS settings exist (GatewayClass, Gateway, ConfigMaps, Services,
-  EndpointSlices, BackendTLSPolicies, retry Middlewares, HTTPRoutes);
+  EndpointSlices, BackendTLSPolicies, Middlewares, failover TraefikServices,
+  HTTPRoutes, the hop listener's before the client listener's);
 - `managed`: the keys of every managed object that should exist; `delete`: the
   observed managed objects outside it (routes first), so a restart mid-way or a
   withdrawn endpoint converges instead of leaving orphans;
@@ -36,11 +37,11 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import hop, render, status
+from gateway_config import failover, hop, limits, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
+from gateway_config.failover import Tier
 from gateway_config.hop import Hop
 from gateway_config.render import CA_KEY
-from gateway_config.weights import endpoint_weights, entry_weight
 
 Obj = Mapping[str, Any]
 Key = tuple[str, str, str]
@@ -48,11 +49,11 @@ Key = tuple[str, str, str]
 
 APPLY_ORDER = (
     "GatewayClass", "Gateway", "ConfigMap", "Service", "EndpointSlice", "BackendTLSPolicy",
-    "Middleware", "HTTPRoute",
+    "Middleware", "TraefikService", "HTTPRoute",
 )  # fmt: skip
 DELETE_ORDER = (
-    "HTTPRoute", "Middleware", "Gateway", "BackendTLSPolicy", "EndpointSlice", "Service",
-    "ConfigMap",
+    "HTTPRoute", "TraefikService", "Middleware", "Gateway", "BackendTLSPolicy",
+    "EndpointSlice", "Service", "ConfigMap",
 )  # fmt: skip
 STATUS_FIELDS = ("observedGeneration", "conditions", "address")
 
@@ -68,6 +69,9 @@ class Settings:
     hop_port: int = hop.DEFAULT_PORT
     """The port of the Gateway's `hop` listener (an entrypoint of the same Traefik, apart
     from `port`): the h2c hop to every backend that is not h2c."""
+    https_port: int = 443
+    """The port of the Gateway's `https` listener, used when the InferenceGateway names a
+    certificate (`spec.tls.secretName`)."""
     retries: bool = True
     """Whether each ModelService's route retries through its Traefik Middleware
     (`gateway_config.retry`; needs Traefik's Kubernetes CRD provider and its CRDs)."""
@@ -147,29 +151,36 @@ def _patch(obj: Obj, wanted: Json) -> StatusPatch | None:
 
 def _gateway_objects(
     snapshot: Snapshot, settings: Settings, now: str
-) -> tuple[list[Json], list[StatusPatch], str | None]:
+) -> tuple[list[Json], list[StatusPatch], str | None, str]:
+    """The GatewayClass, the Gateway (and with TLS the redirect route), the status patches,
+    the front door's address and the listener ModelService routes attach to."""
     objects: list[Json] = []
     patches: list[StatusPatch] = []
     ref = f"{settings.namespace}/{render.GATEWAY_NAME}"
-    address = None
+    address, listener = None, render.LISTENER
     for ig in sorted(snapshot.inference_gateways, key=lambda o: str(o["metadata"]["name"])):
         if _deleting(ig):
             continue
+        with_tls = render.tls_secret(ig) is not None
+        port, scheme = (settings.https_port, "https") if with_tls else (settings.port, "http")
         wanted = status.inference_gateway(
-            ig, snapshot.gateway, ref, settings.gateway_class, settings.port, now
+            ig, snapshot.gateway, ref, settings.gateway_class, port, now, scheme
         )
         if ig["metadata"]["name"] == status.DEFAULT_GATEWAY:
             objects.append(render.gateway_class(settings.gateway_class))
             objects.append(
                 render.gateway(
-                    ig, settings.namespace, settings.gateway_class, settings.port, settings.hop_port
+                    ig, settings.namespace, settings.gateway_class, settings.port,
+                    settings.hop_port, settings.https_port,
                 )
-            )
-            address = wanted.get("address")
+            )  # fmt: skip
+            if with_tls:
+                objects.append(render.https_redirect(ig, settings.namespace, settings.https_port))
+            address, listener = wanted.get("address"), render.client_listener(ig)
         patch = _patch(ig, wanted)
         if patch is not None:
             patches.append(patch)
-    return objects, patches, address
+    return objects, patches, address, listener
 
 
 def _trust(snapshot: Snapshot, settings: Settings) -> tuple[str | None, str | None]:
@@ -194,9 +205,11 @@ def _service_objects(
     settings: Settings,
     trust: tuple[str | None, str | None],
     via: Hop,
+    listener: str,
 ) -> tuple[list[Json], list[str], list[str], list[int]]:
-    """The objects of one ModelService, the endpoint names it routes to, the messages of
-    matched endpoints it cannot route, and the indexes of entries matching nothing."""
+    """The objects of one ModelService (its route on the client `listener`), the endpoint
+    names it routes to, the messages of matched endpoints it cannot route, and the indexes
+    of entries matching nothing."""
     matched, empty = select(service, endpoints)
     ca_bundle, untrusted = trust
     routed: list[Backend] = []
@@ -210,37 +223,83 @@ def _service_objects(
             unrouted.append(found)
         else:
             routed.append(found)
-    objects: list[Json] = []
-    targets: list[Backend | None] = [*routed] or [None]
+    entries = _routed_entries(service, endpoints, {b.name for b in routed})
+    tiers = failover.tiers(entries)
+    # bounds and fallbacks are Traefik Middlewares and TraefikServices, like the retries
+    bounds = limits.endpoint_limits(entries) if settings.retries else {}
+    if settings.retries and len(tiers) > 1:
+        objects = _tiered_objects(
+            service, routed, tiers, settings, ca_bundle, via, bounds, listener
+        )
+        return objects, [b.name for b in routed], unrouted, empty
+    first = failover.serving(tiers)
+    chosen = [b for b in routed if b.name in first.endpoints]
+    objects = []
+    targets: list[Backend | None] = [*chosen] or [None]
     for target in targets:
         objects.extend(render.backend_objects(service, target, ca_bundle, via))
     # hop routes first: the service's route must never send a request to the hop listener
     # before that listener routes it on
-    objects += [render.hop_route(service, b, settings.namespace) for b in routed if hop.needed(b)]
-    weights = _weights(service, endpoints, {b.name for b in routed})
+    objects += [render.hop_route(service, b, settings.namespace) for b in chosen if hop.needed(b)]
     if settings.retries:
         objects.append(render.retry_middleware(service))
+    chosen_bounds = {n: b for n, b in bounds.items() if n in first.endpoints}
+    objects += render.limit_middlewares(service, chosen_bounds)
     objects.append(
-        render.route(service, routed, settings.namespace, via, weights, settings.retries)
-    )
+        render.route(
+            service, chosen, settings.namespace, via, first.weights, settings.retries,
+            chosen_bounds, listener,
+        )
+    )  # fmt: skip
     return objects, [b.name for b in routed], unrouted, empty
 
 
-def _weights(service: Obj, endpoints: Sequence[Obj], routed: set[str]) -> dict[str, int]:
-    """The backendRef weight of each routed endpoint (`gateway_config.weights`)."""
+def _tiered_objects(
+    service: Obj,
+    routed: Sequence[Backend],
+    tiers: Sequence[Tier],
+    settings: Settings,
+    ca_bundle: str | None,
+    via: Hop,
+    bounds: Mapping[str, int],
+    listener: str,
+) -> list[Json]:
+    """A service with fallbacks (`gateway_config.failover`): each backend's objects (no hop
+    of its own: its tier's route is already reached over h2c), each tier's, the failover
+    links and the route to the first link."""
+    objects: list[Json] = []
+    targets: list[Backend | None] = [*routed]
+    if not all(tier.weights for tier in tiers):
+        targets.append(None)  # the stand-in of a tier without endpoints: a prompt 503
+    for target in targets:
+        objects.extend(render.backend_objects(service, target, ca_bundle))
+    objects.append(render.tier_retry_middleware(service))
+    objects += render.limit_middlewares(service, bounds)
+    for tier in tiers:
+        members = [b for b in routed if b.name in tier.endpoints]
+        objects += render.tier_objects(service, tier, members, via, settings.namespace, bounds)
+    objects.extend(render.failover_links(service, tiers, via))
+    objects.append(render.failover_route(service, tiers, settings.namespace, listener))
+    return objects
+
+
+def _routed_entries(
+    service: Obj, endpoints: Sequence[Obj], routed: set[str]
+) -> list[tuple[Obj, list[str]]]:
+    """Each entry of the service with the names of its matched endpoints that are routed:
+    what its tiers (`gateway_config.failover`), weights (`gateway_config.weights`) and
+    bounds (`gateway_config.limits`) are worked out from."""
     entries = (service.get("spec") or {}).get("endpoints") or []
     found = by_entry(service, endpoints)
-    return endpoint_weights(
-        [
-            (entry_weight(entry), [n for e in matched if (n := e["metadata"]["name"]) in routed])
-            for entry, matched in zip(entries, found, strict=True)
-        ]
-    )
+    return [
+        (entry, [n for e in matched if (n := e["metadata"]["name"]) in routed])
+        for entry, matched in zip(entries, found, strict=True)
+    ]
 
 
 def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     """The pass's writes; `now` is an RFC 3339 timestamp for new conditions."""
-    objects, patches, address = _gateway_objects(snapshot, settings, now)
+    objects, patches, address, listener = _gateway_objects(snapshot, settings, now)
     endpoints = [e for e in snapshot.model_endpoints if not _deleting(e)]
     backends = {key(e): backend(e) for e in endpoints}
     trust = _trust(snapshot, settings)
@@ -249,7 +308,7 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
         if _deleting(service):
             continue
         owned, routed, unrouted, empty = _service_objects(
-            service, endpoints, backends, settings, trust, via
+            service, endpoints, backends, settings, trust, via, listener
         )
         objects.extend(owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)

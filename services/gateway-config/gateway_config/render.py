@@ -42,9 +42,10 @@ from typing import Any
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
+from gateway_config import failover, limits, retry
 from gateway_config import hop as hops
-from gateway_config import retry
 from gateway_config.backends import H2C, AddressType, Backend
+from gateway_config.failover import Tier
 from gateway_config.hop import Hop
 
 Obj = Mapping[str, Any]
@@ -54,6 +55,8 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 GATEWAY_NAME = "modelplane-gateway"
 LISTENER = "http"
+HTTPS_LISTENER = "https"
+REDIRECT_NAME = "modelplane-https-redirect"
 MANAGER = "modelplane-gateway-config"
 SERVICE_LABEL = "modelplane.ai/model-service"
 ENDPOINT_LABEL = "modelplane.ai/model-endpoint"
@@ -89,6 +92,36 @@ def hop_name(service: str, endpoint: str) -> str:
     label of at most 63 characters, never equal to a `backend_name`."""
     digest = hashlib.sha256(f"hop:{service}/{endpoint}".encode()).hexdigest()[:8]
     readable = shorten(_dns_label(f"mp-hop-{service}-{endpoint}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def tier_name(service: str, priority: int) -> str:
+    """The Service, EndpointSlice, addPrefix Middleware and hop-listener HTTPRoute of tier
+    `priority` of ModelService `service` (`gateway_config.failover`):
+    `mp-tier-<service>-<priority>-<hash>`, never equal to another name here."""
+    digest = hashlib.sha256(f"tier:{service}/{priority}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-tier-{service}-{priority}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def link_name(service: str, priority: int) -> str:
+    """The failover TraefikService whose first choice is tier `priority` of `service`."""
+    digest = hashlib.sha256(f"failover:{service}/{priority}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-failover-{service}-{priority}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def limit_name(service: str, endpoint: str) -> str:
+    """The inFlightReq Middleware bounding ModelService `service`'s requests at `endpoint`."""
+    digest = hashlib.sha256(f"limit:{service}/{endpoint}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-limit-{service}-{endpoint}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def tier_retry_name(service: str) -> str:
+    """The retry Middleware of the tier routes of ModelService `service`."""
+    digest = hashlib.sha256(f"tier-retry:{service}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-tier-retry-{service}"), 54).rstrip("-.")
     return f"{readable}-{digest}"
 
 
@@ -130,20 +163,61 @@ def _listener(name: str, port: int) -> Json:
     }
 
 
+def tls_secret(inference_gateway: Obj) -> str | None:
+    """The Secret of the front door's certificate (`spec.tls.secretName`), or None: HTTP."""
+    tls = (inference_gateway.get("spec") or {}).get("tls") or {}
+    name = tls.get("secretName")
+    return str(name) if name else None
+
+
+def client_listener(inference_gateway: Obj | None) -> str:
+    """The listener ModelService routes attach to: `https` with a certificate, else `http`."""
+    with_tls = inference_gateway is not None and tls_secret(inference_gateway) is not None
+    return HTTPS_LISTENER if with_tls else LISTENER
+
+
 def gateway(
-    inference_gateway: Obj, namespace: str, class_name: str, port: int, hop_port: int
+    inference_gateway: Obj,
+    namespace: str,
+    class_name: str,
+    port: int,
+    hop_port: int,
+    https_port: int = 443,
 ) -> Json:
     """The front door: listener `http` on `port` for clients, `hop` on `hop_port` for the
-    h2c hop (Traefik matches a listener to an entrypoint by port, so they must differ)."""
+    h2c hop (Traefik matches a listener to an entrypoint by port, so they must differ)
+    and, given `spec.tls.secretName`, `https` on `https_port` terminating TLS with that
+    Secret (then `http` only redirects, `https_redirect`)."""
+    listeners = [_listener(LISTENER, port), _listener(hops.LISTENER, hop_port)]
+    secret = tls_secret(inference_gateway)
+    if secret is not None:
+        https = _listener(HTTPS_LISTENER, https_port)
+        https["protocol"] = "HTTPS"
+        https["tls"] = {
+            "mode": "Terminate",
+            "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}],
+        }
+        listeners.append(https)
     return {
         "apiVersion": GATEWAY_API,
         "kind": "Gateway",
         "metadata": _metadata(GATEWAY_NAME, namespace, inference_gateway),
-        "spec": {
-            "gatewayClassName": class_name,
-            "listeners": [_listener(LISTENER, port), _listener(hops.LISTENER, hop_port)],
-        },
+        "spec": {"gatewayClassName": class_name, "listeners": listeners},
     }
+
+
+def https_redirect(inference_gateway: Obj, namespace: str, https_port: int) -> Json:
+    """The HTTPRoute `modelplane-https-redirect` on listener `http`: every request gets a
+    301 to the same path over HTTPS (the port named unless 443)."""
+    redirect: Json = {"scheme": "https", "statusCode": 301}
+    if https_port != 443:
+        redirect["port"] = https_port
+    rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "filters": [{"type": "RequestRedirect", "requestRedirect": redirect}],
+    }
+    metadata = _metadata(REDIRECT_NAME, namespace, inference_gateway)
+    return _http_route(metadata, namespace, LISTENER, rule)
 
 
 def _labels(service: Obj, endpoint: str | None) -> dict[str, str]:
@@ -278,20 +352,32 @@ def _rewrite(replace_prefix: str, hostname: str | None = None) -> list[Json]:
     return [{"type": "URLRewrite", "urlRewrite": rewrite}]
 
 
-def _hop_ref(service: Obj, backend: Backend, hop: Hop, weight: int = 1) -> Json:
+def _limit(service: Obj, backend: Backend, bounds: Mapping[str, int]) -> list[Json]:
+    """The filter of the endpoint's inFlightReq Middleware, if it is bounded."""
+    if backend.name not in bounds:
+        return []
+    return [retry.filter_ref(limit_name(service["metadata"]["name"], backend.name))]
+
+
+def _hop_ref(
+    service: Obj, backend: Backend, hop: Hop, weight: int = 1, bounds: Mapping[str, int] = {}
+) -> Json:
     """To `backend` through the hop: its hop Service, the prefix turned into its hop prefix."""
     meta = service["metadata"]
+    rewrite = _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name))
     return {
         "group": "",
         "kind": "Service",
         "name": hop_name(meta["name"], backend.name),
         "port": hop.port,
         "weight": weight,
-        "filters": _rewrite(hops.prefix(meta["namespace"], meta["name"], backend.name)),
+        "filters": rewrite + _limit(service, backend, bounds),
     }
 
 
-def _backend_ref(service: Obj, backend: Backend | None, weight: int = 1) -> Json:
+def _backend_ref(
+    service: Obj, backend: Backend | None, weight: int = 1, bounds: Mapping[str, int] = {}
+) -> Json:
     endpoint = None if backend is None else backend.name
     ref: Json = {
         "group": "",
@@ -302,7 +388,7 @@ def _backend_ref(service: Obj, backend: Backend | None, weight: int = 1) -> Json
     }
     if backend is not None:
         hostname = backend.host if backend.address_type == "FQDN" else None
-        ref["filters"] = _rewrite(backend.rewrite_path, hostname)
+        ref["filters"] = _rewrite(backend.rewrite_path, hostname) + _limit(service, backend, bounds)
     return ref
 
 
@@ -320,10 +406,15 @@ def _route(
     if filters:
         rule["filters"] = filters
     rule["backendRefs"] = refs
+    metadata = _metadata(name, meta["namespace"], service, **labels)
+    return _http_route(metadata, gateway_namespace, listener, rule)
+
+
+def _http_route(metadata: Json, gateway_namespace: str, listener: str, rule: Json) -> Json:
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
-        "metadata": _metadata(name, meta["namespace"], service, **labels),
+        "metadata": metadata,
         "spec": {
             "parentRefs": [
                 {
@@ -346,22 +437,26 @@ def route(
     hop: Hop | None = None,
     weights: Mapping[str, int] | None = None,
     retries: bool = True,
+    bounds: Mapping[str, int] = {},
+    listener: str = LISTENER,
 ) -> Json:
     """The HTTPRoute of a ModelService over `backends` (none: the 503 stand-in), with
-    `retries` through its retry Middleware; `weights` by endpoint name (absent: 1); given
-    `hop`, a backend that is not h2c is reached through its hop Service."""
+    `retries` through its retry Middleware; `weights` by endpoint name (absent: 1), the
+    endpoints in `bounds` behind their inFlightReq Middleware; given `hop`, a backend that
+    is not h2c is reached through its hop Service."""
     meta = service["metadata"]
     weight = dict(weights or {})
     refs = [
-        _hop_ref(service, b, hop, weight.get(b.name, 1))
+        _hop_ref(service, b, hop, weight.get(b.name, 1), bounds)
         if hop is not None and hops.needed(b)
-        else _backend_ref(service, b, weight.get(b.name, 1))
+        else _backend_ref(service, b, weight.get(b.name, 1), bounds)
         for b in backends
     ] or [_backend_ref(service, None)]
     labels = {SERVICE_LABEL: _label_value(meta["name"])}
     filters = [retry.filter_ref(meta["name"])] if retries else []
+    filters += _bound_header(service, backends, bounds)
     return _route(
-        service, meta["name"], labels, LISTENER, path_prefix(service), refs, gateway_namespace,
+        service, meta["name"], labels, listener, path_prefix(service), refs, gateway_namespace,
         filters,
     )  # fmt: skip
 
@@ -369,14 +464,7 @@ def route(
 def retry_middleware(service: Obj) -> Json:
     """The Traefik Middleware that retries a failed request of the service's route on
     another endpoint (`gateway_config.retry`); named like the route."""
-    meta = service["metadata"]
-    labels = {SERVICE_LABEL: _label_value(meta["name"])}
-    return {
-        "apiVersion": retry.API_VERSION,
-        "kind": retry.KIND,
-        "metadata": _metadata(meta["name"], meta["namespace"], service, **labels),
-        "spec": retry.spec(),
-    }
+    return _middleware(service, service["metadata"]["name"], retry.spec())
 
 
 def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
@@ -390,3 +478,126 @@ def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
         service, name, _labels(service, backend.name), hops.LISTENER, prefix, refs,
         gateway_namespace,
     )  # fmt: skip
+
+
+def _middleware(service: Obj, name: str, spec: Json) -> Json:
+    meta = service["metadata"]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return {
+        "apiVersion": retry.API_VERSION,
+        "kind": retry.KIND,
+        "metadata": _metadata(name, meta["namespace"], service, **labels),
+        "spec": spec,
+    }
+
+
+def _bound_header(
+    service: Obj, backends: Sequence[Backend], bounds: Mapping[str, int]
+) -> list[Json]:
+    """The rule filter that names the service for the counters of bounded endpoints."""
+    if not any(b.name in bounds for b in backends):
+        return []
+    meta = service["metadata"]
+    return [limits.header_filter(meta["namespace"], meta["name"])]
+
+
+def limit_middlewares(service: Obj, bounds: Mapping[str, int]) -> list[Json]:
+    """The inFlightReq Middleware of each bounded endpoint (`gateway_config.limits`)."""
+    name = service["metadata"]["name"]
+    return [
+        _middleware(service, limit_name(name, endpoint), limits.spec(amount))
+        for endpoint, amount in sorted(bounds.items())
+    ]
+
+
+def tier_objects(
+    service: Obj,
+    tier: Tier,
+    backends: Sequence[Backend],
+    hop: Hop,
+    gateway_namespace: str,
+    bounds: Mapping[str, int] = {},
+) -> list[Json]:
+    """Tier `tier` of a service with fallbacks (`gateway_config.failover`): the Service and
+    EndpointSlice of the gateway's hop address (h2c) the failover link sends it to, the
+    Middleware putting the tier's prefix in front, and the HTTPRoute on the hop listener
+    from that prefix over the tier's endpoints (weighted, each with its own rewrite,
+    behind the tier retry Middleware)."""
+    meta = service["metadata"]
+    name = tier_name(meta["name"], tier.priority)
+    address = (hop.host, hop.address_type)
+    refs = [_backend_ref(service, b, tier.weights[b.name], bounds) for b in backends] or [
+        _backend_ref(service, None)
+    ]
+    prefix = failover.prefix(tier.priority) + path_prefix(service)
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    filters = [retry.filter_ref(tier_retry_name(meta["name"]))]
+    filters += _bound_header(service, backends, bounds)
+    return [
+        _service(service, name, hop.port, "http", H2C, None),
+        _slice(service, name, hop.port, "http", H2C, None, address),
+        _middleware(service, name, failover.add_prefix_spec(tier.priority)),
+        _route(
+            service, name, labels, hops.LISTENER, prefix, refs, gateway_namespace, filters
+        ),
+    ]  # fmt: skip
+
+
+def tier_retry_middleware(service: Obj) -> Json:
+    """The retry Middleware of a service's tier routes: 429 and 503 (overload) are not
+    retried inside a tier but go on to the next (`gateway_config.failover`)."""
+    name = tier_retry_name(service["metadata"]["name"])
+    return _middleware(service, name, retry.spec(failover.TIER_RETRY_STATUS))
+
+
+def _tier_spec(service: Obj, priority: int, hop: Hop) -> Json:
+    name = tier_name(service["metadata"]["name"], priority)
+    return {
+        "kind": "Service",
+        "name": name,
+        "port": hop.port,
+        "scheme": "h2c",
+        "middlewares": [{"name": name}],
+    }
+
+
+def failover_links(service: Obj, tiers: Sequence[Tier], hop: Hop) -> list[Json]:
+    """The failover TraefikServices chaining two tiers or more, the route's first: link i
+    tries tier i, then link i + 1 (the last link: the last tier)."""
+    meta = service["metadata"]
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    links = []
+    for i, tier in enumerate(tiers[:-1]):
+        last = i == len(tiers) - 2
+        fallback = (
+            _tier_spec(service, tiers[-1].priority, hop)
+            if last
+            else {"kind": failover.KIND, "name": link_name(meta["name"], tiers[i + 1].priority)}
+        )
+        links.append(
+            {
+                "apiVersion": retry.API_VERSION,
+                "kind": failover.KIND,
+                "metadata": _metadata(
+                    link_name(meta["name"], tier.priority), meta["namespace"], service, **labels
+                ),
+                "spec": failover.link_spec(_tier_spec(service, tier.priority, hop), fallback),
+            }
+        )
+    return links
+
+
+def failover_route(
+    service: Obj, tiers: Sequence[Tier], gateway_namespace: str, listener: str = LISTENER
+) -> Json:
+    """The HTTPRoute of a service with fallbacks: everything to its first failover link."""
+    meta = service["metadata"]
+    ref = {
+        "group": retry.GROUP,
+        "kind": failover.KIND,
+        "name": link_name(meta["name"], tiers[0].priority),
+    }
+    labels = {SERVICE_LABEL: _label_value(meta["name"])}
+    return _route(
+        service, meta["name"], labels, listener, path_prefix(service), [ref], gateway_namespace
+    )

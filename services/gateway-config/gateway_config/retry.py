@@ -58,12 +58,13 @@ STATUS = ("500", "502-504")
 MAX_BODY_BYTES = 1 << 20
 
 
-def spec() -> Json:
-    """The `retry` middleware's settings (see the module docstring)."""
+def spec(status: tuple[str, ...] = STATUS) -> Json:
+    """The `retry` middleware's settings (see the module docstring), retrying `status`
+    (a tier of a service with fallbacks retries fewer, `gateway_config.failover`)."""
     return {
         "retry": {
             "attempts": ATTEMPTS,
-            "status": list(STATUS),
+            "status": list(status),
             "retryNonIdempotentMethod": True,
             "maxRequestBodyBytes": MAX_BODY_BYTES,
         }

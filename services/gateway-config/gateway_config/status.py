@@ -65,22 +65,31 @@ def _condition_of(obj: Obj | None, type_: str) -> Obj:
     return {}
 
 
-def gateway_address(gateway: Obj | None, port: int) -> str | None:
-    """`http://<host>[:port]` from the Gateway's first status address, or None."""
+def gateway_address(gateway: Obj | None, port: int, scheme: str = "http") -> str | None:
+    """`<scheme>://<host>[:port]` from the Gateway's first status address (the port left
+    out when it is the scheme's own), or None."""
     for entry in ((gateway or {}).get("status") or {}).get("addresses") or []:
         host = str(entry.get("value") or "")
         if not host:
             continue
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"http://{host}" if port == 80 else f"http://{host}:{port}"
+        default = port == (443 if scheme == "https" else 80)
+        return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
     return None
 
 
 def inference_gateway(
-    obj: Obj, gateway: Obj | None, gateway_ref: str, class_name: str, port: int, now: str
+    obj: Obj,
+    gateway: Obj | None,
+    gateway_ref: str,
+    class_name: str,
+    port: int,
+    now: str,
+    scheme: str = "http",
 ) -> Json:
-    """The status of an InferenceGateway; `gateway` is the observed Gateway `gateway_ref`."""
+    """The status of an InferenceGateway; `gateway` is the observed Gateway `gateway_ref`,
+    serving clients with `scheme` on `port`."""
     name = obj["metadata"]["name"]
     what = f"InferenceGateway {name}"
     generation = _generation(obj)
@@ -96,7 +105,7 @@ def inference_gateway(
             now,
         )
         return _status(obj, [ready])
-    address = gateway_address(gateway, port)
+    address = gateway_address(gateway, port, scheme)
     programmed = _condition_of(gateway, "Programmed")
     if programmed.get("status") == "False":
         ready = condition(

@@ -66,6 +66,7 @@ def test_without_retries_there_is_no_middleware_and_no_filter() -> None:
     assert "Middleware" not in managed_kinds(off)
     assert not [p for p in watched_paths(off) if "traefik.io" in p]
     assert [p for p in watched_paths(Settings()) if "traefik.io" in p] == [
-        "/apis/traefik.io/v1alpha1/middlewares"
+        f"/apis/traefik.io/v1alpha1/{plural}"
         "?labelSelector=app.kubernetes.io/managed-by=modelplane-gateway-config"
+        for plural in ("middlewares", "traefikservices")
     ]

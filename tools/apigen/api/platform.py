@@ -656,6 +656,29 @@ INFERENCE_GATEWAY = Kind(
                 ),
                 "Settings of the Traefik backend.",
             ),
+            Field(
+                "tls",
+                Obj(
+                    "GatewayTLS",
+                    "HTTPS at the front door.",
+                    (
+                        Field(
+                            "secretName",
+                            Str(
+                                max_length=253,
+                                min_length=1,
+                                pattern="^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                            ),
+                            "A kubernetes.io/tls Secret (tls.crt, tls.key) in the control "
+                            "plane's namespace: the front door serves HTTPS with it and "
+                            "redirects plain HTTP there (301), and status.address says "
+                            "https://.",
+                            required=True,
+                        ),
+                    ),
+                ),
+                "Serve HTTPS; omit for plain HTTP.",
+            ),
         ),
     ),
     status=Obj(

@@ -67,13 +67,33 @@ MODEL_SERVICE = Kind(
                                 "others). Remove an entry to stop its traffic.",
                                 default=1,
                             ),
+                            Field(
+                                "priority",
+                                Int(minimum=0, maximum=9),
+                                "The order in which entries take traffic: the entries of the "
+                                "lowest priority with a routable endpoint share it by weight; "
+                                "an entry of a higher priority (a fallback, for example an "
+                                "external provider at 1) gets a request only when every entry "
+                                "before it has no routable endpoint (failover) or answers it "
+                                "429, 500 or 502-504 (overflow: overloaded or failing).",
+                                default=0,
+                            ),
+                            Field(
+                                "maxInFlight",
+                                Int(minimum=1, maximum=100000),
+                                "At most this many of the service's requests in flight at "
+                                "each endpoint of this entry (set it to what the endpoint runs "
+                                "at once: engines queue the rest instead of refusing it); one "
+                                "more is answered 429 by the front door, which goes to the "
+                                "next priority if there is one. Unset: no bound.",
+                            ),
                         ),
                     ),
                     max_items=16,
                     min_items=1,
                 ),
                 "Entries whose matched endpoints the service routes to, each entry with its "
-                "share of the traffic (weight).",
+                "share of the traffic (weight) and its place in the fallback order (priority).",
                 required=True,
             ),
         ),

@@ -15,6 +15,10 @@ Guarantees of the command line `traefik_command` builds:
   `web`'s, and it trusts the forwarded headers the gateway itself sets
   (`address` only), so a provider still sees the client's address first in
   `X-Forwarded-For`.
+- Given `hop_port`, a third entrypoint `websecure` on `address:443` for the
+  Gateway's `https` listener, which gateway-config adds when the
+  InferenceGateway names a certificate (`spec.tls.secretName`; Traefik reads
+  the Secret, the RBAC below allows it); its timeouts are lifted like `web`'s.
 - No request is cut by a timeout. A write timeout would end a long SSE stream
   silently (the client sees 200 and a truncated stream), so it is pinned to 0;
   Traefik v3's 60 s read timeout covers only reading the request (a slow upload),
@@ -55,6 +59,9 @@ CONTROLLER_NAME = "traefik.io/gateway-controller"
 ROLE_NAME = "modelplane-localfleet:traefik"
 WEB_ENTRYPOINT = "web"
 HOP_ENTRYPOINT = "hop"
+HTTPS_ENTRYPOINT = "websecure"
+HTTPS_PORT = 443
+"""The control cluster's HTTPS entrypoint (gateway-config --https-port)."""
 ADMIN_ENTRYPOINT = "admin"
 BACKEND_IDLE_S = 4
 RELAY_FLAGS = (f"--serversTransport.forwardingTimeouts.idleConnTimeout={BACKEND_IDLE_S}s",)
@@ -113,11 +120,15 @@ def traefik_crds() -> list[dict[str, Any]]:
 
 def _front_door_flags(address: str, hop_port: int) -> list[str]:
     entry = f"--entryPoints.{HOP_ENTRYPOINT}"
+    https = f"--entryPoints.{HTTPS_ENTRYPOINT}"
     return [
         f"{entry}.address={address}:{hop_port}",
         f"{entry}.transport.respondingTimeouts.readTimeout=0s",
         f"{entry}.transport.respondingTimeouts.writeTimeout=0s",
         f"{entry}.forwardedHeaders.trustedIPs={address}",
+        f"{https}.address={address}:{HTTPS_PORT}",
+        f"{https}.transport.respondingTimeouts.readTimeout=0s",
+        f"{https}.transport.respondingTimeouts.writeTimeout=0s",
         "--providers.kubernetesCRD=true",
     ]
 
