@@ -19,7 +19,9 @@ encoding (or close-delimited for an HTTP/1.0 client), each chunk written as it
 is produced, the head held back and written with the first chunk when that is
 small (one packet, not two); every response, the server's own errors (400 bad
 framing, 408 a body that stalled, 413 a body over `max_body`, `error_status` a
-handler that raised before answering) included, carries `default_headers`;
+handler that raised before answering) included, carries `default_headers`; after
+a refusal the server reads and drops what the client still sends (up to 2 s)
+before closing, so the client gets to read the refusal;
 while a handler runs, the server keeps reading its client's socket, and when the
 client closes it the handler's task is cancelled at once (its `finally` blocks
 close whatever it holds upstream; a `Response.stream` is closed with `aclose`);
@@ -53,6 +55,7 @@ MAX_BODY = 16 * 1024 * 1024
 """The default cap on a request body (`HttpServer(max_body=...)`)."""
 READ_SIZE = 256 * 1024
 COALESCE = 64 * 1024
+LINGER_S = 2.0
 """A first chunk up to this size goes out in one write with the response head."""
 REASONS = {
     100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
@@ -286,6 +289,7 @@ class HttpServer:
                     request = await self._read(conn, reader, writer)
                 except _RefusedError as refused:
                     await self._refuse(conn, writer, refused)
+                    await _linger(reader, writer)
                     break
                 if request is None:
                     break
@@ -401,6 +405,18 @@ class HttpServer:
                 b"text/plain; charset=utf-8",
                 [(b"connection", b"close")],
             )
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After a refusal: stop writing, then read what the client still sends until it closes
+    (for at most `LINGER_S`), so closing with unread data does not reset the connection
+    and lose the answer before the client reads it."""
+    if writer.can_write_eof():
+        writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(LINGER_S):
+            while await reader.read(READ_SIZE):
+                pass
 
 
 def _responding(handler: Handler) -> Replier:
