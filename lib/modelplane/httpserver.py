@@ -1,24 +1,40 @@
 """A small HTTP/1.1 server: asyncio streams for I/O, h11 for framing (the engine
-simulator's and the scheduler extender's).
+simulator's, the scheduler extender's and the P/D router's).
+
+A handler answers in one of two ways: `HttpServer(handler)` takes a coroutine
+that returns a `Response` (a whole body, or `Response.stream`, an async
+generator of chunks); `HttpServer(replier=...)` takes a coroutine that answers
+through a `Reply` as it goes (`start`, `send`, `finish`, or `whole`), as a proxy
+relays an upstream answer. Either way the request arrives read to its end: the
+body kept as the chunks that arrived (`Request.chunks`, joined only when
+`Request.body` is read, and not at all when it came in one chunk), the headers as
+h11 gives them (`Request.raw_headers`; `Request.headers`, a joined str dict, is
+built on first use).
 
 Guarantees: connections are kept alive between requests (closed after
 `keepalive_s` idle, longer than a Traefik gateway keeps idle backend
 connections: 4 s in the local fleet, 90 s by default; so the gateway always
-closes first); a response without a body
-length (`Response.stream`) goes out with chunked transfer encoding (or
-close-delimited for an HTTP/1.0 client), each chunk flushed as it is produced;
-every response, the server's own errors (400 bad framing, 413 too large, 500 a
-handler that raised) included, carries `default_headers`; a handler whose
-client closes the connection before the answer is cancelled, and a stream whose
-client went away is closed (`aclose`), so the work stops either way;
-`shutdown` stops accepting, closes idle connections, lets requests in flight
-finish within a grace period, marks their responses `Connection: close`, then
-closes whatever is left.
+closes first); an answer without a body length goes out with chunked transfer
+encoding (or close-delimited for an HTTP/1.0 client), each chunk written as it
+is produced, the head held back and written with the first chunk when that is
+small (one packet, not two); every response, the server's own errors (400 bad
+framing, 408 a body that stalled, 413 a body over `max_body`, `error_status` a
+handler that raised before answering) included, carries `default_headers`; after
+a refusal the server reads and drops what the client still sends (up to 2 s)
+before closing, so the client gets to read the refusal;
+while a handler runs, the server keeps reading its client's socket, and when the
+client closes it the handler's task is cancelled at once (its `finally` blocks
+close whatever it holds upstream; a `Response.stream` is closed with `aclose`);
+a handler that fails after its answer started has its connection closed, so the
+client sees a cut-short body, never a wrong one; `shutdown` stops accepting,
+closes idle connections, lets requests in flight finish within a grace period,
+marks their responses `Connection: close`, then closes whatever is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -36,22 +52,65 @@ if TYPE_CHECKING:
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
-READ_SIZE = 64 * 1024
+"""The default cap on a request body (`HttpServer(max_body=...)`)."""
+READ_SIZE = 256 * 1024
+COALESCE = 64 * 1024
+LINGER_S = 2.0
+"""A first chunk up to this size goes out in one write with the response head."""
 REASONS = {
     100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
     405: b"Method Not Allowed", 408: b"Request Timeout", 413: b"Content Too Large",
-    500: b"Internal Server Error", 503: b"Service Unavailable",
+    500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable",
 }  # fmt: skip
 
+Headers = Sequence[tuple[bytes, bytes]]
 
-@dataclass(frozen=True, slots=True)
+
 class Request:
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]
-    """Lower-cased names; a repeated header's values joined with `, `."""
-    body: bytes
+    """One request read to its end."""
+
+    __slots__ = ("_body", "_headers", "chunks", "method", "path", "query", "raw_headers", "target")
+
+    def __init__(
+        self, method: str, target: bytes, raw_headers: Headers, chunks: list[bytes]
+    ) -> None:
+        self.method = method
+        self.target = target
+        """As received: path and query, undecoded."""
+        path, _, query = target.decode("latin-1").partition("?")
+        self.path = path
+        self.query = query
+        self.raw_headers = raw_headers
+        """As received, names lower-cased, repeats kept."""
+        self.chunks = chunks
+        """The body as the chunks that arrived, not joined."""
+        self._headers: dict[str, str] | None = None
+        self._body: bytes | None = None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Lower-cased names; a repeated header's values joined with `, `."""
+        if self._headers is None:
+            self._headers = {}
+            for name, value in self.raw_headers:
+                key, text = name.decode("latin-1"), value.decode("latin-1")
+                known = self._headers.get(key)
+                self._headers[key] = text if known is None else f"{known}, {text}"
+        return self._headers
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of the header `name` (lower-case), undecoded."""
+        for key, value in self.raw_headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def body(self) -> bytes:
+        """The whole body: the one chunk itself, or the chunks joined once (one copy)."""
+        if self._body is None:
+            self._body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        return self._body
 
 
 @dataclass(slots=True)
@@ -63,9 +122,6 @@ class Response:
     stream: AsyncGenerator[bytes, None] | None = None
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 def json_response(status: int, value: object, headers: Sequence[tuple[str, str]] = ()) -> Response:
     body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(status, body, "application/json", list(headers))
@@ -75,8 +131,88 @@ def text_response(status: int, text: str) -> Response:
     return Response(status, text.encode(), "text/plain; charset=utf-8")
 
 
-class _HungUpError(Exception):
-    pass
+class Reply:
+    """The answer to one request, written as it is produced: `start` then `send`s then
+    `finish`, or `whole` at once. A HEAD request's answer goes out without its body."""
+
+    def __init__(
+        self, server: HttpServer, conn: h11.Connection, writer: asyncio.StreamWriter, head: bool
+    ) -> None:
+        self._server = server
+        self._conn = conn
+        self._writer = writer
+        self._bodyless = head
+        self._held = b""  # the head, written with the first chunk
+        self.started = False
+        self.status = 0
+
+    async def start(self, status: int, headers: Headers) -> None:
+        """The status and headers (without a content-length: the body goes chunked)."""
+        self._held = self._conn.send(self._head(status, headers)) or b""
+
+    async def send(self, chunk: bytes) -> None:
+        if chunk and not self._bodyless:
+            self._write(self._conn.send(h11.Data(data=chunk)) or b"")
+            await self._writer.drain()
+
+    async def finish(self) -> None:
+        self._write(self._conn.send(h11.EndOfMessage()) or b"")
+        await self._writer.drain()
+
+    async def whole(
+        self, status: int, body: bytes, content_type: bytes = b"", headers: Headers = ()
+    ) -> None:
+        """A complete answer with its length, in one write."""
+        all_headers = [*headers]
+        if content_type:
+            all_headers.append((b"content-type", content_type))
+        all_headers.append((b"content-length", str(len(body)).encode()))
+        out = self._conn.send(self._head(status, all_headers)) or b""
+        if body and not self._bodyless:
+            out += self._conn.send(h11.Data(data=body)) or b""
+        out += self._conn.send(h11.EndOfMessage()) or b""
+        self._writer.write(out)
+        await self._writer.drain()
+
+    async def respond(self, response: Response) -> None:
+        """A handler's `Response`; its stream is closed however the answer ends."""
+        headers = [(k.encode(), v.encode()) for k, v in response.headers]
+        content_type = (response.content_type or "").encode()
+        if response.stream is None:
+            await self.whole(response.status, response.body, content_type, headers)
+            return
+        if content_type:
+            headers.append((b"content-type", content_type))
+        try:
+            await self.start(response.status, headers)
+            async for chunk in response.stream:
+                await self.send(chunk)
+            await self.finish()
+        finally:
+            await response.stream.aclose()
+
+    def _head(self, status: int, headers: Headers) -> h11.Response:
+        self.started = True
+        self.status = status
+        extra = self._server.default_headers
+        if self._server.closing:
+            extra = [*extra, (b"connection", b"close")]
+        return h11.Response(
+            status_code=status, headers=[*extra, *headers], reason=REASONS.get(status, b"")
+        )
+
+    def _write(self, data: bytes) -> None:
+        held, self._held = self._held, b""
+        if held and len(data) <= COALESCE:
+            self._writer.write(held + data)
+            return
+        if held:
+            self._writer.write(held)
+        self._writer.write(data)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+Replier = Callable[[Request, Reply], Awaitable[None]]
 
 
 class _RefusedError(Exception):
@@ -89,17 +225,32 @@ class _RefusedError(Exception):
 class HttpServer:
     def __init__(
         self,
-        handler: Handler,
+        handler: Handler | None = None,
         default_headers: Sequence[tuple[str, str]] = (),
         keepalive_s: float = 120.0,
         log_error: Callable[[str, dict[str, object]], None] | None = None,
+        *,
+        replier: Replier | None = None,
+        max_body: int = MAX_BODY,
+        error_status: int = 500,
+        error_message: str = "internal error",
     ) -> None:
-        """`log_error(event, fields)` reports connection and handler errors (default: the
-        `modelplane.httpserver` logger)."""
-        self.handler = handler
+        """Exactly one of `handler` (returns a `Response`) and `replier` (answers through a
+        `Reply`). `log_error(event, fields)` reports connection and handler errors (default:
+        the `modelplane.httpserver` logger). A request body over `max_body` bytes gets 413;
+        a handler that raises before answering gets `error_status` with a JSON error
+        `{"error": {"message": error_message, "code": error_status}}`."""
+        if (handler is None) == (replier is None):
+            raise ValueError("HttpServer takes exactly one of handler and replier")
+        self.replier: Replier = replier or _responding(handler)  # type: ignore[arg-type]
         self.log_error = log_error or (lambda event, fields: log.warning("%s %s", event, fields))
         self.default_headers = [(k.encode(), v.encode()) for k, v in default_headers]
         self.keepalive_s = keepalive_s
+        self.max_body = max_body
+        self.error_status = error_status
+        self.error_body = json.dumps(
+            {"error": {"message": error_message, "code": error_status}}, separators=(",", ":")
+        ).encode()
         self.closing = False
         self._server: asyncio.Server | None = None
         self._busy: dict[asyncio.StreamWriter, bool] = {}
@@ -111,7 +262,7 @@ class HttpServer:
     async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
         """Listen (HTTPS with `tls`); returns the bound port (useful with port 0)."""
         self._server = await asyncio.start_server(
-            self._connection, host, port, reuse_address=True, backlog=1024, ssl=tls
+            self._connection, host, port, reuse_address=True, backlog=2048, ssl=tls
         )
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -138,12 +289,14 @@ class HttpServer:
                     request = await self._read(conn, reader, writer)
                 except _RefusedError as refused:
                     await self._refuse(conn, writer, refused)
+                    await _linger(reader, writer)
                     break
                 if request is None:
                     break
                 self._busy[writer] = True
                 try:
-                    await self._respond(conn, reader, writer, request)
+                    if not await self._serve(conn, reader, writer, request):
+                        break
                 finally:
                     self._busy[writer] = False
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -151,7 +304,7 @@ class HttpServer:
                 conn.start_next_cycle()
         except (ConnectionError, TimeoutError, h11.LocalProtocolError):
             pass
-        except Exception as error:  # a stream that failed after its head went out
+        except Exception as error:
             self.log_error("connection_error", {"error": repr(error)})
         finally:
             self._busy.pop(writer, None)
@@ -162,7 +315,8 @@ class HttpServer:
     ) -> Request | None:
         """The next request, or None when the client closed (or idled out) between requests."""
         head: h11.Request | None = None
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         while True:
             try:
                 event = conn.next_event()
@@ -181,115 +335,94 @@ class HttpServer:
                         return None
                     raise _RefusedError(408, "request body timed out") from None
                 conn.receive_data(data)
+            elif isinstance(event, h11.Data):
+                chunks.append(event.data)
+                size += len(event.data)
+                if size > self.max_body:
+                    raise _RefusedError(413, f"request body over {self.max_body} bytes")
             elif isinstance(event, h11.Request):
                 head = event
-                length = dict(event.headers).get(b"content-length")
-                if length is not None and int(length) > MAX_BODY:
-                    raise _RefusedError(413, f"request body over {MAX_BODY} bytes")
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_BODY:
-                    raise _RefusedError(413, f"request body over {MAX_BODY} bytes")
+                for name, value in event.headers:
+                    if name == b"content-length" and int(value) > self.max_body:
+                        raise _RefusedError(413, f"request body over {self.max_body} bytes")
             elif isinstance(event, h11.EndOfMessage) and head is not None:
-                return _request(head, bytes(body))
+                return Request(head.method.decode("ascii"), head.target, head.headers, chunks)
             else:  # ConnectionClosed, PAUSED
                 return None
 
-    async def _respond(
+    async def _serve(
         self,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         request: Request,
-    ) -> None:
-        try:
-            response = await self._unless_hung_up(conn, reader, request)
-        except _HungUpError:
-            raise ConnectionResetError("client went away before its answer") from None
-        except Exception as error:
-            self.log_error(
-                "handler_error",
-                {"method": request.method, "path": request.path, "error": repr(error)},
-            )
-            response = json_response(500, {"error": {"message": "internal error", "code": 500}})
-        head = self._head(response)
-        if response.stream is None:
-            out = conn.send(head) or b""
-            if response.body and request.method != "HEAD":
-                out += conn.send(h11.Data(data=response.body)) or b""
-            out += conn.send(h11.EndOfMessage()) or b""
-            writer.write(out)
-            await writer.drain()
-            return
-        stream = response.stream
-        try:
-            writer.write(conn.send(head) or b"")
-            async for chunk in stream:
-                if chunk:
-                    writer.write(conn.send(h11.Data(data=chunk)) or b"")
-                    await writer.drain()
-            writer.write(conn.send(h11.EndOfMessage()) or b"")
-            await writer.drain()
-        finally:
-            await stream.aclose()
-
-    async def _unless_hung_up(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, request: Request
-    ) -> Response:
-        """The handler's response; its task is cancelled if the client closes meanwhile
-        (as vLLM aborts a request whose client left), raising `_HungUpError`."""
-        answering = asyncio.ensure_future(self.handler(request))
-        listening = asyncio.ensure_future(reader.read(READ_SIZE))
-        await asyncio.wait((answering, listening), return_when=asyncio.FIRST_COMPLETED)
-        if not listening.done():
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
-        elif not listening.exception() and listening.result():
-            conn.receive_data(listening.result())  # the next request, pipelined: kept
-        elif not answering.done():
-            answering.cancel()
-            await asyncio.gather(answering, return_exceptions=True)
-            raise _HungUpError
-        return await answering
-
-    def _head(self, response: Response) -> h11.Response:
-        headers = list(self.default_headers)
-        headers += [(k.encode(), v.encode()) for k, v in response.headers]
-        if response.content_type:
-            headers.append((b"content-type", response.content_type.encode()))
-        if response.stream is None:
-            headers.append((b"content-length", str(len(response.body)).encode()))
-        if self.closing:
-            headers.append((b"connection", b"close"))
-        return h11.Response(
-            status_code=response.status,
-            headers=headers,
-            reason=REASONS.get(response.status, b""),
-        )
+    ) -> bool:
+        """Run the handler while watching for the client going away; False to close."""
+        reply = Reply(self, conn, writer, request.method == "HEAD")
+        work = asyncio.ensure_future(self.replier(request, reply))
+        watch = asyncio.ensure_future(reader.read(READ_SIZE))
+        done, _ = await asyncio.wait((work, watch), return_when=asyncio.FIRST_COMPLETED)
+        if watch in done and work not in done:
+            data = watch.result() if not watch.cancelled() and watch.exception() is None else b""
+            if not data:  # the client is gone: stop the work (and what it holds upstream)
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+                return False
+            conn.receive_data(data)  # a pipelined next request: kept for later
+            await asyncio.wait((work,))
+        elif not watch.done():
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+        elif watch.exception() is None:
+            conn.receive_data(watch.result())
+        error = work.exception() if not work.cancelled() else None
+        if error is None:
+            return True
+        fields: dict[str, object] = {
+            "method": request.method,
+            "path": request.path,
+            "error": repr(error),
+        }
+        if reply.started:
+            self.log_error("answer_cut_short", fields)
+            return False
+        self.log_error("handler_error", fields)
+        await reply.whole(self.error_status, self.error_body, b"application/json")
+        return True
 
     async def _refuse(
         self, conn: h11.Connection, writer: asyncio.StreamWriter, refused: _RefusedError
     ) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        response = text_response(refused.status, refused.message + "\n")
-        response.headers.append(("connection", "close"))
-        try:
-            out = conn.send(self._head(response)) or b""
-            out += conn.send(h11.Data(data=response.body)) or b""
-            out += conn.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError:
-            return
-        writer.write(out)
-        await writer.drain()
+        reply = Reply(self, conn, writer, False)
+        with contextlib.suppress(h11.LocalProtocolError):
+            await reply.whole(
+                refused.status,
+                (refused.message + "\n").encode(),
+                b"text/plain; charset=utf-8",
+                [(b"connection", b"close")],
+            )
 
 
-def _request(head: h11.Request, body: bytes) -> Request:
-    headers: dict[str, str] = {}
-    for name, value in head.headers:
-        key = name.decode("latin-1")
-        text = value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    target = head.target.decode("latin-1")
-    path, _, query = target.partition("?")
-    return Request(head.method.decode("ascii"), path, query, headers, body)
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After a refusal: stop writing, then read what the client still sends until it closes
+    (for at most `LINGER_S`), so closing with unread data does not reset the connection
+    and lose the answer before the client reads it."""
+    if writer.can_write_eof():
+        writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(LINGER_S):
+            while await reader.read(READ_SIZE):
+                pass
+
+
+def _responding(handler: Handler) -> Replier:
+    """A `Response`-returning handler as a replier."""
+
+    async def reply_with(request: Request, reply: Reply) -> None:
+        await reply.respond(await handler(request))
+
+    return reply_with

@@ -58,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
         help="prefill choice: prefix affinity with bounded load, or round-robin (to compare)",
     )  # fmt: skip
     p.add_argument("--scrape-interval", type=float, default=1.0, help="s between /metrics reads")
+    p.add_argument("--max-body-mib", type=float, default=64.0, help="larger request bodies get 413")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -87,6 +88,7 @@ def config(args: argparse.Namespace) -> Config:
         "--prefill-timeout": args.prefill_timeout_s > 0,
         "--decode-timeout": args.decode_timeout_s > 0,
         "--scrape-interval": args.scrape_interval > 0,
+        "--max-body-mib": args.max_body_mib > 0,
     }
     for flag, ok in positive.items():
         if not ok:
@@ -110,6 +112,7 @@ def config(args: argparse.Namespace) -> Config:
         kubeconfig=args.kubeconfig,
         port_name=args.port_name,
         scrape_interval_s=args.scrape_interval,
+        max_body_bytes=int(args.max_body_mib * 1024 * 1024),
         tuning=Tuning(
             prefill_policy=args.prefill_policy,
             **{field: getattr(args, field) for _, field, _, _ in TUNING_FLAGS},

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from modelplane import statusserver
 from modelplane.cache import Cache, Lister
+from modelplane.httpserver import HttpServer
 
 from pd_router.handoff import Router, Tuning
 from pd_router.phase import Phase
 from pd_router.pods import Pod, ready_pods, slices_path
 from pd_router.scrape import scrape_forever
-from pd_router.server import HttpServer
 
 log = logging.getLogger("pd_router")
 FIELD_MANAGER = "modelplane-pd-router"
@@ -49,6 +49,7 @@ class Config:
     port_name: str = "http"
     scrape_interval_s: float = 1.0
     connect_timeout_s: float = 2.0
+    max_body_bytes: int = 64 * 1024 * 1024
     tuning: Tuning = field(default_factory=Tuning)
 
 
@@ -93,7 +94,12 @@ async def serve(
     for source, phase in phases.values():
         if source.service is None:
             phase.update(source.pods)
-    server = HttpServer(Router(config.tuning, prefill, decode).handle)
+    server = HttpServer(
+        replier=Router(config.tuning, prefill, decode).handle,
+        max_body=config.max_body_bytes,
+        error_status=502,
+        error_message="router error",
+    )
     port = await server.start(config.host, config.port)
     log.info("listening", extra={"fields": {"address": f"{config.host}:{port}", "port": port}})
     if bound is not None:
@@ -120,5 +126,5 @@ async def serve(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await server.close()
+        await server.shutdown(0)
         log.info("stopped")

@@ -34,11 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelplane.httpserver import Reply, Request
+
 from pd_router import leastload, metrics
 from pd_router.body import Buffer, decode_fields, prefill_fields, splice
 from pd_router.phase import Phase
 from pd_router.prompt import OPENAI_PATHS, prefix_key, prompt_text
-from pd_router.server import Reply, Request
 from pd_router.upstream import Exchange, UpstreamError
 
 log = logging.getLogger("pd_router.handoff")
@@ -82,20 +83,20 @@ class Router:
         self._turn = 0
 
     async def handle(self, request: Request, reply: Reply) -> None:
-        if request.method == b"POST" and request.path in OPENAI_PATHS:
+        if request.method == "POST" and request.path in OPENAI_PATHS:
             await self._openai(request, reply)
         else:
-            body = request.body
+            body = request.chunks
             await self._decode(
-                request, reply, body, body, _forwarded(request.headers), "passthrough"
+                request, reply, body, body, _forwarded(request.raw_headers), "passthrough"
             )
 
     async def _openai(self, request: Request, reply: Reply) -> None:
         began = time.perf_counter()
-        raw = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+        raw = request.body
         given = request.header(REQUEST_ID)
         request_id = given or uuid.uuid4().hex.encode()
-        headers = [*_forwarded(request.headers), *([] if given else [(REQUEST_ID, request_id)])]
+        headers = [*_forwarded(request.raw_headers), *([] if given else [(REQUEST_ID, request_id)])]
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -209,7 +210,7 @@ class Router:
                 try:
                     async with asyncio.timeout(self.tuning.decode_timeout_s):
                         exchange = await upstream.open(
-                            request.method,
+                            request.method.encode(),
                             request.target,
                             headers,
                             body if not attempt else retry_body,

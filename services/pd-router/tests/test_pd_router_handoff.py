@@ -52,7 +52,7 @@ class Fleet:
         decode: int = 2,
         prefill_args: tuple[str, ...] = ("--ttft-ms", "5", "--tpot-ms", "0"),
         decode_args: tuple[str, ...] = ("--ttft-ms", "5", "--tpot-ms", "1"),
-        router_args: tuple[str, ...] = ("--min-prefill-chars", "40"),
+        router_args: tuple[str, ...] = ("--min-prefill-chars", "40", "--max-body-mib", "1"),
     ) -> None:
         self.prefill: list[Sim] = []
         self.decode: list[Sim] = []
@@ -243,6 +243,15 @@ def test_bad_json_gets_the_engines_error(fleet: Fleet) -> None:
     answer = fleet.client.post("/v1/chat/completions", content=b"{not json")
     assert answer.status_code == 400
     assert "not valid JSON" in answer.json()["error"]["message"]
+
+
+def test_a_body_over_the_cap_is_refused_before_any_pod(fleet: Fleet) -> None:
+    answered = fleet.metric("modelplane_pd_router_requests_total")
+    body = json.dumps({"model": "m", "prompt": "w " * (600 * 1024)}).encode()  # 1.2 MB
+    answer = fleet.client.post("/v1/completions", content=body)
+    assert answer.status_code == 413
+    assert answer.text == "request body over 1048576 bytes\n"
+    assert fleet.metric("modelplane_pd_router_requests_total") == answered
 
 
 def test_shared_prefix_traffic_lands_on_one_prefill_pod(
