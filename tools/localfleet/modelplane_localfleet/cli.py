@@ -97,7 +97,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.chart:
         require_root("the local fleet")  # before minutes of building, not after
         controlplane.prepare(fleet.state, fleet.cache)
-    took = fleet.up(entries, with_services=args.services)
+    took = fleet.up(entries, with_services=args.services, with_keda=args.keda)
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
     if args.chart:
         began = time.monotonic()
@@ -240,6 +240,12 @@ def parser() -> argparse.ArgumentParser:
         help="also run the control plane's services (cluster-provisioner, fleet-scheduler, "
         "endpoint-manager, gateway-config) as processes of the harness (benchmarks, tests "
         "of one service)",
+    )
+    up.add_argument(
+        "--keda",
+        action="store_true",
+        help="also run KEDA (operator, metrics adapter, admission webhooks) on the control "
+        "cluster, building it first when missing (a cold build takes long); stays on",
     )
     _fleet_arguments(up)
     up.set_defaults(run=_up)
