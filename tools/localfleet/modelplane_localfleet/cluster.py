@@ -2,11 +2,13 @@
 
 Every cluster runs etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler on its own address inside the fleet's namespace, with
-client-certificate auth, RBAC and a Service range of its own
-(`ClusterPlan.service_cidr`). Inference clusters add the LeaderWorkerSet
-controller (with its webhooks), the control cluster kube-proxy, and every
-cluster gets the Gateway API CRDs, the `traefik` GatewayClass, a Traefik
-process and a node agent (see `addons`).
+client-certificate auth, RBAC, a Service range of its own
+(`ClusterPlan.service_cidr`) and the aggregation layer (a front-proxy CA and
+client certificate of its own, `aggregation_flags`). Inference clusters add
+the LeaderWorkerSet controller (with its webhooks), the control cluster
+kube-proxy (and, with `up --keda`, KEDA), and every cluster gets the Gateway
+API CRDs, the `traefik` GatewayClass, a Traefik process and a node agent (see
+`addons`).
 
 Guarantees:
 - Certificates and configuration are written once and reused, so a cluster
