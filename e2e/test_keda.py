@@ -253,11 +253,20 @@ def test_keda_scales_a_model_deployment_from_zero_to_n_and_back_to_zero(
     hpa = get(control, "hpa", "-n", namespace, "keda-hpa-qwen")
     assert hpa["status"]["desiredReplicas"] == MAX_REPLICAS, hpa["status"]
     assert condition(hpa, "ScalingActive")["status"] == "True", hpa["status"]
+    # What the selector selects on the control cluster: exactly this deployment's ModelReplicas
+    # (no pods: those run on inference clusters), as many as the scale's status.replicas.
     wait_for(
-        f"{MAX_REPLICAS} ModelReplicas",
-        lambda: len(items(control, "modelreplicas", "-n", namespace)) == MAX_REPLICAS,
+        f"{MAX_REPLICAS} ModelReplicas selected by {selector}",
+        lambda: len(items(control, "modelreplicas", "-n", namespace, "-l", selector))
+        == MAX_REPLICAS,
         60,
     )
+    wait_for(
+        "the scale's status.replicas",
+        lambda: scale(control, namespace)["status"].get("replicas") == MAX_REPLICAS,
+        60,
+    )
+    assert not items(control, "pods", "-n", namespace, "-l", selector)
 
     metric.value = 0  # deactivation after the cooldown: -> 0
     wait_for("KEDA's -> 0", lambda: replicas(control, namespace) == 0, 180, 1)
