@@ -246,7 +246,7 @@ KEDA = Component(
         Manifests("config/crd/bases", "crds"),
         Manifests("config/rbac", "rbac"),
         Manifests("config/metrics-server", "metrics-server"),
-        Manifests("config/webhooks", "webhooks"),
+        Manifests("config/webhooks", "admission"),  # not "webhooks": a binary has that name
     ),
     ldflags=f"-s -w -X {KEDA_MODULE}/version.Version={versions.KEDA}",
     carries_replaces=True,

@@ -15,10 +15,10 @@
   cluster and the pinned kubectl first on PATH.
 
 `up(..., with_keda=True)` also runs KEDA on the control cluster from then on
-(`keda`); only such a fleet builds KEDA. Missing binaries are built first, outside the namespace (the Go module proxy
-is not reachable from inside it). Commands that talk to the clusters then move
-the calling thread into the namespace, so their probes and kubectl calls never
-leave it; a file lock keeps
+(`keda`); only such a fleet builds KEDA. Missing binaries are built first,
+outside the namespace (the Go module proxy is not reachable from inside it).
+Commands that talk to the clusters then move the calling thread into the
+namespace, so their probes and kubectl calls never leave it; a file lock keeps
 two harness commands on one state directory apart.
 """
 

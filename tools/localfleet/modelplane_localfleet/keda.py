@@ -215,7 +215,7 @@ def registrations(entry: Path, address: str, ca_pem: bytes) -> list[dict[str, An
 
 def webhook_configuration(entry: Path, base_url: str, bundle: str) -> list[dict[str, Any]]:
     """Upstream's `keda-admission`, each webhook called at `base_url` + its service path."""
-    out = _documents(entry / "webhooks" / "validation_webhooks.yaml")
+    out = _documents(entry / "admission" / "validation_webhooks.yaml")
     for document in out:
         for webhook in document.get("webhooks", []):
             path = webhook["clientConfig"]["service"]["path"]
