@@ -41,7 +41,11 @@ from e2e.services import (
     serving,
 )
 
-pytestmark = pytest.mark.usefixtures("local_fleet")
+pytestmark = [
+    pytest.mark.usefixtures("local_fleet"),
+    # kr8s lists the Kubernetes versions it was tested with; the API used here is stable.
+    pytest.mark.filterwarnings("ignore:Kubernetes version .* is not supported:UserWarning"),
+]
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
 FLEET_API_PORT = 50211
 METRIC_PORT = 18091
