@@ -64,6 +64,10 @@ def test_every_binary_is_checked_against_its_pinned_version() -> None:
         "crane": (Check(("version",), "0.22.1"),),
         "helm": (Check(("version",), "v3.21.4"),),
         "skaffold": (Check(("version",), "v2.16.1"),),
+        # KEDA's binaries have no version flag: their help names a flag of their own
+        "operator": (Check(("--help",), "--metrics-service-bind-address"),),
+        "adapter": (Check(("--help",), "--metrics-service-address"),),
+        "webhooks": (Check(("--help",), "--cache-miss-to-direct-client"),),
     }
 
 
@@ -101,6 +105,7 @@ def test_an_entry_is_named_by_component_and_version(tmp_path: Path) -> None:
         "crane-v0.22.1",
         "helm-v3.21.4",
         "skaffold-v2.16.1",
+        "keda-v2.21.0",
     ]
     assert ETCD.entry(tmp_path).parent == tmp_path / "localfleet"
 
@@ -234,7 +239,7 @@ def test_etcd_is_built_once_and_reports_its_version() -> None:
     assert again == [], "a complete entry is not rebuilt"
 
 
-def test_up_builds_what_the_fleet_runs_and_leaves_skaffold_to_first_use(
+def test_up_builds_what_the_fleet_runs_and_keda_only_when_asked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from modelplane_localfleet import fleet
@@ -250,6 +255,9 @@ def test_up_builds_what_the_fleet_runs_and_leaves_skaffold_to_first_use(
     )
     fleet.ensure_binaries(tmp_path, print)
     assert built == ["kubernetes", "etcd", "lws", "gateway-api", "crane", "helm"]
+    built.clear()
+    fleet.ensure_binaries(tmp_path, print, with_keda=True)
+    assert built == ["kubernetes", "etcd", "lws", "gateway-api", "crane", "helm", "keda"]
 
 
 def test_a_carried_replace_flag_does_not_change_the_cache_key(tmp_path: Path) -> None:

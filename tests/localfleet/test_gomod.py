@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from modelplane_localfleet import versions
-from modelplane_localfleet.components import COMPONENTS, KUBERNETES, SKAFFOLD, Component
+from modelplane_localfleet.components import COMPONENTS, KEDA, KUBERNETES, SKAFFOLD, Component
 from modelplane_localfleet.gomod import (
     Wrapper,
     directives,
@@ -201,9 +201,10 @@ def test_a_replace_that_is_not_a_version_pin_cannot_be_carried(line: str) -> Non
         pinned_replaces(line + "\n")
 
 
-def test_the_committed_skaffold_wrapper_carries_every_pin_of_the_release() -> None:
-    upstream = Path(module_info(SKAFFOLD.upstream, SKAFFOLD.version)["GoMod"]).read_text()
-    committed = (SKAFFOLD.module_dir / "go.mod").read_text()
+@pytest.mark.parametrize("component", [SKAFFOLD, KEDA], ids=lambda c: c.name)
+def test_a_committed_wrapper_carries_every_pin_of_its_release(component: Component) -> None:
+    upstream = Path(module_info(component.upstream, component.version)["GoMod"]).read_text()
+    committed = (component.module_dir / "go.mod").read_text()
     wanted = [f"{path} => {path} {version}" for path, version in pinned_replaces(upstream)]
-    assert wanted, "skaffold's go.mod pins dependencies with replace lines"
+    assert wanted, f"{component.name}'s go.mod pins dependencies with replace lines"
     assert sorted(directives(committed, "replace")) == sorted(wanted)

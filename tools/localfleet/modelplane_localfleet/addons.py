@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelplane_localfleet import extension, gateway, lws, provisioner, servicenet, services
+from modelplane_localfleet import extension, gateway, keda, lws, provisioner, servicenet, services
 from modelplane_localfleet.hub import hub_component
 from modelplane_localfleet.layout import PORTS, ClusterPlan
 from modelplane_localfleet.nodeagent import rbac as node_agent_rbac
@@ -60,6 +60,7 @@ def users(plan: ClusterPlan) -> dict[str, str]:
     if plan.role == "control":
         out.update(services.users())
         out["kube-proxy"] = servicenet.KUBE_PROXY_USER
+        out[keda.IDENTITY] = keda.USER
     if plan.role == "inference":
         out["lws-manager"] = LWS_USER
         out[extension.EXTENDER_COMPONENT] = extension.EXTENDER_USER
@@ -109,6 +110,9 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
         text = yaml.safe_dump(proxy, sort_keys=False)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
+        certs = keda.cert_dir(cluster.config_dir)
+        if keda_enabled(cluster) and not (certs / "tls.key").exists():
+            keda.write_certs(cluster.ca(), ca_pem, certs, cluster.plan.address, now)
         return
     cert_dir = cluster.config_dir / "lws-certs"
     if not (cert_dir / "tls.key").exists():
@@ -128,6 +132,11 @@ def write_files(cluster: Cluster, now: datetime.datetime) -> None:
     )
 
 
+def keda_enabled(cluster: Cluster) -> bool:
+    """Whether this is the control cluster of a fleet brought up with KEDA (`up --keda`)."""
+    return cluster.plan.role == "control" and keda.enabled_marker(cluster.config_dir).exists()
+
+
 def _apply(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
     stream = "\n".join(json.dumps(o) for o in objects)
     cluster.kubectl(
@@ -144,6 +153,8 @@ def install(cluster: Cluster) -> None:
         files += sorted((cluster.binaries.lws / "crds").glob("*.yaml"))
     else:
         files += sorted(services.CRD_DIR.glob("*.yaml"))
+    if keda_enabled(cluster):
+        files += sorted((cluster.binaries.keda / "crds").glob("*.yaml"))
     args = ["apply", "--server-side", "--force-conflicts", "--field-manager=modelplane-localfleet"]
     for path in files:
         args += ["-f", str(path)]
@@ -166,6 +177,10 @@ def install(cluster: Cluster) -> None:
         )
     else:
         objects += services.rbac_objects()
+    if keda_enabled(cluster):
+        ca_pem = (cluster.pki_dir / "ca.crt").read_bytes()
+        objects += keda.registrations(cluster.binaries.keda, cluster.plan.address, ca_pem)
+        objects += keda.rbac_objects(cluster.binaries.keda)
     _apply(cluster, objects)
 
 
@@ -229,6 +244,8 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
         model_hub = hub_component(cluster)
         if model_hub is not None:
             out.append(model_hub)
+    if keda_enabled(cluster):
+        out += keda_components(cluster)
     out.append(
         ComponentSpec(
             "traefik",
@@ -286,8 +303,44 @@ def provisioner_component(cluster: Cluster) -> ComponentSpec:
     return ComponentSpec(provisioner.SERVICE, argv, Probe(f"http://{status}/readyz", "ok"))
 
 
+def keda_components(cluster: Cluster) -> list[ComponentSpec]:
+    """KEDA's operator, metrics adapter and admission webhooks (`keda`)."""
+    from modelplane_localfleet.cluster import ComponentSpec
+    from modelplane_localfleet.probe import Probe
+
+    address, entry = cluster.plan.address, cluster.binaries.keda
+    certs = keda.cert_dir(cluster.config_dir)
+    kubeconfig = cluster.kubeconfig_for(keda.IDENTITY)
+    env = keda.environment(kubeconfig)
+    return [
+        ComponentSpec(
+            keda.OPERATOR,
+            keda.operator_command(entry, address, certs),
+            Probe(f"http://{address}:{keda.PORTS.operator_health}/readyz", "ok"),
+            env=env,
+        ),
+        ComponentSpec(
+            keda.ADAPTER,
+            keda.adapter_command(entry, address, certs, kubeconfig),
+            cluster.https_probe(keda.PORTS.adapter_https, "/readyz", authenticated=True),
+            env=env,
+        ),
+        ComponentSpec(
+            keda.WEBHOOKS,
+            keda.webhooks_command(entry, address, certs),
+            Probe(f"http://{address}:{keda.PORTS.webhooks_health}/readyz", "ok"),
+            env=env,
+        ),
+    ]
+
+
 def after_ready(cluster: Cluster) -> None:
-    """Wait until Traefik has accepted the GatewayClass."""
+    """Wait until Traefik has accepted the GatewayClass and, with KEDA, until the
+    external metrics API is Available through the aggregation layer."""
     cluster.kubectl(
         "wait", "--for=condition=Accepted", "--timeout=60s", f"gatewayclass/{gateway.GATEWAY_CLASS}"
     )
+    if keda_enabled(cluster):
+        cluster.kubectl(
+            "wait", "--for=condition=Available", "--timeout=120s", f"apiservice/{keda.APISERVICE}"
+        )

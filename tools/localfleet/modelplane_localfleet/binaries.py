@@ -245,7 +245,14 @@ def run_check(path: Path, check: Check) -> None:
 def copy_manifests(component: Component, manifests: Manifests, out: Path) -> list[Path]:
     """Copy YAML from the module as the wrapper pins it (verified against its go.sum)."""
     listed = _run(["go", "list", "-m", "-json", component.upstream], component.module_dir, "")
-    source = Path(json.loads(listed)["Dir"]) / manifests.source
+    return copy_manifests_from(Path(json.loads(listed)["Dir"]), component, manifests, out)
+
+
+def copy_manifests_from(
+    root: Path, component: Component, manifests: Manifests, out: Path
+) -> list[Path]:
+    """Copy `manifests` out of the module source at `root` into the entry folder `out`."""
+    source = root / manifests.source
     files = sorted(source.glob("*.yaml")) if source.is_dir() else [source]
     if not files or not all(path.is_file() for path in files):
         raise BuildError(f"{component.upstream}: no YAML at {manifests.source}")

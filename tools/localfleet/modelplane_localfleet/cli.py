@@ -100,7 +100,9 @@ def _up(args: argparse.Namespace) -> int:
     if args.chart:
         require_root("the local fleet")  # before minutes of building, not after
         controlplane.prepare(fleet.state, fleet.cache)
-    took = fleet.up(entries, with_services=args.services, hub_root=args.hub_root)
+    took = fleet.up(
+        entries, with_services=args.services, hub_root=args.hub_root, with_keda=args.keda
+    )
     print(f"fleet up in {took:.1f}s: network namespace {fleet.namespace.name}, state {fleet.state}")
     if args.chart:
         began = time.monotonic()
@@ -251,6 +253,12 @@ def parser() -> argparse.ArgumentParser:
         help="also serve DIR's model repositories (<org>/<name>/<revision>/...) as a Hugging "
         "Face hub at http://10.240.0.1:5080 (hub.modelplane.local), reachable from every "
         "cluster's pods; kept for later `up`s",
+    )
+    up.add_argument(
+        "--keda",
+        action="store_true",
+        help="also run KEDA (operator, metrics adapter, admission webhooks) on the control "
+        "cluster, building it first when missing (a cold build takes long); stays on",
     )
     _fleet_arguments(up)
     up.set_defaults(run=_up)

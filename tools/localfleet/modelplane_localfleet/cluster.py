@@ -2,11 +2,13 @@
 
 Every cluster runs etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler on its own address inside the fleet's namespace, with
-client-certificate auth, RBAC and a Service range of its own
-(`ClusterPlan.service_cidr`). Inference clusters add the LeaderWorkerSet
-controller (with its webhooks), the control cluster kube-proxy, and every
-cluster gets the Gateway API CRDs, the `traefik` GatewayClass, a Traefik
-process and a node agent (see `addons`).
+client-certificate auth, RBAC, a Service range of its own
+(`ClusterPlan.service_cidr`) and the aggregation layer (a front-proxy CA and
+client certificate of its own, `aggregation_flags`). Inference clusters add
+the LeaderWorkerSet controller (with its webhooks), the control cluster
+kube-proxy (and, with `up --keda`, KEDA), and every cluster gets the Gateway
+API CRDs, the `traefik` GatewayClass, a Traefik process and a node agent (see
+`addons`).
 
 Guarantees:
 - Certificates and configuration are written once and reused, so a cluster
@@ -38,6 +40,7 @@ from modelplane_localfleet.pki import CertificateAuthority, KeyPair, service_acc
 from modelplane_localfleet.probe import Probe
 
 READY_TIMEOUT_S = 120.0
+FRONT_PROXY_USER = "front-proxy-client"
 Say = Callable[[str], None]
 
 
@@ -53,6 +56,7 @@ class Binaries:
     gateway_api: Path  # cache entry: crds/
     traefik: Path
     crane: Path  # serves the fleet's registry (see `registry`)
+    keda: Path  # cache entry: operator, adapter, webhooks, crds/, rbac/, ... (built on demand)
 
     @property
     def kubectl(self) -> Path:
@@ -187,6 +191,7 @@ class Cluster:
             signing = service_account_key()
             self._write(pki / "sa.pub", signing.cert_pem)
             self._write(pki / "sa.key", signing.key_pem, private=True)
+        self._ensure_front_proxy(now)
         if not (pki / "admin.key").exists():
             admin = ca.issue("admin", now, organizations=["system:masters"], client=True)
             self._write(pki / "admin.crt", admin.cert_pem)
@@ -206,6 +211,40 @@ class Cluster:
                 self._write(path, self._kubeconfig(user, identity), private=True)
         self._write(self.config_dir / "kube-scheduler.yaml", self._scheduler_config())
         addons.write_files(self, now)
+
+    def _ensure_front_proxy(self, now: datetime.datetime) -> None:
+        """The aggregation layer's own CA and the client certificate kube-apiserver proxies
+        with to aggregated API servers (as kubeadm does: a CA apart from the cluster's, so
+        no cluster client certificate can pose as the front proxy)."""
+        pki = self.pki_dir
+        if not (pki / "front-proxy-ca.key").exists():
+            created = CertificateAuthority.create(f"{self.name}-front-proxy-ca", now)
+            self._write(pki / "front-proxy-ca.crt", created.pair().cert_pem)
+            self._write(pki / "front-proxy-ca.key", created.pair().key_pem, private=True)
+        if not (pki / "front-proxy-client.key").exists():
+            pair = KeyPair(
+                (pki / "front-proxy-ca.crt").read_bytes(), (pki / "front-proxy-ca.key").read_bytes()
+            )
+            client = CertificateAuthority.load(pair).issue(FRONT_PROXY_USER, now, client=True)
+            self._write(pki / "front-proxy-client.crt", client.cert_pem)
+            self._write(pki / "front-proxy-client.key", client.key_pem, private=True)
+
+    def aggregation_flags(self) -> list[str]:
+        """kube-apiserver's aggregation layer: it authenticates to aggregated API servers
+        (KEDA's metrics adapter) with the front-proxy client certificate, which they trust
+        through `extension-apiserver-authentication`, and dials their Service's endpoints
+        directly (the cluster addresses are local; no ClusterIP routing needed)."""
+        pki = self.pki_dir
+        return [
+            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_USER}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+            "--enable-aggregator-routing=true",
+        ]
 
     def _kubeconfig(self, user: str, identity: KeyPair) -> str:
         ca_pem = (self.pki_dir / "ca.crt").read_bytes()
@@ -284,6 +323,7 @@ class Cluster:
                     # A namespace address as advertise address fails the `kubernetes`
                     # Endpoints validation in a loop otherwise.
                     "--endpoint-reconciler-type=none",
+                    *self.aggregation_flags(),
                 ],
                 self.https_probe(PORTS.apiserver, "/readyz", authenticated=True),
             ),

@@ -14,10 +14,11 @@
 - `exec` runs a command inside the namespace with KUBECONFIG at the control
   cluster and the pinned kubectl first on PATH.
 
-Missing binaries are built first, outside the namespace (the Go module proxy
-is not reachable from inside it). Commands that talk to the clusters then move
-the calling thread into the namespace, so their probes and kubectl calls never
-leave it; a file lock keeps
+`up(..., with_keda=True)` also runs KEDA on the control cluster from then on
+(`keda`); only such a fleet builds KEDA. Missing binaries are built first,
+outside the namespace (the Go module proxy is not reachable from inside it).
+Commands that talk to the clusters then move the calling thread into the
+namespace, so their probes and kubectl calls never leave it; a file lock keeps
 two harness commands on one state directory apart.
 """
 
@@ -41,13 +42,14 @@ from modelplane_localfleet import (
     binaries,
     controlplane,
     hub,
+    keda,
     layout,
     process,
     registry,
     services,
 )
 from modelplane_localfleet.cluster import Binaries, Cluster, ComponentStatus
-from modelplane_localfleet.components import CRANE
+from modelplane_localfleet.components import CRANE, KEDA
 from modelplane_localfleet.fleetfile import ClusterEntry
 from modelplane_localfleet.layout import CLUSTER_RANGE, CONTROL, POD_SUPERNET, PORTS, FleetLayout
 from modelplane_localfleet.netns import NetworkNamespace, require_root
@@ -71,13 +73,14 @@ def locate_binaries(cache: Path) -> Binaries:
         gateway_api=binaries.GATEWAY_API.entry(cache),
         traefik=traefik if traefik.exists() else Path(shutil.which("traefik") or traefik),
         crane=CRANE.entry(cache) / "crane",
+        keda=KEDA.entry(cache),
     )
 
 
-def ensure_binaries(cache: Path, say: Say) -> Binaries:
-    """Build whatever the cache lacks, then locate everything."""
+def ensure_binaries(cache: Path, say: Say, *, with_keda: bool = False) -> Binaries:
+    """Build whatever the cache lacks (KEDA only `with_keda`), then locate everything."""
     for component in binaries.COMPONENTS:
-        if component.fleet_needs:
+        if component.fleet_needs or (with_keda and component is KEDA):
             binaries.build(component, cache, say)
     found = locate_binaries(cache)
     if not found.traefik.exists():
@@ -111,8 +114,12 @@ class Fleet:
 
     def binaries(self, *, build: bool = False) -> Binaries:
         if build and self._binaries is None:
-            self._binaries = ensure_binaries(self.cache, self.say)
+            self._binaries = ensure_binaries(self.cache, self.say, with_keda=self.keda_enabled())
         return self._binaries or locate_binaries(self.cache)
+
+    def keda_enabled(self) -> bool:
+        """Whether this fleet runs KEDA on its control cluster (it was brought up with it)."""
+        return keda.enabled_marker(self.state / "config" / CONTROL).exists()
 
     def cluster(self, name: str) -> Cluster:
         plan = self.layout.clusters.get(name)
@@ -204,12 +211,18 @@ class Fleet:
         *,
         with_services: bool = False,
         hub_root: Path | None = None,
+        with_keda: bool = False,
     ) -> float:
         """Bring the whole fleet up; the seconds it took. `with_services` also runs the
-        control plane's services as components of the control cluster; `hub_root`, the
-        model hub serving that folder (`hub`)."""
+        control plane's services as components of the control cluster, `with_keda` KEDA
+        (both stay on for later commands on this state directory); `hub_root`, the model
+        hub serving that folder (`hub`)."""
         began = time.monotonic()
         require_root("the local fleet")
+        if with_keda:
+            marker = keda.enabled_marker(self.state / "config" / CONTROL)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
         # Builds reach the Go module proxy, so they happen before entering the namespace.
         self.binaries(build=True)
         with self._locked():

@@ -35,16 +35,23 @@ PORT_NAME = "https"
 
 def kubernetes_endpoints(plan: ClusterPlan) -> list[dict[str, Any]]:
     """Endpoints and EndpointSlice of `default/kubernetes`: the apiserver at its address."""
-    port = PORTS.apiserver
+    return fixed_endpoints("default", "kubernetes", plan.address, PORT_NAME, PORTS.apiserver)
+
+
+def fixed_endpoints(
+    namespace: str, service: str, address: str, port_name: str, port: int
+) -> list[dict[str, Any]]:
+    """Endpoints and EndpointSlice of a selectorless Service: one ready `address:port`
+    (a harness process), the port named as the Service's own so clients resolve it."""
     labels = {"endpointslice.kubernetes.io/skip-mirror": "true"}
     endpoints = {
         "apiVersion": "v1",
         "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+        "metadata": {"name": service, "namespace": namespace, "labels": labels},
         "subsets": [
             {
-                "addresses": [{"ip": plan.address}],
-                "ports": [{"name": PORT_NAME, "port": port, "protocol": "TCP"}],
+                "addresses": [{"ip": address}],
+                "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
             }
         ],
     }
@@ -52,16 +59,16 @@ def kubernetes_endpoints(plan: ClusterPlan) -> list[dict[str, Any]]:
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {
-            "name": "kubernetes",
-            "namespace": "default",
+            "name": service,
+            "namespace": namespace,
             "labels": {
-                "kubernetes.io/service-name": "kubernetes",
+                "kubernetes.io/service-name": service,
                 "endpointslice.kubernetes.io/managed-by": MANAGED_BY,
             },
         },
         "addressType": "IPv4",
-        "endpoints": [{"addresses": [plan.address], "conditions": {"ready": True}}],
-        "ports": [{"name": PORT_NAME, "port": port, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
     }
     return [endpoints, endpoint_slice]
 

@@ -20,6 +20,9 @@ and regenerating the wrapper with `modelplane-localfleet gomod`.
 - skaffold: v2.16.1, the release the module proxy serves; its go.mod pins
   dependencies with replace lines, which the wrapper carries (Go ignores a
   dependency's replace lines).
+- KEDA: v2.21.0, the newest release on the proxy; `go install` refuses it
+  because its go.mod has a replace line, which the wrapper carries. Built only
+  when something asks for it (`up --keda`, a fleet file's `keda: true`, its tests).
 """
 
 from __future__ import annotations
@@ -32,3 +35,4 @@ TRAEFIK = "3.7.15"
 CRANE = "v0.22.1"
 HELM = "v3.21.4"
 SKAFFOLD = "v2.16.1"
+KEDA = "v2.21.0"
