@@ -15,10 +15,14 @@ gateway-config running as their own processes: the replica lands on east, waits 
 LeaderWorkerSet whose two pods, on two nodes, mount the cache's claim read-only at
 `/mnt/models` and load the hub's bytes from it; the official `openai` SDK is answered
 by the leader through the ModelService's front-door address, streamed and not.
+A cache whose token the hub refuses, and one whose `sizeGiB` is below its repository's
+size (a sparse file of just over 1 GiB in the hub), end Failed naming the field; a gang
+using the first stays waiting with nothing applied.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +30,14 @@ from pathlib import Path
 import openai
 import pytest
 import yaml
+from modelplane_hubsim import seed
+from modelplane_localfleet import hub
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
-from e2e.modelcache import cache_hydrator, gated_repository, hub_commit, token_secret
+from e2e.modelcache import HUB, cache_hydrator, gated_repository, hub_commit, token_secret
 from e2e.services import Service, gateway_config, placing_and_serving, serving
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
@@ -39,6 +45,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests" /
 CODER = RECIPE / "qwen3-coder"
 ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
 REPO, TOKEN = "acme/coder-mini", "hf_e2e_gang_token"
+BIG_REPO = "acme/coder-big"
 NAME = "qwen3-coder"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
@@ -80,17 +87,24 @@ def recipe(name: str, namespace: str) -> Json:
     return manifest
 
 
-def model_cache(namespace: str) -> Json:
-    """The recipe's ModelCache, from the hub's small repository, on east's region only."""
+def model_cache(
+    namespace: str, name: str = NAME, repo: str = REPO, secret: str = "hf-token"
+) -> Json:
+    """The recipe's ModelCache, from a small repository of the hub, on east's region only."""
     cache = recipe("model-cache.yaml", namespace)
-    cache["spec"]["huggingFace"].update(repo=REPO, sizeGiB=1)
+    cache["metadata"]["name"] = name
+    cache["spec"]["huggingFace"].update(repo=repo, sizeGiB=1)
+    cache["spec"]["huggingFace"]["authSecret"]["name"] = secret
     cache["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
     return cache
 
 
-def coder(namespace: str) -> Json:
-    """The recipe's gang with the sizes of the e2e fleet (see the docstring)."""
+def coder(namespace: str, name: str = NAME) -> Json:
+    """The recipe's gang with the sizes of the e2e fleet (see the docstring), named `name`
+    and reading the ModelCache of that name."""
     deployment = recipe("model-deployment.yaml", namespace)
+    deployment["metadata"]["name"] = name
+    deployment["spec"]["modelCacheRef"] = {"name": name}
     deployment["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
     (engine,) = deployment["spec"]["engines"]
     for member in engine["members"]:
@@ -237,3 +251,63 @@ def test_a_gang_waits_for_its_cache_then_serves_the_hub_model_through_the_front_
     assert text, chunks
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] in ("length", "stop")
     assert streamed.headers.get("x-modelplane-pod") == leader
+
+
+def entry_on_east(control: Cluster, namespace: str, name: str) -> Json | None:
+    """east's entry of the ModelCache once it is Failed."""
+    status = get(control, "modelcache", "-n", namespace, name).get("status") or {}
+    found = [e for e in status.get("clusters") or [] if e["clusterName"] == "east"]
+    return found[0] if found and found[0]["phase"] == "Failed" else None
+
+
+def test_a_refused_token_and_a_too_small_size_fail_naming_the_field_and_the_gang_waits(
+    local_fleet: Fleet, services: dict[str, Service], staged: dict[str, bytes], namespace: str
+) -> None:
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    root = hub.configured_root(local_fleet.cluster("control").config_dir)
+    assert root is not None
+    big = seed.write_revision(root, BIG_REPO, "main", {"config.json": staged["config.json"]})
+    with (big / "model.safetensors").open("wb") as sparse:
+        os.truncate(sparse.fileno(), (1 << 30) + (1 << 20))  # just over 1 GiB, no bytes written
+    seed.configure(root, BIG_REPO, gated=True, tokens=(TOKEN,))
+    apply(
+        control,
+        token_secret(namespace, TOKEN),
+        token_secret(namespace, "hf_not_the_token", name="hf-wrong"),
+        model_cache(namespace, "denied", secret="hf-wrong"),
+        model_cache(namespace, "cramped", repo=BIG_REPO),
+        coder(namespace, "denied"),
+    )
+
+    denied = wait_for(
+        "the refused token's entry", lambda: entry_on_east(control, namespace, "denied"), 180
+    )
+    assert denied["message"] == (
+        f"spec.huggingFace.authSecret: the hub refused the token for {REPO} on {HUB} (HTTP 403)"
+    ), denied
+    cramped = wait_for(
+        "the too-small cache's entry", lambda: entry_on_east(control, namespace, "cramped"), 180
+    )
+    assert cramped["message"].startswith(
+        f"spec.huggingFace.sizeGiB: 1 GiB is below the size of {BIG_REPO} at "
+        f"{hub_commit(BIG_REPO, TOKEN)} ("
+    ), cramped
+
+    # placed once the l4 pool is free (the previous test's gang may still be going)
+    (replica,) = wait_for(
+        "a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 180
+    )
+    name = replica["metadata"]["name"]
+
+    def failed_gate() -> Json | None:
+        found = condition(get(control, "modelreplica", "-n", namespace, name), "CacheReady")
+        return found if "Failed" in found.get("message", "") else None
+
+    gate = wait_for("the replica waiting on the Failed copy", failed_gate, 60)
+    assert (gate["status"], gate["reason"]) == ("False", "CacheNotReady"), gate
+    assert gate["message"].startswith(
+        f"ModelReplica {namespace}/{name}: waiting for ModelCache {namespace}/denied on east: "
+        "Failed"
+    ), gate
+    assert gate["message"].endswith(denied["message"]), gate
+    assert items(east, "leaderworkersets", "-n", namespace) == [], "a gang without its cache"
