@@ -9,16 +9,19 @@ real download of the bytes the test wrote.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelplane_hubsim import seed
 from modelplane_localfleet import hub
+from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.layout import CONTROL
 
-from e2e.kube import Json
+from e2e.kube import Json, items, wait_for
 from e2e.services import Service, tls_dir
 
 HYDRATE_IMAGE = "modelplane/modelplane:e2e"
@@ -65,3 +68,12 @@ def token_secret(namespace: str, token: str, name: str = "hf-token") -> Json:
         "metadata": {"name": name, "namespace": namespace},
         "data": {"HF_TOKEN": value, "UNRELATED": value},
     }  # fmt: skip
+
+
+@contextlib.contextmanager
+def caches_released(control: Cluster) -> Iterator[None]:
+    """After the block (cache-hydrator still running), every ModelCache deleted and waited
+    for, so their copies leave the clusters before the services stop."""
+    yield
+    control.kubectl("delete", "modelcaches", "--all", "-A", "--wait=false")
+    wait_for("every ModelCache released", lambda: not items(control, "modelcaches", "-A"), 120)

@@ -10,7 +10,9 @@ The repository is a small synthetic model the test writes, gated, into the fleet
 hub; the cache's clusterSelector covers east only (of east and west).
 
 With cluster-provisioner, fleet-scheduler, cache-hydrator, endpoint-manager and
-gateway-config running as their own processes: the replica lands on east, waits with
+gateway-config running as their own processes: the deployment (two replicas, any
+cluster) gets one replica, on east; `modelplane explain` says west is outside the
+cache's footprint (east's L4 nodes hold one gang of two). The replica waits with
 `CacheReady=False` (nothing applied) until east's copy is Ready, then runs as a
 LeaderWorkerSet whose two pods, on two nodes, mount the cache's claim read-only at
 `/mnt/models` and load the hub's bytes from it; the official `openai` SDK is answered
@@ -23,6 +25,8 @@ using the first stays waiting with nothing applied.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +41,22 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
-from e2e.modelcache import HUB, cache_hydrator, gated_repository, hub_commit, token_secret
-from e2e.services import Service, gateway_config, placing_and_serving, serving
+from e2e.modelcache import (
+    HUB,
+    cache_hydrator,
+    caches_released,
+    gated_repository,
+    hub_commit,
+    token_secret,
+)
+from e2e.services import (
+    Service,
+    front_door,
+    gateway_config,
+    placing_and_serving,
+    serving,
+    tls_dir,
+)
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 RECIPE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests" / "examples"
@@ -46,6 +64,8 @@ CODER = RECIPE / "qwen3-coder"
 ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
 REPO, TOKEN = "acme/coder-mini", "hf_e2e_gang_token"
 BIG_REPO = "acme/coder-big"
+FIRST_PORT = 9161  # status ports 9161..9165; the scheduler's gRPC on FIRST_PORT + 41001
+SCHEDULER_PORT = FIRST_PORT + 41001
 NAME = "qwen3-coder"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
@@ -58,27 +78,23 @@ def services(
     logs = tmp_path_factory.mktemp("services")
     control = local_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
-    placing = placing_and_serving(local_fleet, 9161, logs)
+    placing = placing_and_serving(local_fleet, FIRST_PORT, logs)
     running = {
         **placing,
         "cache-hydrator": cache_hydrator(
-            local_fleet, 9164, f"{control.plan.address}:{9161 + 41000}", logs / "ch.log"
+            local_fleet,
+            FIRST_PORT + 3,
+            f"{control.plan.address}:{FIRST_PORT + 41000}",
+            logs / "ch.log",
         ),
-        "gateway-config": gateway_config(local_fleet, 9165, logs / "gc.log"),
+        "gateway-config": gateway_config(local_fleet, FIRST_PORT + 4, logs / "gc.log"),
     }
-    apply(
-        control,
-        {"apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceGateway",
-         "metadata": {"name": "default"}, "spec": {"backend": "Traefik"}},
-    )  # fmt: skip
-    try:
-        with serving(control, running, drain=True) as ready:
-            yield ready
-            control.kubectl("delete", "modelcaches", "--all", "-A", "--wait=false")
-            wait_for("every ModelCache released",
-                     lambda: not items(control, "modelcaches", "-A"), 120)  # fmt: skip
-    finally:
-        control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
+    with (
+        front_door(control),
+        serving(control, running, drain=True) as ready,
+        caches_released(control),
+    ):
+        yield ready
 
 
 def recipe(name: str, namespace: str) -> Json:
@@ -159,7 +175,12 @@ def test_a_gang_waits_for_its_cache_then_serves_the_hub_model_through_the_front_
 ) -> None:
     control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
     began = time.monotonic()
-    apply(control, token_secret(namespace, TOKEN), model_cache(namespace), coder(namespace))
+    # any cluster and two gangs: the cache's footprint (east) keeps west out, and east's
+    # three L4 nodes hold one gang of two
+    gangs = coder(namespace)
+    del gangs["spec"]["clusterSelector"]
+    gangs["spec"]["replicas"] = 2
+    apply(control, token_secret(namespace, TOKEN), model_cache(namespace), gangs)
     apply(control, recipe("model-service.yaml", namespace))
     (replica,) = wait_for(
         "a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60
@@ -180,6 +201,16 @@ def test_a_gang_waits_for_its_cache_then_serves_the_hub_model_through_the_front_
         )
     ), first
     assert items(east, "leaderworkersets", "-n", namespace) == [], "applied before the cache"
+    explained = subprocess.run(
+        [sys.executable, "-m", "modelplane", "explain", f"md/{NAME}", "-n", namespace,
+         f"--scheduler={control.plan.address}:{SCHEDULER_PORT}",
+         f"--tls-dir={tls_dir(local_fleet, 'modelplane-cli')}"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    assert f'  west: outside the footprint of ModelCache "{NAME}"' in explained.stdout, (
+        explained.stdout
+    )
 
     def passed() -> Json | None:
         found = gate()

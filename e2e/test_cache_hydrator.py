@@ -38,6 +38,7 @@ from e2e.modelcache import (
     HUB,
     HYDRATE_IMAGE,
     cache_hydrator,
+    caches_released,
     gated_repository,
     hub_commit,
     token_secret,
@@ -77,12 +78,8 @@ def services(
             local_fleet, 9144, f"{address}:{FLEET_API_PORT}", logs / "em.log"
         ),
     }
-    with serving(control, running, drain=True) as ready:
+    with serving(control, running, drain=True) as ready, caches_released(control):
         yield ready
-        # every cache deleted while cache-hydrator runs, so their copies leave the clusters
-        control.kubectl("delete", "modelcaches", "--all", "-A", "--wait=false")
-        wait_for("every ModelCache released",
-                 lambda: not items(control, "modelcaches", "-A"), 120)  # fmt: skip
 
 
 @pytest.fixture
