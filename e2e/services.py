@@ -170,3 +170,19 @@ def serving(
         for service in running.values():
             service.stop()
             print(service.log.read_text()[-4000:])
+
+
+@contextlib.contextmanager
+def front_door(control: Cluster) -> Iterator[None]:
+    """The control cluster's InferenceGateway `default` (Traefik) while the block runs, for
+    gateway-config to give ModelServices their front-door address; deleted afterwards."""
+    gateway = {
+        "apiVersion": "modelplane.ai/v1alpha1", "kind": "InferenceGateway",
+        "metadata": {"name": "default"}, "spec": {"backend": "Traefik"},
+    }  # fmt: skip
+    control.kubectl("apply", "--server-side", "--field-manager=e2e", "-f", "-",
+                    stdin=json.dumps(gateway))  # fmt: skip
+    try:
+        yield
+    finally:
+        control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)

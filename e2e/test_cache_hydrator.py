@@ -2,22 +2,22 @@
 
 cluster-provisioner (Fleet API), fleet-scheduler, endpoint-manager and cache-hydrator
 run as their own processes and identities (cache-hydrator's RBAC allows `get` on
-Secrets and nothing more). `east` is given a ReadWriteMany StorageClass for the test (named in its
-InferenceCluster's `spec.cluster.existing.cache.storageClassName`); `west` has none.
-The session fleet has no volume provisioner yet, so east's claim stays Pending and the
-hydration Job's pod cannot start: the cache's entry for east is Pending naming the
-claim, and that is what is asserted. Checked:
+Secrets and nothing more). east and west both name the fleet's RWX class
+`modelplane-rwx` (the harness's provisioner); the Jobs download a small gated
+repository the module writes into the fleet's hub, with the token Secret as authSecret.
+Checked:
 - a ModelCache with an authSecret and a clusterSelector covering east: on east (only)
   its claim (RWX, the class, the size), the token's copy (the named key only) and the
-  Job running `modelplane-hydrate` on the claim; `status.clusters[]` and
-  `kubectl get mc` report it;
-- a ModelCache whose footprint is west: its entry is Failed naming the field;
+  Job running `modelplane-hydrate` on the claim; it reaches Ready with the hub's bytes
+  on the volume and the hub's commit in `status.clusters[]`; `kubectl get mc` reports it;
+- with west's `cache` field removed for the test (and put back after), a ModelCache
+  whose footprint is west: its entry is Failed naming the field;
 - endpoint-manager holds a replica of a deployment using the cache with CacheReady=False
-  and the cache's state on its cluster, applying nothing;
+  and the cache's state on its cluster, applying nothing, while the copy is not Ready;
 - deleting a ModelCache a ModelDeployment uses is held (condition naming the
   deployment) until the deployment goes; then its copy on east is removed and it is gone;
 - a selector narrowed away from east while a replica there uses the cache keeps east's
-  copy until the replica goes, then removes it.
+  copy until the replica goes, then removes it; west's copy is staged meanwhile.
 """
 
 from __future__ import annotations
@@ -34,53 +34,37 @@ from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, items, wait_for
-from e2e.services import (
-    Service,
-    cluster_provisioner,
-    endpoint_manager,
-    fleet_scheduler,
-    serving,
-    tls_dir,
+from e2e.modelcache import (
+    HUB,
+    HYDRATE_IMAGE,
+    cache_hydrator,
+    caches_released,
+    gated_repository,
+    hub_commit,
+    token_secret,
 )
+from e2e.services import Service, cluster_provisioner, endpoint_manager, fleet_scheduler, serving
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
 FLEET_API_PORT = 50211
-RWX_CLASS = "e2e-rwx"
-TOKEN = "hf_e2e_token_value"
-IMAGE = "registry.local/modelplane:e2e"
-HUB = "http://hub.e2e.invalid"
+RWX_CLASS = "modelplane-rwx"
+REPO, TOKEN = "acme/tiny-hydrated", "hf_e2e_token_value"
 
 
-def cache_hydrator(fleet: Fleet, port: int, fleet_api: str, log: Path) -> Service:
-    tls = tls_dir(fleet, "cache-hydrator")
-    return Service(
-        fleet, "cache-hydrator", "cache_hydrator", port, log,
-        f"--fleet={fleet_api}", f"--tls-cert={tls / 'tls.crt'}",
-        f"--tls-key={tls / 'tls.key'}", f"--tls-ca={tls / 'ca.crt'}",
-        f"--hydrate-image={IMAGE}", f"--hub={HUB}",
-    )  # fmt: skip
+@pytest.fixture(scope="module")
+def hub_files(local_fleet: Fleet) -> dict[str, bytes]:
+    """The gated repository every cache of this module stages, in the fleet's hub."""
+    return gated_repository(local_fleet, REPO, TOKEN, seed_value=151)
 
 
 @pytest.fixture(scope="module")
 def services(
-    local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory
+    local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory, hub_files: dict[str, bytes]
 ) -> Iterator[dict[str, Service]]:
-    """The services, with east given an RWX class (a StorageClass no provisioner serves)
-    and west none; east's InferenceCluster is put back afterwards."""
     logs = tmp_path_factory.mktemp("services")
-    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    control = local_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
-    east.kubectl("apply", "-f", "-", stdin=json.dumps({
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": RWX_CLASS},
-        "provisioner": "e2e.modelplane.ai/no-provisioner-yet",
-        "volumeBindingMode": "Immediate",
-    }))  # fmt: skip
-    control.kubectl(
-        "patch", "inferencecluster", "east", "--type=merge", "-p",
-        json.dumps({"spec": {"cluster": {"existing": {"cache": {"storageClassName": RWX_CLASS}}}}}),
-    )  # fmt: skip
     address = control.plan.address
     running = {
         "cluster-provisioner": cluster_provisioner(
@@ -94,19 +78,23 @@ def services(
             local_fleet, 9144, f"{address}:{FLEET_API_PORT}", logs / "em.log"
         ),
     }
+    with serving(control, running, drain=True) as ready, caches_released(control):
+        yield ready
+
+
+@pytest.fixture
+def west_without_rwx(local_fleet: Fleet) -> Iterator[None]:
+    """west's InferenceCluster without `spec.cluster.existing.cache` for one test; put back
+    as e2e/fleet.yaml has it afterwards, even on failure."""
+    control = local_fleet.cluster("control")
+    control.kubectl(
+        "patch", "inferencecluster", "west", "--type=json",
+        "-p", '[{"op": "remove", "path": "/spec/cluster/existing/cache"}]',
+    )  # fmt: skip
     try:
-        with serving(control, running, drain=True) as ready:
-            yield ready
-            # every cache deleted while cache-hydrator runs, so their copies leave east
-            control.kubectl("delete", "modelcaches", "--all", "-A", "--wait=false")
-            wait_for("every ModelCache released",
-                     lambda: not items(control, "modelcaches", "-A"), 120)  # fmt: skip
+        yield
     finally:
-        control.kubectl(
-            "patch", "inferencecluster", "east", "--type=json",
-            "-p", '[{"op": "remove", "path": "/spec/cluster/existing/cache"}]', check=False,
-        )  # fmt: skip
-        east.kubectl("delete", "storageclass", RWX_CLASS, "--ignore-not-found", check=False)
+        control.kubectl("apply", "-f", str(FLEET_FILE))
 
 
 def model_cache(namespace: str, name: str, region: str) -> Json:
@@ -117,23 +105,14 @@ def model_cache(namespace: str, name: str, region: str) -> Json:
         "spec": {
             "source": "HuggingFace",
             "huggingFace": {
-                "repo": "acme/tiny-model",
+                "repo": REPO,
                 "revision": "main",
-                "sizeGiB": 3,
-                "authSecret": {"name": "hf-token"},
+                "sizeGiB": 1,
+                "authSecret": {"name": "hf-token", "key": "HF_TOKEN"},
             },
             "clusterSelector": {"matchLabels": {"modelplane.ai/region": region}},
         },
     }
-
-
-def token_secret(namespace: str) -> Json:
-    value = base64.b64encode(TOKEN.encode()).decode()
-    return {
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "hf-token", "namespace": namespace},
-        "data": {"HF_TOKEN": value, "UNRELATED": value},
-    }  # fmt: skip
 
 
 def qwen_using(namespace: str, cache: str) -> Json:
@@ -164,62 +143,68 @@ def named(cluster: Cluster, namespace: str, kind: str) -> list[str]:
     return sorted(o["metadata"]["name"] for o in json.loads(listed.stdout)["items"])
 
 
+def staged_on(control: Cluster, namespace: str, name: str, cluster: str) -> Json | None:
+    """`cluster`'s entry of the cache once Ready (fails at once if it is Failed)."""
+    found = entry(control, namespace, name, cluster)
+    assert not found or found["phase"] != "Failed", found
+    return found if found and found["phase"] == "Ready" else None
+
+
 def test_a_cache_is_staged_on_its_footprint_only_and_reports_it(
-    local_fleet: Fleet, services: dict[str, Service], namespace: str
+    local_fleet: Fleet, services: dict[str, Service], namespace: str, hub_files: dict[str, bytes]
 ) -> None:
     control, east, west = (local_fleet.cluster(n) for n in ("control", "east", "west"))
-    apply(control, token_secret(namespace), model_cache(namespace, "tiny", "us-east"))
+    apply(control, token_secret(namespace, TOKEN), model_cache(namespace, "tiny", "us-east"))
 
-    def names_the_claim() -> Json | None:
-        found = entry(control, namespace, "tiny", "east")
-        return found if found and "PersistentVolumeClaim" in found["message"] else None
-
-    pending = wait_for("east's entry naming the claim", names_the_claim, 60)
-    assert pending["phase"] == "Pending"
-    assert pending["message"] == (
-        f"PersistentVolumeClaim {namespace}/modelcache-tiny is Pending: {RWX_CLASS} has not "
-        "provisioned a ReadWriteMany volume for it yet"
-    )
-    claim = get(east, "pvc", "-n", namespace, "modelcache-tiny")
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert claim["spec"]["storageClassName"] == RWX_CLASS
-    assert claim["spec"]["resources"]["requests"]["storage"] == "3Gi"
-    assert claim["status"]["phase"] == "Pending"
-
-    copy = get(east, "secret", "-n", namespace, "modelcache-tiny-token")
-    assert {k: base64.b64decode(v).decode() for k, v in copy["data"].items()} == {"HF_TOKEN": TOKEN}
-
-    (job_name,) = named(east, namespace, "jobs")
+    (job_name,) = wait_for("the Job on east", lambda: named(east, namespace, "jobs"), 60)
     job = get(east, "job", "-n", namespace, job_name)
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert (container["image"], container["command"]) == (IMAGE, ["modelplane-hydrate"])
+    assert (container["image"], container["command"]) == (HYDRATE_IMAGE, ["modelplane-hydrate"])
     args = container["args"]
-    assert args[args.index("--repo") + 1] == "acme/tiny-model"
+    assert args[args.index("--repo") + 1] == REPO
     assert args[args.index("--dir") + 1] == "/mnt/models"
-    assert args[args.index("--size-gib") + 1] == "3"
+    assert args[args.index("--size-gib") + 1] == "1"
     assert {"name": "HF_ENDPOINT", "value": HUB} in container["env"]
     claims = [v["persistentVolumeClaim"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [{"claimName": "modelcache-tiny"}]
+    copy = get(east, "secret", "-n", namespace, "modelcache-tiny-token")
+    assert {k: base64.b64decode(v).decode() for k, v in copy["data"].items()} == {"HF_TOKEN": TOKEN}
+
+    ready = wait_for(
+        "east's copy Ready", lambda: staged_on(control, namespace, "tiny", "east"), 180
+    )
+    total = sum(len(data) for data in hub_files.values())
+    assert ready["commit"] == hub_commit(REPO, TOKEN)
+    assert (ready["bytesDone"], ready["bytesTotal"]) == (total, total), ready
+    claim = get(east, "pvc", "-n", namespace, "modelcache-tiny")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == RWX_CLASS
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert claim["status"]["phase"] == "Bound"
+    volume = get(east, "pv", claim["spec"]["volumeName"])
+    folder = Path(volume["spec"]["hostPath"]["path"])
+    for path, data in hub_files.items():
+        assert (folder / path).read_bytes() == data, path
 
     for kind in ("pvc", "jobs", "configmaps"):
         assert named(west, namespace, kind) == [], f"{kind} on west, outside the footprint"
-    status = get(control, "modelcache", "-n", namespace, "tiny")["status"]
-    assert [e["clusterName"] for e in status["clusters"]] == ["east"]
-    assert status["readyClusters"] == "0/1"
-    ready = condition(get(control, "modelcache", "-n", namespace, "tiny"), "Ready")
-    assert ready["status"] == "False"
+    cache = get(control, "modelcache", "-n", namespace, "tiny")
+    assert [e["clusterName"] for e in cache["status"]["clusters"]] == ["east"]
+    assert cache["status"]["readyClusters"] == "1/1"
+    assert condition(cache, "Ready")["status"] == "True"
     table = control.kubectl("get", "mc", "-n", namespace).stdout.splitlines()
     header = ["NAME", "SOURCE", "SIZE", "CLUSTERS", "PROGRESS", "READY"]
     assert table[0].split()[:6] == header, table
-    assert table[1].split()[:5] == ["tiny", "HuggingFace", "3", "0/1", "False"], table
+    assert table[1].split()[:6] == ["tiny", "HuggingFace", "1", "1/1", "100%", "True"], table
 
 
+@pytest.mark.usefixtures("west_without_rwx")
 def test_a_cluster_without_an_rwx_class_fails_naming_the_field(
     local_fleet: Fleet, services: dict[str, Service], namespace: str
 ) -> None:
     control, west = local_fleet.cluster("control"), local_fleet.cluster("west")
-    apply(control, token_secret(namespace), model_cache(namespace, "westward", "us-west"))
+    apply(control, token_secret(namespace, TOKEN), model_cache(namespace, "westward", "us-west"))
     failed = wait_for("west's entry", lambda: entry(control, namespace, "westward", "west"), 60)
     assert failed == {
         "clusterName": "west",
@@ -234,28 +219,35 @@ def test_a_cluster_without_an_rwx_class_fails_naming_the_field(
 def test_deleting_a_cache_a_deployment_uses_is_held_until_the_deployment_goes(
     local_fleet: Fleet, services: dict[str, Service], namespace: str
 ) -> None:
+    """The token Secret comes after the cache and the deployment, so the replica is first
+    seen waiting on a Failed copy; with the Secret the copy is staged and the replica
+    starts."""
     control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
-    apply(control, token_secret(namespace), model_cache(namespace, "held", "us-east"))
-    wait_for("the claim on east", lambda: named(east, namespace, "pvc"), 60)
-    apply(control, qwen_using(namespace, "held"))
+    apply(control, model_cache(namespace, "held", "us-east"), qwen_using(namespace, "held"))
     (replica,) = wait_for(
         "a ModelReplica", lambda: items(control, "modelreplicas", "-n", namespace), 60
     )
     name = replica["metadata"]["name"]
 
-    def waiting() -> Json | None:
-        found = get(control, "modelreplica", "-n", namespace, name)
-        gate = condition(found, "CacheReady")
-        return gate if "PersistentVolumeClaim" in gate.get("message", "") else None
+    def gate() -> Json:
+        return condition(get(control, "modelreplica", "-n", namespace, name), "CacheReady")
 
-    gate = wait_for("the replica waiting for its cache", waiting, 60)
-    assert (gate["status"], gate["reason"]) == ("False", "CacheNotReady")
-    assert gate["message"] == (
+    def on_the_token() -> Json | None:
+        found = gate()
+        return found if "authSecret" in found.get("message", "") else None
+
+    waiting = wait_for("the replica waiting for its cache", on_the_token, 60)
+    assert (waiting["status"], waiting["reason"]) == ("False", "CacheNotReady")
+    assert waiting["message"].startswith(
         f"ModelReplica {namespace}/{name}: waiting for ModelCache {namespace}/held on east: "
-        f"Pending: PersistentVolumeClaim {namespace}/modelcache-held is Pending: {RWX_CLASS} "
-        "has not provisioned a ReadWriteMany volume for it yet"
-    )
+        "Failed: "
+    ), waiting
+    assert "spec.huggingFace.authSecret.name" in waiting["message"], waiting
     assert items(east, "deployments", "-n", namespace) == [], "nothing applied before the cache"
+
+    apply(control, token_secret(namespace, TOKEN))
+    wait_for("the replica past its cache", lambda: gate().get("status") == "True", 180)
+    wait_for("the Deployment on east", lambda: items(east, "deployments", "-n", namespace), 60)
 
     control.kubectl("delete", "modelcache", "-n", namespace, "held", "--wait=false")
 
@@ -281,9 +273,9 @@ def test_a_narrowed_selector_keeps_a_used_copy_until_its_replica_goes(
 ) -> None:
     """The footprint moves from east to west while a replica on east uses the cache: east's
     copy stays (its entry says who holds it) until the deployment goes, then it is removed
-    and east's entry dropped; west, without an RWX class, is Failed meanwhile."""
+    and east's entry dropped; west's copy is staged meanwhile."""
     control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
-    apply(control, token_secret(namespace), model_cache(namespace, "moving", "us-east"))
+    apply(control, token_secret(namespace, TOKEN), model_cache(namespace, "moving", "us-east"))
     wait_for("the claim on east", lambda: named(east, namespace, "pvc"), 60)
     apply(control, qwen_using(namespace, "moving"))
     (replica,) = wait_for(
@@ -300,9 +292,8 @@ def test_a_narrowed_selector_keeps_a_used_copy_until_its_replica_goes(
         f"{namespace}/{replica['metadata']['name']} uses it"
     )
     assert named(east, namespace, "pvc") == ["modelcache-moving"]
-    west = wait_for("west's entry", lambda: entry(control, namespace, "moving", "west"), 60)
-    assert west["phase"] == "Failed"
-    assert get(control, "modelcache", "-n", namespace, "moving")["status"]["readyClusters"] == "0/1"
+    wait_for("west's copy Ready", lambda: staged_on(control, namespace, "moving", "west"), 180)
+    assert get(control, "modelcache", "-n", namespace, "moving")["status"]["readyClusters"] == "1/1"
 
     control.kubectl("delete", "modeldeployment", "-n", namespace, "qwen3-8b", "--wait=false")
     wait_for("east's copy removed", lambda: not named(east, namespace, "pvc"), 120)
