@@ -206,7 +206,7 @@ def test_printer_columns_answer_the_first_question_for_replicas_clusters_and_ser
 ) -> None:
     headers = {
         "mr": ["NAME", "CLUSTER", "SYNCED", "READY", "AGE"],
-        "ic": ["NAME", "SOURCE", "READY", "GATEWAY", "AGE"],
+        "ic": ["NAME", "SOURCE", "READY", "GATEWAY", "ACCOUNTING", "AGE"],
         "ms": ["NAME", "ADDRESS", "AGE"],
     }
     for short, header in headers.items():

@@ -79,11 +79,16 @@ def test_the_qwen3_8b_engine_template_serves_a_chat_completion(
 
 
 def kimi_pods(namespace: str) -> dict[str, Json]:
-    """The kimi-k2 example's prefill and decode engine templates as plain pods."""
+    """The kimi-k2 example's prefill and decode engine templates as plain pods. The recipe
+    serves `/mnt/models`, its ModelCache's mount; these pods have no cache mounted, so the
+    path becomes a model name (the simulator would refuse a path holding no model)."""
     manifest = yaml.safe_load((SEED / "examples" / "kimi-k2" / "model-deployment.yaml").read_text())
     pods = {}
     for engine in manifest["spec"]["engines"]:
         spec = copy.deepcopy(engine["members"][0]["template"]["spec"])
+        command = spec["containers"][0]["command"]
+        assert command == ["vllm", "serve", "/mnt/models"], command
+        spec["containers"][0]["command"] = ["vllm", "serve", "moonshotai/Kimi-K2-Instruct"]
         spec["nodeSelector"] = {"modelplane.ai/pool": "h100"}
         spec["terminationGracePeriodSeconds"] = 2
         port = next(
