@@ -99,6 +99,9 @@ def kimi(namespace: str) -> Json:
         }
         (box,) = member["template"]["spec"]["containers"]
         del box["env"]  # HF_TOKEN: nothing is downloaded here
+        # the recipe serves its ModelCache's mount; without a cache the engine serves a name
+        assert box["command"] == ["vllm", "serve", "/mnt/models"], box["command"]
+        box["command"] = ["vllm", "serve", "moonshotai/Kimi-K2-Instruct"]
         port = next(int(a.split("=", 1)[1]) for a in box["args"] if a.startswith("--port="))
         box["ports"] = [{"name": "http", "containerPort": port}]
     return manifest
