@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,23 @@ for _path in CRDS:
 
 
 @pytest.fixture(scope="module")
-def api(control: ClusterHandle) -> ClusterHandle:
+def api(control: ClusterHandle) -> Iterator[ClusterHandle]:
+    """The session's control cluster with the CRDs and the builders' namespace. Afterwards
+    everything the builders' objects left there is deleted (no service runs in this module,
+    so nothing holds a finalizer): a later module's services would otherwise adopt them,
+    e.g. the ModelReplica on the unprovisionable `gke-us`, whose teardown can never finish."""
     control.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     control.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     control.kubectl("create", "namespace", "ml-team")
-    return control
+    yield control
+    control.kubectl("delete", "namespace", "ml-team", "--timeout=120s", check=False)
+    for kind in ("InferenceCluster", "InferenceClass", "InferenceGateway"):
+        name = valid(kind)["metadata"]["name"]
+        control.kubectl("delete", kind.lower(), name, "--ignore-not-found", check=False)
+    # the per-test namespaces go asynchronously; their replicas must be gone too
+    control.kubectl(
+        "wait", "--for=delete", "modelreplicas", "--all", "-A", "--timeout=120s", check=False
+    )
 
 
 def test_every_crd_is_established(api: ClusterHandle) -> None:
