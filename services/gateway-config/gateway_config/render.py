@@ -612,7 +612,8 @@ def failover_route(
 
 def guarded(service: Obj, objects: Sequence[Json], auth_url: str) -> list[Json]:
     """A ModelService's objects with its API keys checked (`gateway_config.keys`): its
-    forwardAuth Middleware added, applied first by the service's own route."""
+    forwardAuth Middleware added, applied first by the service's own route, whose
+    RequestHeaderModifier then removes the key headers (no backend sees a caller's key)."""
     meta = service["metadata"]
     name = auth_name(meta["name"])
     result: list[Json] = []
@@ -621,7 +622,22 @@ def guarded(service: Obj, objects: Sequence[Json], auth_url: str) -> list[Json]:
             result.append(obj)
             continue
         rule = obj["spec"]["rules"][0]
-        rule = {**rule, "filters": [retry.filter_ref(name), *rule.get("filters", [])]}
+        filters = [retry.filter_ref(name), *_without_keys(rule.get("filters", []))]
+        rule = {**rule, "filters": filters}
         result.append({**obj, "spec": {**obj["spec"], "rules": [rule]}})
     spec = keys.auth_spec(auth_url, meta["namespace"], meta["name"])
     return [_middleware(service, name, spec), *result]
+
+
+def _without_keys(filters: Sequence[Json]) -> list[Json]:
+    """`filters` with the key headers removed by its RequestHeaderModifier (one per rule)."""
+    modifier = "RequestHeaderModifier"
+    removal = {"remove": list(keys.KEY_HEADERS)}
+    if not any(f["type"] == modifier for f in filters):
+        return [*filters, {"type": modifier, "requestHeaderModifier": removal}]
+    return [
+        {**f, "requestHeaderModifier": {**f["requestHeaderModifier"], **removal}}
+        if f["type"] == modifier
+        else f
+        for f in filters
+    ]

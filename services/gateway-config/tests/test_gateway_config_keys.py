@@ -96,7 +96,12 @@ GATEWAY = {
 SERVICE = {
     "kind": "ModelService",
     "metadata": {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1},
-    "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}, "maxInFlight": 4}}]},
+    "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}}, "maxInFlight": 4}]},
+}
+ENDPOINT = {
+    "kind": "ModelEndpoint",
+    "metadata": {"name": "e1", "namespace": "ml", "uid": "uid-e1", "labels": {"d": "x"}},
+    "spec": {"url": "http://10.1.2.3:8000", "rewritePath": "/"},
 }
 
 
@@ -109,7 +114,10 @@ def applied(api_keys: Json | None) -> dict[tuple[str, str], Json]:
         "metadata": {"name": "default", "uid": "u"},
         "spec": spec,
     }
-    snapshot = Snapshot(inference_gateways=[gateway], model_services=[SERVICE], gateway=GATEWAY)
+    snapshot = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY,
+    )  # fmt: skip
     decision = decide(snapshot, Settings(auth_url="http://10.240.0.1:9095"), NOW)
     return {(o["kind"], o["metadata"]["name"]): o for o in decision.apply}
 
@@ -137,6 +145,16 @@ def test_with_keys_required_the_route_asks_the_key_server_before_anything_else()
         },
     }
     assert filters[1]["extensionRef"]["name"] == "chat"  # the retry comes after
+    # the endpoint's bound names the service; no backend sees the caller's key
+    assert filters[2:] == [
+        {
+            "type": "RequestHeaderModifier",
+            "requestHeaderModifier": {
+                "set": [{"name": "X-Modelplane-Service", "value": "ml/chat"}],
+                "remove": ["Authorization", "X-Api-Key"],
+            },
+        }
+    ]
 
 
 @pytest.mark.parametrize("api_keys", [None, {}, {"required": False}])
@@ -145,6 +163,8 @@ def test_without_keys_required_the_front_door_stays_open(api_keys: Json | None) 
     assert not [name for _, name in objects if name.startswith("mp-auth-")]
     filters = objects[("HTTPRoute", "chat")]["spec"]["rules"][0]["filters"]
     assert [f["extensionRef"]["name"] for f in filters if f["type"] == "ExtensionRef"] == ["chat"]
+    (modifier,) = [f["requestHeaderModifier"] for f in filters if f["type"] != "ExtensionRef"]
+    assert "remove" not in modifier
 
 
 class NoApi:
