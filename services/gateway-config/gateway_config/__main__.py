@@ -86,16 +86,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def start_key_server(kube: Kube, namespace: str, address: str) -> list[asyncio.Task[object]]:
+def start_key_server(kube: Kube, namespace: str, address: str) -> list[asyncio.Task[None]]:
     """Every copy's key server (`gateway_config.keyserver`): its Secret cache and listener."""
     path = keyserver.secrets_path(namespace)
     cache = Cache(kube, [path])
     server = keyserver.KeyServer(cache, path)
     host, port = split_address(address)
-    return [
-        asyncio.create_task(cache.run()),
-        asyncio.create_task(server.server.start(host, port)),
-    ]
+
+    async def listen() -> None:
+        try:
+            await server.server.start(host, port)
+        except OSError as error:  # Traefik's checks then fail: every keyed request refused
+            log.error("API key server cannot listen", extra={"fields": {
+                "address": address, "error": str(error)}})  # fmt: skip
+
+    return [asyncio.create_task(cache.run()), asyncio.create_task(listen())]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         https_port=args.https_port, retries=args.retries,
         auth_url=args.api_key_url or f"http://{args.api_key_address}",
     )  # fmt: skip
-    background: list[asyncio.Task[object]] = []
+    background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
         background.extend(start_key_server(kube, args.namespace, args.api_key_address))
