@@ -7,7 +7,8 @@ ModelService `chat` over one engine simulator: no key, or a wrong one, is a 401
 in the OpenAI error shape (the `openai` SDK raises `AuthenticationError`) and
 never reaches the engine (its finished-request count does not move); the right
 key is answered through both the `openai` (`Authorization: Bearer`) and the
-`anthropic` (`x-api-key`) SDKs; a key scoped to another service is a 403
+`anthropic` (`x-api-key`) SDKs, and a backend that echoes its request headers
+sees the key id and neither key header; a key scoped to another service is a 403
 (`PermissionDeniedError`); deleting the key's Secret makes it a 401 within 5 s;
 gateway-config's `/metrics` counts the requests by key id and never shows a key.
 """
@@ -15,9 +16,13 @@ gateway-config's `/metrics` counts the requests by key id and never shows a key.
 from __future__ import annotations
 
 import base64
+import http.server
+import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -48,6 +53,21 @@ BOB = "sk-e2e-bob-0123456789abcdef"
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "hello"}
 ]
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the request headers it received (names lower-cased)."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
 
 
 class KeyedFrontDoor(FrontDoor):
@@ -83,6 +103,9 @@ def keyed(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port(door.address)
     sim = simulator(door.address, port, "sim-a", logs)
     door.backends["sim-a"] = f"http://{door.address}:{port}"
+    echo = http.server.ThreadingHTTPServer((door.address, 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    door.backends["echo"] = f"http://{door.address}:{echo.server_address[1]}"
     door.start()
     try:
         wait_for("sim-a healthy", lambda: healthy(f"{door.backends['sim-a']}/health"))
@@ -91,6 +114,7 @@ def keyed(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield door
     finally:
         door.stop()
+        echo.shutdown()
         sim.kill()
         sim.wait(10)
         door.control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
@@ -119,14 +143,23 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
     labels = {DEPLOYMENT: "keys"}
     apply(
         control,
-        key_secret("alice", ALICE, f"{namespace}/chat"),
+        key_secret("alice", ALICE, f"{namespace}/chat, {namespace}/echo"),
         key_secret("bob", BOB, f"{namespace}/other"),
         endpoint(namespace, "sim-a", keyed.backends["sim-a"], **labels),
         {"apiVersion": API, "kind": "ModelService",
          "metadata": {"name": "chat", "namespace": namespace},
          "spec": {"endpoints": [{"selector": {"matchLabels": labels}}]}},
     )  # fmt: skip
+    echo_labels = {DEPLOYMENT: "echo"}
+    apply(
+        control,
+        endpoint(namespace, "echo", keyed.backends["echo"], **echo_labels),
+        {"apiVersion": API, "kind": "ModelService",
+         "metadata": {"name": "echo", "namespace": namespace},
+         "spec": {"endpoints": [{"selector": {"matchLabels": echo_labels}}]}},
+    )  # fmt: skip
     wait_for("chat routed", lambda: routed(control, namespace, "chat", 1), 60)
+    wait_for("echo routed", lambda: routed(control, namespace, "echo", 1), 60)
     base = f"http://{keyed.address}/{namespace}/chat"
     alice = openai.OpenAI(base_url=f"{base}/v1", api_key=ALICE, max_retries=0)
 
@@ -178,6 +211,19 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
     )
     assert message.content
     assert engine_requests(sim) == before + 2
+
+    # the backend sees the key id (a client's own replaced), never the key
+    def echoed() -> dict[str, str] | None:
+        reply = httpx.get(
+            f"http://{keyed.address}/{namespace}/echo/v1/models",
+            headers={"Authorization": f"Bearer {ALICE}", "X-Modelplane-Key-Id": "mallory"},
+            timeout=10,
+        )
+        return dict(reply.json()) if reply.status_code == 200 else None
+
+    seen = wait_for("an answer from echo", echoed, 60)
+    assert seen["x-modelplane-key-id"] == "alice"
+    assert "authorization" not in seen and "x-api-key" not in seen, seen
 
     assert keyed.service is not None
     code, metrics = keyed.service.get("/metrics")
