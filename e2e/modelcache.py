@@ -39,15 +39,32 @@ def cache_hydrator(fleet: Fleet, port: int, fleet_api: str, log: Path) -> Servic
     )  # fmt: skip
 
 
-def gated_repository(fleet: Fleet, repo: str, token: str, seed_value: int) -> dict[str, bytes]:
-    """A small synthetic model (config.json, two safetensors shards) as the gated `repo`
-    of the fleet's hub, readable with `token` only; its files by path."""
+def gated_repository(
+    fleet: Fleet,
+    repo: str,
+    token: str,
+    seed_value: int,
+    shards: int = 2,
+    throttle_mib_s: float | None = None,
+) -> dict[str, bytes]:
+    """A small synthetic model (config.json, `shards` safetensors shards of 1 MiB) as the
+    gated `repo` of the fleet's hub, readable with `token` only, its bodies served at
+    `throttle_mib_s` at most when given (the hub double's per-repository pace); its files
+    by path."""
     root = hub.configured_root(fleet.cluster(CONTROL).config_dir)
     assert root is not None, "the session fleet runs without a hub"
-    files = seed.synthetic_model(shards=2, shard_bytes=1 << 20, seed=seed_value)
+    files = seed.synthetic_model(shards=shards, shard_bytes=1 << 20, seed=seed_value)
     seed.write_revision(root, repo, "main", files)
-    seed.configure(root, repo, gated=True, tokens=(token,))
+    seed.configure(root, repo, gated=True, tokens=(token,), throttle_mib_s=throttle_mib_s)
     return files
+
+
+def hub_bytes_served(repo: str) -> int:
+    """The bytes of file bodies the fleet's hub has sent for `repo` since it started (the
+    hub double's own count, `/_hubsim/stats`)."""
+    with urllib.request.urlopen(f"{hub.ENDPOINT}/_hubsim/stats", timeout=10) as answer:
+        served: int = json.load(answer)["bytesByRepo"].get(repo, 0)
+    return served
 
 
 def hub_commit(repo: str, token: str) -> str:

@@ -17,13 +17,20 @@ Checked:
 - deleting a ModelCache a ModelDeployment uses is held (condition naming the
   deployment) until the deployment goes; then its copy on east is removed and it is gone;
 - a selector narrowed away from east while a replica there uses the cache keeps east's
-  copy until the replica goes, then removes it; west's copy is staged meanwhile.
+  copy until the replica goes, then removes it; west's copy is staged meanwhile;
+- the hydration job killed half-way: with a repository the hub serves slowly (its
+  `.hub.json` pace, so the shared hub stays fast for the others), the job's process is
+  SIGKILLed while the cache reports Hydrating between 20% and 80%; the Job's next pod
+  resumes from the volume, the cache reaches Ready with the hub's commit and bytes, and
+  the hub sent that repository under 105% of its size in all.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +47,7 @@ from e2e.modelcache import (
     cache_hydrator,
     caches_released,
     gated_repository,
+    hub_bytes_served,
     hub_commit,
     token_secret,
 )
@@ -50,6 +58,7 @@ SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
 FLEET_API_PORT = 50211
 RWX_CLASS = "modelplane-rwx"
 REPO, TOKEN = "acme/tiny-hydrated", "hf_e2e_token_value"
+SLOW_REPO = "acme/slow-hydrated"  # 16 MiB served at 1 MiB/s: a download to interrupt
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +106,7 @@ def west_without_rwx(local_fleet: Fleet) -> Iterator[None]:
         control.kubectl("apply", "-f", str(FLEET_FILE))
 
 
-def model_cache(namespace: str, name: str, region: str) -> Json:
+def model_cache(namespace: str, name: str, region: str, repo: str = REPO) -> Json:
     return {
         "apiVersion": "modelplane.ai/v1alpha1",
         "kind": "ModelCache",
@@ -105,7 +114,7 @@ def model_cache(namespace: str, name: str, region: str) -> Json:
         "spec": {
             "source": "HuggingFace",
             "huggingFace": {
-                "repo": REPO,
+                "repo": repo,
                 "revision": "main",
                 "sizeGiB": 1,
                 "authSecret": {"name": "hf-token", "key": "HF_TOKEN"},
@@ -141,6 +150,34 @@ def named(cluster: Cluster, namespace: str, kind: str) -> list[str]:
     if listed.returncode != 0:
         return []
     return sorted(o["metadata"]["name"] for o in json.loads(listed.stdout)["items"])
+
+
+def volume_of(cluster: Cluster, namespace: str, claim: str) -> Path:
+    """The folder of the volume bound to `claim` (the harness's provisioner: a hostPath)."""
+    found = get(cluster, "pvc", "-n", namespace, claim)
+    return Path(get(cluster, "pv", found["spec"]["volumeName"])["spec"]["hostPath"]["path"])
+
+
+def hydrating(cmdline: list[str], repo: str) -> bool:
+    """Whether a process's command line is `modelplane-hydrate --repo <repo> ...`."""
+    job = any(arg.endswith("/modelplane-hydrate") for arg in cmdline)
+    return job and "--repo" in cmdline[:-1] and cmdline[cmdline.index("--repo") + 1] == repo
+
+
+def kill_hydration(repo: str) -> int:
+    """SIGKILLs the one running hydration job of `repo` (the node agent runs pods' processes
+    in this PID namespace); its pid."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue  # not a process, or gone meanwhile
+        if proc.name.isdigit() and hydrating(cmdline, repo):
+            found.append(int(proc.name))
+    assert len(found) == 1, f"hydration processes of {repo}: {found}"
+    os.kill(found[0], signal.SIGKILL)
+    return found[0]
 
 
 def staged_on(control: Cluster, namespace: str, name: str, cluster: str) -> Json | None:
@@ -182,8 +219,7 @@ def test_a_cache_is_staged_on_its_footprint_only_and_reports_it(
     assert claim["spec"]["storageClassName"] == RWX_CLASS
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert claim["status"]["phase"] == "Bound"
-    volume = get(east, "pv", claim["spec"]["volumeName"])
-    folder = Path(volume["spec"]["hostPath"]["path"])
+    folder = volume_of(east, namespace, "modelcache-tiny")
     for path, data in hub_files.items():
         assert (folder / path).read_bytes() == data, path
 
@@ -300,3 +336,53 @@ def test_a_narrowed_selector_keeps_a_used_copy_until_its_replica_goes(
     wait_for(
         "east's entry dropped", lambda: entry(control, namespace, "moving", "east") is None, 60
     )
+
+
+def test_a_hydration_killed_half_way_resumes_and_fetches_little_twice(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    control, east = local_fleet.cluster("control"), local_fleet.cluster("east")
+    files = gated_repository(local_fleet, SLOW_REPO, TOKEN, 153, shards=16, throttle_mib_s=1.0)
+    total = sum(len(data) for data in files.values())
+    assert hub_bytes_served(SLOW_REPO) == 0
+    cache = model_cache(namespace, "resumed", "us-east", repo=SLOW_REPO)
+    apply(control, token_secret(namespace, TOKEN), cache)
+
+    def half_way() -> Json | None:
+        found = entry(control, namespace, "resumed", "east")
+        if not found or found.get("phase") != "Hydrating" or not found.get("bytesTotal"):
+            assert not found or found["phase"] in ("Pending", "Hydrating"), found
+            return None
+        share = found.get("bytesDone", 0) / found["bytesTotal"]
+        assert share <= 0.8, f"past 80% before it could be killed: {found}"
+        return found if share >= 0.2 else None
+
+    seen = wait_for("east's copy Hydrating past 20%", half_way, 120)
+    assert seen["bytesTotal"] == total, seen
+    kill_hydration(SLOW_REPO)
+    served_at_kill = hub_bytes_served(SLOW_REPO)
+    assert served_at_kill < total, "the kill came after the whole download"
+
+    ready = wait_for(
+        "east's copy Ready after the kill",
+        lambda: staged_on(control, namespace, "resumed", "east"),
+        180,
+    )
+    assert ready["commit"] == hub_commit(SLOW_REPO, TOKEN)
+    assert (ready["bytesDone"], ready["bytesTotal"]) == (total, total), ready
+    folder = volume_of(east, namespace, "modelcache-resumed")
+    for path, data in files.items():
+        assert (folder / path).read_bytes() == data, path
+    (job_name,) = named(east, namespace, "jobs")
+
+    def job_done() -> Json | None:
+        found: Json = get(east, "job", "-n", namespace, job_name)["status"]
+        return found if found.get("succeeded") else None
+
+    job = wait_for("the Job's resumed pod done", job_done, 60)
+    assert (job.get("failed"), job["succeeded"]) == (1, 1), job  # the killed pod, its resume
+    served = hub_bytes_served(SLOW_REPO)
+    twice = served - total
+    print(f"figure: fetched twice after a kill at {served_at_kill / total:.0%}: {twice} bytes "
+          f"({twice / total:.2%} of {total})")  # fmt: skip
+    assert total <= served < 1.05 * total, (served, total)

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 from modelplane_hubsim import seed
-from modelplane_hubsim.server import HubServer
+from modelplane_hubsim.server import HubServer, Throttle
 
 REPO = "acme/model"
 GATED = "acme/gated"
@@ -198,3 +198,37 @@ def test_the_command_serves_a_folder_to_hf_download(tmp_path: Path) -> None:
     finally:
         hub.terminate()
         hub.wait()
+
+
+def test_stats_count_the_bytes_served_per_repository(hub: HubServer, tmp_path: Path) -> None:
+    snapshot_download(REPO, endpoint=hub.endpoint, token=False, local_dir=tmp_path / "a")
+    snapshot_download(GATED, endpoint=hub.endpoint, token=TOKEN, local_dir=tmp_path / "b")
+    stats = httpx2.get(f"{hub.endpoint}/_hubsim/stats").json()
+    assert stats["bytesByRepo"] == {REPO: sum(map(len, FILES.values())), GATED: 2}
+    assert stats["bytesSent"] == sum(map(len, FILES.values())) + 2
+
+
+def test_a_repository_throttle_paces_that_repository_only(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`throttleMiBs` in `.hub.json` sends every byte of that repository's bodies through one
+    shared pace at that rate; another repository's bytes are not paced."""
+    paced: list[tuple[float, int]] = []
+    monkeypatch.setattr(Throttle, "wait", lambda self, n: paced.append((self.rate, n)))
+    seed.configure(hub.hub.root, REPO, throttle_mib_s=2.5)
+    snapshot_download(REPO, endpoint=hub.endpoint, token=False, local_dir=tmp_path / "slow")
+    snapshot_download(GATED, endpoint=hub.endpoint, token=TOKEN, local_dir=tmp_path / "fast")
+    assert {rate for rate, _ in paced} == {2.5 * MIB}
+    assert sum(n for _, n in paced) == sum(map(len, FILES.values()))
+    assert (tmp_path / "slow" / "weights/model.safetensors").read_bytes() == FILES[
+        "weights/model.safetensors"
+    ]
+
+
+def test_a_bad_throttle_names_the_file_and_the_field(hub: HubServer) -> None:
+    (hub.hub.root / REPO / ".hub.json").write_text('{"throttleMiBs": -1}')
+    answer = httpx2.get(hf_hub_url(REPO, "config.json", endpoint=hub.endpoint))
+    assert answer.status_code == 500
+    assert answer.headers["X-Error-Message"] == (
+        f"{hub.hub.root / REPO / '.hub.json'}: throttleMiBs must be a number above 0, not -1"
+    )

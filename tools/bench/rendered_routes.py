@@ -18,9 +18,10 @@ Kubernetes:
 - a BackendTLSPolicy on the Service gives a server transport with that host
   name as SNI and the CAs of its ConfigMap (written under `work`);
 - a rule's `ExtensionRef` filter naming a rendered Traefik `Middleware` (the
-  retry, an endpoint's bound) gives that middleware, its spec as is (the CRD's
-  fields are the file provider's), in the router's chain in filter order; a
-  `RequestHeaderModifier` filter's `set` gives a `headers` middleware;
+  retry, an endpoint's bound, the API key check) gives that middleware, its spec
+  as is (the CRD's fields are the file provider's), in the router's chain in
+  filter order; a `RequestHeaderModifier` filter's `set` and `remove` give a
+  `headers` middleware (a removed header set to "", as Traefik removes it);
 - a backendRef to a rendered `TraefikService` (a failover link,
   `gateway_config.failover`) gives a `failover` service of the same spec whose
   `service` and `fallback` are the link's LoadBalancerSpecs: a Service (its
@@ -82,7 +83,9 @@ def file_config(
     def middleware(ns: str, router: str, flt: Obj) -> str:
         """The middleware of an ExtensionRef or RequestHeaderModifier filter, by name."""
         if flt["type"] == "RequestHeaderModifier":
-            headers = {h["name"]: h["value"] for h in flt["requestHeaderModifier"]["set"]}
+            change = flt["requestHeaderModifier"]
+            headers = {h["name"]: h["value"] for h in change.get("set", [])}
+            headers.update({name: "" for name in change.get("remove", [])})  # "": removed
             http["middlewares"][f"{router}-headers"] = {
                 "headers": {"customRequestHeaders": headers}
             }

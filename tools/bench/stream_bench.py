@@ -1,7 +1,7 @@
 """Streamed chats relayed by the front door to each backend kind: sent, failed, cut.
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
-        [--kinds engine replica plain https failover] [--baseline] [--direct]
+        [--kinds engine replica plain https failover] [--baseline] [--direct] [--api-keys]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -38,7 +38,12 @@ premature end). p50/p99 are over the complete streams: time to the first
 `data:` line and to the end. `--baseline` drops `gateway.RELAY_FLAGS`;
 `--direct` routes every backend straight from `web` (the front door before the
 hop: HTTP/1.1 providers relayed HTTP/1.1 to HTTP/1.1, exposed to
-golang/go#40747, see `gateway_config.backends`). A benchmark, not a test: it
+golang/go#40747, see `gateway_config.backends`). `--api-keys` renders the
+routes with the InferenceGateway's `spec.apiKeys.required` (`gateway_config.keys`):
+every service route asks gateway-config's key server (`gateway_config.keyserver`,
+run here as a process of its own holding one key, fed as a watch event would)
+through its forwardAuth Middleware first; every request carries that key (without
+`--api-keys` the header is sent too, and ignored). A benchmark, not a test: it
 never fails on its figures.
 """
 
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import datetime
 import json
@@ -59,8 +65,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from gateway_config import keys
 from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
 from gateway_config.decide import Settings, Snapshot, decide
+from gateway_config.keyserver import KeyServer
+from modelplane.cache import Cache
 from modelplane_localfleet import gateway
 from modelplane_localfleet.pki import CertificateAuthority
 
@@ -77,6 +86,8 @@ PROVIDER = "provider.bench.modelplane.test"
 BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"}],
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
+BENCH_KEY = "sk-bench-0123456789abcdef"
+KEY_SECRETS = "/api/v1/namespaces/bench/secrets"
 FALLBACK = "fallback"
 """The https provider as the `failover` service's priority-1 entry."""
 CA_CONFIGMAP = "bench-ca"
@@ -105,7 +116,12 @@ def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> 
 
 
 def rendered(
-    endpoints: list[dict[str, Any]], ca_pem: str, hop_port: int, work: Path, retries: bool = True
+    endpoints: list[dict[str, Any]],
+    ca_pem: str,
+    hop_port: int,
+    work: Path,
+    retries: bool = True,
+    key_port: int | None = None,
 ) -> dict[str, Any]:
     """The front door's file configuration: what gateway-config renders for one ModelService
     `bench/<kind>` per endpoint (named by kind), the Gateway's address being 127.0.0.1."""
@@ -124,14 +140,29 @@ def rendered(
         for e in endpoints if e["metadata"]["name"] != FALLBACK
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
+    gateways = []
+    if key_port is not None:
+        spec = {"backend": "Traefik", "apiKeys": {"required": True}}
+        gateways.append(
+            {
+                "kind": "InferenceGateway",
+                "metadata": {"name": "default", "uid": "uid-ig"},
+                "spec": spec,
+            }
+        )
     snapshot = Snapshot(
+        inference_gateways=gateways,
         model_services=services,
         model_endpoints=endpoints,
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
         backend_ca={"data": {"ca.crt": ca_pem}},
     )
-    settings = Settings(backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries)
-    objects = decide(snapshot, settings, NOW).apply
+    settings = Settings(
+        backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries,
+        auth_url=f"http://{HOST}:{key_port}",
+    )  # fmt: skip
+    # (the GatewayClass and Gateway of an InferenceGateway are the Traefik command's here)
+    objects = [o for o in decide(snapshot, settings, NOW).apply if "namespace" in o["metadata"]]
     resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
     entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
     return rendered_routes.file_config(objects, entrypoints, resolve, work)
@@ -185,9 +216,11 @@ class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
     def __init__(
-        self, work: Path, baseline: bool, direct: bool = False, retries: bool = True
-    ) -> None:
+        self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
+        api_keys: bool = False,
+    ) -> None:  # fmt: skip
         self.work = work
+        self.key_port = free_port() if api_keys else None
         self.retries = retries
         self.baseline = baseline
         self.direct = direct
@@ -266,7 +299,11 @@ class Relay:
             chosen = [endpoints[kind] for kind in routed]
             if "failover" in routed:
                 chosen.append(endpoint(FALLBACK, f"https://{PROVIDER}:{ports['https']}"))
-            front = rendered(chosen, ca_file.read_text(), self.hop, self.work, self.retries)
+            front = rendered(
+                chosen, ca_file.read_text(), self.hop, self.work, self.retries, self.key_port
+            )
+        if self.key_port is not None:
+            self.spawn("key-server", [sys.executable, __file__, "--serve-keys", str(self.key_port)])
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 
@@ -285,7 +322,9 @@ class Relay:
                     answered = httpx.get(target, timeout=2).status_code == 200
                 else:
                     body = {**BODY, "stream": False}
-                    answered = httpx.post(target, json=body, timeout=5).status_code == 200
+                    auth = {"authorization": f"Bearer {BENCH_KEY}"}
+                    reply = httpx.post(target, json=body, headers=auth, timeout=5)
+                    answered = reply.status_code == 200
                 if answered:
                     pending.pop(0)
                     continue
@@ -313,7 +352,7 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
     total: list[float] = []
     limits = httpx.Limits(max_connections=concurrency)
     payload = json.dumps(BODY).encode()
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"}
 
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
 
@@ -358,10 +397,11 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def relay(
-    kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True
-) -> Iterator[Relay]:
+    kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True,
+    api_keys: bool = False,
+) -> Iterator[Relay]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct, retries)
+    found = Relay(work, baseline, direct, retries, api_keys)
     try:
         found.start(kinds)
         yield found
@@ -373,7 +413,34 @@ def relay(
             work.rmdir()
 
 
+class NoApi:
+    """The bench key server's cache is fed one watch event; it never lists."""
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        raise AssertionError(path)
+
+    def watch(self, path: str, params: Any) -> Any:
+        raise AssertionError(path)
+
+
+async def serve_keys(port: int) -> None:
+    """gateway-config's key server holding `BENCH_KEY` (for every service), until killed."""
+    cache = Cache(NoApi(), [KEY_SECRETS])
+    server = KeyServer(cache, KEY_SECRETS)
+    data = {keys.KEY_FIELD: BENCH_KEY, keys.SERVICES_FIELD: keys.ANY_SERVICE}
+    secret = {
+        "metadata": {"name": "bench", "namespace": "bench", "resourceVersion": "1"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+    cache.informers[KEY_SECRETS].apply({"type": "ADDED", "object": secret})
+    await server.server.start(HOST, port)
+    await asyncio.Event().wait()
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-keys"]:
+        asyncio.run(serve_keys(int(sys.argv[2])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="per backend kind")
     parser.add_argument("--concurrency", type=int, default=50)
@@ -388,9 +455,13 @@ def main() -> None:
     parser.add_argument(
         "--no-retries", action="store_true", help="routes without their retry middleware"
     )
+    parser.add_argument(
+        "--api-keys", action="store_true", help="every route checks the request's API key first"
+    )
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
-    with relay(kinds, args.baseline, args.direct, keep, not args.no_retries) as found:
+    retries = not args.no_retries
+    with relay(kinds, args.baseline, args.direct, keep, retries, args.api_keys) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}

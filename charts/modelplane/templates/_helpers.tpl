@@ -79,7 +79,7 @@ app.kubernetes.io/component: {{ .service }}
 {{- if eq (int $own.hopPort) (int $own.gatewayPort) -}}
 {{- fail (printf "services.gateway-config.hopPort: %v is also gatewayPort; the hop listener needs a port of its own" $own.hopPort) -}}
 {{- end -}}
-{{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort) (printf "--https-port=%v" $own.httpsPort)) -}}
+{{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort) (printf "--https-port=%v" $own.httpsPort) (printf "--api-key-address=%s:%v" $bind $own.apiKeyPort) (printf "--api-key-url=http://gateway-config.%s.svc:%v" $ns $own.apiKeyPort)) -}}
 {{- if $own.backendCAConfigMap -}}
 {{- $args = append $args (printf "--backend-ca-configmap=%s" $own.backendCAConfigMap) -}}
 {{- end -}}

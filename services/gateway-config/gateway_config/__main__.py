@@ -1,11 +1,12 @@
 """`modelplane-gateway-config` (or `python -m gateway_config`): run the service.
 
 It reconciles InferenceGateways, ModelServices and ModelEndpoints on the control
-cluster while it holds the leader Lease `<namespace>/gateway-config`, and serves
-`/metrics`, `/healthz` and `/readyz` on `--status-address`, logging JSON lines to
-stderr until SIGTERM or SIGINT; then it hands the Lease over at once. Exit status 2
-when the command line is unusable (a listener port outside 1..65535, or the hop
-port equal to the gateway port).
+cluster while it holds the leader Lease `<namespace>/gateway-config`, serves
+`/metrics`, `/healthz` and `/readyz` on `--status-address` and (every copy) the
+API key checks of the front door on `--api-key-address` (`gateway_config.keyserver`),
+logging JSON lines to stderr until SIGTERM or SIGINT; then it hands the Lease over
+at once. Exit status 2 when the command line is unusable (a listener port outside
+1..65535, or the hop port equal to the gateway port).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from modelplane.cache import Cache
 from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
-from modelplane.service import add_controller_flags, run_controller
+from modelplane.service import add_controller_flags, run_controller, split_address
 
+from gateway_config import keyserver
 from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
@@ -71,7 +73,34 @@ def parser() -> argparse.ArgumentParser:
         help="retry a request that failed on one endpoint on another, through a Traefik "
         "Middleware per ModelService (needs Traefik's Kubernetes CRD provider and its CRDs)",
     )
+    p.add_argument(
+        "--api-key-address",
+        default="127.0.0.1:9095",
+        help="HOST:PORT where this copy answers Traefik's forwardAuth API key checks",
+    )
+    p.add_argument(
+        "--api-key-url",
+        help="the URL Traefik reaches the key servers at (the chart: the Service's); "
+        "default http://<--api-key-address>",
+    )
     return p
+
+
+def start_key_server(kube: Kube, namespace: str, address: str) -> list[asyncio.Task[None]]:
+    """Every copy's key server (`gateway_config.keyserver`): its Secret cache and listener."""
+    path = keyserver.secrets_path(namespace)
+    cache = Cache(kube, [path])
+    server = keyserver.KeyServer(cache, path)
+    host, port = split_address(address)
+
+    async def listen() -> None:
+        try:
+            await server.server.start(host, port)
+        except OSError as error:  # Traefik's checks then fail: every keyed request refused
+            log.error("API key server cannot listen", extra={"fields": {
+                "address": address, "error": str(error)}})  # fmt: skip
+
+    return [asyncio.create_task(cache.run()), asyncio.create_task(listen())]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,9 +120,12 @@ def main(argv: list[str] | None = None) -> None:
         gateway_class=args.gateway_class, port=args.gateway_port, namespace=args.namespace,
         backend_ca=args.backend_ca_configmap, hop_port=args.hop_port,
         https_port=args.https_port, retries=args.retries,
+        auth_url=args.api_key_url or f"http://{args.api_key_address}",
     )  # fmt: skip
+    background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
+        background.extend(start_key_server(kube, args.namespace, args.api_key_address))
         cache = Cache(kube, watched_paths(settings))
         controller = GatewayConfig(kube, elector, settings, cache)
         return ReconcileLoop(

@@ -37,7 +37,7 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import failover, hop, limits, render, status
+from gateway_config import failover, hop, keys, limits, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.failover import Tier
 from gateway_config.hop import Hop
@@ -75,6 +75,9 @@ class Settings:
     retries: bool = True
     """Whether each ModelService's route retries through its Traefik Middleware
     (`gateway_config.retry`; needs Traefik's Kubernetes CRD provider and its CRDs)."""
+    auth_url: str = "http://127.0.0.1:9095"
+    """Where Traefik asks gateway-config's key server whether a request's API key may use
+    a service (`gateway_config.keys`), when the InferenceGateway requires keys."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,13 +307,14 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     backends = {key(e): backend(e) for e in endpoints}
     trust = _trust(snapshot, settings)
     via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
+    with_keys = keys.required(snapshot.inference_gateways)
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
         owned, routed, unrouted, empty = _service_objects(
             service, endpoints, backends, settings, trust, via, listener
         )
-        objects.extend(owned)
+        objects.extend(render.guarded(service, owned, settings.auth_url) if with_keys else owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)
         patch = _patch(service, wanted)
         if patch is not None:

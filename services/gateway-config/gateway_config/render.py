@@ -42,7 +42,7 @@ from typing import Any
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
-from gateway_config import failover, limits, retry
+from gateway_config import failover, keys, limits, retry
 from gateway_config import hop as hops
 from gateway_config.backends import H2C, AddressType, Backend
 from gateway_config.failover import Tier
@@ -115,6 +115,13 @@ def limit_name(service: str, endpoint: str) -> str:
     """The inFlightReq Middleware bounding ModelService `service`'s requests at `endpoint`."""
     digest = hashlib.sha256(f"limit:{service}/{endpoint}".encode()).hexdigest()[:8]
     readable = shorten(_dns_label(f"mp-limit-{service}-{endpoint}"), 54).rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+def auth_name(service: str) -> str:
+    """The forwardAuth Middleware checking the API keys of ModelService `service`."""
+    digest = hashlib.sha256(f"auth:{service}".encode()).hexdigest()[:8]
+    readable = shorten(_dns_label(f"mp-auth-{service}"), 54).rstrip("-.")
     return f"{readable}-{digest}"
 
 
@@ -601,3 +608,36 @@ def failover_route(
     return _route(
         service, meta["name"], labels, listener, path_prefix(service), [ref], gateway_namespace
     )
+
+
+def guarded(service: Obj, objects: Sequence[Json], auth_url: str) -> list[Json]:
+    """A ModelService's objects with its API keys checked (`gateway_config.keys`): its
+    forwardAuth Middleware added, applied first by the service's own route, whose
+    RequestHeaderModifier then removes the key headers (no backend sees a caller's key)."""
+    meta = service["metadata"]
+    name = auth_name(meta["name"])
+    result: list[Json] = []
+    for obj in objects:
+        if obj["kind"] != "HTTPRoute" or obj["metadata"]["name"] != meta["name"]:
+            result.append(obj)
+            continue
+        rule = obj["spec"]["rules"][0]
+        filters = [retry.filter_ref(name), *_without_keys(rule.get("filters", []))]
+        rule = {**rule, "filters": filters}
+        result.append({**obj, "spec": {**obj["spec"], "rules": [rule]}})
+    spec = keys.auth_spec(auth_url, meta["namespace"], meta["name"])
+    return [_middleware(service, name, spec), *result]
+
+
+def _without_keys(filters: Sequence[Json]) -> list[Json]:
+    """`filters` with the key headers removed by its RequestHeaderModifier (one per rule)."""
+    modifier = "RequestHeaderModifier"
+    removal = {"remove": list(keys.KEY_HEADERS)}
+    if not any(f["type"] == modifier for f in filters):
+        return [*filters, {"type": modifier, "requestHeaderModifier": removal}]
+    return [
+        {**f, "requestHeaderModifier": {**f["requestHeaderModifier"], **removal}}
+        if f["type"] == modifier
+        else f
+        for f in filters
+    ]

@@ -679,6 +679,25 @@ INFERENCE_GATEWAY = Kind(
                 ),
                 "Serve HTTPS; omit for plain HTTP.",
             ),
+            Field(
+                "apiKeys",
+                Obj(
+                    "GatewayAPIKeys",
+                    "API keys per caller at the front door.",
+                    (
+                        Field(
+                            "required",
+                            Bool(),
+                            "Every request needs a key (Authorization: Bearer or x-api-key) "
+                            "from a Secret of the control plane's namespace labelled "
+                            "modelplane.ai/api-key (data.key, data.services: the "
+                            "<namespace>/<name> ModelServices it may use, or *); a missing or "
+                            "unknown key is a 401, a key not scoped to the service a 403.",
+                        ),
+                    ),
+                ),
+                "API keys; omit (or required: false) for an open front door.",
+            ),
         ),
     ),
     status=Obj(

@@ -4,10 +4,11 @@ Layout (tools/hubsim/README.md): `ROOT/<org>/<name>/<revision>/<files...>`. Each
 under a repository is a revision; its commit is the SHA-1 of its file list (paths and git
 object ids), so a commit changes exactly when the content does. An optional
 `ROOT/<org>/<name>/.hub.json` holds `{"gated": true, "tokens": [...], "branches":
-{"main": "<folder>"}}`: a gated repository answers only requests that carry one of its
-tokens; a branch names a folder, so moving it is editing that file while the folder of the
-old commit stays servable by its hash. A revision is found as a branch, then a folder name,
-then a commit of any folder.
+{"main": "<folder>"}, "throttleMiBs": 1.0}`: a gated repository answers only requests that
+carry one of its tokens; a branch names a folder, so moving it is editing that file while
+the folder of the old commit stays servable by its hash. A revision is found as a branch,
+then a folder name, then a commit of any folder. `throttleMiBs` caps that repository's file
+bodies (all answers together), to make one repository's downloads slow enough to interrupt.
 
 File hashes are computed once per (size, mtime) and kept in memory.
 """
@@ -111,6 +112,7 @@ class RepoSettings:
     gated: bool
     tokens: frozenset[str]
     branches: dict[str, str]
+    throttle_mib_s: float | None  # caps the repository's file bodies, all answers together
 
 
 def git_blob_id(data: bytes) -> str:
@@ -145,10 +147,16 @@ class Hub:
     def settings(self, repo_id: str) -> RepoSettings:
         config = self.repo_dir(repo_id) / HUB_CONFIG
         raw = json.loads(config.read_text()) if config.is_file() else {}
+        throttle = raw.get("throttleMiBs")
+        if throttle is not None and (not isinstance(throttle, int | float) or throttle <= 0):
+            raise HubError(
+                500, "", f"{config}: throttleMiBs must be a number above 0, not {throttle!r}"
+            )
         return RepoSettings(
             gated=bool(raw.get("gated", False)),
             tokens=frozenset(raw.get("tokens", [])),
             branches=dict(raw.get("branches", {})),
+            throttle_mib_s=float(throttle) if throttle is not None else None,
         )
 
     def authorize(self, repo_id: str, token: str | None) -> RepoSettings:

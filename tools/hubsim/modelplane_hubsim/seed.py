@@ -58,8 +58,11 @@ def configure(
     gated: bool = False,
     tokens: tuple[str, ...] = (),
     branches: dict[str, str] | None = None,
+    throttle_mib_s: float | None = None,
 ) -> None:
-    """Writes the repository's `.hub.json`."""
-    config = {"gated": gated, "tokens": list(tokens), "branches": branches or {}}
+    """Writes the repository's `.hub.json` (`throttle_mib_s`: its bodies' cap, MiB/s)."""
+    config: dict[str, object] = {"gated": gated, "tokens": list(tokens), "branches": branches or {}}
+    if throttle_mib_s is not None:
+        config["throttleMiBs"] = throttle_mib_s
     (root / repo_id).mkdir(parents=True, exist_ok=True)
     (root / repo_id / HUB_CONFIG).write_text(json.dumps(config, indent=2) + "\n")

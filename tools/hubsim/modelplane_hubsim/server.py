@@ -3,14 +3,16 @@
     GET       /api/models/{org}/{name}[/revision/{rev}][?blobs=true]   model info
     GET       /api/models/{org}/{name}/tree/{rev}[/{path}][?recursive=true]
     GET|HEAD  /{org}/{name}/resolve/{rev}/{path}                       file content
-    GET       /_hubsim/stats      bytes served (the double's own, for tests)
+    GET       /_hubsim/stats      bytes served, per file and per repository (the double's own,
+                                  for tests)
 
 File answers carry `X-Repo-Commit`, `ETag` (the sha256 for LFS files, the git object id
 otherwise), `X-Linked-Etag` and `X-Linked-Size` for LFS files, and honour one `Range`.
 Errors carry the Hub's `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound,
 GatedRepo) and `X-Error-Message`. Bodies go out with `sendfile` in slices, each counted in
-`Stats`; `throttle` caps the bytes per second of all file bodies together, and
-`cut_after` breaks every file answer after that many bytes (a flaky network).
+`Stats`; `throttle` caps the bytes per second of all file bodies together, a repository's
+`throttleMiBs` (its `.hub.json`) those of that repository, and `cut_after` breaks every
+file answer after that many bytes (a flaky network).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from modelplane_hubsim.repos import Hub, HubError, RepoFile, Snapshot
+from modelplane_hubsim.repos import Hub, HubError, RepoFile, RepoSettings, Snapshot
 
 _SLICE = 1024 * 1024
 _THROTTLED_SLICE = 64 * 1024
@@ -36,16 +38,19 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 @dataclass
 class Stats:
-    """What the hub has served since it started (or since `reset`): bytes per file, and
-    the last 10,000 requests."""
+    """What the hub has served since it started (or since `reset`): bytes per file and per
+    repository, and the last 10,000 requests."""
 
     bytes_by_file: dict[str, int] = field(default_factory=dict)
+    bytes_by_repo: dict[str, int] = field(default_factory=dict)
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, key: str, sent: int) -> None:
+    def count(self, repo_id: str, path: str, sent: int) -> None:
+        key = f"{repo_id}/{path}"
         with self.lock:
             self.bytes_by_file[key] = self.bytes_by_file.get(key, 0) + sent
+            self.bytes_by_repo[repo_id] = self.bytes_by_repo.get(repo_id, 0) + sent
 
     def log(self, line: str) -> None:
         with self.lock:
@@ -54,6 +59,7 @@ class Stats:
     def reset(self) -> None:
         with self.lock:
             self.bytes_by_file.clear()
+            self.bytes_by_repo.clear()
             self.requests.clear()
 
     @property
@@ -66,6 +72,7 @@ class Stats:
             return {
                 "bytesSent": sum(self.bytes_by_file.values()),
                 "bytesByFile": dict(self.bytes_by_file),
+                "bytesByRepo": dict(self.bytes_by_repo),
                 "requests": list(self.requests),
             }
 
@@ -183,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
                 repo_id = "/".join(segments[:2])
                 settings = self.server.hub.authorize(repo_id, self._token())
                 snapshot = self.server.hub.snapshot(repo_id, segments[3], settings)
-                self._file(snapshot, "/".join(segments[4:]), head)
+                self._file(snapshot, settings, "/".join(segments[4:]), head)
             else:
                 raise HubError(404, "", f"no route for {url.path}")
         except HubError as error:
@@ -223,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _file(self, snapshot: Snapshot, path: str, head: bool) -> None:
+    def _file(self, snapshot: Snapshot, settings: RepoSettings, path: str, head: bool) -> None:
         found = snapshot.file(path)
         if found is None:
             raise HubError(404, "EntryNotFound", f"{path} does not exist on {snapshot.commit}")
@@ -246,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             try:
-                self._send_body(found, start, end, f"{snapshot.repo_id}/{path}")
+                self._send_body(found, start, end, snapshot.repo_id, settings)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client went away mid-body
 
@@ -263,9 +270,12 @@ class Handler(BaseHTTPRequestHandler):
             raise HubError(416, "", f"Range {header} is outside 0-{size}")
         return start, end
 
-    def _send_body(self, found: RepoFile, start: int, end: int, key: str) -> None:
-        throttle = self.server.throttle
-        step = _THROTTLED_SLICE if throttle else _SLICE
+    def _send_body(
+        self, found: RepoFile, start: int, end: int, repo_id: str, settings: RepoSettings
+    ) -> None:
+        throttles = [self.server.throttle, self.server.repo_throttle(repo_id, settings)]
+        paced = [t for t in throttles if t is not None]
+        step = _THROTTLED_SLICE if paced else _SLICE
         cut = self.server.cut_after
         if cut is not None and end - start > cut:
             end = start + cut  # the answer promised more: the client sees a broken transfer
@@ -274,10 +284,10 @@ class Handler(BaseHTTPRequestHandler):
             offset = start
             while offset < end:
                 count = min(step, end - offset)
-                if throttle:
+                for throttle in paced:
                     throttle.wait(count)
                 sent = self.connection.sendfile(f, offset, count)
-                self.server.stats.count(key, sent)
+                self.server.stats.count(repo_id, found.path, sent)
                 if sent == 0:
                     return
                 offset += sent
@@ -304,6 +314,20 @@ class HubServer(ThreadingHTTPServer):
         self.verbose = verbose
         # Closes every file answer's connection after this many body bytes (a flaky network).
         self.cut_after = cut_after
+        self._repo_throttles: dict[str, Throttle] = {}
+        self._repo_lock = threading.Lock()
+
+    def repo_throttle(self, repo_id: str, settings: RepoSettings) -> Throttle | None:
+        """The pace of the repository's bodies (its `throttleMiBs`), shared by its answers;
+        a new rate in `.hub.json` takes effect from the next answer on."""
+        if settings.throttle_mib_s is None:
+            return None
+        rate = settings.throttle_mib_s * 1024 * 1024
+        with self._repo_lock:
+            found = self._repo_throttles.get(repo_id)
+            if found is None or found.rate != rate:
+                found = self._repo_throttles[repo_id] = Throttle(rate)
+            return found
 
     @property
     def endpoint(self) -> str:

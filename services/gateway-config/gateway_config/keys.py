@@ -1,0 +1,170 @@
+"""API keys per caller at the front door (pure: the key table, the check, the Middleware).
+
+Switched on by the InferenceGateway `default`'s `spec.apiKeys.required` (off by
+default: the front door stays open). A key is a Secret of the gateway's
+namespace labelled `LABEL`: `data.key` the key itself, `data.services` the
+ModelServices it may use (`<namespace>/<name>`, separated by commas or white
+space; `*` for every service). Its key id, passed on to the backend in
+`KEY_ID_HEADER` and counted in `/metrics`, is the Secret's name: never the key.
+
+The table keeps only each key's SHA-256 digest; a presented key
+(`Authorization: Bearer <key>` for OpenAI SDKs, `x-api-key: <key>` for Anthropic
+SDKs) is hashed once and looked up. Answers (the OpenAI error shape):
+
+- no key, or a key in no Secret: 401 `invalid_api_key`;
+- a known key not scoped to the service: 403 `permission_denied` (the caller
+  is known, the service is not theirs: a new key will not help, so not a 401);
+- a key scoped to the service: 200 with `KEY_ID_HEADER`.
+
+Every ModelService route gets a Traefik `forwardAuth` Middleware
+(`auth_middleware`) asking gateway-config's key server at `<url>/<ns>/<name>`,
+sending it only the two key headers, first among the route's filters, so a
+refused request never reaches a backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelplane.wellknown import Json
+
+Obj = Mapping[str, Any]
+
+LABEL = "modelplane.ai/api-key"
+KEY_FIELD = "key"
+SERVICES_FIELD = "services"
+ANY_SERVICE = "*"
+KEY_ID_HEADER = "X-Modelplane-Key-Id"
+KEY_HEADERS = ("Authorization", "X-Api-Key")
+MIN_KEY_LENGTH = 16
+_SERVICE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def required(inference_gateways: Iterable[Obj]) -> bool:
+    """Whether the InferenceGateway `default` asks for keys (`spec.apiKeys.required`)."""
+    for gateway in inference_gateways:
+        if gateway["metadata"]["name"] == "default":
+            return bool(((gateway.get("spec") or {}).get("apiKeys") or {}).get("required"))
+    return False
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    key_id: str
+    services: frozenset[str]
+
+    def allows(self, service: str) -> bool:
+        return ANY_SERVICE in self.services or service in self.services
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    grants: Mapping[bytes, Grant] = field(default_factory=dict)
+    """By the key's SHA-256 digest."""
+    problems: Sequence[str] = ()
+    """One line per Secret (or entry) left out: the Secret and the field, never the key."""
+
+
+def _field(secret: Obj, name: str) -> str | None:
+    raw = (secret.get("data") or {}).get(name)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True).decode().strip()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def table(secrets: Iterable[Obj]) -> Table:
+    """The key table of the labelled Secrets (their names are the key ids)."""
+    grants: dict[bytes, Grant] = {}
+    problems: list[str] = []
+    for secret in sorted(secrets, key=lambda s: s["metadata"]["name"]):
+        meta = secret["metadata"]
+        what = f"Secret {meta.get('namespace', '')}/{meta['name']}"
+        key = _field(secret, KEY_FIELD)
+        if not key or len(key) < MIN_KEY_LENGTH:
+            problems.append(
+                f"{what}: data.{KEY_FIELD} is missing, not UTF-8, or shorter than "
+                f"{MIN_KEY_LENGTH} characters"
+            )
+            continue
+        entries = (_field(secret, SERVICES_FIELD) or "").replace(",", " ").split()
+        bad = [e for e in entries if e != ANY_SERVICE and not _SERVICE.match(e)]
+        if bad:
+            problems.append(
+                f"{what}: data.{SERVICES_FIELD} entries {bad} are not <namespace>/<name> or *"
+            )
+        hashed = digest(key)
+        if hashed in grants:
+            problems.append(f"{what}: data.{KEY_FIELD} repeats the key of {grants[hashed].key_id}")
+            continue
+        grants[hashed] = Grant(meta["name"], frozenset(e for e in entries if e not in bad))
+    return Table(grants, tuple(problems))
+
+
+def presented(headers: Mapping[str, str]) -> str | None:
+    """The key a request carries (headers lower-cased): `Authorization: Bearer` first."""
+    authorization = headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    key = headers.get("x-api-key", "").strip()
+    return key or None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: int
+    key_id: str = ""
+    """The Secret's name of a known key, else empty."""
+    result: str = "accepted"
+    """For the metrics: accepted, missing, unknown or forbidden."""
+
+    def body(self, service: str) -> bytes:
+        """The OpenAI error shape of a refusal (empty when accepted)."""
+        if self.status == 200:
+            return b""
+        if self.status == 403:
+            message = f"this API key may not use the ModelService {service}"
+            kind, code = "permission_denied", "permission_denied"
+        else:
+            message = "a valid API key is required (Authorization: Bearer <key> or x-api-key)"
+            kind, code = "invalid_request_error", "invalid_api_key"
+        error = {"message": message, "type": kind, "param": None, "code": code}
+        return json.dumps({"error": error}, separators=(",", ":")).encode()
+
+
+def check(keys: Table, headers: Mapping[str, str], service: str) -> Verdict:
+    """The answer to a request for ModelService `service` (`<namespace>/<name>`)."""
+    key = presented(headers)
+    if key is None:
+        return Verdict(401, result="missing")
+    grant = keys.grants.get(digest(key))
+    if grant is None:
+        return Verdict(401, result="unknown")
+    if not grant.allows(service):
+        return Verdict(403, grant.key_id, "forbidden")
+    return Verdict(200, grant.key_id)
+
+
+def auth_spec(url: str, namespace: str, service: str) -> Json:
+    """The `forwardAuth` Middleware settings of one ModelService."""
+    return {
+        "forwardAuth": {
+            "address": f"{url.rstrip('/')}/{namespace}/{service}",
+            "authRequestHeaders": list(KEY_HEADERS),
+            "authResponseHeaders": [KEY_ID_HEADER],
+        }
+    }
