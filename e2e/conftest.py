@@ -7,6 +7,10 @@ namespace, so every client the tests start runs there; `--backend kind` makes
 kind clusters instead (needs Docker; see `backends`). A failed `up` fails the
 session; it never skips it. At the end the fleet goes `down`, and the session
 checks nothing is left behind: no process, no network namespace, no mount.
+
+After each module, any control-plane service it started (`e2e.services.Service`) that is
+still running is stopped, and the module fails naming it: one module's services must never
+act on the next module's objects.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from e2e.backends import (
     kind_clusters,
     leftovers,
 )
+from e2e.services import stop_leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="local",
         help="where e2e clusters run: the local fleet (default) or kind (needs Docker)",
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_service_outlives_its_module() -> Iterator[None]:
+    """Torn down after the module's own fixtures: stop what they left running, and say so."""
+    yield
+    left = stop_leftovers()
+    assert not left, f"the module left control-plane services running (now stopped): {left}"
 
 
 @pytest.fixture(scope="session")

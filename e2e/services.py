@@ -3,6 +3,11 @@
 Each runs `python -m <module>` inside the fleet's namespace with the kubeconfig
 of its own client-certificate user on the control cluster, its status endpoint
 (`/metrics`, `/healthz`, `/readyz`) on the control cluster's address.
+
+Every `Service` started is remembered (`STARTED`): `stop_leftovers` stops those still
+running, so that a module whose own teardown failed half-way never leaves processes (and
+their ports, and their leader leases) to the modules after it (`e2e/conftest.py` calls
+it after each module).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ class Service:
         self, fleet: Fleet, service: str, module: str, port: int, log: Path, *extra: str
     ) -> None:
         control = fleet.cluster("control")
+        self.name = service
         self.status = f"http://{control.plan.address}:{port}"
         self.log = log
         self.process = subprocess.Popen(
@@ -40,6 +46,7 @@ class Service:
             ],
             stdout=log.open("ab"), stderr=subprocess.STDOUT,
         )  # fmt: skip
+        STARTED.append(self)
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -51,6 +58,33 @@ class Service:
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(10)
+
+
+STARTED: list[Service] = []
+"""Every Service this test process started, stopped or not."""
+
+
+def stop_all(services: Iterable[Service]) -> None:
+    """Stop every one of `services` and print the end of its log, each even when stopping
+    or printing another failed; then raise the first failure, if any."""
+    failures: list[BaseException] = []
+    for service in services:
+        try:
+            service.stop()
+        except (OSError, subprocess.SubprocessError) as error:
+            failures.append(error)
+        with contextlib.suppress(OSError):
+            print(f"--- {service.name} ({service.log}):\n{service.log.read_text()[-4000:]}")
+    if failures:
+        raise failures[0]
+
+
+def stop_leftovers() -> list[str]:
+    """Stop every started Service still running; what they were (name, pid, status URL)."""
+    left = [service for service in STARTED if service.process.poll() is None]
+    STARTED.clear()
+    stop_all(left)
+    return [f"{s.name} (pid {s.process.pid}, {s.status})" for s in left]
 
 
 def _tls_flags(fleet: Fleet, service: str) -> list[str]:
@@ -143,33 +177,58 @@ def serving(
     running: dict[str, Service],
     clusters: tuple[str, ...] = ("east", "west"),
     drain: bool = False,
+    drain_s: float = 120,
 ) -> Iterator[dict[str, Service]]:
     """Yield `running` once every service is ready (a service that exited fails the module
     with its log) and the fleet's `clusters` are Ready; afterwards stop every service
-    and print the end of its log. With `drain` (endpoint-manager runs), every
-    ModelDeployment is deleted first and the services keep running until no ModelReplica
-    is left, so replicas' finalizers are released and their workloads torn down instead of
-    holding devices for the tests that follow."""
+    and print the end of its log, whatever happened before. With `drain` (endpoint-manager
+    runs), every ModelDeployment is deleted first and the services keep running until no
+    ModelReplica is left, so replicas' finalizers are released and their workloads torn
+    down instead of holding devices for the tests that follow; a drain that does not end
+    within `drain_s` names the replicas left, and the services are stopped all the same."""
     try:
-        for name, service in running.items():
-            wait_for(f"{name} ready", functools.partial(service_ready, name, service))
-        for name in clusters:
-            wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
-        yield running
+        try:
+            for name, service in running.items():
+                wait_for(f"{name} ready", functools.partial(service_ready, name, service))
+            for name in clusters:
+                wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
+            yield running
+        finally:
+            if drain:
+                drain_replicas(control, drain_s)
     finally:
-        if drain:
-            control.kubectl("delete", "modeldeployments", "--all", "-A", "--wait=false")
-            control.kubectl("delete", "modelreplicas", "--all", "-A", "--wait=false")
-            wait_for(
-                "every ModelReplica released",
-                lambda: not json.loads(
-                    control.kubectl("get", "modelreplicas", "-A", "-o", "json").stdout
-                )["items"],
-                120,
-            )
-        for service in running.values():
-            service.stop()
-            print(service.log.read_text()[-4000:])
+        stop_all(running.values())
+
+
+def drain_replicas(control: Cluster, timeout_s: float) -> None:
+    """Delete every ModelDeployment and ModelReplica and wait until no ModelReplica is left;
+    past `timeout_s`, fail naming each replica left, its cluster and what it says."""
+
+    def replicas() -> list[dict[str, Any]]:
+        found = control.kubectl("get", "modelreplicas", "-A", "-o", "json").stdout
+        items: list[dict[str, Any]] = json.loads(found)["items"]
+        return items
+
+    control.kubectl("delete", "modeldeployments", "--all", "-A", "--wait=false")
+    control.kubectl("delete", "modelreplicas", "--all", "-A", "--wait=false")
+    try:
+        wait_for("every ModelReplica released", lambda: not replicas(), timeout_s)
+    except TimeoutError as error:
+        left = "\n".join(describe_replica(r) for r in replicas())
+        raise TimeoutError(f"{error}; left:\n{left}") from None
+
+
+def describe_replica(replica: dict[str, Any]) -> str:
+    """One line for a ModelReplica: namespace/name, its cluster, its finalizers, and its
+    Ready condition's reason and message."""
+    meta = replica["metadata"]
+    ready = condition(replica, "Ready")
+    said = f"{ready.get('reason')}: {ready.get('message')}" if ready else "no Ready condition"
+    return (
+        f"ModelReplica {meta['namespace']}/{meta['name']} on cluster "
+        f"{replica['spec'].get('clusterName')!r}, finalizers {meta.get('finalizers') or []}, "
+        f"Ready {ready.get('status', '?')} ({said})"
+    )
 
 
 @contextlib.contextmanager

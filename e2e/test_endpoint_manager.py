@@ -6,7 +6,9 @@ applied as written except its namespace and cluster selector, is placed on
 `east`; endpoint-manager composes its Deployment, ResourceClaimTemplate,
 Service and HTTPRoute there through the Fleet API, reports Synced and Ready,
 and publishes a ModelEndpoint whose URL plus rewrite path reaches the engine
-pod through east's gateway.
+pod through east's gateway. A replica on a cluster that was never provisioned is
+deleted at once (nothing of it was ever applied there), and the module teardown's
+drain, when it cannot finish, names the replica left and still stops the services.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from e2e.services import (
     serving,
 )
 from e2e.simulator import call
+from tests.api.builders import valid
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests"
@@ -209,24 +212,28 @@ def test_an_edit_updates_the_workload_in_place_and_scale_to_zero_drains_then_tea
         assert on_east(east, namespace, kind) == [], kind
 
 
+def replica_on_gone(namespace: str, name: str, *finalizers: str) -> Json:
+    """A ModelReplica naming the cluster `gone`, which the control plane does not know."""
+    member = {
+        "role": "Standalone",
+        "nodePoolName": "l4",
+        "template": {"spec": {"containers": [{"name": "engine", "image": "x"}]}},
+    }
+    return {
+        "apiVersion": "modelplane.ai/v1alpha1",
+        "kind": "ModelReplica",
+        "metadata": {"name": name, "namespace": namespace, "finalizers": list(finalizers)},
+        "spec": {"clusterName": "gone", "engines": [{"name": "e", "members": [member]}]},
+    }
+
+
 def test_a_replica_on_a_deleted_cluster_is_released_without_teardown(
     local_fleet: Fleet, services: dict[str, Service], namespace: str
 ) -> None:
     """A ModelReplica naming a cluster the control plane does not know (a mock of one whose
     InferenceCluster is gone) is deleted at once: nothing to tear down, finalizer released."""
     control = local_fleet.cluster("control")
-    member = {
-        "role": "Standalone",
-        "nodePoolName": "l4",
-        "template": {"spec": {"containers": [{"name": "engine", "image": "x"}]}},
-    }
-    orphan = {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "ModelReplica",
-        "metadata": {"name": "orphan", "namespace": namespace},
-        "spec": {"clusterName": "gone", "engines": [{"name": "e", "members": [member]}]},
-    }  # fmt: skip
-    apply(control, orphan)
+    apply(control, replica_on_gone(namespace, "orphan"))
 
     def synced_reason() -> str | None:
         found = get(control, "modelreplica", "-n", namespace, "orphan")
@@ -243,6 +250,87 @@ def test_a_replica_on_a_deleted_cluster_is_released_without_teardown(
         lambda: not items(control, "modelreplicas", "-n", namespace),
         30,
     )
+
+
+NOWHERE = "gke-nowhere"
+"""A GKE InferenceCluster with no real cluster behind it: never provisioned, no kubeconfig."""
+
+
+def test_a_deployment_placed_on_a_cluster_never_provisioned_is_deleted_cleanly(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str
+) -> None:
+    """The API builders' objects as they once leaked into a later module: a GKE
+    InferenceCluster nobody provisions and a ModelReplica pinned there, which
+    endpoint-manager adopts and cannot apply anything of; then its ModelDeployment, which
+    fleet-scheduler cannot place there (it deletes the replica), and the deployment's and
+    replica's deletion. The replica is gone within seconds instead of never."""
+    control = local_fleet.cluster("control")
+    cluster = valid("InferenceCluster")
+    cluster["metadata"] = {"name": NOWHERE, "labels": {"modelplane.ai/region": "nowhere"}}
+    deployment = valid("ModelDeployment")
+    deployment["metadata"]["namespace"] = namespace
+    deployment["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "nowhere"}}
+    replica = valid("ModelReplica")
+    replica["metadata"] = {"name": f"qwen-{NOWHERE}-0", "namespace": namespace}
+    replica["spec"]["clusterName"] = NOWHERE
+    name = replica["metadata"]["name"]
+    apply(control, cluster, replica)
+    try:
+
+        def apply_failed() -> Json | None:
+            found = get(control, "modelreplica", "-n", namespace, name)
+            synced = condition(found, "Synced")
+            return found if synced.get("reason") == "ApplyFailed" else None
+
+        found = wait_for("endpoint-manager to try the replica", apply_failed, 60)
+        assert "modelplane.ai/endpoint-manager" in found["metadata"]["finalizers"]
+        assert "no kubeconfig" in condition(found, "Synced")["message"], found["status"]
+        assert "modelplane.ai/applied-on" not in (found["metadata"].get("annotations") or {})
+        apply(control, deployment)
+        control.kubectl("delete", "modeldeployment", "-n", namespace, "qwen", "--wait=false")
+        control.kubectl(
+            "delete", "modelreplica", "-n", namespace, name, "--wait=false", "--ignore-not-found"
+        )
+        wait_for(
+            "the replica on the unprovisioned cluster released",
+            lambda: not items(control, "modelreplicas", "-n", namespace),
+            30,
+        )
+    finally:
+        control.kubectl("delete", "inferencecluster", NOWHERE, "--wait=false", check=False)
+    wait_for(
+        f"InferenceCluster {NOWHERE} gone",
+        lambda: NOWHERE not in {c["metadata"]["name"] for c in items(control, "inferenceclusters")},
+        30,
+    )
+
+
+def test_a_drain_that_cannot_finish_names_the_replica_left_and_still_stops_the_services(
+    local_fleet: Fleet, services: dict[str, Service], namespace: str, tmp_path: Path
+) -> None:
+    """`e2e.services.serving(drain=True)` around a standby fleet-scheduler, with a replica a
+    foreign finalizer holds: the drain fails naming that replica and its cluster, and the
+    standby is stopped all the same (it once stayed up into the next module)."""
+    control = local_fleet.cluster("control")
+    hold = "e2e.modelplane.ai/hold"
+    apply(control, replica_on_gone(namespace, "held", hold))
+    standby = fleet_scheduler(local_fleet, 9134, 50193, tmp_path / "standby.log")
+    try:
+        with (
+            pytest.raises(TimeoutError) as failed,
+            serving(control, {"standby": standby}, clusters=(), drain=True, drain_s=5),
+        ):
+            pass
+        assert standby.process.poll() is not None, "the standby still runs"
+        message = str(failed.value)
+        assert f"ModelReplica {namespace}/held on cluster 'gone'" in message, message
+        assert hold in message, message
+    finally:
+        standby.stop()
+        control.kubectl(
+            "patch", "modelreplica", "-n", namespace, "held", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
 
 
 def test_a_killed_endpoint_manager_restarts_with_no_duplicate_and_no_failed_request(

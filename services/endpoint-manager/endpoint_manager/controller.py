@@ -13,9 +13,11 @@ another):
 - decide: `decide.decide(replica, observed, now)`;
 - carry out, in order: the finalizer, the apply through `Fleet`, the health
   probe (`health.Prober`: bounded and timed out); when it applied or probed,
-  decide once more with the outcome; then the prune through `Fleet`, the
-  endpoint (server-side apply or delete), the status (status subresource), the
-  teardown through `Fleet` and the finalizer's release.
+  decide once more with the outcome; then the `APPLIED_ON` annotation (merge patch),
+  the prune through `Fleet`, the endpoint (server-side apply or delete), the status
+  (status subresource), the teardown through `Fleet` and the finalizer's release.
+  A replica whose finalizer this process released is left alone afterwards (the cache
+  may still show it for a moment; releasing twice would try to create it anew).
 ModelEndpoints this service made whose replica is gone are deleted. When a
 replica expects a change within seconds that no event reports (`Decision.soon`:
 a health probe to retry, a drain to wait out), the pass asks the loop to run
@@ -43,7 +45,7 @@ from endpoint_manager import cachegate, workload
 from endpoint_manager.decide import Applied, Decision, Health, Observed, Ref, decide
 from endpoint_manager.health import Prober
 from endpoint_manager.remote import RemoteCache
-from endpoint_manager.replica import FINALIZER, key
+from endpoint_manager.replica import APPLIED_ON, FINALIZER, key
 
 SERVICE = "endpoint-manager"
 RESYNC_S = 2.0
@@ -57,6 +59,9 @@ CLUSTERS = f"{API}/inferenceclusters"
 CACHES = f"{API}/modelcaches"
 ENDPOINTS = f"{API}/modelendpoints?labelSelector={MANAGED_BY}={workload.MANAGER}"
 """Only the ModelEndpoints this service made."""
+NOTHING_REACHED = ("FAILED_PRECONDITION", "NOT_FOUND")
+"""Fleet codes of a call that reached no cluster: none usable (no kubeconfig) or none known
+(the object-level NOT_FOUND also means nothing was made there)."""
 
 
 def watched_paths() -> list[str]:
@@ -109,6 +114,7 @@ class EndpointManager:
         self.applied: dict[str, Applied] = {}  # replica uid -> its last apply
         self.health: dict[str, Health] = {}  # replica uid -> its last probe
         self.withdrawn: dict[str, datetime.datetime] = {}  # replica uid -> endpoint withdrawn
+        self.released: dict[str, bool] = {}  # replica uids whose finalizer this process released
 
     async def reconcile_all(self) -> float | None:
         """One pass over every replica; returns `SOON_S` when one expects a change soon."""
@@ -146,7 +152,7 @@ class EndpointManager:
             if name not in replicas:
                 await self._delete_endpoint(endpoint)
         live = {r["metadata"]["uid"] for r in replicas.values()}
-        for memory in (self.applied, self.health, self.withdrawn):
+        for memory in (self.applied, self.health, self.withdrawn, self.released):
             for uid in [u for u in memory if u not in live]:
                 del memory[uid]
         return SOON_S if any(soon) else None
@@ -174,6 +180,8 @@ class EndpointManager:
         self, replica: Json, cluster: Json | None, deployment: Json | None, endpoint: Json | None
     ) -> bool:
         """Observe, decide and carry out for one replica; True when it expects a change soon."""
+        if replica["metadata"]["uid"] in self.released:
+            return False
         with controllermetrics.reconciling(SERVICE, "ModelReplica"):
             seen = self.observe(replica, cluster, deployment, endpoint)
             now = self.clock()
@@ -202,6 +210,11 @@ class EndpointManager:
     async def _settle(self, replica: Json, endpoint: Json | None, decision: Decision) -> None:
         """The prune, the endpoint, the status, the teardown and the release, in order."""
         meta = replica["metadata"]
+        if decision.mark_applied:
+            await self.kube.merge_patch(
+                _path(meta["namespace"], "modelreplicas", meta["name"]),
+                {"metadata": {"annotations": {APPLIED_ON: replica["spec"]["clusterName"]}}},
+            )
         await self._delete_remote(replica, decision.prune)
         if decision.publish is not None:
             await self._publish(decision.publish)
@@ -217,6 +230,7 @@ class EndpointManager:
         await self._delete_remote(replica, decision.teardown)
         if decision.release:
             await self._set_finalizer(replica, [])
+            self.released[meta["uid"]] = True
             log.info(
                 "finalizer released",
                 extra={"fields": {"object": f"ModelReplica {key(replica)}",
@@ -235,7 +249,9 @@ class EndpointManager:
                 got = int((applied.get("metadata") or {}).get("generation") or 0)
                 returned.append((obj["kind"], obj["metadata"]["name"], got))
         except FleetError as error:
-            return Applied(generation, now, f"applying on {cluster}: {error.message}")
+            reached = bool(returned) or error.code not in NOTHING_REACHED
+            why = f"applying on {cluster}: {error.message}"
+            return Applied(generation, now, why, reached=reached)
         log.info(
             "replica applied",
             extra={"fields": {"object": f"ModelReplica {key(replica)}", "generation": generation,

@@ -32,8 +32,14 @@ A replica being deleted is drained in order: its ModelEndpoint is withdrawn
 first; its objects on the cluster are deleted (the route first) once the
 endpoint is gone and `DRAIN_S` passed since it was withdrawn (since the
 deletion began when this process did not see the withdrawal); the finalizer is
-released when nothing of it is left there. When its InferenceCluster no longer
-exists, or is being deleted and cannot be reached, it is released at once.
+released when nothing of it is left there. It is released at once, without a
+teardown, when its InferenceCluster no longer exists or is being deleted and cannot be
+reached, and when nothing of it was ever applied there (a cluster never provisioned:
+nothing to tear down). What was applied is recorded on the replica itself
+(`replica.APPLIED_ON`, see `Decision.mark_applied`), so a restart still knows a teardown
+is owed. While a cluster that did receive its objects cannot be reached, the replica is
+held, and its Ready condition (`TeardownBlocked`) names the cluster, why it is not Ready,
+and how to let the replica go.
 """
 
 from __future__ import annotations
@@ -50,16 +56,20 @@ from modelplane.wellknown import Json
 from endpoint_manager import cachegate, workload
 from endpoint_manager.replica import (
     APPLIED,
+    APPLIED_ON,
     APPLY_FAILED,
     CLUSTER_NOT_FOUND,
     DELETING,
     DRAIN_S,
     FINALIZER,
     SERVING,
+    TEARDOWN_BLOCKED,
     UNREACHABLE,
     UNSUPPORTED,
     WORKLOAD_NOT_READY,
+    applied_on,
     cluster_lost,
+    cluster_not_ready,
     endpoint_for,
     gateway_url,
     key,
@@ -89,12 +99,14 @@ class Applied:
 
     generation: the replica's generation it applied; at: when; error: why it failed
     (None: every object applied); objects: (kind, name, metadata.generation) of each object
-    as the cluster returned it."""
+    as the cluster returned it; reached: False only when it failed before anything could
+    reach the cluster (no kubeconfig for it, or no such InferenceCluster)."""
 
     generation: int
     at: datetime.datetime
     error: str | None = None
     objects: tuple[tuple[str, str, int], ...] = ()
+    reached: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,8 @@ class Decision:
     """What to do, in this order.
 
     add_finalizer: put `FINALIZER` on the replica;
+    mark_applied: annotate the replica `APPLIED_ON: <its cluster>` (objects of it may be
+    there: an apply reached the cluster, or the watch shows some);
     apply: objects to server-side apply on its cluster, in order;
     probe: the health URL to GET now;
     prune: objects of the replica there that it no longer renders;
@@ -147,6 +161,7 @@ class Decision:
     """
 
     add_finalizer: bool = False
+    mark_applied: bool = False
     apply: tuple[Json, ...] = ()
     probe: str | None = None
     prune: tuple[Ref, ...] = ()
@@ -193,7 +208,10 @@ def _live(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) ->
     cluster_name = replica["spec"]["clusterName"]
     made = _Conditions(replica, now)
     name = made.name
-    todo = Decision(add_finalizer=FINALIZER not in (meta.get("finalizers") or []))
+    todo = Decision(
+        add_finalizer=FINALIZER not in (meta.get("finalizers") or []),
+        mark_applied=_unrecorded(replica, seen),
+    )
     rendered: workload.Rendered | None = None
     gate = cachegate.check(replica, seen.cache)
     if gate is not None:
@@ -274,6 +292,19 @@ def _not_ready(
     return "; ".join(problems) or None
 
 
+def _reached(seen: Observed) -> bool:
+    """Whether objects of the replica may be on its cluster, as this process knows it: its
+    last apply reached the cluster, or the watch shows some."""
+    return bool(seen.remote) or (seen.applied is not None and seen.applied.reached)
+
+
+def _unrecorded(replica: Mapping[str, Any], seen: Observed) -> bool:
+    """Whether objects of the replica may be on its cluster (`_reached`) and its `APPLIED_ON`
+    annotation does not say so yet."""
+    annotations = replica["metadata"].get("annotations") or {}
+    return _reached(seen) and annotations.get(APPLIED_ON) != replica["spec"]["clusterName"]
+
+
 def _apply_due(
     generation: int, seen: Observed, rendered: workload.Rendered, now: datetime.datetime
 ) -> bool:
@@ -345,6 +376,10 @@ def _drain(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) -
         why = "is gone" if seen.cluster is None else "is being deleted and cannot be reached"
         message = f"{name}: its cluster {why}; released without tearing anything down"
         return Decision(withdraw=withdraw, status=deleting(message), release=True)
+    cluster = replica["spec"]["clusterName"]
+    if not withdraw and not seen.remote and not (applied_on(replica) or _reached(seen)):
+        message = f"{name}: nothing of it was applied on {cluster}; released at once"
+        return Decision(status=deleting(message), release=True)
     if withdraw:
         message = f"{name}: withdrawing its ModelEndpoint before the workload goes"
         return Decision(withdraw=True, status=deleting(message), soon=True)  # at once
@@ -354,9 +389,18 @@ def _drain(replica: Mapping[str, Any], seen: Observed, now: datetime.datetime) -
     if (now - since).total_seconds() < DRAIN_S:
         message = f"{name}: endpoint withdrawn; draining for {DRAIN_S:g}s"
         return Decision(status=deleting(message), soon=soon)
-    message = f"{name}: tearing down on {replica['spec']['clusterName']}"
+    message = f"{name}: tearing down on {cluster}"
     if seen.remote is None:
-        return Decision(status=deleting(message), soon=soon)
+        problem = cluster_not_ready(seen.cluster)
+        if problem is None:
+            return Decision(status=deleting(message), soon=soon)
+        message = (
+            f"{name}: its objects on {cluster} cannot be torn down: {problem}; held until "
+            f"{cluster} answers (deleting InferenceCluster {cluster} releases it without "
+            "a teardown)"
+        )
+        blocked = made.make(conditions.READY, False, TEARDOWN_BLOCKED, message)
+        return Decision(status=made.status([blocked]), soon=soon)
     if not seen.remote:
         return Decision(status=deleting(message), release=True)
     return Decision(status=deleting(message), teardown=_refs(seen.remote), soon=soon)

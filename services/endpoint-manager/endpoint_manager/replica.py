@@ -6,7 +6,9 @@ ModelEndpoint. Pure (no I/O, no clock): `endpoint_manager.decide` builds on it.
 - `endpoint_for`, `same_endpoint`: the ModelEndpoint of a serving replica and whether an
   existing one already says the same;
 - `cluster_lost`: an InferenceCluster being deleted that cluster-provisioner cannot reach
-  (nothing can be torn down there);
+  (nothing can be torn down there); `cluster_not_ready`: why a cluster is not Ready;
+- `APPLIED_ON`, `applied_on`: the annotation recording that objects of the replica may be
+  on its cluster (it outlives this process, so a restart still knows a teardown is owed);
 - the finalizer, the condition reasons and the drain time.
 """
 
@@ -22,6 +24,9 @@ from modelplane.wellknown import API_VERSION, CLUSTER_UNREACHABLE, MANAGED_BY, J
 from endpoint_manager.workload import MANAGER
 
 FINALIZER = "modelplane.ai/endpoint-manager"
+APPLIED_ON = "modelplane.ai/applied-on"
+"""Annotation endpoint-manager puts on a ModelReplica once an apply may have reached its
+cluster; its value is that cluster's name."""
 DRAIN_S = 5.0
 """How long a withdrawn endpoint drains before the workload behind it goes."""
 
@@ -34,6 +39,7 @@ SERVING = "Serving"
 WORKLOAD_NOT_READY = "WorkloadNotReady"
 UNREACHABLE = "Unreachable"
 DELETING = "Deleting"
+TEARDOWN_BLOCKED = "TeardownBlocked"
 
 
 def key(obj: Mapping[str, Any]) -> str:
@@ -118,16 +124,46 @@ def same_endpoint(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> boo
     )
 
 
+def _ready_condition(cluster: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    found = [
+        c for c in (cluster.get("status") or {}).get("conditions") or []
+        if c.get("type") == conditions.READY
+    ]  # fmt: skip
+    return found[0] if found else None
+
+
 def cluster_lost(cluster: Mapping[str, Any]) -> bool:
     """An InferenceCluster being deleted whose Ready condition says cluster-provisioner
     cannot reach it: it releases its own finalizer at once, and nothing can be torn down."""
     if not cluster["metadata"].get("deletionTimestamp"):
         return False
-    found = [
-        c for c in (cluster.get("status") or {}).get("conditions") or []
-        if c.get("type") == conditions.READY
-    ]  # fmt: skip
-    return bool(found) and found[0].get("reason") == CLUSTER_UNREACHABLE
+    ready = _ready_condition(cluster)
+    return ready is not None and ready.get("reason") == CLUSTER_UNREACHABLE
+
+
+def cluster_not_ready(cluster: Mapping[str, Any]) -> str | None:
+    """Why the InferenceCluster is not Ready, as its Ready condition says (None when it is)."""
+    name = f"InferenceCluster {cluster['metadata']['name']}"
+    ready = _ready_condition(cluster)
+    if ready is None:
+        return f"{name} reports no Ready condition"
+    if ready.get("status") == "True":
+        return None
+    said = ": ".join(str(p) for p in (ready.get("reason"), ready.get("message")) if p)
+    return f"{name} is not Ready ({said or 'no reason given'})"
+
+
+def applied_on(replica: Mapping[str, Any]) -> bool:
+    """Whether the replica records that objects of it may be on its cluster: `APPLIED_ON`
+    names it, or (a replica applied before that annotation existed) its `Synced` condition
+    once said `Applied`."""
+    annotations = replica["metadata"].get("annotations") or {}
+    if annotations.get(APPLIED_ON) == replica["spec"]["clusterName"]:
+        return True
+    return any(
+        c.get("type") == conditions.SYNCED and c.get("reason") == APPLIED
+        for c in (replica.get("status") or {}).get("conditions") or []
+    )
 
 
 def stamp(now: datetime.datetime) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from endpoint_manager.controller import EndpointManager, watched_paths
 from modelplane.cache import Cache
+from modelplane.fleetclient import FleetError
 
 Json = dict[str, Any]
 T0 = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
@@ -54,13 +55,14 @@ class Kube:
     def __init__(self, calls: list[tuple[str, ...]]) -> None:
         self.calls = calls
         self.replica = replica()
+        self.cluster = CLUSTER
         self.endpoints: list[Json] = []
         self.lists: list[str] = []
 
     async def get(self, path: str, params: Any = None) -> Json:
         self.lists.append(path)
         items = {
-            "modelreplicas": [self.replica], "inferenceclusters": [CLUSTER],
+            "modelreplicas": [self.replica], "inferenceclusters": [self.cluster],
             "modelendpoints": self.endpoints, "modeldeployments": [], "modelcaches": [],
         }[path.rsplit("/", 1)[1]]  # fmt: skip
         return {"items": copy.deepcopy(items)}
@@ -70,6 +72,11 @@ class Kube:
         self.replica["metadata"]["finalizers"] = finalizers
 
     async def merge_patch(self, path: str, body: Json) -> None:
+        if "metadata" in body:  # the applied-on annotation, on the replica itself
+            annotations = body["metadata"]["annotations"]
+            self.calls.append(("annotate", path, *annotations.values()))
+            self.replica["metadata"].setdefault("annotations", {}).update(annotations)
+            return
         ready = {c["type"]: c["reason"] for c in body["status"]["conditions"]}["Ready"]
         self.calls.append(("status", path, ready))
         self.replica["status"] = body["status"]
@@ -128,6 +135,26 @@ class Fleet:
             yield await self.queue(kind).get()
 
 
+class Unprovisioned(Fleet):
+    """A cluster never provisioned: the Fleet API has no kubeconfig for it, so every call
+    fails before anything reaches it."""
+
+    def _refuse(self) -> FleetError:
+        why = "cluster east: source GKE is not provisioned yet, so it has no kubeconfig"
+        return FleetError("FAILED_PRECONDITION", why)
+
+    async def apply(self, cluster: str, obj: Json) -> Json:
+        self.calls.append(("apply", obj["kind"], obj["metadata"]["name"]))
+        raise self._refuse()
+
+    async def list(self, *args: Any) -> list[Json]:
+        raise self._refuse()
+
+    async def watch(self, *args: Any) -> AsyncIterator[tuple[str, Json]]:
+        raise self._refuse()
+        yield  # a generator, as the real one is
+
+
 class Elector:
     is_leader = True
 
@@ -156,9 +183,11 @@ async def passes(manager: EndpointManager, clock: list[float], times: list[float
             await asyncio.sleep(0)
 
 
-def setup() -> tuple[EndpointManager, Kube, Fleet, list[tuple[str, ...]], list[float]]:
+def setup(
+    fleet_kind: type[Fleet] = Fleet,
+) -> tuple[EndpointManager, Kube, Fleet, list[tuple[str, ...]], list[float]]:
     calls: list[tuple[str, ...]] = []
-    kube, fleet, clock = Kube(calls), Fleet(calls), [0.0]
+    kube, fleet, clock = Kube(calls), fleet_kind(calls), [0.0]
     cache = Cache(kube, watched_paths())  # type: ignore[arg-type]
     manager = EndpointManager(
         kube, fleet, Elector(), Prober(calls), cache,  # type: ignore[arg-type]
@@ -174,6 +203,7 @@ SERVING = [
     ("apply", "Deployment", "qwen-east-0-qwen"),
     ("apply", "Service", "qwen-east-0"),
     ("apply", "HTTPRoute", "qwen-east-0"),
+    ("annotate", REPLICA_PATH, "east"),  # a restart still knows a teardown is owed there
     ("status", STATUS_PATH, "WorkloadNotReady"),  # the watch has not shown the Deployment yet
     ("probe", "http://10.1.0.2/ml/qwen-east-0/health"),
     ("publish", ENDPOINT_PATH),
@@ -201,7 +231,7 @@ def test_deletion_withdraws_then_drains_then_tears_down_route_first_then_release
         await passes(manager, clock, [0, 2])
         calls.clear()
         kube.replica["metadata"]["deletionTimestamp"] = "2026-11-29T12:00:03Z"
-        await passes(manager, clock, [3, 4, 7, 8.5, 9])
+        await passes(manager, clock, [3, 4, 7, 8.5, 9, 9.5, 10])  # it lingers after the release
         assert calls == [
             ("withdraw", ENDPOINT_PATH),
             ("status", STATUS_PATH, "Deleting"),  # withdrawing
@@ -212,6 +242,34 @@ def test_deletion_withdraws_then_drains_then_tears_down_route_first_then_release
             ("delete", "Deployment", "qwen-east-0-qwen"),
             ("delete", "ResourceClaimTemplate", RCT),
             ("finalizers", REPLICA_PATH),
+        ]
+        await manager.remote.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_replica_on_a_cluster_never_provisioned_is_released_at_once_when_deleted() -> None:
+    async def scenario() -> None:
+        manager, kube, _, calls, clock = setup(Unprovisioned)
+        kube.cluster = {
+            "metadata": {"name": "east"},
+            "status": {"conditions": [{"type": "Ready", "status": "False",
+                                       "reason": "NotProvisioned"}]},
+        }  # fmt: skip
+        await passes(manager, clock, [0, 2])
+        assert calls == [
+            ("finalizers", REPLICA_PATH, "modelplane.ai/endpoint-manager"),
+            ("apply", "Namespace", "ml"),
+            ("status", STATUS_PATH, "WorkloadNotReady"),  # Synced: ApplyFailed
+            ("apply", "Namespace", "ml"),  # tried again after 2 s
+        ]
+        assert "annotations" not in kube.replica["metadata"], "nothing reached east"
+        calls.clear()
+        kube.replica["metadata"]["deletionTimestamp"] = "2026-11-29T12:00:03Z"
+        await passes(manager, clock, [3, 3.5])
+        assert calls == [
+            ("status", STATUS_PATH, "Deleting"),
+            ("finalizers", REPLICA_PATH),  # no drain, no teardown: nothing is there
         ]
         await manager.remote.close()
 

@@ -44,10 +44,16 @@ def stamp(seconds: float) -> str:
 
 
 def replica(
-    *, finalizers: tuple[str, ...] = (FINALIZER,), status: Json | None = None, **meta: Any
+    *,
+    finalizers: tuple[str, ...] = (FINALIZER,),
+    status: Json | None = None,
+    applied_on: str | None = "east",
+    **meta: Any,
 ) -> Json:
     """ModelReplica qwen-east-0 (generation 3, created 10 minutes before T0) as the
-    fleet-scheduler writes it: one Standalone engine on pool l4 claiming one Ada GPU."""
+    fleet-scheduler writes it: one Standalone engine on pool l4 claiming one Ada GPU;
+    annotated as applied on `applied_on` (None: not annotated)."""
+    annotations = {} if applied_on is None else {"modelplane.ai/applied-on": applied_on}
     out: Json = {
         "apiVersion": "modelplane.ai/v1alpha1",
         "kind": "ModelReplica",
@@ -59,6 +65,7 @@ def replica(
             "creationTimestamp": stamp(-600),
             "finalizers": list(finalizers),
             "labels": {"modelplane.ai/deployment": "qwen", "modelplane.ai/cluster": "east"},
+            "annotations": annotations,
             **meta,
         },
         "spec": {
@@ -157,6 +164,18 @@ ENDPOINT: Json = {
     },
     "spec": {"url": URL, "rewritePath": "/ml-team/qwen-east-0/"},
 }  # fmt: skip
+
+
+DOWN = "applying on east: UNAVAILABLE: down"
+NEVER_PROVISIONED: Json = {
+    "metadata": {"name": "east"},
+    "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "NotProvisioned",
+                               "message": "source GKE is not provisioned yet"}]},
+}  # fmt: skip
+NO_KUBECONFIG = Applied(
+    3, at(-1), "applying on east: cluster east: source GKE is not provisioned yet, so it has "
+    "no kubeconfig", reached=False,
+)  # fmt: skip
 
 
 def seen(**overrides: Any) -> Observed:
@@ -301,9 +320,32 @@ LIVE: list[tuple[str, Json, Observed, datetime.datetime, Decision]] = [
      Decision(status=status(
          cond("CacheReady", True, "CacheStaged", f"{NAME}: ModelCache ml-team/qwen-weights is Ready on east (commit c0ffee)"),
          SERVING, SYNCED, address=ADDRESS))),
+    ("an apply that reached the cluster is recorded on the replica (annotation applied-on)",
+     replica(applied_on=None),
+     seen(endpoint=None, remote=(), applied=Applied(3, at(-1), None, RETURNED)), T0,
+     Decision(mark_applied=True, status=status(
+         cond("Ready", False, "WorkloadNotReady", f"{NAME}: no Deployment {DEPLOYMENT_NAME} on east yet"),
+         SYNCED))),
+    ("a failed apply that may have reached the cluster is recorded too",
+     replica(applied_on=None), seen(endpoint=None, remote=None, applied=Applied(3, at(-1), DOWN)), T0,
+     Decision(mark_applied=True, status=status(
+         cond("Ready", False, "WorkloadNotReady", f"{NAME}: {DOWN}"),
+         cond("Synced", False, "ApplyFailed", f"{NAME}: {DOWN}")))),
+    ("an apply refused before reaching the cluster (it has no kubeconfig) records nothing",
+     replica(applied_on=None),
+     seen(cluster=NEVER_PROVISIONED, endpoint=None, remote=None, applied=NO_KUBECONFIG), T0,
+     Decision(status=status(
+         cond("Ready", False, "WorkloadNotReady", f"{NAME}: {NO_KUBECONFIG.error}"),
+         cond("Synced", False, "ApplyFailed", f"{NAME}: {NO_KUBECONFIG.error}")))),
+    ("objects of it seen on the cluster are recorded (applied before the annotation existed)",
+     replica(applied_on=None, status=SERVING_STATUS), seen(applied=None, health=HEALTHY), T0,
+     Decision(mark_applied=True, apply=RENDERED)),
+    ("an annotation naming another cluster is replaced with the replica's own",
+     replica(applied_on="west", status=SERVING_STATUS), seen(), T0,
+     Decision(mark_applied=True)),
 ]  # fmt: skip
 
-GONE_CLUSTER: Json = {"metadata": {"name": "east"}}
+NO_STATUS_CLUSTER: Json = {"metadata": {"name": "east"}}  # no cluster-provisioner ever wrote one
 LOST_CLUSTER: Json = {
     "metadata": {"name": "east", "deletionTimestamp": stamp(-60)},
     "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "ClusterUnreachable"}]},
@@ -311,9 +353,21 @@ LOST_CLUSTER: Json = {
 UNREACHABLE_CLUSTER: Json = {
     "metadata": {"name": "east"},
     "status": {"gatewayAddress": "10.1.0.2",
-               "conditions": [{"type": "Ready", "status": "False", "reason": "ClusterUnreachable"}]},
+               "conditions": [{"type": "Ready", "status": "False", "reason": "ClusterUnreachable",
+                               "message": "no answer for 45s"}]},
 }  # fmt: skip
 RELEASED = "its cluster {}; released without tearing anything down"
+NOTHING_APPLIED = "nothing of it was applied on east; released at once"
+HELD = ("its objects on east cannot be torn down: InferenceCluster east {}; held until east "
+        "answers (deleting InferenceCluster east releases it without a teardown)")  # fmt: skip
+SYNCED_ONCE = replica(applied_on=None, deletionTimestamp=STAMP, status=SERVING_STATUS)
+
+
+def blocked(message: str, when: float) -> Json:
+    """The status of a replica held because its cluster cannot be reached."""
+    ready = cond("Ready", False, "TeardownBlocked", f"{NAME}: {HELD.format(message)}")
+    return status({**ready, "lastTransitionTime": stamp(when)})
+
 
 DRAIN: list[tuple[str, Json, Observed, datetime.datetime, Decision]] = [
     ("deletion first withdraws the endpoint and touches nothing on the cluster",
@@ -346,9 +400,40 @@ DRAIN: list[tuple[str, Json, Observed, datetime.datetime, Decision]] = [
      DELETING, seen(cluster=LOST_CLUSTER, endpoint=None, remote=None), T0,
      Decision(release=True,
               status=deleting(RELEASED.format("is being deleted and cannot be reached")))),
-    ("an unreachable cluster that is not being deleted holds the replica until it is back",
+    ("an unreachable cluster that received its objects holds the replica, naming the cluster",
      DELETING, seen(cluster=UNREACHABLE_CLUSTER, endpoint=None, remote=None), at(600),
-     Decision(status=deleting("tearing down on east", 600))),
+     Decision(status=blocked("is not Ready (ClusterUnreachable: no answer for 45s)", 600))),
+    ("a cluster that reports no Ready condition at all holds it the same way",
+     DELETING, seen(cluster=NO_STATUS_CLUSTER, endpoint=None, remote=None), at(6),
+     Decision(soon=True, status=blocked("reports no Ready condition", 6))),
+    ("a replica never applied on its cluster (never provisioned) is released at once",
+     replica(applied_on=None, deletionTimestamp=STAMP),
+     seen(cluster=NEVER_PROVISIONED, endpoint=None, remote=None, applied=NO_KUBECONFIG), T0,
+     Decision(release=True, status=deleting(NOTHING_APPLIED))),
+    ("after a restart (nothing in memory) a replica without the annotation is released at once",
+     replica(applied_on=None, deletionTimestamp=STAMP),
+     seen(cluster=UNREACHABLE_CLUSTER, endpoint=None, remote=None, applied=None, health=None), T0,
+     Decision(release=True, status=deleting(NOTHING_APPLIED))),
+    ("an annotation naming another cluster says nothing of this one",
+     replica(applied_on="west", deletionTimestamp=STAMP),
+     seen(cluster=NEVER_PROVISIONED, endpoint=None, remote=None, applied=None), T0,
+     Decision(release=True, status=deleting(NOTHING_APPLIED))),
+    ("a failed apply that may have reached the cluster holds it while the cluster is away",
+     replica(applied_on=None, deletionTimestamp=STAMP),
+     seen(cluster=UNREACHABLE_CLUSTER, endpoint=None, remote=None, applied=Applied(3, at(-1), DOWN)),
+     at(6), Decision(soon=True, status=blocked("is not Ready (ClusterUnreachable: no answer for 45s)", 6))),
+    ("a replica whose Synced once said Applied (before the annotation existed) is held too",
+     SYNCED_ONCE, seen(cluster=UNREACHABLE_CLUSTER, endpoint=None, remote=None, applied=None), at(6),
+     Decision(soon=True, status=status(
+         *blocked("is not Ready (ClusterUnreachable: no answer for 45s)", 6)["conditions"], SYNCED))),
+    ("objects seen on the cluster are torn down even without any record of an apply",
+     replica(applied_on=None, deletionTimestamp=STAMP), seen(endpoint=None, applied=None), at(5),
+     Decision(soon=True, teardown=(ROUTE_REF, SVC_REF, DEPLOYMENT_REF, CLAIM_REF),
+              status=deleting("tearing down on east", 5))),
+    ("a never-applied replica with an endpoint still withdraws it first",
+     replica(applied_on=None, deletionTimestamp=STAMP), seen(remote=None, applied=None), T0,
+     Decision(withdraw=True, soon=True,
+              status=deleting("withdrawing its ModelEndpoint before the workload goes"))),
 ]  # fmt: skip
 
 
