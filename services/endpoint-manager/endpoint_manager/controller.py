@@ -17,7 +17,9 @@ another):
   the prune through `Fleet`, the endpoint (server-side apply or delete), the status
   (status subresource), the teardown through `Fleet` and the finalizer's release.
   A replica whose finalizer this process released is left alone afterwards (the cache
-  may still show it for a moment; releasing twice would try to create it anew).
+  may still show it for a moment; releasing twice would try to create it anew). A replica
+  deleted just before its finalizer is added (the write is refused: a finalizer-only apply
+  cannot create one) is left alone too, with nothing applied for it.
 ModelEndpoints this service made whose replica is gone are deleted. When a
 replica expects a change within seconds that no event reports (`Decision.soon`:
 a health probe to retry, a drain to wait out), the pass asks the loop to run
@@ -34,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+import kr8s
 from modelplane import conditions, controllermetrics
 from modelplane.cache import Cache
 from modelplane.fleetclient import FleetClient, FleetError
@@ -186,8 +189,8 @@ class EndpointManager:
             seen = self.observe(replica, cluster, deployment, endpoint)
             now = self.clock()
             decision = decide(replica, seen, now)
-            if decision.add_finalizer:
-                await self._set_finalizer(replica, [FINALIZER])
+            if decision.add_finalizer and not await self._set_finalizer(replica, [FINALIZER]):
+                return False  # deleted meanwhile: nothing to apply, nothing to release
             if decision.apply or decision.probe:
                 seen = await self._outcomes(replica, seen, decision, now)
                 decision = decide(replica, seen, now)
@@ -229,7 +232,7 @@ class EndpointManager:
             )
         await self._delete_remote(replica, decision.teardown)
         if decision.release:
-            await self._set_finalizer(replica, [])
+            await self._set_finalizer(replica, [])  # False: gone already, released all the same
             self.released[meta["uid"]] = True
             log.info(
                 "finalizer released",
@@ -266,13 +269,20 @@ class EndpointManager:
             if not await self.fleet.delete(cluster, api_version, kind, namespace, name):
                 self.remote.forget(cluster, kind, namespace, name)
 
-    async def _set_finalizer(self, replica: Json, finalizers: list[str]) -> None:
+    async def _set_finalizer(self, replica: Json, finalizers: list[str]) -> bool:
+        """Hold exactly `finalizers` on the replica; False when it no longer exists (the API
+        server refuses to create it from a finalizer-only apply)."""
         meta = replica["metadata"]
-        await self.kube.own_finalizers(
-            _path(meta["namespace"], "modelreplicas", meta["name"]),
-            {"apiVersion": API_VERSION, "kind": "ModelReplica", **replica},
-            finalizers,
-        )
+        path = _path(meta["namespace"], "modelreplicas", meta["name"])
+        try:
+            await self.kube.own_finalizers(
+                path, {"apiVersion": API_VERSION, "kind": "ModelReplica", **replica}, finalizers
+            )
+        except kr8s.ServerError:
+            if await self.kube.get(path) is None:
+                return False
+            raise
+        return True
 
     async def _publish(self, wanted: Json) -> None:
         meta = wanted["metadata"]

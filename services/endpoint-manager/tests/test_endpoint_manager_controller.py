@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import kr8s
+import pytest
 from endpoint_manager.controller import EndpointManager, watched_paths
 from modelplane.cache import Cache
 from modelplane.fleetclient import FleetError
@@ -58,8 +61,12 @@ class Kube:
         self.cluster = CLUSTER
         self.endpoints: list[Json] = []
         self.lists: list[str] = []
+        self.deleted = False  # the replica is gone from the API server (the cache may lag)
 
-    async def get(self, path: str, params: Any = None) -> Json:
+    async def get(self, path: str, params: Any = None) -> Json | None:
+        if path == REPLICA_PATH:
+            self.calls.append(("get", path))
+            return None if self.deleted else copy.deepcopy(self.replica)
         self.lists.append(path)
         items = {
             "modelreplicas": [self.replica], "inferenceclusters": [self.cluster],
@@ -69,6 +76,8 @@ class Kube:
 
     async def own_finalizers(self, path: str, obj: Json, finalizers: list[str]) -> None:
         self.calls.append(("finalizers", path, *finalizers))
+        if self.deleted:  # what the API server answers an apply that would create it
+            raise kr8s.ServerError("ModelReplica.modelplane.ai is invalid: spec: Required value")
         self.replica["metadata"]["finalizers"] = finalizers
 
     async def merge_patch(self, path: str, body: Json) -> None:
@@ -274,6 +283,26 @@ def test_a_replica_on_a_cluster_never_provisioned_is_released_at_once_when_delet
         await manager.remote.close()
 
     asyncio.run(scenario())
+
+
+def test_a_replica_deleted_just_before_its_finalizer_gets_nothing_applied(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        manager, kube, _, calls, clock = setup()
+        await watched(manager)  # the cache still holds the replica...
+        kube.deleted = True  # ...that was just deleted, before any finalizer was on it
+        clock[0] = 0
+        assert await manager.reconcile_all() is None, "no failure, nothing expected soon"
+        assert calls == [
+            ("finalizers", REPLICA_PATH, "modelplane.ai/endpoint-manager"),  # refused
+            ("get", REPLICA_PATH),  # gone: nothing applied, no status written
+        ]
+        await manager.remote.close()
+
+    with caplog.at_level(logging.WARNING, logger="endpoint_manager"):
+        asyncio.run(scenario())
+    assert [r.getMessage() for r in caplog.records] == [], "a deleted replica is no failure"
 
 
 def test_an_object_deleted_on_the_cluster_is_applied_again() -> None:
