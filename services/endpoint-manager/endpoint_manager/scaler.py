@@ -11,7 +11,8 @@ loop keeps it current), so no call waits on a cluster or an engine:
 - `StreamIsActive`: the answer at once, again the moment it changes (a held request
   reported by `ReportHeld` wakes the stream: that is what makes scale from zero
   fast), and at least every `push_every_s`;
-- `GetMetricSpec`, `StreamMetricSpec` (sent once): the metric's name and target;
+- `GetMetricSpec`, `StreamMetricSpec` (sent once, then held open until the caller ends
+  it): the metric's name and target;
 - `ReportHeld`: replaces the sending activator's report.
 
 Errors: INVALID_ARGUMENT naming the ScaledObject and the metadata field (or the report's
@@ -169,6 +170,11 @@ class ScalerServicer(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: Any
     ) -> Iterator[pb.GetMetricSpecResponse]:
         yield self._spec(self._query(request, context))
+        # The spec is the trigger metadata's alone: it never changes. The stream stays open
+        # until the caller ends it (KEDA opens it again 2 s after a stream ends).
+        ended = threading.Event()
+        if context.add_callback(ended.set):
+            ended.wait()
 
     def GetMetrics(self, request: pb.GetMetricsRequest, context: Any) -> pb.GetMetricsResponse:  # noqa: N802
         query = self._query(request.scaledObjectRef, context)

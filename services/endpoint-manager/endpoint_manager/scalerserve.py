@@ -36,8 +36,9 @@ from endpoint_manager.scrape import EngineScraper
 
 MODEL_SERVICES = f"{API}/modelservices"
 SCALED_OBJECTS = "/apis/keda.sh/v1alpha1/namespaces/{namespace}/scaledobjects/{name}"
-GRPC_WORKERS = 32
-"""Server threads: each open `StreamIsActive` (one per `external-push` trigger) holds one."""
+GRPC_WORKERS = 128
+"""Server threads: each `external-push` trigger holds two (`StreamIsActive` and
+`StreamMetricSpec`), an `external` trigger none."""
 FETCH_TIMEOUT_S = 5.0
 
 
