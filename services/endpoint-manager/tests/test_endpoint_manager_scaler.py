@@ -227,3 +227,11 @@ def test_a_caller_without_a_client_certificate_is_turned_away(pki: Path, scaler:
     ):
         pb_grpc.ExternalScalerStub(channel).IsActive(ref(deployment="qwen"))
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_plain_grpc_off_loopback_is_refused_before_anything_starts() -> None:
+    from endpoint_manager.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--scaler-address=10.9.9.9:50081", "--kubeconfig=/nonexistent"])
+    assert exited.value.code == 2
