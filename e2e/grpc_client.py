@@ -10,6 +10,10 @@ of what it observed; the tests assert on it.
   of the deleted object and List on an unknown cluster, on `east`.
 - `refused SERVICE TARGET TLS_DIR`: one call with the full client certificate
   (must work), one with only the CA and one in plain text; their status codes.
+- `report-held TARGET TLS_DIR NAMESPACE SERVICE HELD`: one `Activation.ReportHeld`
+  from the activator `e2e-activator` (HELD requests held for that ModelService; 0 clears).
+- `scaler-metrics TARGET TLS_DIR NAMESPACE DEPLOYMENT`: `ExternalScaler.GetMetrics` and
+  `IsActive` for a trigger naming DEPLOYMENT (metric `inFlight`), as KEDA asks them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from typing import Any
 import grpc
 from modelplane.grpcutil.client import dial
 from modelplane.grpcutil.tls import TlsFiles
+from modelplane.proto.gen.externalscaler import externalscaler_pb2 as epb
+from modelplane.proto.gen.externalscaler import externalscaler_pb2_grpc as egrpc
+from modelplane.proto.gen.modelplane.activation.v1 import activation_pb2 as apb
+from modelplane.proto.gen.modelplane.activation.v1 import activation_pb2_grpc as agrpc
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2 as fpb
 from modelplane.proto.gen.modelplane.fleet.v1 import fleet_pb2_grpc as fgrpc
 from modelplane.proto.gen.modelplane.fleetscheduler.v1 import fleet_scheduler_pb2 as spb
@@ -93,12 +101,36 @@ def refused(service: str, target: str, tls_dir: str) -> dict[str, Any]:
     return {"with_cert": call(full_tls(tls_dir)), "ca_only": call(ca_only), "plain": call(None)}
 
 
+def report_held(
+    target: str, tls_dir: str, namespace: str, service: str, held: str
+) -> dict[str, Any]:
+    entry = apb.HeldService(namespace=namespace, service=service, held=int(held))
+    report = apb.HeldReport(activator="e2e-activator", services=[entry] if int(held) else [])
+    with dial(target, tls=full_tls(tls_dir), deadline_s=10) as channel:
+        agrpc.ActivationStub(channel).ReportHeld(report)
+    return {"reported": int(held)}
+
+
+def scaler_metrics(target: str, tls_dir: str, namespace: str, deployment: str) -> dict[str, Any]:
+    ref = epb.ScaledObjectRef(
+        name="e2e", namespace=namespace, scalerMetadata={"deployment": deployment}
+    )
+    with dial(target, tls=full_tls(tls_dir), deadline_s=10) as channel:
+        keda = egrpc.ExternalScalerStub(channel)
+        value = keda.GetMetrics(epb.GetMetricsRequest(scaledObjectRef=ref)).metricValues[0]
+        return {"inFlight": value.metricValueFloat, "active": keda.IsActive(ref).result}
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "fleet-roundtrip":
         result = fleet_roundtrip(*args)
     elif command == "refused":
         result = refused(*args)
+    elif command == "report-held":
+        result = report_held(*args)
+    elif command == "scaler-metrics":
+        result = scaler_metrics(*args)
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(result))

@@ -130,12 +130,13 @@ def fleet_scheduler(fleet: Fleet, port: int, grpc_port: int, log: Path) -> Servi
     )  # fmt: skip
 
 
-def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path) -> Service:
+def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path, *extra: str) -> Service:
     """endpoint-manager, reaching inference clusters through cluster-provisioner's Fleet API
-    at `fleet_api` (host:port) with its own client certificate."""
+    at `fleet_api` (host:port) with its own client certificate (which also serves what
+    `extra` flags such as `--scaler-address` turn on)."""
     return Service(
         fleet, "endpoint-manager", "endpoint_manager", port, log,
-        f"--fleet={fleet_api}", *_tls_flags(fleet, "endpoint-manager"),
+        f"--fleet={fleet_api}", *_tls_flags(fleet, "endpoint-manager"), *extra,
     )  # fmt: skip
 
 

@@ -17,6 +17,8 @@ from modelplane.grpcutil.tls import TlsFiles, channel_credentials
 from tests.chart.helm import NAMESPACE, RELEASE, by_kind, render
 
 GRPC_SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator")
+KEDA_CLIENT = "keda-scaler"
+"""The certificate KEDA presents to endpoint-manager's scaler (no Deployment runs as it)."""
 
 
 def certificate(data: dict[str, str], key: str) -> x509.Certificate:
@@ -55,9 +57,12 @@ def test_cert_manager_issues_the_same_secrets_instead(helm: Path) -> None:
     )  # fmt: skip
     assert by_kind(objects, "Secret") == {}
     certificates = by_kind(objects, "Certificate")
-    assert set(certificates) == set(GRPC_SERVICES)
+    assert set(certificates) == {*GRPC_SERVICES, KEDA_CLIENT}
     deployments = by_kind(objects, "Deployment")
     for service, cert in certificates.items():
+        if service == KEDA_CLIENT:
+            assert service not in deployments
+            continue
         assert cert["apiVersion"] == "cert-manager.io/v1"
         spec = cert["spec"]
         assert set(spec["dnsNames"]) == dns_names(service)
@@ -108,3 +113,28 @@ def test_generated_certificates_carry_mutual_tls_between_the_services(
             health_check(server.port, client_files, f"fleet-scheduler.{NAMESPACE}.svc")
     finally:
         server.stop(0)
+
+
+def test_keda_reaches_endpoint_manager_s_scaler_with_its_own_certificate(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The chart's `keda-scaler-tls` (what a TriggerAuthentication hands KEDA) is let in by
+    endpoint-manager's certificate on the scaler Service name; the scaler is on the port the
+    Service names."""
+    secrets = by_kind(rendered, "Secret")
+    server_files = write_files(secrets["endpoint-manager-tls"]["data"], tmp_path / "server")
+    keda_files = write_files(secrets[f"{KEDA_CLIENT}-tls"]["data"], tmp_path / "keda")
+    server = start_server(
+        "127.0.0.1:0", lambda _server: None, ["externalscaler.ExternalScaler"], tls=server_files
+    )
+    try:
+        name = f"endpoint-manager.{NAMESPACE}.svc"
+        assert health_check(server.port, keda_files, name) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        server.stop(0)
+    service = by_kind(rendered, "Service")["endpoint-manager"]
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    deployment = by_kind(rendered, "Deployment")["endpoint-manager"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--scaler-address=$(POD_IP):{ports['scaler']['port']}" in args
+    assert ports["scaler"]["appProtocol"] == "grpc"

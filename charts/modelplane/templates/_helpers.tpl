@@ -71,6 +71,9 @@ app.kubernetes.io/component: {{ .service }}
 {{- else if eq .service "endpoint-manager" -}}
 {{- $provisioner := index $v.services "cluster-provisioner" -}}
 {{- $args = concat $args (list (printf "--fleet=cluster-provisioner.%s.svc:%v" $ns $provisioner.grpcPort) (printf "--router-image=%s" (include "modelplane.image" .root))) -}}
+{{- if $own.scalerPort -}}
+{{- $args = append $args (printf "--scaler-address=%s:%v" $bind $own.scalerPort) -}}
+{{- end -}}
 {{- else if eq .service "cache-hydrator" -}}
 {{- $provisioner := index $v.services "cluster-provisioner" -}}
 {{- $image := $own.hydrateImage | default (include "modelplane.image" .root) -}}

@@ -4,7 +4,7 @@ ModelEndpoint. Pure (no I/O, no clock): `endpoint_manager.decide` builds on it.
 - `route_path`, `gateway_url`: where the replica answers on its cluster's gateway;
 - `workload_problem`: why a Deployment or LeaderWorkerSet is not (fully) ready yet;
 - `endpoint_for`, `same_endpoint`: the ModelEndpoint of a serving replica and whether an
-  existing one already says the same;
+  existing one already says the same; `endpoint_labels`: the labels such an endpoint carries;
 - `cluster_lost`: an InferenceCluster being deleted that cluster-provisioner cannot reach
   (nothing can be torn down there); `cluster_not_ready`: why a cluster is not Ready;
 - `APPLIED_ON`, `applied_on`: the annotation recording that objects of the replica may be
@@ -80,20 +80,29 @@ def workload_problem(workload: Mapping[str, Any], one_ready: bool = False) -> st
     return None
 
 
+def endpoint_labels(
+    deployment: Mapping[str, Any] | None, deployment_name: str, cluster: str
+) -> dict[str, str]:
+    """The labels of an endpoint of `deployment` on `cluster`: the deployment's own labels
+    plus the platform's (what ModelService selectors match)."""
+    labels = dict(((deployment or {}).get("metadata") or {}).get("labels") or {})
+    labels.update(
+        {
+            naming.DEPLOYMENT_LABEL: deployment_name,
+            naming.CLUSTER_LABEL: cluster,
+            MANAGED_BY: MANAGER,
+        }
+    )
+    return labels
+
+
 def endpoint_for(
     replica: Mapping[str, Any], deployment: Mapping[str, Any] | None, url: str
 ) -> Json:
     """The ModelEndpoint of a Ready replica: the deployment's own labels plus the
     platform's, owned by the replica, routing the service prefix to the replica's path."""
     meta, spec = replica["metadata"], replica["spec"]
-    labels = dict(((deployment or {}).get("metadata") or {}).get("labels") or {})
-    labels.update(
-        {
-            naming.DEPLOYMENT_LABEL: str(spec.get("deploymentName") or ""),
-            naming.CLUSTER_LABEL: spec["clusterName"],
-            MANAGED_BY: MANAGER,
-        }
-    )
+    labels = endpoint_labels(deployment, str(spec.get("deploymentName") or ""), spec["clusterName"])
     return {
         "apiVersion": API_VERSION,
         "kind": "ModelEndpoint",
