@@ -8,12 +8,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from modelplane_localfleet.netns import (
     RESERVED_PORTS,
     NetworkNamespace,
     PrivilegeError,
+    raise_inotify_limits,
     require_root,
 )
 from modelplane_localfleet.services import GRPC_PORTS
@@ -107,3 +109,13 @@ def test_without_root_the_error_says_what_is_needed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(PrivilegeError, match="needs root"):
         require_root("starting the fleet")
+
+
+def test_inotify_limits_are_raised_to_their_floor_and_never_lowered(tmp_path: Path) -> None:
+    low, high = tmp_path / "instances", tmp_path / "watches"
+    low.write_text("128\n")
+    high.write_text("1048576\n")
+    raised = raise_inotify_limits({low: 8192, high: 524288, tmp_path / "missing": 1})
+    assert raised == [low]
+    assert low.read_text() == "8192\n"
+    assert high.read_text() == "1048576\n"

@@ -37,6 +37,14 @@ ETC_DIR = Path("/etc/netns")
 
 CLONE_NEWNET = 0x40000000
 RESERVED_PORTS = "50000-50999"
+# Every process of every fleet runs as root and shares root's inotify limits (they are
+# not per network namespace). Kubernetes binaries, Traefik and KEDA each take inotify
+# instances (certificate and file reloaders): the kernel's default of 128 instances runs
+# out with a few fleets up at once ("too many open files" at start-up).
+INOTIFY_FLOORS = {
+    Path("/proc/sys/fs/inotify/max_user_instances"): 8192,
+    Path("/proc/sys/fs/inotify/max_user_watches"): 524288,
+}
 
 
 class PrivilegeError(RuntimeError):
@@ -109,6 +117,7 @@ class NetworkNamespace:
         if not self.exists():
             _ip("netns", "add", self.name)
         self.run(["ip", "link", "set", "lo", "up"])
+        raise_inotify_limits()
         reserve = f"echo {RESERVED_PORTS} > /proc/sys/net/ipv4/ip_local_reserved_ports"
         self.run(["sh", "-c", reserve])
         routes = self.run(["ip", "route", "show", "table", "local"]).stdout.split()
@@ -219,3 +228,14 @@ class NetworkNamespace:
         lines = ["127.0.0.1 localhost", "::1 localhost"]
         lines += [f"{ip} {host}" for host, ip in sorted(names.items())]
         (hosts_dir / "hosts").write_text("\n".join(lines) + "\n")
+
+
+def raise_inotify_limits(floors: Mapping[Path, int] = INOTIFY_FLOORS) -> list[Path]:
+    """Raise each inotify limit below its floor to the floor (never lower one); the changed."""
+    raised = []
+    for path, floor in floors.items():
+        with contextlib.suppress(OSError, ValueError):
+            if int(path.read_text().split()[0]) < floor:
+                path.write_text(f"{floor}\n")
+                raised.append(path)
+    return raised
