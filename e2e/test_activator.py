@@ -22,6 +22,7 @@ stands in for vLLM) at zero replicas on us-east, behind three ModelServices:
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -215,6 +216,7 @@ class Held(threading.Thread):
         self.body = ""
         self.error = ""
         self.ended = 0.0
+        """Wall-clock time (s since the epoch) the whole answer had arrived."""
         self.start()
 
     def run(self) -> None:
@@ -226,11 +228,29 @@ class Held(threading.Thread):
                 self.body = "".join(reply.iter_text())
         except httpx.HTTPError as error:
             self.error = repr(error)
-        self.ended = time.monotonic()
+        self.ended = time.time()
+
+
+def published_at(log: Path, namespace: str) -> float:
+    """When endpoint-manager logged publishing the namespace's ModelEndpoint (s since the
+    epoch; its log lines carry milliseconds): the moment the endpoint became Ready."""
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if (
+            entry.get("message") == "endpoint published"
+            and f" {namespace}/" in f" {entry.get('object', '')}"
+        ):
+            return datetime.datetime.fromisoformat(entry["time"]).timestamp()
+    raise AssertionError(f"endpoint-manager never logged publishing an endpoint in {namespace}")
 
 
 def test_held_requests_are_answered_once_the_deployment_scales_to_one(
-    local_fleet: Fleet, at_zero: tuple[str, dict[str, str]], scaler: ActivationDouble
+    local_fleet: Fleet,
+    services: dict[str, Service],
+    at_zero: tuple[str, dict[str, str]],
+    scaler: ActivationDouble,
 ) -> None:
     control = local_fleet.cluster("control")
     namespace, addresses = at_zero
@@ -251,7 +271,6 @@ def test_held_requests_are_answered_once_the_deployment_scales_to_one(
         lambda: items(control, "modelendpoints", "-n", namespace),
         300,
     )
-    published = time.monotonic()
     chat.join(120)
     stream.join(120)
     assert (chat.status, chat.error) == (200, "")
@@ -263,6 +282,7 @@ def test_held_requests_are_answered_once_the_deployment_scales_to_one(
     for answered in (chat, stream):
         assert float(answered.headers[HELD]) > 0
     wait_for("nothing held reported", lambda: scaler.last() == {}, 30)
+    published = published_at(services["endpoint-manager"].log, namespace)
     print(
         "ModelEndpoint published -> held answers complete: "
         f"chat {chat.ended - published:.3f} s, stream {stream.ended - published:.3f} s "

@@ -7,7 +7,7 @@ skipped for the next; none left: 502), at the URL the front door would use
 body bytes as received (`aiter_raw`: no decoding, no re-chunking by size), a
 stream chunk by chunk. `extra` headers (the held time) are added to the answer.
 
-The request body goes out chunked (no Content-Length): an inference cluster's
+The request body (if any) goes out chunked (no Content-Length): an inference cluster's
 gateway is a Traefik relaying HTTP/1.1 to the engine, and such a Go reverse
 proxy cuts streamed answers to HTTP/1.1 requests with a body of known length
 (golang/go#40747, see gateway-config's README); with a chunked body it does
@@ -75,9 +75,8 @@ async def forward(
     failures = []
     for target in targets:
         url = target.url(prefix, request.path, request.query)
-        outgoing = client.build_request(
-            request.method, url, headers=headers, content=_body(request.chunks)
-        )
+        body = _body(request.chunks) if any(request.chunks) else None  # none: no body at all
+        outgoing = client.build_request(request.method, url, headers=headers, content=body)
         for name in CLIENT_DEFAULTS:
             if request.header(name.encode()) is None:
                 outgoing.headers.pop(name, None)

@@ -171,6 +171,9 @@ def test_a_held_request_is_reported_and_answered_by_the_first_ready_endpoint() -
             again = await client.get(f"{rig.url}/ml/qwen/v1/models")
             assert again.status_code == 200
             assert "x-modelplane-held-seconds" not in again.headers
+            assert again.json()["path"] == "/ml/qwen-r1/v1/models"
+            assert again.json()["body"] == ""
+            assert "transfer-encoding" not in again.json()["headers"]
 
     asyncio.run(scenario())
 
