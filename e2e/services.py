@@ -140,9 +140,20 @@ def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path, *extra:
     )  # fmt: skip
 
 
-def gateway_config(fleet: Fleet, port: int, log: Path) -> Service:
+def gateway_config(fleet: Fleet, port: int, log: Path, *extra: str) -> Service:
     """gateway-config: the control cluster's front-door Gateway and ModelService routes."""
-    return Service(fleet, "gateway-config", "gateway_config", port, log)
+    return Service(fleet, "gateway-config", "gateway_config", port, log, *extra)
+
+
+def activator(fleet: Fleet, port: int, listen_port: int, log: Path, scaler: str) -> Service:
+    """The activator, taking held requests on the control address at `listen_port` (give
+    gateway-config `--activator-url=http://<control address>:<listen_port>`) and reporting
+    them to the Activation API at `scaler` (host:port) with its own client certificate."""
+    address = fleet.cluster("control").plan.address
+    return Service(
+        fleet, "activator", "activator", port, log, f"--listen={address}:{listen_port}",
+        f"--scaler={scaler}", *_tls_flags(fleet, "activator"),
+    )  # fmt: skip
 
 
 def placing_and_serving(fleet: Fleet, first_port: int, logs: Path) -> dict[str, Service]:

@@ -37,6 +37,12 @@ PURE = [
     ROOT / "services" / "cache-hydrator" / "cache_hydrator" / "remote.py",
     ROOT / "services" / "scheduler-extender" / "scheduler_extender" / "inventory.py",
     LIB / "devices.py",
+    LIB / "endpoints.py",
+    ROOT / "services" / "gateway-config" / "gateway_config" / "activation.py",
+    *(
+        ROOT / "services" / "activator" / "activator" / f"{name}.py"
+        for name in ("catalog", "answers")
+    ),
     *(
         ROOT / "services" / "gateway-config" / "gateway_config" / f"{name}.py"
         for name in ("backends", "decide", "render", "status")

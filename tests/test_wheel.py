@@ -24,6 +24,7 @@ SERVICES = (
     "gateway_config",
     "scheduler_extender",
     "pd_router",
+    "activator",
 )
 
 INVALID = """\

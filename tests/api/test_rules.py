@@ -816,6 +816,34 @@ REJECTED = [
         "must be greater than or equal to 1",
         Set("spec.endpoints[0].maxInFlight", 0),
     ),
+    rejected(
+        "A scaleToZero hold timeout of 0 is rejected",
+        MS,
+        "spec.scaleToZero.holdTimeoutSeconds",
+        "must be greater than or equal to 1",
+        Set("spec.scaleToZero", {"holdTimeoutSeconds": 0}),
+    ),
+    rejected(
+        "A scaleToZero hold timeout above an hour is rejected",
+        MS,
+        "spec.scaleToZero.holdTimeoutSeconds",
+        "must be less than or equal to 3600",
+        Set("spec.scaleToZero", {"holdTimeoutSeconds": 3601}),
+    ),
+    rejected(
+        "A scaleToZero bound of 0 held requests is rejected",
+        MS,
+        "spec.scaleToZero.maxHeldRequests",
+        "must be greater than or equal to 1",
+        Set("spec.scaleToZero", {"maxHeldRequests": 0}),
+    ),
+    rejected(
+        "An unknown scaleToZero field is rejected",
+        MS,
+        "spec.scaleToZero.holdTimeout",
+        'unknown field "holdTimeout"',
+        Set("spec.scaleToZero", {"holdTimeout": 30}),
+    ),
     # ------------------------------------------------------------- ModelEndpoint
     rejected(
         "An endpoint without a url is rejected",
@@ -912,6 +940,7 @@ ACCEPTED = [
     ),
     accepted("An integer capacity is accepted", IC, Set(f"{DEV0}.capacity.memory.value", 8)),
     accepted("A class without provisioning is accepted", IC, Delete("spec.provisioning")),
+    accepted("An empty scaleToZero takes its defaults", MS, Set("spec.scaleToZero", {})),
     accepted(
         "An Exists toleration without a key tolerates every taint",
         MD,

@@ -29,6 +29,7 @@ SERVICES = (
     "endpoint-manager",
     "gateway-config",
     "cache-hydrator",
+    "activator",
 )
 
 

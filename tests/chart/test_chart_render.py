@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from activator.__main__ import parser as activator_parser
 from cache_hydrator.__main__ import parser as cache_hydrator_parser
 from cluster_provisioner.__main__ import parser as cluster_provisioner_parser
 from endpoint_manager.__main__ import parser as endpoint_manager_parser
@@ -27,6 +28,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "endpoint-manager": endpoint_manager_parser,
     "gateway-config": gateway_config_parser,
     "cache-hydrator": cache_hydrator_parser,
+    "activator": activator_parser,
 }
 KNOWN_KINDS = {
     ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ConfigMap"),
@@ -90,7 +92,7 @@ def test_args_are_accepted_by_the_services_own_parser(
     rendered: list[dict[str, Any]], service: str
 ) -> None:
     args = parsed_args(rendered, service)
-    assert args.namespace == NAMESPACE
+    assert getattr(args, "namespace", NAMESPACE) == NAMESPACE  # the activator has none
     assert args.status_address == f"{POD_IP}:9090"
     assert args.kubeconfig is None  # in-cluster
 
@@ -246,3 +248,16 @@ def test_cache_hydrator_runs_jobs_from_the_charts_image_against_the_public_hub(
     args = parsed_args(rendered, "cache-hydrator")
     image = container(by_kind(rendered, "Deployment")["cache-hydrator"])["image"]
     assert (args.hydrate_image, args.hub) == (image, "https://huggingface.co")
+
+
+def test_gateway_config_routes_services_at_zero_to_the_activators_service(
+    rendered: list[dict[str, Any]],
+) -> None:
+    url = parsed_args(rendered, "gateway-config").activator_url
+    activator = parsed_args(rendered, "activator")
+    service = by_kind(rendered, "Service")["activator"]
+    http = next(p for p in service["spec"]["ports"] if p["name"] == "http")
+    assert url == f"http://activator.{NAMESPACE}.svc:{http['port']}"
+    assert activator.listen == f"{POD_IP}:{http['port']}"
+    assert activator.scaler is None  # no Activation API named: nothing reported
+    assert activator.tls_cert == "/etc/modelplane/tls/tls.crt"

@@ -16,7 +16,9 @@ from modelplane.grpcutil.tls import TlsFiles, channel_credentials
 
 from tests.chart.helm import NAMESPACE, RELEASE, by_kind, render
 
-GRPC_SERVICES = ("cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator")
+GRPC_SERVICES = (
+    "cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator", "activator",
+)  # fmt: skip
 KEDA_CLIENT = "keda-scaler"
 """The certificate KEDA presents to endpoint-manager's scaler (no Deployment runs as it)."""
 

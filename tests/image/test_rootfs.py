@@ -22,6 +22,7 @@ SERVICES = (
     "modelplane-cache-hydrator",
     "modelplane-hydrate",  # the cache volume's hydration job
     "modelplane-pd-router",  # a PrefillDecode replica's router
+    "modelplane-activator",  # holds requests of ModelServices at zero
     "modelplane-scheduler-extender",  # the scheduler extension of an inference cluster
 )
 

@@ -48,5 +48,7 @@ def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_
     tls = CONFIG / "tls" / "endpoint-manager"
     assert f"--tls-cert={tls / 'tls.crt'}" in argv["endpoint-manager"]
     assert not any(a.startswith("--tls") for a in argv["gateway-config"])
+    assert "--activator-url=http://10.240.0.1:8090" in argv["gateway-config"]
+    assert "--listen=10.240.0.1:8090" in argv["activator"]
     ports = list(services.STATUS_PORTS.values()) + list(services.GRPC_PORTS.values())
     assert len(set(ports)) == len(ports)

@@ -41,11 +41,11 @@ app.kubernetes.io/component: {{ .service }}
 
 {{- /* The services the chart runs, and which of them speak gRPC (and so get a certificate). */ -}}
 {{- define "modelplane.services" -}}
-["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config", "cache-hydrator"]
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "gateway-config", "cache-hydrator", "activator"]
 {{- end }}
 
 {{- define "modelplane.grpcServices" -}}
-["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator"]
+["cluster-provisioner", "fleet-scheduler", "endpoint-manager", "cache-hydrator", "activator"]
 {{- end }}
 
 {{- define "modelplane.tlsDir" -}}
@@ -60,7 +60,11 @@ app.kubernetes.io/component: {{ .service }}
 {{- $tls := include "modelplane.tlsDir" . -}}
 {{- /* "" binds the pod's own IP (env POD_IP, from the downward API; kubelet expands $(POD_IP)). */ -}}
 {{- $bind := $v.bindAddress | default "$(POD_IP)" -}}
-{{- $args := list (printf "--namespace=%s" $ns) (printf "--status-address=%s:%v" $bind $v.statusPort) (printf "--log-level=%s" $v.logLevel) -}}
+{{- $args := list (printf "--status-address=%s:%v" $bind $v.statusPort) (printf "--log-level=%s" $v.logLevel) -}}
+{{- /* The activator is no controller: it has no namespace of its own to name. */ -}}
+{{- if ne .service "activator" -}}
+{{- $args = prepend $args (printf "--namespace=%s" $ns) -}}
+{{- end -}}
 {{- if has .service (include "modelplane.grpcServices" . | fromJsonArray) -}}
 {{- $args = concat $args (list (printf "--tls-cert=%s/tls.crt" $tls) (printf "--tls-key=%s/tls.key" $tls) (printf "--tls-ca=%s/ca.crt" $tls)) -}}
 {{- end -}}
@@ -85,6 +89,12 @@ app.kubernetes.io/component: {{ .service }}
 {{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort) (printf "--https-port=%v" $own.httpsPort) (printf "--api-key-address=%s:%v" $bind $own.apiKeyPort) (printf "--api-key-url=http://gateway-config.%s.svc:%v" $ns $own.apiKeyPort)) -}}
 {{- if $own.backendCAConfigMap -}}
 {{- $args = append $args (printf "--backend-ca-configmap=%s" $own.backendCAConfigMap) -}}
+{{- end -}}
+{{- $args = append $args (printf "--activator-url=http://activator.%s.svc:%v" $ns $v.services.activator.httpPort) -}}
+{{- else if eq .service "activator" -}}
+{{- $args = append $args (printf "--listen=%s:%v" $bind $own.httpPort) -}}
+{{- if $own.scaler -}}
+{{- $args = append $args (printf "--scaler=%s" $own.scaler) -}}
 {{- end -}}
 {{- end -}}
 {{- concat $args $own.extraArgs | toJson -}}

@@ -6,7 +6,8 @@ cluster while it holds the leader Lease `<namespace>/gateway-config`, serves
 API key checks of the front door on `--api-key-address` (`gateway_config.keyserver`),
 logging JSON lines to stderr until SIGTERM or SIGINT; then it hands the Lease over
 at once. Exit status 2 when the command line is unusable (a listener port outside
-1..65535, or the hop port equal to the gateway port).
+1..65535, the hop port equal to the gateway port, or an `--activator-url` that
+cannot be a backend).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller, split_address
 
-from gateway_config import keyserver
+from gateway_config import activation, keyserver
 from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
@@ -83,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
         help="the URL Traefik reaches the key servers at (the chart: the Service's); "
         "default http://<--api-key-address>",
     )
+    p.add_argument(
+        "--activator-url",
+        help="where the activator listens (http://HOST:PORT; the chart: its Service): a "
+        "ModelService with spec.scaleToZero and no endpoint is routed there, so its requests "
+        "are held until an endpoint is Ready (default: none, such a service answers 503)",
+    )
     return p
 
 
@@ -116,11 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.https_port <= 65535 or args.https_port in (args.gateway_port, args.hop_port):
         log.error("bad --https-port", extra={"fields": {"port": args.https_port}})
         sys.exit(2)
+    if args.activator_url is not None and (why := activation.check_url(args.activator_url)):
+        log.error("bad --activator-url", extra={"fields": {"url": args.activator_url, "why": why}})
+        sys.exit(2)
     settings = Settings(
         gateway_class=args.gateway_class, port=args.gateway_port, namespace=args.namespace,
         backend_ca=args.backend_ca_configmap, hop_port=args.hop_port,
         https_port=args.https_port, retries=args.retries,
         auth_url=args.api_key_url or f"http://{args.api_key_address}",
+        activator_url=args.activator_url,
     )  # fmt: skip
     background: list[asyncio.Task[None]] = []
 

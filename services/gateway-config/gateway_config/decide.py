@@ -37,7 +37,7 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import failover, hop, keys, limits, render, status
+from gateway_config import activation, failover, hop, keys, limits, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.failover import Tier
 from gateway_config.hop import Hop
@@ -78,6 +78,9 @@ class Settings:
     auth_url: str = "http://127.0.0.1:9095"
     """Where Traefik asks gateway-config's key server whether a request's API key may use
     a service (`gateway_config.keys`), when the InferenceGateway requires keys."""
+    activator_url: str | None = None
+    """Where the activator listens: a ModelService with `spec.scaleToZero` and no routed
+    endpoint is routed there (`gateway_config.activation`); None: it answers 503 at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,10 @@ def _service_objects(
             unrouted.append(found)
         else:
             routed.append(found)
+    activator = activation.backend(service, settings.activator_url, len(routed))
+    if activator is not None:
+        held = activation.objects(service, activator, settings.namespace, via, listener)
+        return held, [], unrouted, empty
     entries = _routed_entries(service, endpoints, {b.name for b in routed})
     tiers = failover.tiers(entries)
     # bounds and fallbacks are Traefik Middlewares and TraefikServices, like the retries

@@ -39,6 +39,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelplane.endpoints import service_prefix
 from modelplane.naming import shorten
 from modelplane.wellknown import API_VERSION, MANAGED_BY, Json
 
@@ -401,7 +402,7 @@ def _backend_ref(
 
 def path_prefix(service: Obj) -> str:
     meta = service["metadata"]
-    return f"/{meta['namespace']}/{meta['name']}/"
+    return service_prefix(meta["namespace"], meta["name"])
 
 
 def _route(

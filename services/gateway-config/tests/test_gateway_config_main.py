@@ -24,3 +24,22 @@ def test_a_hop_port_equal_to_the_gateway_port_or_out_of_range_is_refused(argv: l
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8090", "host 127.0.0.1 is a loopback address"),
+        ("activator:8090", "scheme 'activator' is not http or https"),
+        ("http://activator:8090", "host 'activator' is not fully qualified"),
+    ],
+)
+def test_an_activator_url_that_cannot_be_a_backend_is_refused_naming_the_flag(
+    url: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--activator-url", url])
+    assert exited.value.code == 2
+    logged = capsys.readouterr().err
+    assert "bad --activator-url" in logged
+    assert why in logged

@@ -34,6 +34,34 @@ ENDPOINT_SELECTOR = Obj(
     ),
 )
 
+SCALE_TO_ZERO = Obj(
+    "ScaleToZero",
+    "How requests wait while the service has no endpoint.",
+    (
+        Field(
+            "holdTimeoutSeconds",
+            Int(minimum=1, maximum=3600),
+            "How long a request is held waiting for an endpoint (GPU engines start slowly); "
+            "past it the request is answered 503 with Retry-After.",
+            default=600,
+        ),
+        Field(
+            "maxHeldRequests",
+            Int(minimum=1, maximum=100000),
+            "At most this many requests of the service are held at once (per activator); "
+            "one more is answered 429 with Retry-After.",
+            default=256,
+        ),
+    ),
+)
+SCALE_TO_ZERO_DOC = (
+    "Hold requests while the service is at zero. While every endpoint of the service is gone "
+    "(its deployments scaled to zero, for example by KEDA), its requests are held by the "
+    "activator up to holdTimeoutSeconds and answered as soon as an endpoint is Ready; past "
+    "the timeout they are answered 503 with Retry-After, beyond maxHeldRequests 429. "
+    "Without this field a service without endpoints answers 503 at once."
+)
+
 MODEL_SERVICE = Kind(
     kind="ModelService",
     plural="modelservices",
@@ -96,6 +124,7 @@ MODEL_SERVICE = Kind(
                 "share of the traffic (weight) and its place in the fallback order (priority).",
                 required=True,
             ),
+            Field("scaleToZero", SCALE_TO_ZERO, SCALE_TO_ZERO_DOC),
         ),
     ),
     status=Obj(

@@ -36,6 +36,7 @@ SERVICES = (
     "endpoint-manager",
     "gateway-config",
     "cache-hydrator",
+    "activator",
 )
 API = "rbac.authorization.k8s.io"
 
@@ -144,7 +145,11 @@ STATUS_PORTS = {
     "endpoint-manager": 9092,
     "gateway-config": 9093,
     "cache-hydrator": 9094,
+    "activator": 9096,
 }
+ACTIVATOR_PORT = 8090
+"""Where the activator takes the requests of ModelServices at zero (gateway-config's
+`--activator-url`)."""
 GRPC_PORTS = {"cluster-provisioner": 50071, "fleet-scheduler": 50061}
 MODULES = {service: service.replace("-", "_") for service in SERVICES}
 
@@ -172,4 +177,8 @@ def service_argv(service: str, python: str, config_dir: Path, address: str) -> l
         argv += [f"--listen={address}:{GRPC_PORTS[service]}", *tls_flags]
     elif service in ("endpoint-manager", "cache-hydrator"):
         argv += [f"--fleet={address}:{GRPC_PORTS['cluster-provisioner']}", *tls_flags]
+    elif service == "gateway-config":
+        argv.append(f"--activator-url=http://{address}:{ACTIVATOR_PORT}")
+    elif service == "activator":
+        argv.append(f"--listen={address}:{ACTIVATOR_PORT}")
     return argv
