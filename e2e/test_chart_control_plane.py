@@ -3,7 +3,9 @@
 The image is built by `tools/image`'s builder from this tree and pushed to the fleet's
 registry; the chart is installed with the real helm into `modelplane-system` (where the
 fleet keeps the clusters' kubeconfig Secrets). Then, with nothing but those pods running
-the control plane: the tour's model is placed and served through the front door; a
+the control plane: the tour's model is placed and served through the front door (and,
+with API keys required, refused without a key and answered with one, the chart's key
+server answering Traefik through its Service); a
 killed leader is replaced by its Deployment while the other copy takes its Lease and
 keeps working; `helm uninstall` runs the chart's pre-delete hook, which removes every
 Modelplane object through the running services, so the inference cluster keeps no
@@ -12,10 +14,12 @@ workload and the release leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from modelplane_imagebuild import build
@@ -93,6 +97,9 @@ def installed(local_fleet: Fleet, image: tuple[str, str]) -> Iterator[Cluster]:
     assert done.returncode == 0, done.stderr
     try:
         wait_for("every service's two copies Ready, one leading", lambda: all_running(control))
+        # the Services' names, as cluster DNS gives them (the harness's Traefik asks the key
+        # server at gateway-config.<namespace>.svc), as `modelplane up` names them
+        local_fleet.add_hosts(controlplane.service_names(control))
         yield control
     finally:
         helm(control, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait")
@@ -142,6 +149,49 @@ def test_the_tours_model_is_served_through_the_front_door(
     wait_for("an answer through the front door", lambda: served(str(address)), 240)
     status, reply, pod = chat(str(address), "once more")
     assert status == 200 and reply and pod.startswith(f"{namespace}/qwen-demo-")
+    check_api_keys(installed, str(address), namespace)
+
+
+KEY = "sk-e2e-chart-0123456789abcdef"
+
+
+def keyed_chat(address: str, key: str | None) -> int:
+    body = {"model": "qwen", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(f"{address}/v1/chat/completions", json=body, headers=headers,
+                      timeout=10).status_code  # fmt: skip
+
+
+def check_api_keys(control: Cluster, address: str, namespace: str) -> None:
+    """Keys required: Traefik asks the chart's key server (its Service, port `api-keys`):
+    a missing key is refused, a key Secret in the release namespace is let through; then
+    the front door is open again."""
+    secret = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "e2e-chart", "namespace": NAMESPACE,
+                     "labels": {"modelplane.ai/api-key": "true"}},
+        "stringData": {"key": KEY, "services": f"{namespace}/qwen"},
+    }  # fmt: skip
+    required = {"spec": {"apiKeys": {"required": True}}}
+    apply(control, secret)
+    control.kubectl("patch", "inferencegateway", "default", "--type=merge",
+                    "-p", json.dumps(required))  # fmt: skip
+    seen: list[int] = []
+
+    def answers(key: str | None, status: int) -> bool:
+        seen.append(keyed_chat(address, key))
+        return seen[-1] == status
+
+    try:
+        wait_for("a request without a key refused", lambda: answers(None, 401), 60)
+        wait_for("the key let through", lambda: answers(KEY, 200), 60)
+    except TimeoutError as error:
+        raise AssertionError(f"{error}; answers seen: {seen[-10:]}") from None
+    finally:
+        control.kubectl("patch", "inferencegateway", "default", "--type=merge",
+                        "-p", json.dumps({"spec": {"apiKeys": {"required": False}}}))  # fmt: skip
+        control.kubectl("delete", "secret", "-n", NAMESPACE, "e2e-chart", check=False)
+    wait_for("the front door open again", lambda: keyed_chat(address, None) == 200, 60)
 
 
 def test_a_killed_leader_is_replaced_and_the_other_copy_takes_over(

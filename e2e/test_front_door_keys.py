@@ -9,7 +9,10 @@ never reaches the engine (its finished-request count does not move); the right
 key is answered through both the `openai` (`Authorization: Bearer`) and the
 `anthropic` (`x-api-key`) SDKs, and a backend that echoes its request headers
 sees the key id and neither key header; a key scoped to another service is a 403
-(`PermissionDeniedError`); deleting the key's Secret makes it a 401 within 5 s;
+(`PermissionDeniedError`); the Gateway's hop listener, asked directly on the
+hop prefix of the service's backend, answers 404 with no key, with the right
+key or with a made-up hop token, and routes only with the token the applied
+route sets; deleting the key's Secret makes it a 401 within 5 s;
 gateway-config's `/metrics` counts the requests by key id and never shows a key.
 """
 
@@ -28,9 +31,12 @@ import anthropic
 import httpx
 import openai
 import pytest
+from gateway_config.hop import DEFAULT_PORT as HOP_PORT
+from gateway_config.hop import prefix as hop_prefix
+from gateway_config.keys import HOP_HEADER
 from modelplane_localfleet.fleet import Fleet
 
-from e2e.kube import Json, apply, wait_for
+from e2e.kube import Json, apply, get, wait_for
 from e2e.services import Service
 from e2e.test_gateway_config import (
     API,
@@ -194,7 +200,24 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
     bob = openai.OpenAI(base_url=f"{base}/v1", api_key=BOB, max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         bob.chat.completions.create(model="tiny-chat", messages=MESSAGES, max_tokens=4)
+    # straight to the Gateway's hop listener (sim-a is plain HTTP: reached through the hop),
+    # with no key or alice's: no route takes it without the token the service route adds
+    hop = f"http://{keyed.address}:{HOP_PORT}{hop_prefix(namespace, 'chat', 'sim-a')}"
+    chat = {"model": "tiny-chat", "messages": MESSAGES, "max_tokens": 4}
+    for headers in ({}, {"Authorization": f"Bearer {ALICE}"}, {HOP_HEADER: "0" * 32}):
+        around = httpx.post(f"{hop}v1/chat/completions", json=chat, headers=headers, timeout=10)
+        assert around.status_code == 404, (headers, around.text)
     assert engine_requests(sim) == before  # nothing refused reached the engine
+    # the token the applied route sets opens it (so the 404s were the guard's, not the path's)
+    rule = get(control, "httproute", "-n", namespace, "chat")["spec"]["rules"][0]
+    (modifier,) = [f["requestHeaderModifier"] for f in rule["filters"]
+                   if f["type"] == "RequestHeaderModifier"]  # fmt: skip
+    (token,) = [h["value"] for h in modifier["set"] if h["name"] == HOP_HEADER]
+    through = httpx.post(f"{hop}v1/chat/completions", json=chat, headers={HOP_HEADER: token},
+                         timeout=10)  # fmt: skip
+    assert through.status_code == 200, through.text
+    assert engine_requests(sim) == before + 1
+    before += 1
 
     # alice's key through both SDKs, streamed too
     pieces = [

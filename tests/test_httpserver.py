@@ -276,3 +276,98 @@ def test_a_server_takes_exactly_one_kind_of_handler() -> None:
         HttpServer()
     with pytest.raises(ValueError, match="exactly one of handler and replier"):
         HttpServer(handler, replier=replier)
+
+
+def test_a_shutdown_lets_a_stream_finish_and_refuses_new_connections() -> None:
+    """Graceful shutdown: the listener closes at once, an idle kept-alive connection is
+    closed, a stream in flight goes on to its end."""
+    streaming, go_on = asyncio.Event(), asyncio.Event()
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield b"data: one\n\n"
+        streaming.set()
+        await go_on.wait()
+        yield b"data: two\n\n"
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/quick":
+            return text_response(200, "ok")
+        return Response(200, content_type="text/event-stream", stream=chunks())
+
+    server = HttpServer(handler)
+
+    async def client(base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        idle_reader, idle_writer = await raw_exchange(
+            base, b"GET /quick HTTP/1.1\r\nhost: x\r\n\r\n"
+        )
+        assert (await idle_reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200 ")
+        async with httpx.AsyncClient(base_url=base) as http:
+            async with http.stream("GET", "/stream") as answer:
+                parts = answer.aiter_raw()
+                assert await anext(parts) == b"data: one\n\n"
+                await streaming.wait()
+                draining = asyncio.create_task(server.shutdown(SAFETY_S))
+                await asyncio.sleep(0)
+                assert await idle_reader.read() == b""  # the idle connection was closed
+                with pytest.raises(ConnectionRefusedError):
+                    await asyncio.open_connection(host, int(port))
+                assert not draining.done()
+                go_on.set()
+                assert [part async for part in parts] == [b"data: two\n\n"]
+            await draining
+            assert server.in_flight == 0
+        idle_writer.close()
+
+    run(server, client)
+
+
+def test_a_shutdown_lets_a_request_still_arriving_be_answered() -> None:
+    async def handler(request: Request) -> Response:
+        return json_response(200, {"size": len(request.body)})
+
+    server = HttpServer(handler)
+
+    async def client(base: str) -> None:
+        head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n"
+        reader, writer = await raw_exchange(base, head + b"01234")
+        while not server.in_flight:  # the server has read the first part
+            await asyncio.sleep(0.01)
+        draining = asyncio.create_task(server.shutdown(SAFETY_S))
+        await asyncio.sleep(0.05)
+        writer.write(b"56789")
+        await writer.drain()
+        answer = await reader.read()  # to the end: the server closes after answering
+        head_out, _, body = answer.partition(b"\r\n\r\n")
+        assert head_out.startswith(b"HTTP/1.1 200 ")
+        assert b"connection: close" in head_out.lower()
+        assert json.loads(body) == {"size": 10}
+        await draining
+        writer.close()
+
+    run(server, client)
+
+
+def test_a_shutdown_cuts_what_outlasts_its_grace_period() -> None:
+    cancelled = asyncio.Event()
+
+    async def replier(request: Request, reply: Reply) -> None:
+        await reply.start(200, [(b"content-type", b"text/plain")])
+        await reply.send(b"first")
+        try:
+            await asyncio.Event().wait()  # never finishes
+        finally:
+            cancelled.set()
+
+    server = HttpServer(replier=replier)
+
+    async def client(base: str) -> None:
+        reader, writer = await raw_exchange(base, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await reader.readuntil(b"first\r\n")
+        await server.shutdown(0.1)
+        rest = await reader.read()
+        assert not rest.endswith(b"0\r\n\r\n")  # cut short: no last chunk
+        await cancelled.wait()  # the handler was stopped with its connection
+        writer.close()
+
+    run(server, client)

@@ -26,9 +26,16 @@ while a handler runs, the server keeps reading its client's socket, and when the
 client closes it the handler's task is cancelled at once (its `finally` blocks
 close whatever it holds upstream; a `Response.stream` is closed with `aclose`);
 a handler that fails after its answer started has its connection closed, so the
-client sees a cut-short body, never a wrong one; `shutdown` stops accepting,
-closes idle connections, lets requests in flight finish within a grace period,
-marks their responses `Connection: close`, then closes whatever is left.
+client sees a cut-short body, never a wrong one.
+
+Graceful shutdown (`shutdown(grace_s)`, what a service calls on SIGTERM): the
+listener closes at once (a new connection is refused), idle kept-alive
+connections are closed, and every request in flight, one still arriving (its
+first bytes read) included, gets up to `grace_s` to be answered to its end,
+streams included; those answers carry `Connection: close` and their connections
+close after them. Whatever is still running at the deadline is cut (its handler
+cancelled by the closed connection). `shutdown` returns once nothing is in flight
+or the deadline passed, whichever comes first.
 """
 
 from __future__ import annotations
@@ -267,6 +274,7 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def shutdown(self, grace_s: float) -> None:
+        """Stop listening, then drain: see the module docstring."""
         self.closing = True
         if self._server is not None:
             self._server.close()
@@ -334,6 +342,8 @@ class HttpServer:
                     if head is None:
                         return None
                     raise _RefusedError(408, "request body timed out") from None
+                if data:  # a request under way: a shutdown now lets it finish
+                    self._busy[writer] = True
                 conn.receive_data(data)
             elif isinstance(event, h11.Data):
                 chunks.append(event.data)

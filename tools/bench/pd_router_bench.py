@@ -183,12 +183,61 @@ def metric_sum(status_url: str, name: str) -> float:
     )
 
 
-async def part_overhead(quick: bool) -> None:
+Figures = dict[str, float]
+"""One run of part 1: each row's added p50 (ms) by `<body> c<concurrency> <path>`, and the
+routing decision p50 (ms) of the hand-off router under `decision`."""
+
+GOALS = (
+    ("routing decision p50 (prefill+decode)", "decision", 0.5),
+    ("added time to first token p50, concurrency 1", "small c1 prefill+decode", 2.0),
+    ("added time to first token p50, concurrency 50", "small c50 prefill+decode", 10.0),
+    ("added p50 of 1 MB bodies, concurrency 50", "1 MB c50 decode only", 50.0),
+)
+"""Issue 16's goals: what, the figure, the bound (ms)."""
+
+
+def histogram_p50(status_url: str, name: str) -> float:
+    """The median of a router histogram, interpolated in its bucket as Prometheus's
+    `histogram_quantile` does (ms)."""
+    with urllib.request.urlopen(status_url + "/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= total / 2:
+            if bound == float("inf"):
+                return lower * 1000
+            share = (total / 2 - below) / max(count - below, 1)
+            return (lower + (bound - lower) * share) * 1000
+        lower, below = bound, count
+    return float("nan")
+
+
+def print_goals(runs: Sequence[Figures]) -> None:
+    """Each goal's figure per run, their median, and whether the median meets it."""
+    print(f"\n## Issue 16's goals (median of {len(runs)} run(s) of part 1)\n")
+    print("| goal | runs | median | bound | met |")
+    print("|---|---|---|---|---|")
+    for label, figure, bound in GOALS:
+        values = [run[figure] for run in runs]
+        median = sorted(values)[len(values) // 2]
+        shown = ", ".join(f"{v:+.2f}" if figure != "decision" else f"{v:.3f}" for v in values)
+        print(f"| {label} | {shown} ms | {median:.3f} ms | < {bound} ms | "
+              f"{'yes' if median < bound else 'NO'} |")  # fmt: skip
+
+
+async def part_overhead(quick: bool) -> Figures:
     print("## 1. Added latency (engines without simulated latency)")
     prefill = [start_sim("127.0.0.2", "producer", "--ttft-ms", "0", "--tpot-ms", "0")]
     decode = [start_sim("127.0.0.10", "consumer", "--ttft-ms", "0", "--tpot-ms", "0")]
     skip, skip_status = start_router(prefill, decode, "--min-prefill-chars", str(10**9))
     hand, hand_status = start_router(prefill, decode, "--min-prefill-chars", "1")
+    figures: Figures = {}
     try:
         small = body_of(" ".join(f"w{i}" for i in range(20)))
         big = body_of(" ".join(f"w{i % 5000}" for i in range(150_000)))
@@ -198,22 +247,30 @@ async def part_overhead(quick: bool) -> None:
         for label, body, counts in (("small", small, (300, 2000)), ("1 MB", big, (20, 100))):
             for concurrency, full in zip((1, 50), counts, strict=True):
                 count = max(concurrency, full // 5) if quick else full
-                await _overhead_row(label, body, concurrency, count, prefill[0], decode[0],
-                                    skip, hand if label == "small" else None)  # fmt: skip
+                hand_or_none = hand if label == "small" else None
+                added = await _overhead_row(label, body, concurrency, count, prefill[0],
+                                            decode[0], skip, hand_or_none)  # fmt: skip
+                figures.update({f"{label} c{concurrency} {p}": a for p, a in added.items()})
         for name, url in (("decode only", skip_status), ("prefill+decode", hand_status)):
             total = metric_sum(url, "modelplane_pd_router_decision_seconds_sum")
             decisions = metric_sum(url, "modelplane_pd_router_decision_seconds_count")
-            print(f"\nrouting decision ({name}), mean: {total / max(decisions, 1) * 1e3:.3f} ms")
+            p50 = histogram_p50(url, "modelplane_pd_router_decision_seconds")
+            print(f"\nrouting decision ({name}): mean {total / max(decisions, 1) * 1e3:.3f} ms, "
+                  f"p50 {p50:.3f} ms")  # fmt: skip
+        figures["decision"] = histogram_p50(hand_status, "modelplane_pd_router_decision_seconds")
     finally:
         stop(skip, hand, *prefill, *decode)
+    return figures
 
 
 async def _overhead_row(
     label: str, body: bytes, concurrency: int, count: int,
     prefill: Proc, decode: Proc, skip: Proc, hand: Proc | None,
-) -> None:  # fmt: skip
+) -> dict[str, float]:  # fmt: skip
     """One body size at one concurrency; the hand-off rows only with `hand` (small bodies:
-    with 1 MB ones a single simulated prefill engine, not the router, is the bottleneck)."""
+    with 1 MB ones a single simulated prefill engine, not the router, is the bottleneck).
+    Returns each path's added p50 (ms)."""
+    figures: dict[str, float] = {}
     direct_decode = Upstream(decode.host, decode.port)
     direct_prefill = Upstream(prefill.host, prefill.port)
     via_skip = Upstream(skip.host, skip.port)
@@ -238,11 +295,13 @@ async def _overhead_row(
         straight, _ = await closed_loop(count, concurrency, direct)
         through, _ = await closed_loop(count, concurrency, routed)
         added = pct(through, 0.5) - pct(straight, 0.5)
+        figures[path] = added
         print(f"| {label} | {concurrency} | {path} | {pct(straight, 0.5):.2f} / "
               f"{pct(straight, 0.99):.2f} ms | {pct(through, 0.5):.2f} / "
               f"{pct(through, 0.99):.2f} ms | {added:+.2f} ms |")  # fmt: skip
     for upstream in (direct_decode, direct_prefill, via_skip, via_hand):
         upstream.close()
+    return figures
 
 
 async def ttft(upstream: Upstream, body: bytes) -> float:
@@ -362,11 +421,17 @@ def main() -> None:
     p.add_argument("--cache-blocks", type=int, default=1400)
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--runs", type=int, default=1, help="runs of part 1 (goals: their median)")
     args = p.parse_args()
     load = os.getloadavg()[0]
     print(f"# pd-router benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at start)\n")
     if 1 in args.part:
-        asyncio.run(part_overhead(args.quick))
+        runs = []
+        for run in range(args.runs):
+            if args.runs > 1:
+                print(f"### run {run + 1} of {args.runs} (load average {os.getloadavg()[0]:.1f})")
+            runs.append(asyncio.run(part_overhead(args.quick)))
+        print_goals(runs)
     if 2 in args.part:
         asyncio.run(part_affinity(args))
     if 3 in args.part:

@@ -8,7 +8,8 @@ run the rendered front door (the h2c hop included) on loopback without
 Kubernetes:
 
 - an HTTPRoute's parent listener (`sectionName`) picks the entrypoint
-  (`entrypoints`), its rule's `PathPrefix` the router rule;
+  (`entrypoints`), its rule's `PathPrefix` (and `Exact` header matches) the
+  router rule;
 - its backendRef's Service and EndpointSlice give the server URL: scheme
   `h2c` for `appProtocol: kubernetes.io/h2c`, `https` for `https`, else
   `http`; each address through `resolve` (names to loopback, as a resolver
@@ -125,12 +126,16 @@ def file_config(
         (ref,) = rule["backendRefs"]
         (match,) = rule["matches"]
         prefix = match["path"]["value"]
+        matcher = " && ".join(
+            [f"PathPrefix(`{prefix}`)"]
+            + [f"Header(`{h['name']}`, `{h['value']}`)" for h in match.get("headers") or []]
+        )
         listener = route["spec"]["parentRefs"][0]["sectionName"]
         router = f"{ns}-{name}"
         middlewares = [middleware(ns, router, flt) for flt in rule.get("filters") or []]
         if ref.get("kind") == "TraefikService":
             http["routers"][router] = {
-                "rule": f"PathPrefix(`{prefix}`)",
+                "rule": matcher,
                 "service": link(ns, ref["name"]),
                 "middlewares": middlewares,
                 "entryPoints": [entrypoints[listener]],
@@ -166,7 +171,7 @@ def file_config(
             balancer["serversTransport"] = router
         http["services"][router] = {"loadBalancer": balancer}
         http["routers"][router] = {
-            "rule": f"PathPrefix(`{prefix}`)",
+            "rule": matcher,
             "service": router,
             "middlewares": middlewares,
             "entryPoints": [entrypoints[listener]],

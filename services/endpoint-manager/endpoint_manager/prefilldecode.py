@@ -13,7 +13,9 @@
    RoleBinding between them, all named `<replica>-router`;
 5. the router's Deployment (`ROUTER_COPIES` pod of `router_image` running
    `modelplane-pd-router --namespace <ns> --prefill-service ... --decode-service ...`,
-   listening on the pod IP, readiness on its `/readyz`), placed on the cluster's
+   listening on the pod IP, readiness on its `/readyz`; on SIGTERM it drains for up
+   to `ROUTER_SHUTDOWN_GRACE_S`, inside the pod's `terminationGracePeriodSeconds`
+   `ROUTER_TERMINATION_GRACE_S`), placed on the cluster's
    system nodes: nodeSelector `modelplane.ai/system: "true"` (`SYSTEM_NODE_LABEL`,
    which a platform puts on its non-GPU nodes; the local fleet does) and a toleration
    of that key, so a platform may also taint them;
@@ -56,6 +58,10 @@ ROUTER_PORT = 8000
 ROUTER_STATUS_PORT = 9090
 ROUTER_COPIES = 1
 ROUTER_COMMAND = "modelplane-pd-router"
+ROUTER_SHUTDOWN_GRACE_S = 30
+"""What the router gives requests in flight (streams) to finish once it drains (SIGTERM)."""
+ROUTER_TERMINATION_GRACE_S = ROUTER_SHUTDOWN_GRACE_S + 5
+"""The pod's grace before SIGKILL: the drain plus time to exit."""
 ROUTER_RESOURCES = {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -158,6 +164,7 @@ def _router_deployment(renderer: _Renderer, name: str, services: dict[str, str])
         f"--decode-service={services['Decode']}",
         f"--listen=$(POD_IP):{ROUTER_PORT}",
         f"--status-address=$(POD_IP):{ROUTER_STATUS_PORT}",
+        f"--shutdown-grace={ROUTER_SHUTDOWN_GRACE_S}",
     ]
     container = {
         "name": ROUTER_NAME,
@@ -192,6 +199,7 @@ def _router_deployment(renderer: _Renderer, name: str, services: dict[str, str])
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": name,
+                    "terminationGracePeriodSeconds": ROUTER_TERMINATION_GRACE_S,
                     "nodeSelector": {SYSTEM_NODE_LABEL: "true"},
                     "tolerations": [{"key": SYSTEM_NODE_LABEL, "operator": "Exists"}],
                     "containers": [container],

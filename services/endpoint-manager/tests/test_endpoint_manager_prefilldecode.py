@@ -169,6 +169,7 @@ def test_the_router_follows_both_phase_services_from_the_system_nodes() -> None:
         "--decode-service=kimi-east-0-decode",
         "--listen=$(POD_IP):8000",
         "--status-address=$(POD_IP):9090",
+        "--shutdown-grace=30",
     ]
     assert box["env"] == [
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
@@ -179,6 +180,15 @@ def test_the_router_follows_both_phase_services_from_the_system_nodes() -> None:
     assert "modelplane.ai/pool" not in pod["spec"]["nodeSelector"]
     assert "resourceClaims" not in pod["spec"]
     assert router["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_the_router_drains_within_its_pods_termination_grace() -> None:
+    router = named(render(KIMI, ROUTER_IMAGE), "Deployment", "kimi-east-0-router")
+    pod = router["spec"]["template"]["spec"]
+    (box,) = pod["containers"]
+    (grace,) = [a.split("=", 1)[1] for a in box["args"] if a.startswith("--shutdown-grace=")]
+    # the drain ends (and the router exits) before the kubelet's SIGKILL
+    assert 0 < float(grace) < pod["terminationGracePeriodSeconds"]
 
 
 def test_the_replicas_service_and_route_lead_to_the_router_only() -> None:

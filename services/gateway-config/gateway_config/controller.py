@@ -57,9 +57,14 @@ MANAGED_KINDS = (
     "EndpointSlice",
     "BackendTLSPolicy",
     "ConfigMap",
+    "Middleware",
 )
-RETRY_KINDS = ("Middleware", "TraefikService")
-"""Managed too while `Settings.retries` is on (Traefik's kinds: absent where it is not installed;
+"""Middlewares whatever `Settings.retries` says: the API keys' forwardAuth ones exist with
+`--no-retries` too, and only what is observed can be left alone or pruned. Where Traefik's
+CRDs are not installed the list answers 404 and the cache holds none (listing again every
+10 s)."""
+RETRY_KINDS = ("TraefikService",)
+"""Managed too while `Settings.retries` is on (Traefik's kind: absent where it is not installed;
 the chart's uninstall hook does not wait on them, their ModelService's deletion removes them)."""
 log = logging.getLogger("gateway_config")
 

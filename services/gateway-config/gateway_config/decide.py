@@ -315,13 +315,16 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     trust = _trust(snapshot, settings)
     via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
     with_keys = keys.required(snapshot.inference_gateways)
+    hop_token = keys.hop_token(snapshot.inference_gateways)
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
         owned, routed, unrouted, empty = _service_objects(
             service, endpoints, backends, settings, trust, via, listener
         )
-        objects.extend(render.guarded(service, owned, settings.auth_url) if with_keys else owned)
+        if with_keys:
+            owned = render.guarded(service, owned, settings.auth_url, hop_token)
+        objects.extend(owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)
         patch = _patch(service, wanted)
         if patch is not None:

@@ -17,9 +17,20 @@ SDKs) is hashed once and looked up. Answers (the OpenAI error shape):
 - a key scoped to the service: 200 with `KEY_ID_HEADER`.
 
 Every ModelService route gets a Traefik `forwardAuth` Middleware
-(`auth_middleware`) asking gateway-config's key server at `<url>/<ns>/<name>`,
+(`auth_spec`) asking gateway-config's key server at `<url>/<ns>/<name>`,
 sending it only the two key headers, first among the route's filters, so a
 refused request never reaches a backend.
+
+The hop listener (`gateway_config.hop`) has no key check of its own (its
+requests arrive with the key headers already removed), so with keys required it
+takes only what the front door's own routes send it: each service route sets
+`HOP_HEADER` to `hop_token` (replacing a client's own), every route on the hop
+listener matches only requests carrying that value and removes it before the
+backend. A client that reaches the hop port directly, without the token, meets
+no route (404). The token is a digest of the InferenceGateway `default`'s UID
+(random, made by the API server, stable while the object lives): it is in the
+rendered HTTPRoutes, so whoever may read HTTPRoutes on the control cluster can
+learn it, never a client of the front door.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ SERVICES_FIELD = "services"
 ANY_SERVICE = "*"
 KEY_ID_HEADER = "X-Modelplane-Key-Id"
 KEY_HEADERS = ("Authorization", "X-Api-Key")
+HOP_HEADER = "X-Modelplane-Hop"
 MIN_KEY_LENGTH = 16
 _SERVICE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
@@ -53,6 +65,15 @@ def required(inference_gateways: Iterable[Obj]) -> bool:
         if gateway["metadata"]["name"] == "default":
             return bool(((gateway.get("spec") or {}).get("apiKeys") or {}).get("required"))
     return False
+
+
+def hop_token(inference_gateways: Iterable[Obj]) -> str:
+    """What the hop listener's routes require in `HOP_HEADER` while keys are required."""
+    for gateway in inference_gateways:
+        if gateway["metadata"]["name"] == "default":
+            uid = str(gateway["metadata"].get("uid") or "")
+            return hashlib.sha256(f"modelplane-hop:{uid}".encode()).hexdigest()[:32]
+    return ""
 
 
 def digest(key: str) -> bytes:

@@ -611,34 +611,47 @@ def failover_route(
     )
 
 
-def guarded(service: Obj, objects: Sequence[Json], auth_url: str) -> list[Json]:
+def guarded(service: Obj, objects: Sequence[Json], auth_url: str, hop_token: str) -> list[Json]:
     """A ModelService's objects with its API keys checked (`gateway_config.keys`): its
     forwardAuth Middleware added, applied first by the service's own route, whose
-    RequestHeaderModifier then removes the key headers (no backend sees a caller's key)."""
+    RequestHeaderModifier then removes the key headers (no backend sees a caller's key) and
+    sets the hop header to `hop_token`; its routes on the hop listener match only requests
+    carrying that token, and remove it."""
     meta = service["metadata"]
     name = auth_name(meta["name"])
+    token = {"name": keys.HOP_HEADER, "value": hop_token}
     result: list[Json] = []
     for obj in objects:
-        if obj["kind"] != "HTTPRoute" or obj["metadata"]["name"] != meta["name"]:
+        if obj["kind"] != "HTTPRoute":
             result.append(obj)
             continue
         rule = obj["spec"]["rules"][0]
-        filters = [retry.filter_ref(name), *_without_keys(rule.get("filters", []))]
-        rule = {**rule, "filters": filters}
+        filters = rule.get("filters", [])
+        if obj["metadata"]["name"] == meta["name"]:  # the client listener's
+            filters = _modified(filters, {"set": [token], "remove": list(keys.KEY_HEADERS)})
+            rule = {**rule, "filters": [retry.filter_ref(name), *filters]}
+        elif obj["spec"]["parentRefs"][0]["sectionName"] == hops.LISTENER:
+            matches = [{**m, "headers": [{"type": "Exact", **token}]} for m in rule["matches"]]
+            filters = _modified(filters, {"remove": [keys.HOP_HEADER]})
+            rule = {**rule, "matches": matches, "filters": filters}
         result.append({**obj, "spec": {**obj["spec"], "rules": [rule]}})
     spec = keys.auth_spec(auth_url, meta["namespace"], meta["name"])
     return [_middleware(service, name, spec), *result]
 
 
-def _without_keys(filters: Sequence[Json]) -> list[Json]:
-    """`filters` with the key headers removed by its RequestHeaderModifier (one per rule)."""
+def _modified(filters: Sequence[Json], change: Json) -> list[Json]:
+    """`filters` with `change` (`set` and `remove` lists) added to its RequestHeaderModifier
+    (one per rule: a new one when there is none)."""
     modifier = "RequestHeaderModifier"
-    removal = {"remove": list(keys.KEY_HEADERS)}
     if not any(f["type"] == modifier for f in filters):
-        return [*filters, {"type": modifier, "requestHeaderModifier": removal}]
+        return [*filters, {"type": modifier, "requestHeaderModifier": change}]
     return [
-        {**f, "requestHeaderModifier": {**f["requestHeaderModifier"], **removal}}
+        {**f, "requestHeaderModifier": _merged(f["requestHeaderModifier"], change)}
         if f["type"] == modifier
         else f
         for f in filters
     ]
+
+
+def _merged(modifier: Json, change: Json) -> Json:
+    return {**modifier, **{k: [*modifier.get(k, []), *v] for k, v in change.items()}}

@@ -308,3 +308,45 @@ def test_the_backend_ca_bundle_is_cached_by_name_and_its_copy_follows_it() -> No
     run(cluster, settings=settings)
     assert cluster.writes == [("apply", copy_path)]
     assert cluster.objects[copy_path]["data"] == {"ca.crt": "PEM-2"}
+
+
+def keys_required(required: bool) -> Json:
+    gateway = inference_gateway()
+    gateway["spec"]["apiKeys"] = {"required": required}
+    return gateway
+
+
+def test_without_retries_the_key_middleware_is_applied_once_and_pruned_when_keys_go_off() -> None:
+    cluster = InMemoryControlCluster(
+        keys_required(True),
+        model_service("chat", app="chat"),
+        model_endpoint("a", "http://10.240.1.1", app="chat"),
+    )
+    settings = Settings(retries=False)
+    run(cluster, settings=settings)
+    (auth,) = cluster.of_kind("Middleware")
+    assert "forwardAuth" in auth["spec"]
+    auth_path = path("Middleware", "ml", auth["metadata"]["name"])
+    cluster.writes.clear()
+    run(cluster, settings=settings)
+    assert cluster.writes == []  # seen as applied: not written again every pass
+    cluster.put(keys_required(False))
+    run(cluster, settings=settings)
+    assert ("delete", auth_path) in cluster.writes
+    assert cluster.of_kind("Middleware") == []
+
+
+class WithoutTraefik(InMemoryControlCluster):
+    """A control cluster where Traefik's CRDs are not installed: their lists are 404s."""
+
+    async def get(self, target: str, params: dict[str, str] | None = None) -> Json | None:
+        if target.startswith("/apis/traefik.io/"):
+            return None
+        return await super().get(target, params)
+
+
+def test_without_retries_or_traefiks_crds_a_pass_still_routes() -> None:
+    cluster = WithoutTraefik(*fleet().objects.values())
+    run(cluster, settings=Settings(retries=False))
+    assert ("apply", path("HTTPRoute", "ml", "chat")) in cluster.writes
+    assert not [w for w in cluster.writes if "/traefik.io/" in w[1]]

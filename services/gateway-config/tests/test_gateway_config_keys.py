@@ -105,13 +105,13 @@ ENDPOINT = {
 }
 
 
-def applied(api_keys: Json | None) -> dict[tuple[str, str], Json]:
+def applied(api_keys: Json | None, uid: str = "u") -> dict[tuple[str, str], Json]:
     spec: Json = {"backend": "Traefik"}
     if api_keys is not None:
         spec["apiKeys"] = api_keys
     gateway = {
         "kind": "InferenceGateway",
-        "metadata": {"name": "default", "uid": "u"},
+        "metadata": {"name": "default", "uid": uid},
         "spec": spec,
     }
     snapshot = Snapshot(
@@ -145,16 +145,70 @@ def test_with_keys_required_the_route_asks_the_key_server_before_anything_else()
         },
     }
     assert filters[1]["extensionRef"]["name"] == "chat"  # the retry comes after
-    # the endpoint's bound names the service; no backend sees the caller's key
-    assert filters[2:] == [
-        {
-            "type": "RequestHeaderModifier",
-            "requestHeaderModifier": {
-                "set": [{"name": "X-Modelplane-Service", "value": "ml/chat"}],
-                "remove": ["Authorization", "X-Api-Key"],
-            },
-        }
-    ]
+    # the endpoint's bound names the service; the hop token; no backend sees the caller's key
+    (modifier,) = filters[2:]
+    assert modifier["type"] == "RequestHeaderModifier"
+    change = modifier["requestHeaderModifier"]
+    assert change["remove"] == ["Authorization", "X-Api-Key"]
+    assert [h["name"] for h in change["set"]] == ["X-Modelplane-Service", "X-Modelplane-Hop"]
+    assert change["set"][0]["value"] == "ml/chat"
+
+
+def applied_routes(api_keys: Json | None, uid: str = "u") -> tuple[Json, list[Json]]:
+    """The service's own route and its routes on the hop listener."""
+    objects = applied(api_keys, uid)
+    routes = [o for (kind, _), o in objects.items() if kind == "HTTPRoute"]
+    on_hop = [r for r in routes if r["spec"]["parentRefs"][0]["sectionName"] == "hop"]
+    return objects[("HTTPRoute", "chat")], on_hop
+
+
+def test_with_keys_required_the_hop_listener_takes_only_what_the_service_route_sends() -> None:
+    route, on_hop = applied_routes({"required": True})
+    (sets,) = [f["requestHeaderModifier"]["set"] for f in route["spec"]["rules"][0]["filters"]
+               if f["type"] == "RequestHeaderModifier"]  # fmt: skip
+    (token,) = [h["value"] for h in sets if h["name"] == "X-Modelplane-Hop"]
+    assert len(token) >= 32 and token != "u"  # not the UID itself
+    assert len(on_hop) == 1  # the plain-HTTP endpoint is reached through the hop
+    rule = on_hop[0]["spec"]["rules"][0]
+    (match,) = rule["matches"]
+    assert match["headers"] == [{"type": "Exact", "name": "X-Modelplane-Hop", "value": token}]
+    assert match["path"]["value"] == "/_hop/ml/chat/e1/"
+    (modifier,) = [f["requestHeaderModifier"] for f in rule["filters"]]
+    assert modifier == {"remove": ["X-Modelplane-Hop"]}  # the backend never sees it
+    # another InferenceGateway (another UID): another token
+    other, _ = applied_routes({"required": True}, uid="v")
+    assert other["spec"]["rules"][0]["filters"] != route["spec"]["rules"][0]["filters"]
+
+
+def test_with_keys_required_a_tier_route_on_the_hop_listener_needs_the_token_too() -> None:
+    tiered = {**SERVICE, "spec": {"endpoints": [
+        {"selector": {"matchLabels": {"d": "x"}}},
+        {"selector": {"matchLabels": {"d": "y"}}, "priority": 1},
+    ]}}  # fmt: skip
+    fallback = {**ENDPOINT, "metadata": {"name": "e2", "namespace": "ml", "uid": "uid-e2",
+                                         "labels": {"d": "y"}}}  # fmt: skip
+    gateway = {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "u"},
+               "spec": {"backend": "Traefik", "apiKeys": {"required": True}}}  # fmt: skip
+    snapshot = Snapshot(
+        inference_gateways=[gateway], model_services=[tiered],
+        model_endpoints=[ENDPOINT, fallback], gateway=GATEWAY,
+    )  # fmt: skip
+    decision = decide(snapshot, Settings(), NOW)
+    routes = [o for o in decision.apply if o["kind"] == "HTTPRoute"]
+    on_hop = [r for r in routes if r["spec"]["parentRefs"][0]["sectionName"] == "hop"]
+    assert {r["spec"]["rules"][0]["matches"][0]["path"]["value"] for r in on_hop} == {
+        "/_tier/0/ml/chat/",
+        "/_tier/1/ml/chat/",
+    }
+    for on in on_hop:
+        (match,) = on["spec"]["rules"][0]["matches"]
+        assert [h["name"] for h in match["headers"]] == ["X-Modelplane-Hop"]
+
+
+@pytest.mark.parametrize("api_keys", [None, {"required": False}])
+def test_without_keys_required_the_hop_routes_match_by_path_alone(api_keys: Json | None) -> None:
+    _, on_hop = applied_routes(api_keys)
+    assert [list(m) for r in on_hop for m in r["spec"]["rules"][0]["matches"]] == [["path"]]
 
 
 @pytest.mark.parametrize("api_keys", [None, {}, {"required": False}])

@@ -62,11 +62,14 @@ def test_without_retries_there_is_no_middleware_and_no_filter() -> None:
     assert [o["kind"] for o in decision.apply] == ["Service", "EndpointSlice", "HTTPRoute"]
     (route,) = [o for o in decision.apply if o["kind"] == "HTTPRoute"]
     assert "filters" not in route["spec"]["rules"][0]
-    # nor does it watch Traefik's kind, which may not be installed then
-    assert "Middleware" not in managed_kinds(off)
-    assert not [p for p in watched_paths(off) if "traefik.io" in p]
+    # nor does it watch the failover TraefikServices; Middlewares it still watches (API
+    # keys use them whatever the retries; a 404 list where Traefik's CRDs are missing)
+    assert "TraefikService" not in managed_kinds(off)
+    watched = "?labelSelector=app.kubernetes.io/managed-by=modelplane-gateway-config"
+    assert [p for p in watched_paths(off) if "traefik.io" in p] == [
+        f"/apis/traefik.io/v1alpha1/middlewares{watched}"
+    ]
     assert [p for p in watched_paths(Settings()) if "traefik.io" in p] == [
-        f"/apis/traefik.io/v1alpha1/{plural}"
-        "?labelSelector=app.kubernetes.io/managed-by=modelplane-gateway-config"
+        f"/apis/traefik.io/v1alpha1/{plural}{watched}"
         for plural in ("middlewares", "traefikservices")
     ]

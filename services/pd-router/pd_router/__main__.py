@@ -6,8 +6,10 @@ pod. Each phase's pods are the ready endpoints of a Service in `--namespace`
 (`--prefill-service`, `--decode-service`; EndpointSlices, watched) or a fixed
 list (`--prefill-pods`, `--decode-pods`: `host:port,...`). `/metrics`,
 `/healthz` and `/readyz` are served on `--status-address`. JSON log lines go to
-stderr until SIGTERM or SIGINT. Exit status 2 when the command line is unusable,
-naming the flag.
+stderr. On SIGTERM or SIGINT it drains: `/readyz` fails at once, new connections
+are refused, requests in flight (streams included) get up to `--shutdown-grace`
+seconds to finish, then it exits with status 0. Exit status 2 when the command
+line is unusable, naming the flag.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--scrape-interval", type=float, default=1.0, help="s between /metrics reads")
     p.add_argument("--max-body-mib", type=float, default=64.0, help="larger request bodies get 413")
+    p.add_argument(
+        "--shutdown-grace", type=float, default=30.0,
+        help="on SIGTERM: s that requests in flight may take to finish (keep it below the "
+        "pod's terminationGracePeriodSeconds)",
+    )  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -89,6 +96,7 @@ def config(args: argparse.Namespace) -> Config:
         "--decode-timeout": args.decode_timeout_s > 0,
         "--scrape-interval": args.scrape_interval > 0,
         "--max-body-mib": args.max_body_mib > 0,
+        "--shutdown-grace": args.shutdown_grace >= 0,
     }
     for flag, ok in positive.items():
         if not ok:
@@ -113,6 +121,7 @@ def config(args: argparse.Namespace) -> Config:
         port_name=args.port_name,
         scrape_interval_s=args.scrape_interval,
         max_body_bytes=int(args.max_body_mib * 1024 * 1024),
+        shutdown_grace_s=args.shutdown_grace,
         tuning=Tuning(
             prefill_policy=args.prefill_policy,
             **{field: getattr(args, field) for _, field, _, _ in TUNING_FLAGS},

@@ -5,7 +5,13 @@ list per phase or from the EndpointSlices of the phase's Service, listed and
 watched through `modelplane.cache.Cache` (one `Kube` client, in-cluster or
 `kubeconfig`); every change re-reads the phase's ready pods. The status address
 serves `/metrics`, `/healthz` and `/readyz` (`modelplane.statusserver`): ready
-once at least one decode pod is known.
+once at least one decode pod is known, until the router drains.
+
+Draining (`stop` set: SIGTERM): `/readyz` answers 503 at once, the proxy stops
+listening (a new connection is refused) and closes its idle connections, and
+requests in flight, streams included, get up to `Config.shutdown_grace_s` to end
+(`HttpServer.shutdown`); then the pod watch, the scraper and the status
+endpoints stop and `serve` returns.
 """
 
 from __future__ import annotations
@@ -50,10 +56,14 @@ class Config:
     scrape_interval_s: float = 1.0
     connect_timeout_s: float = 2.0
     max_body_bytes: int = 64 * 1024 * 1024
+    shutdown_grace_s: float = 30.0
+    """How long requests in flight may take to finish once the router drains."""
     tuning: Tuning = field(default_factory=Tuning)
 
 
-def readiness(decode: Phase) -> str | None:
+def readiness(decode: Phase, draining: asyncio.Event) -> str | None:
+    if draining.is_set():
+        return "draining: shutting down"
     return None if decode.addresses else "no ready decode pod known yet"
 
 
@@ -104,11 +114,14 @@ async def serve(
     log.info("listening", extra={"fields": {"address": f"{config.host}:{port}", "port": port}})
     if bound is not None:
         bound.set_result(port)
+    draining = asyncio.Event()
     tasks = [
         asyncio.create_task(_watch(config, phases)),
         asyncio.create_task(scrape_forever(decode, config.scrape_interval_s)),
         asyncio.create_task(
-            statusserver.serve(config.status_host, config.status_port, lambda: readiness(decode))
+            statusserver.serve(
+                config.status_host, config.status_port, lambda: readiness(decode, draining)
+            )
         ),
     ]
     stopped = asyncio.create_task(stop.wait())
@@ -121,10 +134,15 @@ async def serve(
                 task.result()  # a failure (no API server to watch) ends the router
     finally:
         stopped.cancel()
+        draining.set()
+        log.info(
+            "draining",
+            extra={"fields": {"in_flight": server.in_flight, "grace_s": config.shutdown_grace_s}},
+        )
+        await server.shutdown(config.shutdown_grace_s)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await server.shutdown(0)
-        log.info("stopped")
+        log.info("stopped", extra={"fields": {"cut": server.in_flight}})

@@ -370,3 +370,37 @@ def test_a_killed_prefill_pod_fails_no_request(tmp_path: Path) -> None:
         assert fleet.metric("modelplane_pd_router_retries_total", {"phase": "prefill"}) >= 1
     finally:
         fleet.stop()
+
+
+def test_sigterm_drains_a_stream_in_flight_then_exits_cleanly(tmp_path: Path) -> None:
+    # 40 tokens at 50 ms each: the stream is still running when SIGTERM comes.
+    fleet = Fleet(tmp_path, prefill=1, decode=1,
+                  decode_args=("--ttft-ms", "5", "--tpot-ms", "50"))  # fmt: skip
+    try:
+        port = int(fleet.url.rsplit(":", 1)[1])
+        body = {"prompt": LONG + " drained", "max_tokens": 40, "ignore_eos": True,
+                "stream": True}  # fmt: skip
+        with (
+            httpx.Client(base_url=fleet.url, timeout=30) as one,
+            one.stream("POST", "/v1/completions", json=body) as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["x-modelplane-prefill-pod"] == "default/prefill-0"
+            events = response.iter_lines()
+            first = next(e for e in events if e.startswith("data: "))
+            fleet.router.terminate()
+
+            def not_ready() -> bool:
+                return httpx.get(fleet.status_url + "/readyz", timeout=1.0).status_code == 503
+
+            assert wait_until(not_ready, 5.0), fleet.log()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            rest = [e for e in events if e.startswith("data: ")]
+        assert rest[-1] == "data: [DONE]"
+        tokens = [json.loads(e[6:])["choices"][0]["text"] for e in [first, *rest[:-1]]]
+        assert len(tokens) == 40  # every token, none cut
+        assert fleet.router.wait(10) == 0, fleet.log()
+        assert '"draining"' in fleet.log()
+    finally:
+        fleet.stop()

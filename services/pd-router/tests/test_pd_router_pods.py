@@ -41,13 +41,14 @@ def test_pods_follow_the_slices_of_each_phase() -> None:
         kube.put(COLLECTION, _slice("p-1", "r-prefill", {"10.1.0.1": True, "10.1.0.2": False}))
         kube.put(COLLECTION, _slice("other", "someone-else", {"10.9.0.1": True}))
         prefill, decode = Phase("prefill", 1.0), Phase("decode", 1.0)
+        draining = asyncio.Event()
         cache = follow_slices(kube, NS, "http", {"r-prefill": prefill, "r-decode": decode})
         task = asyncio.create_task(cache.run())
         try:
             await settle()
             assert list(prefill.pods.values()) == [Pod("10.1.0.1", 8000, "r-prefill-1")]
             assert decode.addresses == ()
-            assert readiness(decode) == "no ready decode pod known yet"
+            assert readiness(decode, draining) == "no ready decode pod known yet"
 
             kube.put(COLLECTION, _slice("d-1", "r-decode", {"10.2.0.1": True}))
             kube.put(COLLECTION, _slice("d-2", "r-decode", {"10.2.0.2": True}))
@@ -55,7 +56,9 @@ def test_pods_follow_the_slices_of_each_phase() -> None:
             await settle()
             assert decode.addresses == ("10.2.0.1:8000", "10.2.0.2:8000")
             assert prefill.addresses == ("10.1.0.1:8000", "10.1.0.2:8000")
-            assert readiness(decode) is None
+            assert readiness(decode, draining) is None
+            draining.set()
+            assert readiness(decode, draining) == "draining: shutting down"
 
             kube.put(COLLECTION, _slice("p-1", "r-prefill", {"10.1.0.1": False, "10.1.0.2": True}))
             kube.remove(COLLECTION, NS, "d-2")

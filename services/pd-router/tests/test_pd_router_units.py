@@ -222,6 +222,8 @@ def test_fixed_pod_lists_are_parsed_and_bad_entries_named() -> None:
          "--balance: out of range"),
         (["--prefill-service", "p", "--decode-service", "d", "--max-body-mib", "0"],
          "--max-body-mib: out of range"),
+        (["--prefill-service", "p", "--decode-service", "d", "--shutdown-grace", "-1"],
+         "--shutdown-grace: out of range"),
         (["--prefill-service", "p", "--decode-service", "d", "--listen", "nohost"],
          "--listen: address 'nohost': expected host:port"),
     ],
@@ -235,10 +237,12 @@ def test_an_unusable_command_line_is_named(argv: list[str], message: str) -> Non
 def test_the_command_line_sets_the_tuning() -> None:
     args = parser().parse_args(
         ["--prefill-service", "p", "--decode-pods", "127.0.0.1:8000", "--min-prefill-chars", "7",
-         "--listen", "127.0.0.1:9000", "--balance", "2", "--max-body-mib", "0.5"]
+         "--listen", "127.0.0.1:9000", "--balance", "2", "--max-body-mib", "0.5",
+         "--shutdown-grace", "12.5"]
     )  # fmt: skip
     settings = config(args)
     assert settings.max_body_bytes == 512 * 1024
+    assert settings.shutdown_grace_s == 12.5
     assert settings.prefill.service == "p"
     assert settings.decode.pods == (Pod("127.0.0.1", 8000),)
     assert (settings.host, settings.port) == ("127.0.0.1", 9000)
