@@ -144,7 +144,12 @@ def test_services_select_their_deployments_pods_and_expose_its_ports(
     rendered: list[dict[str, Any]],
 ) -> None:
     deployments = by_kind(rendered, "Deployment")
-    for service, svc in by_kind(rendered, "Service").items():
+    services = by_kind(rendered, "Service")
+    peers = services.pop("endpoint-manager-peers")  # headless: every copy by address
+    assert peers["spec"]["clusterIP"] == "None"
+    assert peers["spec"]["selector"] == services["endpoint-manager"]["spec"]["selector"]
+    assert [p["name"] for p in peers["spec"]["ports"]] == ["scaler"]
+    for service, svc in services.items():
         pod = deployments[service]["spec"]["template"]
         labels = pod["metadata"]["labels"]
         assert svc["spec"]["selector"].items() <= labels.items()
@@ -259,5 +264,7 @@ def test_gateway_config_routes_services_at_zero_to_the_activators_service(
     http = next(p for p in service["spec"]["ports"] if p["name"] == "http")
     assert url == f"http://activator.{NAMESPACE}.svc:{http['port']}"
     assert activator.listen == f"{POD_IP}:{http['port']}"
-    assert activator.scaler is None  # no Activation API named: nothing reported
+    # Held requests are reported to every copy of this release's endpoint-manager.
+    assert activator.scaler == f"endpoint-manager.{NAMESPACE}.svc:50081"
+    assert activator.scaler_peers == f"endpoint-manager-peers.{NAMESPACE}.svc"
     assert activator.tls_cert == "/etc/modelplane/tls/tls.crt"

@@ -50,5 +50,9 @@ def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_
     assert not any(a.startswith("--tls") for a in argv["gateway-config"])
     assert "--activator-url=http://10.240.0.1:8090" in argv["gateway-config"]
     assert "--listen=10.240.0.1:8090" in argv["activator"]
-    ports = list(services.STATUS_PORTS.values()) + list(services.GRPC_PORTS.values())
+    # The activator reports held requests to endpoint-manager's scaler, with its own certificate.
+    assert "--scaler-address=10.240.0.1:50081" in argv["endpoint-manager"]
+    assert "--scaler=10.240.0.1:50081" in argv["activator"]
+    assert f"--tls-cert={CONFIG / 'tls' / 'activator' / 'tls.crt'}" in argv["activator"]
+    ports = [*services.STATUS_PORTS.values(), *services.GRPC_PORTS.values(), services.SCALER_PORT]
     assert len(set(ports)) == len(ports)

@@ -93,8 +93,13 @@ app.kubernetes.io/component: {{ .service }}
 {{- $args = append $args (printf "--activator-url=http://activator.%s.svc:%v" $ns $v.services.activator.httpPort) -}}
 {{- else if eq .service "activator" -}}
 {{- $args = append $args (printf "--listen=%s:%v" $bind $own.httpPort) -}}
+{{- $manager := index $v.services "endpoint-manager" -}}
 {{- if $own.scaler -}}
 {{- $args = append $args (printf "--scaler=%s" $own.scaler) -}}
+{{- else if $manager.scalerPort -}}
+{{- /* Every copy of endpoint-manager keeps the held reports it gets: report to each
+       (the headless Service `endpoint-manager-peers` names every ready copy). */ -}}
+{{- $args = concat $args (list (printf "--scaler=endpoint-manager.%s.svc:%v" $ns $manager.scalerPort) (printf "--scaler-peers=endpoint-manager-peers.%s.svc" $ns)) -}}
 {{- end -}}
 {{- end -}}
 {{- concat $args $own.extraArgs | toJson -}}

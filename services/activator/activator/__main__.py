@@ -25,12 +25,13 @@ import sys
 from typing import Any
 
 from modelplane import logs
-from modelplane.grpcutil import TlsFiles
+from modelplane.grpcutil import TlsFiles, is_loopback
 from modelplane.grpcutil.client import dial_aio
 from modelplane.grpcutil.tls import TlsConfigError
 from modelplane.service import split_address
 
 from activator.app import Config, serve
+from activator.fanout import FanOutSender
 from activator.report import DEFAULT_INTERVAL_S
 
 log = logging.getLogger("activator")
@@ -44,6 +45,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--status-address", default="0.0.0.0:9096", help="/metrics, /healthz, /readyz")
     p.add_argument("--kubeconfig", help="the control cluster (default: in-cluster)")
     p.add_argument("--scaler", help="host:port of the Activation API (endpoint-manager's scaler)")
+    p.add_argument(
+        "--scaler-peers",
+        help="a host name resolving to every copy of the scaler (a headless Service); each"
+        " report goes to each (default: --scaler's host)",
+    )
     p.add_argument("--tls-cert", help="PEM client certificate for --scaler (with --tls-key)")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--tls-ca", help="PEM CA bundle the scaler's certificate chains to")
@@ -86,14 +92,30 @@ def config(args: argparse.Namespace) -> Config:
 
 
 def scaler_stub(args: argparse.Namespace) -> Any | None:
-    """The `Activation` stub for `--scaler` (None without it); raises naming the problem."""
+    """The `Activation` sender for `--scaler` (None without it): every report goes to every
+    address `--scaler-peers` (default: `--scaler`'s host) resolves to, each peer checked
+    against `--scaler`'s host name; raises naming the problem."""
     if args.scaler is None:
         return None
     from modelplane.proto.gen.modelplane.activation.v1 import activation_pb2_grpc
 
+    host, port = split_address(args.scaler)
     tls = TlsFiles.from_paths(args.tls_cert, args.tls_key, args.tls_ca)
-    channel = dial_aio(args.scaler, services=(ACTIVATION,), tls=tls, allow_insecure=args.insecure)
-    return activation_pb2_grpc.ActivationStub(channel)
+    if tls is None and not args.insecure and not is_loopback(args.scaler):
+        raise ValueError(f"refusing plain (insecure) gRPC to {args.scaler}: give TLS files")
+    name = [("grpc.ssl_target_name_override", host), ("grpc.default_authority", host)]
+
+    def dial(target: str) -> tuple[Any, Any]:
+        channel = dial_aio(
+            target,
+            services=(ACTIVATION,),
+            tls=tls,
+            allow_insecure=True,
+            options=name if tls else (),
+        )
+        return channel, activation_pb2_grpc.ActivationStub(channel)
+
+    return FanOutSender(args.scaler_peers or host, port, dial)
 
 
 async def _run(settings: Config, args: argparse.Namespace) -> None:

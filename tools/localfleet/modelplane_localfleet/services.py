@@ -151,6 +151,8 @@ ACTIVATOR_PORT = 8090
 """Where the activator takes the requests of ModelServices at zero (gateway-config's
 `--activator-url`)."""
 GRPC_PORTS = {"cluster-provisioner": 50071, "fleet-scheduler": 50061}
+SCALER_PORT = 50081
+"""endpoint-manager's KEDA external scaler and Activation API (the activator reports there)."""
 MODULES = {service: service.replace("-", "_") for service in SERVICES}
 
 
@@ -180,5 +182,8 @@ def service_argv(service: str, python: str, config_dir: Path, address: str) -> l
     elif service == "gateway-config":
         argv.append(f"--activator-url=http://{address}:{ACTIVATOR_PORT}")
     elif service == "activator":
-        argv.append(f"--listen={address}:{ACTIVATOR_PORT}")
+        argv += [f"--listen={address}:{ACTIVATOR_PORT}", f"--scaler={address}:{SCALER_PORT}"]
+        argv += tls_flags
+    if service == "endpoint-manager":
+        argv.append(f"--scaler-address={address}:{SCALER_PORT}")
     return argv
