@@ -10,6 +10,12 @@ placed on `acct` (the whole-node rule would place two), every pod names the `mod
 scheduler and binds, the four small ones on one node. Once the extender stops, the
 cluster is counted in whole nodes: what is placed stays, and a new deployment gets no
 replica there.
+
+Without the extension (extender stopped: Node accounting, pods for acct's default
+kube-scheduler), the same workload made as plain pods leaves the 8-GPU pod Pending (the
+default scheduler spreads the 2-GPU pods over both nodes), and applied through the
+fleet it is never placed: two 2-GPU replicas take the two whole nodes, the rest is
+refused, and no pod the fleet made waits.
 """
 
 from __future__ import annotations
@@ -17,15 +23,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from modelplane.naming import DEPLOYMENT_LABEL, POOL_LABEL
 from modelplane_localfleet import extension, fleetfile, process
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
+from e2e.dra import allocated, claim_template, gpu_pod
 from e2e.kube import Json, apply, condition, get, items, wait_for
 from e2e.services import Service, cluster_provisioner, endpoint_manager, fleet_scheduler, serving
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 FLEET_API_PORT = 50251
+PLAIN = "plain-pods"  # acct's namespace for pods made without the fleet
 HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
 FLEET = """
 apiVersion: modelplane.ai/v1alpha1
@@ -126,6 +135,23 @@ def bound_pods(cluster: Cluster, namespace: str, wanted: int) -> list[Json] | No
     return pods if len(pods) == wanted else None
 
 
+def pods_on_gpu_nodes(cluster: Cluster) -> list[str]:
+    """namespace/name@node of every pod on acct's pool nodes (its system node excluded)."""
+    pool = {n["metadata"]["name"] for n in items(cluster, "nodes", "-l", POOL_LABEL)}
+    return [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}@{p['spec']['nodeName']}"
+        for p in items(cluster, "pods", "-A")
+        if p["spec"].get("nodeName") in pool
+    ]
+
+
+def failed_scheduling(cluster: Cluster, namespace: str, pod: str) -> Json | None:
+    """The scheduler's latest FailedScheduling event for the pod, once there is one."""
+    events = items(cluster, "events", "-n", namespace, "--field-selector",
+                   f"involvedObject.name={pod},reason=FailedScheduling")  # fmt: skip
+    return events[-1] if events else None
+
+
 def not_scheduled(control: Cluster, namespace: str, name: str) -> Json | None:
     """The deployment's Scheduled condition once it is False (a replica fits nowhere)."""
     found = condition(get(control, "modeldeployment", "-n", namespace, name), "Scheduled")
@@ -165,22 +191,50 @@ def test_with_the_extension_the_fleet_places_all_five_and_every_pod_binds(
     assert len(before) == 5
 
 
-def test_without_the_extension_the_fleet_places_only_what_whole_nodes_allow(
+def test_without_the_extension_the_eight_gpu_pod_strands_and_the_fleet_never_places_it(
     acct: tuple[Cluster, Cluster], namespace: str
 ) -> None:
-    """(After the test above: its extender is stopped.) On an empty acct in Node accounting,
-    four 2-GPU replicas: two are placed (a node each by the whole-node rule), and their
-    pods bind with the cluster's default scheduler (on whichever nodes it picks: it does
-    not pack DRA claims, which is why the fleet counts whole nodes here)."""
+    """(After the test above: its extender is stopped.) The same workload without the
+    extension. Made as plain pods for acct's default kube-scheduler, four 2-GPU pods bind
+    on both nodes (it does not pack DRA claims) and the 8-GPU pod stays Pending though
+    eight of the sixteen GPUs are free. Applied as ModelDeployments with acct in Node
+    accounting, the fleet places two 2-GPU replicas (a whole node each), refuses the
+    other two and the 8-GPU one, and every pod it did make binds."""
     control, cluster = acct
     wait_for("acct empty", lambda: not replicas_on(control), 180)
+    wait_for("no claim left on acct", lambda: not items(cluster, "resourceclaims", "-A"), 180)
+    # Both GPU nodes empty (a pod still terminating counts against its node's score), so
+    # what follows is the default scheduler's choice on two equal nodes.
+    wait_for("acct's GPU nodes empty", lambda: not pods_on_gpu_nodes(cluster), 180)
     if extension_status(control).get("accounting") != "Node":
         process.stop(cluster.record_path(extension.EXTENDER_COMPONENT), grace_s=5)
         wait_for("acct in Node accounting",
                  lambda: extension_status(control).get("accounting") == "Node", 60)  # fmt: skip
+
+    cluster.kubectl("create", "namespace", PLAIN)
+    try:
+        apply(cluster, claim_template("two", PLAIN, 2), claim_template("eight", PLAIN, 8))
+        small = [f"small-{i}" for i in range(4)]
+        apply(cluster, *(gpu_pod(name, PLAIN, "two") for name in small))
+        pods = wait_for("the four 2-GPU pods bound", lambda: bound_pods(cluster, PLAIN, 4), 120)
+        spread = {p["spec"]["nodeName"] for p in pods}
+        assert len(spread) == 2, f"the 2-GPU pods packed on {spread}: {pods_on_gpu_nodes(cluster)}"
+        apply(cluster, gpu_pod("whole", PLAIN, "eight"))
+        said = wait_for("the 8-GPU pod unschedulable",
+                        lambda: failed_scheduling(cluster, PLAIN, "whole"), 60)  # fmt: skip
+        assert get(cluster, "pod", "-n", PLAIN, "whole")["spec"].get("nodeName") is None, said
+        assert len(allocated(cluster, PLAIN)) == 8, "eight GPUs taken, eight free"
+    finally:
+        cluster.kubectl("delete", "namespace", PLAIN, "--wait=true", "--timeout=120s")
+
     apply(control, gpus("small", namespace, 2, 4))
     said = wait_for("small short", lambda: not_scheduled(control, namespace, "small"), 60)
     assert "needed nodes free" in said["message"], said
-    assert len(replicas_on(control, namespace)) == 2
+    apply(control, gpus("big", namespace, 8, 1))
+    said = wait_for("big not scheduled", lambda: not_scheduled(control, namespace, "big"), 60)
+    assert "needed nodes free" in said["message"], said
+    placed = replicas_on(control, namespace)
+    assert sorted(r["metadata"]["labels"][DEPLOYMENT_LABEL] for r in placed) == ["small"] * 2
     pods = wait_for("the two pods bound", lambda: bound_pods(cluster, namespace, 2), 240)
     assert all(p["spec"].get("schedulerName") in (None, "default-scheduler") for p in pods)
+    assert len(items(cluster, "pods", "-n", namespace)) == 2, "no pod of the fleet's is Pending"

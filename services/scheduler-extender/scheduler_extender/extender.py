@@ -73,10 +73,12 @@ class Extender:
         self.clock = clock
         self._catalog: Catalog | None = None
         self._inventory: Inventory | None = None
+        self._keyed: dict[str, dict[str, Json]] = {}  # path -> its objects by namespace/name
         self.pending: dict[str, Pending] = {}  # pod uid -> its guessed devices
         cache.listeners.append(self._changed)
 
     def _changed(self, path: str, obj: Json) -> None:
+        self._keyed.pop(path, None)
         if path == SLICES:
             self._catalog = None
         if path in (SLICES, CLAIMS):
@@ -95,12 +97,16 @@ class Extender:
             self._inventory = Inventory(self._catalog, taken)
         return self._inventory
 
+    def _by_key(self, path: str) -> dict[str, Json]:
+        """The collection by namespace/name, rebuilt only after it changed."""
+        found = self._keyed.get(path)
+        if found is None:
+            found = self._keyed[path] = _by_key(self.cache.items(path))
+        return found
+
     def _requests(self, pod: Json) -> tuple[list[Any], list[DeviceId]]:
         return requests_of(
-            pod,
-            _by_key(self.cache.items(CLAIMS)),
-            _by_key(self.cache.items(TEMPLATES)),
-            _by_key(self.cache.items(CLASSES)),
+            pod, self._by_key(CLAIMS), self._by_key(TEMPLATES), self._by_key(CLASSES)
         )
 
     def _with_pending(self, inventory: Inventory, except_pod: str) -> Inventory:

@@ -91,8 +91,16 @@ class Catalog:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
+    """The catalog's devices and which are taken. Each node's free devices, and which of
+    them match a selector set, are computed on first use and kept: an inventory never
+    changes (the extender builds a new one when claims change)."""
+
     catalog: Catalog
     taken: frozenset[DeviceId] = field(default_factory=frozenset)
+    _free: dict[str, list[NodeDevice]] = field(default_factory=dict, compare=False, repr=False)
+    _candidates: dict[tuple[str, tuple[Selector, ...]], list[int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, slices: Iterable[Json], claims: Iterable[Json]) -> Inventory:
@@ -105,6 +113,24 @@ class Inventory:
 
     def with_taken(self, more: Iterable[DeviceId]) -> Inventory:
         return Inventory(self.catalog, self.taken | frozenset(more))
+
+    def free(self, node: str) -> list[NodeDevice]:
+        """The node's devices not taken (do not modify: it is kept)."""
+        found = self._free.get(node)
+        if found is None:
+            found = [d for d in self.devices.get(node, ()) if d.id not in self.taken]
+            self._free[node] = found
+        return found
+
+    def candidates(self, node: str, selectors: tuple[Selector, ...]) -> list[int]:
+        """Indexes into `free(node)` of the devices matching every selector (kept)."""
+        key = (node, selectors)
+        found = self._candidates.get(key)
+        if found is None:
+            wanted = self.catalog.matching(selectors)
+            found = [i for i, d in enumerate(self.free(node)) if d.id in wanted]
+            self._candidates[key] = found
+        return found
 
 
 def allocated(claims: Iterable[Json]) -> Iterable[DeviceId]:
@@ -180,13 +206,6 @@ def _wanted(inventory: Inventory, request: DeviceRequest) -> frozenset[DeviceId]
     return inventory.catalog.matching(request.selectors)
 
 
-def _candidates(
-    inventory: Inventory, request: DeviceRequest, free: Sequence[NodeDevice]
-) -> list[int]:
-    wanted = _wanted(inventory, request)
-    return [i for i, d in enumerate(free) if d.id in wanted]
-
-
 def fits(inventory: Inventory, node: str, requests: Sequence[DeviceRequest]) -> str | None:
     """None when the node's free devices can satisfy every request at once; else why not."""
     found = assignment(inventory, node, requests)
@@ -199,10 +218,10 @@ def assignment(
     """Free devices of `node` that would satisfy every request at once, or why there are none."""
     if not requests:
         return []
-    free = [d for d in inventory.devices.get(node, ()) if d.id not in inventory.taken]
+    free = inventory.free(node)
     slots: list[list[int]] = []
     for request in requests:
-        candidates = _candidates(inventory, request, free)
+        candidates = inventory.candidates(node, request.selectors)
         if request.count is None:
             wanted = _wanted(inventory, request)
             everything = [d for d in inventory.devices.get(node, ()) if d.id in wanted]

@@ -259,6 +259,20 @@ def test_filter_answers_node_names_and_says_why_a_node_failed() -> None:
     assert answer["Error"] == ""
 
 
+def test_filter_sees_a_template_and_an_allocation_that_arrive_after_its_first_answer() -> None:
+    cache = cache_with()
+    extender = Extender(cache)
+    nodes = {"Pod": pod("p1", "six"), "NodeNames": ["node-a", "node-b"]}
+    assert extender.filter(nodes)["NodeNames"] == ["node-a", "node-b"]  # no such template yet
+    cache.change(TEMPLATES, template("six", request("gpu", 6)))
+    cache.change(CLAIMS, claim("x", "node-a", [0, 1, 2]))
+    answer = extender.filter(nodes)
+    assert answer["NodeNames"] == ["node-b"]
+    assert answer["FailedNodes"] == {
+        "node-a": "modelplane: claim c0 request gpu: 5 free matching devices, 6 wanted"
+    }
+
+
 def test_filter_without_node_cache_returns_the_node_objects_that_pass() -> None:
     extender = Extender(cache_with(claim("x", "node-a", [0])))
     nodes = {"items": [{"metadata": {"name": "node-a"}}, {"metadata": {"name": "node-b"}}]}
