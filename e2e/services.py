@@ -201,9 +201,10 @@ def serving(
     try:
         try:
             for name, service in running.items():
-                wait_for(f"{name} ready", functools.partial(service_ready, name, service))
+                # generous: a loaded machine (CI beside other fleets) starts Python slowly
+                wait_for(f"{name} ready", functools.partial(service_ready, name, service), 180)
             for name in clusters:
-                wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name))
+                wait_for(f"{name} Ready", functools.partial(cluster_ready, control, name), 180)
             yield running
         finally:
             if drain:
