@@ -1,4 +1,4 @@
-"""The command line: the hop listener's port, and the ports it refuses."""
+"""The command line: the hop listener's port, the API keys' namespace, and what it refuses."""
 
 from __future__ import annotations
 
@@ -23,4 +23,16 @@ def test_the_hop_port_defaults_to_8001_and_can_be_set() -> None:
 def test_a_hop_port_equal_to_the_gateway_port_or_out_of_range_is_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(argv)
+    assert exited.value.code == 2
+
+
+def test_api_keys_are_read_in_a_namespace_of_their_own() -> None:
+    args = parser().parse_args([])
+    assert (args.api_key_namespace, args.namespace) == ("modelplane-api-keys", "modelplane-system")
+    assert parser().parse_args(["--api-key-namespace", "keys"]).api_key_namespace == "keys"
+
+
+def test_the_controllers_namespace_is_refused_as_the_key_namespace() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--api-key-namespace", "team-a", "--namespace", "team-a"])
     assert exited.value.code == 2
