@@ -1,5 +1,6 @@
 """The Helm chart on the control cluster: accepted by the API server, installed, upgraded
-in place, uninstalled without leftovers, and a wrong value refused before anything is made.
+in place, uninstalled without leftovers (but the API keys' namespace, kept by design), and a
+wrong value refused before anything is made.
 
 Each test installs into its own namespace under its own release name, so the release's
 cluster-scoped roles (`<release>:<service>`) never meet the fleet's. The chart's default
@@ -115,6 +116,42 @@ def test_install_upgrade_and_uninstall_leave_nothing_behind(
     left = items(control, "all", "--namespace", namespace)
     assert left == [], [f"{o['kind']}/{o['metadata']['name']}" for o in left]
     control.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=60s")
+
+
+def test_the_key_namespace_is_made_when_missing_kept_on_uninstall_and_taken_back(
+    helm: Path, control: ClusterHandle, namespace: str, release: str
+) -> None:
+    """The API keys' namespace of its own: made by the install, where gateway-config's
+    ServiceAccount may list Secrets (and may not in the release namespace, home of the
+    kubeconfigs); left with its keys by uninstall; a reinstall takes it back."""
+    keys = f"{namespace}-keys"
+    args = ("--namespace", namespace, "--set", f"services.gateway-config.apiKeyNamespace={keys}")
+    account = f"--as=system:serviceaccount:{namespace}:gateway-config"
+
+    def may_list_secrets(where: str) -> str:
+        answer = control.kubectl("auth", "can-i", "list", "secrets", "-n", where, account,
+                                 check=False)  # fmt: skip
+        return str(answer.stdout.strip())
+
+    try:
+        install = helm_on(helm, control, "install", release, str(CHART), *args)
+        assert install.returncode == 0, install.stderr
+        made = get(control, "namespace", keys)["metadata"]
+        assert made["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert made["annotations"]["meta.helm.sh/release-name"] == release
+        assert (may_list_secrets(keys), may_list_secrets(namespace)) == ("yes", "no")
+        uninstall = helm_on(helm, control, "uninstall", release, "--no-hooks", "--wait", *args[:2])
+        assert uninstall.returncode == 0, uninstall.stderr
+        kept = get(control, "namespace", keys)["metadata"]
+        assert "deletionTimestamp" not in kept
+        assert may_list_secrets(keys) == "no"  # the Role and its binding went with the release
+        again = helm_on(helm, control, "install", release, str(CHART), *args)
+        assert again.returncode == 0, again.stderr
+        assert may_list_secrets(keys) == "yes"
+        uninstall = helm_on(helm, control, "uninstall", release, "--no-hooks", "--wait", *args[:2])
+        assert uninstall.returncode == 0, uninstall.stderr
+    finally:
+        control.kubectl("delete", "namespace", keys, "--wait=false", check=False)
 
 
 def test_install_with_a_wrong_value_is_refused_naming_it(

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOUR = ROOT / "examples" / "tour"
 RELEASE = "e2e-cp"
 NAMESPACE = "modelplane-system"
+KEY_NAMESPACE = "modelplane-api-keys"
+"""Where the chart's gateway-config reads API keys (`services.gateway-config.apiKeyNamespace`)."""
 INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 
 
@@ -164,11 +166,12 @@ def keyed_chat(address: str, key: str | None) -> int:
 
 def check_api_keys(control: Cluster, address: str, namespace: str) -> None:
     """Keys required: Traefik asks the chart's key server (its Service, port `api-keys`):
-    a missing key is refused, a key Secret in the release namespace is let through; then
+    a missing key is refused, a key Secret in the key namespace (`modelplane-api-keys`, the
+    chart's default, apart from the release namespace's kubeconfigs) is let through; then
     the front door is open again."""
     secret = {
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "e2e-chart", "namespace": NAMESPACE,
+        "metadata": {"name": "e2e-chart", "namespace": KEY_NAMESPACE,
                      "labels": {"modelplane.ai/api-key": "true"}},
         "stringData": {"key": KEY, "services": f"{namespace}/qwen"},
     }  # fmt: skip
@@ -190,7 +193,7 @@ def check_api_keys(control: Cluster, address: str, namespace: str) -> None:
     finally:
         control.kubectl("patch", "inferencegateway", "default", "--type=merge",
                         "-p", json.dumps({"spec": {"apiKeys": {"required": False}}}))  # fmt: skip
-        control.kubectl("delete", "secret", "-n", NAMESPACE, "e2e-chart", check=False)
+        control.kubectl("delete", "secret", "-n", KEY_NAMESPACE, "e2e-chart", check=False)
     wait_for("the front door open again", lambda: keyed_chat(address, None) == 200, 60)
 
 

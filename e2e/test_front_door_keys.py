@@ -2,7 +2,9 @@
 
 gateway-config runs with its key server on the control address; the
 InferenceGateway `default` requires keys (`spec.apiKeys.required`). Keys are
-Secrets of `modelplane-system` labelled `modelplane.ai/api-key`. Against a
+Secrets of `modelplane-api-keys` labelled `modelplane.ai/api-key`; gateway-config
+(its own identity) may list Secrets there and not in `modelplane-system`, where
+a Secret with the same label and a key for every service is not honoured (401). Against a
 ModelService `chat` over one engine simulator: no key, or a wrong one, is a 401
 in the OpenAI error shape (the `openai` SDK raises `AuthenticationError`) and
 never reaches the engine (its finished-request count does not move); the right
@@ -51,11 +53,13 @@ from e2e.test_gateway_config import (
 )
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
-SYSTEM_NAMESPACE = "modelplane-system"
+SYSTEM_NAMESPACE = "modelplane-system"  # the clusters' kubeconfig Secrets
+KEY_NAMESPACE = "modelplane-api-keys"
 STATUS_PORT = 9127
 KEY_PORT = 9128
 ALICE = "sk-e2e-alice-0123456789abcdef"
 BOB = "sk-e2e-bob-0123456789abcdef"
+MALLORY = "sk-e2e-mallory-0123456789abcdef"  # in the wrong namespace
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "hello"}
 ]
@@ -92,11 +96,11 @@ def inference_gateway(required: bool) -> Json:
             "spec": spec}  # fmt: skip
 
 
-def key_secret(name: str, key: str, services: str) -> Json:
+def key_secret(name: str, key: str, services: str, namespace: str = KEY_NAMESPACE) -> Json:
     data = {"key": key, "services": services}
     return {
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE,
+        "metadata": {"name": name, "namespace": namespace,
                      "labels": {"modelplane.ai/api-key": "true"}},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }  # fmt: skip
@@ -124,11 +128,22 @@ def keyed(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Itera
         sim.kill()
         sim.wait(10)
         door.control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
-        for name in ("alice", "bob"):
+        for namespace, name in (
+            (KEY_NAMESPACE, "alice"), (KEY_NAMESPACE, "bob"), (SYSTEM_NAMESPACE, "mallory")
+        ):  # fmt: skip
             door.control.kubectl(
-                "delete", "secret", "-n", SYSTEM_NAMESPACE, name, "--wait=false", check=False
+                "delete", "secret", "-n", namespace, name, "--wait=false", check=False
             )
         print((logs / "gateway-config.log").read_text()[-4000:])
+
+
+def can_list_secrets(door: FrontDoor, namespace: str) -> bool:
+    """The API server's answer: may gateway-config's identity list Secrets of `namespace`?"""
+    answer = door.control.kubectl(
+        "auth", "can-i", "list", "secrets", "-n", namespace, "--as=modelplane:gateway-config",
+        check=False,
+    )  # fmt: skip
+    return answer.stdout.strip() == "yes"
 
 
 def engine_requests(url: str) -> float:
@@ -151,6 +166,7 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
         control,
         key_secret("alice", ALICE, f"{namespace}/chat, {namespace}/echo"),
         key_secret("bob", BOB, f"{namespace}/other"),
+        key_secret("mallory", MALLORY, "*", namespace=SYSTEM_NAMESPACE),
         endpoint(namespace, "sim-a", keyed.backends["sim-a"], **labels),
         {"apiVersion": API, "kind": "ModelService",
          "metadata": {"name": "chat", "namespace": namespace},
@@ -196,6 +212,12 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
         stranger.messages.create(
             model="tiny-chat", max_tokens=4, messages=[{"role": "user", "content": "hi"}]
         )
+    # a key labelled in the kubeconfigs' namespace is no key: gateway-config cannot list there
+    assert not can_list_secrets(keyed, SYSTEM_NAMESPACE)
+    assert can_list_secrets(keyed, KEY_NAMESPACE)
+    mallory = openai.OpenAI(base_url=f"{base}/v1", api_key=MALLORY, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        mallory.chat.completions.create(model="tiny-chat", messages=MESSAGES, max_tokens=4)
     # bob's key is for another service: 403
     bob = openai.OpenAI(base_url=f"{base}/v1", api_key=BOB, max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
@@ -266,7 +288,7 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
     assert ALICE not in (keyed.logs / "gateway-config.log").read_text()
 
     # revoking alice's key: refused within 5 s
-    control.kubectl("delete", "secret", "-n", SYSTEM_NAMESPACE, "alice")
+    control.kubectl("delete", "secret", "-n", KEY_NAMESPACE, "alice")
     began = time.monotonic()
 
     def refused() -> bool:

@@ -36,8 +36,12 @@ KNOWN_KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("v1", "Namespace"),
 }  # fmt: skip
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
+# gateway-config's API keys: the one namespace apart from the release's (the Namespace
+# itself, and gateway-config's Role and RoleBinding there).
+KEY_NAMESPACE = "modelplane-api-keys"
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +70,12 @@ def test_every_object_is_a_known_kind_in_the_release_namespace(
     for obj in rendered:
         assert (obj["apiVersion"], obj["kind"]) in KNOWN_KINDS, obj["kind"]
         namespace = obj["metadata"].get("namespace")
-        if obj["kind"] in CLUSTER_SCOPED:
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"] == KEY_NAMESPACE
+        elif namespace == KEY_NAMESPACE:
+            assert obj["kind"] in ("Role", "RoleBinding")
+            assert obj["metadata"]["name"] == f"{RELEASE}:gateway-config"
+        elif obj["kind"] in CLUSTER_SCOPED:
             assert namespace is None
             assert obj["metadata"]["name"].startswith(f"{RELEASE}:")
         else:

@@ -15,29 +15,42 @@ from tools.apigen.api import KINDS
 from tools.apigen.crdgen import crd_files
 
 
+def namespaced(objects: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """`kind`'s objects by (namespace, name)."""
+    return {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == kind
+    }
+
+
 def test_rbac_rules_are_the_files_the_local_fleet_binds(rendered: list[dict[str, Any]]) -> None:
+    """Each file's ClusterRole, and each Role in the namespace it names (by default the
+    release's; the API keys' by its default name under default values), bound to the
+    service's ServiceAccount."""
     assert set(fleet_services.SERVICES) == set(SERVICES)
     cluster_roles = by_kind(rendered, "ClusterRole")
-    roles = by_kind(rendered, "Role")
+    roles = namespaced(rendered, "Role")
+    bindings = namespaced(rendered, "RoleBinding")
     for service in SERVICES:
-        files = {
-            doc["kind"]: doc
-            for doc in yaml.safe_load_all(
-                (CHART / "files" / "rbac" / f"{service}.yaml").read_text()
-            )
-        }
+        files = list(yaml.safe_load_all((CHART / "files" / "rbac" / f"{service}.yaml").read_text()))
         name = f"{RELEASE}:{service}"
-        assert cluster_roles[name]["rules"] == files["ClusterRole"]["rules"]
-        assert roles[name]["rules"] == files["Role"]["rules"]
-        assert roles[name]["metadata"]["namespace"] == NAMESPACE
-        for kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
-            binding = by_kind(rendered, kind)[name]
-            assert binding["roleRef"] == {
-                "apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name,
+        subjects = [{"kind": "ServiceAccount", "name": service, "namespace": NAMESPACE}]
+        (cluster_role,) = [doc for doc in files if doc["kind"] == "ClusterRole"]
+        assert cluster_roles[name]["rules"] == cluster_role["rules"]
+        binding = by_kind(rendered, "ClusterRoleBinding")[name]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name,
+        }  # fmt: skip
+        assert binding["subjects"] == subjects
+        file_roles = [doc for doc in files if doc["kind"] == "Role"]
+        where = {doc["metadata"].get("namespace", NAMESPACE) for doc in file_roles}
+        assert {ns for ns, n in roles if n == name} == where, service
+        for role in file_roles:
+            key = (role["metadata"].get("namespace", NAMESPACE), name)
+            assert roles[key]["rules"] == role["rules"]
+            assert bindings[key]["roleRef"] == {
+                "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name,
             }  # fmt: skip
-            assert binding["subjects"] == [
-                {"kind": "ServiceAccount", "name": service, "namespace": NAMESPACE}
-            ]
+            assert bindings[key]["subjects"] == subjects
 
 
 def test_chart_crds_are_the_generated_ones() -> None:

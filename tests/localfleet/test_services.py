@@ -18,21 +18,61 @@ def test_every_service_has_its_rbac_bound_to_its_own_user() -> None:
         assert all(b["roleRef"]["name"] == f"localfleet:{service}" for b in mine)
 
 
-def test_only_cluster_provisioner_may_list_secrets_and_cache_hydrator_only_gets_them() -> None:
-    """Kubeconfig Secrets are cluster-provisioner's alone; cache-hydrator reads a ModelCache's
-    authSecret by name (`get`), so it can never enumerate Secrets it was not pointed at."""
-    verbs: dict[str, set[str]] = {}
-    for o in services.rbac_objects():
-        if o["kind"] not in ("ClusterRole", "Role"):
-            continue
-        for rule in o.get("rules", []):
-            if "secrets" in rule.get("resources", []):
-                verbs.setdefault(o["metadata"]["name"], set()).update(rule["verbs"])
-    assert {name for name, v in verbs.items() if v & {"list", "watch"}} == {
-        "localfleet:cluster-provisioner"
+KUBECONFIG_NAMESPACE = "modelplane-system"
+KEY_NAMESPACE = "modelplane-api-keys"
+CLUSTER_WIDE = "*"
+
+
+def secret_verbs() -> dict[tuple[str, str], set[str]]:
+    """{(user, namespace or CLUSTER_WIDE): verbs on Secrets}, following every binding."""
+    objects = services.rbac_objects()
+    roles = {
+        (o["kind"], o["metadata"].get("namespace", CLUSTER_WIDE), o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] in ("ClusterRole", "Role")
     }
-    assert verbs["localfleet:cache-hydrator"] == {"get"}
-    assert set(verbs) == {"localfleet:cluster-provisioner", "localfleet:cache-hydrator"}
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for binding in (o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        scope = binding["metadata"].get("namespace", CLUSTER_WIDE)
+        ref = binding["roleRef"]
+        role = roles[
+            (ref["kind"], CLUSTER_WIDE if ref["kind"] == "ClusterRole" else scope, ref["name"])
+        ]
+        for rule in role["rules"]:
+            if "secrets" in rule["resources"]:
+                for subject in binding["subjects"]:
+                    verbs.setdefault((subject["name"], scope), set()).update(rule["verbs"])
+    return verbs
+
+
+def test_only_cluster_provisioner_may_list_secrets_and_cache_hydrator_only_gets_them() -> None:
+    """Kubeconfig Secrets are cluster-provisioner's alone: only it may list or watch Secrets
+    of their namespace (or cluster-wide); cache-hydrator reads a ModelCache's authSecret by
+    name (`get`), so it can never enumerate Secrets it was not pointed at; gateway-config
+    lists and watches the API keys in their own namespace, and nowhere else."""
+    verbs = secret_verbs()
+    enumerate_ = {where for where, v in verbs.items() if v & {"list", "watch"}}
+    assert enumerate_ == {
+        ("modelplane:cluster-provisioner", KUBECONFIG_NAMESPACE),
+        ("modelplane:gateway-config", KEY_NAMESPACE),
+    }
+    assert verbs[("modelplane:gateway-config", KEY_NAMESPACE)] == {"get", "list", "watch"}
+    assert verbs[("modelplane:cache-hydrator", CLUSTER_WIDE)] == {"get"}
+    assert set(verbs) == {
+        ("modelplane:cluster-provisioner", KUBECONFIG_NAMESPACE),
+        ("modelplane:gateway-config", KEY_NAMESPACE),
+        ("modelplane:cache-hydrator", CLUSTER_WIDE),
+    }
+
+
+def test_every_namespace_a_role_lives_in_is_created_before_it() -> None:
+    objects = services.rbac_objects()
+    created = [i for i, o in enumerate(objects) if o["kind"] == "Namespace"]
+    names = {objects[i]["metadata"]["name"] for i in created}
+    assert names == {KUBECONFIG_NAMESPACE, KEY_NAMESPACE}
+    for i, o in enumerate(objects):
+        if o["kind"] in ("Role", "RoleBinding"):
+            assert o["metadata"]["namespace"] in names and i > max(created), o["metadata"]
 
 
 def test_command_lines_use_each_identity_and_wire_endpoint_manager_to_the_fleet_api() -> None:

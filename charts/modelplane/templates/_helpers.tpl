@@ -35,6 +35,15 @@ app.kubernetes.io/component: {{ .service }}
 {{- list .service (printf "%s.%s" .service $ns) (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.%s" .service $ns .root.Values.clusterDomain) | toJson }}
 {{- end }}
 
+{{- /* The namespace of the API key Secrets; refused when it is the release namespace. */ -}}
+{{- define "modelplane.apiKeyNamespace" -}}
+{{- $ns := index .Values.services "gateway-config" "apiKeyNamespace" -}}
+{{- if eq $ns .Release.Namespace -}}
+{{- fail (printf "services.gateway-config.apiKeyNamespace: %q is the release namespace, whose kubeconfig Secrets gateway-config must not read; name a namespace of its own" $ns) -}}
+{{- end -}}
+{{ $ns }}
+{{- end }}
+
 {{- define "modelplane.tlsSecret" -}}
 {{ .service }}-tls
 {{- end }}
@@ -86,7 +95,7 @@ app.kubernetes.io/component: {{ .service }}
 {{- if eq (int $own.hopPort) (int $own.gatewayPort) -}}
 {{- fail (printf "services.gateway-config.hopPort: %v is also gatewayPort; the hop listener needs a port of its own" $own.hopPort) -}}
 {{- end -}}
-{{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort) (printf "--https-port=%v" $own.httpsPort) (printf "--api-key-address=%s:%v" $bind $own.apiKeyPort) (printf "--api-key-url=http://gateway-config.%s.svc:%v" $ns $own.apiKeyPort)) -}}
+{{- $args = concat $args (list (printf "--gateway-class=%s" $own.gatewayClass) (printf "--gateway-port=%v" $own.gatewayPort) (printf "--hop-port=%v" $own.hopPort) (printf "--https-port=%v" $own.httpsPort) (printf "--api-key-address=%s:%v" $bind $own.apiKeyPort) (printf "--api-key-url=http://gateway-config.%s.svc:%v" $ns $own.apiKeyPort) (printf "--api-key-namespace=%s" (include "modelplane.apiKeyNamespace" .root))) -}}
 {{- if $own.backendCAConfigMap -}}
 {{- $args = append $args (printf "--backend-ca-configmap=%s" $own.backendCAConfigMap) -}}
 {{- end -}}

@@ -3,11 +3,12 @@
 It reconciles InferenceGateways, ModelServices and ModelEndpoints on the control
 cluster while it holds the leader Lease `<namespace>/gateway-config`, serves
 `/metrics`, `/healthz` and `/readyz` on `--status-address` and (every copy) the
-API key checks of the front door on `--api-key-address` (`gateway_config.keyserver`),
+API key checks of the front door on `--api-key-address` (`gateway_config.keyserver`,
+reading the key Secrets of `--api-key-namespace`),
 logging JSON lines to stderr until SIGTERM or SIGINT; then it hands the Lease over
 at once. Exit status 2 when the command line is unusable (a listener port outside
-1..65535, the hop port equal to the gateway port, or an `--activator-url` that
-cannot be a backend).
+1..65535, the hop port equal to the gateway port, an `--activator-url` that
+cannot be a backend, or `--api-key-namespace` equal to `--namespace`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
         "ModelService with spec.scaleToZero and no endpoint is routed there, so its requests "
         "are held until an endpoint is Ready (default: none, such a service answers 503)",
     )
+    p.add_argument(
+        "--api-key-namespace",
+        default=keyserver.DEFAULT_NAMESPACE,
+        help="the namespace of the Secrets labelled modelplane.ai/api-key (the callers' keys); "
+        "one of its own, apart from --namespace, whose kubeconfig Secrets gateway-config "
+        "must not be able to read",
+    )
     return p
 
 
@@ -126,6 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.activator_url is not None and (why := activation.check_url(args.activator_url)):
         log.error("bad --activator-url", extra={"fields": {"url": args.activator_url, "why": why}})
         sys.exit(2)
+    if args.api_key_namespace == args.namespace:  # its kubeconfig Secrets would be readable
+        log.error("bad --api-key-namespace: it must not be --namespace", extra={"fields": {
+            "namespace": args.api_key_namespace}})  # fmt: skip
+        sys.exit(2)
     settings = Settings(
         gateway_class=args.gateway_class, port=args.gateway_port, namespace=args.namespace,
         backend_ca=args.backend_ca_configmap, hop_port=args.hop_port,
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        background.extend(start_key_server(kube, args.namespace, args.api_key_address))
+        background.extend(start_key_server(kube, args.api_key_namespace, args.api_key_address))
         cache = Cache(kube, watched_paths(settings))
         controller = GatewayConfig(kube, elector, settings, cache)
         return ReconcileLoop(

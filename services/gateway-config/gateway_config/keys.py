@@ -1,8 +1,8 @@
 """API keys per caller at the front door (pure: the key table, the check, the Middleware).
 
 Switched on by the InferenceGateway `default`'s `spec.apiKeys.required` (off by
-default: the front door stays open). A key is a Secret of the gateway's
-namespace labelled `LABEL`: `data.key` the key itself, `data.services` the
+default: the front door stays open). A key is a Secret of the key namespace
+(`--api-key-namespace`) labelled `LABEL`: `data.key` the key itself, `data.services` the
 ModelServices it may use (`<namespace>/<name>`, separated by commas or white
 space; `*` for every service). Its key id, passed on to the backend in
 `KEY_ID_HEADER` and counted in `/metrics`, is the Secret's name: never the key.

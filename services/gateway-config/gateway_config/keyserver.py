@@ -1,7 +1,8 @@
 """gateway-config's key server: answers Traefik's `forwardAuth` for every ModelService route.
 
 Every copy (leader or not) runs one: a `Cache` (list + watch) of the Secrets of
-the gateway's namespace labelled `keys.LABEL`, whose every change rebuilds the
+the key namespace (`--api-key-namespace`, `DEFAULT_NAMESPACE`; never the namespace
+of the clusters' kubeconfig Secrets) labelled `keys.LABEL`, whose every change rebuilds the
 key table at once (so a deleted Secret stops working as soon as its watch event
 arrives), and an HTTP server (`modelplane.httpserver`) on `--api-key-address`
 answering `<any method> /<namespace>/<service>` with `keys.check`'s verdict: 200
@@ -33,8 +34,11 @@ REQUESTS = Counter(
 )
 
 
+DEFAULT_NAMESPACE = "modelplane-api-keys"
+
+
 def secrets_path(namespace: str) -> str:
-    """The labelled Secrets of the gateway's namespace (the only Secrets it reads)."""
+    """The labelled Secrets of the key namespace (the only Secrets it reads)."""
     return f"/api/v1/namespaces/{namespace}/secrets?labelSelector={keys.LABEL}"
 
 

@@ -240,7 +240,7 @@ def test_the_server_answers_forward_auth_and_a_deleted_key_stops_at_once() -> No
     before = accepted._value.get()
 
     async def main() -> None:
-        path = secrets_path("modelplane-system")
+        path = secrets_path("modelplane-api-keys")
         server = KeyServer(Cache(NoApi(), [path]), path)
         port = await server.server.start("127.0.0.1", 0)
         try:

@@ -1,4 +1,4 @@
-"""The command line: the hop listener's port, and the ports it refuses."""
+"""The command line: the hop listener's port, the API keys' namespace, and what it refuses."""
 
 from __future__ import annotations
 
@@ -43,3 +43,15 @@ def test_an_activator_url_that_cannot_be_a_backend_is_refused_naming_the_flag(
     logged = capsys.readouterr().err
     assert "bad --activator-url" in logged
     assert why in logged
+
+
+def test_api_keys_are_read_in_a_namespace_of_their_own() -> None:
+    args = parser().parse_args([])
+    assert (args.api_key_namespace, args.namespace) == ("modelplane-api-keys", "modelplane-system")
+    assert parser().parse_args(["--api-key-namespace", "keys"]).api_key_namespace == "keys"
+
+
+def test_the_controllers_namespace_is_refused_as_the_key_namespace() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--api-key-namespace", "team-a", "--namespace", "team-a"])
+    assert exited.value.code == 2

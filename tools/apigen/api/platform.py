@@ -689,7 +689,8 @@ INFERENCE_GATEWAY = Kind(
                             "required",
                             Bool(),
                             "Every request needs a key (Authorization: Bearer or x-api-key) "
-                            "from a Secret of the control plane's namespace labelled "
+                            "from a Secret of the API key namespace (gateway-config's "
+                            "--api-key-namespace, default modelplane-api-keys) labelled "
                             "modelplane.ai/api-key (data.key, data.services: the "
                             "<namespace>/<name> ModelServices it may use, or *); a missing or "
                             "unknown key is a 401, a key not scoped to the service a 403.",

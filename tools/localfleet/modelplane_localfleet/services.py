@@ -5,8 +5,9 @@ Helm chart to the rules in `charts/modelplane/files/rbac/<service>.yaml`. On
 the local fleet each service gets a client-certificate user
 `modelplane:<service>` on the control cluster (its kubeconfig is
 `config/control/<service>.kubeconfig`), bound to the same files' ClusterRole
-(cluster-wide) and Role (in `modelplane-system`). `install` also applies the
-repository's CRDs and the namespace, as the chart would.
+(cluster-wide) and Roles: in `modelplane-system`, or in the namespace a Role's file
+names (gateway-config's API keys: `modelplane-api-keys`). `install` also applies the
+repository's CRDs and those namespaces, as the chart would.
 
 For gRPC between services (and from the `modelplane` CLI), `write_tls` issues
 from the control cluster's CA one certificate per service (server and client,
@@ -77,10 +78,11 @@ def users() -> dict[str, str]:
 
 
 def _binding(kind: str, role: dict[str, Any], service: str) -> dict[str, Any]:
+    """`role` bound to the service's user (a RoleBinding in the Role's namespace)."""
     name = role["metadata"]["name"]
     metadata: dict[str, Any] = {"name": name}
     if kind == "RoleBinding":
-        metadata["namespace"] = NAMESPACE
+        metadata["namespace"] = role["metadata"]["namespace"]
     return {
         "apiVersion": f"{API}/v1",
         "kind": kind,
@@ -94,23 +96,28 @@ HARNESS_ROLE_PREFIX = "localfleet:"
 
 
 def rbac_objects() -> list[dict[str, Any]]:
-    """Every service's roles from the chart's files, each bound to the service's user.
+    """Every service's roles from the chart's files, each bound to the service's user,
+    after the namespaces the Roles live in.
 
-    The roles are named `localfleet:<service>`, not the files' `modelplane:<service>`,
-    so a chart release named `modelplane` (whose roles are `<release>:<service>`) installs
-    beside them on the same control cluster."""
-    out: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-    ]
+    A Role lives in `NAMESPACE` unless its file names a namespace. The roles are named
+    `localfleet:<service>`, not the files' `modelplane:<service>`, so a chart release named
+    `modelplane` (whose roles are `<release>:<service>`) installs beside them on the same
+    control cluster."""
+    namespaces = [NAMESPACE]
+    out: list[dict[str, Any]] = []
     for service in SERVICES:
         for role in yaml.safe_load_all((RBAC_DIR / f"{service}.yaml").read_text()):
             role["metadata"]["name"] = HARNESS_ROLE_PREFIX + service
             if role["kind"] == "Role":
-                role["metadata"]["namespace"] = NAMESPACE
+                namespace = role["metadata"].setdefault("namespace", NAMESPACE)
+                namespaces += [] if namespace in namespaces else [namespace]
                 out += [role, _binding("RoleBinding", role, service)]
             else:
                 out += [role, _binding("ClusterRoleBinding", role, service)]
-    return out
+    return [
+        *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in namespaces),
+        *out,
+    ]
 
 
 def inference_gateway(port: int) -> list[dict[str, Any]]:
