@@ -78,18 +78,18 @@ def services(
     address = control.plan.address
     running = {
         "cluster-provisioner": cluster_provisioner(
-            keda_fleet, 9181, FLEET_API_PORT, logs / "cp.log"
+            keda_fleet, 9191, FLEET_API_PORT, logs / "cp.log"
         ),
-        "fleet-scheduler": fleet_scheduler(keda_fleet, 9182, FLEET_API_PORT + 1, logs / "fs.log"),
+        "fleet-scheduler": fleet_scheduler(keda_fleet, 9192, FLEET_API_PORT + 1, logs / "fs.log"),
         "endpoint-manager": endpoint_manager(
-            keda_fleet, 9183, f"{address}:{FLEET_API_PORT}", logs / "em.log",
+            keda_fleet, 9193, f"{address}:{FLEET_API_PORT}", logs / "em.log",
             f"--scaler-address={scaler_address}",
         ),
         "gateway-config": gateway_config(
-            keda_fleet, 9184, logs / "gc.log", f"--activator-url=http://{address}:{ACTIVATOR_PORT}"
+            keda_fleet, 9194, logs / "gc.log", f"--activator-url=http://{address}:{ACTIVATOR_PORT}"
         ),
         "activator": activator(
-            keda_fleet, 9185, ACTIVATOR_PORT, logs / "activator.log", scaler_address
+            keda_fleet, 9195, ACTIVATOR_PORT, logs / "activator.log", scaler_address
         ),
     }  # fmt: skip
     with front_door(control), serving(control, running, drain=True) as ready:
