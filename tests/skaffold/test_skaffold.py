@@ -107,7 +107,11 @@ def test_render_gives_the_charts_objects_with_the_image_skaffold_tagged(
     assert sorted((o["kind"], o["metadata"]["name"]) for o in rendered) == sorted(
         (o["kind"], o["metadata"]["name"]) for o in expected
     )
-    assert {o["metadata"].get("namespace", NAMESPACE) for o in rendered} == {NAMESPACE}
+    # everything in the release namespace, but gateway-config's Role (and its binding) in
+    # the API keys' own namespace
+    placed = {(o["kind"], o["metadata"].get("namespace", NAMESPACE)) for o in rendered}
+    assert {ns for _, ns in placed} == {NAMESPACE, "modelplane-api-keys"}
+    assert {kind for kind, ns in placed if ns == "modelplane-api-keys"} <= {"Role", "RoleBinding"}
 
 
 def test_build_runs_the_image_script_and_pushes_what_it_reports(
