@@ -140,6 +140,27 @@ def endpoint_manager(fleet: Fleet, port: int, fleet_api: str, log: Path, *extra:
     )  # fmt: skip
 
 
+def placing_and_scaling(
+    fleet: Fleet, first_port: int, fleet_api_port: int, scaler: str, logs: Path
+) -> dict[str, Service]:
+    """cluster-provisioner (Fleet API on `fleet_api_port`), fleet-scheduler (gRPC on the next
+    port) and endpoint-manager serving KEDA's external scaler and the Activation API at
+    `scaler` (host:port); status ports `first_port` onwards."""
+    address = fleet.cluster("control").plan.address
+    return {
+        "cluster-provisioner": cluster_provisioner(
+            fleet, first_port, fleet_api_port, logs / "cp.log"
+        ),
+        "fleet-scheduler": fleet_scheduler(
+            fleet, first_port + 1, fleet_api_port + 1, logs / "fs.log"
+        ),
+        "endpoint-manager": endpoint_manager(
+            fleet, first_port + 2, f"{address}:{fleet_api_port}", logs / "em.log",
+            f"--scaler-address={scaler}",
+        ),
+    }  # fmt: skip
+
+
 def gateway_config(fleet: Fleet, port: int, log: Path, *extra: str) -> Service:
     """gateway-config: the control cluster's front-door Gateway and ModelService routes."""
     return Service(fleet, "gateway-config", "gateway_config", port, log, *extra)

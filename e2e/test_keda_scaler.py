@@ -36,10 +36,8 @@ from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, items, wait_for
 from e2e.services import (
     Service,
-    cluster_provisioner,
-    endpoint_manager,
-    fleet_scheduler,
     grpc_client,
+    placing_and_scaling,
     serving,
     tls_dir,
 )
@@ -82,17 +80,7 @@ def services(
     logs = tmp_path_factory.mktemp("services")
     control = keda_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
-    address = control.plan.address
-    running = {
-        "cluster-provisioner": cluster_provisioner(
-            keda_fleet, 9171, FLEET_API_PORT, logs / "cp.log"
-        ),
-        "fleet-scheduler": fleet_scheduler(keda_fleet, 9172, FLEET_API_PORT + 1, logs / "fs.log"),
-        "endpoint-manager": endpoint_manager(
-            keda_fleet, 9173, f"{address}:{FLEET_API_PORT}", logs / "em.log",
-            f"--scaler-address={scaler_address}",
-        ),
-    }  # fmt: skip
+    running = placing_and_scaling(keda_fleet, 9171, FLEET_API_PORT, scaler_address, logs)
     with serving(control, running, drain=True) as ready:
         yield ready
 

@@ -34,11 +34,9 @@ from e2e.kube import apply, get, wait_for
 from e2e.services import (
     Service,
     activator,
-    cluster_provisioner,
-    endpoint_manager,
-    fleet_scheduler,
     front_door,
     gateway_config,
+    placing_and_scaling,
     serving,
 )
 from e2e.test_keda import (  # noqa: F401  (keda_fleet is a fixture)
@@ -77,14 +75,7 @@ def services(
     control.kubectl("apply", "-f", str(FLEET_FILE))
     address = control.plan.address
     running = {
-        "cluster-provisioner": cluster_provisioner(
-            keda_fleet, 9191, FLEET_API_PORT, logs / "cp.log"
-        ),
-        "fleet-scheduler": fleet_scheduler(keda_fleet, 9192, FLEET_API_PORT + 1, logs / "fs.log"),
-        "endpoint-manager": endpoint_manager(
-            keda_fleet, 9193, f"{address}:{FLEET_API_PORT}", logs / "em.log",
-            f"--scaler-address={scaler_address}",
-        ),
+        **placing_and_scaling(keda_fleet, 9191, FLEET_API_PORT, scaler_address, logs),
         "gateway-config": gateway_config(
             keda_fleet, 9194, logs / "gc.log", f"--activator-url=http://{address}:{ACTIVATOR_PORT}"
         ),
