@@ -30,14 +30,19 @@ def claim_template(name: str, namespace: str, count: int) -> Json:
     }  # fmt: skip
 
 
-def gpu_pod(name: str, namespace: str, template: str, scheduler: str | None = None) -> Json:
-    """A pod claiming the devices of `template`, for `scheduler` (None: the default one)."""
+def gpu_pod(
+    name: str, namespace: str, template: str, scheduler: str | None = None, cpu: str | None = None
+) -> Json:
+    """A pod claiming the devices of `template`, for `scheduler` (None: the default one),
+    requesting `cpu` when given."""
+    resources: Json = {"claims": [{"name": "gpu"}]}
+    if cpu:
+        resources["requests"] = {"cpu": cpu}
     spec: Json = {
         "terminationGracePeriodSeconds": 1,
         "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": template}],
         "containers": [
-            {"name": "engine", "image": "example.invalid/engine:1",
-             "resources": {"claims": [{"name": "gpu"}]}}
+            {"name": "engine", "image": "example.invalid/engine:1", "resources": resources}
         ],
     }  # fmt: skip
     if scheduler:

@@ -93,8 +93,10 @@ def test_install_upgrade_and_uninstall_leave_nothing_behind(
     services = {
         s["metadata"]["name"]: s for s in items(control, "services", "--namespace", namespace)
     }
-    assert set(services) == set(SERVICES)
-    assert all(s["spec"]["clusterIP"] for s in services.values())
+    # one per service, and the headless `endpoint-manager-peers` (every copy by address)
+    assert set(services) == {*SERVICES, "endpoint-manager-peers"}
+    assert services.pop("endpoint-manager-peers")["spec"]["clusterIP"] == "None"
+    assert all(s["spec"]["clusterIP"] not in ("", "None") for s in services.values())
     for service in SERVICES:
         assert get(control, "clusterrole", f"{release}:{service}")["rules"]
     certificates = tls_data(control, namespace)

@@ -215,7 +215,10 @@ def test_without_the_extension_the_eight_gpu_pod_strands_and_the_fleet_never_pla
     try:
         apply(cluster, claim_template("two", PLAIN, 2), claim_template("eight", PLAIN, 8))
         small = [f"small-{i}" for i in range(4)]
-        apply(cluster, *(gpu_pod(name, PLAIN, "two") for name in small))
+        # As engines do, each asks for CPU too: the default scheduler's least-allocated
+        # scoring then spreads them deterministically (it does not score DRA devices; with
+        # no request at all the two equal nodes tie and it picks at random, packing 1 in 8)
+        apply(cluster, *(gpu_pod(name, PLAIN, "two", cpu="1") for name in small))
         pods = wait_for("the four 2-GPU pods bound", lambda: bound_pods(cluster, PLAIN, 4), 120)
         spread = {p["spec"]["nodeName"] for p in pods}
         assert len(spread) == 2, f"the 2-GPU pods packed on {spread}: {pods_on_gpu_nodes(cluster)}"

@@ -323,6 +323,7 @@ def test_the_control_plane_runs_as_pods_the_chart_installed(tour: tuple[Path, st
         "endpoint-manager",
         "gateway-config",
         "cache-hydrator",
+        "activator",
     )
     assert ready_copies == dict.fromkeys(services, 2), ready_copies
     pods = kubectl_json(state, "get", "pods", "-n", "modelplane-system",
