@@ -131,15 +131,15 @@ def front_door(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> 
     logs = tmp_path_factory.mktemp("gateway-config")
     door = FrontDoor(local_fleet, logs)
     sims = {}
-    for name in ("sim-a", "sim-b"):
-        port = free_port(door.address)
-        sims[name] = simulator(door.address, port, name, logs)
-        door.backends[name] = f"http://{door.address}:{port}"
     recorder = http.server.ThreadingHTTPServer((door.address, 0), Recorder)
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     door.backends["recorder"] = f"http://{door.address}:{recorder.server_address[1]}"
-    door.start()
-    try:
+    try:  # everything started is stopped below, whatever fails first
+        for name in ("sim-a", "sim-b"):
+            port = free_port(door.address)
+            sims[name] = simulator(door.address, port, name, logs)
+            door.backends[name] = f"http://{door.address}:{port}"
+        door.start()
         for name in ("sim-a", "sim-b"):
             health = f"{door.backends[name]}/health"
             wait_for(f"{name} healthy", functools.partial(healthy, health))
@@ -157,7 +157,9 @@ def front_door(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> 
             process.kill()
             process.wait(10)
         door.control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
-        print((logs / "gateway-config.log").read_text()[-4000:])
+        log = logs / "gateway-config.log"
+        if log.exists():
+            print(log.read_text()[-4000:])
 
 
 def endpoint(namespace: str, name: str, url: str, rewrite: str = "/", **labels: str) -> Json:
