@@ -10,9 +10,9 @@ engine for exactly N tokens (vLLM's `ignore_eos`) and counts an answer only when
 usage says all N came; `--timeout` (default 10 s) bounds each request.
 
 It prints `sending` when it starts, and at the end one JSON object: how many were
-sent, each failure as [seconds since start, what failed], how many answers each
-serving pod gave, and the latency of the answered requests (`latency_s`: p50, p99,
-max).
+sent and over how many seconds, each failure as [seconds since start, what failed],
+how many answers each serving pod gave, and the latency of the answered requests
+(`latency_s`: p50, p99, max).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def main(
         thread.start()
         threads.append(thread)
         index += 1
+    sending = time.monotonic() - began
     for thread in threads:
         thread.join(timeout + 5)
     failed = [
@@ -82,6 +83,7 @@ def main(
     )  # fmt: skip
     return {
         "sent": index,
+        "seconds": round(sending, 2),
         "answered": len(results),
         "failed": sorted(failed),
         "pods": pods,
