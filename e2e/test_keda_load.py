@@ -240,6 +240,7 @@ def test_twenty_requests_a_second_scale_to_three_across_clusters_and_back_to_zer
             readings.append(scaler(scaler_address, keda_fleet, namespace)["inFlight"])
             time.sleep(1)
         deployment = get(control, "modeldeployment", "-n", namespace, DEPLOYMENT)
+        keda = keda_status(control, namespace, "qwen")
         outcome = load.stop()
     finally:
         load.kill()
@@ -251,6 +252,7 @@ def test_twenty_requests_a_second_scale_to_three_across_clusters_and_back_to_zer
     assert watch.largest == MAX_REPLICAS, f"scaled to {watch.largest}"
     assert deployment["spec"]["replicas"] == MAX_REPLICAS, deployment["spec"]
     assert deployment["status"].get("readyReplicas") == MAX_REPLICAS, deployment["status"]
+    assert keda == {"Ready": "True", "Active": "True"}, keda
     # the steady load alone, not the burst held while waking, needs all three replicas
     steady = statistics.median(readings)
     assert steady > 2 * TARGET_PER_REPLICA, f"inFlight read at the scaler: {readings}"
