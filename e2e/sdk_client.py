@@ -29,20 +29,33 @@ def _record(into: list[list[Any]], call: Any) -> None:
         into.append(["", False, f"{type(error).__name__}: {error}"[:300]])
 
 
-def _chat(chat: openai.OpenAI) -> tuple[str, bool]:
+def _chat(chat: openai.OpenAI, max_tokens: int = 8, exact: bool = False) -> tuple[str, bool]:
+    """A chat completion: (serving pod, had content). With `exact` the engine is asked for
+    exactly `max_tokens` tokens (vLLM's `ignore_eos`) and the answer counts only when its
+    usage says it got them all."""
     raw = chat.chat.completions.with_raw_response.create(
-        model="qwen", messages=MESSAGES, max_tokens=8
-    )
-    text = raw.parse().choices[0].message.content or ""
-    return raw.headers.get("x-modelplane-pod", ""), bool(text)
+        model="qwen", messages=MESSAGES, max_tokens=max_tokens,
+        extra_body={"ignore_eos": True} if exact else None,
+    )  # fmt: skip
+    reply = raw.parse()
+    text = reply.choices[0].message.content or ""
+    whole = not exact or (reply.usage is not None and reply.usage.completion_tokens == max_tokens)
+    return raw.headers.get("x-modelplane-pod", ""), bool(text) and whole
 
 
-def _chat_stream(chat: openai.OpenAI) -> tuple[str, bool]:
+def _chat_stream(chat: openai.OpenAI, max_tokens: int = 8, exact: bool = False) -> tuple[str, bool]:
+    """A streamed chat completion, as `_chat`; with `exact` the stream's closing usage chunk
+    must count `max_tokens` tokens."""
     raw = chat.chat.completions.with_raw_response.create(
-        model="qwen", messages=MESSAGES, max_tokens=8, stream=True
-    )
-    pieces = [c.choices[0].delta.content or "" for c in raw.parse() if c.choices]
-    return raw.headers.get("x-modelplane-pod", ""), len(pieces) > 1
+        model="qwen", messages=MESSAGES, max_tokens=max_tokens, stream=True,
+        extra_body={"ignore_eos": True} if exact else None,
+        stream_options={"include_usage": True} if exact else openai.omit,
+    )  # fmt: skip
+    chunks = list(raw.parse())
+    pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    usage = chunks[-1].usage if chunks else None
+    whole = not exact or (usage is not None and usage.completion_tokens == max_tokens)
+    return raw.headers.get("x-modelplane-pod", ""), len(pieces) > 1 and whole
 
 
 def _messages(messages: anthropic.Anthropic) -> tuple[str, bool]:

@@ -26,6 +26,7 @@ from modelplane_localfleet import services
 from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
+from e2e.backends import FLEET_FILE
 from e2e.kube import condition, get, wait_for
 
 
@@ -279,3 +280,31 @@ def front_door(control: Cluster) -> Iterator[None]:
         yield
     finally:
         control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
+
+
+@contextlib.contextmanager
+def serving_from_zero(
+    fleet: Fleet, first_port: int, fleet_api_port: int, scaler: str, activator_port: int,
+    logs: Path, drain_s: float = 120,
+) -> Iterator[dict[str, Service]]:  # fmt: skip
+    """With the fleet file applied and the front door up, every service a request to a
+    ModelService at zero goes through, ready: `placing_and_scaling` (status ports
+    `first_port` .. +2), gateway-config (+3) routing services at zero to the activator (+4),
+    which listens on `activator_port` and reports what it holds to endpoint-manager at
+    `scaler`. Afterwards every deployment is drained (`serving`, within `drain_s`) and the
+    services stopped."""
+    control = fleet.cluster("control")
+    control.kubectl("apply", "-f", str(FLEET_FILE))
+    address = control.plan.address
+    running = {
+        **placing_and_scaling(fleet, first_port, fleet_api_port, scaler, logs),
+        "gateway-config": gateway_config(
+            fleet, first_port + 3, logs / "gc.log",
+            f"--activator-url=http://{address}:{activator_port}",
+        ),
+        "activator": activator(
+            fleet, first_port + 4, activator_port, logs / "activator.log", scaler
+        ),
+    }  # fmt: skip
+    with front_door(control), serving(control, running, drain=True, drain_s=drain_s) as ready:
+        yield ready

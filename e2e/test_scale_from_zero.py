@@ -29,16 +29,8 @@ import kr8s
 import pytest
 from modelplane_localfleet.fleet import Fleet
 
-from e2e.backends import FLEET_FILE
 from e2e.kube import apply, get, wait_for
-from e2e.services import (
-    Service,
-    activator,
-    front_door,
-    gateway_config,
-    placing_and_scaling,
-    serving,
-)
+from e2e.services import Service, serving_from_zero
 from e2e.test_keda import (  # noqa: F401  (keda_fleet is a fixture)
     ScaledObject,
     keda_fleet,
@@ -71,19 +63,9 @@ def services(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Service]]:
     logs = tmp_path_factory.mktemp("services")
-    control = keda_fleet.cluster("control")
-    control.kubectl("apply", "-f", str(FLEET_FILE))
-    address = control.plan.address
-    running = {
-        **placing_and_scaling(keda_fleet, 9191, FLEET_API_PORT, scaler_address, logs),
-        "gateway-config": gateway_config(
-            keda_fleet, 9194, logs / "gc.log", f"--activator-url=http://{address}:{ACTIVATOR_PORT}"
-        ),
-        "activator": activator(
-            keda_fleet, 9195, ACTIVATOR_PORT, logs / "activator.log", scaler_address
-        ),
-    }  # fmt: skip
-    with front_door(control), serving(control, running, drain=True) as ready:
+    with serving_from_zero(
+        keda_fleet, 9191, FLEET_API_PORT, scaler_address, ACTIVATOR_PORT, logs
+    ) as ready:
         yield ready
 
 

@@ -166,7 +166,8 @@ def _validate(
     return defaulted, errors
 
 
-def _deleting(obj: Mapping[str, Any]) -> bool:
+def being_deleted(obj: Mapping[str, Any]) -> bool:
+    """Whether `obj` carries a deletionTimestamp (gone once its finalizers are released)."""
     meta = obj.get("metadata")
     return isinstance(meta, Mapping) and bool(meta.get("deletionTimestamp"))
 
@@ -227,7 +228,7 @@ def plan(
         defaulted, errors = _validate(obj, validator)
         message = "; ".join(str(e) for e in errors) if errors else None
         if kind == "ModelDeployment":
-            if not _deleting(obj):
+            if not being_deleted(obj):
                 order.append((position, defaulted if message is None else obj, message))
         elif message is not None:
             problems.append(f"{where(position)}: {message}")
@@ -238,7 +239,7 @@ def plan(
         clusters=tuple(
             snapshot.cluster(o, offline=offline)
             for o in valid["InferenceCluster"]
-            if not _deleting(o)  # being deleted: its replicas drain and are placed elsewhere
+            if not being_deleted(o)  # being deleted: its replicas drain and are placed elsewhere
         ),
         classes={c.name: c for c in map(snapshot.hardware_class, valid["InferenceClass"])},
         # Oldest first: in device accounting the ledger packs existing replicas in this

@@ -10,7 +10,8 @@ the validation of object versions it has already seen), and returns:
   is updated in place; unchanged ones are left alone);
 - `delete`: the replicas the core dropped (scale-down removes the highest
   indices first; a replica whose pinned pool no longer fits is re-placed as a
-  delete plus a create);
+  delete plus a create), except those deleted already (a deletionTimestamp,
+  endpoint-manager's finalizer pending): each is deleted once, not on every pass;
 - `status`: each deployment's new status (counts, scale selector, conditions,
   `observedGeneration`) where it changed;
 - `problems`: observed objects other than deployments that failed validation
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelplane.api.validation import validate
-from modelplane.scheduling.offline import Validate, plan
+from modelplane.scheduling.offline import Validate, being_deleted, plan
 from modelplane.scheduling.status import deployment_status
 from modelplane.wellknown import Json
 
@@ -51,6 +52,13 @@ class Decision:
 def _key(obj: Obj) -> tuple[str, str]:
     meta = obj["metadata"]
     return meta.get("namespace", "default"), meta["name"]
+
+
+def _deleted_already(existing: Mapping[tuple[str, str], Obj], namespace: str, name: str) -> bool:
+    """Whether replica `namespace/name` is deleted already, its finalizer pending (another
+    delete would change nothing)."""
+    replica = existing.get((namespace, name))
+    return replica is not None and being_deleted(replica)
 
 
 def _ready(replica: Obj) -> bool:
@@ -92,7 +100,11 @@ def decide(objects: Sequence[Obj], now: str, validator: Validate = validate) -> 
             for wanted in report.manifests:
                 if _changed(existing.get(_key(wanted)), wanted):
                     apply.append(wanted)
-            delete += [(namespace, r.replica.name) for r in placement.removed if r.replica.name]
+            delete += [
+                (namespace, r.replica.name)
+                for r in placement.removed
+                if r.replica.name and not _deleted_already(existing, namespace, r.replica.name)
+            ]
         new = deployment_status(
             placement,
             generation=int(deployment["metadata"].get("generation", 1)),

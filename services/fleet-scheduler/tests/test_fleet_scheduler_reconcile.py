@@ -105,6 +105,18 @@ def test_scaling_down_deletes_the_highest_indices_first_and_moves_nothing() -> N
     assert down.status[0][2]["readyReplicas"] == 1
 
 
+def test_a_replica_deleted_already_is_not_deleted_again_while_its_finalizer_is_pending() -> None:
+    first = decide([*FLEET, deployment(3)], NOW)
+    existing = [as_existing(r, ready=True) for r in first.apply]
+    for replica in existing:
+        if replica["metadata"]["name"] == "chat-west-1":
+            replica["metadata"]["deletionTimestamp"] = NOW
+            replica["metadata"]["finalizers"] = ["modelplane.ai/endpoint-manager"]
+    down = decide([*FLEET, deployment(1), *existing], NOW)
+    assert down.delete == (("ml", "chat-east-2"),)
+    assert down.apply == ()
+
+
 def test_an_invalid_selector_holds_the_placed_replicas_and_says_why() -> None:
     first = decide([*FLEET, deployment(1)], NOW)
     existing = [as_existing(r) for r in first.apply]
