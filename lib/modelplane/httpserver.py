@@ -293,11 +293,15 @@ class HttpServer:
     def in_flight(self) -> int:
         return sum(self._busy.values())
 
-    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
-        """Listen (HTTPS with `tls`); returns the bound port (useful with port 0)."""
+    async def start(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None, reuse_port: bool = False
+    ) -> int:
+        """Listen (HTTPS with `tls`; with `reuse_port`, SO_REUSEPORT: several processes on
+        one port); returns the bound port (useful with port 0)."""
         self._server = await asyncio.start_server(
-            self._connection, host, port, reuse_address=True, backlog=2048, ssl=tls
-        )
+            self._connection, host, port, reuse_address=True, reuse_port=reuse_port or None,
+            backlog=2048, ssl=tls,
+        )  # fmt: skip
         return int(self._server.sockets[0].getsockname()[1])
 
     async def shutdown(self, grace_s: float) -> None:

@@ -57,11 +57,13 @@ IN_FLIGHT = Gauge(
     "modelplane_pd_router_in_flight",
     "Requests in flight to each pod.",
     ["phase", "pod"],
+    multiprocess_mode="livesum",
 )
 PODS = Gauge(
     "modelplane_pd_router_pods",
     "Ready pods the router knows, by phase.",
     ["phase"],
+    multiprocess_mode="max",
 )
 
 
