@@ -100,6 +100,16 @@ def test_a_head_over_the_cap_is_refused_before_it_ends() -> None:
     assert whole.value.status == 431
 
 
+def test_a_long_kept_alive_connection_counts_each_head_on_its_own() -> None:
+    parser = RequestParser(max_head=1024, max_body=1000)
+    head = b"GET /x HTTP/1.1\r\nX-Pad: " + b"p" * 400 + b"\r\n\r\n"
+    for _ in range(100):  # 40 KiB of heads in all, each under the cap
+        parser.feed(head)
+    assert len(parser.ready) == 100
+    parser.feed(head * 10)  # pipelined in one piece too
+    assert len(parser.ready) == 110
+
+
 @pytest.mark.parametrize(
     ("start", "keep_alive", "http10"),
     [

@@ -143,9 +143,8 @@ class RequestParser:
     def on_message_begin(self) -> None:
         self.current = Message()
         self.continue_sent = False
-        self.held = b""
-        """Bytes read while a request was being answered: parsed before reading more."""
         self._in_head = True
+        self._head_size = 0
         self._body_size = 0
 
     def _count_head(self, size: int) -> None:
