@@ -371,3 +371,109 @@ def test_a_shutdown_cuts_what_outlasts_its_grace_period() -> None:
         writer.close()
 
     run(server, client)
+
+
+async def read_all(reader: asyncio.StreamReader) -> bytes:
+    return await reader.read(-1)
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order() -> None:
+    async def handler(request: Request) -> Response:
+        return text_response(200, f"{request.path}:{request.body.decode()}")
+
+    async def client(base: str) -> None:
+        reader, writer = await raw_exchange(
+            base,
+            b"POST /a HTTP/1.1\r\ncontent-length: 1\r\n\r\n1"
+            b"POST /b HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n1\r\n2\r\n0\r\n\r\n"
+            b"GET /c HTTP/1.1\r\nconnection: close\r\n\r\n",
+        )
+        answers = (await read_all(reader)).split(b"HTTP/1.1 200 OK\r\n")[1:]
+        assert [a.rsplit(b"\r\n\r\n", 1)[1] for a in answers] == [b"/a:1", b"/b:2", b"/c:"]
+        assert b"connection: close" in answers[2] and b"connection" not in answers[0]
+        writer.close()
+
+    run(HttpServer(handler), client)
+
+
+def test_an_http10_client_gets_a_close_delimited_stream_and_the_connection_closed() -> None:
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield b"one "
+        yield b"two"
+
+    async def handler(request: Request) -> Response:
+        return Response(200, stream=chunks())
+
+    async def client(base: str) -> None:
+        reader, writer = await raw_exchange(base, b"GET / HTTP/1.0\r\n\r\n")
+        head, _, body = (await read_all(reader)).partition(b"\r\n\r\n")
+        assert b"connection: close" in head and b"transfer-encoding" not in head
+        assert body == b"one two"
+        writer.close()
+
+    run(HttpServer(handler), client)
+
+
+def test_a_client_expecting_100_continue_gets_it_before_sending_its_body() -> None:
+    async def handler(request: Request) -> Response:
+        return text_response(200, request.body.decode())
+
+    async def client(base: str) -> None:
+        reader, writer = await raw_exchange(
+            base, b"POST / HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n"
+        )
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"body")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert await reader.readexactly(4) == b"body"
+        writer.close()
+
+    run(HttpServer(handler), client)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\ncontent-length: x\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nx-big: " + b"y" * (70 * 1024) + b"\r\n\r\n", b"431"),
+    ],
+    ids=["garbage", "bad-length", "huge-head"],
+)
+def test_malformed_requests_get_a_refusal_naming_the_fault(
+    request_bytes: bytes, status: bytes
+) -> None:
+    seen: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response(200)
+
+    async def client(base: str) -> None:
+        reader, writer = await raw_exchange(base, request_bytes)
+        head, _, body = (await read_all(reader)).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 " + status + b" ")
+        assert b"connection: close" in head and b"x-pod: p0" in head
+        assert body.startswith(b"request head over" if status == b"431" else b"bad request")
+        writer.close()
+
+    run(HttpServer(handler, [("x-pod", "p0")]), client)
+    assert seen == []
+
+
+def test_an_answer_that_breaks_its_own_content_length_is_cut_short() -> None:
+    async def replier(request: Request, reply: Reply) -> None:
+        await reply.start(200, [(b"content-length", b"10")])
+        await reply.send(b"short")
+        await reply.finish()
+
+    errors: list[str] = []
+
+    async def client(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base) as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.get("/")
+
+    run(HttpServer(replier=replier, log_error=lambda event, _: errors.append(event)), client)
+    assert errors == ["answer_cut_short"]

@@ -1,5 +1,6 @@
-"""A small HTTP/1.1 server: asyncio streams for I/O, h11 for framing (the engine
-simulator's, the scheduler extender's and the P/D router's).
+"""A small HTTP/1.1 server: asyncio streams for I/O, `modelplane.http1` (httptools, a C
+parser) for framing; the engine simulator's, the scheduler extender's, the activator's,
+gateway-config's key server's and the P/D router's.
 
 A handler answers in one of two ways: `HttpServer(handler)` takes a coroutine
 that returns a `Response` (a whole body, or `Response.stream`, an async
@@ -8,8 +9,9 @@ through a `Reply` as it goes (`start`, `send`, `finish`, or `whole`), as a proxy
 relays an upstream answer. Either way the request arrives read to its end: the
 body kept as the chunks that arrived (`Request.chunks`, joined only when
 `Request.body` is read, and not at all when it came in one chunk), the headers as
-h11 gives them (`Request.raw_headers`; `Request.headers`, a joined str dict, is
-built on first use).
+received with lower-cased names (`Request.raw_headers`; `Request.headers`, a joined
+str dict, is built on first use). Pipelined requests are answered in order; a client
+sending `Expect: 100-continue` gets `100 Continue` before its body is read.
 
 Guarantees: connections are kept alive between requests (closed after
 `keepalive_s` idle, longer than a Traefik gateway keeps idle backend
@@ -18,10 +20,10 @@ closes first); an answer without a body length goes out with chunked transfer
 encoding (or close-delimited for an HTTP/1.0 client), each chunk written as it
 is produced, the head held back and written with the first chunk when that is
 small (one packet, not two); every response, the server's own errors (400 bad
-framing, 408 a body that stalled, 413 a body over `max_body`, `error_status` a
-handler that raised before answering) included, carries `default_headers`; after
-a refusal the server reads and drops what the client still sends (up to 2 s)
-before closing, so the client gets to read the refusal;
+framing, 431 a head over 64 KiB, 408 a body that stalled, 413 a body over
+`max_body`, `error_status` a handler that raised before answering) included,
+carries `default_headers`; after a refusal the server reads and drops what the
+client still sends (up to 2 s) before closing, so the client gets to read it;
 while a handler runs, the server keeps reading its client's socket, and when the
 client closes it the handler's task is cancelled at once (its `finally` blocks
 close whatever it holds upstream; a `Response.stream` is closed with `aclose`);
@@ -49,7 +51,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import h11
+from modelplane import http1
 
 log = logging.getLogger("modelplane.httpserver")
 
@@ -62,13 +64,9 @@ MAX_BODY = 16 * 1024 * 1024
 """The default cap on a request body (`HttpServer(max_body=...)`)."""
 READ_SIZE = 256 * 1024
 COALESCE = 64 * 1024
-LINGER_S = 2.0
 """A first chunk up to this size goes out in one write with the response head."""
-REASONS = {
-    100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
-    405: b"Method Not Allowed", 408: b"Request Timeout", 413: b"Content Too Large",
-    500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable",
-}  # fmt: skip
+LINGER_S = 2.0
+CHUNKED = (b"transfer-encoding", b"chunked")
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -140,30 +138,58 @@ def text_response(status: int, text: str) -> Response:
 
 class Reply:
     """The answer to one request, written as it is produced: `start` then `send`s then
-    `finish`, or `whole` at once. A HEAD request's answer goes out without its body."""
+    `finish`, or `whole` at once. A HEAD request's answer goes out without its body.
+
+    The framing follows the headers: a `content-length` among them fixes the body's
+    length (a body that turns out longer or shorter raises `RuntimeError`: the
+    connection is then closed, never reused); without one the body goes chunked (to an
+    HTTP/1.0 client: close-delimited). `closes` tells whether the connection ends with
+    this answer (the client asked, an HTTP/1.0 client, or the server is draining)."""
+
+    __slots__ = ("_bodyless", "_chunked", "_held", "_http10", "_length", "_sent", "_server",
+                 "_writer", "closes", "finished", "started", "status")  # fmt: skip
 
     def __init__(
-        self, server: HttpServer, conn: h11.Connection, writer: asyncio.StreamWriter, head: bool
+        self,
+        server: HttpServer,
+        writer: asyncio.StreamWriter,
+        head: bool,
+        keep_alive: bool = True,
+        http10: bool = False,
     ) -> None:
         self._server = server
-        self._conn = conn
         self._writer = writer
         self._bodyless = head
+        self._http10 = http10
         self._held = b""  # the head, written with the first chunk
+        self._chunked = False
+        self._length: int | None = None
+        self._sent = 0
+        self.closes = not keep_alive
         self.started = False
+        self.finished = False
         self.status = 0
 
     async def start(self, status: int, headers: Headers) -> None:
-        """The status and headers (without a content-length: the body goes chunked)."""
-        self._held = self._conn.send(self._head(status, headers)) or b""
+        """The status and headers (without a content-length the body goes chunked)."""
+        self._held = self._head(status, headers, None)
 
-    async def send(self, chunk: bytes) -> None:
-        if chunk and not self._bodyless:
-            self._write(self._conn.send(h11.Data(data=chunk)) or b"")
+    async def send(self, data: bytes) -> None:
+        if data and not self._bodyless:
+            self._sent += len(data)
+            if self._length is not None and self._sent > self._length:
+                raise RuntimeError("answer longer than its content-length")
+            self._write(http1.chunk(data) if self._chunked else data)
             await self._writer.drain()
 
     async def finish(self) -> None:
-        self._write(self._conn.send(h11.EndOfMessage()) or b"")
+        if self._chunked and not self._bodyless:
+            self._write(http1.LAST_CHUNK)
+        else:
+            self._write(b"")
+            if self._length is not None and self._sent != self._length and not self._bodyless:
+                raise RuntimeError("answer shorter than its content-length")
+        self.finished = True
         await self._writer.drain()
 
     async def whole(
@@ -173,12 +199,10 @@ class Reply:
         all_headers = [*headers]
         if content_type:
             all_headers.append((b"content-type", content_type))
-        all_headers.append((b"content-length", str(len(body)).encode()))
-        out = self._conn.send(self._head(status, all_headers)) or b""
-        if body and not self._bodyless:
-            out += self._conn.send(h11.Data(data=body)) or b""
-        out += self._conn.send(h11.EndOfMessage()) or b""
-        self._writer.write(out)
+        all_headers.append((b"content-length", b"%d" % len(body)))
+        out = self._head(status, all_headers, len(body))
+        self._writer.write(out if self._bodyless or not body else out + body)
+        self.finished = True
         await self._writer.drain()
 
     async def respond(self, response: Response) -> None:
@@ -198,15 +222,25 @@ class Reply:
         finally:
             await response.stream.aclose()
 
-    def _head(self, status: int, headers: Headers) -> h11.Response:
+    def _head(self, status: int, headers: Headers, length: int | None) -> bytes:
         self.started = True
         self.status = status
+        if length is None:
+            declared = next((v for k, v in headers if k == b"content-length"), None)
+            length = None if declared is None else int(declared)
+        if status in http1.BODYLESS_STATUSES:
+            self._bodyless = True
+        elif length is None and self._http10:
+            self.closes = True  # close-delimited
+        self.closes = self.closes or self._server.closing
         extra = self._server.default_headers
-        if self._server.closing:
+        if self.closes:
             extra = [*extra, (b"connection", b"close")]
-        return h11.Response(
-            status_code=status, headers=[*extra, *headers], reason=REASONS.get(status, b"")
-        )
+        if length is None and not self._http10 and status not in http1.BODYLESS_STATUSES:
+            self._chunked = True
+            headers = [*headers, CHUNKED]
+        self._length = length
+        return http1.response_head(status, [*extra, *headers])
 
     def _write(self, data: bytes) -> None:
         held, self._held = self._held, b""
@@ -220,13 +254,6 @@ class Reply:
 
 Handler = Callable[[Request], Awaitable[Response]]
 Replier = Callable[[Request, Reply], Awaitable[None]]
-
-
-class _RefusedError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class HttpServer:
@@ -266,11 +293,15 @@ class HttpServer:
     def in_flight(self) -> int:
         return sum(self._busy.values())
 
-    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
-        """Listen (HTTPS with `tls`); returns the bound port (useful with port 0)."""
+    async def start(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None, reuse_port: bool = False
+    ) -> int:
+        """Listen (HTTPS with `tls`; with `reuse_port`, SO_REUSEPORT: several processes on
+        one port); returns the bound port (useful with port 0)."""
         self._server = await asyncio.start_server(
-            self._connection, host, port, reuse_address=True, backlog=2048, ssl=tls
-        )
+            self._connection, host, port, reuse_address=True, reuse_port=reuse_port or None,
+            backlog=2048, ssl=tls,
+        )  # fmt: skip
         return int(self._server.sockets[0].getsockname()[1])
 
     async def shutdown(self, grace_s: float) -> None:
@@ -289,28 +320,25 @@ class HttpServer:
         await asyncio.sleep(0)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        parser = http1.RequestParser(MAX_HEAD, self.max_body)
         self._busy[writer] = False
         try:
             while not self.closing:
                 try:
-                    request = await self._read(conn, reader, writer)
-                except _RefusedError as refused:
-                    await self._refuse(conn, writer, refused)
+                    message = await self._read(parser, reader, writer)
+                except http1.ParseError as refused:
+                    await self._refuse(writer, refused)
                     await _linger(reader, writer)
                     break
-                if request is None:
+                if message is None:
                     break
                 self._busy[writer] = True
                 try:
-                    if not await self._serve(conn, reader, writer, request):
+                    if not await self._serve(parser, reader, writer, message):
                         break
                 finally:
                     self._busy[writer] = False
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except (ConnectionError, TimeoutError, h11.LocalProtocolError):
+        except (ConnectionError, TimeoutError):
             pass
         except Exception as error:
             self.log_error("connection_error", {"error": repr(error)})
@@ -319,102 +347,83 @@ class HttpServer:
             writer.close()
 
     async def _read(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> Request | None:
+        self,
+        parser: http1.RequestParser,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> http1.Message | None:
         """The next request, or None when the client closed (or idled out) between requests."""
-        head: h11.Request | None = None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
+        while not parser.ready:
+            if parser.held:
+                data, parser.held = parser.held, b""
+                parser.feed(data)
+                continue
+            if parser.expects_continue:
+                writer.write(http1.CONTINUE)
+                parser.continue_sent = True
             try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as error:
-                raise _RefusedError(error.error_status_hint, f"bad request: {error}") from None
-            if event is h11.NEED_DATA:
-                if conn.they_are_waiting_for_100_continue:
-                    writer.write(
-                        conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
-                    )
-                try:
-                    async with asyncio.timeout(self.keepalive_s):
-                        data = await reader.read(READ_SIZE)
-                except TimeoutError:
-                    if head is None:
-                        return None
-                    raise _RefusedError(408, "request body timed out") from None
-                if data:  # a request under way: a shutdown now lets it finish
-                    self._busy[writer] = True
-                conn.receive_data(data)
-            elif isinstance(event, h11.Data):
-                chunks.append(event.data)
-                size += len(event.data)
-                if size > self.max_body:
-                    raise _RefusedError(413, f"request body over {self.max_body} bytes")
-            elif isinstance(event, h11.Request):
-                head = event
-                for name, value in event.headers:
-                    if name == b"content-length" and int(value) > self.max_body:
-                        raise _RefusedError(413, f"request body over {self.max_body} bytes")
-            elif isinstance(event, h11.EndOfMessage) and head is not None:
-                return Request(head.method.decode("ascii"), head.target, head.headers, chunks)
-            else:  # ConnectionClosed, PAUSED
+                async with asyncio.timeout(self.keepalive_s):
+                    data = await reader.read(READ_SIZE)
+            except TimeoutError:
+                if parser.current is None:
+                    return None
+                raise http1.ParseError(408, "request body timed out") from None
+            if not data:
                 return None
+            self._busy[writer] = True  # a request under way: a shutdown now lets it finish
+            parser.feed(data)
+        return parser.ready.popleft()
 
     async def _serve(
         self,
-        conn: h11.Connection,
+        parser: http1.RequestParser,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        request: Request,
+        message: http1.Message,
     ) -> bool:
         """Run the handler while watching for the client going away; False to close."""
-        reply = Reply(self, conn, writer, request.method == "HEAD")
+        request = Request(message.method, message.target, message.headers, message.chunks)
+        reply = Reply(self, writer, message.method == "HEAD", message.keep_alive, message.http10)
         work = asyncio.ensure_future(self.replier(request, reply))
         watch = asyncio.ensure_future(reader.read(READ_SIZE))
         done, _ = await asyncio.wait((work, watch), return_when=asyncio.FIRST_COMPLETED)
+        more: bytes | None = None  # what the client sent meanwhile (b"": it closed its side)
         if watch in done and work not in done:
-            data = watch.result() if not watch.cancelled() and watch.exception() is None else b""
-            if not data:  # the client is gone: stop the work (and what it holds upstream)
+            more = watch.result() if not watch.cancelled() and watch.exception() is None else b""
+            if not more:  # the client is gone: stop the work (and what it holds upstream)
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await work
                 return False
-            conn.receive_data(data)  # a pipelined next request: kept for later
             await asyncio.wait((work,))
         elif not watch.done():
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
         elif watch.exception() is None:
-            conn.receive_data(watch.result())
+            more = watch.result()
         error = work.exception() if not work.cancelled() else None
-        if error is None:
-            return True
-        fields: dict[str, object] = {
-            "method": request.method,
-            "path": request.path,
-            "error": repr(error),
-        }
-        if reply.started:
-            self.log_error("answer_cut_short", fields)
+        if error is not None:
+            fields: dict[str, object] = {
+                "method": request.method,
+                "path": request.path,
+                "error": repr(error),
+            }
+            if reply.started:
+                self.log_error("answer_cut_short", fields)
+                return False
+            self.log_error("handler_error", fields)
+            await reply.whole(self.error_status, self.error_body, b"application/json")
+        if not reply.finished or reply.closes or more == b"":
             return False
-        self.log_error("handler_error", fields)
-        await reply.whole(self.error_status, self.error_body, b"application/json")
+        parser.held = more or b""  # a pipelined next request: parsed once this answer is out
         return True
 
-    async def _refuse(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, refused: _RefusedError
-    ) -> None:
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        reply = Reply(self, conn, writer, False)
-        with contextlib.suppress(h11.LocalProtocolError):
-            await reply.whole(
-                refused.status,
-                (refused.message + "\n").encode(),
-                b"text/plain; charset=utf-8",
-                [(b"connection", b"close")],
-            )
+    async def _refuse(self, writer: asyncio.StreamWriter, refused: http1.ParseError) -> None:
+        reply = Reply(self, writer, False, keep_alive=False)
+        await reply.whole(
+            refused.status, (refused.message + "\n").encode(), b"text/plain; charset=utf-8"
+        )
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,6 +1,7 @@
 """Every service's operational HTTP endpoints: `/metrics`, `/healthz` and `/readyz`.
 
-`/metrics` is the Prometheus text exposition of the process's registry;
+`/metrics` is the Prometheus text exposition of the process's registry (or of the
+`registry` given, as the P/D router's supervisor gives its workers' collector);
 `/healthz` answers 200 while the event loop runs; `/readyz` answers 200 when
 the service's `ready()` says so (for example: connected and its watches
 synced), 503 with the reason otherwise.
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 Readiness = Callable[[], str | None]
 """None when ready, else why not."""
@@ -26,9 +27,9 @@ def _response(code: str, body: bytes, content_type: str = "text/plain; charset=u
     return head.encode() + body
 
 
-def answer(path: str, readiness: Readiness) -> bytes:
+def answer(path: str, readiness: Readiness, registry: CollectorRegistry = REGISTRY) -> bytes:
     if path == "/metrics":
-        return _response("200 OK", generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        return _response("200 OK", generate_latest(registry), CONTENT_TYPE_LATEST)
     if path == "/healthz":
         return _response("200 OK", b"ok")
     if path == "/readyz":
@@ -39,14 +40,16 @@ def answer(path: str, readiness: Readiness) -> bytes:
     return _response("404 Not Found", b"not found")
 
 
-async def serve(host: str, port: int, readiness: Readiness) -> None:
+async def serve(
+    host: str, port: int, readiness: Readiness, registry: CollectorRegistry = REGISTRY
+) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             request = (await reader.readline()).decode(errors="replace").split()
             while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                 pass
             path = request[1].split("?", 1)[0] if len(request) > 1 else "/"
-            writer.write(answer(path, readiness))
+            writer.write(answer(path, readiness, registry))
             await writer.drain()
         writer.close()
 

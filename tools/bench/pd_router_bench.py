@@ -3,7 +3,7 @@
 Every engine is a simulator process (`python -m modelplane_enginesim`) on its own
 loopback address; the router is a `python -m pd_router` process with the pods as
 fixed lists. The load comes from this process (asyncio, kept-alive connections,
-the router's own h11 client `pd_router.upstream.Upstream`). Three parts:
+the router's own upstream client `pd_router.upstream.Upstream`). Three parts:
 
 1. Added latency. Engines with no simulated latency; per body size (about 200 B,
    and 1 MB of prompt) and concurrency (1, 50), the same requests (a) straight to
@@ -25,9 +25,13 @@ the router's own h11 client `pd_router.upstream.Upstream`). Three parts:
    and the last level whose added p50 stays under twice the one at
    concurrency 1.
 
+`--router-workers N` runs every router with `--workers N` (CPU time then counts
+the supervisor and its workers; part 3 pins them all to CPU 0).
+
 It is a benchmark, not a test: it prints figures and never fails on them.
 
     .venv/bin/python tools/bench/pd_router_bench.py [--quick] [--part 1 2 3]
+        [--router-workers N]
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from pd_router.upstream import Upstream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADERS = [(b"content-type", b"application/json")]
+ROUTER_ARGS: list[str] = []
+"""Flags every router of the run gets (`--router-workers`)."""
 
 
 def free_port(host: str) -> int:
@@ -99,7 +105,8 @@ def start_router(prefill: Sequence[Proc], decode: Sequence[Proc], *args: str) ->
     command = [sys.executable, "-m", "pd_router", "--listen", f"127.0.0.1:{port}",
                "--status-address", f"127.0.0.1:{status}", "--log-level", "ERROR",
                "--prefill-pods", ",".join(p.address for p in prefill),
-               "--decode-pods", ",".join(p.address for p in decode), *args]  # fmt: skip
+               "--decode-pods", ",".join(p.address for p in decode), *args,
+               *ROUTER_ARGS]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     status_url = f"http://127.0.0.1:{status}"
     wait_http(status_url + "/readyz")
@@ -116,11 +123,23 @@ def stop(*procs: Proc) -> None:
             proc.process.kill()
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its child processes (a router's workers), from /proc."""
+    children: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listed:
+            children.extend(int(child) for child in listed.read().split())
+    return [pid, *children]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (from /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time so far of a process and its children (from /proc)."""
+    total = 0
+    for member in process_tree(pid):
+        with open(f"/proc/{member}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -362,8 +381,9 @@ async def part_throughput(quick: bool) -> None:
               for i in range(2)]  # fmt: skip
     router, _ = start_router(prefill, decode, "--min-prefill-chars", str(10**9))
     if shutil.which("taskset"):
-        subprocess.run(["taskset", "-pc", "0", str(router.process.pid)], check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        for pid in process_tree(router.process.pid):
+            subprocess.run(["taskset", "-pc", "0", str(pid)], check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
     body = body_of(" ".join(f"w{i}" for i in range(20)))
     print(
         "decode-only requests (small body); direct = the same requests to the 2 decode "
@@ -422,9 +442,13 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--runs", type=int, default=1, help="runs of part 1 (goals: their median)")
+    p.add_argument("--router-workers", type=int, default=1, help="the routers' --workers")
     args = p.parse_args()
+    if args.router_workers > 1:
+        ROUTER_ARGS.extend(["--workers", str(args.router_workers)])
     load = os.getloadavg()[0]
-    print(f"# pd-router benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at start)\n")
+    print(f"# pd-router benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at start, "
+          f"router workers {args.router_workers})\n")  # fmt: skip
     if 1 in args.part:
         runs = []
         for run in range(args.runs):

@@ -13,8 +13,9 @@
    RoleBinding between them, all named `<replica>-router`;
 5. the router's Deployment (`ROUTER_COPIES` pod of `router_image` running
    `modelplane-pd-router --namespace <ns> --prefill-service ... --decode-service ...`,
-   listening on the pod IP, readiness on its `/readyz`; on SIGTERM it drains for up
-   to `ROUTER_SHUTDOWN_GRACE_S`, inside the pod's `terminationGracePeriodSeconds`
+   listening on the pod IP, readiness on its `/readyz`; a preStop sleep of
+   `ROUTER_PRESTOP_S` before SIGTERM, on which it drains for up to
+   `ROUTER_SHUTDOWN_GRACE_S`, all inside the pod's `terminationGracePeriodSeconds`
    `ROUTER_TERMINATION_GRACE_S`), placed on the cluster's
    system nodes: nodeSelector `modelplane.ai/system: "true"` (`SYSTEM_NODE_LABEL`,
    which a platform puts on its non-GPU nodes; the local fleet does) and a toleration
@@ -60,8 +61,13 @@ ROUTER_COPIES = 1
 ROUTER_COMMAND = "modelplane-pd-router"
 ROUTER_SHUTDOWN_GRACE_S = 30
 """What the router gives requests in flight (streams) to finish once it drains (SIGTERM)."""
-ROUTER_TERMINATION_GRACE_S = ROUTER_SHUTDOWN_GRACE_S + 5
-"""The pod's grace before SIGKILL: the drain plus time to exit."""
+ROUTER_PRESTOP_S = 5
+"""The router pod's preStop sleep: the kubelet holds SIGTERM back this long after the pod
+starts terminating, while the endpoint controllers and the gateways drop it from the
+Services, so new connections stop coming before the router stops listening."""
+ROUTER_TERMINATION_GRACE_S = ROUTER_PRESTOP_S + ROUTER_SHUTDOWN_GRACE_S + 5
+"""The pod's grace before SIGKILL (the preStop sleep counts in it): the sleep, the drain
+and time to exit."""
 ROUTER_RESOURCES = {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -186,6 +192,7 @@ def _router_deployment(renderer: _Renderer, name: str, services: dict[str, str])
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        "lifecycle": {"preStop": {"sleep": {"seconds": ROUTER_PRESTOP_S}}},
         "resources": ROUTER_RESOURCES,
     }
     return {

@@ -182,13 +182,16 @@ def test_the_router_follows_both_phase_services_from_the_system_nodes() -> None:
     assert router["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
 
 
-def test_the_router_drains_within_its_pods_termination_grace() -> None:
+def test_the_router_waits_out_its_prestop_then_drains_within_its_termination_grace() -> None:
     router = named(render(KIMI, ROUTER_IMAGE), "Deployment", "kimi-east-0-router")
     pod = router["spec"]["template"]["spec"]
     (box,) = pod["containers"]
     (grace,) = [a.split("=", 1)[1] for a in box["args"] if a.startswith("--shutdown-grace=")]
-    # the drain ends (and the router exits) before the kubelet's SIGKILL
-    assert 0 < float(grace) < pod["terminationGracePeriodSeconds"]
+    # Services stop sending before SIGTERM: a sleep the kubelet runs first (no shell or
+    # sleep binary needed in the image)
+    assert box["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    # the sleep and the drain end (and the router exits) before the kubelet's SIGKILL
+    assert 0 < 5 + float(grace) < pod["terminationGracePeriodSeconds"]
 
 
 def test_the_replicas_service_and_route_lead_to_the_router_only() -> None:

@@ -8,7 +8,9 @@ list (`--prefill-pods`, `--decode-pods`: `host:port,...`). `/metrics`,
 `/healthz` and `/readyz` are served on `--status-address`. JSON log lines go to
 stderr. On SIGTERM or SIGINT it drains: `/readyz` fails at once, new connections
 are refused, requests in flight (streams included) get up to `--shutdown-grace`
-seconds to finish, then it exits with status 0. Exit status 2 when the command
+seconds to finish, then it exits with status 0. It runs on uvloop unless
+`--event-loop asyncio`. `--workers N` runs N router processes on one port under
+a supervisor (`pd_router.workers`). Exit status 2 when the command
 line is unusable, naming the flag.
 """
 
@@ -20,6 +22,7 @@ import logging
 import signal
 import sys
 
+import uvloop
 from modelplane import logs
 
 from pd_router.app import Config, Source, serve
@@ -66,6 +69,14 @@ def parser() -> argparse.ArgumentParser:
         help="on SIGTERM: s that requests in flight may take to finish (keep it below the "
         "pod's terminationGracePeriodSeconds)",
     )  # fmt: skip
+    p.add_argument(
+        "--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+        help="uvloop (libuv, less CPU per request) or the standard library's loop",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="router processes sharing --listen (SO_REUSEPORT) under one supervisor",
+    )  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -97,6 +108,7 @@ def config(args: argparse.Namespace) -> Config:
         "--scrape-interval": args.scrape_interval > 0,
         "--max-body-mib": args.max_body_mib > 0,
         "--shutdown-grace": args.shutdown_grace >= 0,
+        "--workers": args.workers >= 1,
     }
     for flag, ok in positive.items():
         if not ok:
@@ -137,16 +149,28 @@ async def _run(settings: Config) -> None:
     await serve(settings, stop)
 
 
+def run(settings: Config, log_level: str, event_loop: str) -> None:
+    """One router process, on uvloop or asyncio's loop, until SIGTERM or SIGINT."""
+    logs.configure(log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    loop_factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_run(settings))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logs.configure(args.log_level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = config(args)
     except ValueError as error:
         log.error("bad command line", extra={"fields": {"error": str(error)}})
         sys.exit(2)
-    asyncio.run(_run(settings))
+    if args.workers > 1:
+        from pd_router.workers import supervise
+
+        sys.exit(supervise(settings, args.workers, args.log_level, args.event_loop))
+    run(settings, args.log_level, args.event_loop)
 
 
 if __name__ == "__main__":

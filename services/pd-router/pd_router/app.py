@@ -58,6 +58,8 @@ class Config:
     max_body_bytes: int = 64 * 1024 * 1024
     shutdown_grace_s: float = 30.0
     """How long requests in flight may take to finish once the router drains."""
+    reuse_port: bool = False
+    """Listen with SO_REUSEPORT (a worker of `--workers N`)."""
     tuning: Tuning = field(default_factory=Tuning)
 
 
@@ -110,7 +112,7 @@ async def serve(
         error_status=502,
         error_message="router error",
     )
-    port = await server.start(config.host, config.port)
+    port = await server.start(config.host, config.port, reuse_port=config.reuse_port)
     log.info("listening", extra={"fields": {"address": f"{config.host}:{port}", "port": port}})
     if bound is not None:
         bound.set_result(port)

@@ -26,10 +26,11 @@ connections it holds.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,10 @@ HOP_BY_HOP = frozenset(
      b"trailer", b"upgrade", b"host", b"content-length", b"expect")
 )  # fmt: skip
 REQUEST_ID = b"x-request-id"
+ID_PREFIX = os.urandom(8).hex().encode()
+ID_COUNTER = itertools.count()
+"""A request without an `X-Request-Id` gets `<random per process>-<counter>` (unique
+without a random draw per request)."""
 JSON = b"application/json"
 
 
@@ -95,7 +100,7 @@ class Router:
         began = time.perf_counter()
         raw = request.body
         given = request.header(REQUEST_ID)
-        request_id = given or uuid.uuid4().hex.encode()
+        request_id = given or b"%s-%x" % (ID_PREFIX, next(ID_COUNTER))
         headers = [*_forwarded(request.raw_headers), *([] if given else [(REQUEST_ID, request_id)])]
         try:
             doc = json.loads(raw)
@@ -107,15 +112,15 @@ class Router:
         text = prompt_text(request.path, doc)
         params: Mapping[str, Any] | None = None
         if len(text) < self.tuning.min_prefill_chars:
-            metrics.PREFILL_SKIPPED.labels("short_prompt").inc()
+            metrics.child(metrics.PREFILL_SKIPPED, "short_prompt").inc()
         elif not self.prefill.addresses:
-            metrics.PREFILL_SKIPPED.labels("no_prefill_pod").inc()
+            metrics.child(metrics.PREFILL_SKIPPED, "no_prefill_pod").inc()
         else:
             key = prefix_key(text, self.tuning.block_chars, self.tuning.prefix_blocks)
             body = splice(raw, not doc, prefill_fields(request.path))
             params = await self._prefill(request.target, key, body, headers, began)
             if params is None:
-                metrics.PREFILL_SKIPPED.labels("prefill_failed").inc()
+                metrics.child(metrics.PREFILL_SKIPPED, "prefill_failed").inc()
         if params is None:
             metrics.DECISION_SECONDS.observe(time.perf_counter() - began)
             await self._decode(request, reply, [raw], [raw], headers, "decode_only")
@@ -144,10 +149,10 @@ class Router:
             if choice is None:
                 return None
             if attempt:
-                metrics.RETRIES.labels("prefill").inc()
+                metrics.child(metrics.RETRIES, "prefill").inc()
             else:
                 metrics.DECISION_SECONDS.observe(time.perf_counter() - began)
-            metrics.PREFIX_CHOICES.labels("owner" if choice.owner else "spilled").inc()
+            metrics.child(metrics.PREFIX_CHOICES, "owner" if choice.owner else "spilled").inc()
             params = await self._prefill_on(choice.pod, target, body, headers)
             if params is not None:
                 return params
@@ -173,7 +178,7 @@ class Router:
             finally:
                 if exchange is not None:
                     exchange.close()
-        metrics.UPSTREAM_SECONDS.labels("prefill").observe(time.perf_counter() - began)
+        metrics.child(metrics.UPSTREAM_SECONDS, "prefill").observe(time.perf_counter() - began)
         params = _kv_params(answer) if exchange.status == 200 else None
         if params is None:
             log.warning(
@@ -202,7 +207,7 @@ class Router:
             if address is None:
                 break
             if attempt:
-                metrics.RETRIES.labels("decode").inc()
+                metrics.child(metrics.RETRIES, "decode").inc()
             last = attempt == 1 or len(decode.addresses) - len(tried) <= 1
             with decode.busy(address) as upstream:
                 began = time.perf_counter()
@@ -223,7 +228,9 @@ class Router:
                     tried.append(address)
                     continue
                 try:
-                    metrics.UPSTREAM_SECONDS.labels("decode").observe(time.perf_counter() - began)
+                    metrics.child(metrics.UPSTREAM_SECONDS, "decode").observe(
+                        time.perf_counter() - began
+                    )
                     if exchange.status >= 500 and not last:
                         tried.append(address)
                         continue
@@ -240,11 +247,11 @@ class Router:
                     await _relay(exchange, reply, read)
                 finally:
                     exchange.close()
-            metrics.REQUESTS.labels(route, str(exchange.status)).inc()
+            metrics.child(metrics.REQUESTS, route, str(exchange.status)).inc()
             return
         status = 502 if tried else 503
         message = f"decode pods {', '.join(tried)} failed" if tried else "no ready decode pod"
-        metrics.REQUESTS.labels(route, str(status)).inc()
+        metrics.child(metrics.REQUESTS, route, str(status)).inc()
         await reply.whole(status, _error(message, status), JSON)
 
 

@@ -3,10 +3,15 @@
 Names start with `modelplane_pd_router_`. `route` is `prefill_decode` (the
 hand-off), `decode_only` (an OpenAI request decoded without a prefill: short
 prompt, no prefill pod, or the prefill failed) or `passthrough` (any other
-path); `phase` is `prefill` or `decode`.
+path); `phase` is `prefill` or `decode`. `child(metric, *labels)` is the labelled
+series, looked up once per label set (prometheus-client's `labels()` costs a lock
+and several calls each time; the router asks on every request).
 """
 
 from __future__ import annotations
+
+import functools
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -52,9 +57,17 @@ IN_FLIGHT = Gauge(
     "modelplane_pd_router_in_flight",
     "Requests in flight to each pod.",
     ["phase", "pod"],
+    multiprocess_mode="livesum",
 )
 PODS = Gauge(
     "modelplane_pd_router_pods",
     "Ready pods the router knows, by phase.",
     ["phase"],
+    multiprocess_mode="max",
 )
+
+
+@functools.cache
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, kept (label sets are few: routes, codes, phases, pods)."""
+    return metric.labels(*labels)

@@ -49,7 +49,7 @@ class Phase:
     def busy(self, address: str) -> Iterator[Upstream]:
         """Count a request in flight to `address` for the duration of the block."""
         pod = self.pods.get(address)
-        gauge = metrics.IN_FLIGHT.labels(self.name, pod.label if pod else address)
+        gauge = metrics.child(metrics.IN_FLIGHT, self.name, pod.label if pod else address)
         self.in_flight[address] = self.in_flight.get(address, 0) + 1
         gauge.inc()
         try:

@@ -1,12 +1,14 @@
-"""HTTP/1.1 client to the engine pods: h11 framing over asyncio streams, kept-alive connections.
+"""HTTP/1.1 client to the engine pods: `modelplane.http1` framing (httptools) over asyncio
+streams, kept-alive connections.
 
 `Upstream(address)` holds the idle connections to one pod. `open` sends one
 request (the body as a sequence of buffers, written without joining them) and
 returns an `Exchange` once the response head has arrived; its body is read
 chunk by chunk with `chunks()` or whole with `read()`. A connection goes back to
-the pool only when its exchange ended cleanly (both sides DONE); `close()` on an
-unfinished exchange drops the connection, which is how a cancelled request is
-cancelled upstream too (the engine sees the client go away).
+the pool only when its exchange ended cleanly (the whole answer read, the engine
+keeping the connection alive); `close()` on an unfinished exchange drops the
+connection, which is how a cancelled request is cancelled upstream too (the
+engine sees the client go away).
 
 Guarantees: every failure before the response head (refused, reset, timed out,
 bad framing) raises `UpstreamError` naming the pod address; a stale pooled
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-import h11
+from modelplane import http1
 
 READ_SIZE = 64 * 1024
 MAX_IDLE = 64
@@ -32,52 +34,59 @@ class UpstreamError(Exception):
 
 
 class _Connection:
+    __slots__ = ("reader", "writer")
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
 
     def close(self) -> None:
         self.writer.close()
 
-    async def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        while True:
-            event = self.h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = await self.reader.read(READ_SIZE)
-            self.h11.receive_data(data)
+    async def more(self, parser: http1.ResponseParser) -> None:
+        """Read and parse what the engine sent next; at its end of the connection, the
+        response either ends (close-delimited) or was cut short (`UpstreamError`)."""
+        data = await self.reader.read(READ_SIZE)
+        if data:
+            parser.feed(data)
+        elif not parser.at_eof():
+            raise UpstreamError("connection closed before the answer ended")
 
 
 class Exchange:
     """One request's response: status and headers at hand, the body still to read."""
 
-    def __init__(self, upstream: Upstream, conn: _Connection, head: h11.Response) -> None:
+    def __init__(self, upstream: Upstream, conn: _Connection, parser: http1.ResponseParser) -> None:
         self._upstream = upstream
         self._conn: _Connection | None = conn
-        self.status = head.status_code
-        self.headers: list[tuple[bytes, bytes]] = list(head.headers)
+        self._parser = parser
+        self.status = parser.message.status
+        self.headers = parser.message.headers
 
     def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self._parser.message.header(name)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; the connection returns to the pool at its end."""
-        conn = self._conn
+        conn, parser = self._conn, self._parser
         if conn is None:
             return
+        body = parser.message.chunks
         while True:
-            event = await conn.next_event()
-            if isinstance(event, h11.Data):
-                yield event.data
-            elif isinstance(event, h11.EndOfMessage):
+            if body:
+                parts = body[:]
+                body.clear()
+                for part in parts:
+                    yield part
+            if parser.done:
                 self._release()
                 return
-            else:
-                raise UpstreamError(f"{self._upstream.address}: body ended early ({event!r})")
+            try:
+                await conn.more(parser)
+            except (OSError, http1.ParseError, UpstreamError) as error:
+                raise UpstreamError(
+                    f"{self._upstream.address}: body ended early: {error}"
+                ) from None
 
     async def read(self) -> bytes:
         parts = [chunk async for chunk in self.chunks()]
@@ -87,8 +96,7 @@ class Exchange:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
-            conn.h11.start_next_cycle()
+        if self._parser.message.keep_alive:
             self._upstream.give_back(conn)
         else:
             conn.close()
@@ -107,6 +115,7 @@ class Upstream:
         self.host = host
         self.port = port
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.host_header = self.address.encode()
         self.connect_timeout_s = connect_timeout_s
         self._idle: list[_Connection] = []
         self.closed = False
@@ -139,49 +148,39 @@ class Upstream:
     ) -> Exchange:
         """Send the request and wait for the response head (the caller bounds the wait)."""
         length = sum(len(part) for part in body)
-        head = h11.Request(
-            method=method,
-            target=target,
-            headers=[
-                (b"host", self.address.encode()),
-                *headers,
-                (b"content-length", str(length).encode()),
-            ],
+        head = http1.request_head(
+            method,
+            target,
+            [(b"host", self.host_header), *headers, (b"content-length", b"%d" % length)],
         )
         pooled = bool(self._idle)
         conn = self._idle.pop() if pooled else await self._connect()
+        bodyless = method == b"HEAD"
         try:
-            return await self._exchange(conn, head, body)
+            return await self._exchange(conn, head, body, length, bodyless)
         except UpstreamError:
             if not pooled:
                 raise
         # An idle connection the engine had closed: once more on a fresh one.
-        return await self._exchange(await self._connect(), head, body)
+        return await self._exchange(await self._connect(), head, body, length, bodyless)
 
     async def _exchange(
-        self, conn: _Connection, head: h11.Request, body: Sequence[Buffer]
+        self, conn: _Connection, head: bytes, body: Sequence[Buffer], length: int, bodyless: bool
     ) -> Exchange:
         try:
             writer = conn.writer
-            out = [conn.h11.send(head) or b""]
-            for part in body:  # passthrough: h11 counts the bytes, the buffers go out as they are
-                pieces = conn.h11.send_with_data_passthrough(h11.Data(data=part))  # type: ignore[arg-type]
-                out.extend(pieces or ())
-            out.append(conn.h11.send(h11.EndOfMessage()) or b"")
-            if sum(len(piece) for piece in out) <= COALESCE:
-                writer.write(b"".join(out))  # a small request: one packet
+            if length + len(head) <= COALESCE:
+                writer.write(b"".join((head, *body)))  # a small request: one packet
             else:
-                for piece in out:
-                    writer.write(piece)
-            await conn.writer.drain()
-            while True:
-                event = await conn.next_event()
-                if isinstance(event, h11.Response):
-                    return Exchange(self, conn, event)
-                if isinstance(event, h11.InformationalResponse):
-                    continue
-                raise UpstreamError(f"{self.address}: connection closed before a response")
-        except (OSError, h11.ProtocolError) as error:
+                writer.write(head)
+                for part in body:  # the buffers go out as they are
+                    writer.write(part)
+            await writer.drain()
+            parser = http1.ResponseParser(bodyless)
+            while not parser.head_done:
+                await conn.more(parser)
+            return Exchange(self, conn, parser)
+        except (OSError, http1.ParseError, UpstreamError) as error:
             conn.close()
             raise UpstreamError(f"{self.address}: {error!r}") from None
         except BaseException:

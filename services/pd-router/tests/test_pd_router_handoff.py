@@ -404,3 +404,26 @@ def test_sigterm_drains_a_stream_in_flight_then_exits_cleanly(tmp_path: Path) ->
         assert '"draining"' in fleet.log()
     finally:
         fleet.stop()
+
+
+def test_workers_share_one_port_and_their_metrics_add_up(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path, prefill=1, decode=1,
+                  router_args=("--min-prefill-chars", "40", "--workers", "2"))  # fmt: skip
+    try:
+        requests = 24
+        for i in range(requests):  # a connection each: the kernel spreads them over workers
+            with httpx.Client(base_url=fleet.url, timeout=30) as one:
+                answer = one.post(
+                    "/v1/completions", json={"prompt": f"{LONG} {i}", "max_tokens": 2}
+                )
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["x-modelplane-prefill-pod"] == "default/prefill-0"
+        listening = [line for line in fleet.log().splitlines() if '"listening"' in line]
+        assert len(listening) == 2 and len({json.loads(line)["port"] for line in listening}) == 1
+        routed = fleet.metric("modelplane_pd_router_requests_total", {"route": "prefill_decode"})
+        assert routed == requests  # both workers' counts, added up by the supervisor
+        assert fleet.metric("modelplane_pd_router_pods", {"phase": "decode"}) == 1
+        assert fleet.stop() == 0, fleet.log()  # SIGTERM: every worker drained, then exit 0
+        assert fleet.log().count('"stopped"') == 3  # two workers and the supervisor
+    finally:
+        fleet.stop()
