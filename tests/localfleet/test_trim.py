@@ -44,6 +44,7 @@ def _source(root: Path) -> tuple[Path, SourceTrim]:
         end="\t// TRIGGERS-END",
         cases=(("echo", "return newEcho()"),),
         unknown='return nil, fmt.Errorf("no scaler found for type: %s", triggerType)',
+        add=(("scalers/declarations.go", "package scalers\n\nconst kind = 1\n"),),
     )
     return root, spec
 
@@ -53,6 +54,7 @@ def test_a_trim_deletes_the_unkept_scalers_and_rewrites_the_switch(tmp_path: Pat
     dropped = trim.apply(root, spec, "example")
     assert dropped == ["aws_scaler.go"]
     assert sorted(p.name for p in (root / "scalers").iterdir()) == [
+        "declarations.go",
         "echo_scaler.go",
         "echo_scaler_test.go",
         "scaler.go",
@@ -83,6 +85,13 @@ def test_a_kept_file_missing_upstream_stops_the_trim_naming_it(tmp_path: Path) -
     root, spec = _source(tmp_path)
     (root / "scalers" / "echo_scaler.go").unlink()
     with pytest.raises(TrimError, match=r"example: scalers lacks echo_scaler\.go"):
+        trim.apply(root, spec, "example")
+
+
+def test_a_trim_never_overwrites_an_upstream_file(tmp_path: Path) -> None:
+    root, spec = _source(tmp_path)
+    (root / "scalers" / "declarations.go").write_text("package scalers\n")
+    with pytest.raises(TrimError, match=r"example: scalers/declarations\.go exists upstream"):
         trim.apply(root, spec, "example")
 
 
@@ -136,5 +145,6 @@ def test_the_pinned_keda_trims_and_drops_the_cloud_sdks_of_its_scalers(tmp_path:
     ):
         assert gone not in listed
     builder = (tmp_path / "work/source/pkg/scaling/scalers_builder.go").read_text()
+    assert (tmp_path / "work/source/pkg/scalers/trimmed_declarations.go").is_file()
     assert builder.count('case "') == 7  # the trigger switch: one case per kept trigger
     assert '\tcase "external-push":\n\t\treturn scalers.NewExternalPushScaler(config)' in builder

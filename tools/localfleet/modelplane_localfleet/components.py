@@ -261,6 +261,14 @@ KEDA_TRIM = SourceTrim(
     end="\t// TRIGGERS-END",
     cases=KEDA_TRIGGERS,
     unknown='return nil, fmt.Errorf("no scaler found for type: %s", triggerType)',
+    add=(
+        (
+            "pkg/scalers/trimmed_declarations.go",
+            "package scalers\n\n"
+            "// Declared upstream in azure_queue_scaler.go, which the trim deletes.\n"
+            'const externalMetricType = "External"\n',
+        ),
+    ),
 )
 KEDA = Component(
     name="keda",

@@ -7,7 +7,8 @@ scaler files to keep and what the builder's trigger switch becomes; `prepare`
 copies the pinned module (downloaded and verified against the wrapper's go.sum)
 into a work folder, checks that the pinned files are the ones the trim was written
 for (the switch file's sha256, every kept file present), deletes the other
-scaler files, rewrites the switch between its markers and writes a go.mod for
+scaler files, rewrites the switch between its markers, adds the few declarations
+the kept files used from deleted ones, and writes a go.mod for
 `go build -modfile`: the wrapper's own go.mod plus a `replace` of the upstream
 module by the copy, and the wrapper's go.sum beside it. Everything else the
 build selects stays what the committed wrapper pins.
@@ -29,7 +30,8 @@ class TrimError(RuntimeError):
 class SourceTrim:
     """Delete `folder/*{suffix}` except `keep`; replace the `switch_file` lines between
     `start` and `end` (whose sha256 must be `switch_sha256`) by a switch over `cases`
-    (trigger name -> Go statement), the default case an error naming the trigger."""
+    (trigger name -> Go statement), the default case an error naming the trigger; write
+    the files of `add` (path -> Go source: what the kept files use from deleted ones)."""
 
     folder: str
     suffix: str
@@ -40,6 +42,7 @@ class SourceTrim:
     end: str
     cases: tuple[tuple[str, str], ...]
     unknown: str  # the default case's statement
+    add: tuple[tuple[str, str], ...] = ()
 
 
 def switch_text(trim: SourceTrim) -> str:
@@ -76,8 +79,13 @@ def apply(source: Path, trim: SourceTrim, what: str) -> list[str]:
     dropped = sorted(
         path.name for path in folder.glob(f"*{trim.suffix}") if path.name not in trim.keep
     )
+    for path, _ in trim.add:
+        if (source / path).exists():
+            raise TrimError(f"{what}: {path} exists upstream; the trim would overwrite it")
     for name in dropped:
         (folder / name).unlink()
+    for path, text in trim.add:
+        (source / path).write_text(text)
     switch.write_text(rewrite_switch(switch.read_text(), trim, f"{what}: {trim.switch_file}"))
     return dropped
 
