@@ -294,6 +294,7 @@ KEDA = Component(
     trim=KEDA_TRIM,
     carries_replaces=True,
     fleet_needs=False,
-    disk=DiskNeeds(entry=GIB // 2, modules=2 * GIB, build_cache=4 * GIB),
+    # trimmed: measured 193 MiB entry, 1.0 GiB modules, 1.7 GiB build cache (untrimmed 3.2)
+    disk=DiskNeeds(entry=GIB // 4, modules=3 * GIB // 2, build_cache=5 * GIB // 2),
 )
 COMPONENTS = (KUBERNETES, ETCD, LWS, GATEWAY_API, CRANE, HELM, SKAFFOLD, KEDA)
