@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -222,11 +223,8 @@ def test_a_binary_must_print_its_version(tmp_path: Path, script: str, error: str
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("needs_go")
 def test_etcd_is_built_once_and_reports_its_version() -> None:
-    if shutil.which("go") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Go is required in CI to build the local fleet's binaries")
-        pytest.skip("Go is not installed")
     cache = binaries.default_cache()
     entry = binaries.build(ETCD, cache, say=lambda _: None)
     assert binaries.complete(ETCD, cache)
@@ -305,3 +303,46 @@ def test_helm_assumes_the_kubernetes_minor_of_the_client_go_it_is_built_with() -
     minor = client_go.removeprefix("v0.").split(".")[0]
     assert f"helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}" in HELM.ldflags
     assert f"helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor}" in HELM.ldflags
+
+
+def test_a_long_build_says_how_many_of_its_packages_are_compiled() -> None:
+    said: list[str] = []
+    with binaries.Progress(said.append, "keda v2.21.0: build", every=0.01, total=1974) as progress:
+        progress.saw("github.com/kedacore/keda/v2/pkg/scalers")
+        for _ in range(500):
+            if said:
+                break
+            time.sleep(0.01)
+    assert said[-1].endswith(
+        "1 of 1974 packages so far, now github.com/kedacore/keda/v2/pkg/scalers"
+    )
+
+
+@pytest.mark.usefixtures("needs_go")
+def test_the_package_count_lists_what_the_build_command_imports() -> None:
+    command = binaries.build_command(ETCD, Path("/nowhere"))
+    count = binaries._package_count(command, ETCD.module_dir)
+    listed = subprocess.run(
+        ["go", "list", "-deps", "-trimpath", "go.etcd.io/etcd/server/v3"],
+        cwd=ETCD.module_dir,
+        env={**os.environ, "GOWORK": "off", "CGO_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert count == len(listed.stdout.split()) > 100
+
+
+@pytest.mark.usefixtures("needs_go")
+def test_build_output_reaches_a_pipe_line_by_line(tmp_path: Path) -> None:
+    """A CI log is a pipe: each line must be written when said, not at exit (here: never,
+    the process ends without flushing)."""
+    code = (
+        "import os\nfrom modelplane_localfleet import cli\n"
+        f"cli.run(['build', '--component', 'gateway-api', '--cache', {str(tmp_path)!r}])\n"
+        "os._exit(0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "gateway-api v1.6.3: built at " in result.stdout

@@ -13,6 +13,8 @@ A component (see `components`) lands in `$MODELPLANE_CACHE/localfleet/<name>-<ve
   build caches (which stay where `go env` puts them), with a message that says
   how much is needed, how much is free, and where.
 - Each stage's time goes to `say`.
+- A component with a `trim` (KEDA) is built from a trimmed copy of its upstream
+  source (see `trim`), in `.<entry>.source/` beside the entry, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from modelplane_localfleet.components import (
     Component,
     Manifests,
 )
+from modelplane_localfleet.trim import SourceTrim, TrimError, prepare
 
 __all__ = ["COMPONENTS", "ETCD", "GATEWAY_API", "KUBERNETES", "LWS", "build", "default_cache"]
 
@@ -163,10 +166,11 @@ def _run(command: list[str], cwd: Path, step: str, progress: Progress | None = N
 
 class Progress:
     """What a long stage is doing: the last line its command printed, said every `every`
-    seconds with the time elapsed, so a cold build (minutes) never looks stuck."""
+    seconds with the time elapsed and, when `total` is known (the packages the build
+    imports), how many of them, so a cold build (minutes) never looks stuck."""
 
-    def __init__(self, say: Say, label: str, every: float) -> None:
-        self.say, self.label, self.every = say, label, every
+    def __init__(self, say: Say, label: str, every: float, total: int | None = None) -> None:
+        self.say, self.label, self.every, self.total = say, label, every, total
         self.started = time.monotonic()
         self.latest = ""
         self.count = 0
@@ -181,7 +185,8 @@ class Progress:
     def _tick(self) -> None:
         while not self._done.wait(self.every):
             elapsed = time.monotonic() - self.started
-            doing = f", {self.count} packages so far, now {self.latest}" if self.latest else ""
+            of = f" of {self.total}" if self.total else ""
+            doing = f", {self.count}{of} packages so far, now {self.latest}" if self.latest else ""
             self.say(f"{self.label}: still running after {elapsed:.0f}s{doing}")
 
     def __enter__(self) -> Progress:
@@ -210,9 +215,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_command(component: Component, out: Path) -> list[str]:
-    """One `go build` for all binaries: packages compile once, links run side by side."""
+def build_command(component: Component, out: Path, modfile: Path | None = None) -> list[str]:
+    """One `go build` for all binaries: packages compile once, links run side by side.
+    `modfile`: the go.mod to build with instead of the wrapper's (a trimmed source)."""
     command = ["go", "build", "-trimpath"]
+    if modfile is not None:
+        command.append(f"-modfile={modfile}")
     if component.tags:
         command += ["-tags", component.tags]
     command += ["-ldflags", component.ldflags]
@@ -263,6 +271,27 @@ def copy_manifests_from(
     return [target / path.name for path in files]
 
 
+def _package_count(build: list[str], cwd: Path) -> int:
+    """How many packages the `go build` command line `build` imports (`go list -deps`)."""
+    flags = [arg for arg in build[2:] if arg.startswith(("-modfile=", "-trimpath"))]
+    if "-tags" in build:
+        flags += build[build.index("-tags") : build.index("-tags") + 2]
+    packages = build[build.index("-o") + 2 :]
+    listed = _run(["go", "list", *flags, "-deps", *packages], cwd, "go list -deps")
+    return len(listed.split())
+
+
+def _trimmed(component: Component, trim: SourceTrim, work: Path) -> Path:
+    """Download the upstream module alone (the build fetches what the trimmed source
+    imports), trim a copy of it in `work`; returns the go.mod to build with."""
+    command = ["go", "mod", "download", "-json", component.upstream]
+    module = Path(json.loads(_run(command, component.module_dir, "go mod download"))["Dir"])
+    try:
+        return prepare(module, component.upstream, component.module_dir, trim, work)
+    except TrimError as error:
+        raise BuildError(str(error)) from error
+
+
 def build(component: Component, cache: Path, say: Say = print) -> Path:
     """The cache entry of `component`, building it first when it is missing or stale."""
     entry = component.entry(cache)
@@ -279,16 +308,26 @@ def build(component: Component, cache: Path, say: Say = print) -> Path:
         partial = entry.parent / f".{entry.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
-        with _stage(say, label, "download modules"):
-            _run(["go", "mod", "download"], component.module_dir, "go mod download")
+        modfile = None
+        work = entry.parent / f".{entry.name}.source"
+        if component.trim is None:
+            with _stage(say, label, "download modules"):
+                _run(["go", "mod", "download"], component.module_dir, "go mod download")
+        else:
+            with _stage(say, label, "download and trim its source"):
+                modfile = _trimmed(component, component.trim, work)
         if component.binaries:
             names = " ".join(binary.name for binary in component.binaries)
-            say(f"{label}: building {names} (a cold build takes minutes; progress follows)")
+            command = build_command(component, partial, modfile)
+            total = _package_count(command, component.module_dir)
+            say(
+                f"{label}: building {names} ({total} packages with the standard library; "
+                "a cold build compiles them all and takes minutes; progress follows)"
+            )
             with (
                 _stage(say, label, f"build {names}"),
-                Progress(say, f"{label}: build", PROGRESS_EVERY) as progress,
+                Progress(say, f"{label}: build", PROGRESS_EVERY, total) as progress,
             ):
-                command = build_command(component, partial)
                 command.insert(2, "-v")
                 _run(command, component.module_dir, f"building {names}", progress)
             with _stage(say, label, "check versions"):
@@ -298,6 +337,7 @@ def build(component: Component, cache: Path, say: Say = print) -> Path:
         for manifests in component.manifests:
             with _stage(say, label, f"copy {manifests.source}"):
                 copy_manifests(component, manifests, partial)
+        shutil.rmtree(work, ignore_errors=True)
         seconds = round(time.monotonic() - started, 1)
         marker = {"fingerprint": fingerprint(component), "seconds": seconds, "go": env["GOVERSION"]}
         (partial / MARKER).write_text(json.dumps(marker) + "\n")

@@ -16,6 +16,7 @@ a component is unhealthy.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -298,6 +299,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # a long build's progress must show as it comes, also into a CI log (a pipe)
+        sys.stdout.reconfigure(line_buffering=True)
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)

@@ -22,7 +22,9 @@ and regenerating the wrapper with `modelplane-localfleet gomod`.
   dependency's replace lines).
 - KEDA: v2.21.0, the newest release on the proxy; `go install` refuses it
   because its go.mod has a replace line, which the wrapper carries. Built only
-  when something asks for it (`up --keda`, a fleet file's `keda: true`, its tests).
+  when something asks for it (`up --keda`, a fleet file's `keda: true`, its tests),
+  from a trimmed copy of its source (`components.KEDA_TRIM`, written for v2.21.0's
+  files: a bump must review it; the build refuses another version's builder file).
 """
 
 from __future__ import annotations
