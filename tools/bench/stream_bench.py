@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
         [--kinds engine replica plain https failover] [--baseline] [--direct] [--api-keys]
+        [--weights] [--no-retries]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -39,12 +40,17 @@ premature end). p50/p99 are over the complete streams: time to the first
 `--direct` routes every backend straight from `web` (the front door before the
 hop: HTTP/1.1 providers relayed HTTP/1.1 to HTTP/1.1, exposed to
 golang/go#40747, see `gateway_config.backends`). `--api-keys` renders the
-routes with the InferenceGateway's `spec.apiKeys.required` (`gateway_config.keys`):
-every service route asks gateway-config's key server (`gateway_config.keyserver`,
-run here as a process of its own holding one key, fed as a watch event would)
-through its forwardAuth Middleware first; every request carries that key (without
-`--api-keys` the header is sent too, and ignored). A benchmark, not a test: it
-never fails on its figures.
+routes with the InferenceGateway's `spec.apiKeys.required` (`gateway_config.keys`)
+over two key Secrets (`BENCH_KEY` for every service, `OTHER_KEY` for another
+one): every service route checks the key first in Traefik's key plugin
+(`gateway_config.plugin`, installed in the front door's working directory),
+which reports its counts to gateway-config's key server (`gateway_config.keyserver`,
+a process of its own here); every request carries `BENCH_KEY` (without
+`--api-keys` the header is sent too, and ignored). `--weights` gives the
+`replica` service a second entry at weight 1 against its own 19, over a second
+endpoint to the same cluster gateway (a weighted split, `gateway_config.weights`).
+`--no-retries` renders the routes without their retry Middleware. A benchmark,
+not a test: it never fails on its figures.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import base64
 import contextlib
 import datetime
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,7 +76,6 @@ from gateway_config import keys
 from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.keyserver import KeyServer
-from modelplane.cache import Cache
 from modelplane_localfleet import gateway
 from modelplane_localfleet.pki import CertificateAuthority
 
@@ -87,7 +93,10 @@ BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
 BENCH_KEY = "sk-bench-0123456789abcdef"
-KEY_SECRETS = "/api/v1/namespaces/bench/secrets"
+OTHER_KEY = "sk-other-0123456789abcdef"
+"""A key of the ModelService `bench/other` only: any bench service answers it 403."""
+CANARY = "replica-canary"
+"""`--weights`: the replica service's second endpoint (weight 1 against 19)."""
 FALLBACK = "fallback"
 """The https provider as the `failover` service's priority-1 entry."""
 CA_CONFIGMAP = "bench-ca"
@@ -130,6 +139,9 @@ def rendered(
         found: list[dict[str, Any]] = [{"selector": {"matchLabels": {"kind": name}}}]
         if name == "failover":
             found.append({"selector": {"matchLabels": {"kind": FALLBACK}}, "priority": 1})
+        if name == "replica" and any(e["metadata"]["name"] == CANARY for e in endpoints):
+            found[0]["weight"] = 19
+            found.append({"selector": {"matchLabels": {"kind": CANARY}}, "weight": 1})
         return found
 
     services = [
@@ -137,7 +149,7 @@ def rendered(
          "metadata": {"name": e["metadata"]["name"], "namespace": "bench",
                       "uid": f"uid-ms-{e['metadata']['name']}"},
          "spec": {"endpoints": entries(e["metadata"]["name"])}}
-        for e in endpoints if e["metadata"]["name"] != FALLBACK
+        for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
     gateways = []
@@ -156,7 +168,9 @@ def rendered(
         model_endpoints=endpoints,
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
         backend_ca={"data": {"ca.crt": ca_pem}},
-    )
+        api_keys=[key_secret("bench", BENCH_KEY, keys.ANY_SERVICE),
+                  key_secret("other", OTHER_KEY, "bench/other")],
+    )  # fmt: skip
     settings = Settings(
         backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries,
         auth_url=f"http://{HOST}:{key_port}",
@@ -166,6 +180,19 @@ def rendered(
     resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
     entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
     return rendered_routes.file_config(objects, entrypoints, resolve, work)
+
+
+def key_secret(name: str, key: str, services: str) -> dict[str, Any]:
+    """A key Secret as a platform team writes it (`gateway_config.keys`)."""
+    data = {keys.KEY_FIELD: key, keys.SERVICES_FIELD: services}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": keys.DEFAULT_NAMESPACE,
+            "labels": {keys.LABEL: "true"},
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def server_url(found: Backend) -> str:
@@ -217,9 +244,10 @@ class Relay:
 
     def __init__(
         self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
-        api_keys: bool = False,
+        api_keys: bool = False, weights: bool = False,
     ) -> None:  # fmt: skip
         self.work = work
+        self.weights = weights
         self.key_port = free_port() if api_keys else None
         self.retries = retries
         self.baseline = baseline
@@ -231,6 +259,8 @@ class Relay:
         self.pings: list[str] = []
 
     def spawn(self, name: str, argv: list[str]) -> None:
+        if name == "front-door":  # where Traefik finds the key plugin
+            argv = gateway.in_plugin_directory(argv, self.work / name)
         log = (self.work / f"{name}.log").open("ab")
         self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
 
@@ -299,6 +329,9 @@ class Relay:
             chosen = [endpoints[kind] for kind in routed]
             if "failover" in routed:
                 chosen.append(endpoint(FALLBACK, f"https://{PROVIDER}:{ports['https']}"))
+            if self.weights and "replica" in routed:
+                url = f"http://cluster.bench.test:{ports['cluster']}"
+                chosen.append(endpoint(CANARY, url, "/engine/", True))
             front = rendered(
                 chosen, ca_file.read_text(), self.hop, self.work, self.retries, self.key_port
             )
@@ -398,41 +431,22 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
 @contextlib.contextmanager
 def relay(
     kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True,
-    api_keys: bool = False,
+    api_keys: bool = False, weights: bool = False,
 ) -> Iterator[Relay]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct, retries, api_keys)
+    found = Relay(work, baseline, direct, retries, api_keys, weights)
     try:
         found.start(kinds)
         yield found
     finally:
         found.stop()
         if not keep:
-            for path in work.iterdir():
-                path.unlink()
-            work.rmdir()
-
-
-class NoApi:
-    """The bench key server's cache is fed one watch event; it never lists."""
-
-    async def get(self, path: str, params: Any = None) -> Any:
-        raise AssertionError(path)
-
-    def watch(self, path: str, params: Any) -> Any:
-        raise AssertionError(path)
+            shutil.rmtree(work)
 
 
 async def serve_keys(port: int) -> None:
-    """gateway-config's key server holding `BENCH_KEY` (for every service), until killed."""
-    cache = Cache(NoApi(), [KEY_SECRETS])
-    server = KeyServer(cache, KEY_SECRETS)
-    data = {keys.KEY_FIELD: BENCH_KEY, keys.SERVICES_FIELD: keys.ANY_SERVICE}
-    secret = {
-        "metadata": {"name": "bench", "namespace": "bench", "resourceVersion": "1"},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
-    cache.informers[KEY_SECRETS].apply({"type": "ADDED", "object": secret})
+    """gateway-config's key server (the key plugin's counts), until killed."""
+    server = KeyServer()
     await server.server.start(HOST, port)
     await asyncio.Event().wait()
 
@@ -458,10 +472,15 @@ def main() -> None:
     parser.add_argument(
         "--api-keys", action="store_true", help="every route checks the request's API key first"
     )
+    parser.add_argument(
+        "--weights", action="store_true", help="the replica service split 19:1 over two entries"
+    )
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
     retries = not args.no_retries
-    with relay(kinds, args.baseline, args.direct, keep, retries, args.api_keys) as found:
+    with relay(
+        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights
+    ) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
         results = {}
