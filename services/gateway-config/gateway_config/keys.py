@@ -20,11 +20,12 @@ Every ModelService route gets a Middleware of the Traefik plugin
 (`gateway_config.plugin`; `plugin_spec`), first among the route's filters, so a
 refused request never reaches a backend. It holds the service's table: the
 SHA-256 digests (hex) of the keys scoped to it (with their key ids) and of every
-other key (for the 403), the two refusal bodies, and where the plugin reports
-its per-key counts (`COUNTS_PATH` of gateway-config's key server, every
-`COUNTS_SECONDS`). The check runs inside Traefik: no round trip per request.
-Whoever may read Middlewares in the service's namespace sees the digests (never a
-key: keys are at least `MIN_KEY_LENGTH` characters, meant to be random).
+other key (for the 403), as lists of `<digest>:<key id>`, the two refusal
+bodies, and where the plugin reports its per-key counts (`COUNTS_PATH` of
+gateway-config's key server, every `COUNTS_SECONDS`). The check runs inside
+Traefik: no round trip per request. Whoever may read Middlewares in the
+service's namespace sees the digests (never a key: keys are at least
+`MIN_KEY_LENGTH` characters, meant to be random).
 
 The hop listener (`gateway_config.hop`) has no key check of its own (its
 requests arrive with the key headers already removed), so with keys required it
@@ -173,10 +174,9 @@ def plugin_spec(keys: Table, namespace: str, service: str, counts_url: str) -> J
         "countsURL": counts_url.rstrip("/") + COUNTS_PATH,
         "countsSeconds": COUNTS_SECONDS,
     }
-    allowed = {d.hex(): g.key_id for d, g in keys.grants.items() if g.allows(name)}
-    denied = {d.hex(): g.key_id for d, g in keys.grants.items() if not g.allows(name)}
-    if allowed:
-        config["allowed"] = dict(sorted(allowed.items()))
-    if denied:
-        config["denied"] = dict(sorted(denied.items()))
+    # lists, always present: a pass compares what it wants with what it observes field by
+    # field (a map entry or a field dropped would go unseen), and a list is compared whole
+    entries = sorted((f"{d.hex()}:{g.key_id}", g.allows(name)) for d, g in keys.grants.items())
+    config["allowed"] = [entry for entry, allows in entries if allows]
+    config["denied"] = [entry for entry, allows in entries if not allows]
     return {"plugin": {plugin.NAME: config}}

@@ -59,9 +59,9 @@ def test_the_plugin_table_of_a_service_allows_its_keys_and_knows_the_others(
     config = keys.plugin_spec(TABLE, namespace, service, "http://10.0.0.1:9095/")["plugin"][
         "modelplanekeys"
     ]
-    by_digest = {hexdigest(ALICE_KEY): "alice", hexdigest(BOB_KEY): "bob"}
-    assert config.get("allowed", {}) == {d: i for d, i in by_digest.items() if i in allowed}
-    assert config.get("denied", {}) == {d: i for d, i in by_digest.items() if i in denied}
+    entries = {"alice": f"{hexdigest(ALICE_KEY)}:alice", "bob": f"{hexdigest(BOB_KEY)}:bob"}
+    assert config["allowed"] == sorted(e for i, e in entries.items() if i in allowed)
+    assert config["denied"] == sorted(e for i, e in entries.items() if i in denied)
     assert config["service"] == f"{namespace}/{service}"
     assert config["countsURL"] == "http://10.0.0.1:9095/counts"
     assert ALICE_KEY not in json.dumps(config) and BOB_KEY not in json.dumps(config)
@@ -148,7 +148,8 @@ def test_with_keys_required_the_route_checks_the_key_before_anything_else() -> N
         "plugin": {
             "modelplanekeys": {
                 "service": "ml/chat",
-                "allowed": {hexdigest(ALICE_KEY): "alice"},
+                "allowed": [f"{hexdigest(ALICE_KEY)}:alice"],
+                "denied": [],
                 "unauthorized": keys.refusal(401, "ml/chat"),
                 "forbidden": keys.refusal(403, "ml/chat"),
                 "countsURL": "http://10.240.0.1:9095/counts",
@@ -173,6 +174,31 @@ def test_with_keys_required_the_route_checks_the_key_before_anything_else() -> N
     assert change["remove"] == ["Authorization", "X-Api-Key"]
     assert [h["name"] for h in change["set"]] == ["X-Modelplane-Service", "X-Modelplane-Hop"]
     assert change["set"][0]["value"] == "ml/chat"
+
+
+def test_a_revoked_key_rewrites_the_middleware_that_held_it() -> None:
+    gateway = {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "u"},
+               "spec": {"backend": "Traefik", "apiKeys": {"required": True}}}  # fmt: skip
+    with_alice = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
+    )  # fmt: skip
+    first = decide(with_alice, Settings(), NOW).apply
+    (auth,) = [o for o in first if o["metadata"]["name"].startswith("mp-auth-")]
+    # the next pass observes what the first applied, and alice's Secret is gone
+    revoked = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, managed=list(first),
+    )  # fmt: skip
+    (rewritten,) = decide(revoked, Settings(), NOW).apply
+    assert rewritten["metadata"]["name"] == auth["metadata"]["name"]
+    assert rewritten["spec"]["plugin"]["modelplanekeys"]["allowed"] == []
+    # and a pass that changes nothing writes nothing
+    unchanged = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, managed=list(first), api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
+    )  # fmt: skip
+    assert decide(unchanged, Settings(), NOW).apply == ()
 
 
 def applied_routes(api_keys: Json | None, uid: str = "u") -> tuple[Json, list[Json]]:

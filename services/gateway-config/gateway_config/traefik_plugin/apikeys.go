@@ -3,8 +3,8 @@
 // configures per ModelService (gateway_config.keys.plugin_spec): no round trip per request.
 //
 // A request's key is `Authorization: Bearer <key>` or else `x-api-key: <key>`;
-// its SHA-256 digest (hex) is looked up in the service's Allowed table (digest ->
-// key id) and then in Denied (keys of other services):
+// its SHA-256 digest (hex) is looked up in the service's Allowed table and then in
+// Denied (keys of other services), each rendered as a list of `<digest>:<key id>`:
 //   - allowed: X-Modelplane-Key-Id set to the key id, passed on (the route's header
 //     filter then removes the key headers);
 //   - denied: 403 with the Forbidden body;
@@ -33,18 +33,29 @@ const KeyIDHeader = "X-Modelplane-Key-Id"
 
 // Config is one ModelService's table, as gateway-config renders it.
 type Config struct {
-	Service       string            `json:"service,omitempty"`
-	Allowed       map[string]string `json:"allowed,omitempty"`
-	Denied        map[string]string `json:"denied,omitempty"`
-	Unauthorized  string            `json:"unauthorized,omitempty"`
-	Forbidden     string            `json:"forbidden,omitempty"`
-	CountsURL     string            `json:"countsURL,omitempty"`
-	CountsSeconds int               `json:"countsSeconds,omitempty"`
+	Service       string   `json:"service,omitempty"`
+	Allowed       []string `json:"allowed,omitempty"`
+	Denied        []string `json:"denied,omitempty"`
+	Unauthorized  string   `json:"unauthorized,omitempty"`
+	Forbidden     string   `json:"forbidden,omitempty"`
+	CountsURL     string   `json:"countsURL,omitempty"`
+	CountsSeconds int      `json:"countsSeconds,omitempty"`
 }
 
 // CreateConfig is the empty table (every request refused).
 func CreateConfig() *Config {
-	return &Config{Allowed: map[string]string{}, Denied: map[string]string{}}
+	return &Config{}
+}
+
+// table maps each `<digest>:<key id>` entry's digest to its key id.
+func table(entries []string) map[string]string {
+	found := make(map[string]string, len(entries))
+	for _, entry := range entries {
+		if digest, id, ok := strings.Cut(entry, ":"); ok {
+			found[digest] = id
+		}
+	}
+	return found
 }
 
 // Keys checks one service's requests.
@@ -63,8 +74,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return &Keys{
 		next:         next,
 		service:      config.Service,
-		allowed:      config.Allowed,
-		denied:       config.Denied,
+		allowed:      table(config.Allowed),
+		denied:       table(config.Denied),
 		unauthorized: []byte(config.Unauthorized),
 		forbidden:    []byte(config.Forbidden),
 	}, nil
