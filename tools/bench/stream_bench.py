@@ -49,7 +49,12 @@ a process of its own here); every request carries `BENCH_KEY` (without
 `--api-keys` the header is sent too, and ignored). `--weights` gives the
 `replica` service a second entry at weight 1 against its own 19, over a second
 endpoint to the same cluster gateway (a weighted split, `gateway_config.weights`).
-`--no-retries` renders the routes without their retry Middleware. A benchmark,
+`--no-retries` renders the routes without their retry Middleware.
+`--interleave`: one stream at a time, the kinds taking turns, so every kind
+meets the same load on a shared machine. After the table: each gateway
+process's CPU time (user + system, from /proc) over the run, less its rate at
+rest (sampled for `IDLE_S` before) times the run's length, per request sent to
+a routed kind (the whole stream's, not only its first token's). A benchmark,
 not a test: it never fails on its figures.
 """
 
@@ -61,6 +66,7 @@ import base64
 import contextlib
 import datetime
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -101,6 +107,9 @@ FALLBACK = "fallback"
 """The https provider as the `failover` service's priority-1 entry."""
 CA_CONFIGMAP = "bench-ca"
 NOW = "2026-01-01T00:00:00Z"
+TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_S = 5.0
+"""How long each gateway's CPU time at rest is sampled before the run (subtracted)."""
 
 
 def free_port() -> int:
@@ -254,6 +263,7 @@ class Relay:
         self.direct = direct
         self.hop = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.by_name: dict[str, subprocess.Popen[bytes]] = {}
         self.front_port = free_port()
         self.engine_port = 0
         self.pings: list[str] = []
@@ -262,7 +272,9 @@ class Relay:
         if name == "front-door":  # where Traefik finds the key plugin
             argv = gateway.in_plugin_directory(argv, self.work / name)
         log = (self.work / f"{name}.log").open("ab")
-        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        self.by_name[name] = process
 
     def simulator(self, name: str, port: int, *extra: str) -> None:
         self.spawn(name, [
@@ -340,6 +352,17 @@ class Relay:
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each gateway process's CPU time so far (user + system, from /proc)."""
+        found = {}
+        for name in ("front-door", "cluster-gateway"):
+            process = self.by_name.get(name)
+            if process is None:
+                continue
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[name] = (int(fields[11]) + int(fields[12])) / TICKS
+        return found
+
     def url(self, kind: str) -> str:
         if kind == "engine":
             return f"http://{HOST}:{self.engine_port}/v1/chat/completions"
@@ -376,56 +399,91 @@ class Relay:
                 process.kill()
 
 
+PAYLOAD = json.dumps(BODY).encode()
+HEADERS = {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"}
+
+
+class Tally:
+    """One kind's outcomes: the counts, the errors by reason and the complete streams'
+    times to the first token and to the end."""
+
+    def __init__(self) -> None:
+        self.counts = {"sent": 0, "complete": 0, "failed": 0, "cut": 0}
+        self.errors: dict[str, int] = {}
+        self.first: list[float] = []
+        self.total: list[float] = []
+
+    def error(self, reason: str, outcome: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        self.counts[outcome] += 1
+
+    def figures(self) -> dict[str, Any]:
+        first, total = self.first, self.total
+        ms = {
+            "first_p50_ms": percentile(first, 0.5), "first_p99_ms": percentile(first, 0.99),
+            "end_p50_ms": percentile(total, 0.5), "end_p99_ms": percentile(total, 0.99),
+        }  # fmt: skip
+        rounded = {k: round(v * 1000, 2) for k, v in ms.items()}
+        return {**self.counts, **rounded, "errors": self.errors}
+
+
+async def stream_one(client: httpx.AsyncClient, url: str, tally: Tally) -> None:
+    """One streamed chat, its outcome and times added to `tally`."""
+    tally.counts["sent"] += 1
+    began = time.perf_counter()
+    seen: float | None = None
+    lines: list[str] = []
+    outcome = "failed"
+    try:
+        async with client.stream("POST", url, content=PAYLOAD, headers=HEADERS) as r:
+            if r.status_code != 200:
+                await r.aread()
+                raise RuntimeError(f"status {r.status_code}")
+            outcome = "cut"
+            async for line in r.aiter_lines():
+                if seen is None and line.startswith("data:"):
+                    seen = time.perf_counter() - began
+                if line:
+                    lines.append(line)
+    except (httpx.HTTPError, RuntimeError) as error:
+        tally.error(f"{type(error).__name__}: {str(error)[:60]}", outcome)
+        return
+    if lines and lines[-1] == DONE and seen is not None:
+        tally.counts["complete"] += 1
+        tally.first.append(seen)
+        tally.total.append(time.perf_counter() - began)
+    else:
+        tally.error("ended without [DONE]", "cut")
+
+
 async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
     """`count` streamed chats, `concurrency` at a time: the counts and latencies."""
     gate = asyncio.Semaphore(concurrency)
-    counts = {"sent": 0, "complete": 0, "failed": 0, "cut": 0}
-    errors: dict[str, int] = {}
-    first: list[float] = []
-    total: list[float] = []
+    tally = Tally()
     limits = httpx.Limits(max_connections=concurrency)
-    payload = json.dumps(BODY).encode()
-    headers = {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"}
-
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
 
         async def one() -> None:
             async with gate:
-                counts["sent"] += 1
-                began = time.perf_counter()
-                seen: float | None = None
-                lines: list[str] = []
-                outcome = "failed"
-                try:
-                    async with client.stream("POST", url, content=payload, headers=headers) as r:
-                        if r.status_code != 200:
-                            await r.aread()
-                            raise RuntimeError(f"status {r.status_code}")
-                        outcome = "cut"
-                        async for line in r.aiter_lines():
-                            if seen is None and line.startswith("data:"):
-                                seen = time.perf_counter() - began
-                            if line:
-                                lines.append(line)
-                except (httpx.HTTPError, RuntimeError) as error:
-                    reason = f"{type(error).__name__}: {str(error)[:60]}"
-                    errors[reason] = errors.get(reason, 0) + 1
-                    counts[outcome] += 1
-                    return
-                if lines and lines[-1] == DONE and seen is not None:
-                    counts["complete"] += 1
-                    first.append(seen)
-                    total.append(time.perf_counter() - began)
-                else:
-                    counts["cut"] += 1
-                    errors["ended without [DONE]"] = errors.get("ended without [DONE]", 0) + 1
+                await stream_one(client, url, tally)
 
         await asyncio.gather(*(one() for _ in range(count)))
-    ms = {
-        "first_p50_ms": percentile(first, 0.5), "first_p99_ms": percentile(first, 0.99),
-        "end_p50_ms": percentile(total, 0.5), "end_p99_ms": percentile(total, 0.99),
-    }  # fmt: skip
-    return {**counts, **{k: round(v * 1000, 1) for k, v in ms.items()}, "errors": errors}
+    return tally.figures()
+
+
+async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict[str, Any]]:
+    """`count` rounds, one stream at a time, each round one streamed chat per kind in turn
+    (a kept-alive connection per kind): the kinds meet the same load on a shared machine."""
+    tallies = {kind: Tally() for kind in urls}
+    clients = {kind: httpx.AsyncClient(timeout=60, trust_env=False) for kind in urls}
+    try:
+        for _ in range(count):
+            for kind, url in urls.items():
+                await stream_one(clients[kind], url, tallies[kind])
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return {kind: tally.figures() for kind, tally in tallies.items()}
 
 
 @contextlib.contextmanager
@@ -475,6 +533,11 @@ def main() -> None:
     parser.add_argument(
         "--weights", action="store_true", help="the replica service split 19:1 over two entries"
     )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="one stream at a time, the kinds in turn (--concurrency ignored)",
+    )
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
     retries = not args.no_retries
@@ -483,17 +546,32 @@ def main() -> None:
     ) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
-        results = {}
-        for kind in args.kinds:
+        results: dict[str, dict[str, Any]] = {}
+        idle_before = found.cpu_seconds()
+        time.sleep(IDLE_S)
+        cpu_before = found.cpu_seconds()
+        began = time.monotonic()
+        if args.interleave:
+            urls = {kind: found.url(kind) for kind in kinds}
+            results = asyncio.run(stream_interleaved(urls, args.requests))
+        for kind in [] if args.interleave else kinds:
             figures = stream_many(found.url(kind), args.requests, args.concurrency)
             results[kind] = asyncio.run(figures)
-            print(json.dumps({"kind": kind, **results[kind]}), flush=True)
+        took = time.monotonic() - began
+        idle = {n: (cpu_before[n] - t) / IDLE_S for n, t in idle_before.items()}
+        cpu = {n: t - cpu_before[n] - idle[n] * took for n, t in found.cpu_seconds().items()}
+        for kind, found_figures in results.items():
+            print(json.dumps({"kind": kind, **found_figures}), flush=True)
+    routed = sum(r["sent"] for kind, r in results.items() if kind in ROUTED)
     head = f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5}"
     print(f"{head} {'ttft p50':>8} {'ttft p99':>8} {'end p50':>8} {'end p99':>8} (ms)")
     for kind, r in results.items():
         row = f"{kind:8} {r['sent']:6} {r['failed']:6} {r['cut']:5}"
-        first = f"{r['first_p50_ms']:8.1f} {r['first_p99_ms']:8.1f}"
+        first = f"{r['first_p50_ms']:8.2f} {r['first_p99_ms']:8.2f}"
         print(f"{row} {first} {r['end_p50_ms']:8.1f} {r['end_p99_ms']:8.1f}")
+    if routed:
+        spent = ", ".join(f"{n} {t * 1000 / routed:.3f}" for n, t in cpu.items())
+        print(f"CPU ms per routed request: {spent}")
 
 
 if __name__ == "__main__":
