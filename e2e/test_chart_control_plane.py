@@ -170,10 +170,10 @@ def keyed_chat(address: str, key: str | None) -> int:
 
 
 def check_api_keys(control: Cluster, address: str, namespace: str) -> None:
-    """Keys required: Traefik asks the chart's key server (its Service, port `api-keys`):
-    a missing key is refused, a key Secret in the key namespace (`modelplane-api-keys`, the
-    chart's default, apart from the release namespace's kubeconfigs) is let through; then
-    the front door is open again."""
+    """Keys required: the chart's gateway-config renders the keys into Traefik's key plugin
+    (which reports counts to its Service, port `api-keys`): a missing key is refused, a key
+    Secret in the key namespace (`modelplane-api-keys`, the chart's default, apart from the
+    release namespace's kubeconfigs) is let through; then the front door is open again."""
     secret = {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "e2e-chart", "namespace": KEY_NAMESPACE,

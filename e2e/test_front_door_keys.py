@@ -14,8 +14,10 @@ sees the key id and neither key header; a key scoped to another service is a 403
 (`PermissionDeniedError`); the Gateway's hop listener, asked directly on the
 hop prefix of the service's backend, answers 404 with no key, with the right
 key or with a made-up hop token, and routes only with the token the applied
-route sets; deleting the key's Secret makes it a 401 within 5 s;
-gateway-config's `/metrics` counts the requests by key id and never shows a key.
+route sets; deleting the key's Secret makes it a 401 within 5 s (gateway-config
+re-renders the key plugin's Middleware, Traefik's CRD provider reloads it);
+gateway-config's `/metrics` counts the requests by key id (reported by the plugin
+every few seconds) and never shows a key.
 """
 
 from __future__ import annotations
@@ -274,20 +276,28 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
     assert seen["x-modelplane-key-id"] == "alice"
     assert "authorization" not in seen and "x-api-key" not in seen, seen
 
+    # the key plugin reports its counts to gateway-config every few seconds
     assert keyed.service is not None
-    code, metrics = keyed.service.get("/metrics")
-    assert code == 200
-    counted = [
-        line for line in metrics.splitlines()
-        if line.startswith("modelplane_gateway_api_key_requests_total{")
-    ]  # fmt: skip
     service = f"{namespace}/chat"
-    assert any(
-        'key_id="alice"' in line and f'service="{service}"' in line
-        and 'result="accepted"' in line and float(line.rsplit(" ", 1)[1]) >= 3
-        for line in counted
-    ), counted  # fmt: skip
-    assert any('key_id="bob"' in line and 'result="forbidden"' in line for line in counted)
+
+    def counted() -> list[str] | None:
+        assert keyed.service is not None
+        code, text = keyed.service.get("/metrics")
+        assert code == 200
+        lines = [
+            line for line in text.splitlines()
+            if line.startswith("modelplane_gateway_api_key_requests_total{")
+        ]  # fmt: skip
+        alice_ok = any(
+            'key_id="alice"' in line and f'service="{service}"' in line
+            and 'result="accepted"' in line and float(line.rsplit(" ", 1)[1]) >= 3
+            for line in lines
+        )  # fmt: skip
+        bob_refused = any('key_id="bob"' in line and 'result="forbidden"' in line for line in lines)
+        return lines if alice_ok and bob_refused else None
+
+    wait_for("alice's and bob's counts in gateway-config's metrics", counted, 30)
+    _, metrics = keyed.service.get("/metrics")
     assert ALICE not in metrics and BOB not in metrics
     assert ALICE not in (keyed.logs / "gateway-config.log").read_text()
 

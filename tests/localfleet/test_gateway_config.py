@@ -121,3 +121,17 @@ def test_the_front_door_has_an_https_entrypoint_on_443_without_timeouts() -> Non
     # inference clusters' gateways have none
     plain = gateway.traefik_command(Path("traefik"), address="a", web_port=1, admin_port=2)
     assert "entryPoints.websecure.address" not in _flags(plain)
+
+
+def test_the_front_door_loads_the_key_plugin_from_its_working_directory(tmp_path: Path) -> None:
+    flag = "--experimental.localPlugins.modelplanekeys.moduleName=modelplane.ai/apikeys"
+    front = gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2, hop_port=3)
+    assert flag in front
+    assert flag not in gateway.traefik_command(Path("t"), address="a", web_port=1, admin_port=2)
+    workdir = tmp_path / "traefik"
+    wrapped = gateway.in_plugin_directory(front, workdir)
+    assert wrapped == ["env", "-C", str(workdir), *front]
+    source = workdir / "plugins-local" / "src" / "modelplane.ai" / "apikeys"
+    assert "import: modelplane.ai/apikeys" in (source / ".traefik.yml").read_text()
+    assert "module modelplane.ai/apikeys" in (source / "go.mod").read_text()
+    assert "package apikeys" in (source / "apikeys.go").read_text()

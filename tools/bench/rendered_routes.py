@@ -29,9 +29,12 @@ Kubernetes:
   server as above, scheme as the spec says, its Middlewares as service
   middlewares) or the next link.
 
-Only what gateway-config renders is read: one rule per route and one
-backendRef per rule (a ModelService with one endpoint per priority); anything
-else raises.
+- a rule with several backendRefs (weights, `gateway_config.weights`) gives a
+  `weighted` service over one load balancer per backendRef, its filters as that
+  service's middlewares.
+
+Only what gateway-config renders is read: one rule per route; anything else
+raises.
 """
 
 from __future__ import annotations
@@ -121,39 +124,22 @@ def file_config(
         http["services"][f"{ns}-{name}"] = {"failover": spec}
         return f"{ns}-{name}"
 
-    for (ns, name), route in sorted(by_kind.get("HTTPRoute", {}).items()):
-        (rule,) = route["spec"]["rules"]
-        (ref,) = rule["backendRefs"]
-        (match,) = rule["matches"]
-        prefix = match["path"]["value"]
-        matcher = " && ".join(
-            [f"PathPrefix(`{prefix}`)"]
-            + [f"Header(`{h['name']}`, `{h['value']}`)" for h in match.get("headers") or []]
-        )
-        listener = route["spec"]["parentRefs"][0]["sectionName"]
-        router = f"{ns}-{name}"
-        middlewares = [middleware(ns, router, flt) for flt in rule.get("filters") or []]
-        if ref.get("kind") == "TraefikService":
-            http["routers"][router] = {
-                "rule": matcher,
-                "service": link(ns, ref["name"]),
-                "middlewares": middlewares,
-                "entryPoints": [entrypoints[listener]],
-            }
-            continue
+    def backend(ns: str, router: str, prefix: str, ref: Obj) -> tuple[dict[str, Any], list[str]]:
+        """A backendRef's load balancer and the middlewares of its filters."""
+        chain = []
         for flt in ref.get("filters") or []:
             if flt["type"] == "ExtensionRef":
-                middlewares.append(middleware(ns, router, flt))
+                chain.append(middleware(ns, router, flt))
                 continue
             rewrite = flt["urlRewrite"]
             replace = rewrite["path"]["replacePrefixMatch"]
             regex = {"regex": f"^{prefix}(.*)", "replacement": f"{replace}$1"}
             http["middlewares"][f"{router}-path"] = {"replacePathRegex": regex}
-            middlewares.append(f"{router}-path")
+            chain.append(f"{router}-path")
             if "hostname" in rewrite:
                 headers = {"customRequestHeaders": {"Host": rewrite["hostname"]}}
                 http["middlewares"][f"{router}-host"] = {"headers": headers}
-                middlewares.append(f"{router}-host")
+                chain.append(f"{router}-host")
         target = (ns, ref["name"])
         balancer: dict[str, Any] = {
             "servers": [{"url": _server(by_kind["Service"][target], slices[target], resolve)}]
@@ -169,10 +155,38 @@ def file_config(
                 transport["rootCAs"] = [str(path)]
             transports[router] = transport
             balancer["serversTransport"] = router
-        http["services"][router] = {"loadBalancer": balancer}
+        return balancer, chain
+
+    for (ns, name), route in sorted(by_kind.get("HTTPRoute", {}).items()):
+        (rule,) = route["spec"]["rules"]
+        refs = rule["backendRefs"]
+        (match,) = rule["matches"]
+        prefix = match["path"]["value"]
+        matcher = " && ".join(
+            [f"PathPrefix(`{prefix}`)"]
+            + [f"Header(`{h['name']}`, `{h['value']}`)" for h in match.get("headers") or []]
+        )
+        listener = route["spec"]["parentRefs"][0]["sectionName"]
+        router = f"{ns}-{name}"
+        middlewares = [middleware(ns, router, flt) for flt in rule.get("filters") or []]
+        service = router
+        if len(refs) == 1 and refs[0].get("kind") == "TraefikService":
+            service = link(ns, refs[0]["name"])
+        elif len(refs) == 1:
+            balancer, chain = backend(ns, router, prefix, refs[0])
+            middlewares += chain
+            http["services"][router] = {"loadBalancer": balancer}
+        else:  # weighted: each backendRef a service of its own, with its filters
+            shares = []
+            for i, ref in enumerate(refs):
+                child = f"{router}-{i}"
+                balancer, chain = backend(ns, child, prefix, ref)
+                http["services"][child] = {"loadBalancer": balancer, "middlewares": chain}
+                shares.append({"name": child, "weight": ref.get("weight", 1)})
+            http["services"][router] = {"weighted": {"services": shares}}
         http["routers"][router] = {
             "rule": matcher,
-            "service": router,
+            "service": service,
             "middlewares": middlewares,
             "entryPoints": [entrypoints[listener]],
         }

@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
         [--kinds engine replica plain https failover] [--baseline] [--direct] [--api-keys]
+        [--weights] [--no-retries]
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -39,12 +40,22 @@ premature end). p50/p99 are over the complete streams: time to the first
 `--direct` routes every backend straight from `web` (the front door before the
 hop: HTTP/1.1 providers relayed HTTP/1.1 to HTTP/1.1, exposed to
 golang/go#40747, see `gateway_config.backends`). `--api-keys` renders the
-routes with the InferenceGateway's `spec.apiKeys.required` (`gateway_config.keys`):
-every service route asks gateway-config's key server (`gateway_config.keyserver`,
-run here as a process of its own holding one key, fed as a watch event would)
-through its forwardAuth Middleware first; every request carries that key (without
-`--api-keys` the header is sent too, and ignored). A benchmark, not a test: it
-never fails on its figures.
+routes with the InferenceGateway's `spec.apiKeys.required` (`gateway_config.keys`)
+over two key Secrets (`BENCH_KEY` for every service, `OTHER_KEY` for another
+one): every service route checks the key first in Traefik's key plugin
+(`gateway_config.plugin`, installed in the front door's working directory),
+which reports its counts to gateway-config's key server (`gateway_config.keyserver`,
+a process of its own here); every request carries `BENCH_KEY` (without
+`--api-keys` the header is sent too, and ignored). `--weights` gives the
+`replica` service a second entry at weight 1 against its own 19, over a second
+endpoint to the same cluster gateway (a weighted split, `gateway_config.weights`).
+`--no-retries` renders the routes without their retry Middleware.
+`--interleave`: one stream at a time, the kinds taking turns, so every kind
+meets the same load on a shared machine. After the table: each gateway
+process's CPU time (user + system, from /proc) over the run, less its rate at
+rest (sampled for `IDLE_S` before) times the run's length, per request sent to
+a routed kind (the whole stream's, not only its first token's). A benchmark,
+not a test: it never fails on its figures.
 """
 
 from __future__ import annotations
@@ -55,6 +66,8 @@ import base64
 import contextlib
 import datetime
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,7 +82,6 @@ from gateway_config import keys
 from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.keyserver import KeyServer
-from modelplane.cache import Cache
 from modelplane_localfleet import gateway
 from modelplane_localfleet.pki import CertificateAuthority
 
@@ -87,11 +99,17 @@ BODY = {"model": "qwen", "messages": [{"role": "user", "content": "Tell me more"
         "max_tokens": 16, "stream": True}  # fmt: skip
 DONE = "data: [DONE]"
 BENCH_KEY = "sk-bench-0123456789abcdef"
-KEY_SECRETS = "/api/v1/namespaces/bench/secrets"
+OTHER_KEY = "sk-other-0123456789abcdef"
+"""A key of the ModelService `bench/other` only: any bench service answers it 403."""
+CANARY = "replica-canary"
+"""`--weights`: the replica service's second endpoint (weight 1 against 19)."""
 FALLBACK = "fallback"
 """The https provider as the `failover` service's priority-1 entry."""
 CA_CONFIGMAP = "bench-ca"
 NOW = "2026-01-01T00:00:00Z"
+TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_S = 5.0
+"""How long each gateway's CPU time at rest is sampled before the run (subtracted)."""
 
 
 def free_port() -> int:
@@ -130,6 +148,9 @@ def rendered(
         found: list[dict[str, Any]] = [{"selector": {"matchLabels": {"kind": name}}}]
         if name == "failover":
             found.append({"selector": {"matchLabels": {"kind": FALLBACK}}, "priority": 1})
+        if name == "replica" and any(e["metadata"]["name"] == CANARY for e in endpoints):
+            found[0]["weight"] = 19
+            found.append({"selector": {"matchLabels": {"kind": CANARY}}, "weight": 1})
         return found
 
     services = [
@@ -137,7 +158,7 @@ def rendered(
          "metadata": {"name": e["metadata"]["name"], "namespace": "bench",
                       "uid": f"uid-ms-{e['metadata']['name']}"},
          "spec": {"endpoints": entries(e["metadata"]["name"])}}
-        for e in endpoints if e["metadata"]["name"] != FALLBACK
+        for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
     gateways = []
@@ -156,7 +177,9 @@ def rendered(
         model_endpoints=endpoints,
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
         backend_ca={"data": {"ca.crt": ca_pem}},
-    )
+        api_keys=[key_secret("bench", BENCH_KEY, keys.ANY_SERVICE),
+                  key_secret("other", OTHER_KEY, "bench/other")],
+    )  # fmt: skip
     settings = Settings(
         backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries,
         auth_url=f"http://{HOST}:{key_port}",
@@ -166,6 +189,19 @@ def rendered(
     resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
     entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
     return rendered_routes.file_config(objects, entrypoints, resolve, work)
+
+
+def key_secret(name: str, key: str, services: str) -> dict[str, Any]:
+    """A key Secret as a platform team writes it (`gateway_config.keys`)."""
+    data = {keys.KEY_FIELD: key, keys.SERVICES_FIELD: services}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": keys.DEFAULT_NAMESPACE,
+            "labels": {keys.LABEL: "true"},
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def server_url(found: Backend) -> str:
@@ -217,22 +253,28 @@ class Relay:
 
     def __init__(
         self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
-        api_keys: bool = False,
+        api_keys: bool = False, weights: bool = False,
     ) -> None:  # fmt: skip
         self.work = work
+        self.weights = weights
         self.key_port = free_port() if api_keys else None
         self.retries = retries
         self.baseline = baseline
         self.direct = direct
         self.hop = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.by_name: dict[str, subprocess.Popen[bytes]] = {}
         self.front_port = free_port()
         self.engine_port = 0
         self.pings: list[str] = []
 
     def spawn(self, name: str, argv: list[str]) -> None:
+        if name == "front-door":  # where Traefik finds the key plugin
+            argv = gateway.in_plugin_directory(argv, self.work / name)
         log = (self.work / f"{name}.log").open("ab")
-        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        self.by_name[name] = process
 
     def simulator(self, name: str, port: int, *extra: str) -> None:
         self.spawn(name, [
@@ -299,6 +341,9 @@ class Relay:
             chosen = [endpoints[kind] for kind in routed]
             if "failover" in routed:
                 chosen.append(endpoint(FALLBACK, f"https://{PROVIDER}:{ports['https']}"))
+            if self.weights and "replica" in routed:
+                url = f"http://cluster.bench.test:{ports['cluster']}"
+                chosen.append(endpoint(CANARY, url, "/engine/", True))
             front = rendered(
                 chosen, ca_file.read_text(), self.hop, self.work, self.retries, self.key_port
             )
@@ -306,6 +351,17 @@ class Relay:
             self.spawn("key-server", [sys.executable, __file__, "--serve-keys", str(self.key_port)])
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each gateway process's CPU time so far (user + system, from /proc)."""
+        found = {}
+        for name in ("front-door", "cluster-gateway"):
+            process = self.by_name.get(name)
+            if process is None:
+                continue
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[name] = (int(fields[11]) + int(fields[12])) / TICKS
+        return found
 
     def url(self, kind: str) -> str:
         if kind == "engine":
@@ -343,96 +399,112 @@ class Relay:
                 process.kill()
 
 
+PAYLOAD = json.dumps(BODY).encode()
+HEADERS = {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"}
+
+
+class Tally:
+    """One kind's outcomes: the counts, the errors by reason and the complete streams'
+    times to the first token and to the end."""
+
+    def __init__(self) -> None:
+        self.counts = {"sent": 0, "complete": 0, "failed": 0, "cut": 0}
+        self.errors: dict[str, int] = {}
+        self.first: list[float] = []
+        self.total: list[float] = []
+
+    def error(self, reason: str, outcome: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        self.counts[outcome] += 1
+
+    def figures(self) -> dict[str, Any]:
+        first, total = self.first, self.total
+        ms = {
+            "first_p50_ms": percentile(first, 0.5), "first_p99_ms": percentile(first, 0.99),
+            "end_p50_ms": percentile(total, 0.5), "end_p99_ms": percentile(total, 0.99),
+        }  # fmt: skip
+        rounded = {k: round(v * 1000, 2) for k, v in ms.items()}
+        return {**self.counts, **rounded, "errors": self.errors}
+
+
+async def stream_one(client: httpx.AsyncClient, url: str, tally: Tally) -> None:
+    """One streamed chat, its outcome and times added to `tally`."""
+    tally.counts["sent"] += 1
+    began = time.perf_counter()
+    seen: float | None = None
+    lines: list[str] = []
+    outcome = "failed"
+    try:
+        async with client.stream("POST", url, content=PAYLOAD, headers=HEADERS) as r:
+            if r.status_code != 200:
+                await r.aread()
+                raise RuntimeError(f"status {r.status_code}")
+            outcome = "cut"
+            async for line in r.aiter_lines():
+                if seen is None and line.startswith("data:"):
+                    seen = time.perf_counter() - began
+                if line:
+                    lines.append(line)
+    except (httpx.HTTPError, RuntimeError) as error:
+        tally.error(f"{type(error).__name__}: {str(error)[:60]}", outcome)
+        return
+    if lines and lines[-1] == DONE and seen is not None:
+        tally.counts["complete"] += 1
+        tally.first.append(seen)
+        tally.total.append(time.perf_counter() - began)
+    else:
+        tally.error("ended without [DONE]", "cut")
+
+
 async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
     """`count` streamed chats, `concurrency` at a time: the counts and latencies."""
     gate = asyncio.Semaphore(concurrency)
-    counts = {"sent": 0, "complete": 0, "failed": 0, "cut": 0}
-    errors: dict[str, int] = {}
-    first: list[float] = []
-    total: list[float] = []
+    tally = Tally()
     limits = httpx.Limits(max_connections=concurrency)
-    payload = json.dumps(BODY).encode()
-    headers = {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"}
-
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
 
         async def one() -> None:
             async with gate:
-                counts["sent"] += 1
-                began = time.perf_counter()
-                seen: float | None = None
-                lines: list[str] = []
-                outcome = "failed"
-                try:
-                    async with client.stream("POST", url, content=payload, headers=headers) as r:
-                        if r.status_code != 200:
-                            await r.aread()
-                            raise RuntimeError(f"status {r.status_code}")
-                        outcome = "cut"
-                        async for line in r.aiter_lines():
-                            if seen is None and line.startswith("data:"):
-                                seen = time.perf_counter() - began
-                            if line:
-                                lines.append(line)
-                except (httpx.HTTPError, RuntimeError) as error:
-                    reason = f"{type(error).__name__}: {str(error)[:60]}"
-                    errors[reason] = errors.get(reason, 0) + 1
-                    counts[outcome] += 1
-                    return
-                if lines and lines[-1] == DONE and seen is not None:
-                    counts["complete"] += 1
-                    first.append(seen)
-                    total.append(time.perf_counter() - began)
-                else:
-                    counts["cut"] += 1
-                    errors["ended without [DONE]"] = errors.get("ended without [DONE]", 0) + 1
+                await stream_one(client, url, tally)
 
         await asyncio.gather(*(one() for _ in range(count)))
-    ms = {
-        "first_p50_ms": percentile(first, 0.5), "first_p99_ms": percentile(first, 0.99),
-        "end_p50_ms": percentile(total, 0.5), "end_p99_ms": percentile(total, 0.99),
-    }  # fmt: skip
-    return {**counts, **{k: round(v * 1000, 1) for k, v in ms.items()}, "errors": errors}
+    return tally.figures()
+
+
+async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict[str, Any]]:
+    """`count` rounds, one stream at a time, each round one streamed chat per kind in turn
+    (a kept-alive connection per kind): the kinds meet the same load on a shared machine."""
+    tallies = {kind: Tally() for kind in urls}
+    clients = {kind: httpx.AsyncClient(timeout=60, trust_env=False) for kind in urls}
+    try:
+        for _ in range(count):
+            for kind, url in urls.items():
+                await stream_one(clients[kind], url, tallies[kind])
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return {kind: tally.figures() for kind, tally in tallies.items()}
 
 
 @contextlib.contextmanager
 def relay(
     kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True,
-    api_keys: bool = False,
+    api_keys: bool = False, weights: bool = False,
 ) -> Iterator[Relay]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct, retries, api_keys)
+    found = Relay(work, baseline, direct, retries, api_keys, weights)
     try:
         found.start(kinds)
         yield found
     finally:
         found.stop()
         if not keep:
-            for path in work.iterdir():
-                path.unlink()
-            work.rmdir()
-
-
-class NoApi:
-    """The bench key server's cache is fed one watch event; it never lists."""
-
-    async def get(self, path: str, params: Any = None) -> Any:
-        raise AssertionError(path)
-
-    def watch(self, path: str, params: Any) -> Any:
-        raise AssertionError(path)
+            shutil.rmtree(work)
 
 
 async def serve_keys(port: int) -> None:
-    """gateway-config's key server holding `BENCH_KEY` (for every service), until killed."""
-    cache = Cache(NoApi(), [KEY_SECRETS])
-    server = KeyServer(cache, KEY_SECRETS)
-    data = {keys.KEY_FIELD: BENCH_KEY, keys.SERVICES_FIELD: keys.ANY_SERVICE}
-    secret = {
-        "metadata": {"name": "bench", "namespace": "bench", "resourceVersion": "1"},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
-    cache.informers[KEY_SECRETS].apply({"type": "ADDED", "object": secret})
+    """gateway-config's key server (the key plugin's counts), until killed."""
+    server = KeyServer()
     await server.server.start(HOST, port)
     await asyncio.Event().wait()
 
@@ -458,23 +530,48 @@ def main() -> None:
     parser.add_argument(
         "--api-keys", action="store_true", help="every route checks the request's API key first"
     )
+    parser.add_argument(
+        "--weights", action="store_true", help="the replica service split 19:1 over two entries"
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="one stream at a time, the kinds in turn (--concurrency ignored)",
+    )
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
     retries = not args.no_retries
-    with relay(kinds, args.baseline, args.direct, keep, retries, args.api_keys) as found:
+    with relay(
+        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights
+    ) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
-        results = {}
-        for kind in args.kinds:
+        results: dict[str, dict[str, Any]] = {}
+        idle_before = found.cpu_seconds()
+        time.sleep(IDLE_S)
+        cpu_before = found.cpu_seconds()
+        began = time.monotonic()
+        if args.interleave:
+            urls = {kind: found.url(kind) for kind in kinds}
+            results = asyncio.run(stream_interleaved(urls, args.requests))
+        for kind in [] if args.interleave else kinds:
             figures = stream_many(found.url(kind), args.requests, args.concurrency)
             results[kind] = asyncio.run(figures)
-            print(json.dumps({"kind": kind, **results[kind]}), flush=True)
+        took = time.monotonic() - began
+        idle = {n: (cpu_before[n] - t) / IDLE_S for n, t in idle_before.items()}
+        cpu = {n: t - cpu_before[n] - idle[n] * took for n, t in found.cpu_seconds().items()}
+        for kind, found_figures in results.items():
+            print(json.dumps({"kind": kind, **found_figures}), flush=True)
+    routed = sum(r["sent"] for kind, r in results.items() if kind in ROUTED)
     head = f"{'kind':8} {'sent':>6} {'failed':>6} {'cut':>5}"
     print(f"{head} {'ttft p50':>8} {'ttft p99':>8} {'end p50':>8} {'end p99':>8} (ms)")
     for kind, r in results.items():
         row = f"{kind:8} {r['sent']:6} {r['failed']:6} {r['cut']:5}"
-        first = f"{r['first_p50_ms']:8.1f} {r['first_p99_ms']:8.1f}"
+        first = f"{r['first_p50_ms']:8.2f} {r['first_p99_ms']:8.2f}"
         print(f"{row} {first} {r['end_p50_ms']:8.1f} {r['end_p99_ms']:8.1f}")
+    if routed:
+        spent = ", ".join(f"{n} {t * 1000 / routed:.3f}" for n, t in cpu.items())
+        print(f"CPU ms per routed request: {spent}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 It reconciles InferenceGateways, ModelServices and ModelEndpoints on the control
 cluster while it holds the leader Lease `<namespace>/gateway-config`, serves
 `/metrics`, `/healthz` and `/readyz` on `--status-address` and (every copy) the
-API key checks of the front door on `--api-key-address` (`gateway_config.keyserver`,
-reading the key Secrets of `--api-key-namespace`),
+per-key counts the front door's key plugin reports, on `--api-key-address`
+(`gateway_config.keyserver`; the keys are the Secrets of `--api-key-namespace`),
 logging JSON lines to stderr until SIGTERM or SIGINT; then it hands the Lease over
 at once. Exit status 2 when the command line is unusable (a listener port outside
 1..65535, the hop port equal to the gateway port, an `--activator-url` that
@@ -25,7 +25,7 @@ from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller, split_address
 
-from gateway_config import activation, keyserver
+from gateway_config import activation, keys, keyserver
 from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
@@ -78,11 +78,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--api-key-address",
         default="127.0.0.1:9095",
-        help="HOST:PORT where this copy answers Traefik's forwardAuth API key checks",
+        help="HOST:PORT where this copy receives the per-key counts of Traefik's API key plugin",
     )
     p.add_argument(
         "--api-key-url",
-        help="the URL Traefik reaches the key servers at (the chart: the Service's); "
+        help="the URL Traefik's key plugin reports its counts to (the chart: the Service's); "
         "default http://<--api-key-address>",
     )
     p.add_argument(
@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--api-key-namespace",
-        default=keyserver.DEFAULT_NAMESPACE,
+        default=keys.DEFAULT_NAMESPACE,
         help="the namespace of the Secrets labelled modelplane.ai/api-key (the callers' keys); "
         "one of its own, apart from --namespace, whose kubeconfig Secrets gateway-config "
         "must not be able to read",
@@ -101,21 +101,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def start_key_server(kube: Kube, namespace: str, address: str) -> list[asyncio.Task[None]]:
-    """Every copy's key server (`gateway_config.keyserver`): its Secret cache and listener."""
-    path = keyserver.secrets_path(namespace)
-    cache = Cache(kube, [path])
-    server = keyserver.KeyServer(cache, path)
+def start_key_server(address: str) -> asyncio.Task[None]:
+    """Every copy's key server (`gateway_config.keyserver`): the key plugin's counts."""
+    server = keyserver.KeyServer()
     host, port = split_address(address)
 
     async def listen() -> None:
         try:
             await server.server.start(host, port)
-        except OSError as error:  # Traefik's checks then fail: every keyed request refused
+        except OSError as error:  # the plugin then keeps its counts (and tries again)
             log.error("API key server cannot listen", extra={"fields": {
                 "address": address, "error": str(error)}})  # fmt: skip
 
-    return [asyncio.create_task(cache.run()), asyncio.create_task(listen())]
+    return asyncio.create_task(listen())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,12 +141,13 @@ def main(argv: list[str] | None = None) -> None:
         backend_ca=args.backend_ca_configmap, hop_port=args.hop_port,
         https_port=args.https_port, retries=args.retries,
         auth_url=args.api_key_url or f"http://{args.api_key_address}",
+        key_namespace=args.api_key_namespace,
         activator_url=args.activator_url,
     )  # fmt: skip
     background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        background.extend(start_key_server(kube, args.api_key_namespace, args.api_key_address))
+        background.append(start_key_server(args.api_key_address))
         cache = Cache(kube, watched_paths(settings))
         controller = GatewayConfig(kube, elector, settings, cache)
         return ReconcileLoop(

@@ -5,8 +5,11 @@ object with everything wanted), so the loop has one key (`loop.ALL`): any change
 of a watched collection queues one pass. Every copy keeps a `Cache` (list +
 watch) of: InferenceGateways, ModelServices, ModelEndpoints, the Gateway
 `<namespace>/modelplane-gateway`, the GatewayClass, the backend CA bundle
-ConfigMap (with `--backend-ca-configmap`) and every object labelled as managed
-by gateway-config; a pass reads them from it, with no API request. Only the
+ConfigMap (with `--backend-ca-configmap`), every object labelled as managed
+by gateway-config and the key Secrets of `--api-key-namespace` (a change to a key
+re-renders the key Middlewares: revoking a key is one pass plus Traefik's reload);
+a pass reads them from it, with no API request. Key Secrets the table leaves out
+are logged by name and field when that list changes. Only the
 leader decides and writes, one write at a time and each on its own (a failed
 write is logged by name, the others are still made, and the loop retries the
 pass after a backoff): server-side apply of the changed objects (field manager
@@ -27,6 +30,7 @@ from modelplane.leader import LeaderElector
 from modelplane.wellknown import API, MANAGED_BY
 from modelplane.writes import Write, perform
 
+from gateway_config import keys
 from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch, decide
 from gateway_config.render import GATEWAY_NAME, MANAGER
 
@@ -59,7 +63,7 @@ MANAGED_KINDS = (
     "ConfigMap",
     "Middleware",
 )
-"""Middlewares whatever `Settings.retries` says: the API keys' forwardAuth ones exist with
+"""Middlewares whatever `Settings.retries` says: the API keys' plugin ones exist with
 `--no-retries` too, and only what is observed can be left alone or pruned. Where Traefik's
 CRDs are not installed the list answers 404 and the cache holds none (listing again every
 10 s)."""
@@ -104,6 +108,7 @@ def watched_paths(settings: Settings) -> list[str]:
         by_name("Gateway", GATEWAY_NAME, settings.namespace),
         by_name("GatewayClass", settings.gateway_class),
         *(managed(kind) for kind in managed_kinds(settings)),
+        keys.secrets_path(settings.key_namespace),
     ]
     if settings.backend_ca:
         paths.append(by_name("ConfigMap", settings.backend_ca, settings.namespace))
@@ -126,6 +131,7 @@ class GatewayConfig:
         self.elector = elector
         self.settings = settings
         self.cache = cache
+        self.problems: tuple[str, ...] = ()
 
     def _one(self, collection: str) -> Json | None:
         found = self.cache.items(collection)
@@ -143,6 +149,7 @@ class GatewayConfig:
             gateway_class=self._one(by_name("GatewayClass", settings.gateway_class)),
             backend_ca=self._one(by_name("ConfigMap", ca, settings.namespace)) if ca else None,
             managed=[obj for kind in managed_kinds(settings) for obj in items(managed(kind))],
+            api_keys=items(keys.secrets_path(settings.key_namespace)),
         )
 
     async def reconcile_all(self) -> None:
@@ -151,7 +158,15 @@ class GatewayConfig:
             return
         with controllermetrics.reconciling(SERVICE, "ModelService"):
             decision = decide(self.observe(), self.settings, _now())
+            self._report(decision.problems)
             await self._write(decision)
+
+    def _report(self, problems: tuple[str, ...]) -> None:
+        """Log the key Secrets left out, once per change of that list."""
+        if problems != self.problems:
+            for problem in problems:
+                log.warning("API key left out", extra={"fields": {"problem": problem}})
+        self.problems = problems
 
     async def _write(self, decision: Decision) -> None:
         writes = [self._apply(obj) for obj in decision.apply]

@@ -2,8 +2,10 @@
 
 Input (`Snapshot`): every InferenceGateway, ModelService and ModelEndpoint as
 the API returns them, the observed control Gateway and GatewayClass, the CA
-bundle ConfigMap `Settings.backend_ca` names (if any), and every object
-carrying gateway-config's managed-by label. Output (`Decision`):
+bundle ConfigMap `Settings.backend_ca` names (if any), every object
+carrying gateway-config's managed-by label, and the key Secrets (with keys
+required, each ModelService's key Middleware holds their table,
+`gateway_config.keys`). Output (`Decision`):
 
 - `apply`: the objects to server-side apply, only those missing or different
   from what is observed, in an order that never routes to a Service before it
@@ -13,7 +15,8 @@ carrying gateway-config's managed-by label. Output (`Decision`):
 - `managed`: the keys of every managed object that should exist; `delete`: the
   observed managed objects outside it (routes first), so a restart mid-way or a
   withdrawn endpoint converges instead of leaving orphans;
-- `status`: merge patches for the status subresources that changed.
+- `status`: merge patches for the status subresources that changed;
+- `problems`: the key Secrets left out, by name and field.
 
 Every backend that is not h2c is reached through the h2c hop
 (`gateway_config.hop`): its hop Service points at the observed Gateway's own
@@ -76,8 +79,10 @@ class Settings:
     """Whether each ModelService's route retries through its Traefik Middleware
     (`gateway_config.retry`; needs Traefik's Kubernetes CRD provider and its CRDs)."""
     auth_url: str = "http://127.0.0.1:9095"
-    """Where Traefik asks gateway-config's key server whether a request's API key may use
-    a service (`gateway_config.keys`), when the InferenceGateway requires keys."""
+    """Where Traefik's key plugin reports its per-key counts to gateway-config's key server
+    (`gateway_config.keyserver`), when the InferenceGateway requires keys."""
+    key_namespace: str = keys.DEFAULT_NAMESPACE
+    """The namespace of the key Secrets (`gateway_config.keys`)."""
     activator_url: str | None = None
     """Where the activator listens: a ModelService with `spec.scaleToZero` and no routed
     endpoint is routed there (`gateway_config.activation`); None: it answers 503 at once."""
@@ -92,6 +97,8 @@ class Snapshot:
     gateway_class: Obj | None = None
     backend_ca: Obj | None = None
     managed: Sequence[Obj] = ()
+    api_keys: Sequence[Obj] = ()
+    """The labelled Secrets of the key namespace (`gateway_config.keys`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,8 @@ class Decision:
     managed: frozenset[Key] = frozenset()
     delete: tuple[Key, ...] = ()
     status: tuple[StatusPatch, ...] = ()
+    problems: tuple[str, ...] = ()
+    """Key Secrets left out, by name and field (`keys.Table.problems`; with keys required)."""
 
 
 def key(obj: Obj) -> Key:
@@ -316,6 +325,7 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
     with_keys = keys.required(snapshot.inference_gateways)
     hop_token = keys.hop_token(snapshot.inference_gateways)
+    table = keys.table(snapshot.api_keys) if with_keys else keys.Table()
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
@@ -323,7 +333,9 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
             service, endpoints, backends, settings, trust, via, listener
         )
         if with_keys:
-            owned = render.guarded(service, owned, settings.auth_url, hop_token)
+            meta = service["metadata"]
+            check = keys.plugin_spec(table, meta["namespace"], meta["name"], settings.auth_url)
+            owned = render.guarded(service, owned, check, hop_token)
         objects.extend(owned)
         wanted = status.model_service(service, routed, unrouted, empty, address, now)
         patch = _patch(service, wanted)
@@ -345,4 +357,4 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     managed = frozenset(k for k in desired if k[0] != "GatewayClass")
     stale = [k for k in observed if k not in desired and k[0] in DELETE_ORDER]
     stale.sort(key=lambda k: (DELETE_ORDER.index(k[0]), k))
-    return Decision(tuple(changed), managed, tuple(stale), tuple(patches))
+    return Decision(tuple(changed), managed, tuple(stale), tuple(patches), tuple(table.problems))

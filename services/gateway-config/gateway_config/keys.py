@@ -16,10 +16,16 @@ SDKs) is hashed once and looked up. Answers (the OpenAI error shape):
   is known, the service is not theirs: a new key will not help, so not a 401);
 - a key scoped to the service: 200 with `KEY_ID_HEADER`.
 
-Every ModelService route gets a Traefik `forwardAuth` Middleware
-(`auth_spec`) asking gateway-config's key server at `<url>/<ns>/<name>`,
-sending it only the two key headers, first among the route's filters, so a
-refused request never reaches a backend.
+Every ModelService route gets a Middleware of the Traefik plugin
+(`gateway_config.plugin`; `plugin_spec`), first among the route's filters, so a
+refused request never reaches a backend. It holds the service's table: the
+SHA-256 digests (hex) of the keys scoped to it (with their key ids) and of every
+other key (for the 403), as lists of `<digest>:<key id>`, the two refusal
+bodies, and where the plugin reports its per-key counts (`COUNTS_PATH` of
+gateway-config's key server, every `COUNTS_SECONDS`). The check runs inside
+Traefik: no round trip per request. Whoever may read Middlewares in the
+service's namespace sees the digests (never a key: keys are at least
+`MIN_KEY_LENGTH` characters, meant to be random).
 
 The hop listener (`gateway_config.hop`) has no key check of its own (its
 requests arrive with the key headers already removed), so with keys required it
@@ -46,6 +52,8 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
+from gateway_config import plugin
+
 Obj = Mapping[str, Any]
 
 LABEL = "modelplane.ai/api-key"
@@ -56,6 +64,10 @@ KEY_ID_HEADER = "X-Modelplane-Key-Id"
 KEY_HEADERS = ("Authorization", "X-Api-Key")
 HOP_HEADER = "X-Modelplane-Hop"
 MIN_KEY_LENGTH = 16
+DEFAULT_NAMESPACE = "modelplane-api-keys"
+COUNTS_PATH = "/counts"
+COUNTS_SECONDS = 2
+RESULTS = ("accepted", "missing", "unknown", "forbidden")
 _SERVICE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -135,57 +147,36 @@ def table(secrets: Iterable[Obj]) -> Table:
     return Table(grants, tuple(problems))
 
 
-def presented(headers: Mapping[str, str]) -> str | None:
-    """The key a request carries (headers lower-cased): `Authorization: Bearer` first."""
-    authorization = headers.get("authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    key = headers.get("x-api-key", "").strip()
-    return key or None
+def secrets_path(namespace: str) -> str:
+    """The labelled Secrets of the key namespace (the only Secrets gateway-config reads)."""
+    return f"/api/v1/namespaces/{namespace}/secrets?labelSelector={LABEL}"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    status: int
-    key_id: str = ""
-    """The Secret's name of a known key, else empty."""
-    result: str = "accepted"
-    """For the metrics: accepted, missing, unknown or forbidden."""
-
-    def body(self, service: str) -> bytes:
-        """The OpenAI error shape of a refusal (empty when accepted)."""
-        if self.status == 200:
-            return b""
-        if self.status == 403:
-            message = f"this API key may not use the ModelService {service}"
-            kind, code = "permission_denied", "permission_denied"
-        else:
-            message = "a valid API key is required (Authorization: Bearer <key> or x-api-key)"
-            kind, code = "invalid_request_error", "invalid_api_key"
-        error = {"message": message, "type": kind, "param": None, "code": code}
-        return json.dumps({"error": error}, separators=(",", ":")).encode()
+def refusal(status: int, service: str) -> str:
+    """The OpenAI error shape of a 401 (no or unknown key) or a 403 (a key of other services)."""
+    if status == 403:
+        message = f"this API key may not use the ModelService {service}"
+        kind, code = "permission_denied", "permission_denied"
+    else:
+        message = "a valid API key is required (Authorization: Bearer <key> or x-api-key)"
+        kind, code = "invalid_request_error", "invalid_api_key"
+    error = {"message": message, "type": kind, "param": None, "code": code}
+    return json.dumps({"error": error}, separators=(",", ":"))
 
 
-def check(keys: Table, headers: Mapping[str, str], service: str) -> Verdict:
-    """The answer to a request for ModelService `service` (`<namespace>/<name>`)."""
-    key = presented(headers)
-    if key is None:
-        return Verdict(401, result="missing")
-    grant = keys.grants.get(digest(key))
-    if grant is None:
-        return Verdict(401, result="unknown")
-    if not grant.allows(service):
-        return Verdict(403, grant.key_id, "forbidden")
-    return Verdict(200, grant.key_id)
-
-
-def auth_spec(url: str, namespace: str, service: str) -> Json:
-    """The `forwardAuth` Middleware settings of one ModelService."""
-    return {
-        "forwardAuth": {
-            "address": f"{url.rstrip('/')}/{namespace}/{service}",
-            "authRequestHeaders": list(KEY_HEADERS),
-            "authResponseHeaders": [KEY_ID_HEADER],
-        }
+def plugin_spec(keys: Table, namespace: str, service: str, counts_url: str) -> Json:
+    """The key plugin's Middleware settings for ModelService `<namespace>/<service>`."""
+    name = f"{namespace}/{service}"
+    config: Json = {
+        "service": name,
+        "unauthorized": refusal(401, name),
+        "forbidden": refusal(403, name),
+        "countsURL": counts_url.rstrip("/") + COUNTS_PATH,
+        "countsSeconds": COUNTS_SECONDS,
     }
+    # lists, always present: a pass compares what it wants with what it observes field by
+    # field (a map entry or a field dropped would go unseen), and a list is compared whole
+    entries = sorted((f"{d.hex()}:{g.key_id}", g.allows(name)) for d, g in keys.grants.items())
+    config["allowed"] = [entry for entry, allows in entries if allows]
+    config["denied"] = [entry for entry, allows in entries if not allows]
+    return {"plugin": {plugin.NAME: config}}

@@ -1,30 +1,28 @@
-"""gateway-config's key server: answers Traefik's `forwardAuth` for every ModelService route.
+"""gateway-config's key server: receives the per-key counts of the front door's key plugin.
 
-Every copy (leader or not) runs one: a `Cache` (list + watch) of the Secrets of
-the key namespace (`--api-key-namespace`, `DEFAULT_NAMESPACE`; never the namespace
-of the clusters' kubeconfig Secrets) labelled `keys.LABEL`, whose every change rebuilds the
-key table at once (so a deleted Secret stops working as soon as its watch event
-arrives), and an HTTP server (`modelplane.httpserver`) on `--api-key-address`
-answering `<any method> /<namespace>/<service>` with `keys.check`'s verdict: 200
-with the key id in `keys.KEY_ID_HEADER`, else 401/403 with the OpenAI error
-body, which Traefik hands to the client as is. Counts go to
-`modelplane_gateway_api_key_requests_total{key_id, service, result}` (the key
-id is the Secret's name). No key, and no hash of one, is ever logged; a Secret
-left out is logged by name and field.
+The API key check runs inside Traefik (`gateway_config.plugin`, configured per
+ModelService by `gateway_config.keys.plugin_spec`), which cannot export metrics of
+its own: every `keys.COUNTS_SECONDS` the plugin POSTs what it counted since its
+last report to `keys.COUNTS_PATH` here, a JSON list of `{"key_id", "service",
+"result", "count"}`, and this server adds each to
+`modelplane_gateway_api_key_requests_total{key_id, service, result}` (the key id
+is the Secret's name; empty when no key was known). Every copy (leader or not)
+runs one on `--api-key-address` (`modelplane.httpserver`); whichever copy a
+report reaches counts it, so the fleet's figure is the sum over copies. An
+answer other than 204 (a malformed report: 400 naming the entry and field) makes
+the plugin keep its counts for the next report. No key, and no hash of one, ever
+reaches it.
 """
 
 from __future__ import annotations
 
-import logging
+import json
+from typing import Any
 
-from modelplane.cache import Cache
-from modelplane.httpserver import HttpServer, Request, Response
-from modelplane.kube import Json
+from modelplane.httpserver import HttpServer, Request, Response, json_response
 from prometheus_client import Counter
 
 from gateway_config import keys
-
-log = logging.getLogger("gateway_config")
 
 REQUESTS = Counter(
     "modelplane_gateway_api_key_requests_total",
@@ -34,35 +32,45 @@ REQUESTS = Counter(
 )
 
 
-DEFAULT_NAMESPACE = "modelplane-api-keys"
-
-
-def secrets_path(namespace: str) -> str:
-    """The labelled Secrets of the key namespace (the only Secrets it reads)."""
-    return f"/api/v1/namespaces/{namespace}/secrets?labelSelector={keys.LABEL}"
+def parse(body: bytes) -> list[tuple[str, str, str, int]]:
+    """The (key id, service, result, count) rows of a report; ValueError names what is wrong."""
+    try:
+        rows: Any = json.loads(body)
+    except ValueError as error:
+        raise ValueError(f"the report is not JSON: {error}") from None
+    if not isinstance(rows, list):
+        raise ValueError("the report must be a JSON list")
+    found = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"entry {i} must be an object")
+        for name in ("key_id", "service", "result"):
+            if not isinstance(row.get(name), str):
+                raise ValueError(f"entry {i}: {name} must be a string")
+        if row["result"] not in keys.RESULTS:
+            raise ValueError(f"entry {i}: result must be one of {', '.join(keys.RESULTS)}")
+        count = row.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"entry {i}: count must be a positive integer")
+        found.append((row["key_id"], row["service"], row["result"], count))
+    return found
 
 
 class KeyServer:
-    """The key table, kept current from a cache of the labelled Secrets, and its answers."""
+    """The listener the key plugin reports its counts to."""
 
-    def __init__(self, cache: Cache, path: str) -> None:
-        self.cache = cache
-        self.path = path
-        self.table = keys.Table()
-        cache.listeners.append(self._changed)
+    def __init__(self) -> None:
         self.server = HttpServer(self.answer, keepalive_s=120.0)
 
-    def _changed(self, path: str, _obj: Json) -> None:
-        if path != self.path:
-            return
-        self.table = keys.table(self.cache.items(self.path))
-        for problem in self.table.problems:
-            log.warning("API key left out", extra={"fields": {"problem": problem}})
-
     async def answer(self, request: Request) -> Response:
-        service = request.path.strip("/")
-        verdict = keys.check(self.table, request.headers, service)
-        REQUESTS.labels(verdict.key_id, service, verdict.result).inc()
-        if verdict.status == 200:
-            return Response(200, headers=[(keys.KEY_ID_HEADER, verdict.key_id)])
-        return Response(verdict.status, verdict.body(service), "application/json")
+        if request.path != keys.COUNTS_PATH:
+            return json_response(404, {"error": f"no such path {request.path}"})
+        if request.method != "POST":
+            return json_response(405, {"error": f"{keys.COUNTS_PATH} takes POST"})
+        try:
+            rows = parse(request.body)
+        except ValueError as error:
+            return json_response(400, {"error": str(error)})
+        for key_id, service, result, count in rows:
+            REQUESTS.labels(key_id, service, result).inc(count)
+        return Response(204)

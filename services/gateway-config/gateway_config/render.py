@@ -120,7 +120,7 @@ def limit_name(service: str, endpoint: str) -> str:
 
 
 def auth_name(service: str) -> str:
-    """The forwardAuth Middleware checking the API keys of ModelService `service`."""
+    """The key plugin's Middleware checking the API keys of ModelService `service`."""
     digest = hashlib.sha256(f"auth:{service}".encode()).hexdigest()[:8]
     readable = shorten(_dns_label(f"mp-auth-{service}"), 54).rstrip("-.")
     return f"{readable}-{digest}"
@@ -611,9 +611,10 @@ def failover_route(
     )
 
 
-def guarded(service: Obj, objects: Sequence[Json], auth_url: str, hop_token: str) -> list[Json]:
+def guarded(service: Obj, objects: Sequence[Json], check: Json, hop_token: str) -> list[Json]:
     """A ModelService's objects with its API keys checked (`gateway_config.keys`): its
-    forwardAuth Middleware added, applied first by the service's own route, whose
+    Middleware of spec `check` (`keys.plugin_spec`) added, applied first by the service's
+    own route, whose
     RequestHeaderModifier then removes the key headers (no backend sees a caller's key) and
     sets the hop header to `hop_token`; its routes on the hop listener match only requests
     carrying that token, and remove it."""
@@ -635,8 +636,7 @@ def guarded(service: Obj, objects: Sequence[Json], auth_url: str, hop_token: str
             filters = _modified(filters, {"remove": [keys.HOP_HEADER]})
             rule = {**rule, "matches": matches, "filters": filters}
         result.append({**obj, "spec": {**obj["spec"], "rules": [rule]}})
-    spec = keys.auth_spec(auth_url, meta["namespace"], meta["name"])
-    return [_middleware(service, name, spec), *result]
+    return [_middleware(service, name, check), *result]
 
 
 def _modified(filters: Sequence[Json], change: Json) -> list[Json]:

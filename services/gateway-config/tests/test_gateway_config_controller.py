@@ -325,7 +325,7 @@ def test_without_retries_the_key_middleware_is_applied_once_and_pruned_when_keys
     settings = Settings(retries=False)
     run(cluster, settings=settings)
     (auth,) = cluster.of_kind("Middleware")
-    assert "forwardAuth" in auth["spec"]
+    assert "modelplanekeys" in auth["spec"]["plugin"]
     auth_path = path("Middleware", "ml", auth["metadata"]["name"])
     cluster.writes.clear()
     run(cluster, settings=settings)

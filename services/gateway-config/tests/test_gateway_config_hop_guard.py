@@ -2,7 +2,7 @@
 
 The front door as `tools/bench/stream_bench.py` runs it: one Traefik (entrypoints
 `web` and `hop`) on what gateway-config renders with keys required, turned into
-file-provider configuration; gateway-config's key server holding one key; a
+file-provider configuration; the key plugin holding one key for every service; a
 plain-HTTP simulator reached through the hop (service `bench/plain`), and a
 service with a fallback whose tiers are routes on the hop listener
 (`bench/failover`). Through `web` the key is checked; straight to the hop port,

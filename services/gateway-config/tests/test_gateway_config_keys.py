@@ -1,9 +1,12 @@
-"""API keys at the front door: the table, the verdicts, the rendered Middleware, the server."""
+"""API keys at the front door: the table, the rendered plugin Middleware, the counts server.
+
+The check itself runs in Traefik (the plugin): `test_gateway_config_key_plugin.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -11,8 +14,7 @@ import httpx
 import pytest
 from gateway_config import keys
 from gateway_config.decide import Settings, Snapshot, decide
-from gateway_config.keyserver import REQUESTS, KeyServer, secrets_path
-from modelplane.cache import Cache
+from gateway_config.keyserver import REQUESTS, KeyServer
 
 Json = dict[str, Any]
 NOW = "2026-12-03T19:00:00Z"
@@ -38,33 +40,47 @@ def secret(name: str, key: str, services: str) -> Json:
 TABLE = keys.table([secret("alice", ALICE_KEY, "ml/chat, ml/code"), secret("bob", BOB_KEY, "*")])
 
 
+def hexdigest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 @pytest.mark.parametrize(
-    ("headers", "service", "status", "key_id", "result"),
+    ("namespace", "service", "allowed", "denied"),
     [
-        ({}, "ml/chat", 401, "", "missing"),
-        ({"authorization": "Bearer sk-wrong-0123456789abcdef"}, "ml/chat", 401, "", "unknown"),
-        ({"authorization": f"Basic {ALICE_KEY}"}, "ml/chat", 401, "", "missing"),
-        ({"authorization": f"Bearer {ALICE_KEY}"}, "ml/chat", 200, "alice", "accepted"),
-        ({"x-api-key": ALICE_KEY}, "ml/code", 200, "alice", "accepted"),
-        ({"x-api-key": ALICE_KEY}, "ml/other", 403, "alice", "forbidden"),
-        ({"authorization": f"bearer {BOB_KEY}"}, "team/anything", 200, "bob", "accepted"),
+        ("ml", "chat", {"alice", "bob"}, set()),
+        ("ml", "code", {"alice", "bob"}, set()),
+        ("ml", "other", {"bob"}, {"alice"}),
+        ("team", "anything", {"bob"}, {"alice"}),
     ],
 )
-def test_a_request_is_answered_by_its_key_and_the_keys_scope(
-    headers: dict[str, str], service: str, status: int, key_id: str, result: str
+def test_the_plugin_table_of_a_service_allows_its_keys_and_knows_the_others(
+    namespace: str, service: str, allowed: set[str], denied: set[str]
 ) -> None:
-    verdict = keys.check(TABLE, headers, service)
-    assert (verdict.status, verdict.key_id, verdict.result) == (status, key_id, result)
+    config = keys.plugin_spec(TABLE, namespace, service, "http://10.0.0.1:9095/")["plugin"][
+        "modelplanekeys"
+    ]
+    entries = {"alice": f"{hexdigest(ALICE_KEY)}:alice", "bob": f"{hexdigest(BOB_KEY)}:bob"}
+    assert config["allowed"] == sorted(e for i, e in entries.items() if i in allowed)
+    assert config["denied"] == sorted(e for i, e in entries.items() if i in denied)
+    assert config["service"] == f"{namespace}/{service}"
+    assert config["countsURL"] == "http://10.0.0.1:9095/counts"
+    assert ALICE_KEY not in json.dumps(config) and BOB_KEY not in json.dumps(config)
 
 
 def test_refusals_use_the_openai_error_shape_and_never_echo_the_key() -> None:
-    for headers in ({}, {"x-api-key": "sk-wrong-0123456789abcdef"}):
-        body = json.loads(keys.check(TABLE, headers, "ml/chat").body("ml/chat"))
-        assert body["error"]["code"] == "invalid_api_key"
-        assert body["error"]["type"] == "invalid_request_error"
-    forbidden = keys.check(TABLE, {"x-api-key": ALICE_KEY}, "ml/other").body("ml/other")
-    assert json.loads(forbidden)["error"]["code"] == "permission_denied"
-    assert ALICE_KEY.encode() not in forbidden
+    unauthorized = json.loads(keys.refusal(401, "ml/chat"))["error"]
+    assert (unauthorized["code"], unauthorized["type"]) == (
+        "invalid_api_key",
+        "invalid_request_error",
+    )
+    forbidden = json.loads(keys.refusal(403, "ml/other"))["error"]
+    assert (forbidden["code"], forbidden["type"]) == ("permission_denied", "permission_denied")
+    assert "ml/other" in forbidden["message"]
+    config = keys.plugin_spec(TABLE, "ml", "other", "http://k")["plugin"]["modelplanekeys"]
+    assert (config["unauthorized"], config["forbidden"]) == (
+        keys.refusal(401, "ml/other"),
+        keys.refusal(403, "ml/other"),
+    )
 
 
 def test_the_table_keeps_digests_only_and_names_bad_secrets_by_field() -> None:
@@ -116,23 +132,29 @@ def applied(api_keys: Json | None, uid: str = "u") -> dict[tuple[str, str], Json
     }
     snapshot = Snapshot(
         inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
-        gateway=GATEWAY,
+        gateway=GATEWAY, api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
     )  # fmt: skip
     decision = decide(snapshot, Settings(auth_url="http://10.240.0.1:9095"), NOW)
     return {(o["kind"], o["metadata"]["name"]): o for o in decision.apply}
 
 
-def test_with_keys_required_the_route_asks_the_key_server_before_anything_else() -> None:
+def test_with_keys_required_the_route_checks_the_key_before_anything_else() -> None:
     objects = applied({"required": True})
     (auth,) = [o for (kind, name), o in objects.items() if name.startswith("mp-auth-chat-")]
     assert auth["kind"] == "Middleware"
     assert auth["metadata"]["namespace"] == "ml"
     assert auth["metadata"]["ownerReferences"][0]["name"] == "chat"
     assert auth["spec"] == {
-        "forwardAuth": {
-            "address": "http://10.240.0.1:9095/ml/chat",
-            "authRequestHeaders": ["Authorization", "X-Api-Key"],
-            "authResponseHeaders": ["X-Modelplane-Key-Id"],
+        "plugin": {
+            "modelplanekeys": {
+                "service": "ml/chat",
+                "allowed": [f"{hexdigest(ALICE_KEY)}:alice"],
+                "denied": [],
+                "unauthorized": keys.refusal(401, "ml/chat"),
+                "forbidden": keys.refusal(403, "ml/chat"),
+                "countsURL": "http://10.240.0.1:9095/counts",
+                "countsSeconds": 2,
+            }
         }
     }
     filters = objects[("HTTPRoute", "chat")]["spec"]["rules"][0]["filters"]
@@ -152,6 +174,31 @@ def test_with_keys_required_the_route_asks_the_key_server_before_anything_else()
     assert change["remove"] == ["Authorization", "X-Api-Key"]
     assert [h["name"] for h in change["set"]] == ["X-Modelplane-Service", "X-Modelplane-Hop"]
     assert change["set"][0]["value"] == "ml/chat"
+
+
+def test_a_revoked_key_rewrites_the_middleware_that_held_it() -> None:
+    gateway = {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "u"},
+               "spec": {"backend": "Traefik", "apiKeys": {"required": True}}}  # fmt: skip
+    with_alice = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
+    )  # fmt: skip
+    first = decide(with_alice, Settings(), NOW).apply
+    (auth,) = [o for o in first if o["metadata"]["name"].startswith("mp-auth-")]
+    # the next pass observes what the first applied, and alice's Secret is gone
+    revoked = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, managed=list(first),
+    )  # fmt: skip
+    (rewritten,) = decide(revoked, Settings(), NOW).apply
+    assert rewritten["metadata"]["name"] == auth["metadata"]["name"]
+    assert rewritten["spec"]["plugin"]["modelplanekeys"]["allowed"] == []
+    # and a pass that changes nothing writes nothing
+    unchanged = Snapshot(
+        inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
+        gateway=GATEWAY, managed=list(first), api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
+    )  # fmt: skip
+    assert decide(unchanged, Settings(), NOW).apply == ()
 
 
 def applied_routes(api_keys: Json | None, uid: str = "u") -> tuple[Json, list[Json]]:
@@ -221,48 +268,39 @@ def test_without_keys_required_the_front_door_stays_open(api_keys: Json | None) 
     assert "remove" not in modifier
 
 
-class NoApi:
-    """The cache is fed watch events directly here; it never lists."""
-
-    async def get(self, path: str, params: Any = None) -> Json | None:
-        raise AssertionError(path)
-
-    def watch(self, path: str, params: Any) -> Any:
-        raise AssertionError(path)
-
-
-def event(server: KeyServer, kind: str, obj: Json) -> None:
-    server.cache.informers[server.path].apply({"type": kind, "object": obj})
-
-
-def test_the_server_answers_forward_auth_and_a_deleted_key_stops_at_once() -> None:
+def test_the_counts_server_adds_the_plugins_reports_and_names_a_bad_field() -> None:
     accepted = REQUESTS.labels("alice", "ml/chat", "accepted")
-    before = accepted._value.get()
+    missing = REQUESTS.labels("", "ml/chat", "missing")
+    before = accepted._value.get(), missing._value.get()
+    answers: list[tuple[int, str]] = []
 
     async def main() -> None:
-        path = secrets_path("modelplane-api-keys")
-        server = KeyServer(Cache(NoApi(), [path]), path)
+        server = KeyServer()
         port = await server.server.start("127.0.0.1", 0)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                await exchange(server, client)
+                rows = [
+                    {"key_id": "alice", "service": "ml/chat", "result": "accepted", "count": 3},
+                    {"key_id": "", "service": "ml/chat", "result": "missing", "count": 1},
+                ]
+                sent = [
+                    ("POST", "/counts", rows),
+                    ("POST", "/counts", [{**rows[0], "result": "maybe"}]),
+                    ("POST", "/counts", [rows[0], {**rows[1], "count": 0}]),
+                    ("POST", "/counts", {"rows": rows}),
+                    ("GET", "/counts", None),
+                    ("POST", "/ml/chat", rows),
+                ]
+                for method, target, body in sent:
+                    answer = await client.request(method, target, json=body)
+                    answers.append((answer.status_code, answer.text))
         finally:
             await server.server.shutdown(1.0)
 
     asyncio.run(main())
-    assert accepted._value.get() == before + 1
-
-
-async def exchange(server: KeyServer, client: httpx.AsyncClient) -> None:
-    assert (await client.get("/ml/chat")).status_code == 401
-    event(server, "ADDED", secret("alice", ALICE_KEY, "ml/chat"))
-    ok = await client.post("/ml/chat", headers={"Authorization": f"Bearer {ALICE_KEY}"})
-    assert ok.status_code == 200
-    assert ok.headers[keys.KEY_ID_HEADER] == "alice"
-    other = await client.get("/ml/code", headers={"x-api-key": ALICE_KEY})
-    assert other.status_code == 403
-    assert other.headers["content-type"] == "application/json"
-    event(server, "DELETED", secret("alice", ALICE_KEY, "ml/chat"))
-    gone = await client.get("/ml/chat", headers={"x-api-key": ALICE_KEY})
-    assert gone.status_code == 401
-    assert gone.json()["error"]["code"] == "invalid_api_key"
+    assert [status for status, _ in answers] == [204, 400, 400, 400, 405, 404]
+    assert "entry 0: result must be one of accepted" in answers[1][1]
+    assert "entry 1: count must be a positive integer" in answers[2][1]
+    assert "must be a JSON list" in answers[3][1]
+    # only the well-formed report counted (a bad one counts nothing, the plugin sends it again)
+    assert (accepted._value.get(), missing._value.get()) == (before[0] + 3, before[1] + 1)

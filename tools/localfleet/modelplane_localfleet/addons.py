@@ -246,16 +246,20 @@ def components(cluster: Cluster) -> list[ComponentSpec]:
             out.append(model_hub)
     if keda_enabled(cluster):
         out += keda_components(cluster)
+    front_door = cluster.plan.role != "inference"
+    traefik = gateway.traefik_command(
+        cluster.binaries.traefik,
+        address=address,
+        web_port=PORTS.gateway_web,
+        admin_port=PORTS.gateway_admin,
+        hop_port=PORTS.gateway_hop if front_door else None,
+    )
+    if front_door:
+        traefik = gateway.in_plugin_directory(traefik, cluster.run_dir / "traefik")
     out.append(
         ComponentSpec(
             "traefik",
-            gateway.traefik_command(
-                cluster.binaries.traefik,
-                address=address,
-                web_port=PORTS.gateway_web,
-                admin_port=PORTS.gateway_admin,
-                hop_port=None if cluster.plan.role == "inference" else PORTS.gateway_hop,
-            ),
+            traefik,
             Probe(gateway.ping_url(address, PORTS.gateway_admin), "OK"),
             env=gateway.traefik_env(cluster.kubeconfig_for("traefik")),
         )

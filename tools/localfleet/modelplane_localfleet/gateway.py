@@ -36,6 +36,12 @@ Guarantees of the command line `traefik_command` builds:
   resolves through that provider. Its informers list every Traefik kind, so
   `traefik_crds` installs all ten (schemas left open: Traefik validates what it
   reads, and only gateway-config writes them here).
+- Given `hop_port` (the front door), Traefik loads gateway-config's API key
+  plugin (`gateway_config.plugin`, the Middleware of every keyed ModelService
+  route) from `plugins-local/` under its working directory: run it there
+  (`in_plugin_directory`, which installs the plugin's source first). Without
+  that directory Traefik logs the plugin as not loaded and runs on; keyed
+  routes then fail to build.
 - Go's reverse proxy, not the fast proxy (`experimental.fastProxy`): with
   Traefik 3.7.15 the fast proxy ends a stream whose backend died mid-body as
   if it were complete, with `Internal Server Error` appended
@@ -51,6 +57,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from gateway_config import plugin
 
 from modelplane_localfleet.rbac import bind_to_user
 
@@ -130,7 +138,15 @@ def _front_door_flags(address: str, hop_port: int) -> list[str]:
         f"{https}.transport.respondingTimeouts.readTimeout=0s",
         f"{https}.transport.respondingTimeouts.writeTimeout=0s",
         "--providers.kubernetesCRD=true",
+        *plugin.static_flags(),
     ]
+
+
+def in_plugin_directory(argv: list[str], workdir: Path) -> list[str]:
+    """`argv` (a front door's command) run from `workdir`, where the API key plugin's source
+    is installed first (Traefik reads local plugins under its working directory)."""
+    plugin.install(workdir)
+    return ["env", "-C", str(workdir), *argv]
 
 
 def traefik_command(

@@ -1,0 +1,3 @@
+module modelplane.ai/apikeys
+
+go 1.22
