@@ -23,13 +23,10 @@ every few seconds) and never shows a key.
 from __future__ import annotations
 
 import base64
-import http.server
-import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from contextlib import ExitStack
 
 import anthropic
 import httpx
@@ -53,6 +50,7 @@ from e2e.test_gateway_config import (
     routed,
     simulator,
 )
+from tests.headerecho import serving
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
 SYSTEM_NAMESPACE = "modelplane-system"  # the clusters' kubeconfig Secrets
@@ -65,21 +63,6 @@ MALLORY = "sk-e2e-mallory-0123456789abcdef"  # in the wrong namespace
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "hello"}
 ]
-
-
-class Echo(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with the request headers it received (names lower-cased)."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 class KeyedFrontDoor(FrontDoor):
@@ -112,9 +95,8 @@ def key_secret(name: str, key: str, services: str, namespace: str = KEY_NAMESPAC
 def keyed(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrontDoor]:
     logs = tmp_path_factory.mktemp("front-door-keys")
     door = KeyedFrontDoor(local_fleet, logs)
-    echo = http.server.ThreadingHTTPServer((door.address, 0), Echo)
-    threading.Thread(target=echo.serve_forever, daemon=True).start()
-    door.backends["echo"] = f"http://{door.address}:{echo.server_address[1]}"
+    echo = ExitStack()
+    door.backends["echo"] = f"http://{door.address}:{echo.enter_context(serving(door.address))}"
     sims = []
     try:  # everything started is stopped below, whatever fails first
         port = free_port(door.address)
@@ -127,7 +109,7 @@ def keyed(local_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield door
     finally:
         door.stop()
-        echo.shutdown()
+        echo.close()
         for sim in sims:
             sim.kill()
             sim.wait(10)

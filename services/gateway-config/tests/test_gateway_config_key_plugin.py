@@ -11,21 +11,20 @@ reports land in this process's Prometheus counter.
 from __future__ import annotations
 
 import asyncio
-import http.server
-import json
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from gateway_config import keys
 from gateway_config.keyserver import REQUESTS, KeyServer
 
+from tests import headerecho
 from tools.bench import stream_bench
 from tools.bench.stream_bench import BENCH_KEY, HOST, OTHER_KEY, Relay
 
@@ -48,22 +47,6 @@ RESULTS = {  # (key id, result): how many of CASES count there
 }
 
 
-class Echo(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with the request headers it received (names lower-cased)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 def counted() -> dict[tuple[str, str], float]:
     return {(k, r): REQUESTS.labels(k, SERVICE, r)._value.get() for k, r in RESULTS}
 
@@ -71,15 +54,15 @@ def counted() -> dict[tuple[str, str], float]:
 @pytest.fixture(scope="module")
 def front_door() -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
     work = Path(tempfile.mkdtemp(prefix="key-plugin-"))
-    echo = http.server.ThreadingHTTPServer((HOST, 0), Echo)
-    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    echo = ExitStack()
+    echo_port = echo.enter_context(headerecho.serving(HOST))
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     server = KeyServer()
     key_port = asyncio.run_coroutine_threadsafe(server.server.start(HOST, 0), loop).result(10)
     relay = Relay(work, baseline=False)
     try:
-        url = f"http://echo.bench.test:{echo.server_address[1]}"
+        url = f"http://echo.bench.test:{echo_port}"
         config = stream_bench.rendered(
             [stream_bench.endpoint("plain", url)], "", relay.hop, work, key_port=key_port
         )
@@ -88,7 +71,7 @@ def front_door() -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
         yield f"http://{HOST}:{relay.front_port}/{SERVICE}/v1/chat/completions", counted()
     finally:
         relay.stop()
-        echo.shutdown()
+        echo.close()
         asyncio.run_coroutine_threadsafe(server.server.shutdown(1.0), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         shutil.rmtree(work)
