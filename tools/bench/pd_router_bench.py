@@ -162,6 +162,19 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_busy(cpu: int) -> tuple[float, float]:
+    """Seconds CPU `cpu` has been busy (anything but idle and I/O wait), and seconds in all,
+    so far, from /proc/stat: what every process on the machine took of it."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                # user nice system idle iowait irq softirq steal
+                ticks = [int(t) for t in line.split()[1:9]]
+                hz = os.sysconf("SC_CLK_TCK")
+                return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
 def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -283,8 +296,8 @@ async def part_overhead(quick: bool) -> Figures:
         print(f"bodies: {len(small)} B and {len(big) / 1e6:.2f} MB")
         print_prompt_reading(big)
         print("| body | concurrency | path | direct p50 / p99 | router p50 / p99 | added p50 "
-              "| router CPU / request | load |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|")
+              "| router CPU / request | router busy | CPU busy | load |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for label, body, counts in (("small", small, (300, 2000)), ("1 MB", big, (20, 100))):
             for concurrency, full in zip((1, 50), counts, strict=True):
                 count = max(concurrency, full // 5) if quick else full
@@ -355,18 +368,25 @@ async def _overhead_row(
         await closed_loop(min(count, 20), concurrency, routed)
         straight: list[float] = []
         through: list[float] = []
-        cpu = 0.0
+        cpu = wall = busy = total = 0.0
+        core = min(ROUTER_CPUS or {0})
         for _ in range(ROUNDS):  # alternated, so a change of load falls on both
             straight += (await closed_loop(share, concurrency, direct))[0]
-            before = cpu_seconds(router.process.pid)
+            before, began, core_before = cpu_seconds(router.process.pid), time.perf_counter(), \
+                cpu_busy(core)  # fmt: skip
             through += (await closed_loop(share, concurrency, routed))[0]
+            core_after = cpu_busy(core)
             cpu += cpu_seconds(router.process.pid) - before
+            wall += time.perf_counter() - began
+            busy += core_after[0] - core_before[0]
+            total += core_after[1] - core_before[1]
         added = pct(through, 0.5) - pct(straight, 0.5)
         figures[path] = added
         print(f"| {label} | {concurrency} | {path} | {pct(straight, 0.5):.2f} / "
               f"{pct(straight, 0.99):.2f} ms | {pct(through, 0.5):.2f} / "
               f"{pct(through, 0.99):.2f} ms | {added:+.2f} ms | "
-              f"{cpu / len(through) * 1000:.2f} ms | {os.getloadavg()[0]:.1f} |")  # fmt: skip
+              f"{cpu / len(through) * 1000:.2f} ms | {cpu / wall:.0%} | "
+              f"{busy / max(total, 1e-9):.0%} | {os.getloadavg()[0]:.1f} |")  # fmt: skip
     for upstream in (direct_decode, direct_prefill, via_skip, via_hand):
         upstream.close()
     return figures
