@@ -250,7 +250,8 @@ def test_a_large_body_is_read_as_a_small_one(fleet: Fleet, client: openai.OpenAI
     # leading blocks with a small body's still lands on that body's prefill pod.
     padding = prompt(2000, "x" * 30)  # 2,000 words of about 35 characters: about 70 KB
     for seed in ("one", "two", "three", "four"):  # each pair by chance alike: 1 in 2
-        shared = prompt(120, seed)  # longer than 4 blocks of 256 characters
+        shared = prompt(200, seed)
+        assert len(shared) > 4 * 256  # the key: its first 4 blocks of 256 characters
         pods = []
         for text in (f"{shared} small", f"{shared} {padding}"):
             raw = client.completions.with_raw_response.create(
