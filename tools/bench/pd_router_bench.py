@@ -513,6 +513,8 @@ def main() -> None:
                    help="routers on CPU 0, the engines and this process on CPU 1")  # fmt: skip
     args = p.parse_args()
     if args.pin:
+        if not {0, 1} <= os.sched_getaffinity(0):
+            p.error("--pin needs CPUs 0 and 1")
         ROUTER_CPUS.add(0)
         os.sched_setaffinity(0, {1})  # the engines started from here inherit it
     if args.router_workers > 1:
