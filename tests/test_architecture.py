@@ -48,6 +48,10 @@ PURE = [
         for name in ("backends", "decide", "render", "status")
     ),
     *(
+        ROOT / "services" / "pd-router" / "pd_router" / f"{name}.py"
+        for name in ("prompt", "scan", "body", "affinity", "leastload", "pods")
+    ),
+    *(
         ROOT / "tools" / "localfleet" / "modelplane_localfleet" / "nodeagent" / f"{name}.py"
         for name in ("config", "objects", "env", "runtime", "podstatus")
     ),

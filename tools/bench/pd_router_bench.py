@@ -17,7 +17,7 @@ the router's own upstream client `pd_router.upstream.Upstream`). Three parts:
    hold (a cache of `--cache-blocks` blocks each), `--documents` distinct
    documents of `--document-words` words, each request one random document plus
    its own question, streamed; prefix affinity vs round-robin prefill choice.
-3. Requests/s on one core: the router pinned to CPU 0 (`taskset`), engines with
+3. Requests/s on one core: the router pinned to CPU 0, engines with
    no latency, closed-loop concurrency 1, 2, 4, ... ; prints throughput, the
    router's added p50 (router p50 minus direct p50 at the same concurrency) and
    the router process's CPU time per request (user + system, from /proc: the
@@ -26,12 +26,20 @@ the router's own upstream client `pd_router.upstream.Upstream`). Three parts:
    concurrency 1.
 
 `--router-workers N` runs every router with `--workers N` (CPU time then counts
-the supervisor and its workers; part 3 pins them all to CPU 0).
+the supervisor and its workers; part 3 pins them all to CPU 0). `--pin` pins
+every router (and its workers) to CPU 0 and everything else (the engines, this
+load generator) to CPU 1, in every part, so that the router has a core of its
+own and the references (direct runs) the same core as in the routed runs.
+Part 1's direct and routed runs of each row alternate in `ROUNDS` rounds, so a
+change in what else the machine runs falls on both; each run's table prints
+the load average beside it. Part 1 also times the router's reading of the
+1 MB body's prompt in this process (`pd_router.prompt.read` against
+`json.loads`).
 
 It is a benchmark, not a test: it prints figures and never fails on them.
 
     .venv/bin/python tools/bench/pd_router_bench.py [--quick] [--part 1 2 3]
-        [--router-workers N]
+        [--router-workers N] [--pin] [--runs N]
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -51,12 +58,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pd_router import prompt
 from pd_router.upstream import Upstream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADERS = [(b"content-type", b"application/json")]
 ROUTER_ARGS: list[str] = []
 """Flags every router of the run gets (`--router-workers`)."""
+ROUTER_CPUS: set[int] = set()
+"""With `--pin`: the CPUs every router is pinned to (the rest of the run has the others)."""
+ROUNDS = 3
+"""Part 1: each row's direct and routed runs alternate in this many rounds."""
 
 
 def free_port(host: str) -> int:
@@ -110,7 +122,15 @@ def start_router(prefill: Sequence[Proc], decode: Sequence[Proc], *args: str) ->
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     status_url = f"http://127.0.0.1:{status}"
     wait_http(status_url + "/readyz")
+    if ROUTER_CPUS:
+        pin(process.pid, ROUTER_CPUS)
     return Proc(process, "127.0.0.1", port), status_url
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Pin a process and its children (a router's workers) to `cpus`."""
+    for member in process_tree(pid):
+        os.sched_setaffinity(member, cpus)
 
 
 def stop(*procs: Proc) -> None:
@@ -140,6 +160,19 @@ def cpu_seconds(pid: int) -> float:
             fields = stat.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy(cpu: int) -> tuple[float, float]:
+    """Seconds CPU `cpu` has been busy (anything but idle and I/O wait), and seconds in all,
+    so far, from /proc/stat: what every process on the machine took of it."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                # user nice system idle iowait irq softirq steal
+                ticks = [int(t) for t in line.split()[1:9]]
+                hz = os.sysconf("SC_CLK_TCK")
+                return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -260,9 +293,11 @@ async def part_overhead(quick: bool) -> Figures:
     try:
         small = body_of(" ".join(f"w{i}" for i in range(20)))
         big = body_of(" ".join(f"w{i % 5000}" for i in range(150_000)))
-        print(f"bodies: {len(small)} B and {len(big) / 1e6:.2f} MB\n")
-        print("| body | concurrency | path | direct p50 / p99 | router p50 / p99 | added p50 |")
-        print("|---|---|---|---|---|---|")
+        print(f"bodies: {len(small)} B and {len(big) / 1e6:.2f} MB")
+        print_prompt_reading(big)
+        print("| body | concurrency | path | direct p50 / p99 | router p50 / p99 | added p50 "
+              "| router CPU / request | router busy | CPU busy | load |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for label, body, counts in (("small", small, (300, 2000)), ("1 MB", big, (20, 100))):
             for concurrency, full in zip((1, 50), counts, strict=True):
                 count = max(concurrency, full // 5) if quick else full
@@ -280,6 +315,25 @@ async def part_overhead(quick: bool) -> Figures:
     finally:
         stop(skip, hand, *prefill, *decode)
     return figures
+
+
+def print_prompt_reading(body: bytes, times: int = 50) -> None:
+    """How long the router takes to read `body`'s prompt (`pd_router.prompt.read`, what it
+    does per request) against a full `json.loads`, in this process: medians of `times`."""
+
+    def median_ms(action: Callable[[], object]) -> float:
+        spent = []
+        for _ in range(times):
+            began = time.perf_counter()
+            action()
+            spent.append(time.perf_counter() - began)
+        return sorted(spent)[times // 2] * 1000
+
+    parse = median_ms(lambda: json.loads(body))
+    read = getattr(prompt, "read", None)  # absent in a router from before the scanner
+    scanned = median_ms(lambda: read(prompt.COMPLETIONS, body, 1024)) if read else float("nan")
+    print(f"reading its prompt (median of {times}, load {os.getloadavg()[0]:.1f}): json.loads "
+          f"{parse:.3f} ms, pd_router.prompt.read {scanned:.3f} ms\n")  # fmt: skip
 
 
 async def _overhead_row(
@@ -301,23 +355,38 @@ async def _overhead_row(
         return time.perf_counter() - began
 
     rows = (
-        ("decode only",
+        ("decode only", skip,
          lambda _: timed(post(direct_decode, b"/v1/completions", body)),
          lambda _: timed(post(via_skip, b"/v1/completions", body))),
-        ("prefill+decode",
+        ("prefill+decode", hand or skip,
          lambda _: timed(by_hand(direct_prefill, direct_decode, body)),
          lambda _: timed(post(via_hand, b"/v1/completions", body))),
     )  # fmt: skip
-    for path, direct, routed in rows[: 2 if hand else 1]:
+    share = max(concurrency, count // ROUNDS)
+    for path, router, direct, routed in rows[: 2 if hand else 1]:
         await closed_loop(min(count, 20), concurrency, direct)  # warm the connections
         await closed_loop(min(count, 20), concurrency, routed)
-        straight, _ = await closed_loop(count, concurrency, direct)
-        through, _ = await closed_loop(count, concurrency, routed)
+        straight: list[float] = []
+        through: list[float] = []
+        cpu = wall = busy = total = 0.0
+        core = min(ROUTER_CPUS or {0})
+        for _ in range(ROUNDS):  # alternated, so a change of load falls on both
+            straight += (await closed_loop(share, concurrency, direct))[0]
+            before, began, core_before = cpu_seconds(router.process.pid), time.perf_counter(), \
+                cpu_busy(core)  # fmt: skip
+            through += (await closed_loop(share, concurrency, routed))[0]
+            core_after = cpu_busy(core)
+            cpu += cpu_seconds(router.process.pid) - before
+            wall += time.perf_counter() - began
+            busy += core_after[0] - core_before[0]
+            total += core_after[1] - core_before[1]
         added = pct(through, 0.5) - pct(straight, 0.5)
         figures[path] = added
         print(f"| {label} | {concurrency} | {path} | {pct(straight, 0.5):.2f} / "
               f"{pct(straight, 0.99):.2f} ms | {pct(through, 0.5):.2f} / "
-              f"{pct(through, 0.99):.2f} ms | {added:+.2f} ms |")  # fmt: skip
+              f"{pct(through, 0.99):.2f} ms | {added:+.2f} ms | "
+              f"{cpu / len(through) * 1000:.2f} ms | {cpu / wall:.0%} | "
+              f"{busy / max(total, 1e-9):.0%} | {os.getloadavg()[0]:.1f} |")  # fmt: skip
     for upstream in (direct_decode, direct_prefill, via_skip, via_hand):
         upstream.close()
     return figures
@@ -380,10 +449,7 @@ async def part_throughput(quick: bool) -> None:
     decode = [start_sim(f"127.0.0.{10 + i}", "consumer", "--ttft-ms", "0", "--tpot-ms", "0")
               for i in range(2)]  # fmt: skip
     router, _ = start_router(prefill, decode, "--min-prefill-chars", str(10**9))
-    if shutil.which("taskset"):
-        for pid in process_tree(router.process.pid):
-            subprocess.run(["taskset", "-pc", "0", str(pid)], check=True,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
+    pin(router.process.pid, ROUTER_CPUS or {0})
     body = body_of(" ".join(f"w{i}" for i in range(20)))
     print(
         "decode-only requests (small body); direct = the same requests to the 2 decode "
@@ -443,12 +509,20 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--runs", type=int, default=1, help="runs of part 1 (goals: their median)")
     p.add_argument("--router-workers", type=int, default=1, help="the routers' --workers")
+    p.add_argument("--pin", action="store_true",
+                   help="routers on CPU 0, the engines and this process on CPU 1")  # fmt: skip
     args = p.parse_args()
+    if args.pin:
+        if not {0, 1} <= os.sched_getaffinity(0):
+            p.error("--pin needs CPUs 0 and 1")
+        ROUTER_CPUS.add(0)
+        os.sched_setaffinity(0, {1})  # the engines started from here inherit it
     if args.router_workers > 1:
         ROUTER_ARGS.extend(["--workers", str(args.router_workers)])
     load = os.getloadavg()[0]
     print(f"# pd-router benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at start, "
-          f"router workers {args.router_workers})\n")  # fmt: skip
+          f"router workers {args.router_workers}, "
+          f"{'routers on CPU 0, the rest on CPU 1' if args.pin else 'not pinned'})\n")  # fmt: skip
     if 1 in args.part:
         runs = []
         for run in range(args.runs):

@@ -1,7 +1,7 @@
 """Request bodies for the engines, spliced from the client's bytes without re-encoding (pure).
 
-The router parses a client's JSON body once (to read the prompt) and never
-serialises it again: the prefill and decode bodies are the client's bytes with
+The router reads a client's JSON body once (`prompt.read`, for the prompt) and
+never serialises it again: the prefill and decode bodies are the client's bytes with
 fields appended before the closing brace, as buffer views (no copy of the
 client's body). A JSON object whose key repeats takes the last value (Python's
 `json`, and so vLLM's request parsing), so an appended field overrides the

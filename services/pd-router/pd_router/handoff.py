@@ -40,7 +40,8 @@ from modelplane.httpserver import Reply, Request
 from pd_router import leastload, metrics
 from pd_router.body import Buffer, decode_fields, prefill_fields, splice
 from pd_router.phase import Phase
-from pd_router.prompt import OPENAI_PATHS, prefix_key, prompt_text
+from pd_router.prompt import OPENAI_PATHS, prefix_key
+from pd_router.prompt import read as read_prompt
 from pd_router.upstream import Exchange, UpstreamError
 
 log = logging.getLogger("pd_router.handoff")
@@ -86,6 +87,10 @@ class Router:
         self.prefill = prefill
         self.decode = decode
         self._turn = 0
+        self._prompt_chars = max(
+            tuning.block_chars * tuning.prefix_blocks, tuning.min_prefill_chars
+        )
+        """How much of a prompt the router reads: enough for its key and its threshold."""
 
     async def handle(self, request: Request, reply: Reply) -> None:
         if request.method == "POST" and request.path in OPENAI_PATHS:
@@ -102,14 +107,15 @@ class Router:
         given = request.header(REQUEST_ID)
         request_id = given or b"%s-%x" % (ID_PREFIX, next(ID_COUNTER))
         headers = [*_forwarded(request.raw_headers), *([] if given else [(REQUEST_ID, request_id)])]
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):  # the engine names what is wrong with it
+        # The prompt text is never longer than the body (each character, each newline
+        # between messages, comes from at least one byte): a body shorter than the
+        # threshold is read only to know it is an object.
+        wanted = self._prompt_chars if len(raw) >= self.tuning.min_prefill_chars else 0
+        head = read_prompt(request.path, raw, wanted)
+        if head is None:  # not a JSON object: the engine names what is wrong with it
             await self._decode(request, reply, [raw], [raw], headers, "decode_only")
             return
-        text = prompt_text(request.path, doc)
+        text = head.text
         params: Mapping[str, Any] | None = None
         if len(text) < self.tuning.min_prefill_chars:
             metrics.child(metrics.PREFILL_SKIPPED, "short_prompt").inc()
@@ -117,7 +123,7 @@ class Router:
             metrics.child(metrics.PREFILL_SKIPPED, "no_prefill_pod").inc()
         else:
             key = prefix_key(text, self.tuning.block_chars, self.tuning.prefix_blocks)
-            body = splice(raw, not doc, prefill_fields(request.path))
+            body = splice(raw, head.empty, prefill_fields(request.path))
             params = await self._prefill(request.target, key, body, headers, began)
             if params is None:
                 metrics.child(metrics.PREFILL_SKIPPED, "prefill_failed").inc()
@@ -125,7 +131,7 @@ class Router:
             metrics.DECISION_SECONDS.observe(time.perf_counter() - began)
             await self._decode(request, reply, [raw], [raw], headers, "decode_only")
             return
-        handed = splice(raw, not doc, decode_fields(params))
+        handed = splice(raw, head.empty, decode_fields(params))
         await self._decode(request, reply, handed, [raw], headers, "prefill_decode")
 
     async def _prefill(

@@ -245,6 +245,36 @@ def test_bad_json_gets_the_engines_error(fleet: Fleet) -> None:
     assert "not valid JSON" in answer.json()["error"]["message"]
 
 
+def test_a_large_body_is_read_as_a_small_one(fleet: Fleet, client: openai.OpenAI) -> None:
+    # Over 64 KiB the router scans the body instead of parsing it: a prompt sharing its
+    # leading blocks with a small body's still lands on that body's prefill pod.
+    padding = prompt(2000, "x" * 30)  # 2,000 words of about 35 characters: about 70 KB
+    for seed in ("one", "two", "three", "four"):  # each pair by chance alike: 1 in 2
+        shared = prompt(200, seed)
+        assert len(shared) > 4 * 256  # the key: its first 4 blocks of 256 characters
+        pods = []
+        for text in (f"{shared} small", f"{shared} {padding}"):
+            raw = client.completions.with_raw_response.create(
+                model=MODEL, prompt=text, max_tokens=1
+            )
+            pods.append(raw.headers["x-modelplane-prefill-pod"])
+            assert raw.parse().choices[0].text
+        assert len(json.dumps({"prompt": f"{shared} {padding}"})) > 64 * 1024
+        assert pods[0] == pods[1], seed
+
+
+def test_a_large_malformed_body_goes_to_decode_unchanged(fleet: Fleet) -> None:
+    prefilled = sum(fleet.metric("vllm:prompt_tokens_total", sim=s) for s in fleet.prefill)
+    body = json.dumps({"prompt": prompt(12_000, "bad")}).encode()[:-1] + b",}"
+    assert len(body) > 64 * 1024
+    answer = fleet.client.post("/v1/completions", content=body)
+    assert answer.status_code == 400
+    assert "not valid JSON" in answer.json()["error"]["message"]
+    assert answer.headers["x-modelplane-pod"].startswith("default/decode-")
+    after = sum(fleet.metric("vllm:prompt_tokens_total", sim=s) for s in fleet.prefill)
+    assert after == prefilled
+
+
 def test_a_body_over_the_cap_is_refused_before_any_pod(fleet: Fleet) -> None:
     answered = fleet.metric("modelplane_pd_router_requests_total")
     body = json.dumps({"model": "m", "prompt": "w " * (600 * 1024)}).encode()  # 1.2 MB
