@@ -102,8 +102,8 @@ def kimi(namespace: str) -> Json:
         # the recipe serves its ModelCache's mount; without a cache the engine serves a name
         assert box["command"] == ["vllm", "serve", "/mnt/models"], box["command"]
         box["command"] = ["vllm", "serve", "moonshotai/Kimi-K2-Instruct"]
-        port = next(int(a.split("=", 1)[1]) for a in box["args"] if a.startswith("--port="))
-        box["ports"] = [{"name": "http", "containerPort": port}]
+        # no `ports`: endpoint-manager reads each engine's port from its `--port=` arg
+        assert "ports" not in box, box["ports"]
     return manifest
 
 
