@@ -288,9 +288,7 @@ class _Renderer:
         containers = spec.get("containers")
         if not containers:
             raise self.error(f"{at}.template.spec.containers", "the pod template has no container")
-        index = next(
-            (k for k, c in enumerate(containers) if c.get("name") == ENGINE_CONTAINER), 0
-        )
+        index = next((k for k, c in enumerate(containers) if c.get("name") == ENGINE_CONTAINER), 0)
         container = containers[index]
         port = self.engine_port(container, f"{at}.template.spec.containers[{index}]", engine)
         serving = role != "Worker"

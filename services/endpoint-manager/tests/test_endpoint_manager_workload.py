@@ -460,9 +460,7 @@ SGLANG_SCRIPT = (  # the docs' qwen3-coder FP8 recipe: the flag and its value as
         ("a look-alike flag is not --port", {"args": ["--port-range=9000", "--master-port=29500"]}, 8000),
     ],
 )  # fmt: skip
-def test_the_engine_port_is_read_from_the_engines_flags(
-    name: str, fields: Json, port: int
-) -> None:
+def test_the_engine_port_is_read_from_the_engines_flags(name: str, fields: Json, port: int) -> None:
     rendered = render(edited(QWEN, _with_engine(**fields)))
     probe = engine_container(pod_template(rendered))["readinessProbe"]
     assert probe["httpGet"] == {"path": "/health", "port": port}
