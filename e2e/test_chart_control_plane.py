@@ -5,7 +5,10 @@ registry; the chart is installed with the real helm into `modelplane-system` (wh
 fleet keeps the clusters' kubeconfig Secrets). Then, with nothing but those pods running
 the control plane: the tour's model is placed and served through the front door (and,
 with API keys required, refused without a key and answered with one, the chart's key
-server answering Traefik through its Service); a
+server answering Traefik through its Service); a PrefillDecode deployment (the kimi-k2
+recipe, one prefill and one decode engine) is served through the front door by a router
+running from the chart's image (endpoint-manager's `--router-image`, pulled by east's
+node agent from the fleet registry); a
 killed leader is replaced by its Deployment while the other copy takes its Lease and
 keeps working; `helm uninstall` runs the chart's pre-delete hook, which removes every
 Modelplane object through the running services, so the inference cluster keeps no
@@ -20,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 import yaml
 from modelplane_imagebuild import build
@@ -29,6 +33,7 @@ from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 from modelplane_localfleet.tour import chat
 
+from e2e import pdserving
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, get, is_ready, items, wait_for
 from tests.chart.helm import CHART, SERVICES, helm_binary, run_helm
@@ -157,6 +162,37 @@ def test_the_tours_model_is_served_through_the_front_door(
     status, reply, pod = chat(str(address), "once more")
     assert status == 200 and reply and pod.startswith(f"{namespace}/qwen-demo-")
     check_api_keys(installed, str(address), namespace)
+
+
+def test_a_prefill_decode_deployment_is_served_by_a_router_from_the_charts_image(
+    installed: Cluster, local_fleet: Fleet, image: tuple[str, str], namespace: str
+) -> None:
+    """The router pod runs the chart's image (east's node agent pulled it from the fleet
+    registry: its imageID is the pushed digest), and a chat completion through the front
+    door is prefilled on the prefill pod and decoded on the decode pod (the simulated
+    engines' headers, `e2e.pdserving`)."""
+    installed.kubectl("apply", "-f", str(TOUR / "01-inference-gateway.yaml"))
+    installed.kubectl("apply", "-f", str(FLEET_FILE))
+    one_each = {"kimi-prefill": (pdserving.HOPPER, 1), "kimi-decode": (pdserving.ADA, 1)}
+    apply(installed, pdserving.kimi(namespace, one_each), pdserving.model_service(namespace))
+    address = str(
+        wait_for("the ModelService's address", lambda: pdserving.address_of(installed, namespace))
+    )
+    wait_for("an answer through the front door", lambda: pdserving.answered(address), 240)
+    east = local_fleet.cluster("east")
+    routers = items(east, "pods", "-n", namespace, "-l", "modelplane.ai/role=Router")
+    (router,) = [p for p in routers if is_ready(p)]
+    repository, digest = image
+    assert router["spec"]["containers"][0]["image"] == f"{repository}@{digest}"
+    (status,) = router["status"]["containerStatuses"]
+    assert status["imageID"].endswith(f"@{digest}"), status["imageID"]
+    prefill = pdserving.names(namespace, pdserving.pods_of(east, namespace, "kimi-prefill"))
+    decode = pdserving.names(namespace, pdserving.pods_of(east, namespace, "kimi-decode"))
+    client = openai.OpenAI(base_url=f"{address}/v1", api_key="unused", max_retries=0)
+    decoded_on, prefilled_on, has_text = pdserving.chat(client, stream=False)
+    assert (decoded_on in decode, prefilled_on in prefill, has_text) == (True, True, True), (
+        decoded_on, prefilled_on, decode, prefill
+    )  # fmt: skip
 
 
 KEY = "sk-e2e-chart-0123456789abcdef"

@@ -1,28 +1,26 @@
 """Issue 16: a PrefillDecode ModelDeployment served through the control plane on the local fleet.
 
-The documentation's kimi-k2 recipe (seed manifests, `examples/kimi-k2`), sizes
-adapted to `e2e/fleet.yaml`: the prefill engine (`kv_producer`, two copies) on
-one Hopper GPU each in east's `h100` pool, the decode engine (`kv_consumer`, on
-:8001 as in the recipe) on one Ada GPU in `l4`; no ModelCache and no HF token
-(the engines are the simulator, which fetches nothing). The engines' flags stay
-as written. Applied with kubectl as a ModelDeployment plus the recipe's
-ModelService, with fleet-scheduler, cluster-provisioner, endpoint-manager and
-gateway-config running as their own processes: endpoint-manager renders both
-engines, a Service per phase and the prefill/decode router (from
-`modelplane/modelplane`, which the node agent runs from this checkout's
-environment) on east's system node, in-cluster credentials and all.
+The documentation's kimi-k2 recipe as `e2e.pdserving.kimi` adapts it: the prefill
+engine (`kv_producer`, two copies) on one Hopper GPU each in east's `h100` pool, the
+decode engine (`kv_consumer`, two copies) on one Ada GPU each in `l4`; the engines'
+flags as written and no `ports` added (endpoint-manager finds the decode engine on
+:8001 from its `--port=8001`, as the recipe says). Applied with kubectl as a
+ModelDeployment plus the recipe's ModelService, with fleet-scheduler,
+cluster-provisioner, endpoint-manager and gateway-config running as their own
+processes: endpoint-manager renders both engines, a Service per phase and the
+prefill/decode router (from `modelplane/modelplane`, which the node agent runs from
+this checkout's environment) on east's system node, in-cluster credentials and all.
 
-Requests go to the ModelService's address (the control cluster's front door)
-with the official `openai` SDK (chat and completions, streamed and not) and the
-`anthropic` SDK. The simulated decode engine names the prefill pod it fetched
-the KV blocks from (`X-Modelplane-Prefill-Pod`) only after the fetch succeeded
-(forged, expired or missing parameters are a 400), so that header on every
-OpenAI answer, with `X-Modelplane-Pod` naming a decode pod, proves each request
-was prefilled on a prefill pod and decoded on a decode pod with valid
-parameters; `/v1/messages` is answered by decode alone. Prompts sharing a
-long prefix are prefilled on one pod (the router's prefix affinity). Then a
-prefill pod is deleted while chat completions arrive at 10 per second: none
-fails.
+Requests go to the ModelService's address (the control cluster's front door) with
+the official `openai` SDK (chat and completions, streamed and not) and the
+`anthropic` SDK. The simulated engines' answer headers (`e2e.pdserving`) prove each
+OpenAI request was prefilled on a prefill pod and decoded on a decode pod with valid
+parameters; `/v1/messages` is answered by decode alone. Prompts sharing a long prefix
+are prefilled on one pod (the router's prefix affinity). Then a prefill pod is
+deleted while chat completions arrive at 10 per second: none fails. endpoint-manager
+also serves KEDA's external scaler: with long completions in flight on both decode
+pods, the scaler's `inFlight` for the deployment counts all of them (read from the
+router's `/modelplane/load`).
 """
 
 from __future__ import annotations
@@ -30,35 +28,41 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
-import yaml
-from modelplane_localfleet.cluster import Cluster
 from modelplane_localfleet.fleet import Fleet
 
 from e2e.backends import FLEET_FILE
 from e2e.kube import Json, apply, condition, get, is_ready, items, wait_for
-from e2e.services import Service, gateway_config, placing_and_serving, serving
+from e2e.pdserving import (
+    MESSAGES,
+    PROMPT,
+    address_of,
+    answered,
+    chat,
+    completion,
+    kimi,
+    model_service,
+    names,
+    pods_of,
+)
+from e2e.services import (
+    Service,
+    gateway_config,
+    grpc_client,
+    placing_and_scaling,
+    serving,
+    tls_dir,
+)
 
 pytestmark = pytest.mark.usefixtures("local_fleet")
-RECIPE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "manifests" / "examples"
-KIMI = RECIPE / "kimi-k2"
-HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
-ADA = 'device.attributes["gpu.nvidia.com"].architecture == "Ada Lovelace"'
-SIZES = {"kimi-prefill": (HOPPER, 2), "kimi-decode": (ADA, 1)}
-"""Per engine: the GPU it claims (one) and its copies."""
-# Long enough (> the router's 512-character threshold) to be prefilled remotely.
-PROMPT = "Summarise the following design notes for a new engineer. " + " ".join(
-    f"Note {i}: the router sends the prompt to a prefill pod first, then to a decode pod."
-    for i in range(12)
-)
-MESSAGES: Any = [{"role": "user", "content": PROMPT}]
+FLEET_API_PORT = 50151
+SCALER_PORT = 50153
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +72,9 @@ def services(
     logs = tmp_path_factory.mktemp("services")
     control = local_fleet.cluster("control")
     control.kubectl("apply", "-f", str(FLEET_FILE))
+    scaler = f"{control.plan.address}:{SCALER_PORT}"
     running = {
-        **placing_and_serving(local_fleet, 9151, logs),
+        **placing_and_scaling(local_fleet, 9151, FLEET_API_PORT, scaler, logs),
         "gateway-config": gateway_config(local_fleet, 9154, logs / "gc.log"),
     }
     apply(
@@ -82,63 +87,6 @@ def services(
             yield ready
     finally:
         control.kubectl("delete", "inferencegateway", "default", "--wait=false", check=False)
-
-
-def kimi(namespace: str) -> Json:
-    """The recipe's ModelDeployment with the sizes of the e2e fleet (see the docstring)."""
-    manifest: Json = yaml.safe_load((KIMI / "model-deployment.yaml").read_text())
-    manifest["metadata"]["namespace"] = namespace
-    del manifest["spec"]["modelCacheRef"]
-    manifest["spec"]["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": "us-east"}}
-    for engine in manifest["spec"]["engines"]:
-        cel, copies = SIZES[engine["name"]]
-        engine["copies"] = copies
-        (member,) = engine["members"]
-        member["nodeSelector"] = {
-            "devices": [{"name": "gpu", "count": 1, "selectors": [{"cel": cel}]}]
-        }
-        (box,) = member["template"]["spec"]["containers"]
-        del box["env"]  # HF_TOKEN: nothing is downloaded here
-        # the recipe serves its ModelCache's mount; without a cache the engine serves a name
-        assert box["command"] == ["vllm", "serve", "/mnt/models"], box["command"]
-        box["command"] = ["vllm", "serve", "moonshotai/Kimi-K2-Instruct"]
-        port = next(int(a.split("=", 1)[1]) for a in box["args"] if a.startswith("--port="))
-        box["ports"] = [{"name": "http", "containerPort": port}]
-    return manifest
-
-
-def model_service(namespace: str) -> Json:
-    manifest: Json = yaml.safe_load((KIMI / "model-service.yaml").read_text())
-    manifest["metadata"]["namespace"] = namespace
-    return manifest
-
-
-def pods_of(east: Cluster, namespace: str, engine: str) -> list[Json]:
-    return [
-        p
-        for p in items(east, "pods", "-n", namespace, "-l", f"modelplane.ai/engine={engine}")
-        if is_ready(p) and not p["metadata"].get("deletionTimestamp")
-    ]
-
-
-def names(namespace: str, pods: list[Json]) -> set[str]:
-    return {f"{namespace}/{p['metadata']['name']}" for p in pods}
-
-
-def address_of(control: Cluster, namespace: str) -> str | None:
-    found = get(control, "modelservice", "-n", namespace, "kimi-k2")
-    return (found.get("status") or {}).get("address")
-
-
-def answered(address: str) -> bool:
-    try:
-        return httpx.post(
-            f"{address}/v1/completions",
-            json={"model": "kimi-k2", "prompt": "hi", "max_tokens": 2},
-            timeout=10,
-        ).is_success
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -187,43 +135,18 @@ def test_the_replica_runs_each_phase_on_its_pool_and_the_router_on_the_system_no
     assert len(prefill) == 2 and all(
         p["spec"]["nodeName"].startswith("east-h100-") for p in prefill
     )
-    assert len(decode) == 1 and decode[0]["spec"]["nodeName"].startswith("east-l4-")
+    assert len(decode) == 2 and all(p["spec"]["nodeName"].startswith("east-l4-") for p in decode)
+    # the recipe's decode engine listens where its `--port=8001` says, and is probed there
+    for pod in decode:
+        (engine,) = pod["spec"]["containers"]
+        assert "ports" not in engine and "--port=8001" in engine["args"]
+        assert engine["readinessProbe"]["httpGet"]["port"] == 8001
     assert [p["spec"]["nodeName"] for p in routers] == ["east-system-0"]
     # the router found both phases through the EndpointSlices it may read in-cluster
     router_ip = routers[0]["status"]["podIP"]
     page = httpx.get(f"http://{router_ip}:9090/metrics", timeout=10).text
     assert 'modelplane_pd_router_pods{phase="prefill"} 2.0' in page, page
-    assert 'modelplane_pd_router_pods{phase="decode"} 1.0' in page, page
-
-
-def _seen(headers: Mapping[str, str], text: str) -> tuple[str, str, bool]:
-    """(decode pod, prefill pod, whether the answer had text) of one answer."""
-    return (
-        headers.get("x-modelplane-pod", ""),
-        headers.get("x-modelplane-prefill-pod", ""),
-        bool(text),
-    )
-
-
-def _chat(client: openai.OpenAI, stream: bool) -> tuple[str, str, bool]:
-    chat = client.chat.completions.with_raw_response
-    if stream:
-        chunks = chat.create(model="kimi-k2", messages=MESSAGES, max_tokens=8, stream=True)
-        text = "".join(c.choices[0].delta.content or "" for c in chunks.parse() if c.choices)
-        return _seen(chunks.headers, text)
-    whole = chat.create(model="kimi-k2", messages=MESSAGES, max_tokens=8)
-    return _seen(whole.headers, whole.parse().choices[0].message.content or "")
-
-
-def _completion(client: openai.OpenAI, stream: bool) -> tuple[str, str, bool]:
-    completions = client.completions.with_raw_response
-    if stream:
-        chunks = completions.create(model="kimi-k2", prompt=PROMPT, max_tokens=8, stream=True)
-        return _seen(
-            chunks.headers, "".join(c.choices[0].text for c in chunks.parse() if c.choices)
-        )
-    whole = completions.create(model="kimi-k2", prompt=PROMPT, max_tokens=8)
-    return _seen(whole.headers, whole.parse().choices[0].text)
+    assert 'modelplane_pd_router_pods{phase="decode"} 2.0' in page, page
 
 
 def test_openai_requests_are_prefilled_on_a_prefill_pod_and_decoded_on_a_decode_pod(
@@ -236,7 +159,7 @@ def test_openai_requests_are_prefilled_on_a_prefill_pod_and_decoded_on_a_decode_
     client = openai.OpenAI(base_url=f"{address}/v1", api_key="unused", max_retries=0)
     answers = {
         (kind, stream): [call(client, stream) for _ in range(3)]
-        for kind, call in (("chat", _chat), ("completion", _completion))
+        for kind, call in (("chat", chat), ("completion", completion))
         for stream in (False, True)
     }
     for (kind, stream), replies in answers.items():
@@ -274,14 +197,14 @@ def test_prompts_sharing_a_prefix_are_prefilled_on_one_pod(
     client = openai.OpenAI(base_url=f"{address}/v1", api_key="unused", max_retries=0)
     head = PROMPT + " " + PROMPT[:200]
     where = Counter(
-        _completion_of(client, f"{head} Question {i}: what does note {i} say?") for i in range(20)
+        completion_of(client, f"{head} Question {i}: what does note {i} say?") for i in range(20)
     )
     print(f"\nshared-prefix prompts by prefill pod: {dict(where)}")
     assert set(where) <= prefill, where
     assert where.most_common(1)[0][1] >= 18, where
 
 
-def _completion_of(client: openai.OpenAI, prompt: str) -> str:
+def completion_of(client: openai.OpenAI, prompt: str) -> str:
     """The prefill pod of a completion of `prompt`."""
     raw = client.completions.with_raw_response.create(model="kimi-k2", prompt=prompt, max_tokens=2)
     return raw.headers.get("x-modelplane-prefill-pod", "")
@@ -298,7 +221,7 @@ def test_a_prefill_pod_deleted_under_10_requests_per_second_fails_no_request(
 
     def one() -> None:
         try:
-            has_text = _chat(client, stream=False)[2]
+            has_text = chat(client, stream=False)[2]
             outcome = "ok" if has_text else "empty"
         except openai.APIError as error:
             outcome = f"{type(error).__name__}: {error}"[:300]
@@ -327,3 +250,74 @@ def test_a_prefill_pod_deleted_under_10_requests_per_second_fails_no_request(
         120,
     )
     assert victim not in {p["metadata"]["name"] for p in pods_of(east, namespace, "kimi-prefill")}
+
+
+def test_the_scaler_counts_requests_on_every_decode_pod(
+    local_fleet: Fleet, deployed: tuple[str, str]
+) -> None:
+    """Six long completions (2,000 tokens at the simulator's 5 ms: about 10 s each) through
+    the front door spread over both decode pods; KEDA's view of the deployment
+    (`GetMetrics` on endpoint-manager's scaler) counts all six, not one pod's share."""
+    namespace, address = deployed
+    east = local_fleet.cluster("east")
+    target = f"{local_fleet.cluster('control').plan.address}:{SCALER_PORT}"
+    certificate = str(tls_dir(local_fleet, "modelplane-cli"))
+
+    def scaler() -> dict[str, Any]:
+        return grpc_client("scaler-metrics", target, certificate, namespace, "kimi-k2")
+
+    wait_for("the scaler at rest", lambda: scaler()["inFlight"] == 0, 30)
+    streams, stop = 6, threading.Event()
+    failed: list[str] = []
+
+    def one(i: int) -> None:
+        body = {"model": "kimi-k2", "prompt": f"{PROMPT} {i}", "max_tokens": 2000,
+                "ignore_eos": True, "stream": True}  # fmt: skip
+        try:
+            with httpx.stream("POST", f"{address}/v1/completions", json=body, timeout=60) as r:
+                for _ in r.iter_raw():
+                    if stop.is_set():
+                        return  # hang up: the router cancels the decode
+        except httpx.HTTPError as error:
+            failed.append(repr(error))
+
+    decode = pods_of(east, namespace, "kimi-decode")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    for thread in threads:
+        thread.start()
+    asked: list[dict[str, Any]] = []
+    try:
+
+        def all_running() -> list[float] | None:
+            running = _running_on(decode)
+            return running if sum(running) == streams else None
+
+        each = wait_for("the six running on the decode engines", all_running, 30, 0.5)
+        assert all(n > 0 for n in each), each  # both pods carry some
+
+        def counted() -> bool:
+            asked.append(scaler())
+            return bool(asked[-1]["inFlight"] == streams)
+
+        wait_for("the scaler counting all six", counted, 20, 0.5)
+        assert asked[-1]["active"] is True
+        print(f"\ndecode pods running {each}; the scaler said {asked[-1]}")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}; scaler said {asked[-3:]}; failed {failed[:3]}") from None
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert failed == []
+
+
+def _running_on(pods: list[Json]) -> list[float]:
+    """`vllm:num_requests_running` of each decode engine, asked at its own pod (:8001)."""
+    running = []
+    for pod in pods:
+        page = httpx.get(f"http://{pod['status']['podIP']}:8001/metrics", timeout=5).text
+        running.append(sum(
+            float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+            if line.startswith("vllm:num_requests_running")
+        ))  # fmt: skip
+    return running

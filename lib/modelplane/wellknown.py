@@ -39,6 +39,12 @@ SYSTEM_NODE_LABEL = "modelplane.ai/system"
 need no device run (the prefill/decode router). Such nodes carry no `modelplane.ai/pool`
 label, so no node pool (and no scheduler) counts them."""
 
+PD_ROUTER_LOAD_PATH = "/modelplane/load"
+"""The prefill/decode router's own path on its proxy port (never passed to an engine): the
+decode engines' `vllm:num_requests_running`/`_waiting` summed over every decode pod, as
+Prometheus text. endpoint-manager's scaler scrapes it for a PrefillDecode replica, whose
+`/metrics` the router passes to one decode pod only."""
+
 SCHEDULER_EXTENDER_LEASE = ("kube-system", "modelplane-scheduler-extender")
 """(namespace, name) of the Lease the scheduler extender holds and renews on its inference
 cluster while it serves; cluster-provisioner follows it to report the extension's health."""

@@ -1,7 +1,9 @@
 """What KEDA is told about one ModelDeployment: its load, from what was observed (pure).
 
 Inputs, all gathered elsewhere: the engines' samples (`vllm:num_requests_running` and
-`vllm:num_requests_waiting` of each serving replica, scraped by `endpoint_manager.scrape`),
+`vllm:num_requests_waiting` of each serving replica, scraped by `endpoint_manager.scrape`
+from `<address>/metrics`, or a PrefillDecode replica's `<address>/modelplane/load`: its
+router's sum over every decode pod),
 the activator's held-request reports (`Activation.ReportHeld`), and the ModelDeployments,
 ModelServices and ModelReplicas of the control cluster. No I/O and no clock: `now` is
 given (seconds of a monotonic clock, the same one the samples and reports were stamped
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane import conditions, naming
-from modelplane.wellknown import API_VERSION
+from modelplane.wellknown import API_VERSION, PD_ROUTER_LOAD_PATH
 from prometheus_client.parser import text_string_to_metric_families
 
 from endpoint_manager.replica import endpoint_labels
@@ -203,11 +205,20 @@ def _serving(replica: Obj) -> bool:
     return bool(status.get("address")) and bool(ready) and ready[0].get("status") == "True"
 
 
+def load_path(replica: Obj) -> str:
+    """Where a replica's engine load is read, under its address: `/metrics` of its engine,
+    or, for a PrefillDecode replica (`spec.serving.mode`), its router's
+    `PD_ROUTER_LOAD_PATH`, which sums every decode pod (the router passes `/metrics` to one)."""
+    mode = ((replica.get("spec") or {}).get("serving") or {}).get("mode")
+    return PD_ROUTER_LOAD_PATH if mode == "PrefillDecode" else "/metrics"
+
+
 def scrape_targets(replicas: Iterable[Obj]) -> dict[str, str]:
-    """`namespace/name` -> the `/metrics` URL of every serving replica (Ready, with an address
-    on its cluster's gateway): the same path the health probe takes."""
+    """`namespace/name` -> the load URL (`load_path`) of every serving replica (Ready, with an
+    address on its cluster's gateway): the same way the health probe goes."""
     return {
-        f"{r['metadata']['namespace']}/{r['metadata']['name']}": f"{r['status']['address']}/metrics"
+        f"{r['metadata']['namespace']}/{r['metadata']['name']}": r["status"]["address"]
+        + load_path(r)
         for r in replicas
         if _serving(r)
     }

@@ -4,11 +4,12 @@ Every `TICK_S` it takes the control cluster's objects (`objects()`: ModelDeploym
 ModelServices, ModelReplicas from endpoint-manager's watch cache, or None before that
 cache has listed), hands them to the `ScalerState`, and scrapes
 `GET <replica address>/metrics` (the replica's path on its cluster's gateway, as the
-health probe goes) of each serving replica whose last scrape began `every_s` or more
-ago: at most one scrape per replica per `every_s`, however often KEDA asks. At most
-`limit` scrapes run at once, each given `timeout_s`. A scrape that fails or answers
-anything but Prometheus text stores nothing; the replica's previous sample ages out
-(`scalermetrics.SAMPLE_STALE_S`).
+health probe goes; for a PrefillDecode replica `/modelplane/load`, its router's sum over
+every decode pod: `scalermetrics.load_path`) of each serving replica whose last scrape
+began `every_s` or more ago: at most one scrape per replica per `every_s`, however often
+KEDA asks. At most `limit` scrapes run at once, each given `timeout_s`. A scrape that fails
+or answers anything but Prometheus text stores nothing; the replica's previous sample ages
+out (`scalermetrics.SAMPLE_STALE_S`).
 """
 
 from __future__ import annotations

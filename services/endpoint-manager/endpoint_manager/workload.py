@@ -30,8 +30,9 @@ container of a serving pod has none, with `spec.modelCacheRef` the ModelCache's 
 every pod (gangs included), and in gangs `MODELPLANE_LEADER_ADDRESS`
 (from the `LWS_LEADER_ADDRESS` that LeaderWorkerSet injects, with
 `LWS_GROUP_SIZE` and the rank `LWS_WORKER_INDEX`, 0 for the leader). The engine
-container is the one named `engine`, else the first; the engine port is its
-first `containerPort`, else 8000.
+container is the one named `engine`, else the first; its port is `engine_port`'s:
+the first `containerPort`, else the last `--port N`/`--port=N` of its command line
+(inside a `sh -c` script too), else 8000.
 
 Guarantees: same replica, same output (names derive from the replica, the
 engine and the role, shortened with a stable hash to fit Kubernetes limits;
@@ -46,6 +47,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -286,11 +288,9 @@ class _Renderer:
         containers = spec.get("containers")
         if not containers:
             raise self.error(f"{at}.template.spec.containers", "the pod template has no container")
-        container = next(
-            (c for c in containers if c.get("name") == ENGINE_CONTAINER), containers[0]
-        )
-        ports = container.get("ports") or []
-        port = int(ports[0]["containerPort"]) if ports else DEFAULT_ENGINE_PORT
+        index = next((k for k, c in enumerate(containers) if c.get("name") == ENGINE_CONTAINER), 0)
+        container = containers[index]
+        port = self.engine_port(container, f"{at}.template.spec.containers[{index}]", engine)
         serving = role != "Worker"
 
         labels = {**self.labels, ENGINE_LABEL: engine["name"], ROLE_LABEL: role}
@@ -321,6 +321,18 @@ class _Renderer:
         if cache.get("name"):
             _mount_cache(spec, naming.cache_claim_name(str(cache["name"])))
         return _Pod(template=template, claim_template=claim, port=port, at=at)
+
+    def engine_port(self, container: Obj, at: str, engine: Obj) -> int:
+        """Where the engine container listens (`engine_port`); a `--port` value that is not
+        a port number raises `UnsupportedError` naming the engine and the field."""
+        try:
+            return engine_port(container)
+        except PortFlagError as error:
+            raise self.error(
+                f"{at}.{error.field}",
+                f"engine {engine['name']}: --port {error.value!r} is not a port number "
+                "(1-65535); write the number, or declare it as the container's containerPort",
+            ) from None
 
     def claim_template(self, parts: Sequence[str], requests: Sequence[Obj], at: str) -> Json:
         """Named after its owner and a hash of its requests: a ResourceClaimTemplate's spec
@@ -444,6 +456,68 @@ class _Renderer:
                 ],
             },
         }
+
+
+PORT_FLAG = "--port"
+SHELLS = frozenset({"sh", "bash", "dash", "ash"})
+"""Commands (by base name) whose `-c SCRIPT` is a script: its words are read for `--port`."""
+
+
+class PortFlagError(ValueError):
+    """A `--port` whose value is not a port number; `field` is where it is in the container
+    (`args[3]`, `command[2]`), `value` what it says."""
+
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"{field}: --port {value!r} is not a port number")
+        self.field = field
+        self.value = value
+
+
+def engine_port(container: Obj) -> int:
+    """The port an engine container serves on, the one rule for every engine and probe:
+
+    1. its first `ports[].containerPort`, when it declares one;
+    2. else the last `--port N` or `--port=N` of its command line (`command` then `args`,
+       as vLLM's and SGLang's argparse take the last); when that line is a shell's `-c
+       SCRIPT` (`sh`, `bash`, ...), the words of the script, every command in it;
+    3. else `DEFAULT_ENGINE_PORT` (8000).
+
+    A `--port` value that is not an integer 1-65535 (`$(PORT)`, `$PORT`, `http`, none)
+    raises `PortFlagError`: Kubernetes' `$(VAR)` and the shell's variables are not read.
+    """
+    ports = container.get("ports") or []
+    if ports:
+        return int(ports[0]["containerPort"])
+    found: tuple[str, str] | None = None
+    words = _command_words(container)
+    for k, (word, field) in enumerate(words):
+        if word == PORT_FLAG:  # the value is the next word, where the error points
+            found = words[k + 1] if k + 1 < len(words) else ("", field)
+        elif word.startswith(PORT_FLAG + "="):
+            found = (word[len(PORT_FLAG) + 1 :], field)
+    if found is None:
+        return DEFAULT_ENGINE_PORT
+    value, field = found
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+        raise PortFlagError(field, value)
+    return int(value)
+
+
+def _command_words(container: Obj) -> list[tuple[str, str]]:
+    """The container's command line as (word, the field it is in); a shell's `-c SCRIPT`
+    becomes the script's words (split as the shell would quote them)."""
+    line = [(str(w), f"command[{k}]") for k, w in enumerate(container.get("command") or ())]
+    line += [(str(w), f"args[{k}]") for k, w in enumerate(container.get("args") or ())]
+    if len(line) < 3 or line[0][0].rsplit("/", 1)[-1] not in SHELLS or line[1][0] != "-c":
+        return line
+    script, field = line[2]
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|<>")
+    lexer.whitespace_split = True  # `--port 8000;` is `--port`, `8000`, `;`
+    try:
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: the shell would refuse it too; read the words
+        words = script.split()
+    return [(word, field) for word in words]
 
 
 def _claim_devices(spec: Json, container: Json, claim_template: str) -> None:

@@ -345,13 +345,35 @@ def test_the_router_image_comes_from_endpoint_managers_setting() -> None:
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "other/image:1"
 
 
-def test_each_phase_service_targets_its_own_engines_port() -> None:
-    decode = copy.deepcopy(DECODE)
-    box = decode["members"][0]["template"]["spec"]["containers"][0]
-    box["ports"] = [{"containerPort": 8001}]  # the recipe's decode engine
-    rendered = render(pd(PREFILL, decode))
+def test_each_phase_service_and_probe_target_the_port_its_engines_args_name() -> None:
+    """The kimi-k2 recipe declares no containerPort: its decode engine says `--port=8001`
+    in its args (the prefill engine `--port=8000`)."""
+    prefill, decode = copy.deepcopy(PREFILL), copy.deepcopy(DECODE)
+    for engine, flag in ((prefill, "--port=8000"), (decode, "--port=8001")):
+        engine["members"][0]["template"]["spec"]["containers"][0]["args"].insert(1, flag)
+    rendered = render(pd(prefill, decode))
     ports = {
         name: named(rendered, "Service", name)["spec"]["ports"][0]["targetPort"]
         for name in ("kimi-east-0-prefill", "kimi-east-0-decode", "kimi-east-0")
     }
     assert ports == {"kimi-east-0-prefill": 8000, "kimi-east-0-decode": 8001, "kimi-east-0": 8000}
+    probes = {
+        name: named(rendered, "Deployment", name)["spec"]["template"]["spec"]["containers"][0][
+            "readinessProbe"
+        ]["httpGet"]["port"]
+        for name in ("kimi-east-0-prefill", "kimi-east-0-decode")
+    }
+    assert probes == {"kimi-east-0-prefill": 8000, "kimi-east-0-decode": 8001}
+
+
+def test_a_port_flag_that_is_no_number_names_the_replica_the_engine_and_the_field() -> None:
+    decode = copy.deepcopy(DECODE)
+    decode["members"][0]["template"]["spec"]["containers"][0]["args"].append("--port=$(PORT)")
+    with pytest.raises(UnsupportedError) as raised:
+        render(pd(PREFILL, decode))
+    assert raised.value.field == "spec.engines[1].members[0].template.spec.containers[0].args[2]"
+    assert str(raised.value) == (
+        f"{REPLICA} spec.engines[1].members[0].template.spec.containers[0].args[2]: engine "
+        "decode: --port '$(PORT)' is not a port number (1-65535); write the number, or "
+        "declare it as the container's containerPort"
+    )

@@ -44,10 +44,12 @@ def deployment(name: str = "qwen", namespace: str = "ml", **labels: str) -> Json
     return {"metadata": {"name": name, "namespace": namespace, "labels": labels}}
 
 
-def replica(name: str, cluster: str, *, deployment: str = "qwen", ready: bool = True) -> Json:
+def replica(
+    name: str, cluster: str, *, deployment: str = "qwen", ready: bool = True, **spec: Any
+) -> Json:
     return {
         "metadata": {"name": name, "namespace": "ml"},
-        "spec": {"deploymentName": deployment, "clusterName": cluster},
+        "spec": {"deploymentName": deployment, "clusterName": cluster, **spec},
         "status": {
             "address": f"http://gw-{cluster}/ml/{name}",
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
@@ -126,6 +128,24 @@ def test_only_serving_replicas_are_scraped_through_their_gateway_path() -> None:
         [replica("qwen-east-0", "east"), replica("qwen-west-0", "west", ready=False)]
     )
     assert targets == {"ml/qwen-east-0": "http://gw-east/ml/qwen-east-0/metrics"}
+
+
+def test_a_prefill_decode_replica_is_read_at_its_routers_load_path() -> None:
+    """Its address leads to the router, whose `/metrics` is one decode pod's; the router's
+    `/modelplane/load` sums them all. A Unified replica (said or by default) keeps
+    `/metrics`."""
+    targets = scrape_targets(
+        [
+            replica("kimi-east-0", "east", deployment="kimi", serving={"mode": "PrefillDecode"}),
+            replica("qwen-east-0", "east", serving={"mode": "Unified"}),
+            replica("qwen-west-0", "west"),
+        ]
+    )
+    assert targets == {
+        "ml/kimi-east-0": "http://gw-east/ml/kimi-east-0/modelplane/load",
+        "ml/qwen-east-0": "http://gw-east/ml/qwen-east-0/metrics",
+        "ml/qwen-west-0": "http://gw-west/ml/qwen-west-0/metrics",
+    }
 
 
 NOW = 1000.0

@@ -431,6 +431,77 @@ def test_engine_port_and_readiness_probe(
     ]
 
 
+SGLANG_SCRIPT = (  # the docs' qwen3-coder FP8 recipe: the flag and its value as two words
+    "exec python3 -m sglang.launch_server\n  --model-path /mnt/models\n  --tp 8\n"
+    "  --host 0.0.0.0\n  --port 8000\n  --trust-remote-code"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "port"),
+    [
+        ("vLLM's --port=N in args (the kimi-k2 recipe's decode engine)",
+         {"args": ["--served-model-name=kimi-k2", "--port=8001", "--block-size=64"]}, 8001),
+        ("--port N as two args (llama.cpp in the glm-4.5-air recipe)",
+         {"args": ["-hf", "unsloth/GLM", "--host", "0.0.0.0", "--port", "8002", "-ngl", "999"]}, 8002),
+        ("the flag in command", {"command": ["vllm", "serve", "m", "--port", "8003"], "args": []}, 8003),
+        ("the last --port wins, as argparse takes it",
+         {"args": ["--port=8004", "--model=m", "--port", "8005"]}, 8005),
+        ("command then args: the one in args is later",
+         {"command": ["vllm", "serve", "--port=8006"], "args": ["--port=8007"]}, 8007),
+        ("inside sh -c, on its own line (the qwen3-coder SGLang recipe)",
+         {"command": ["/bin/sh", "-c", SGLANG_SCRIPT], "args": []}, 8000),
+        ("inside bash -c, the script in args, with --port=N before a `;`",
+         {"command": ["bash", "-c"], "args": ["echo start; exec vllm serve m --port=8008; true"]}, 8008),
+        ("a commented-out --port in a script is not read",
+         {"command": ["sh", "-c", "exec vllm serve m --port 8009 # --port 9999"], "args": []}, 8009),
+        ("a declared containerPort wins over --port",
+         {"args": ["--port=8010"], "ports": [{"containerPort": 9010}]}, 9010),
+        ("a look-alike flag is not --port", {"args": ["--port-range=9000", "--master-port=29500"]}, 8000),
+    ],
+)  # fmt: skip
+def test_the_engine_port_is_read_from_the_engines_flags(name: str, fields: Json, port: int) -> None:
+    rendered = render(edited(QWEN, _with_engine(**fields)))
+    probe = engine_container(pod_template(rendered))["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/health", "port": port}
+    assert one(rendered, "Service")["spec"]["ports"][0]["targetPort"] == port
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "field", "value"),
+    [
+        ("a Kubernetes $(VAR)", {"args": ["--port=$(ENGINE_PORT)"]}, "args[0]", "$(ENGINE_PORT)"),
+        ("a shell variable in a script", {"command": ["sh", "-c", "exec vllm serve m --port $PORT"]},
+         "command[2]", "$PORT"),
+        ("past 65535", {"args": ["--port", "70000"]}, "args[1]", "70000"),
+        ("zero", {"args": ["--port=0"]}, "args[0]", "0"),
+        ("no value at all", {"args": ["--model=m", "--port"]}, "args[1]", ""),
+    ],
+)  # fmt: skip
+def test_a_port_flag_that_is_no_port_number_is_refused_naming_the_field(
+    name: str, fields: Json, field: str, value: str
+) -> None:
+    at = f"spec.engines[0].members[0].template.spec.containers[0].{field}"
+    with pytest.raises(UnsupportedError) as raised:
+        render(edited(QWEN, _with_engine(**fields)))
+    assert raised.value.field == at
+    assert str(raised.value) == (
+        f"ModelReplica ml-team/qwen-east-0 {at}: engine qwen: --port {value!r} is not a port "
+        "number (1-65535); write the number, or declare it as the container's containerPort"
+    )
+
+
+def test_the_engine_containers_own_index_is_named_when_it_is_not_first() -> None:
+    def sidecar_first(replica: Json) -> None:
+        containers = first_member(replica)["template"]["spec"]["containers"]
+        containers[0]["args"].append("--port=http")
+        containers.insert(0, {"name": "proxy", "image": "envoy:1", "args": ["--port=$(X)"]})
+
+    with pytest.raises(UnsupportedError) as raised:
+        render(edited(QWEN, sidecar_first))
+    assert raised.value.field == "spec.engines[0].members[0].template.spec.containers[1].args[1]"
+
+
 # --- names and labels -------------------------------------------------------------------
 
 LONG = "a-very-long-model-deployment-name-that-keeps-going"

@@ -13,7 +13,9 @@ prompt of at least `min_prefill_chars` characters:
 3. the decode pod (least load, `leastload.choose`) gets the client's body with
    the prefill's `kv_transfer_params`, and its answer (status, headers, body,
    streamed or not) goes back to the client as it comes.
-Every other request goes to a decode pod unchanged. A decode pod that fails
+`GET /modelplane/load` (`PD_ROUTER_LOAD_PATH`) is the router's own: the decode pods'
+load summed (`pd_router.load`), for the scaler. Every other request goes to a decode
+pod unchanged. A decode pod that fails
 before its response head (connection, a 5xx, `decode_timeout_s`) is tried once
 more on another pod, with the client's own body (the first may have taken the
 prefilled blocks); so is a decode that answers 400 about its `kv_transfer_params`
@@ -36,8 +38,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelplane.httpserver import Reply, Request
+from modelplane.wellknown import PD_ROUTER_LOAD_PATH
 
-from pd_router import leastload, metrics
+from pd_router import leastload, load, metrics
 from pd_router.body import Buffer, decode_fields, prefill_fields, splice
 from pd_router.phase import Phase
 from pd_router.prompt import OPENAI_PATHS, prefix_key
@@ -55,6 +58,7 @@ ID_COUNTER = itertools.count()
 """A request without an `X-Request-Id` gets `<random per process>-<counter>` (unique
 without a random draw per request)."""
 JSON = b"application/json"
+PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,22 @@ class Router:
     async def handle(self, request: Request, reply: Reply) -> None:
         if request.method == "POST" and request.path in OPENAI_PATHS:
             await self._openai(request, reply)
+        elif request.path == PD_ROUTER_LOAD_PATH:
+            await self._load(request, reply)
         else:
             body = request.chunks
             await self._decode(
                 request, reply, body, body, _forwarded(request.raw_headers), "passthrough"
             )
+
+    async def _load(self, request: Request, reply: Reply) -> None:
+        if request.method not in ("GET", "HEAD"):
+            message = _error(f"{PD_ROUTER_LOAD_PATH} answers GET only", 405)
+            await reply.whole(405, message, JSON, [(b"allow", b"GET, HEAD")])
+            return
+        decode = self.decode
+        summed = load.decode_load(decode.addresses, decode.in_flight, decode.reported)
+        await reply.whole(200, load.exposition(summed), PROMETHEUS_TEXT)
 
     async def _openai(self, request: Request, reply: Reply) -> None:
         began = time.perf_counter()

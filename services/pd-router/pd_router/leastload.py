@@ -19,10 +19,12 @@ KV_WEIGHT = 4.0
 
 @dataclass(frozen=True, slots=True)
 class EngineLoad:
-    """What a pod's /metrics said last."""
+    """What a pod's /metrics said last (`running` is not part of the choice: the router's
+    own in-flight count stands for it; it is what `pd_router.load` reports)."""
 
     waiting: float = 0.0
     kv_usage: float = 0.0
+    running: float = 0.0
 
 
 def score(in_flight: int, reported: EngineLoad | None) -> float:

@@ -1,17 +1,19 @@
 """Reading the decode engines' load from their `/metrics`, every second.
 
 `parse_load` (pure) takes a vLLM Prometheus text page and returns the sum over
-its samples of `vllm:num_requests_waiting` and `vllm:kv_cache_usage_perc`
-(one sample per served model name); `scrape_forever` fetches every decode
-pod's page each `interval_s` through the pod's own connection pool and stores
-the result in `Phase.reported`. A pod that does not answer within the interval
-keeps no report (it is judged by the router's in-flight count alone).
+its samples of `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc` and
+`vllm:num_requests_running` (one sample per served model name); `scrape_forever`
+fetches every decode pod's page each `interval_s` through the pod's own
+connection pool and stores the result in `Phase.reported`. A pod that does not
+answer 200 within the interval keeps no report (it is judged by the router's
+in-flight count alone, for the choice and in `pd_router.load`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from pd_router.leastload import EngineLoad
 from pd_router.phase import Phase
@@ -20,25 +22,24 @@ from pd_router.upstream import UpstreamError
 log = logging.getLogger("pd_router.scrape")
 WAITING = "vllm:num_requests_waiting"
 KV_USAGE = "vllm:kv_cache_usage_perc"
+RUNNING = "vllm:num_requests_running"
 
 
 def parse_load(text: str) -> EngineLoad:
-    waiting = kv_usage = 0.0
+    totals = {WAITING: 0.0, KV_USAGE: 0.0, RUNNING: 0.0}
     for line in text.splitlines():
         if not line.startswith("vllm:"):
             continue
         name = line.partition("{")[0].partition(" ")[0]
-        if name not in (WAITING, KV_USAGE):
+        if name not in totals:
             continue
         try:
             value = float(line.rsplit(" ", 1)[1])
         except (IndexError, ValueError):
             continue
-        if name == WAITING:
-            waiting += value
-        else:
-            kv_usage += value
-    return EngineLoad(waiting, kv_usage)
+        if math.isfinite(value):
+            totals[name] += value
+    return EngineLoad(totals[WAITING], totals[KV_USAGE], totals[RUNNING])
 
 
 async def scrape_once(phase: Phase, address: str, timeout_s: float) -> None:
@@ -58,6 +59,8 @@ async def scrape_once(phase: Phase, address: str, timeout_s: float) -> None:
         return
     if exchange.status == 200:
         phase.reported[address] = parse_load(text)
+    else:
+        phase.reported.pop(address, None)
 
 
 async def scrape_forever(phase: Phase, interval_s: float) -> None:

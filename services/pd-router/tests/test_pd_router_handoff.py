@@ -16,6 +16,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -456,4 +458,59 @@ def test_workers_share_one_port_and_their_metrics_add_up(tmp_path: Path) -> None
         assert fleet.stop() == 0, fleet.log()  # SIGTERM: every worker drained, then exit 0
         assert fleet.log().count('"stopped"') == 3  # two workers and the supervisor
     finally:
+        fleet.stop()
+
+
+def test_the_load_path_sums_requests_running_on_every_decode_pod(tmp_path: Path) -> None:
+    """Six long completions spread over two decode engines (5 ms a token, 2,000 tokens:
+    about 10 s each): `/modelplane/load` says 6 running, while each engine itself says
+    only its share; `/metrics` still reaches one engine."""
+    fleet = Fleet(tmp_path, prefill=1, decode=2,
+                  decode_args=("--ttft-ms", "5", "--tpot-ms", "5"))  # fmt: skip
+    stop = threading.Event()
+    streams = 6
+
+    def one(i: int) -> None:
+        body = {"prompt": f"{LONG} {i}", "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with (
+            httpx.Client(base_url=fleet.url, timeout=30) as own,
+            own.stream("POST", "/v1/completions", json=body) as response,
+        ):
+            for _ in response.iter_raw():
+                if stop.is_set():
+                    return  # hang up: the router cancels the decode
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    try:
+        for thread in threads:
+            thread.start()
+        running = "vllm:num_requests_running"
+        each = [0.0, 0.0]
+
+        def all_running() -> bool:
+            each[:] = [fleet.metric(running, sim=s) for s in fleet.decode]
+            return sum(each) == streams
+
+        assert wait_until(all_running, 10.0), each
+        assert all(n > 0 for n in each), each  # both engines carry some
+        page = fleet.client.get("/modelplane/load")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert sample(page.text, running) == streams
+        assert sample(page.text, "vllm:num_requests_waiting") == 0
+
+        def engines_scraped() -> bool:  # then the engines' own figures are summed
+            page = fleet.client.get("/modelplane/load").text
+            by_engine = sample(page, "modelplane_pd_router_load_pods", {"figure": "engine"})
+            return by_engine == 2 and sample(page, running) == streams
+
+        time.sleep(1.5)  # a scrape (every second) after the six arrived
+        assert wait_until(engines_scraped, 5.0), fleet.client.get("/modelplane/load").text
+        assert sample(fleet.client.get("/metrics").text, running) in each  # one engine's
+        refused = fleet.client.post("/modelplane/load", json={})
+        assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
         fleet.stop()

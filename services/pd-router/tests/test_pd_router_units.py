@@ -13,9 +13,11 @@ from pd_router.__main__ import config, parser
 from pd_router.affinity import Ring
 from pd_router.body import decode_fields, prefill_fields, splice
 from pd_router.leastload import EngineLoad, choose
+from pd_router.load import DecodeLoad, decode_load, exposition
 from pd_router.pods import Pod, parse_static, ready_pods
 from pd_router.prompt import prefix_key, prompt_text
 from pd_router.scrape import parse_load
+from prometheus_client.parser import text_string_to_metric_families
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -165,7 +167,37 @@ def test_engine_load_is_read_from_vllm_metrics() -> None:
         'vllm:num_requests_running{model_name="a"} 7.0\n'
         "vllm:kv_cache_usage_perc garbage\n"
     )
-    assert parse_load(page) == EngineLoad(waiting=4.0, kv_usage=0.25)
+    assert parse_load(page) == EngineLoad(waiting=4.0, kv_usage=0.25, running=7.0)
+
+
+def test_the_decode_load_sums_every_pods_engine_figures() -> None:
+    reported = {"a": EngineLoad(waiting=1, running=3), "b": EngineLoad(waiting=0, running=2)}
+    # the engines count at least what the router has in flight to them: their figures stand
+    assert decode_load(["a", "b"], {"a": 3, "b": 1}, reported) == DecodeLoad(5, 1, 2, 0)
+
+
+def test_requests_sent_since_an_engines_figure_count_as_running() -> None:
+    reported = {"a": EngineLoad(waiting=2, running=4)}
+    # a: 9 in flight, the engine's figure counted 6 of them: 3 more running (4 + 3)
+    # b: never scraped (or its last scrape failed): its 3 in flight count as running
+    # c: nothing reported, nothing in flight
+    assert decode_load(["a", "b", "c"], {"a": 9, "b": 3}, reported) == DecodeLoad(10, 2, 1, 2)
+    assert decode_load([], {}, {}) == DecodeLoad(0, 0, 0, 0)
+
+
+def test_the_load_page_is_prometheus_text_with_the_engines_gauge_names() -> None:
+    page = exposition(DecodeLoad(running=7, waiting=2.5, engine_pods=1, router_pods=2)).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(page)
+        for s in family.samples
+    }
+    assert samples == {
+        ("vllm:num_requests_running", ()): 7.0,
+        ("vllm:num_requests_waiting", ()): 2.5,
+        ("modelplane_pd_router_load_pods", (("figure", "engine"),)): 1.0,
+        ("modelplane_pd_router_load_pods", (("figure", "router"),)): 2.0,
+    }
 
 
 def _slice(endpoints: list[dict[str, Any]], ports: list[dict[str, Any]]) -> dict[str, Any]:
