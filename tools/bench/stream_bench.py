@@ -133,6 +133,17 @@ def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> 
     return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
 
 
+INFERENCE_GATEWAY: dict[str, Any] = {"kind": "InferenceGateway",
+                                     "metadata": {"name": "default", "uid": "uid-ig"}}  # fmt: skip
+"""The bench's InferenceGateway (its spec set by `rendered`): as on a cluster, there is one,
+so the routes carry the hop token whether keys are required or not."""
+
+
+def counts_token() -> str:
+    """The token the key plugin rendered by `rendered` shows the key server."""
+    return keys.counts_token([INFERENCE_GATEWAY])
+
+
 def rendered(
     endpoints: list[dict[str, Any]],
     ca_pem: str,
@@ -161,18 +172,11 @@ def rendered(
         for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
-    gateways = []
+    spec: dict[str, Any] = {"backend": "Traefik"}
     if key_port is not None:
-        spec = {"backend": "Traefik", "apiKeys": {"required": True}}
-        gateways.append(
-            {
-                "kind": "InferenceGateway",
-                "metadata": {"name": "default", "uid": "uid-ig"},
-                "spec": spec,
-            }
-        )
+        spec["apiKeys"] = {"required": True}
     snapshot = Snapshot(
-        inference_gateways=gateways,
+        inference_gateways=[{**INFERENCE_GATEWAY, "spec": spec}],
         model_services=services,
         model_endpoints=endpoints,
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
@@ -504,7 +508,7 @@ def relay(
 
 async def serve_keys(port: int) -> None:
     """gateway-config's key server (the key plugin's counts), until killed."""
-    server = KeyServer()
+    server = KeyServer(lambda: counts_token())
     await server.server.start(HOST, port)
     await asyncio.Event().wait()
 

@@ -27,7 +27,7 @@ from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller, split_address
 
 from gateway_config import activation, handover, keys, keyserver
-from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
+from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, path, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
 
@@ -111,9 +111,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def start_key_server(address: str) -> asyncio.Task[None]:
-    """Every copy's key server (`gateway_config.keyserver`): the key plugin's counts."""
-    server = keyserver.KeyServer()
+def start_key_server(address: str, cache: Cache) -> asyncio.Task[None]:
+    """Every copy's key server (`gateway_config.keyserver`): the key plugin's counts, shown
+    with the token of the InferenceGateway in `cache`."""
+    gateways = path("InferenceGateway")
+    server = keyserver.KeyServer(lambda: keys.counts_token(cache.items(gateways)))
     host, port = split_address(address)
 
     async def listen() -> None:
@@ -160,8 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        background.append(start_key_server(args.api_key_address))
         cache = Cache(kube, watched_paths(settings))
+        background.append(start_key_server(args.api_key_address, cache))
         controller = GatewayConfig(kube, elector, settings, cache)
         return ReconcileLoop(
             SERVICE,

@@ -311,6 +311,7 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
     with_keys = keys.required(snapshot.inference_gateways)
     hop_token = keys.hop_token(snapshot.inference_gateways)
+    counter = keys.counts_token(snapshot.inference_gateways)
     table = keys.table(snapshot.api_keys) if with_keys else keys.Table()
     service_patches: list[tuple[str, StatusPatch]] = []
     for service in sorted(snapshot.model_services, key=key):
@@ -321,7 +322,7 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
         )
         meta = service["metadata"]
         check = (
-            keys.plugin_spec(table, meta["namespace"], meta["name"], settings.auth_url)
+            keys.plugin_spec(table, meta["namespace"], meta["name"], settings.auth_url, counter)
             if with_keys
             else None
         )
