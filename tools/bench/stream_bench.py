@@ -74,6 +74,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,14 +253,27 @@ def routes(backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/")
     return {"http": http}
 
 
+@dataclass(frozen=True)
+class Tried:
+    """Settings to try on both Traefiks: flags appended to their command line, environment
+    variables (`--traefik-arg`, `--traefik-env`)."""
+
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+NOTHING_TRIED = Tried()
+
+
 class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
     def __init__(
         self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
-        api_keys: bool = False, weights: bool = False,
+        api_keys: bool = False, weights: bool = False, tried: Tried = NOTHING_TRIED,
     ) -> None:  # fmt: skip
         self.work = work
+        self.tried = tried
         self.weights = weights
         self.key_port = free_port() if api_keys else None
         self.retries = retries
@@ -272,11 +286,12 @@ class Relay:
         self.engine_port = 0
         self.pings: list[str] = []
 
-    def spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         if name == "front-door":  # where Traefik finds the key plugin
             argv = gateway.in_plugin_directory(argv, self.work / name)
         log = (self.work / f"{name}.log").open("ab")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        environment = {**os.environ, **env} if env else None
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environment)
         self.processes.append(process)
         self.by_name[name] = process
 
@@ -299,7 +314,8 @@ class Relay:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
         dynamic = self.work / f"{name}.yaml"
         dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
-        self.spawn(name, [*argv, f"--providers.file.filename={dynamic}"])
+        argv = [*argv, *self.tried.args, f"--providers.file.filename={dynamic}"]
+        self.spawn(name, argv, dict(self.tried.env))
         self.pings.append(gateway.ping_url(HOST, admin))
 
     def start(self, kinds: list[str]) -> None:
@@ -493,10 +509,10 @@ async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict
 @contextlib.contextmanager
 def relay(
     kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True,
-    api_keys: bool = False, weights: bool = False,
+    api_keys: bool = False, weights: bool = False, tried: Tried = NOTHING_TRIED,
 ) -> Iterator[Relay]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct, retries, api_keys, weights)
+    found = Relay(work, baseline, direct, retries, api_keys, weights, tried)
     try:
         found.start(kinds)
         yield found
@@ -542,11 +558,21 @@ def main() -> None:
         action="store_true",
         help="one stream at a time, the kinds in turn (--concurrency ignored)",
     )
+    parser.add_argument(
+        "--traefik-arg", action="append", default=[], metavar="FLAG",
+        help="a flag added to both Traefiks' command line (a setting to try), repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--traefik-env", action="append", default=[], metavar="NAME=VALUE",
+        help="an environment variable of both Traefiks (e.g. GOMAXPROCS=1), repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
     retries = not args.no_retries
+    env = tuple(tuple(pair.split("=", 1)) for pair in args.traefik_env)
+    tried = Tried(tuple(args.traefik_arg), env)
     with relay(
-        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights
+        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights, tried
     ) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)
