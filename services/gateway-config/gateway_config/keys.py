@@ -38,8 +38,8 @@ route on the hop listener removes it before the backend and, with keys required,
 matches only requests carrying that value. A client that reaches the hop port
 directly, without the token, meets no route (404). The token is a digest of the
 InferenceGateway `default`'s UID (random, made by the API server, stable while
-the object lives): it is in the rendered HTTPRoutes, so whoever may read HTTPRoutes on the control cluster can
-learn it, never a client of the front door.
+the object lives): it is in the rendered HTTPRoutes, so whoever may read
+HTTPRoutes on the control cluster can learn it, never a client of the front door.
 """
 
 from __future__ import annotations
