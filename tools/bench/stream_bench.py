@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
         [--kinds engine replica plain https failover] [--baseline] [--direct] [--api-keys]
-        [--weights] [--no-retries]
+        [--weights] [--no-retries] [--traefik-arg FLAG]... [--traefik-env NAME=VALUE]...
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -50,7 +50,9 @@ a process of its own here); every request carries `BENCH_KEY` (without
 `replica` service a second entry at weight 1 against its own 19, over a second
 endpoint to the same cluster gateway (a weighted split, `gateway_config.weights`).
 `--no-retries` renders the routes without their retry Middleware.
-`--interleave`: one stream at a time, the kinds taking turns, so every kind
+`--traefik-arg` and `--traefik-env` add a flag or an environment variable to
+both Traefiks (a setting to try). `--interleave`: one stream at a time, the kinds
+taking turns, so every kind
 meets the same load on a shared machine. After the table: each gateway
 process's CPU time (user + system, from /proc) over the run, less its rate at
 rest (sampled for `IDLE_S` before) times the run's length, per request sent to
