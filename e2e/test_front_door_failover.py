@@ -186,8 +186,8 @@ def test_the_provider_takes_over_what_the_fleet_refuses_or_cannot_serve(
     assert set(pods) == fleet | {PROVIDER_POD}
     assert pods[PROVIDER_POD] >= 200  # at most 4 of 16 in flight at the fleet
     apply(control, model_service(namespace))
-    # (while Traefik's Gateway API and CRD providers catch up with the change, a request can
-    # meet a route whose bound Middleware is already gone: 404; not counted here)
+    # (the route drops the bound first, its Middleware goes a settle time later:
+    # `gateway_config.handover`, proved under load by `e2e/test_front_door_edits.py`)
     wait_for("the bound lifted", lambda: answered_by(url, fleet, threads=8), 60)
 
     # both clusters lost abruptly: the provider answers everything

@@ -17,7 +17,8 @@ key or with a made-up hop token, and routes only with the token the applied
 route sets; deleting the key's Secret makes it a 401 within 5 s (gateway-config
 re-renders the key plugin's Middleware, Traefik's CRD provider reloads it);
 gateway-config's `/metrics` counts the requests by key id (reported by the plugin
-every few seconds) and never shows a key.
+every few seconds, with the counts token rendered into its Middleware; a report
+made up without it is a 401 and counts nothing) and never shows a key.
 """
 
 from __future__ import annotations
@@ -279,8 +280,13 @@ def test_only_a_key_scoped_to_the_service_reaches_the_engine(
         return lines if alice_ok and bob_refused else None
 
     wait_for("alice's and bob's counts in gateway-config's metrics", counted, 30)
+    # made-up counts, without the token rendered into the plugin's Middleware: 401, not counted
+    forged = [{"key_id": "forged", "service": service, "result": "accepted", "count": 1000}]
+    made_up = httpx.post(f"http://{keyed.address}:{KEY_PORT}/counts", json=forged, timeout=10)
+    assert made_up.status_code == 401, made_up.text
     _, metrics = keyed.service.get("/metrics")
     assert ALICE not in metrics and BOB not in metrics
+    assert 'key_id="forged"' not in metrics
     assert ALICE not in (keyed.logs / "gateway-config.log").read_text()
 
     # revoking alice's key: refused within 5 s

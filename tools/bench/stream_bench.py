@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/bench/stream_bench.py [--requests 2000] [--concurrency 50]
         [--kinds engine replica plain https failover] [--baseline] [--direct] [--api-keys]
-        [--weights] [--no-retries]
+        [--weights] [--no-retries] [--traefik-arg FLAG]... [--traefik-env NAME=VALUE]...
 
 No Kubernetes: on loopback, three engine simulators, a cluster gateway and a
 front door, both Traefik with the local fleet's command line
@@ -50,7 +50,9 @@ a process of its own here); every request carries `BENCH_KEY` (without
 `replica` service a second entry at weight 1 against its own 19, over a second
 endpoint to the same cluster gateway (a weighted split, `gateway_config.weights`).
 `--no-retries` renders the routes without their retry Middleware.
-`--interleave`: one stream at a time, the kinds taking turns, so every kind
+`--traefik-arg` and `--traefik-env` add a flag or an environment variable to
+both Traefiks (a setting to try). `--interleave`: one stream at a time, the kinds
+taking turns, so every kind
 meets the same load on a shared machine. After the table: each gateway
 process's CPU time (user + system, from /proc) over the run, less its rate at
 rest (sampled for `IDLE_S` before) times the run's length, per request sent to
@@ -74,6 +76,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +136,17 @@ def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> 
     return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
 
 
+INFERENCE_GATEWAY: dict[str, Any] = {"kind": "InferenceGateway",
+                                     "metadata": {"name": "default", "uid": "uid-ig"}}  # fmt: skip
+"""The bench's InferenceGateway (its spec set by `rendered`): as on a cluster, there is one,
+so the routes carry the hop token whether keys are required or not."""
+
+
+def counts_token() -> str:
+    """The token the key plugin rendered by `rendered` shows the key server."""
+    return keys.counts_token([INFERENCE_GATEWAY])
+
+
 def rendered(
     endpoints: list[dict[str, Any]],
     ca_pem: str,
@@ -161,18 +175,11 @@ def rendered(
         for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
     ]  # fmt: skip
     gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
-    gateways = []
+    spec: dict[str, Any] = {"backend": "Traefik"}
     if key_port is not None:
-        spec = {"backend": "Traefik", "apiKeys": {"required": True}}
-        gateways.append(
-            {
-                "kind": "InferenceGateway",
-                "metadata": {"name": "default", "uid": "uid-ig"},
-                "spec": spec,
-            }
-        )
+        spec["apiKeys"] = {"required": True}
     snapshot = Snapshot(
-        inference_gateways=gateways,
+        inference_gateways=[{**INFERENCE_GATEWAY, "spec": spec}],
         model_services=services,
         model_endpoints=endpoints,
         gateway={"kind": "Gateway", "metadata": {"name": "modelplane-gateway"}, **gateway_status},
@@ -248,14 +255,27 @@ def routes(backends: dict[str, Backend], ca_file: Path, prefix: str = "/bench/")
     return {"http": http}
 
 
+@dataclass(frozen=True)
+class Tried:
+    """Settings to try on both Traefiks: flags appended to their command line, environment
+    variables (`--traefik-arg`, `--traefik-env`)."""
+
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+NOTHING_TRIED = Tried()
+
+
 class Relay:
     """The simulators and both Traefiks, each a process logging into `work`."""
 
     def __init__(
         self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
-        api_keys: bool = False, weights: bool = False,
+        api_keys: bool = False, weights: bool = False, tried: Tried = NOTHING_TRIED,
     ) -> None:  # fmt: skip
         self.work = work
+        self.tried = tried
         self.weights = weights
         self.key_port = free_port() if api_keys else None
         self.retries = retries
@@ -268,11 +288,12 @@ class Relay:
         self.engine_port = 0
         self.pings: list[str] = []
 
-    def spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         if name == "front-door":  # where Traefik finds the key plugin
             argv = gateway.in_plugin_directory(argv, self.work / name)
         log = (self.work / f"{name}.log").open("ab")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        environment = {**os.environ, **env} if env else None
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environment)
         self.processes.append(process)
         self.by_name[name] = process
 
@@ -295,7 +316,8 @@ class Relay:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]
         dynamic = self.work / f"{name}.yaml"
         dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
-        self.spawn(name, [*argv, f"--providers.file.filename={dynamic}"])
+        argv = [*argv, *self.tried.args, f"--providers.file.filename={dynamic}"]
+        self.spawn(name, argv, dict(self.tried.env))
         self.pings.append(gateway.ping_url(HOST, admin))
 
     def start(self, kinds: list[str]) -> None:
@@ -489,10 +511,10 @@ async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict
 @contextlib.contextmanager
 def relay(
     kinds: list[str], baseline: bool, direct: bool, keep: bool, retries: bool = True,
-    api_keys: bool = False, weights: bool = False,
+    api_keys: bool = False, weights: bool = False, tried: Tried = NOTHING_TRIED,
 ) -> Iterator[Relay]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    found = Relay(work, baseline, direct, retries, api_keys, weights)
+    found = Relay(work, baseline, direct, retries, api_keys, weights, tried)
     try:
         found.start(kinds)
         yield found
@@ -504,7 +526,7 @@ def relay(
 
 async def serve_keys(port: int) -> None:
     """gateway-config's key server (the key plugin's counts), until killed."""
-    server = KeyServer()
+    server = KeyServer(lambda: counts_token())
     await server.server.start(HOST, port)
     await asyncio.Event().wait()
 
@@ -538,11 +560,21 @@ def main() -> None:
         action="store_true",
         help="one stream at a time, the kinds in turn (--concurrency ignored)",
     )
+    parser.add_argument(
+        "--traefik-arg", action="append", default=[], metavar="FLAG",
+        help="a flag added to both Traefiks' command line (a setting to try), repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--traefik-env", action="append", default=[], metavar="NAME=VALUE",
+        help="an environment variable of both Traefiks (e.g. GOMAXPROCS=1), repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds, keep = args.kinds, args.keep_logs
     retries = not args.no_retries
+    env = tuple(tuple(pair.split("=", 1)) for pair in args.traefik_env)
+    tried = Tried(tuple(args.traefik_arg), env)
     with relay(
-        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights
+        kinds, args.baseline, args.direct, keep, retries, args.api_keys, args.weights, tried
     ) as found:
         if args.keep_logs:
             print(f"logs: {found.work}", file=sys.stderr)

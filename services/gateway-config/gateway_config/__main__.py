@@ -8,7 +8,8 @@ per-key counts the front door's key plugin reports, on `--api-key-address`
 logging JSON lines to stderr until SIGTERM or SIGINT; then it hands the Lease over
 at once. Exit status 2 when the command line is unusable (a listener port outside
 1..65535, the hop port equal to the gateway port, an `--activator-url` that
-cannot be a backend, or `--api-key-namespace` equal to `--namespace`).
+cannot be a backend, `--settle-seconds` outside 0..600, or `--api-key-namespace` equal
+to `--namespace`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from modelplane.leader import LeaderElector
 from modelplane.loop import ReconcileLoop
 from modelplane.service import add_controller_flags, run_controller, split_address
 
-from gateway_config import activation, keys, keyserver
-from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, watched_paths
+from gateway_config import activation, handover, keys, keyserver
+from gateway_config.controller import RESYNC_S, SERVICE, GatewayConfig, path, watched_paths
 from gateway_config.decide import Settings
 from gateway_config.hop import DEFAULT_PORT as DEFAULT_HOP_PORT
 
@@ -98,12 +99,23 @@ def parser() -> argparse.ArgumentParser:
         "one of its own, apart from --namespace, whose kubeconfig Secrets gateway-config "
         "must not be able to read",
     )
+    p.add_argument(
+        "--settle-seconds",
+        type=int,
+        default=handover.DEFAULT_SETTLE_S,
+        help="how long a ModelService's new Middleware, Service or route exists before its "
+        "route names it, and how long one no route names any more is kept (make before "
+        "break, gateway_config.handover): more than Traefik's providersThrottleDuration "
+        "(default 2 s) plus its watch delay",
+    )
     return p
 
 
-def start_key_server(address: str) -> asyncio.Task[None]:
-    """Every copy's key server (`gateway_config.keyserver`): the key plugin's counts."""
-    server = keyserver.KeyServer()
+def start_key_server(address: str, cache: Cache) -> asyncio.Task[None]:
+    """Every copy's key server (`gateway_config.keyserver`): the key plugin's counts, shown
+    with the token of the InferenceGateway in `cache`."""
+    gateways = path("InferenceGateway")
+    server = keyserver.KeyServer(lambda: keys.counts_token(cache.items(gateways)))
     host, port = split_address(address)
 
     async def listen() -> None:
@@ -132,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.activator_url is not None and (why := activation.check_url(args.activator_url)):
         log.error("bad --activator-url", extra={"fields": {"url": args.activator_url, "why": why}})
         sys.exit(2)
+    if not 0 <= args.settle_seconds <= 600:
+        log.error("bad --settle-seconds", extra={"fields": {"seconds": args.settle_seconds}})
+        sys.exit(2)
     if args.api_key_namespace == args.namespace:  # its kubeconfig Secrets would be readable
         log.error("bad --api-key-namespace: it must not be --namespace", extra={"fields": {
             "namespace": args.api_key_namespace}})  # fmt: skip
@@ -142,13 +157,13 @@ def main(argv: list[str] | None = None) -> None:
         https_port=args.https_port, retries=args.retries,
         auth_url=args.api_key_url or f"http://{args.api_key_address}",
         key_namespace=args.api_key_namespace,
-        activator_url=args.activator_url,
+        activator_url=args.activator_url, settle_s=args.settle_seconds,
     )  # fmt: skip
     background: list[asyncio.Task[None]] = []
 
     def make_loop(kube: Kube, elector: LeaderElector) -> ReconcileLoop:
-        background.append(start_key_server(args.api_key_address))
         cache = Cache(kube, watched_paths(settings))
+        background.append(start_key_server(args.api_key_address, cache))
         controller = GatewayConfig(kube, elector, settings, cache)
         return ReconcileLoop(
             SERVICE,

@@ -14,13 +14,16 @@ leader decides and writes, one write at a time and each on its own (a failed
 write is logged by name, the others are still made, and the loop retries the
 pass after a backoff): server-side apply of the changed objects (field manager
 `modelplane-gateway-config`), deletion of managed objects no longer wanted,
-and status merge patches through the status subresources.
+merge patches of the `gateway_config.handover` stamp on objects no route names any
+more, and status merge patches through the status subresources. A pass returns when
+to run again for a handover falling due (the loop queues it then).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from modelplane import controllermetrics
@@ -30,7 +33,7 @@ from modelplane.leader import LeaderElector
 from modelplane.wellknown import API, MANAGED_BY
 from modelplane.writes import Write, perform
 
-from gateway_config import keys
+from gateway_config import handover, keys
 from gateway_config.decide import Decision, Key, Settings, Snapshot, StatusPatch, decide
 from gateway_config.render import GATEWAY_NAME, MANAGER
 
@@ -125,9 +128,15 @@ def _describe(kind: str, namespace: str, name: str) -> str:
 
 class GatewayConfig:
     def __init__(
-        self, kube: Kube, elector: LeaderElector, settings: Settings, cache: Cache
+        self,
+        kube: Kube,
+        elector: LeaderElector,
+        settings: Settings,
+        cache: Cache,
+        clock: Callable[[], str] = _now,
     ) -> None:
         self.kube = kube
+        self.clock = clock
         self.elector = elector
         self.settings = settings
         self.cache = cache
@@ -152,14 +161,16 @@ class GatewayConfig:
             api_keys=items(keys.secrets_path(settings.key_namespace)),
         )
 
-    async def reconcile_all(self) -> None:
-        """One pass; `WritesFailedError` (after every other write) makes the loop retry."""
+    async def reconcile_all(self) -> float | None:
+        """One pass; `WritesFailedError` (after every other write) makes the loop retry.
+        Returns when to pass again for a handover falling due (`gateway_config.handover`)."""
         if not self.elector.is_leader:
-            return
+            return None
         with controllermetrics.reconciling(SERVICE, "ModelService"):
-            decision = decide(self.observe(), self.settings, _now())
+            decision = decide(self.observe(), self.settings, self.clock())
             self._report(decision.problems)
             await self._write(decision)
+        return decision.recheck_s
 
     def _report(self, problems: tuple[str, ...]) -> None:
         """Log the key Secrets left out, once per change of that list."""
@@ -171,6 +182,7 @@ class GatewayConfig:
     async def _write(self, decision: Decision) -> None:
         writes = [self._apply(obj) for obj in decision.apply]
         writes += [self._delete(k) for k in decision.delete]
+        writes += [self._annotate(k, value) for k, value in decision.annotate]
         writes += [self._status(patch) for patch in decision.status]
         await perform(SERVICE, "ModelService", writes, log)
 
@@ -198,6 +210,19 @@ class GatewayConfig:
                 log.info("deleted", extra={"fields": {"object": what}})
 
         return what, write
+
+    def _annotate(self, key: Key, value: str | None) -> tuple[str, Write]:
+        """Stamp (or unstamp: None) an object as named by no route since `value`."""
+        kind, namespace, name = key
+        what = _describe(kind, namespace, name)
+
+        async def write() -> None:
+            body = {"metadata": {"annotations": {handover.UNUSED_SINCE: value}}}
+            if await self.kube.merge_patch(path(kind, namespace, name), body) is not None:
+                log.info("unused since" if value else "in use again",
+                         extra={"fields": {"object": what, "since": value}})  # fmt: skip
+
+        return f"{what} {handover.UNUSED_SINCE}", write
 
     def _status(self, patch: StatusPatch) -> tuple[str, Write]:
         what = _describe(patch.kind, patch.namespace, patch.name)

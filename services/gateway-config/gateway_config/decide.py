@@ -11,11 +11,16 @@ required, each ModelService's key Middleware holds their table,
   from what is observed, in an order that never routes to a Service before it
   and its TLS settings exist (GatewayClass, Gateway, ConfigMaps, Services,
   EndpointSlices, BackendTLSPolicies, Middlewares, failover TraefikServices,
-  HTTPRoutes, the hop listener's before the client listener's);
+  HTTPRoutes, the hop listener's before the client listener's); a ModelService's
+  route changed to name a new object waits until that object has settled
+  (`gateway_config.handover`: make before break, across passes);
 - `managed`: the keys of every managed object that should exist; `delete`: the
-  observed managed objects outside it (routes first), so a restart mid-way or a
-  withdrawn endpoint converges instead of leaving orphans;
-- `status`: merge patches for the status subresources that changed;
+  observed managed objects outside it (routes first) once no route has named them
+  for `Settings.settle_s` (`annotate` stamps when that began), so a restart mid-way or a
+  withdrawn endpoint converges instead of leaving orphans; `recheck_s`: when a pass
+  must run again for such a stamp falling due;
+- `status`: merge patches for the status subresources that changed (a ModelService's
+  only once its route is applied);
 - `problems`: the key Secrets left out, by name and field.
 
 Every backend that is not h2c is reached through the h2c hop
@@ -40,15 +45,15 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import activation, failover, hop, keys, limits, render, status
+from gateway_config import activation, failover, handover, hop, keys, limits, render, status
 from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.failover import Tier
+from gateway_config.handover import Key, covers, differs, key
 from gateway_config.hop import Hop
 from gateway_config.render import CA_KEY
 
 Obj = Mapping[str, Any]
-Key = tuple[str, str, str]
-"""(kind, namespace, name); namespace is "" for cluster-scoped kinds."""
+__all__ = ["Decision", "Key", "Settings", "Snapshot", "StatusPatch", "covers", "decide", "differs"]
 
 APPLY_ORDER = (
     "GatewayClass", "Gateway", "ConfigMap", "Service", "EndpointSlice", "BackendTLSPolicy",
@@ -86,6 +91,10 @@ class Settings:
     activator_url: str | None = None
     """Where the activator listens: a ModelService with `spec.scaleToZero` and no routed
     endpoint is routed there (`gateway_config.activation`); None: it answers 503 at once."""
+    settle_s: int = handover.DEFAULT_SETTLE_S
+    """How long a ModelService's new object exists before a route names it, and an object no
+    route names any more is kept (`gateway_config.handover`): longer than Traefik takes to
+    load a change through both its providers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,33 +127,10 @@ class Decision:
     status: tuple[StatusPatch, ...] = ()
     problems: tuple[str, ...] = ()
     """Key Secrets left out, by name and field (`keys.Table.problems`; with keys required)."""
-
-
-def key(obj: Obj) -> Key:
-    meta = obj["metadata"]
-    return str(obj["kind"]), str(meta.get("namespace") or ""), str(meta["name"])
-
-
-def differs(observed: Obj | None, wanted: Obj) -> bool:
-    """Whether `wanted` must be applied over `observed` (list items carry no apiVersion)."""
-    body = {k: v for k, v in wanted.items() if k not in ("apiVersion", "kind")}
-    return observed is None or not covers(observed, body)
-
-
-def covers(observed: Any, wanted: Any) -> bool:
-    """Whether `observed` holds everything `wanted` says (fields the server added aside)."""
-    if isinstance(wanted, Mapping):
-        return isinstance(observed, Mapping) and all(
-            k in observed and covers(observed[k], v) for k, v in wanted.items()
-        )
-    if isinstance(wanted, list):
-        observed = [] if observed is None else observed
-        return (
-            isinstance(observed, list)
-            and len(observed) == len(wanted)
-            and all(covers(o, w) for o, w in zip(observed, wanted, strict=True))
-        )
-    return bool(observed == wanted)
+    annotate: tuple[tuple[Key, str | None], ...] = ()
+    """`handover.UNUSED_SINCE` to set (a time) or remove (None) on managed objects."""
+    recheck_s: float | None = None
+    """Seconds until a pass must run again for a handover falling due (None: no need)."""
 
 
 def _deleting(obj: Obj) -> bool:
@@ -325,36 +311,55 @@ def decide(snapshot: Snapshot, settings: Settings, now: str) -> Decision:
     via = Hop(settings.hop_port, hop.gateway_host(snapshot.gateway))
     with_keys = keys.required(snapshot.inference_gateways)
     hop_token = keys.hop_token(snapshot.inference_gateways)
+    counter = keys.counts_token(snapshot.inference_gateways)
     table = keys.table(snapshot.api_keys) if with_keys else keys.Table()
+    service_patches: list[tuple[str, StatusPatch]] = []
     for service in sorted(snapshot.model_services, key=key):
         if _deleting(service):
             continue
         owned, routed, unrouted, empty = _service_objects(
             service, endpoints, backends, settings, trust, via, listener
         )
-        if with_keys:
-            meta = service["metadata"]
-            check = keys.plugin_spec(table, meta["namespace"], meta["name"], settings.auth_url)
-            owned = render.guarded(service, owned, check, hop_token)
-        objects.extend(owned)
+        meta = service["metadata"]
+        check = (
+            keys.plugin_spec(table, meta["namespace"], meta["name"], settings.auth_url, counter)
+            if with_keys
+            else None
+        )
+        objects.extend(render.guarded(service, owned, check, hop_token))
         wanted = status.model_service(service, routed, unrouted, empty, address, now)
         patch = _patch(service, wanted)
         if patch is not None:
-            patches.append(patch)
+            service_patches.append((str(service["metadata"].get("uid")), patch))
+    endpoint_patches = []
     for endpoint in sorted(endpoints, key=key):
         found = backends[key(endpoint)]
         wanted = status.model_endpoint(endpoint, found if isinstance(found, str) else None, now)
         patch = _patch(endpoint, wanted)
         if patch is not None:
-            patches.append(patch)
+            endpoint_patches.append(patch)
 
     observed = {key(o): o for o in snapshot.managed}
     if snapshot.gateway_class is not None:
         observed[key(snapshot.gateway_class)] = snapshot.gateway_class
     desired = {key(o): o for o in objects}
-    changed = [o for k, o in desired.items() if differs(observed.get(k), o)]
-    changed.sort(key=lambda o: APPLY_ORDER.index(o["kind"]))
+    plan = handover.plan(desired, observed, now, settings.settle_s)
+    changed = sorted(plan.apply, key=lambda o: APPLY_ORDER.index(o["kind"]))
     managed = frozenset(k for k in desired if k[0] != "GatewayClass")
-    stale = [k for k in observed if k not in desired and k[0] in DELETE_ORDER]
-    stale.sort(key=lambda k: (DELETE_ORDER.index(k[0]), k))
-    return Decision(tuple(changed), managed, tuple(stale), tuple(patches), tuple(table.problems))
+    stale = sorted(
+        (k for k in plan.delete if k[0] in DELETE_ORDER),
+        key=lambda k: (DELETE_ORDER.index(k[0]), k),
+    )
+    # a ModelService's status follows its route: not while the route waits for its objects
+    waiting = {_owner_uid(observed[k]) for k in plan.held}
+    patches += [patch for uid, patch in service_patches if uid not in waiting]
+    patches += endpoint_patches
+    return Decision(
+        tuple(changed), managed, tuple(stale), tuple(patches), tuple(table.problems),
+        plan.annotate, plan.recheck_s,
+    )  # fmt: skip
+
+
+def _owner_uid(obj: Obj) -> str:
+    owners = obj["metadata"].get("ownerReferences") or [{}]
+    return str(owners[0].get("uid"))

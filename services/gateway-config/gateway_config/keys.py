@@ -22,21 +22,24 @@ refused request never reaches a backend. It holds the service's table: the
 SHA-256 digests (hex) of the keys scoped to it (with their key ids) and of every
 other key (for the 403), as lists of `<digest>:<key id>`, the two refusal
 bodies, and where the plugin reports its per-key counts (`COUNTS_PATH` of
-gateway-config's key server, every `COUNTS_SECONDS`). The check runs inside
-Traefik: no round trip per request. Whoever may read Middlewares in the
+gateway-config's key server, every `COUNTS_SECONDS`) with the token it shows there
+(`counts_token`, `Authorization: Bearer`; like the hop token, a digest of the
+InferenceGateway's UID, so every copy of gateway-config knows it from its cache).
+The check runs inside Traefik: no round trip per request. Whoever may read Middlewares in the
 service's namespace sees the digests (never a key: keys are at least
 `MIN_KEY_LENGTH` characters, meant to be random).
 
 The hop listener (`gateway_config.hop`) has no key check of its own (its
 requests arrive with the key headers already removed), so with keys required it
 takes only what the front door's own routes send it: each service route sets
-`HOP_HEADER` to `hop_token` (replacing a client's own), every route on the hop
-listener matches only requests carrying that value and removes it before the
-backend. A client that reaches the hop port directly, without the token, meets
-no route (404). The token is a digest of the InferenceGateway `default`'s UID
-(random, made by the API server, stable while the object lives): it is in the
-rendered HTTPRoutes, so whoever may read HTTPRoutes on the control cluster can
-learn it, never a client of the front door.
+`HOP_HEADER` to `hop_token` (replacing a client's own; keys or not, so that
+switching keys on never leaves a hop route requiring what is not sent yet), every
+route on the hop listener removes it before the backend and, with keys required,
+matches only requests carrying that value. A client that reaches the hop port
+directly, without the token, meets no route (404). The token is a digest of the
+InferenceGateway `default`'s UID (random, made by the API server, stable while
+the object lives): it is in the rendered HTTPRoutes, so whoever may read
+HTTPRoutes on the control cluster can learn it, never a client of the front door.
 """
 
 from __future__ import annotations
@@ -79,13 +82,25 @@ def required(inference_gateways: Iterable[Obj]) -> bool:
     return False
 
 
-def hop_token(inference_gateways: Iterable[Obj]) -> str:
-    """What the hop listener's routes require in `HOP_HEADER` while keys are required."""
+def _gateway_secret(inference_gateways: Iterable[Obj], purpose: str) -> str:
+    """32 hex digits of a SHA-256 of `purpose` and the InferenceGateway `default`'s UID
+    (random, made by the API server): "" while there is none."""
     for gateway in inference_gateways:
         if gateway["metadata"]["name"] == "default":
             uid = str(gateway["metadata"].get("uid") or "")
-            return hashlib.sha256(f"modelplane-hop:{uid}".encode()).hexdigest()[:32]
+            return hashlib.sha256(f"{purpose}:{uid}".encode()).hexdigest()[:32]
     return ""
+
+
+def hop_token(inference_gateways: Iterable[Obj]) -> str:
+    """What the hop listener's routes require in `HOP_HEADER` while keys are required."""
+    return _gateway_secret(inference_gateways, "modelplane-hop")
+
+
+def counts_token(inference_gateways: Iterable[Obj]) -> str:
+    """What the key plugin sends as `Authorization: Bearer` with its count reports, and the
+    key server (`gateway_config.keyserver`) requires."""
+    return _gateway_secret(inference_gateways, "modelplane-counts")
 
 
 def digest(key: str) -> bytes:
@@ -164,8 +179,11 @@ def refusal(status: int, service: str) -> str:
     return json.dumps({"error": error}, separators=(",", ":"))
 
 
-def plugin_spec(keys: Table, namespace: str, service: str, counts_url: str) -> Json:
-    """The key plugin's Middleware settings for ModelService `<namespace>/<service>`."""
+def plugin_spec(
+    keys: Table, namespace: str, service: str, counts_url: str, counts_token: str
+) -> Json:
+    """The key plugin's Middleware settings for ModelService `<namespace>/<service>`, its
+    count reports sent to `counts_url` with `counts_token`."""
     name = f"{namespace}/{service}"
     config: Json = {
         "service": name,
@@ -173,6 +191,7 @@ def plugin_spec(keys: Table, namespace: str, service: str, counts_url: str) -> J
         "forbidden": refusal(403, name),
         "countsURL": counts_url.rstrip("/") + COUNTS_PATH,
         "countsSeconds": COUNTS_SECONDS,
+        "countsToken": counts_token,
     }
     # lists, always present: a pass compares what it wants with what it observes field by
     # field (a map entry or a field dropped would go unseen), and a list is compared whole

@@ -8,15 +8,21 @@ last report to `keys.COUNTS_PATH` here, a JSON list of `{"key_id", "service",
 `modelplane_gateway_api_key_requests_total{key_id, service, result}` (the key id
 is the Secret's name; empty when no key was known). Every copy (leader or not)
 runs one on `--api-key-address` (`modelplane.httpserver`); whichever copy a
-report reaches counts it, so the fleet's figure is the sum over copies. An
-answer other than 204 (a malformed report: 400 naming the entry and field) makes
-the plugin keep its counts for the next report. No key, and no hash of one, ever
-reaches it.
+report reaches counts it, so the fleet's figure is the sum over copies. A report
+counts only with `Authorization: Bearer <keys.counts_token>` (rendered into the
+plugin's Middleware; every copy derives it from the InferenceGateway in its
+cache), compared in constant time: without it, or before the InferenceGateway is
+known, the answer is 401 and nothing is counted, so whoever reaches the port
+cannot make up counts. An answer other than 204 (a 401, or a malformed report:
+400 naming the entry and field) makes the plugin keep its counts for the next
+report. No key, and no hash of one, ever reaches it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from modelplane.httpserver import HttpServer, Request, Response, json_response
@@ -56,10 +62,19 @@ def parse(body: bytes) -> list[tuple[str, str, str, int]]:
     return found
 
 
-class KeyServer:
-    """The listener the key plugin reports its counts to."""
+def authorized(request: Request, token: str) -> bool:
+    """Whether `request` shows `token` as `Authorization: Bearer` (constant time; never
+    with no token known)."""
+    shown = request.header(b"authorization") or b""
+    return bool(token) and hmac.compare_digest(shown, f"Bearer {token}".encode())
 
-    def __init__(self) -> None:
+
+class KeyServer:
+    """The listener the key plugin reports its counts to; `token()` is the one reports must
+    show (`keys.counts_token` of the InferenceGateways now cached)."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self.token = token
         self.server = HttpServer(self.answer, keepalive_s=120.0)
 
     async def answer(self, request: Request) -> Response:
@@ -67,6 +82,10 @@ class KeyServer:
             return json_response(404, {"error": f"no such path {request.path}"})
         if request.method != "POST":
             return json_response(405, {"error": f"{keys.COUNTS_PATH} takes POST"})
+        if not authorized(request, self.token()):
+            return json_response(
+                401, {"error": f"{keys.COUNTS_PATH} needs the key plugin's counts token"}
+            )
         try:
             rows = parse(request.body)
         except ValueError as error:

@@ -60,6 +60,9 @@ HTTPS_LISTENER = "https"
 REDIRECT_NAME = "modelplane-https-redirect"
 MANAGER = "modelplane-gateway-config"
 SERVICE_LABEL = "modelplane.ai/model-service"
+RELAY_ROUTE = "modelplane.ai/relay-route"
+"""On a hop or tier Service (an address of the gateway's own hop listener): the HTTPRoute
+there that relays what is sent to it (`gateway_config.handover` follows it)."""
 ENDPOINT_LABEL = "modelplane.ai/model-endpoint"
 SLICE_MANAGER = "gateway-config.modelplane.ai"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -236,13 +239,17 @@ def _labels(service: Obj, endpoint: str | None) -> dict[str, str]:
 
 
 def _service(
-    service: Obj, name: str, port: int, scheme: str, protocol: str, endpoint: str | None
-) -> Json:
+    service: Obj, name: str, port: int, scheme: str, protocol: str, endpoint: str | None,
+    relay: str | None = None,
+) -> Json:  # fmt: skip
     meta = service["metadata"]
+    metadata = _metadata(name, meta["namespace"], service, **_labels(service, endpoint))
+    if relay is not None:
+        metadata["annotations"] = {RELAY_ROUTE: relay}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(name, meta["namespace"], service, **_labels(service, endpoint)),
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
             "clusterIP": "None",
@@ -347,7 +354,7 @@ def backend_objects(
     if hop is not None and hops.needed(backend):
         via = hop_name(service["metadata"]["name"], backend.name)
         objects += [
-            _service(service, via, hop.port, "http", H2C, endpoint),
+            _service(service, via, hop.port, "http", H2C, endpoint, relay=name),
             _slice(service, via, hop.port, "http", H2C, endpoint, (hop.host, hop.address_type)),
         ]
     return objects
@@ -542,7 +549,7 @@ def tier_objects(
     filters = [retry.filter_ref(tier_retry_name(meta["name"]))]
     filters += _bound_header(service, backends, bounds)
     return [
-        _service(service, name, hop.port, "http", H2C, None),
+        _service(service, name, hop.port, "http", H2C, None, relay=name),
         _slice(service, name, hop.port, "http", H2C, None, address),
         _middleware(service, name, failover.add_prefix_spec(tier.priority)),
         _route(
@@ -611,13 +618,18 @@ def failover_route(
     )
 
 
-def guarded(service: Obj, objects: Sequence[Json], check: Json, hop_token: str) -> list[Json]:
-    """A ModelService's objects with its API keys checked (`gateway_config.keys`): its
-    Middleware of spec `check` (`keys.plugin_spec`) added, applied first by the service's
-    own route, whose
-    RequestHeaderModifier then removes the key headers (no backend sees a caller's key) and
-    sets the hop header to `hop_token`; its routes on the hop listener match only requests
-    carrying that token, and remove it."""
+def guarded(
+    service: Obj, objects: Sequence[Json], check: Json | None, hop_token: str
+) -> list[Json]:
+    """A ModelService's objects with the hop token (`gateway_config.keys`): the service's own
+    route sets the hop header to `hop_token` and its routes on the hop listener remove it,
+    keys or not, so that switching keys on or off never leaves a hop route requiring a
+    token the service route does not send yet. Given `check` (`keys.plugin_spec`, keys
+    required): its Middleware added, applied first by the service's own route, whose
+    RequestHeaderModifier then removes the key headers (no backend sees a caller's key), and
+    the hop listener's routes match only requests carrying the token."""
+    if not hop_token:
+        return list(objects)
     meta = service["metadata"]
     name = auth_name(meta["name"])
     token = {"name": keys.HOP_HEADER, "value": hop_token}
@@ -629,13 +641,20 @@ def guarded(service: Obj, objects: Sequence[Json], check: Json, hop_token: str) 
         rule = obj["spec"]["rules"][0]
         filters = rule.get("filters", [])
         if obj["metadata"]["name"] == meta["name"]:  # the client listener's
-            filters = _modified(filters, {"set": [token], "remove": list(keys.KEY_HEADERS)})
-            rule = {**rule, "filters": [retry.filter_ref(name), *filters]}
+            if check is None:
+                rule = {**rule, "filters": _modified(filters, {"set": [token]})}
+            else:
+                change = {"set": [token], "remove": list(keys.KEY_HEADERS)}
+                rule = {**rule, "filters": [retry.filter_ref(name), *_modified(filters, change)]}
         elif obj["spec"]["parentRefs"][0]["sectionName"] == hops.LISTENER:
-            matches = [{**m, "headers": [{"type": "Exact", **token}]} for m in rule["matches"]]
             filters = _modified(filters, {"remove": [keys.HOP_HEADER]})
-            rule = {**rule, "matches": matches, "filters": filters}
+            rule = {**rule, "filters": filters}
+            if check is not None:
+                matches = [{**m, "headers": [{"type": "Exact", **token}]} for m in rule["matches"]]
+                rule["matches"] = matches
         result.append({**obj, "spec": {**obj["spec"], "rules": [rule]}})
+    if check is None:
+        return result
     return [_middleware(service, name, check), *result]
 
 

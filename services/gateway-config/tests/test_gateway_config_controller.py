@@ -81,6 +81,12 @@ class InMemoryControlCluster:
         return merged
 
     async def merge_patch(self, target: str, body: Json) -> Json | None:
+        if not target.endswith("/status"):  # an object's annotations
+            self._write("annotate", target)
+            meta = self.objects[target]["metadata"]
+            merged = {**meta.get("annotations", {}), **body["metadata"]["annotations"]}
+            meta["annotations"] = {k: v for k, v in merged.items() if v is not None}
+            return self.objects[target]
         self._write("status", target)
         obj = self.objects[target.removesuffix("/status")]
         status = {**obj.get("status", {}), **copy.deepcopy(body["status"])}
@@ -125,21 +131,28 @@ def model_endpoint(name: str, url: str, **labels: str) -> Json:
     }  # fmt: skip
 
 
+NOW = "2026-12-01T10:00:00Z"
+
+
 def run(
-    cluster: InMemoryControlCluster, leader: bool = True, settings: Settings | None = None
-) -> None:
+    cluster: InMemoryControlCluster,
+    leader: bool = True,
+    settings: Settings | None = None,
+    now: str = NOW,
+) -> float | None:
+    """One pass at `now`; when it asks to pass again."""
     settings = settings or Settings()
     cache = Cache(cast(Kube, cluster), watched_paths(settings))
     controller = GatewayConfig(
-        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), settings, cache
+        cast(Kube, cluster), cast(LeaderElector, Elector(leader)), settings, cache, lambda: now
     )
 
-    async def one_pass() -> None:
+    async def one_pass() -> float | None:
         for informer in cache.informers.values():
             await informer.relist()
-        await controller.reconcile_all()
+        return await controller.reconcile_all()
 
-    asyncio.run(one_pass())
+    return asyncio.run(one_pass())
 
 
 def fleet() -> InMemoryControlCluster:
@@ -223,7 +236,7 @@ def test_the_hop_slices_follow_the_gateway_address() -> None:
     assert cluster.objects[hop_a]["ports"][0]["port"] == Settings().hop_port
 
 
-def test_a_withdrawn_endpoint_loses_its_objects_after_the_route_moves() -> None:
+def test_a_withdrawn_endpoint_loses_its_objects_a_settle_time_after_the_route_moves() -> None:
     cluster = fleet()
     run(cluster)
     gateway = cluster.objects[path("Gateway", "modelplane-system", "modelplane-gateway")]
@@ -233,17 +246,32 @@ def test_a_withdrawn_endpoint_loses_its_objects_after_the_route_moves() -> None:
     assert service["status"]["address"] == "http://10.240.0.1/ml/chat"
     del cluster.objects[path("ModelEndpoint", "ml", "b")]
     cluster.writes.clear()
-    run(cluster)
+    # the route moves at once; b's objects are only stamped: Traefik may still route to them
+    assert run(cluster, now="2026-12-01T10:00:10Z") == 4  # settle 3 s, whole seconds: 4
     b, hop_b = backend_name("chat", "b"), hop_name("chat", "b")
-    assert cluster.writes == [
-        ("apply", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat"),
-        ("delete", f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{b}"),
-        ("delete", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}"),
-        ("delete", f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_b}"),
-        ("delete", f"/api/v1/namespaces/ml/services/{b}"),
-        ("delete", f"/api/v1/namespaces/ml/services/{hop_b}"),
-        ("status", "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status"),
+    b_objects = [
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/{b}",
+        f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{b}",
+        f"/apis/discovery.k8s.io/v1/namespaces/ml/endpointslices/{hop_b}",
+        f"/api/v1/namespaces/ml/services/{b}",
+        f"/api/v1/namespaces/ml/services/{hop_b}",
     ]
+    assert cluster.writes[0] == (
+        "apply",
+        "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/chat",
+    )
+    assert sorted(cluster.writes[1:-1]) == sorted(("annotate", target) for target in b_objects)
+    assert cluster.writes[-1] == (
+        "status",
+        "/apis/modelplane.ai/v1alpha1/namespaces/ml/modelservices/chat/status",
+    )
+    route = cluster.objects[path("HTTPRoute", "ml", "chat")]
+    assert [r["name"] for r in route["spec"]["rules"][0]["backendRefs"]] == [hop_name("chat", "a")]
+    cluster.writes.clear()
+    assert run(cluster, now="2026-12-01T10:00:13Z") == 1  # 3 s later: not more than 3 s
+    assert cluster.writes == []
+    run(cluster, now="2026-12-01T10:00:14Z")
+    assert cluster.writes == [("delete", target) for target in b_objects]
     services = sorted(s["metadata"]["name"] for s in cluster.of_kind("Service"))
     assert services == sorted([backend_name("chat", "a"), hop_name("chat", "a")])
     ready = next(c for c in service["status"]["conditions"] if c["type"] == "Ready")
@@ -332,6 +360,8 @@ def test_without_retries_the_key_middleware_is_applied_once_and_pruned_when_keys
     assert cluster.writes == []  # seen as applied: not written again every pass
     cluster.put(keys_required(False))
     run(cluster, settings=settings)
+    assert ("annotate", auth_path) in cluster.writes  # the route may still name it in Traefik
+    run(cluster, settings=settings, now="2026-12-01T10:01:00Z")
     assert ("delete", auth_path) in cluster.writes
     assert cluster.of_kind("Middleware") == []
 

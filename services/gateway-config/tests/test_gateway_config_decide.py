@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gateway_config import keys
 from gateway_config.decide import Decision, Settings, Snapshot, decide
-from gateway_config.render import backend_name, hop_name
+from gateway_config.render import RELAY_ROUTE, backend_name, hop_name
 
 NOW = "2026-11-29T03:00:00Z"
 LATER = "2026-11-29T03:05:00Z"
@@ -27,6 +28,16 @@ def RETRY_FILTER(name: str) -> Json:  # noqa: N802 (reads as the constant it sta
 
 
 Json = dict[str, Any]
+HOP_TOKEN = keys.hop_token([{"metadata": {"name": "default", "uid": "uid-default"}}])
+SENDS_HOP_TOKEN = {
+    "type": "RequestHeaderModifier",
+    "requestHeaderModifier": {"set": [{"name": "X-Modelplane-Hop", "value": HOP_TOKEN}]},
+}
+"""The service route's: the hop routes' token is sent, keys or not (`render.guarded`)."""
+DROPS_HOP_TOKEN = {
+    "type": "RequestHeaderModifier",
+    "requestHeaderModifier": {"remove": ["X-Modelplane-Hop"]},
+}
 
 
 def ig(name: str = "default", generation: int = 1, **status: Any) -> Json:
@@ -238,7 +249,7 @@ def test_a_service_routes_to_the_union_of_its_selectors_each_endpoint_once_with_
                                 "sectionName": "http"}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": "/ml/chat/"}}],
-                    "filters": [RETRY_FILTER("chat")],
+                    "filters": [RETRY_FILTER("chat"), SENDS_HOP_TOKEN],
                     "backendRefs": [
                         {"group": "", "kind": "Service", "name": name_a, "port": 8080, "weight": 1,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
@@ -342,7 +353,8 @@ def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway()
                                 "appProtocol": "http"}]},
         },
         f"ml/{via}": {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": via, **meta},
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": via, **meta, "annotations": {RELAY_ROUTE: direct}},
             "spec": {"type": "ClusterIP", "clusterIP": "None",
                      "ports": [{"name": "http", "port": 8001, "targetPort": 8001, "protocol": "TCP",
                                 "appProtocol": "kubernetes.io/h2c"}]},
@@ -377,7 +389,7 @@ def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway()
                 "parentRefs": [{**PARENT, "sectionName": "http"}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": "/ml/llm/"}}],
-                    "filters": [RETRY_FILTER("llm")],
+                    "filters": [RETRY_FILTER("llm"), SENDS_HOP_TOKEN],
                     "backendRefs": [
                         {"group": "", "kind": "Service", "name": via, "port": 8001, "weight": 1,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
@@ -394,6 +406,7 @@ def test_a_plain_http_provider_is_reached_through_the_h2c_hop_into_the_gateway()
                 "parentRefs": [{**PARENT, "sectionName": "hop"}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": "/_hop/ml/llm/groq/"}}],
+                    "filters": [DROPS_HOP_TOKEN],
                     "backendRefs": [
                         {"group": "", "kind": "Service", "name": direct, "port": 8000, "weight": 1,
                          "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {

@@ -183,24 +183,6 @@ def test_a_fallback_is_not_routed_while_the_fleet_serves_without_retries() -> No
     assert not [o for o in objects if o["metadata"]["name"] == backend_name("chat", "groq")]
 
 
-def test_dropping_the_fallback_entry_prunes_the_failover_objects() -> None:
-    both = Snapshot(model_services=[TOUR], model_endpoints=[FLEET, PROVIDER], gateway=GATEWAY)
-    before = decide(both, Settings(), NOW).apply
-    alone = Snapshot(
-        model_services=[model_service(entry("fleet"))],
-        model_endpoints=[FLEET, PROVIDER],
-        gateway=GATEWAY,
-        managed=before,
-    )
-    stale = decide(alone, Settings(), NOW).delete
-    assert ("TraefikService", "ml", link_name("chat", 0)) in stale
-    assert ("HTTPRoute", "ml", tier_name("chat", 1)) in stale
-    assert ("Middleware", "ml", tier_retry_name("chat")) in stale
-    assert stale.index(("HTTPRoute", "ml", tier_name("chat", 0))) < stale.index(
-        ("TraefikService", "ml", link_name("chat", 0))
-    )
-
-
 def test_an_endpoint_matched_by_two_bounded_entries_gets_the_least_bound() -> None:
     found = endpoint_limits(
         [({"maxInFlight": 8}, ["a", "b"]), ({"maxInFlight": 3}, ["b"]), ({}, ["c"])]

@@ -58,7 +58,7 @@ def front_door() -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
     echo_port = echo.enter_context(headerecho.serving(HOST))
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    server = KeyServer()
+    server = KeyServer(stream_bench.counts_token)
     key_port = asyncio.run_coroutine_threadsafe(server.server.start(HOST, 0), loop).result(10)
     relay = Relay(work, baseline=False)
     try:

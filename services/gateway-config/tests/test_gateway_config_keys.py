@@ -56,14 +56,15 @@ def hexdigest(key: str) -> str:
 def test_the_plugin_table_of_a_service_allows_its_keys_and_knows_the_others(
     namespace: str, service: str, allowed: set[str], denied: set[str]
 ) -> None:
-    config = keys.plugin_spec(TABLE, namespace, service, "http://10.0.0.1:9095/")["plugin"][
-        "modelplanekeys"
-    ]
+    config = keys.plugin_spec(TABLE, namespace, service, "http://10.0.0.1:9095/", "t0k3n")[
+        "plugin"
+    ]["modelplanekeys"]
     entries = {"alice": f"{hexdigest(ALICE_KEY)}:alice", "bob": f"{hexdigest(BOB_KEY)}:bob"}
     assert config["allowed"] == sorted(e for i, e in entries.items() if i in allowed)
     assert config["denied"] == sorted(e for i, e in entries.items() if i in denied)
     assert config["service"] == f"{namespace}/{service}"
     assert config["countsURL"] == "http://10.0.0.1:9095/counts"
+    assert config["countsToken"] == "t0k3n"
     assert ALICE_KEY not in json.dumps(config) and BOB_KEY not in json.dumps(config)
 
 
@@ -76,7 +77,7 @@ def test_refusals_use_the_openai_error_shape_and_never_echo_the_key() -> None:
     forbidden = json.loads(keys.refusal(403, "ml/other"))["error"]
     assert (forbidden["code"], forbidden["type"]) == ("permission_denied", "permission_denied")
     assert "ml/other" in forbidden["message"]
-    config = keys.plugin_spec(TABLE, "ml", "other", "http://k")["plugin"]["modelplanekeys"]
+    config = keys.plugin_spec(TABLE, "ml", "other", "http://k", "t")["plugin"]["modelplanekeys"]
     assert (config["unauthorized"], config["forbidden"]) == (
         keys.refusal(401, "ml/other"),
         keys.refusal(403, "ml/other"),
@@ -154,6 +155,7 @@ def test_with_keys_required_the_route_checks_the_key_before_anything_else() -> N
                 "forbidden": keys.refusal(403, "ml/chat"),
                 "countsURL": "http://10.240.0.1:9095/counts",
                 "countsSeconds": 2,
+                "countsToken": keys.counts_token([{"metadata": {"name": "default", "uid": "u"}}]),
             }
         }
     }
@@ -268,39 +270,96 @@ def test_without_keys_required_the_front_door_stays_open(api_keys: Json | None) 
     assert "remove" not in modifier
 
 
-def test_the_counts_server_adds_the_plugins_reports_and_names_a_bad_field() -> None:
-    accepted = REQUESTS.labels("alice", "ml/chat", "accepted")
-    missing = REQUESTS.labels("", "ml/chat", "missing")
-    before = accepted._value.get(), missing._value.get()
+COUNTS_TOKEN = keys.counts_token([{"metadata": {"name": "default", "uid": "uid-ig"}}])
+
+
+def ask_key_server(
+    sent: list[tuple[str, str, Any, dict[str, str]]], token: str = COUNTS_TOKEN
+) -> list[tuple[int, str]]:
+    """Each (method, path, JSON body, headers) sent to a key server knowing `token`."""
     answers: list[tuple[int, str]] = []
 
     async def main() -> None:
-        server = KeyServer()
+        server = KeyServer(lambda: token)
         port = await server.server.start("127.0.0.1", 0)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                rows = [
-                    {"key_id": "alice", "service": "ml/chat", "result": "accepted", "count": 3},
-                    {"key_id": "", "service": "ml/chat", "result": "missing", "count": 1},
-                ]
-                sent = [
-                    ("POST", "/counts", rows),
-                    ("POST", "/counts", [{**rows[0], "result": "maybe"}]),
-                    ("POST", "/counts", [rows[0], {**rows[1], "count": 0}]),
-                    ("POST", "/counts", {"rows": rows}),
-                    ("GET", "/counts", None),
-                    ("POST", "/ml/chat", rows),
-                ]
-                for method, target, body in sent:
-                    answer = await client.request(method, target, json=body)
+                for method, target, body, headers in sent:
+                    answer = await client.request(method, target, json=body, headers=headers)
                     answers.append((answer.status_code, answer.text))
         finally:
             await server.server.shutdown(1.0)
 
     asyncio.run(main())
+    return answers
+
+
+ROWS = [
+    {"key_id": "alice", "service": "ml/chat", "result": "accepted", "count": 3},
+    {"key_id": "", "service": "ml/chat", "result": "missing", "count": 1},
+]
+SHOWN = {"Authorization": f"Bearer {COUNTS_TOKEN}"}
+
+
+def test_the_counts_server_adds_the_plugins_reports_and_names_a_bad_field() -> None:
+    accepted = REQUESTS.labels("alice", "ml/chat", "accepted")
+    missing = REQUESTS.labels("", "ml/chat", "missing")
+    before = accepted._value.get(), missing._value.get()
+    answers = ask_key_server([
+        ("POST", "/counts", ROWS, SHOWN),
+        ("POST", "/counts", [{**ROWS[0], "result": "maybe"}], SHOWN),
+        ("POST", "/counts", [ROWS[0], {**ROWS[1], "count": 0}], SHOWN),
+        ("POST", "/counts", {"rows": ROWS}, SHOWN),
+        ("GET", "/counts", None, SHOWN),
+        ("POST", "/ml/chat", ROWS, SHOWN),
+    ])  # fmt: skip
     assert [status for status, _ in answers] == [204, 400, 400, 400, 405, 404]
     assert "entry 0: result must be one of accepted" in answers[1][1]
     assert "entry 1: count must be a positive integer" in answers[2][1]
     assert "must be a JSON list" in answers[3][1]
     # only the well-formed report counted (a bad one counts nothing, the plugin sends it again)
     assert (accepted._value.get(), missing._value.get()) == (before[0] + 3, before[1] + 1)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer made-up-0123456789abcdef0123"},
+        {"Authorization": f"Basic {COUNTS_TOKEN}"},
+        {"Authorization": f"Bearer {COUNTS_TOKEN}x"},
+        {
+            "Authorization": f"Bearer {keys.hop_token([{'metadata': {'name': 'default', 'uid': 'uid-ig'}}])}"
+        },
+        {"X-Api-Key": COUNTS_TOKEN},
+    ],
+    ids=["none", "made up", "not bearer", "longer", "the hop token", "another header"],
+)
+def test_a_report_without_the_counts_token_is_401_and_counts_nothing(
+    headers: dict[str, str],
+) -> None:
+    accepted = REQUESTS.labels("alice", "ml/chat", "accepted")
+    before = accepted._value.get()
+    ((status, body),) = ask_key_server([("POST", "/counts", ROWS, headers)])
+    assert status == 401
+    assert "counts token" in json.loads(body)["error"]
+    assert accepted._value.get() == before
+
+
+def test_before_the_inference_gateway_is_known_every_report_is_401() -> None:
+    accepted = REQUESTS.labels("alice", "ml/chat", "accepted")
+    before = accepted._value.get()
+    answers = ask_key_server(
+        [("POST", "/counts", ROWS, {}), ("POST", "/counts", ROWS, SHOWN)], token=""
+    )
+    assert [status for status, _ in answers] == [401, 401]
+    assert accepted._value.get() == before
+
+
+def test_the_counts_token_follows_the_inference_gateway_and_differs_from_the_hop_token() -> None:
+    first = [{"metadata": {"name": "default", "uid": "uid-1"}}]
+    second = [{"metadata": {"name": "default", "uid": "uid-2"}}]
+    assert keys.counts_token(first) != keys.counts_token(second)
+    assert keys.counts_token(first) != keys.hop_token(first)
+    assert len(keys.counts_token(first)) == 32
+    assert keys.counts_token([{"metadata": {"name": "other", "uid": "uid-1"}}]) == ""

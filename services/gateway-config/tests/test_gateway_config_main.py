@@ -55,3 +55,13 @@ def test_the_controllers_namespace_is_refused_as_the_key_namespace() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--api-key-namespace", "team-a", "--namespace", "team-a"])
     assert exited.value.code == 2
+
+
+def test_the_settle_time_defaults_to_3_s_and_a_negative_one_is_refused_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parser().parse_args([]).settle_seconds == 3
+    with pytest.raises(SystemExit) as exited:
+        main(["--settle-seconds", "-1"])
+    assert exited.value.code == 2
+    assert "bad --settle-seconds" in capsys.readouterr().err

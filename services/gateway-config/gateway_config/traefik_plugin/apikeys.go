@@ -13,7 +13,8 @@
 // The bodies are rendered by gateway-config (the OpenAI error shape). Every answer is
 // counted per (key id, service, result); every CountsSeconds the counts are POSTed as
 // JSON to CountsURL (gateway-config's key server, which adds them to its Prometheus
-// counter) and kept for the next try when that fails.
+// counter) with `Authorization: Bearer <CountsToken>`, which that server requires, and
+// kept for the next try when that fails.
 package apikeys
 
 import (
@@ -40,6 +41,7 @@ type Config struct {
 	Forbidden     string   `json:"forbidden,omitempty"`
 	CountsURL     string   `json:"countsURL,omitempty"`
 	CountsSeconds int      `json:"countsSeconds,omitempty"`
+	CountsToken   string   `json:"countsToken,omitempty"`
 }
 
 // CreateConfig is the empty table (every request refused).
@@ -70,7 +72,7 @@ type Keys struct {
 
 // New builds the check of one ModelService from its table.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	counter.configure(config.CountsURL, config.CountsSeconds)
+	counter.configure(config.CountsURL, config.CountsSeconds, config.CountsToken)
 	return &Keys{
 		next:         next,
 		service:      config.Service,
@@ -126,19 +128,21 @@ type counts struct {
 	mu      sync.Mutex
 	pending map[string]int64
 	url     string
+	token   string
 	every   time.Duration
 	started bool
 }
 
 var counter = &counts{pending: map[string]int64{}}
 
-func (c *counts) configure(url string, seconds int) {
+func (c *counts) configure(url string, seconds int, token string) {
 	if seconds < 1 {
 		seconds = 1
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.url = url
+	c.token = token
 	c.every = time.Duration(seconds) * time.Second
 	if !c.started && url != "" {
 		c.started = true
@@ -160,13 +164,13 @@ func (c *counts) report() {
 		c.mu.Unlock()
 		time.Sleep(every)
 		c.mu.Lock()
-		batch, url := c.pending, c.url
+		batch, url, token := c.pending, c.url, c.token
 		c.pending = map[string]int64{}
 		c.mu.Unlock()
 		if len(batch) == 0 {
 			continue
 		}
-		if !send(client, url, batch) {
+		if !send(client, url, token, batch) {
 			c.mu.Lock()
 			for name, n := range batch {
 				c.pending[name] += n
@@ -176,7 +180,7 @@ func (c *counts) report() {
 	}
 }
 
-func send(client *http.Client, url string, batch map[string]int64) bool {
+func send(client *http.Client, url, token string, batch map[string]int64) bool {
 	rows := make([]map[string]interface{}, 0, len(batch))
 	for name, n := range batch {
 		parts := strings.SplitN(name, "\n", 3)
@@ -188,7 +192,13 @@ func send(client *http.Client, url string, batch map[string]int64) bool {
 	if err != nil {
 		return false
 	}
-	answer, err := client.Post(url, "application/json", bytes.NewReader(body))
+	request, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	request.Header.Set("Content-Type", "application/json")
+	request.Header.Set("Authorization", "Bearer "+token)
+	answer, err := client.Do(request)
 	if err != nil {
 		return false
 	}
