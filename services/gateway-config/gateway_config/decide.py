@@ -45,7 +45,7 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
-from gateway_config import activation, failover, handover, hop, keys, limits, render, status
+from gateway_config import activation, failover, handover, hop, keys, limits, render, retry, status
 from gateway_config.backends import Backend, backend, by_entry, select
 from gateway_config.failover import Tier
 from gateway_config.handover import Key, covers, differs, key
@@ -83,6 +83,9 @@ class Settings:
     retries: bool = True
     """Whether each ModelService's route retries through its Traefik Middleware
     (`gateway_config.retry`; needs Traefik's Kubernetes CRD provider and its CRDs)."""
+    retry_max_body_bytes: int = retry.UNBOUNDED_BODY
+    """The most of a request body the retry Middlewares hold to replay it (`retry.spec`);
+    `retry.UNBOUNDED_BODY`: all of it, as it comes."""
     auth_url: str = "http://127.0.0.1:9095"
     """Where Traefik's key plugin reports its per-key counts to gateway-config's key server
     (`gateway_config.keyserver`), when the InferenceGateway requires keys."""
@@ -247,7 +250,7 @@ def _service_objects(
     # before that listener routes it on
     objects += [render.hop_route(service, b, settings.namespace) for b in chosen if hop.needed(b)]
     if settings.retries:
-        objects.append(render.retry_middleware(service))
+        objects.append(render.retry_middleware(service, settings.retry_max_body_bytes))
     chosen_bounds = {n: b for n, b in bounds.items() if n in first.endpoints}
     objects += render.limit_middlewares(service, chosen_bounds)
     objects.append(

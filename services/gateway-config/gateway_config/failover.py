@@ -47,6 +47,7 @@ from typing import Any
 
 from modelplane.wellknown import Json
 
+from gateway_config.retry import UNBOUNDED_BODY
 from gateway_config.weights import endpoint_weights, entry_weight
 
 Obj = Mapping[str, Any]
@@ -56,7 +57,6 @@ PREFIX = "/_tier"
 DEFAULT_PRIORITY = 0
 OVERFLOW_STATUS = ("429", "500", "502-504")
 TIER_RETRY_STATUS = ("500", "502", "504")
-UNBOUNDED_BODY = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -476,10 +476,12 @@ def route(
     )  # fmt: skip
 
 
-def retry_middleware(service: Obj) -> Json:
+def retry_middleware(service: Obj, max_body_bytes: int = retry.UNBOUNDED_BODY) -> Json:
     """The Traefik Middleware that retries a failed request of the service's route on
-    another endpoint (`gateway_config.retry`); named like the route."""
-    return _middleware(service, service["metadata"]["name"], retry.spec())
+    another endpoint (`gateway_config.retry`, bodies up to `max_body_bytes`); named like
+    the route."""
+    spec = retry.spec(max_body_bytes=max_body_bytes)
+    return _middleware(service, service["metadata"]["name"], spec)
 
 
 def hop_route(service: Obj, backend: Backend, gateway_namespace: str) -> Json:
@@ -560,7 +562,9 @@ def tier_objects(
 
 def tier_retry_middleware(service: Obj) -> Json:
     """The retry Middleware of a service's tier routes: 429 and 503 (overload) are not
-    retried inside a tier but go on to the next (`gateway_config.failover`)."""
+    retried inside a tier but go on to the next (`gateway_config.failover`). It reads
+    whole bodies whatever the service routes' bound: the failover link in front holds
+    each body whole already."""
     name = tier_retry_name(service["metadata"]["name"])
     return _middleware(service, name, retry.spec(failover.TIER_RETRY_STATUS))
 

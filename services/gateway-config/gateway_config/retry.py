@@ -20,12 +20,15 @@ new attempt is the balancer's next pick, normally another endpoint.
   status mapping; without it 2 of 300 requests failed at 50 per second when a
   cluster was lost) is swallowed and
   retried, POST included (`retryNonIdempotentMethod`), as long as nothing of
-  the answer has reached the client; a request body is buffered for that up to
-  `MAX_BODY_BYTES` (a larger body is still retried on connection errors only).
-  Traefik allocates that whole buffer for every request: at 8 MiB it added about
-  3.5 ms to the time to first token at one stream at a time, at 1 MiB about
-  0.5 ms, within the noise of 256 KiB (`tools/bench/stream_bench.py --kinds
-  engine replica --concurrency 1`).
+  the answer has reached the client. For that the request body is read whole
+  before the first attempt (`maxRequestBodyBytes: -1`, `UNBOUNDED_BODY`: read as
+  it comes, growing from 512 bytes, so a chat of a few KiB costs a few KiB; the
+  failover chain reads bodies the same way, `gateway_config.failover`). A bound
+  (`--retry-max-body-bytes N`) caps what one request may hold in memory, but
+  Traefik allocates all N bytes for every request, bodyless ones included: 1 MiB
+  (this module's bound until 2026-12) added 0.4 ms to the time to first token at
+  one stream at a time, 64 KiB nothing measurable (`tools/bench/stream_bench.py`),
+  and a body over the bound is still retried on connection errors only.
 - Once an answer's head reached the client (a 200 stream has started) nothing
   is retried: a stream cut mid-way stays cut.
 - At most `ATTEMPTS` tries in all, back to back (no backoff: the next pick is
@@ -55,18 +58,20 @@ GROUP = "traefik.io"
 KIND = "Middleware"
 ATTEMPTS = 10
 STATUS = ("500", "502-504")
-MAX_BODY_BYTES = 1 << 20
+UNBOUNDED_BODY = -1
+"""Traefik's `maxRequestBodyBytes` for "read the whole body as it comes" (the default here)."""
 
 
-def spec(status: tuple[str, ...] = STATUS) -> Json:
+def spec(status: tuple[str, ...] = STATUS, max_body_bytes: int = UNBOUNDED_BODY) -> Json:
     """The `retry` middleware's settings (see the module docstring), retrying `status`
-    (a tier of a service with fallbacks retries fewer, `gateway_config.failover`)."""
+    (a tier of a service with fallbacks retries fewer, `gateway_config.failover`) for
+    bodies up to `max_body_bytes` (`UNBOUNDED_BODY`: any)."""
     return {
         "retry": {
             "attempts": ATTEMPTS,
             "status": list(status),
             "retryNonIdempotentMethod": True,
-            "maxRequestBodyBytes": MAX_BODY_BYTES,
+            "maxRequestBodyBytes": max_body_bytes,
         }
     }
 

@@ -47,18 +47,26 @@ RESULTS = {  # (key id, result): how many of CASES count there
 }
 
 
+REFUSING = threading.Event()
+"""While set, the key server answers every report 401 (as to a plugin with a wrong token)."""
+
+
+def counts_token() -> str:
+    return "not-this-one" if REFUSING.is_set() else stream_bench.counts_token()
+
+
 def counted() -> dict[tuple[str, str], float]:
     return {(k, r): REQUESTS.labels(k, SERVICE, r)._value.get() for k, r in RESULTS}
 
 
 @pytest.fixture(scope="module")
-def front_door() -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
+def front_door() -> Iterator[str]:
     work = Path(tempfile.mkdtemp(prefix="key-plugin-"))
     echo = ExitStack()
     echo_port = echo.enter_context(headerecho.serving(HOST))
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    server = KeyServer(stream_bench.counts_token)
+    server = KeyServer(counts_token)
     key_port = asyncio.run_coroutine_threadsafe(server.server.start(HOST, 0), loop).result(10)
     relay = Relay(work, baseline=False)
     try:
@@ -68,7 +76,7 @@ def front_door() -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
         )
         relay.traefik("front-door", relay.front_port, config, relay.hop)
         relay.wait_ready([])
-        yield f"http://{HOST}:{relay.front_port}/{SERVICE}/v1/chat/completions", counted()
+        yield f"http://{HOST}:{relay.front_port}/{SERVICE}/v1/chat/completions"
     finally:
         relay.stop()
         echo.close()
@@ -87,10 +95,8 @@ def send(url: str, headers: dict[str, str], timeout_s: float = 30.0) -> httpx.Re
         time.sleep(0.2)
 
 
-def test_the_plugin_answers_by_key_strips_the_key_and_reports_counts(
-    front_door: tuple[str, dict[tuple[str, str], float]],
-) -> None:
-    url, before = front_door
+def test_the_plugin_answers_by_key_strips_the_key_and_reports_counts(front_door: str) -> None:
+    url, before = front_door, counted()
     for headers, status, key_id, _ in CASES:
         answer = send(url, headers)
         assert answer.status_code == status, (headers, answer.text)
@@ -108,3 +114,26 @@ def test_the_plugin_answers_by_key_strips_the_key_and_reports_counts(
     while counted() != wanted and time.monotonic() < deadline:
         time.sleep(0.2)
     assert counted() == wanted
+
+
+def test_counts_a_report_could_not_deliver_come_with_a_later_report(front_door: str) -> None:
+    url, accepted = front_door, ("bench", "accepted")
+    send(url, {"x-api-key": BENCH_KEY})  # the route loaded; its count delivered below
+    deadline = time.monotonic() + 4 * keys.COUNTS_SECONDS + 10
+    while time.monotonic() < deadline:  # nothing pending from earlier requests
+        before = counted()[accepted]
+        time.sleep(keys.COUNTS_SECONDS + 0.5)
+        if counted()[accepted] == before:
+            break
+    REFUSING.set()
+    try:
+        for _ in range(3):
+            assert send(url, {"authorization": f"Bearer {BENCH_KEY}"}).status_code == 200
+        time.sleep(2 * keys.COUNTS_SECONDS + 1)  # at least one report refused meanwhile
+        assert counted()[accepted] == before
+    finally:
+        REFUSING.clear()
+    deadline = time.monotonic() + 4 * keys.COUNTS_SECONDS + 10
+    while counted()[accepted] != before + 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counted()[accepted] == before + 3

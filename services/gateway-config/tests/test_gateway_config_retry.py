@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.render import backend_name
 
@@ -33,7 +34,9 @@ def test_every_service_route_retries_500_502_to_504_and_connection_errors_throug
             },
             "spec": {"retry": {"attempts": 10, "status": ["500", "502-504"],
                                "retryNonIdempotentMethod": True,
-                               "maxRequestBodyBytes": 1024 * 1024}},
+                               # Traefik's "read the whole body as it comes": a bound is
+                               # allocated whole for every request
+                               "maxRequestBodyBytes": -1}},
         }
     ]  # fmt: skip
     (route,) = by_kind["HTTPRoute"]
@@ -47,6 +50,35 @@ def test_every_service_route_retries_500_502_to_504_and_connection_errors_throug
     # it is applied before the route that names it
     kinds = [o["kind"] for o in decision.apply]
     assert kinds.index("Middleware") < kinds.index("HTTPRoute")
+
+
+def test_a_body_bound_from_the_command_line_reaches_every_retry_middleware(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gateway_config.__main__ import main, parser
+
+    assert parser().parse_args([]).retry_max_body_bytes == -1
+    bound = parser().parse_args(["--retry-max-body-bytes", "65536"]).retry_max_body_bytes
+
+    def retries(*entries: dict[str, Any]) -> dict[str, int]:
+        meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
+        service = {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": entries}}
+        settings = Settings(retry_max_body_bytes=bound)
+        decision = decide(Snapshot(model_services=[service]), settings, NOW)
+        return {o["metadata"]["name"]: o["spec"]["retry"]["maxRequestBodyBytes"]
+                for o in decision.apply if o["kind"] == "Middleware" and "retry" in o["spec"]}  # fmt: skip
+
+    assert retries({"selector": {"matchLabels": {"d": "x"}}}) == {"chat": 65536}
+    # a service with a fallback: its failover link holds whole bodies already, so its
+    # tiers' retry reads them whole too (a bound would only cost its allocation)
+    tiered = retries({"selector": {"matchLabels": {"d": "x"}}},
+                     {"selector": {"matchLabels": {"d": "y"}}, "priority": 1})  # fmt: skip
+    assert list(tiered.values()) == [-1]
+    for bad in ("0", "-2"):
+        with pytest.raises(SystemExit) as exited:
+            main(["--retry-max-body-bytes", bad])
+        assert exited.value.code == 2
+        assert "bad --retry-max-body-bytes" in capsys.readouterr().err
 
 
 def test_without_retries_there_is_no_middleware_and_no_filter() -> None:

@@ -3,8 +3,9 @@
 // configures per ModelService (gateway_config.keys.plugin_spec): no round trip per request.
 //
 // A request's key is `Authorization: Bearer <key>` or else `x-api-key: <key>`;
-// its SHA-256 digest (hex) is looked up in the service's Allowed table and then in
-// Denied (keys of other services), each rendered as a list of `<digest>:<key id>`:
+// its SHA-256 digest is looked up in the service's table, built from Allowed (the keys
+// scoped to the service) and Denied (every other key), each rendered as a list of
+// `<digest (hex)>:<key id>`:
 //   - allowed: X-Modelplane-Key-Id set to the key id, passed on (the route's header
 //     filter then removes the key headers);
 //   - denied: 403 with the Forbidden body;
@@ -15,6 +16,12 @@
 // JSON to CountsURL (gateway-config's key server, which adds them to its Prometheus
 // counter) with `Authorization: Bearer <CountsToken>`, which that server requires, and
 // kept for the next try when that fails.
+//
+// Speed: Yaegi's cost is per interpreted statement and call, and at one request at a
+// time each call runs cold (caches filled by other work since the last request), so the
+// accepted path is a handful of statements: one map lookup by the raw digest, one atomic
+// add to a counter made when the table was built, one header set. Nothing is formatted,
+// concatenated or locked per request.
 package apikeys
 
 import (
@@ -26,6 +33,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,12 +57,30 @@ func CreateConfig() *Config {
 	return &Config{}
 }
 
-// table maps each `<digest>:<key id>` entry's digest to its key id.
-func table(entries []string) map[string]string {
-	found := make(map[string]string, len(entries))
-	for _, entry := range entries {
-		if digest, id, ok := strings.Cut(entry, ":"); ok {
-			found[digest] = id
+// grant is one key's entry in a service's table: whether it may use the service, its
+// key id (as the header value set on an accepted request) and its counter of requests.
+type grant struct {
+	allowed bool
+	id      string
+	idValue []string
+	count   *int64
+}
+
+// table maps each `<digest>:<key id>` entry's raw digest (32 bytes as a string) to its grant.
+func table(service string, allowed, denied []string) map[string]*grant {
+	found := make(map[string]*grant, len(allowed)+len(denied))
+	for n, entries := range [][]string{denied, allowed} {
+		for _, entry := range entries {
+			digest, id, ok := strings.Cut(entry, ":")
+			raw, err := hex.DecodeString(digest)
+			if !ok || err != nil || len(raw) != sha256.Size {
+				continue
+			}
+			result := "forbidden"
+			if n == 1 {
+				result = "accepted"
+			}
+			found[string(raw)] = &grant{n == 1, id, []string{id}, counter.slot(id, service, result)}
 		}
 	}
 	return found
@@ -64,8 +90,9 @@ func table(entries []string) map[string]string {
 type Keys struct {
 	next         http.Handler
 	service      string
-	allowed      map[string]string
-	denied       map[string]string
+	grants       map[string]*grant
+	missing      *int64
+	unknown      *int64
 	unauthorized []byte
 	forbidden    []byte
 }
@@ -76,64 +103,63 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return &Keys{
 		next:         next,
 		service:      config.Service,
-		allowed:      table(config.Allowed),
-		denied:       table(config.Denied),
+		grants:       table(config.Service, config.Allowed, config.Denied),
+		missing:      counter.slot("", config.Service, "missing"),
+		unknown:      counter.slot("", config.Service, "unknown"),
 		unauthorized: []byte(config.Unauthorized),
 		forbidden:    []byte(config.Forbidden),
 	}, nil
 }
 
-func presented(req *http.Request) string {
-	authorization := req.Header.Get("Authorization")
-	if len(authorization) > 7 && strings.EqualFold(authorization[:7], "bearer ") {
-		if key := strings.TrimSpace(authorization[7:]); key != "" {
-			return key
-		}
+// ServeHTTP is the per-request path, kept to a few statements: the interpreter's cost is
+// per statement, and a cold call of it is most of the check's latency.
+func (k *Keys) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	key := req.Header.Get("Authorization")
+	if len(key) > 7 && strings.EqualFold(key[:7], "bearer ") {
+		key = strings.TrimSpace(key[7:])
+	} else {
+		key = strings.TrimSpace(req.Header.Get("X-Api-Key"))
 	}
-	return strings.TrimSpace(req.Header.Get("X-Api-Key"))
+	sum := sha256.Sum256([]byte(key))
+	found := k.grants[string(sum[:])]
+	if found != nil && found.allowed && key != "" {
+		atomic.AddInt64(found.count, 1)
+		req.Header[KeyIDHeader] = found.idValue
+		k.next.ServeHTTP(rw, req)
+		return
+	}
+	k.refuse(rw, key, found)
 }
 
-func (k *Keys) refuse(rw http.ResponseWriter, status int, body []byte) {
+func (k *Keys) refuse(rw http.ResponseWriter, key string, found *grant) {
+	status, body := http.StatusUnauthorized, k.unauthorized
+	switch {
+	case key == "":
+		atomic.AddInt64(k.missing, 1)
+	case found == nil:
+		atomic.AddInt64(k.unknown, 1)
+	default:
+		atomic.AddInt64(found.count, 1)
+		status, body = http.StatusForbidden, k.forbidden
+	}
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(status)
 	rw.Write(body)
 }
 
-func (k *Keys) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	key := presented(req)
-	if key == "" {
-		counter.add("", k.service, "missing")
-		k.refuse(rw, http.StatusUnauthorized, k.unauthorized)
-		return
-	}
-	sum := sha256.Sum256([]byte(key))
-	digest := hex.EncodeToString(sum[:])
-	if id, ok := k.allowed[digest]; ok {
-		counter.add(id, k.service, "accepted")
-		req.Header.Set(KeyIDHeader, id)
-		k.next.ServeHTTP(rw, req)
-		return
-	}
-	if id, ok := k.denied[digest]; ok {
-		counter.add(id, k.service, "forbidden")
-		k.refuse(rw, http.StatusForbidden, k.forbidden)
-		return
-	}
-	counter.add("", k.service, "unknown")
-	k.refuse(rw, http.StatusUnauthorized, k.unauthorized)
-}
-
-// counts is what every middleware of this plugin counted since the last report.
+// counts is what every middleware of this plugin counted since the last report: one
+// counter per (key id, service, result), shared by every middleware instance (a
+// reloaded configuration builds new ones) and taken to zero by each report.
 type counts struct {
 	mu      sync.Mutex
-	pending map[string]int64
+	slots   map[string]*int64
 	url     string
 	token   string
 	every   time.Duration
 	started bool
 }
 
-var counter = &counts{pending: map[string]int64{}}
+var counter = &counts{slots: map[string]*int64{}}
 
 func (c *counts) configure(url string, seconds int, token string) {
 	if seconds < 1 {
@@ -150,32 +176,54 @@ func (c *counts) configure(url string, seconds int, token string) {
 	}
 }
 
-func (c *counts) add(keyID, service, result string) {
+// slot is the counter of (key id, service, result), made on first use.
+func (c *counts) slot(keyID, service, result string) *int64 {
+	name := keyID + "\n" + service + "\n" + result
 	c.mu.Lock()
-	c.pending[keyID+"\n"+service+"\n"+result]++
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	found, ok := c.slots[name]
+	if !ok {
+		found = new(int64)
+		c.slots[name] = found
+	}
+	return found
+}
+
+// take is every counter's count since the last take (the non-zero ones), each set to zero.
+func (c *counts) take() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch := map[string]int64{}
+	for name, slot := range c.slots {
+		if n := atomic.SwapInt64(slot, 0); n != 0 {
+			batch[name] = n
+		}
+	}
+	return batch
+}
+
+// giveBack adds a batch that could not be reported back to its counters.
+func (c *counts) giveBack(batch map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, n := range batch {
+		atomic.AddInt64(c.slots[name], n)
+	}
 }
 
 func (c *counts) report() {
 	client := &http.Client{Timeout: 5 * time.Second}
 	for {
 		c.mu.Lock()
-		every := c.every
+		every, url, token := c.every, c.url, c.token
 		c.mu.Unlock()
 		time.Sleep(every)
-		c.mu.Lock()
-		batch, url, token := c.pending, c.url, c.token
-		c.pending = map[string]int64{}
-		c.mu.Unlock()
+		batch := c.take()
 		if len(batch) == 0 {
 			continue
 		}
 		if !send(client, url, token, batch) {
-			c.mu.Lock()
-			for name, n := range batch {
-				c.pending[name] += n
-			}
-			c.mu.Unlock()
+			c.giveBack(batch)
 		}
 	}
 }
