@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from gateway_config import keys
+from gateway_config import keys, retry
 from gateway_config.backends import H2C, REPLICA_PUBLISHER, Backend, backend
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.keyserver import KeyServer
@@ -126,13 +126,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def endpoint(name: str, url: str, rewrite: str = "/", replica: bool = False) -> dict[str, Any]:
+def endpoint(
+    name: str, url: str, rewrite: str = "/", replica: bool = False, namespace: str = "bench"
+) -> dict[str, Any]:
     """A ModelEndpoint as endpoint-manager (replica: the path the cluster gateway routes
     to the engine) or a platform team (provider) writes it."""
     labels = {"kind": name}
     if replica:
         labels["app.kubernetes.io/managed-by"] = REPLICA_PUBLISHER
-    meta = {"name": name, "namespace": "bench", "uid": f"uid-{name}", "labels": labels}
+    meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": labels}
     return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": rewrite}}
 
 
@@ -154,9 +156,12 @@ def rendered(
     work: Path,
     retries: bool = True,
     key_port: int | None = None,
+    namespace: str = "bench",
+    retry_max_body_bytes: int = retry.UNBOUNDED_BODY,
 ) -> dict[str, Any]:
     """The front door's file configuration: what gateway-config renders for one ModelService
-    `bench/<kind>` per endpoint (named by kind), the Gateway's address being 127.0.0.1."""
+    `<namespace>/<kind>` per endpoint (named by kind, in `namespace`), the Gateway's address
+    being 127.0.0.1."""
 
     def entries(name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = [{"selector": {"matchLabels": {"kind": name}}}]
@@ -169,7 +174,7 @@ def rendered(
 
     services = [
         {"kind": "ModelService",
-         "metadata": {"name": e["metadata"]["name"], "namespace": "bench",
+         "metadata": {"name": e["metadata"]["name"], "namespace": namespace,
                       "uid": f"uid-ms-{e['metadata']['name']}"},
          "spec": {"endpoints": entries(e["metadata"]["name"])}}
         for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
@@ -189,7 +194,7 @@ def rendered(
     )  # fmt: skip
     settings = Settings(
         backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries,
-        auth_url=f"http://{HOST}:{key_port}",
+        auth_url=f"http://{HOST}:{key_port}", retry_max_body_bytes=retry_max_body_bytes,
     )  # fmt: skip
     # (the GatewayClass and Gateway of an InferenceGateway are the Traefik command's here)
     objects = [o for o in decide(snapshot, settings, NOW).apply if "namespace" in o["metadata"]]
@@ -390,9 +395,13 @@ class Relay:
             return f"http://{HOST}:{self.engine_port}/v1/chat/completions"
         return f"http://{HOST}:{self.front_port}/bench/{kind}/v1/chat/completions"
 
-    def wait_ready(self, kinds: list[str], timeout_s: float = 60.0) -> None:
+    def wait_ready(
+        self, kinds: list[str], timeout_s: float = 60.0, urls: list[str] | None = None
+    ) -> None:
+        """Until both Traefiks answer their ping and a chat is answered 200 through each
+        kind's URL (and each of `urls`)."""
         deadline = time.monotonic() + timeout_s
-        pending = [*self.pings, *(self.url(k) for k in kinds)]
+        pending = [*self.pings, *(self.url(k) for k in kinds), *(urls or [])]
         while pending:
             with contextlib.suppress(httpx.HTTPError):
                 target = pending[0]
