@@ -13,35 +13,32 @@ from gateway_config.activation import check_url
 from gateway_config.decide import Decision, Settings, Snapshot, decide
 from gateway_config.render import backend_name, hop_name
 
+from tests.gatewayobjects import (
+    gateway,
+    inference_gateway,
+    model_endpoint,
+    model_service,
+    selecting,
+)
+
 Json = dict[str, Any]
 NOW = "2026-12-03T21:00:00Z"
-GATEWAY = {
-    "kind": "Gateway",
-    "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"},
-    "status": {"addresses": [{"type": "IPAddress", "value": "10.240.0.1"}]},
-}
-DEFAULT = {
-    "kind": "InferenceGateway",
-    "metadata": {"name": "default", "uid": "uid-default", "generation": 1},
-    "spec": {"backend": "Traefik"},
-}
-REPLICA = {
-    "kind": "ModelEndpoint",
-    "metadata": {
-        "name": "sim-a", "namespace": "ml", "uid": "uid-sim-a", "generation": 1,
-        "labels": {"modelplane.ai/deployment": "chat",
-                   "app.kubernetes.io/managed-by": "modelplane-endpoint-manager"},
+GATEWAY = gateway("10.240.0.1")
+DEFAULT = inference_gateway()
+REPLICA = model_endpoint(
+    "sim-a",
+    "http://10.240.1.5:8080",
+    labels={
+        "modelplane.ai/deployment": "chat",
+        "app.kubernetes.io/managed-by": "modelplane-endpoint-manager",
     },
-    "spec": {"url": "http://10.240.1.5:8080", "rewritePath": "/ml/rep-a/"},
-}  # fmt: skip
+    rewrite="/ml/rep-a/",
+    generation=1,
+)
 
 
 def ms(name: str, selector: dict[str, str]) -> Json:
-    return {
-        "kind": "ModelService",
-        "metadata": {"name": name, "namespace": "ml", "uid": f"uid-{name}", "generation": 2},
-        "spec": {"endpoints": [{"selector": {"matchLabels": selector}}]},
-    }
+    return model_service(selecting(selector), name=name, generation=2)
 
 
 ACTIVATOR = "http://10.240.0.2:8090"

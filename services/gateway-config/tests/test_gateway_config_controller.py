@@ -19,6 +19,8 @@ from modelplane.kube import Kube
 from modelplane.leader import LeaderElector
 from modelplane.writes import WritesFailedError
 
+from tests import gatewayobjects
+
 Json = dict[str, Any]
 
 
@@ -103,32 +105,19 @@ class Elector:
         self.is_leader = leader
 
 
-def inference_gateway() -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "InferenceGateway",
-        "metadata": {"name": "default", "uid": "u-ig", "generation": 1},
-        "spec": {"backend": "Traefik"},
-    }
+def inference_gateway(api_keys: Json | None = None) -> Json:
+    return gatewayobjects.inference_gateway(uid="u-ig", api_keys=api_keys, api_version=True)
 
 
 def model_service(name: str, **labels: str) -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "ModelService",
-        "metadata": {"name": name, "namespace": "ml", "uid": f"u-{name}", "generation": 1},
-        "spec": {"endpoints": [{"selector": {"matchLabels": labels}}]},
-    }
+    entry = gatewayobjects.selecting(labels)
+    return gatewayobjects.model_service(entry, name=name, uid=f"u-{name}", api_version=True)
 
 
 def model_endpoint(name: str, url: str, **labels: str) -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "ModelEndpoint",
-        "metadata": {"name": name, "namespace": "ml", "uid": f"u-{name}", "generation": 1,
-                     "labels": labels},
-        "spec": {"url": url, "rewritePath": "/"},
-    }  # fmt: skip
+    return gatewayobjects.model_endpoint(
+        name, url, labels=labels, rewrite="/", uid=f"u-{name}", generation=1, api_version=True
+    )
 
 
 NOW = "2026-12-01T10:00:00Z"
@@ -339,9 +328,7 @@ def test_the_backend_ca_bundle_is_cached_by_name_and_its_copy_follows_it() -> No
 
 
 def keys_required(required: bool) -> Json:
-    gateway = inference_gateway()
-    gateway["spec"]["apiKeys"] = {"required": required}
-    return gateway
+    return inference_gateway(api_keys={"required": required})
 
 
 def test_without_retries_the_key_middleware_is_applied_once_and_pruned_when_keys_go_off() -> None:

@@ -15,6 +15,9 @@ from gateway_config import keys
 from gateway_config.decide import Decision, Settings, Snapshot, decide
 from gateway_config.render import RELAY_ROUTE, backend_name, hop_name
 
+from tests import gatewayobjects
+from tests.gatewayobjects import inference_gateway, model_endpoint, model_service, selecting
+
 NOW = "2026-11-29T03:00:00Z"
 LATER = "2026-11-29T03:05:00Z"
 SETTINGS = Settings()
@@ -41,51 +44,31 @@ DROPS_HOP_TOKEN = {
 
 
 def ig(name: str = "default", generation: int = 1, **status: Any) -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "InferenceGateway",
-        "metadata": {"name": name, "uid": f"uid-{name}", "generation": generation},
-        "spec": {"backend": "Traefik"},
-        "status": status,
-    }
+    return inference_gateway(name=name, generation=generation, api_version=True, status=status)
 
 
 def ms(name: str, *selectors: dict[str, str], namespace: str = "ml", **status: Any) -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "ModelService",
-        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 2},
-        "spec": {"endpoints": [{"selector": {"matchLabels": s}} for s in selectors]},
-        "status": status,
-    }
+    entries = [selecting(s) for s in selectors]
+    return model_service(
+        *entries, name=name, namespace=namespace, generation=2, api_version=True, status=status
+    )
 
 
 def me(name: str, url: str, rewrite: str = "/", namespace: str = "ml", **labels: str) -> Json:
-    return {
-        "apiVersion": "modelplane.ai/v1alpha1",
-        "kind": "ModelEndpoint",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "labels": {k.replace("__", "/").replace("_", "."): v for k, v in labels.items()},
-        },
-        "spec": {"url": url, "rewritePath": rewrite},
-    }
+    return model_endpoint(
+        name,
+        url,
+        labels={k.replace("__", "/").replace("_", "."): v for k, v in labels.items()},
+        rewrite=rewrite,
+        namespace=namespace,
+        generation=1,
+        api_version=True,
+    )
 
 
 def gateway(*addresses: str, programmed: str = "True") -> Json:
-    return {
-        "kind": "Gateway",
-        "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"},
-        "status": {
-            "addresses": [{"type": "IPAddress", "value": a} for a in addresses],
-            "conditions": [
-                {"type": "Programmed", "status": programmed, "reason": "Invalid", "message": "no"}
-            ],
-        },
-    }
+    state = {"type": "Programmed", "status": programmed, "reason": "Invalid", "message": "no"}
+    return gatewayobjects.gateway(*addresses, conditions=[state])
 
 
 def objects(decision: Decision, kind: str) -> dict[str, Json]:

@@ -17,28 +17,13 @@ from gateway_config.render import (
     tier_retry_name,
 )
 
+from tests.gatewayobjects import entry, gateway, model_endpoint, model_service
+
 Json = dict[str, Any]
 NOW = "2026-12-03T15:00:00Z"
-GATEWAY = {"kind": "Gateway", "metadata": {"name": "modelplane-gateway"},
-           "status": {"addresses": [{"type": "IPAddress", "value": "10.9.0.1"}]}}  # fmt: skip
-
-
-def model_service(*entries: Json) -> Json:
-    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-    return {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": list(entries)}}
-
-
-def entry(deployment: str, **fields: int) -> Json:
-    return {"selector": {"matchLabels": {"d": deployment}}, **fields}
-
-
-def model_endpoint(name: str, url: str, deployment: str) -> Json:
-    meta = {"name": name, "namespace": "ml", "uid": f"uid-{name}", "labels": {"d": deployment}}
-    return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": "/x/"}}
-
-
-FLEET = model_endpoint("west", "http://10.1.0.5", "fleet")
-PROVIDER = model_endpoint("groq", "https://api.groq.example.com", "provider")
+GATEWAY = gateway("10.9.0.1", namespace=None)
+FLEET = model_endpoint("west", "http://10.1.0.5", "fleet", rewrite="/x/")
+PROVIDER = model_endpoint("groq", "https://api.groq.example.com", "provider", rewrite="/x/")
 REPLICA_LABELS = {"d": "fleet", "app.kubernetes.io/managed-by": REPLICA_PUBLISHER}
 TOUR = model_service(entry("fleet"), entry("provider", priority=1))
 
@@ -146,7 +131,7 @@ def test_three_priorities_chain_two_links() -> None:
     service = model_service(
         entry("fleet"), entry("provider", priority=1), entry("last", priority=5)
     )
-    spare = model_endpoint("spare", "https://spare.example.com", "last")
+    spare = model_endpoint("spare", "https://spare.example.com", "last", rewrite="/x/")
     objects = applied(service, FLEET, PROVIDER, spare)
     head = one(objects, "TraefikService", link_name("chat", 0))["spec"]["failover"]
     assert head["fallback"] == {"kind": "TraefikService", "name": link_name("chat", 1)}

@@ -32,13 +32,20 @@ from gateway_config.render import (
     tier_retry_name,
 )
 
+from tests.gatewayobjects import (
+    entry,
+    gateway,
+    inference_gateway,
+    model_endpoint,
+    model_service,
+)
+
 Json = dict[str, Any]
 START = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.UTC)
 SETTINGS = Settings()
 LAG_S = 2
 """Traefik's providersThrottleDuration default: how late a provider may apply a change."""
-GATEWAY = {"kind": "Gateway", "metadata": {"name": "modelplane-gateway"},
-           "status": {"addresses": [{"type": "IPAddress", "value": "10.9.0.1"}]}}  # fmt: skip
+GATEWAY = gateway("10.9.0.1", namespace=None)
 KEY_A = "sk-handover-a-0123456789abcdef"
 KEY_B = "sk-handover-b-0123456789abcdef"
 
@@ -48,25 +55,9 @@ def at(second: int) -> str:
 
 
 def ig(required: bool = False) -> Json:
-    spec: Json = {"backend": "Traefik"}
-    if required:
-        spec["apiKeys"] = {"required": True}
-    return {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "uid-ig"},
-            "spec": spec}  # fmt: skip
-
-
-def service(*entries: Json) -> Json:
-    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-    return {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": list(entries)}}
-
-
-def entry(deployment: str, **fields: int) -> Json:
-    return {"selector": {"matchLabels": {"d": deployment}}, **fields}
-
-
-def endpoint(name: str, url: str, deployment: str) -> Json:
-    meta = {"name": name, "namespace": "ml", "uid": f"uid-{name}", "labels": {"d": deployment}}
-    return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url, "rewritePath": "/x/"}}
+    return inference_gateway(
+        uid="uid-ig", generation=None, api_keys={"required": True} if required else None
+    )
 
 
 def secret(name: str, key_: str) -> Json:
@@ -79,9 +70,9 @@ def secret(name: str, key_: str) -> Json:
     }  # fmt: skip
 
 
-WEST = endpoint("west", "http://10.1.0.5", "fleet")
-EAST = endpoint("east", "http://10.1.0.6", "fleet")
-PROVIDER = endpoint("groq", "http://10.2.0.9:8000", "provider")
+WEST = model_endpoint("west", "http://10.1.0.5", "fleet", rewrite="/x/")
+EAST = model_endpoint("east", "http://10.1.0.6", "fleet", rewrite="/x/")
+PROVIDER = model_endpoint("groq", "http://10.2.0.9:8000", "provider", rewrite="/x/")
 """A plain-HTTP provider: reached through the hop (a hop Service and a hop route)."""
 
 
@@ -190,7 +181,7 @@ def never_names_what_traefik_lacks(cluster: Cluster) -> None:
 def fleet(*endpoints: Json, model_services: list[Json] | None = None) -> Cluster:
     snapshot = Snapshot(
         inference_gateways=[ig()],
-        model_services=model_services or [service(entry("fleet"))],
+        model_services=model_services or [model_service(entry("fleet"))],
         model_endpoints=list(endpoints),
         gateway=GATEWAY,
     )
@@ -207,7 +198,7 @@ def test_a_new_service_is_routed_in_its_first_pass() -> None:
 def test_a_new_bound_is_named_by_the_route_only_once_its_middleware_has_settled() -> None:
     cluster = fleet(WEST)
     cluster.settle(0)
-    bounded = service(entry("fleet", maxInFlight=2))
+    bounded = model_service(entry("fleet", maxInFlight=2))
     decision = cluster.step(10, model_services=[bounded])
     limit = ("Middleware", "ml", limit_name("chat", "west"))
     assert [key(o) for o in decision.apply] == [limit]
@@ -223,10 +214,10 @@ def test_a_new_bound_is_named_by_the_route_only_once_its_middleware_has_settled(
 
 
 def test_a_lifted_bound_leaves_the_route_at_once_and_its_middleware_later() -> None:
-    cluster = fleet(WEST, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet", maxInFlight=2))])
     cluster.settle(0)
     limit = ("Middleware", "ml", limit_name("chat", "west"))
-    decision = cluster.step(10, model_services=[service(entry("fleet"))])
+    decision = cluster.step(10, model_services=[model_service(entry("fleet"))])
     assert [key(o) for o in decision.apply] == [("HTTPRoute", "ml", "chat")]
     assert decision.annotate == ((limit, at(10)),)
     assert decision.delete == ()
@@ -236,9 +227,9 @@ def test_a_lifted_bound_leaves_the_route_at_once_and_its_middleware_later() -> N
 
 
 def test_a_bound_changed_in_place_takes_effect_in_one_pass() -> None:
-    cluster = fleet(WEST, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet", maxInFlight=2))])
     cluster.settle(0)
-    decision = cluster.step(10, model_services=[service(entry("fleet", maxInFlight=5))])
+    decision = cluster.step(10, model_services=[model_service(entry("fleet", maxInFlight=5))])
     limit = ("Middleware", "ml", limit_name("chat", "west"))
     assert [(key(o), o["spec"]["inFlightReq"]["amount"]) for o in decision.apply] == [(limit, 5)]
 
@@ -246,7 +237,7 @@ def test_a_bound_changed_in_place_takes_effect_in_one_pass() -> None:
 def test_an_added_provider_is_routed_once_its_hop_has_settled_and_a_removed_one_kept_a_while() -> (
     None
 ):
-    cluster = fleet(WEST, model_services=[service(entry("fleet"), entry("provider"))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet"), entry("provider"))])
     cluster.settle(0)
     decision = cluster.step(10, model_endpoints=[WEST, PROVIDER])
     made = {key(o) for o in decision.apply}
@@ -267,11 +258,11 @@ def test_an_added_provider_is_routed_once_its_hop_has_settled_and_a_removed_one_
 
 
 def test_dropping_the_fallback_entry_prunes_the_failover_objects_after_the_route_moves() -> None:
-    cluster = fleet(WEST, PROVIDER,
-                    model_services=[service(entry("fleet"), entry("provider", priority=1))])  # fmt: skip
+    fallback = model_service(entry("fleet"), entry("provider", priority=1))
+    cluster = fleet(WEST, PROVIDER, model_services=[fallback])
     cluster.settle(0)
     link = ("TraefikService", "ml", link_name("chat", 0))
-    cluster.settle(10, model_services=[service(entry("fleet"))])
+    cluster.settle(10, model_services=[model_service(entry("fleet"))])
     for name in (link, ("HTTPRoute", "ml", tier_name("chat", 1)),
                  ("Middleware", "ml", tier_retry_name("chat"))):  # fmt: skip
         assert name not in cluster.objects and name in cluster.gone
@@ -281,11 +272,11 @@ def test_dropping_the_fallback_entry_prunes_the_failover_objects_after_the_route
 
 
 def test_an_object_wanted_again_before_its_deletion_loses_its_stamp_and_stays() -> None:
-    cluster = fleet(WEST, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet", maxInFlight=2))])
     cluster.settle(0)
     limit = ("Middleware", "ml", limit_name("chat", "west"))
-    cluster.step(10, model_services=[service(entry("fleet"))])
-    decision = cluster.step(11, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster.step(10, model_services=[model_service(entry("fleet"))])
+    decision = cluster.step(11, model_services=[model_service(entry("fleet", maxInFlight=2))])
     assert decision.annotate == ((limit, None),)
     cluster.settle(12)
     assert limit in cluster.objects
@@ -293,9 +284,9 @@ def test_an_object_wanted_again_before_its_deletion_loses_its_stamp_and_stays() 
 
 
 def test_a_fresh_leader_reads_the_handover_from_the_objects_alone() -> None:
-    cluster = fleet(WEST, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet", maxInFlight=2))])
     cluster.settle(0)
-    cluster.step(10, model_services=[service(entry("fleet"))])
+    cluster.step(10, model_services=[model_service(entry("fleet"))])
     limit = ("Middleware", "ml", limit_name("chat", "west"))
     # another copy, with nothing in memory, decides from the same objects
     again = decide(replace(cluster.snapshot, managed=list(cluster.objects.values())),
@@ -304,21 +295,22 @@ def test_a_fresh_leader_reads_the_handover_from_the_objects_alone() -> None:
 
 
 EDITS: list[tuple[str, dict[str, Any]]] = [
-    ("a bound", {"model_services": [service(entry("fleet", maxInFlight=2), entry("provider"))]}),
-    ("a bound changed", {"model_services": [service(entry("fleet", maxInFlight=3),
-                                                    entry("provider"))]}),
-    ("a weight", {"model_services": [service(entry("fleet", maxInFlight=3),
-                                             entry("provider", weight=5))]}),
-    ("a fallback", {"model_services": [service(entry("fleet", maxInFlight=3),
-                                               entry("provider", priority=1))]}),
+    ("a bound", {"model_services": [model_service(entry("fleet", maxInFlight=2),
+                                                  entry("provider"))]}),
+    ("a bound changed", {"model_services": [model_service(entry("fleet", maxInFlight=3),
+                                                          entry("provider"))]}),
+    ("a weight", {"model_services": [model_service(entry("fleet", maxInFlight=3),
+                                                   entry("provider", weight=5))]}),
+    ("a fallback", {"model_services": [model_service(entry("fleet", maxInFlight=3),
+                                                     entry("provider", priority=1))]}),
     ("an endpoint added", {"model_endpoints": [WEST, EAST, PROVIDER]}),
     ("keys on", {"inference_gateways": [ig(True)], "api_keys": [secret("a", KEY_A)]}),
     ("a key added", {"api_keys": [secret("a", KEY_A), secret("b", KEY_B)]}),
     ("a key revoked", {"api_keys": [secret("b", KEY_B)]}),
-    ("no fallback", {"model_services": [service(entry("fleet"), entry("provider"))]}),
+    ("no fallback", {"model_services": [model_service(entry("fleet"), entry("provider"))]}),
     ("an endpoint removed", {"model_endpoints": [WEST, PROVIDER]}),
     ("keys off", {"inference_gateways": [ig(False)]}),
-    ("the provider's entry removed", {"model_services": [service(entry("fleet"))]}),
+    ("the provider's entry removed", {"model_services": [model_service(entry("fleet"))]}),
 ]  # fmt: skip
 
 
@@ -326,7 +318,8 @@ EDITS: list[tuple[str, dict[str, Any]]] = [
 def test_no_edit_makes_a_route_name_what_traefik_may_lack(pause_s: int) -> None:
     """Every kind of spec edit, each `pause_s` after the last pass wrote something (1: an
     edit arriving in the middle of the last one's handover)."""
-    cluster = fleet(WEST, PROVIDER, model_services=[service(entry("fleet"), entry("provider"))])
+    both = model_service(entry("fleet"), entry("provider"))
+    cluster = fleet(WEST, PROVIDER, model_services=[both])
     second = cluster.settle(0)
     took = {}
     for name, change in EDITS:
@@ -343,7 +336,7 @@ def test_no_edit_makes_a_route_name_what_traefik_may_lack(pause_s: int) -> None:
 def test_the_invariant_catches_a_route_that_names_a_new_middleware_at_once() -> None:
     """The checker itself, on a history where the route named a bound's Middleware in the
     pass that made it (what gateway-config did before the handover)."""
-    cluster = fleet(WEST, model_services=[service(entry("fleet", maxInFlight=2))])
+    cluster = fleet(WEST, model_services=[model_service(entry("fleet", maxInFlight=2))])
     cluster.settle(0)
     limit = ("Middleware", "ml", limit_name("chat", "west"))
     last, objects = cluster.history[-1]

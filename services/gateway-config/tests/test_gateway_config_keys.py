@@ -16,6 +16,8 @@ from gateway_config import keys
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.keyserver import REQUESTS, KeyServer
 
+from tests.gatewayobjects import entry, gateway, inference_gateway, model_endpoint, model_service
+
 Json = dict[str, Any]
 NOW = "2026-12-03T19:00:00Z"
 ALICE_KEY = "sk-alice-0123456789abcdef"
@@ -105,32 +107,13 @@ def test_the_table_keeps_digests_only_and_names_bad_secrets_by_field() -> None:
     assert ALICE_KEY not in text
 
 
-GATEWAY = {
-    "kind": "Gateway",
-    "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"},
-    "status": {"addresses": [{"type": "IPAddress", "value": "10.240.0.1"}]},
-}
-SERVICE = {
-    "kind": "ModelService",
-    "metadata": {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1},
-    "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}}, "maxInFlight": 4}]},
-}
-ENDPOINT = {
-    "kind": "ModelEndpoint",
-    "metadata": {"name": "e1", "namespace": "ml", "uid": "uid-e1", "labels": {"d": "x"}},
-    "spec": {"url": "http://10.1.2.3:8000", "rewritePath": "/"},
-}
+GATEWAY = gateway("10.240.0.1")
+SERVICE = model_service(entry("x", maxInFlight=4))
+ENDPOINT = model_endpoint("e1", "http://10.1.2.3:8000", "x", rewrite="/")
 
 
 def applied(api_keys: Json | None, uid: str = "u") -> dict[tuple[str, str], Json]:
-    spec: Json = {"backend": "Traefik"}
-    if api_keys is not None:
-        spec["apiKeys"] = api_keys
-    gateway = {
-        "kind": "InferenceGateway",
-        "metadata": {"name": "default", "uid": uid},
-        "spec": spec,
-    }
+    gateway = inference_gateway(uid=uid, generation=None, api_keys=api_keys)
     snapshot = Snapshot(
         inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
         gateway=GATEWAY, api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
@@ -179,8 +162,7 @@ def test_with_keys_required_the_route_checks_the_key_before_anything_else() -> N
 
 
 def test_a_revoked_key_rewrites_the_middleware_that_held_it() -> None:
-    gateway = {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "u"},
-               "spec": {"backend": "Traefik", "apiKeys": {"required": True}}}  # fmt: skip
+    gateway = inference_gateway(uid="u", generation=None, api_keys={"required": True})
     with_alice = Snapshot(
         inference_gateways=[gateway], model_services=[SERVICE], model_endpoints=[ENDPOINT],
         gateway=GATEWAY, api_keys=[secret("alice", ALICE_KEY, "ml/chat")],
@@ -236,8 +218,7 @@ def test_with_keys_required_a_tier_route_on_the_hop_listener_needs_the_token_too
     ]}}  # fmt: skip
     fallback = {**ENDPOINT, "metadata": {"name": "e2", "namespace": "ml", "uid": "uid-e2",
                                          "labels": {"d": "y"}}}  # fmt: skip
-    gateway = {"kind": "InferenceGateway", "metadata": {"name": "default", "uid": "u"},
-               "spec": {"backend": "Traefik", "apiKeys": {"required": True}}}  # fmt: skip
+    gateway = inference_gateway(uid="u", generation=None, api_keys={"required": True})
     snapshot = Snapshot(
         inference_gateways=[gateway], model_services=[tiered],
         model_endpoints=[ENDPOINT, fallback], gateway=GATEWAY,

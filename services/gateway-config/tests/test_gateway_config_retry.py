@@ -8,6 +8,8 @@ import pytest
 from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.render import backend_name
 
+from tests.gatewayobjects import entry, model_service
+
 NOW = "2026-12-03T15:00:00Z"
 MANAGED = {"app.kubernetes.io/managed-by": "modelplane-gateway-config"}
 
@@ -15,10 +17,7 @@ MANAGED = {"app.kubernetes.io/managed-by": "modelplane-gateway-config"}
 def test_every_service_route_retries_500_502_to_504_and_connection_errors_through_its_middleware() -> (
     None
 ):
-    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-    service = {"kind": "ModelService", "metadata": meta,
-               "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}}}]}}  # fmt: skip
-    decision = decide(Snapshot(model_services=[service]), Settings(), NOW)
+    decision = decide(Snapshot(model_services=[model_service(entry("x"))]), Settings(), NOW)
     by_kind: dict[str, list[Any]] = {}
     for obj in decision.apply:
         by_kind.setdefault(obj["kind"], []).append(obj)
@@ -85,12 +84,9 @@ def test_without_retries_there_is_no_middleware_and_no_filter() -> None:
     from gateway_config.__main__ import parser
     from gateway_config.controller import managed_kinds, watched_paths
 
-    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-    service = {"kind": "ModelService", "metadata": meta,
-               "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}}}]}}  # fmt: skip
     assert parser().parse_args([]).retries is True
     off = Settings(retries=parser().parse_args(["--no-retries"]).retries)
-    decision = decide(Snapshot(model_services=[service]), off, NOW)
+    decision = decide(Snapshot(model_services=[model_service(entry("x"))]), off, NOW)
     assert [o["kind"] for o in decision.apply] == ["Service", "EndpointSlice", "HTTPRoute"]
     (route,) = [o for o in decision.apply if o["kind"] == "HTTPRoute"]
     assert "filters" not in route["spec"]["rules"][0]

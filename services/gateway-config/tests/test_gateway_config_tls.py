@@ -7,26 +7,12 @@ from typing import Any
 import pytest
 from gateway_config.decide import Settings, Snapshot, decide
 
+from tests.gatewayobjects import entry, gateway, inference_gateway, model_service
+
 Json = dict[str, Any]
 NOW = "2026-12-03T15:00:00Z"
-GATEWAY = {
-    "kind": "Gateway",
-    "metadata": {"name": "modelplane-gateway", "namespace": "modelplane-system"},
-    "status": {
-        "addresses": [{"type": "IPAddress", "value": "10.240.0.1"}],
-        "conditions": [{"type": "Programmed", "status": "True"}],
-    },
-}
-SERVICE = {
-    "kind": "ModelService",
-    "metadata": {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1},
-    "spec": {"endpoints": [{"selector": {"matchLabels": {"d": "x"}}}]},
-}
-
-
-def inference_gateway(**spec: Any) -> Json:
-    meta = {"name": "default", "uid": "uid-default", "generation": 1}
-    return {"kind": "InferenceGateway", "metadata": meta, "spec": {"backend": "Traefik", **spec}}
+GATEWAY = gateway("10.240.0.1", conditions=[{"type": "Programmed", "status": "True"}])
+SERVICE = model_service(entry("x"))
 
 
 def decided(settings: Settings, **spec: Any) -> tuple[dict[tuple[str, str], Json], Json]:

@@ -9,6 +9,8 @@ from gateway_config.decide import Settings, Snapshot, decide
 from gateway_config.render import hop_name
 from gateway_config.weights import MAX_WEIGHT, endpoint_weights
 
+from tests.gatewayobjects import entry, model_endpoint, model_service
+
 Json = dict[str, Any]
 NOW = "2026-12-03T15:00:00Z"
 HOPPED = functools.partial(hop_name, "chat")
@@ -57,20 +59,6 @@ def test_weights_too_large_for_the_gateway_api_are_scaled_and_rounded() -> None:
     assert weights["n0"] == 1
 
 
-def model_service(*entries: tuple[dict[str, str], int | None]) -> Json:
-    spec = [
-        {"selector": {"matchLabels": labels}, **({} if w is None else {"weight": w})}
-        for labels, w in entries
-    ]
-    meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-    return {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": spec}}
-
-
-def model_endpoint(name: str, url: str, **labels: str) -> Json:
-    meta = {"name": name, "namespace": "ml", "uid": f"uid-{name}", "labels": labels}
-    return {"kind": "ModelEndpoint", "metadata": meta, "spec": {"url": url}}
-
-
 def route_weights(service: Json, *endpoints: Json) -> dict[str, int]:
     decision = decide(
         Snapshot(model_services=[service], model_endpoints=endpoints), Settings(), NOW
@@ -82,18 +70,18 @@ def route_weights(service: Json, *endpoints: Json) -> dict[str, int]:
 
 
 def test_the_route_carries_the_weights_and_a_bad_url_does_not_count_as_an_endpoint() -> None:
-    service = model_service(({"d": "stable"}, 19), ({"d": "canary"}, None))
+    service = model_service(entry("stable", weight=19), entry("canary"))
     weights = route_weights(
         service,
-        model_endpoint("s1", "https://one.example.com", d="stable"),
-        model_endpoint("s2", "https://two.example.com", d="stable"),
-        model_endpoint("broken", "ftp://x.example.com", d="stable"),  # not routed: not counted
-        model_endpoint("c", "https://canary.example.com", d="canary"),  # default weight 1
+        model_endpoint("s1", "https://one.example.com", "stable"),
+        model_endpoint("s2", "https://two.example.com", "stable"),
+        model_endpoint("broken", "ftp://x.example.com", "stable"),  # not routed: not counted
+        model_endpoint("c", "https://canary.example.com", "canary"),  # default weight 1
     )
     assert weights == {HOPPED("s1"): 19, HOPPED("s2"): 19, HOPPED("c"): 2}
 
 
 def test_a_canary_entry_whose_endpoints_are_gone_leaves_the_rest_at_weight_1() -> None:
-    service = model_service(({"d": "stable"}, 19), ({"d": "canary"}, 1))
-    weights = route_weights(service, model_endpoint("s1", "https://one.example.com", d="stable"))
+    service = model_service(entry("stable", weight=19), entry("canary", weight=1))
+    weights = route_weights(service, model_endpoint("s1", "https://one.example.com", "stable"))
     assert weights == {HOPPED("s1"): 1}
