@@ -60,19 +60,15 @@ def test_a_body_bound_from_the_command_line_reaches_every_retry_middleware(
     bound = parser().parse_args(["--retry-max-body-bytes", "65536"]).retry_max_body_bytes
 
     def retries(*entries: dict[str, Any]) -> dict[str, int]:
-        meta = {"name": "chat", "namespace": "ml", "uid": "uid-chat", "generation": 1}
-        service = {"kind": "ModelService", "metadata": meta, "spec": {"endpoints": entries}}
         settings = Settings(retry_max_body_bytes=bound)
-        decision = decide(Snapshot(model_services=[service]), settings, NOW)
+        decision = decide(Snapshot(model_services=[model_service(*entries)]), settings, NOW)
         return {o["metadata"]["name"]: o["spec"]["retry"]["maxRequestBodyBytes"]
                 for o in decision.apply if o["kind"] == "Middleware" and "retry" in o["spec"]}  # fmt: skip
 
-    assert retries({"selector": {"matchLabels": {"d": "x"}}}) == {"chat": 65536}
+    assert retries(entry("x")) == {"chat": 65536}
     # a service with a fallback: its failover link holds whole bodies already, so its
     # tiers' retry reads them whole too (a bound would only cost its allocation)
-    tiered = retries({"selector": {"matchLabels": {"d": "x"}}},
-                     {"selector": {"matchLabels": {"d": "y"}}, "priority": 1})  # fmt: skip
-    assert list(tiered.values()) == [-1]
+    assert list(retries(entry("x"), entry("y", priority=1)).values()) == [-1]
     for bad in ("0", "-2"):
         with pytest.raises(SystemExit) as exited:
             main(["--retry-max-body-bytes", bad])
