@@ -79,8 +79,9 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, str]]
     config = work / "routes.yaml"
     config.write_text(json.dumps(file_config(objects, entrypoints, {"sim.relay.test": HOST}, work)))
     argv = gateway.traefik_command(
-        TRAEFIK, address=HOST, web_port=web, admin_port=admin, hop_port=hop
-    )
+        TRAEFIK, address=HOST, web_port=web, admin_port=admin, hop_port=hop,
+        https_port=free_port(),  # not 443: a bench or another test may hold it
+    )  # fmt: skip
     argv = [a for a in argv if not a.startswith("--providers.kubernetesGateway")]
     argv += [f"--providers.file.filename={config}"]
     log = (work / "traefik.log").open("wb")

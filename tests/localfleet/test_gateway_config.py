@@ -121,6 +121,11 @@ def test_the_front_door_has_an_https_entrypoint_on_443_without_timeouts() -> Non
     # inference clusters' gateways have none
     plain = gateway.traefik_command(Path("traefik"), address="a", web_port=1, admin_port=2)
     assert "entryPoints.websecure.address" not in _flags(plain)
+    # benchmarks and tests on loopback choose another port (two at once would collide)
+    moved = gateway.traefik_command(
+        Path("traefik"), address="127.0.0.1", web_port=1, admin_port=2, hop_port=3, https_port=4
+    )
+    assert _flags(moved)["entryPoints.websecure.address"] == "127.0.0.1:4"
 
 
 def test_the_front_door_loads_the_key_plugin_from_its_working_directory(tmp_path: Path) -> None:

@@ -314,8 +314,9 @@ class Relay:
         traefik = Path(sys.executable).parent / "traefik"
         admin = free_port()
         argv = gateway.traefik_command(
-            traefik, address=HOST, web_port=web_port, admin_port=admin, hop_port=hop
-        )
+            traefik, address=HOST, web_port=web_port, admin_port=admin, hop_port=hop,
+            https_port=free_port(),  # not 443: two benches or tests at once would collide
+        )  # fmt: skip
         argv = [a for a in argv if not a.startswith("--providers.kubernetes")]
         if self.baseline:
             argv = [a for a in argv if a not in gateway.RELAY_FLAGS]

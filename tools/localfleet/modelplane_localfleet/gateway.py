@@ -15,7 +15,8 @@ Guarantees of the command line `traefik_command` builds:
   `web`'s, and it trusts the forwarded headers the gateway itself sets
   (`address` only), so a provider still sees the client's address first in
   `X-Forwarded-For`.
-- Given `hop_port`, a third entrypoint `websecure` on `address:443` for the
+- Given `hop_port`, a third entrypoint `websecure` on `address:https_port` (443
+  unless told: benchmarks and tests on loopback pick a free port) for the
   Gateway's `https` listener, which gateway-config adds when the
   InferenceGateway names a certificate (`spec.tls.secretName`; Traefik reads
   the Secret, the RBAC below allows it); its timeouts are lifted like `web`'s.
@@ -126,7 +127,7 @@ def traefik_crds() -> list[dict[str, Any]]:
     return crds
 
 
-def _front_door_flags(address: str, hop_port: int) -> list[str]:
+def _front_door_flags(address: str, hop_port: int, https_port: int) -> list[str]:
     entry = f"--entryPoints.{HOP_ENTRYPOINT}"
     https = f"--entryPoints.{HTTPS_ENTRYPOINT}"
     return [
@@ -134,7 +135,7 @@ def _front_door_flags(address: str, hop_port: int) -> list[str]:
         f"{entry}.transport.respondingTimeouts.readTimeout=0s",
         f"{entry}.transport.respondingTimeouts.writeTimeout=0s",
         f"{entry}.forwardedHeaders.trustedIPs={address}",
-        f"{https}.address={address}:{HTTPS_PORT}",
+        f"{https}.address={address}:{https_port}",
         f"{https}.transport.respondingTimeouts.readTimeout=0s",
         f"{https}.transport.respondingTimeouts.writeTimeout=0s",
         "--providers.kubernetesCRD=true",
@@ -156,9 +157,10 @@ def traefik_command(
     web_port: int,
     admin_port: int,
     hop_port: int | None = None,
+    https_port: int = HTTPS_PORT,
     log_level: str = "INFO",
 ) -> list[str]:
-    hop = [] if hop_port is None else _front_door_flags(address, hop_port)
+    hop = [] if hop_port is None else _front_door_flags(address, hop_port, https_port)
     return [
         str(traefik),
         "--global.checkNewVersion=false",
