@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from gateway_config import retry
 from gateway_config.backends import Backend
 
@@ -54,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tools.bench import stream_bench  # noqa: E402
-from tools.bench.stream_bench import HOST, Relay, Tally, free_port, stream_one  # noqa: E402
+from tools.bench.stream_bench import HOST, Relay, free_port, stream_rounds  # noqa: E402
 
 WARM_ROUNDS = 20
 BUFFERED = "/engine-buffered/"
@@ -141,22 +140,6 @@ def merged(configs: list[Any]) -> dict[str, Any]:
     return {"http": http}
 
 
-async def rounds(urls: dict[str, str], count: int) -> dict[str, Tally]:
-    """`count` rounds, one stream at a time, one per URL, the order rotating each round."""
-    tallies = {name: Tally() for name in urls}
-    clients = {name: httpx.AsyncClient(timeout=60, trust_env=False) for name in urls}
-    order = list(urls)
-    try:
-        for n in range(count):
-            turn = order[n % len(order) :] + order[: n % len(order)]
-            for name in turn:
-                await stream_one(clients[name], urls[name], tallies[name])
-    finally:
-        for client in clients.values():
-            await client.aclose()
-    return tallies
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="+", metavar="VARIANT")
@@ -182,11 +165,11 @@ def main() -> None:
         for v in variants:
             urls[v.name] = f"http://{HOST}:{relay.front_port}/{v.name}/replica/v1/chat/completions"
         relay.wait_ready([], urls=list(urls.values()))
-        asyncio.run(rounds(urls, WARM_ROUNDS))
+        asyncio.run(stream_rounds(urls, WARM_ROUNDS))
         added: dict[str, list[float]] = {v.name: [] for v in variants}
         for run in range(1, args.runs + 1):
             began = time.strftime("%H:%M:%S")
-            tallies = asyncio.run(rounds(urls, args.rounds))
+            tallies = asyncio.run(stream_rounds(urls, args.rounds))
             engine = statistics.median(tallies["engine"].first) * 1000
             print(f"run {run} (from {began} UTC): engine ttft p50 {engine:.3f} ms", flush=True)
             for v in variants:

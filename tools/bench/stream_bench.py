@@ -503,18 +503,27 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
     return tally.figures()
 
 
-async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict[str, Any]]:
-    """`count` rounds, one stream at a time, each round one streamed chat per kind in turn
-    (a kept-alive connection per kind): the kinds meet the same load on a shared machine."""
-    tallies = {kind: Tally() for kind in urls}
-    clients = {kind: httpx.AsyncClient(timeout=60, trust_env=False) for kind in urls}
+async def stream_rounds(urls: dict[str, str], count: int) -> dict[str, Tally]:
+    """`count` rounds, one stream at a time, each round one streamed chat per URL in turn
+    (a kept-alive connection per URL), the order rotating every round: the URLs meet the
+    same load on a shared machine, and none always follows the same one (a stream sent
+    straight after a direct one meets the engine still finishing that one)."""
+    tallies = {name: Tally() for name in urls}
+    clients = {name: httpx.AsyncClient(timeout=60, trust_env=False) for name in urls}
+    names = list(urls)
     try:
-        for _ in range(count):
-            for kind, url in urls.items():
-                await stream_one(clients[kind], url, tallies[kind])
+        for n in range(count):
+            for name in names[n % len(names) :] + names[: n % len(names)]:
+                await stream_one(clients[name], urls[name], tallies[name])
     finally:
         for client in clients.values():
             await client.aclose()
+    return tallies
+
+
+async def stream_interleaved(urls: dict[str, str], count: int) -> dict[str, dict[str, Any]]:
+    """`stream_rounds` over each kind's URL: each kind's figures."""
+    tallies = await stream_rounds(urls, count)
     return {kind: tally.figures() for kind, tally in tallies.items()}
 
 
