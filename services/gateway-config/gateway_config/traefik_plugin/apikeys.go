@@ -58,11 +58,10 @@ func CreateConfig() *Config {
 }
 
 // grant is one key's entry in a service's table: whether it may use the service, its
-// key id (as the header value set on an accepted request) and its counter of requests.
+// key id and its counter of requests.
 type grant struct {
 	allowed bool
 	id      string
-	idValue []string
 	count   *int64
 }
 
@@ -80,7 +79,7 @@ func table(service string, allowed, denied []string) map[string]*grant {
 			if n == 1 {
 				result = "accepted"
 			}
-			found[string(raw)] = &grant{n == 1, id, []string{id}, counter.slot(id, service, result)}
+			found[string(raw)] = &grant{n == 1, id, counter.slot(id, service, result)}
 		}
 	}
 	return found
@@ -118,13 +117,16 @@ func (k *Keys) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if len(key) > 7 && strings.EqualFold(key[:7], "bearer ") {
 		key = strings.TrimSpace(key[7:])
 	} else {
+		key = ""
+	}
+	if key == "" {
 		key = strings.TrimSpace(req.Header.Get("X-Api-Key"))
 	}
 	sum := sha256.Sum256([]byte(key))
 	found := k.grants[string(sum[:])]
 	if found != nil && found.allowed && key != "" {
 		atomic.AddInt64(found.count, 1)
-		req.Header[KeyIDHeader] = found.idValue
+		req.Header[KeyIDHeader] = []string{found.id} // (a slice of its own: others may edit it)
 		k.next.ServeHTTP(rw, req)
 		return
 	}
