@@ -27,7 +27,7 @@ new attempt is the balancer's next pick, normally another endpoint.
   (`--retry-max-body-bytes N`) caps what one request may hold in memory, but
   Traefik allocates all N bytes for every request, bodyless ones included: 1 MiB
   (this module's bound until 2026-12) added 0.4 ms to the time to first token at
-  one stream at a time, 64 KiB nothing measurable (`tools/bench/stream_bench.py`),
+  one stream at a time, 64 KiB nothing measurable (`tools/bench/front_door_ab.py`),
   and a body over the bound is still retried on connection errors only.
 - Once an answer's head reached the client (a 200 stream has started) nothing
   is retried: a stream cut mid-way stays cut.
