@@ -69,6 +69,7 @@ import contextlib
 import datetime
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -158,10 +159,32 @@ def rendered(
     key_port: int | None = None,
     namespace: str = "bench",
     retry_max_body_bytes: int = retry.UNBOUNDED_BODY,
+    address: str = HOST,
 ) -> dict[str, Any]:
-    """The front door's file configuration: what gateway-config renders for one ModelService
-    `<namespace>/<kind>` per endpoint (named by kind, in `namespace`), the Gateway's address
-    being 127.0.0.1."""
+    """The front door's file configuration: `rendered_objects` as Traefik's Gateway provider
+    would load them (`tools.bench.rendered_routes`, every name resolving to `address`)."""
+    objects = rendered_objects(
+        endpoints, ca_pem, hop_port, retries, key_port, namespace, retry_max_body_bytes
+    )
+    url_hosts = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0] for e in endpoints}
+    resolve = dict.fromkeys(url_hosts, address)
+    entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
+    return rendered_routes.file_config(objects, entrypoints, resolve, work)
+
+
+def rendered_objects(
+    endpoints: list[dict[str, Any]],
+    ca_pem: str,
+    hop_port: int,
+    retries: bool = True,
+    key_port: int | None = None,
+    namespace: str = "bench",
+    retry_max_body_bytes: int = retry.UNBOUNDED_BODY,
+    gateway_address: str = HOST,
+) -> list[dict[str, Any]]:
+    """What gateway-config renders for one ModelService `<namespace>/<kind>` per endpoint
+    (named by kind, in `namespace`): its namespaced objects (the Gateway among them, at
+    `gateway_address`), the key plugin reporting to `key_port` on 127.0.0.1."""
 
     def entries(name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = [{"selector": {"matchLabels": {"kind": name}}}]
@@ -179,7 +202,7 @@ def rendered(
          "spec": {"endpoints": entries(e["metadata"]["name"])}}
         for e in endpoints if e["metadata"]["name"] not in (FALLBACK, CANARY)
     ]  # fmt: skip
-    gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": HOST}]}}
+    gateway_status = {"status": {"addresses": [{"type": "IPAddress", "value": gateway_address}]}}
     spec: dict[str, Any] = {"backend": "Traefik"}
     if key_port is not None:
         spec["apiKeys"] = {"required": True}
@@ -196,11 +219,8 @@ def rendered(
         backend_ca=CA_CONFIGMAP, hop_port=hop_port, retries=retries,
         auth_url=f"http://{HOST}:{key_port}", retry_max_body_bytes=retry_max_body_bytes,
     )  # fmt: skip
-    # (the GatewayClass and Gateway of an InferenceGateway are the Traefik command's here)
-    objects = [o for o in decide(snapshot, settings, NOW).apply if "namespace" in o["metadata"]]
-    resolve = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0]: HOST for e in endpoints}
-    entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
-    return rendered_routes.file_config(objects, entrypoints, resolve, work)
+    # (the GatewayClass is the Traefik install's)
+    return [o for o in decide(snapshot, settings, NOW).apply if "namespace" in o["metadata"]]
 
 
 def key_secret(name: str, key: str, services: str) -> dict[str, Any]:
@@ -219,7 +239,8 @@ def key_secret(name: str, key: str, services: str) -> dict[str, Any]:
 def server_url(found: Backend) -> str:
     """The URL Traefik dials for a backend: h2c for `kubernetes.io/h2c`, else its scheme."""
     scheme = "h2c" if found.app_protocol == H2C else found.scheme
-    return f"{scheme}://{HOST}:{found.port}"
+    host = HOST if found.address_type == "FQDN" else found.host  # (names resolve to loopback)
+    return f"{scheme}://{host}:{found.port}"
 
 
 def _route(http: dict[str, Any], name: str, prefix: str, entrypoint: str, target: Backend) -> None:
@@ -278,8 +299,11 @@ class Relay:
     def __init__(
         self, work: Path, baseline: bool, direct: bool = False, retries: bool = True,
         api_keys: bool = False, weights: bool = False, tried: Tried = NOTHING_TRIED,
+        host: str = HOST,
     ) -> None:  # fmt: skip
         self.work = work
+        self.host = host
+        """The address the simulators and Traefiks listen on."""
         self.tried = tried
         self.weights = weights
         self.key_port = free_port() if api_keys else None
@@ -304,7 +328,7 @@ class Relay:
 
     def simulator(self, name: str, port: int, *extra: str) -> None:
         self.spawn(name, [
-            sys.executable, "-m", "modelplane_enginesim", f"--host={HOST}", f"--port={port}",
+            sys.executable, "-m", "modelplane_enginesim", f"--host={self.host}", f"--port={port}",
             "--model=tiny", "--served-model-name=qwen", f"--pod-name={name}", *extra,
         ])  # fmt: skip
 
@@ -314,7 +338,7 @@ class Relay:
         traefik = Path(sys.executable).parent / "traefik"
         admin = free_port()
         argv = gateway.traefik_command(
-            traefik, address=HOST, web_port=web_port, admin_port=admin, hop_port=hop,
+            traefik, address=self.host, web_port=web_port, admin_port=admin, hop_port=hop,
             https_port=free_port(),  # not 443: two benches or tests at once would collide
         )  # fmt: skip
         argv = [a for a in argv if not a.startswith("--providers.kubernetes")]
@@ -324,7 +348,7 @@ class Relay:
         dynamic.write_text(json.dumps(config))  # YAML is a superset of JSON
         argv = [*argv, *self.tried.args, f"--providers.file.filename={dynamic}"]
         self.spawn(name, argv, dict(self.tried.env))
-        self.pings.append(gateway.ping_url(HOST, admin))
+        self.pings.append(gateway.ping_url(self.host, admin))
 
     def start(self, kinds: list[str]) -> None:
         now = datetime.datetime.now(datetime.UTC)
@@ -393,8 +417,8 @@ class Relay:
 
     def url(self, kind: str) -> str:
         if kind == "engine":
-            return f"http://{HOST}:{self.engine_port}/v1/chat/completions"
-        return f"http://{HOST}:{self.front_port}/bench/{kind}/v1/chat/completions"
+            return f"http://{self.host}:{self.engine_port}/v1/chat/completions"
+        return f"http://{self.host}:{self.front_port}/bench/{kind}/v1/chat/completions"
 
     def wait_ready(
         self, kinds: list[str], timeout_s: float = 60.0, urls: list[str] | None = None
@@ -503,18 +527,32 @@ async def stream_many(url: str, count: int, concurrency: int) -> dict[str, Any]:
     return tally.figures()
 
 
-async def stream_rounds(urls: dict[str, str], count: int) -> dict[str, Tally]:
-    """`count` rounds, one stream at a time, each round one streamed chat per URL in turn
-    (a kept-alive connection per URL), the order rotating every round: the URLs meet the
-    same load on a shared machine, and none always follows the same one (a stream sent
-    straight after a direct one meets the engine still finishing that one)."""
+async def stream_rounds(
+    urls: dict[str, str], count: int, concurrency: int = 1, gap_s: float = 0.0, seed: int = 0
+) -> dict[str, Tally]:
+    """`count` rounds, each round `concurrency` streamed chats at once per URL, the URLs in
+    turn (one stream at a time by default; kept-alive connections per URL), in an order
+    shuffled every round (`seed`), `gap_s` of quiet before each stream (or batch): the URLs
+    meet the same load on a shared machine. A stream sent straight after a direct one
+    meets the engine simulator still finishing that one (0.2-0.3 ms later at p50), so no
+    URL may always follow the direct one, as it did when a fixed order was rotated; with
+    no gap, a URL still follows the direct one in about one round in as many as there are
+    URLs, which the direct URL itself never does within a round."""
     tallies = {name: Tally() for name in urls}
-    clients = {name: httpx.AsyncClient(timeout=60, trust_env=False) for name in urls}
+    limits = httpx.Limits(max_connections=concurrency)
+    clients = {name: httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) for name in urls}
     names = list(urls)
+    shuffle = random.Random(seed).shuffle
     try:
-        for n in range(count):
-            for name in names[n % len(names) :] + names[: n % len(names)]:
-                await stream_one(clients[name], urls[name], tallies[name])
+        for _ in range(count):
+            shuffle(names)
+            for name in names:
+                if gap_s:
+                    await asyncio.sleep(gap_s)
+                batch = [
+                    stream_one(clients[name], urls[name], tallies[name]) for _ in range(concurrency)
+                ]
+                await asyncio.gather(*batch)
     finally:
         for client in clients.values():
             await client.aclose()
