@@ -24,8 +24,8 @@ Two front doors:
   build the Gateway provider's RequestHeaderModifier and URLRewrite middlewares
   (which edit the request and call the next handler), so the hop token, the key
   headers' removal and a rewritten Host become `headers` middlewares, which also
-  wrap the response writer (side by side, below, within the runs' spread of the
-  shipped front door);
+  wrap the response writer (side by side with `--with-file`, within the runs'
+  spread of the shipped front door: `tools/bench/README.md`);
 - `--fleet` (needs root): the local fleet's control cluster alone (`up` without
   a fleet file, torn down after) and its Traefik, which reads the rendered
   objects, applied to the control cluster's API server, through its Gateway and
