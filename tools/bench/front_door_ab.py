@@ -71,6 +71,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,11 @@ def _filter_step(item: dict[str, Any]) -> str | None:
     return "keys" if item["extensionRef"]["name"].startswith("mp-auth-") else "retry"
 
 
-def reordered(variant: Variant, chain: list[Any], step: Any) -> list[Any]:
+def reordered(variant: Variant, chain: list[Any], step: Callable[[Any], str | None]) -> list[Any]:
     """`chain` in the variant's `order` (unchanged without one; other items stay last)."""
     if not variant.order:
         return chain
-    rank = {name: i for i, name in enumerate(variant.order)}
+    rank: dict[str | None, int] = {name: i for i, name in enumerate(variant.order)}
     return sorted(chain, key=lambda item: rank.get(step(item), len(rank)))
 
 
@@ -162,11 +163,9 @@ def front_config(
 ) -> Any:
     """What gateway-config renders for the variant's ModelService `<name>/replica`, as a file
     configuration (the cluster gateway's name resolving to `address`)."""
-    config = stream_bench.rendered(
-        variant_endpoints(variant, cluster_url), "", hop_port, work, variant.retries,
-        key_port if variant.keys else None, namespace=variant.name,
-        retry_max_body_bytes=variant.body, address=address,
-    )  # fmt: skip
+    objects = variant_objects(variant, cluster_url, hop_port, key_port, HOST)
+    endpoints = variant_endpoints(variant, cluster_url)
+    config = stream_bench.file_configuration(objects, endpoints, work, address)
     for router in config["http"]["routers"].values():
         router["middlewares"] = reordered(variant, router.get("middlewares", []), _file_step)
     if variant.http1:
@@ -177,14 +176,21 @@ def front_config(
     return config
 
 
-def fleet_objects(variant: Variant, cluster_url: str, key_port: int, address: str) -> list[Any]:
-    """What gateway-config renders for the variant's ModelService `<name>/replica`, for the
-    fleet's control cluster (its Gateway at `address`), without owner references."""
-    objects = stream_bench.rendered_objects(
-        variant_endpoints(variant, cluster_url), "", PORTS.gateway_hop, variant.retries,
+def variant_objects(
+    variant: Variant, cluster_url: str, hop_port: int, key_port: int, gateway_address: str
+) -> list[dict[str, Any]]:
+    """What gateway-config renders for the variant's ModelService `<name>/replica`."""
+    return stream_bench.rendered_objects(
+        variant_endpoints(variant, cluster_url), "", hop_port, variant.retries,
         key_port if variant.keys else None, namespace=variant.name,
-        retry_max_body_bytes=variant.body, gateway_address=address,
+        retry_max_body_bytes=variant.body, gateway_address=gateway_address,
     )  # fmt: skip
+
+
+def fleet_objects(variant: Variant, cluster_url: str, key_port: int, address: str) -> list[Any]:
+    """`variant_objects` for the fleet's control cluster (its Gateway at `address`), without
+    owner references."""
+    objects = variant_objects(variant, cluster_url, PORTS.gateway_hop, key_port, address)
     for obj in objects:
         obj["metadata"].pop("ownerReferences", None)
         if obj["kind"] == "HTTPRoute":

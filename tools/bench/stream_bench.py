@@ -150,22 +150,12 @@ def counts_token() -> str:
     return keys.counts_token([INFERENCE_GATEWAY])
 
 
-def rendered(
-    endpoints: list[dict[str, Any]],
-    ca_pem: str,
-    hop_port: int,
-    work: Path,
-    retries: bool = True,
-    key_port: int | None = None,
-    namespace: str = "bench",
-    retry_max_body_bytes: int = retry.UNBOUNDED_BODY,
-    address: str = HOST,
+def file_configuration(
+    objects: list[dict[str, Any]], endpoints: list[dict[str, Any]], work: Path, address: str = HOST
 ) -> dict[str, Any]:
-    """The front door's file configuration: `rendered_objects` as Traefik's Gateway provider
-    would load them (`tools.bench.rendered_routes`, every name resolving to `address`)."""
-    objects = rendered_objects(
-        endpoints, ca_pem, hop_port, retries, key_port, namespace, retry_max_body_bytes
-    )
+    """The front door's file configuration: `objects` (`rendered_objects` of `endpoints`) as
+    Traefik's Gateway provider would load them (`tools.bench.rendered_routes`, the host of
+    every endpoint's URL resolving to `address`)."""
     url_hosts = {str(e["spec"]["url"]).split("//")[1].rsplit(":", 1)[0] for e in endpoints}
     resolve = dict.fromkeys(url_hosts, address)
     entrypoints = {"http": gateway.WEB_ENTRYPOINT, "hop": gateway.HOP_ENTRYPOINT}
@@ -396,9 +386,10 @@ class Relay:
             if self.weights and "replica" in routed:
                 url = f"http://cluster.bench.test:{ports['cluster']}"
                 chosen.append(endpoint(CANARY, url, "/engine/", True))
-            front = rendered(
-                chosen, ca_file.read_text(), self.hop, self.work, self.retries, self.key_port
+            objects = rendered_objects(
+                chosen, ca_file.read_text(), self.hop, self.retries, self.key_port
             )
+            front = file_configuration(objects, chosen, self.work)
         if self.key_port is not None:
             self.spawn("key-server", [sys.executable, __file__, "--serve-keys", str(self.key_port)])
         self.traefik("front-door", self.front_port, front, self.hop)

@@ -71,9 +71,9 @@ def front_door() -> Iterator[str]:
     relay = Relay(work, baseline=False)
     try:
         url = f"http://echo.bench.test:{echo_port}"
-        config = stream_bench.rendered(
-            [stream_bench.endpoint("plain", url)], "", relay.hop, work, key_port=key_port
-        )
+        endpoints = [stream_bench.endpoint("plain", url)]
+        objects = stream_bench.rendered_objects(endpoints, "", relay.hop, key_port=key_port)
+        config = stream_bench.file_configuration(objects, endpoints, work)
         relay.traefik("front-door", relay.front_port, config, relay.hop)
         relay.wait_ready([])
         yield f"http://{HOST}:{relay.front_port}/{SERVICE}/v1/chat/completions"
