@@ -307,41 +307,52 @@ def run_variants(
             for v in on_file:
                 urls[v.name] = f"{front}/{v.name}/replica/v1/chat/completions"
         relay.wait_ready([], timeout_s=120, urls=list(urls.values()))
-        gap_s = args.gap_ms / 1000
-        asyncio.run(stream_rounds(urls, WARM_ROUNDS, args.concurrency, gap_s))
-        added: dict[str, list[float]] = {v.name: [] for v in variants}
-        p50s: dict[str, list[float]] = {name: [] for name in urls}
-        p99s: dict[str, list[float]] = {name: [] for name in urls}
-        for run in range(1, args.runs + 1):
-            began = time.strftime("%H:%M:%S")
-            tallies = asyncio.run(
-                stream_rounds(urls, args.rounds, args.concurrency, gap_s, seed=run)
-            )
-            for name, tally in tallies.items():
-                p50s[name].append(statistics.median(tally.first) * 1000)
-                p99s[name].append(tally.figures()["first_p99_ms"])
-            engine = p50s["engine"][-1]
-            print(f"run {run} (from {began} UTC): engine ttft p50 {engine:.3f} "
-                  f"p99 {p99s['engine'][-1]:.2f} ms", flush=True)  # fmt: skip
-            for v in variants:
-                figures = tallies[v.name].figures()
-                p50 = p50s[v.name][-1]
-                added[v.name].append(p50 - engine)
-                print(f"  {v.name:12} ttft p50 {p50:7.3f} p99 {figures['first_p99_ms']:7.2f} "
-                      f"added p50 {p50 - engine:+.3f} ms  failed {figures['failed']} "
-                      f"cut {figures['cut']}", flush=True)  # fmt: skip
-                for reason, count in figures["errors"].items():
-                    print(f"    {count} x {reason}", flush=True)
-        print(f"median over {args.runs} runs (ms), {args.concurrency} stream(s) at a time:")
-        print(f"  {'engine':12} ttft p50 {statistics.median(p50s['engine']):7.3f} "
-              f"p99 {statistics.median(p99s['engine']):7.2f}")  # fmt: skip
-        for v in variants:
-            runs = ", ".join(f"{a:+.3f}" for a in added[v.name])
-            print(f"  {v.name:12} ttft p50 {statistics.median(p50s[v.name]):7.3f} "
-                  f"p99 {statistics.median(p99s[v.name]):7.2f}  "
-                  f"added p50 {statistics.median(added[v.name]):+.3f} ({runs})  {v}")  # fmt: skip
+        described = {v.name: str(v) for v in variants}
+        time_side_by_side(urls, described, args.rounds, args.runs, args.concurrency, args.gap_ms)
     finally:
         relay.stop()
+
+
+def time_side_by_side(
+    urls: dict[str, str], described: dict[str, str], rounds: int, runs: int,
+    concurrency: int = 1, gap_ms: float = 0.0,
+) -> None:  # fmt: skip
+    """Streams to `urls` (`engine`, the direct figure, and one per name of `described`) in
+    shuffled rounds (`stream_rounds`), after `WARM_ROUNDS`: each one's time to the first
+    token at p50 and p99, and the added p50 (less the engine's in the same run), printed per
+    run and as medians of the `runs` (each name followed by its description)."""
+    gap_s = gap_ms / 1000
+    asyncio.run(stream_rounds(urls, WARM_ROUNDS, concurrency, gap_s))
+    added: dict[str, list[float]] = {name: [] for name in described}
+    p50s: dict[str, list[float]] = {name: [] for name in urls}
+    p99s: dict[str, list[float]] = {name: [] for name in urls}
+    for run in range(1, runs + 1):
+        began = time.strftime("%H:%M:%S")
+        tallies = asyncio.run(stream_rounds(urls, rounds, concurrency, gap_s, seed=run))
+        for name, tally in tallies.items():
+            p50s[name].append(statistics.median(tally.first) * 1000)
+            p99s[name].append(tally.figures()["first_p99_ms"])
+        engine = p50s["engine"][-1]
+        print(f"run {run} (from {began} UTC): engine ttft p50 {engine:.3f} "
+              f"p99 {p99s['engine'][-1]:.2f} ms", flush=True)  # fmt: skip
+        for name in described:
+            figures = tallies[name].figures()
+            p50 = p50s[name][-1]
+            added[name].append(p50 - engine)
+            print(f"  {name:12} ttft p50 {p50:7.3f} p99 {figures['first_p99_ms']:7.2f} "
+                  f"added p50 {p50 - engine:+.3f} ms  failed {figures['failed']} "
+                  f"cut {figures['cut']}", flush=True)  # fmt: skip
+            for reason, count in figures["errors"].items():
+                print(f"    {count} x {reason}", flush=True)
+    print(f"median over {runs} runs (ms), {concurrency} stream(s) at a time:")
+    print(f"  {'engine':12} ttft p50 {statistics.median(p50s['engine']):7.3f} "
+          f"p99 {statistics.median(p99s['engine']):7.2f}")  # fmt: skip
+    for name, description in described.items():
+        each = ", ".join(f"{a:+.3f}" for a in added[name])
+        middle = statistics.median(added[name])
+        print(f"  {name:12} ttft p50 {statistics.median(p50s[name]):7.3f} "
+              f"p99 {statistics.median(p99s[name]):7.2f}  "
+              f"added p50 {middle:+.3f} ({each})  {description}")  # fmt: skip
 
 
 if __name__ == "__main__":

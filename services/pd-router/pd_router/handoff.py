@@ -6,10 +6,12 @@ prompt of at least `min_prefill_chars` characters:
    client's body with `kv_transfer_params: {do_remote_decode: true, ...}`,
    `max_tokens: 1`, `stream: false` and no `stream_options`, under the same
    `X-Request-Id` as the decode (the client's, or a new one);
-2. a prefill that fails (connection, status other than 200, no
-   `kv_transfer_params` in the answer) or passes `prefill_timeout_s` is tried
-   once more on another prefill pod; when none succeeds, the decode pod does
-   both phases;
+2. a prefill that fails (connection, a 5xx, 408 or 429, a 200 without
+   `kv_transfer_params`) or passes `prefill_timeout_s` is tried once more on
+   another prefill pod; one that refuses the request itself (any other 4xx: a
+   bad parameter, an unknown model, a prompt too long, which every pod refuses
+   alike) is not. When no prefill succeeds, the decode pod does both phases
+   (and answers a refused request with the engine's own error);
 3. the decode pod (least load, `leastload.choose`) gets the client's body with
    the prefill's `kv_transfer_params`, and its answer (status, headers, body,
    streamed or not) goes back to the client as it comes.
@@ -35,6 +37,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from modelplane.httpserver import Reply, Request
@@ -58,6 +61,8 @@ ID_COUNTER = itertools.count()
 """A request without an `X-Request-Id` gets `<random per process>-<counter>` (unique
 without a random draw per request)."""
 JSON = b"application/json"
+OTHER_POD_MAY_ACCEPT = frozenset((408, 429))
+"""The 4xx answers of a prefill pod that another pod may not give (timed out, busy)."""
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -175,7 +180,7 @@ class Router:
                 metrics.DECISION_SECONDS.observe(time.perf_counter() - began)
             metrics.child(metrics.PREFIX_CHOICES, "owner" if choice.owner else "spilled").inc()
             params = await self._prefill_on(choice.pod, target, body, headers)
-            if params is not None:
+            if params is not TRY_ANOTHER:
                 return params
             tried.append(choice.pod)
         return None
@@ -183,6 +188,9 @@ class Router:
     async def _prefill_on(
         self, address: str, target: bytes, body: list[Buffer], headers: list[tuple[bytes, bytes]]
     ) -> Mapping[str, Any] | None:
+        """The `kv_transfer_params` of a prefill on `address`; `TRY_ANOTHER` when another pod
+        may do better (a failure, a timeout, a busy pod), None when the pod refused the
+        request itself (a 4xx other than `OTHER_POD_MAY_ACCEPT`)."""
         began = time.perf_counter()
         exchange: Exchange | None = None
         with self.prefill.busy(address) as upstream:
@@ -195,7 +203,7 @@ class Router:
                     "prefill failed",
                     extra={"fields": {"pod": address, "error": str(error) or "timed out"}},
                 )
-                return None
+                return TRY_ANOTHER
             finally:
                 if exchange is not None:
                     exchange.close()
@@ -207,6 +215,8 @@ class Router:
                 extra={"fields": {"pod": address, "status": exchange.status,
                                   "answer": answer[:300].decode("utf-8", "replace")}},
             )  # fmt: skip
+        if params is None and not _request_refused(exchange.status):
+            return TRY_ANOTHER
         return params
 
     async def _decode(
@@ -289,6 +299,15 @@ async def _relay(exchange: Exchange, reply: Reply, read: bytes = b"") -> None:
 def _forwarded_response(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The engine's headers less hop-by-hop ones (its content-length stays: same body)."""
     return [(k, v) for k, v in headers if k == b"content-length" or k not in HOP_BY_HOP]
+
+
+TRY_ANOTHER: Mapping[str, Any] = MappingProxyType({})
+"""`_prefill_on`'s answer when another prefill pod may succeed (compared by identity)."""
+
+
+def _request_refused(status: int) -> bool:
+    """Whether a prefill's status refuses the request itself (every pod would)."""
+    return 400 <= status < 500 and status not in OTHER_POD_MAY_ACCEPT
 
 
 def _refused_handoff(answer: bytes) -> bool:

@@ -247,6 +247,24 @@ def test_bad_json_gets_the_engines_error(fleet: Fleet) -> None:
     assert "not valid JSON" in answer.json()["error"]["message"]
 
 
+def test_a_request_a_prefill_pod_refuses_is_not_tried_on_another(
+    fleet: Fleet, client: openai.OpenAI
+) -> None:
+    # An unknown model: every pod answers 404, so a second prefill would only cost a call;
+    # the decode pod answers the client with the engine's own error.
+    retried = fleet.metric("modelplane_pd_router_retries_total", {"phase": "prefill"})
+    failed = fleet.metric(
+        "modelplane_pd_router_prefill_skipped_total", {"reason": "prefill_failed"}
+    )
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.completions.create(model="no-such-model", prompt=LONG, max_tokens=2)
+    assert "`no-such-model` does not exist" in raised.value.message
+    assert raised.value.response.headers["x-modelplane-pod"].startswith("default/decode-")
+    assert fleet.metric("modelplane_pd_router_retries_total", {"phase": "prefill"}) == retried
+    after = fleet.metric("modelplane_pd_router_prefill_skipped_total", {"reason": "prefill_failed"})
+    assert after == failed + 1
+
+
 def test_a_large_body_is_read_as_a_small_one(fleet: Fleet, client: openai.OpenAI) -> None:
     # Over 64 KiB the router scans the body instead of parsing it: a prompt sharing its
     # leading blocks with a small body's still lands on that body's prefill pod.
