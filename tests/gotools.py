@@ -3,7 +3,8 @@
 Each binary is cached outside the repository under
 ``${XDG_CACHE_HOME:-~/.cache}/modelplane/<name>-<hash>``, keyed by a hash of its
 go.mod, go.sum and main.go, so a source change rebuilds it and nothing else does.
-Test-only helper: it may use subprocess and the environment.
+Test-only helper: it may use subprocess and the environment. One benchmark builds its
+bare Go proxy with it too (`tools/bench/proxy_floor.py`, `tools/bench/goproxy`).
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ without a random draw per request)."""
 JSON = b"application/json"
 OTHER_POD_MAY_ACCEPT = frozenset((408, 429))
 """The 4xx answers of a prefill pod that another pod may not give (timed out, busy)."""
+TRY_ANOTHER: Mapping[str, Any] = MappingProxyType({})
+"""`_prefill_on`'s answer when another prefill pod may succeed (compared by identity)."""
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -299,10 +301,6 @@ async def _relay(exchange: Exchange, reply: Reply, read: bytes = b"") -> None:
 def _forwarded_response(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The engine's headers less hop-by-hop ones (its content-length stays: same body)."""
     return [(k, v) for k, v in headers if k == b"content-length" or k not in HOP_BY_HOP]
-
-
-TRY_ANOTHER: Mapping[str, Any] = MappingProxyType({})
-"""`_prefill_on`'s answer when another prefill pod may succeed (compared by identity)."""
 
 
 def _request_refused(status: int) -> bool:
