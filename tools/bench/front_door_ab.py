@@ -283,9 +283,7 @@ def run_variants(
     try:
         relay.simulator("engine", engine_port)
         relay.traefik("cluster-gateway", cluster_port, cluster_config(engine_port, address))
-        relay.spawn(
-            "key-server", [sys.executable, stream_bench.__file__, "--serve-keys", str(key_port)]
-        )
+        relay.key_server(key_port)
         urls = {"engine": f"http://{address}:{engine_port}/v1/chat/completions"}
         on_file = variants
         if fleet is not None:

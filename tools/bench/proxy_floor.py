@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.gotools import GoTool  # noqa: E402
-from tools.bench import stream_bench  # noqa: E402
 from tools.bench.front_door_ab import (  # noqa: E402
     Variant,
     cluster_config,
@@ -83,8 +82,7 @@ def main() -> None:
     described: dict[str, str] = {}
     try:
         relay.simulator("engine", engine)
-        relay.spawn("key-server", [sys.executable, stream_bench.__file__, "--serve-keys",
-                                   str(key_port)])  # fmt: skip
+        relay.key_server(key_port)
         nginx = shutil.which("nginx")
         if nginx is None:
             print("nginx not on PATH (apt-get install nginx): its row skipped", flush=True)

@@ -316,6 +316,10 @@ class Relay:
         self.processes.append(process)
         self.by_name[name] = process
 
+    def key_server(self, port: int) -> None:
+        """gateway-config's key server (the key plugin's counts) on `port`, a process of its own."""
+        self.spawn("key-server", [sys.executable, __file__, "--serve-keys", str(port)])
+
     def simulator(self, name: str, port: int, *extra: str) -> None:
         self.spawn(name, [
             sys.executable, "-m", "modelplane_enginesim", f"--host={self.host}", f"--port={port}",
@@ -391,7 +395,7 @@ class Relay:
             )
             front = file_configuration(objects, chosen, self.work)
         if self.key_port is not None:
-            self.spawn("key-server", [sys.executable, __file__, "--serve-keys", str(self.key_port)])
+            self.key_server(self.key_port)
         self.traefik("front-door", self.front_port, front, self.hop)
         self.wait_ready(kinds)
 

@@ -37,7 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tools.bench import stream_bench  # noqa: E402
 from tools.bench.front_door_ab import (  # noqa: E402
     Variant,
     cluster_config,
@@ -88,8 +87,7 @@ def main() -> None:
     described: dict[str, str] = {}
     try:
         shared.simulator("engine", engine_port)
-        serve_keys = [sys.executable, stream_bench.__file__, "--serve-keys", str(key_port)]
-        shared.spawn("key-server", serve_keys)
+        shared.key_server(key_port)
         for name, tried in settings.items():
             (work / name).mkdir()
             relay = Relay(work / name, baseline=False, tried=tried)
